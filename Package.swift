@@ -1,0 +1,52 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "control-tower",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tower", targets: ["tower"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", exact: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+    ],
+    targets: [
+        // Ordered JSON values, a strict parser and a deterministic serializer.
+        .target(name: "TowerJSON", swiftSettings: strict),
+        // The Canonical Work Object Model: objects, validation, ULIDs, JSON Schema export.
+        .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
+        // Migrations, drivers (PostgreSQL, SQLite), repositories, audit log.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "CWOM", "TowerJSON",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tower",
+            dependencies: [
+                "CWOM", "Storage", "TowerJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "CWOM", "TowerJSON"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,709 @@
+import TowerJSON
+
+// The primitives of CWOM v0.1 (reference §5.2). Every one rejects unknown keys; bounds are
+// lengths in Unicode scalars, as Python counts them.
+
+/// Who acts: a person, an agent or the system.
+public struct Actor: CWOMModel, Hashable {
+    public static let schemaName = "Actor"
+    public var actorKind: ActorKind
+    public var actorId: String
+    public var display: String?
+
+    public init(kind: ActorKind, id: String, display: String? = nil) {
+        self.actorKind = kind
+        self.actorId = id
+        self.display = display
+    }
+
+    public init(reading r: ObjectReader) {
+        actorKind = r.enumeration("actor_kind")
+        actorId = r.string("actor_id", min: 1, max: 128)
+        display = r.optionalString("display", min: 1, max: 256)
+    }
+
+    public var json: JSONValue {
+        ["actor_kind": actorKind.json, "actor_id": actorId.json, "display": display.json]
+    }
+}
+
+/// Where an object comes from in an external system.
+public struct Source: CWOMModel, Hashable {
+    public static let schemaName = "Source"
+    public var system: String
+    public var externalId: String?
+    public var url: String?
+
+    public init(system: String, externalId: String? = nil, url: String? = nil) {
+        self.system = system
+        self.externalId = externalId
+        self.url = url
+    }
+
+    public init(reading r: ObjectReader) {
+        system = r.string("system", min: 1, max: 64)
+        externalId = r.optionalString("external_id", min: 1, max: 256)
+        url = r.optionalString("url", min: 1, max: 2000)
+    }
+
+    public var json: JSONValue { ["system": system.json, "external_id": externalId.json, "url": url.json] }
+}
+
+/// A typed pointer to another CWOM object.
+public struct Ref: CWOMModel, Hashable {
+    public static let schemaName = "Ref"
+    public var kind: ObjectKind
+    public var id: String
+    public var role: String?
+
+    public init(kind: ObjectKind, id: String, role: String? = nil) {
+        self.kind = kind
+        self.id = id
+        self.role = role
+    }
+
+    public init(reading r: ObjectReader) {
+        kind = r.enumeration("kind")
+        id = r.string("id", min: 1, max: 128)
+        role = r.optionalString("role", min: 1, max: 64)
+    }
+
+    public var json: JSONValue { ["kind": kind.json, "id": id.json, "role": role.json] }
+
+    /// `{kind, id}`: how refs read from join tables are shown (they have no role).
+    public var jsonWithoutRole: JSONValue { ["kind": kind.json, "id": id.json] }
+}
+
+public struct Document: CWOMModel, Hashable {
+    public static let schemaName = "Document"
+    public var title: String
+    public var uri: String
+    public var digest: String?
+    public var excerpt: String?
+
+    public init(title: String, uri: String, digest: String? = nil, excerpt: String? = nil) {
+        self.title = title
+        self.uri = uri
+        self.digest = digest
+        self.excerpt = excerpt
+    }
+
+    public init(reading r: ObjectReader) {
+        title = r.string("title", min: 1, max: 256)
+        uri = r.string("uri", min: 1, max: 2000)
+        digest = r.optionalString("digest", min: 1, max: 128)
+        excerpt = r.optionalString("excerpt", max: 4000)
+    }
+
+    public var json: JSONValue {
+        ["title": title.json, "uri": uri.json, "digest": digest.json, "excerpt": excerpt.json]
+    }
+}
+
+/// Data handed to a run, by reference (`uri`) or inline. One of the two must be present.
+public struct DataBlob: CWOMModel, Hashable {
+    public static let schemaName = "DataBlob"
+    public var name: String
+    public var mediaType: String
+    public var uri: String?
+    public var inline: String?
+    public var digest: String?
+
+    public init(name: String, mediaType: String, uri: String? = nil, inline: String? = nil, digest: String? = nil) {
+        self.name = name
+        self.mediaType = mediaType
+        self.uri = uri
+        self.inline = inline
+        self.digest = digest
+    }
+
+    public init(reading r: ObjectReader) {
+        name = r.string("name", min: 1, max: 256)
+        mediaType = r.string("media_type", min: 1, max: 128)
+        uri = r.optionalString("uri", min: 1, max: 2000)
+        inline = r.optionalString("inline")
+        digest = r.optionalString("digest", min: 1, max: 128)
+        r.check(uri != nil || inline != nil, "a DataBlob needs 'uri' or 'inline'")
+    }
+
+    public var json: JSONValue {
+        [
+            "name": name.json, "media_type": mediaType.json, "uri": uri.json, "inline": inline.json,
+            "digest": digest.json,
+        ]
+    }
+}
+
+public struct VerificationCheck: CWOMModel, Hashable {
+    public static let schemaName = "VerificationCheck"
+    public var name: String
+    public var status: CheckStatus
+    public var evidenceUri: String?
+
+    public init(name: String, status: CheckStatus, evidenceUri: String? = nil) {
+        self.name = name
+        self.status = status
+        self.evidenceUri = evidenceUri
+    }
+
+    public init(reading r: ObjectReader) {
+        name = r.string("name", min: 1, max: 128)
+        status = r.enumeration("status")
+        evidenceUri = r.optionalString("evidence_uri", min: 1, max: 2000)
+    }
+
+    public var json: JSONValue { ["name": name.json, "status": status.json, "evidence_uri": evidenceUri.json] }
+}
+
+public struct TimeConstraint: CWOMModel, Hashable {
+    public static let schemaName = "TimeConstraint"
+    public var availableMinutes: Int?
+    public var deadline: Timestamp?
+
+    public init(availableMinutes: Int? = nil, deadline: Timestamp? = nil) {
+        self.availableMinutes = availableMinutes
+        self.deadline = deadline
+    }
+
+    public init(reading r: ObjectReader) {
+        availableMinutes = r.optionalInt("available_minutes", min: 0)
+        deadline = r.optionalTimestamp("deadline")
+    }
+
+    public var json: JSONValue { ["available_minutes": availableMinutes.json, "deadline": deadline.json] }
+}
+
+public struct EnergyConstraint: CWOMModel, Hashable {
+    public static let schemaName = "EnergyConstraint"
+    public var score0To5: Int?
+    public var notes: String?
+
+    public init(score0To5: Int? = nil, notes: String? = nil) {
+        self.score0To5 = score0To5
+        self.notes = notes
+    }
+
+    public init(reading r: ObjectReader) {
+        score0To5 = r.optionalInt("score_0_5", min: 0, max: 5)
+        notes = r.optionalString("notes", max: 500)
+    }
+
+    public var json: JSONValue { ["score_0_5": score0To5.json, "notes": notes.json] }
+}
+
+public struct HealthConstraint: CWOMModel, Hashable {
+    public static let schemaName = "HealthConstraint"
+    public var flags: [String]
+    public var notes: String?
+
+    public init(flags: [String] = [], notes: String? = nil) {
+        self.flags = flags
+        self.notes = notes
+    }
+
+    public init(reading r: ObjectReader) {
+        flags = r.strings("flags")
+        notes = r.optionalString("notes", max: 500)
+    }
+
+    public var json: JSONValue { ["flags": flags.json, "notes": notes.json] }
+}
+
+public struct BudgetConstraint: CWOMModel, Hashable {
+    public static let schemaName = "BudgetConstraint"
+    public var usdAvailable: Double?
+    public var burnLimitUsd: Double?
+
+    public init(usdAvailable: Double? = nil, burnLimitUsd: Double? = nil) {
+        self.usdAvailable = usdAvailable
+        self.burnLimitUsd = burnLimitUsd
+    }
+
+    public init(reading r: ObjectReader) {
+        usdAvailable = r.optionalDouble("usd_available", min: 0)
+        burnLimitUsd = r.optionalDouble("burn_limit_usd", min: 0)
+    }
+
+    public var json: JSONValue { ["usd_available": usdAvailable.json, "burn_limit_usd": burnLimitUsd.json] }
+}
+
+public struct ToolsConstraint: CWOMModel, Hashable {
+    public static let schemaName = "ToolsConstraint"
+    public var allowed: [String]
+    public var blocked: [String]
+
+    public init(allowed: [String] = [], blocked: [String] = []) {
+        self.allowed = allowed
+        self.blocked = blocked
+    }
+
+    public init(reading r: ObjectReader) {
+        allowed = r.strings("allowed")
+        blocked = r.strings("blocked")
+    }
+
+    public var json: JSONValue { ["allowed": allowed.json, "blocked": blocked.json] }
+}
+
+public struct EnvironmentConstraint: CWOMModel, Hashable {
+    public static let schemaName = "EnvironmentConstraint"
+    public var location: String?
+    public var connectivity: Connectivity
+    public var device: String?
+
+    public init(location: String? = nil, connectivity: Connectivity = .ok, device: String? = nil) {
+        self.location = location
+        self.connectivity = connectivity
+        self.device = device
+    }
+
+    public init(reading r: ObjectReader) {
+        location = r.optionalString("location", max: 128)
+        connectivity = r.enumeration("connectivity", default: .ok)
+        device = r.optionalString("device", max: 128)
+    }
+
+    public var json: JSONValue { ["location": location.json, "connectivity": connectivity.json, "device": device.json] }
+}
+
+public struct RiskConstraint: CWOMModel, Hashable {
+    public static let schemaName = "RiskConstraint"
+    public var tolerance: RiskTolerance
+    public var notes: String?
+
+    public init(tolerance: RiskTolerance = .medium, notes: String? = nil) {
+        self.tolerance = tolerance
+        self.notes = notes
+    }
+
+    public init(reading r: ObjectReader) {
+        tolerance = r.enumeration("tolerance", default: .medium)
+        notes = r.optionalString("notes", max: 500)
+    }
+
+    public var json: JSONValue { ["tolerance": tolerance.json, "notes": notes.json] }
+}
+
+/// The operating envelope captured by a ConstraintSnapshot.
+public struct Constraints: CWOMModel, Hashable {
+    public static let schemaName = "Constraints"
+    public var time: TimeConstraint?
+    public var energy: EnergyConstraint?
+    public var health: HealthConstraint?
+    public var budget: BudgetConstraint?
+    public var tools: ToolsConstraint?
+    public var environment: EnvironmentConstraint?
+    public var risk: RiskConstraint?
+
+    public init(time: TimeConstraint? = nil, energy: EnergyConstraint? = nil, health: HealthConstraint? = nil,
+        budget: BudgetConstraint? = nil, tools: ToolsConstraint? = nil, environment: EnvironmentConstraint? = nil,
+        risk: RiskConstraint? = nil)
+    {
+        self.time = time
+        self.energy = energy
+        self.health = health
+        self.budget = budget
+        self.tools = tools
+        self.environment = environment
+        self.risk = risk
+    }
+
+    public init(reading r: ObjectReader) {
+        time = r.optionalModel("time", TimeConstraint.self)
+        energy = r.optionalModel("energy", EnergyConstraint.self)
+        health = r.optionalModel("health", HealthConstraint.self)
+        budget = r.optionalModel("budget", BudgetConstraint.self)
+        tools = r.optionalModel("tools", ToolsConstraint.self)
+        environment = r.optionalModel("environment", EnvironmentConstraint.self)
+        risk = r.optionalModel("risk", RiskConstraint.self)
+    }
+
+    public var json: JSONValue {
+        [
+            "time": time.json, "energy": energy.json, "health": health.json, "budget": budget.json,
+            "tools": tools.json, "environment": environment.json, "risk": risk.json,
+        ]
+    }
+}
+
+public struct Acceptance: CWOMModel, Hashable {
+    public static let schemaName = "Acceptance"
+    public var criteria: [String]
+    public var testsExpected: [String]?
+
+    public init(criteria: [String] = [], testsExpected: [String]? = nil) {
+        self.criteria = criteria
+        self.testsExpected = testsExpected
+    }
+
+    public init(reading r: ObjectReader) {
+        criteria = r.strings("criteria")
+        testsExpected = r.optionalStrings("tests_expected")
+    }
+
+    public var json: JSONValue { ["criteria": criteria.json, "tests_expected": testsExpected.json] }
+}
+
+/// How an Issue relates to other Issues. Every ref here must be an Issue ref.
+public struct IssueRelationships: CWOMModel, Hashable {
+    public static let schemaName = "IssueRelationships"
+    public var parent: Ref?
+    public var blocks: [Ref]
+    public var blockedBy: [Ref]
+    public var duplicates: [Ref]
+
+    public init(parent: Ref? = nil, blocks: [Ref] = [], blockedBy: [Ref] = [], duplicates: [Ref] = []) {
+        self.parent = parent
+        self.blocks = blocks
+        self.blockedBy = blockedBy
+        self.duplicates = duplicates
+    }
+
+    public init(reading r: ObjectReader) {
+        parent = r.optionalRef("parent", kind: .issue)
+        blocks = r.refs("blocks", kind: .issue)
+        blockedBy = r.refs("blocked_by", kind: .issue)
+        duplicates = r.refs("duplicates", kind: .issue)
+    }
+
+    public var json: JSONValue {
+        ["parent": parent.json, "blocks": blocks.json, "blocked_by": blockedBy.json, "duplicates": duplicates.json]
+    }
+}
+
+/// Who or what executes a Run.
+public struct Executor: CWOMModel, Hashable {
+    public static let schemaName = "Executor"
+    public var actor: Actor
+    public var runtime: String
+    public var toolchain: [String]
+
+    public init(actor: Actor, runtime: String, toolchain: [String] = []) {
+        self.actor = actor
+        self.runtime = runtime
+        self.toolchain = toolchain
+    }
+
+    public init(reading r: ObjectReader) {
+        actor = r.model("actor", Actor.self)
+        runtime = r.string("runtime", min: 1, max: 64)
+        toolchain = r.strings("toolchain")
+    }
+
+    public var json: JSONValue { ["actor": actor.json, "runtime": runtime.json, "toolchain": toolchain.json] }
+}
+
+public struct RunPlan: CWOMModel, Hashable {
+    public static let schemaName = "RunPlan"
+    public var steps: [String]
+    public var riskNotes: [String]
+
+    public init(steps: [String] = [], riskNotes: [String] = []) {
+        self.steps = steps
+        self.riskNotes = riskNotes
+    }
+
+    public init(reading r: ObjectReader) {
+        steps = r.strings("steps")
+        riskNotes = r.strings("risk_notes")
+    }
+
+    public var json: JSONValue { ["steps": steps.json, "risk_notes": riskNotes.json] }
+}
+
+/// When a Run started and ended. `ended_at` is never before `started_at`.
+public struct Telemetry: CWOMModel, Hashable {
+    public static let schemaName = "Telemetry"
+    public var startedAt: Timestamp?
+    public var endedAt: Timestamp?
+    public var durationS: Double?
+
+    public init(startedAt: Timestamp? = nil, endedAt: Timestamp? = nil, durationS: Double? = nil) {
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.durationS = durationS
+    }
+
+    public init(reading r: ObjectReader) {
+        startedAt = r.optionalTimestamp("started_at")
+        endedAt = r.optionalTimestamp("ended_at")
+        durationS = r.optionalDouble("duration_s", min: 0)
+        if let startedAt, let endedAt {
+            r.check(endedAt >= startedAt, at: "ended_at", "ended_at must not be before started_at")
+        }
+    }
+
+    public var json: JSONValue {
+        ["started_at": startedAt.json, "ended_at": endedAt.json, "duration_s": durationS.json]
+    }
+}
+
+public struct Cost: CWOMModel, Hashable {
+    public static let schemaName = "Cost"
+    public var usd: Double?
+    public var tokens: Int?
+    public var computeS: Double?
+
+    public init(usd: Double? = nil, tokens: Int? = nil, computeS: Double? = nil) {
+        self.usd = usd
+        self.tokens = tokens
+        self.computeS = computeS
+    }
+
+    public init(reading r: ObjectReader) {
+        usd = r.optionalDouble("usd", min: 0)
+        tokens = r.optionalInt("tokens", min: 0)
+        computeS = r.optionalDouble("compute_s", min: 0)
+    }
+
+    public var json: JSONValue { ["usd": usd.json, "tokens": tokens.json, "compute_s": computeS.json] }
+}
+
+public struct RunOutputs: CWOMModel, Hashable {
+    public static let schemaName = "RunOutputs"
+    public var artifacts: [Ref]
+    public var resultSummary: String?
+    public var decisionLog: [String]
+
+    public init(artifacts: [Ref] = [], resultSummary: String? = nil, decisionLog: [String] = []) {
+        self.artifacts = artifacts
+        self.resultSummary = resultSummary
+        self.decisionLog = decisionLog
+    }
+
+    public init(reading r: ObjectReader) {
+        artifacts = r.refs("artifacts", kind: .artifact)
+        resultSummary = r.optionalString("result_summary", max: 4000)
+        decisionLog = r.strings("decision_log")
+    }
+
+    public var json: JSONValue {
+        ["artifacts": artifacts.json, "result_summary": resultSummary.json, "decision_log": decisionLog.json]
+    }
+}
+
+/// Why a Run failed.
+public struct Failure: CWOMModel, Hashable {
+    public static let schemaName = "Failure"
+    public var category: FailureCategory
+    public var message: String
+
+    public init(category: FailureCategory, message: String) {
+        self.category = category
+        self.message = message
+    }
+
+    public init(reading r: ObjectReader) {
+        category = r.enumeration("category", literal: true)
+        message = r.string("message", min: 1, max: 4000)
+    }
+
+    public var json: JSONValue { ["category": category.json, "message": message.json] }
+}
+
+public struct Verification: CWOMModel, Hashable {
+    public static let schemaName = "Verification"
+    public var status: VerificationStatus
+    public var checks: [VerificationCheck]
+
+    public init(status: VerificationStatus = .unverified, checks: [VerificationCheck] = []) {
+        self.status = status
+        self.checks = checks
+    }
+
+    public init(reading r: ObjectReader) {
+        status = r.enumeration("status", default: .unverified)
+        checks = r.models("checks", VerificationCheck.self)
+    }
+
+    public var json: JSONValue { ["status": status.json, "checks": checks.json] }
+}
+
+public struct RepoPolicy: CWOMModel, Hashable {
+    public static let schemaName = "RepoPolicy"
+    public var allowedTools: [String]
+    public var secretsProfile: String?
+
+    public init(allowedTools: [String] = [], secretsProfile: String? = nil) {
+        self.allowedTools = allowedTools
+        self.secretsProfile = secretsProfile
+    }
+
+    public init(reading r: ObjectReader) {
+        allowedTools = r.strings("allowed_tools")
+        secretsProfile = r.optionalString("secrets_profile", max: 64)
+    }
+
+    public var json: JSONValue { ["allowed_tools": allowedTools.json, "secrets_profile": secretsProfile.json] }
+}
+
+public struct DoctrineApplicability: CWOMModel, Hashable {
+    public static let schemaName = "DoctrineApplicability"
+    public var repoRefs: [Ref]
+    public var issueTypes: [String]
+    public var tags: [String]
+
+    public init(repoRefs: [Ref] = [], issueTypes: [String] = [], tags: [String] = []) {
+        self.repoRefs = repoRefs
+        self.issueTypes = issueTypes
+        self.tags = tags
+    }
+
+    public init(reading r: ObjectReader) {
+        repoRefs = r.refs("repo_refs", kind: .repo)
+        issueTypes = r.strings("issue_types")
+        tags = r.strings("tags")
+    }
+
+    public var json: JSONValue { ["repo_refs": repoRefs.json, "issue_types": issueTypes.json, "tags": tags.json] }
+}
+
+public struct ContextInputs: CWOMModel, Hashable {
+    public static let schemaName = "ContextInputs"
+    public var documents: [Document]
+    public var dataBlobs: [DataBlob]
+    public var links: [String]
+
+    public init(documents: [Document] = [], dataBlobs: [DataBlob] = [], links: [String] = []) {
+        self.documents = documents
+        self.dataBlobs = dataBlobs
+        self.links = links
+    }
+
+    public init(reading r: ObjectReader) {
+        documents = r.models("documents", Document.self)
+        dataBlobs = r.models("data_blobs", DataBlob.self)
+        links = r.strings("links")
+    }
+
+    public var json: JSONValue { ["documents": documents.json, "data_blobs": dataBlobs.json, "links": links.json] }
+}
+
+/// What a Run is pinned to: context packet versions, doctrine and one constraint snapshot.
+public struct RunInputs: CWOMModel, Hashable {
+    public static let schemaName = "RunInputs"
+    public var contextPackets: [Ref]
+    public var doctrineRefs: [Ref]
+    public var constraintSnapshot: Ref?
+
+    public init(contextPackets: [Ref] = [], doctrineRefs: [Ref] = [], constraintSnapshot: Ref? = nil) {
+        self.contextPackets = contextPackets
+        self.doctrineRefs = doctrineRefs
+        self.constraintSnapshot = constraintSnapshot
+    }
+
+    public init(reading r: ObjectReader) {
+        contextPackets = r.refs("context_packets", kind: .contextPacket)
+        doctrineRefs = r.refs("doctrine_refs", kind: .doctrineRef)
+        constraintSnapshot = r.optionalRef("constraint_snapshot", kind: .constraintSnapshot)
+    }
+
+    public var json: JSONValue {
+        [
+            "context_packets": contextPackets.json, "doctrine_refs": doctrineRefs.json,
+            "constraint_snapshot": constraintSnapshot.json,
+        ]
+    }
+}
+
+public struct CriterionResult: CWOMModel, Hashable {
+    public static let schemaName = "CriterionResult"
+    public var criterion: String
+    public var index: Int
+    public var status: CriterionStatus
+    public var reason: String?
+    public var evidenceRefs: [String]
+
+    public init(criterion: String, index: Int, status: CriterionStatus, reason: String? = nil,
+        evidenceRefs: [String] = [])
+    {
+        self.criterion = criterion
+        self.index = index
+        self.status = status
+        self.reason = reason
+        self.evidenceRefs = evidenceRefs
+    }
+
+    public init(reading r: ObjectReader) {
+        criterion = r.string("criterion")
+        index = r.requiredInt("index", min: 0)
+        status = r.enumeration("status")
+        reason = r.optionalString("reason")
+        evidenceRefs = r.strings("evidence_refs")
+    }
+
+    public var json: JSONValue {
+        [
+            "criterion": criterion.json, "index": index.json, "status": status.json, "reason": reason.json,
+            "evidence_refs": evidenceRefs.json,
+        ]
+    }
+}
+
+public struct EvidenceItem: CWOMModel, Hashable {
+    public static let schemaName = "EvidenceItem"
+    public var requirement: String
+    public var index: Int
+    public var found: Bool
+    public var artifactUri: String?
+    public var artifactType: String?
+    public var notes: String?
+
+    public init(requirement: String, index: Int, found: Bool, artifactUri: String? = nil,
+        artifactType: String? = nil, notes: String? = nil)
+    {
+        self.requirement = requirement
+        self.index = index
+        self.found = found
+        self.artifactUri = artifactUri
+        self.artifactType = artifactType
+        self.notes = notes
+    }
+
+    public init(reading r: ObjectReader) {
+        requirement = r.string("requirement")
+        index = r.requiredInt("index", min: 0)
+        found = r.requiredBool("found")
+        artifactUri = r.optionalString("artifact_uri")
+        artifactType = r.optionalString("artifact_type")
+        notes = r.optionalString("notes")
+    }
+
+    public var json: JSONValue {
+        [
+            "requirement": requirement.json, "index": index.json, "found": found.json,
+            "artifact_uri": artifactUri.json, "artifact_type": artifactType.json, "notes": notes.json,
+        ]
+    }
+}
+
+public struct CriterionOverride: CWOMModel, Hashable {
+    public static let schemaName = "CriterionOverride"
+    public var criterionIndex: Int
+    public var originalStatus: CriterionStatus
+    public var overrideStatus: CriterionStatus
+    public var reason: String
+
+    public init(criterionIndex: Int, originalStatus: CriterionStatus, overrideStatus: CriterionStatus,
+        reason: String)
+    {
+        self.criterionIndex = criterionIndex
+        self.originalStatus = originalStatus
+        self.overrideStatus = overrideStatus
+        self.reason = reason
+    }
+
+    public init(reading r: ObjectReader) {
+        criterionIndex = r.requiredInt("criterion_index", min: 0)
+        originalStatus = r.enumeration("original_status")
+        overrideStatus = r.enumeration("override_status")
+        reason = r.string("reason")
+    }
+
+    public var json: JSONValue {
+        [
+            "criterion_index": criterionIndex.json, "original_status": originalStatus.json,
+            "override_status": overrideStatus.json, "reason": reason.json,
+        ]
+    }
+}

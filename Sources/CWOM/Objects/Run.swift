@@ -1,0 +1,125 @@
+import TowerJSON
+
+/// One execution attempt of an Issue, pinned to the context it ran under. A failed Run carries
+/// its `failure`.
+public struct Run: CWOMModel, Hashable {
+    public static let schemaName = "Run"
+    public var header: ObjectHeader
+    public var forIssue: Ref
+    public var repo: Ref
+    public var status: Status
+    public var mode: RunMode
+    public var executor: Executor
+    public var inputs: RunInputs
+    public var plan: RunPlan
+    public var telemetry: Telemetry
+    public var cost: Cost
+    public var outputs: RunOutputs
+    public var failure: Failure?
+    /// Where the run's trace folder lives (`file:///…/<run_id>/`).
+    public var artifactRootUri: String?
+    public var tags: [String]
+    public var meta: JSONObject
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public var id: String { header.id }
+    public var ref: Ref { Ref(kind: .run, id: id) }
+
+    public init(header: ObjectHeader = ObjectHeader(), forIssue: Ref, repo: Ref, status: Status = .planned,
+        mode: RunMode, executor: Executor, inputs: RunInputs = RunInputs(), plan: RunPlan = RunPlan(),
+        telemetry: Telemetry = Telemetry(), cost: Cost = Cost(), outputs: RunOutputs = RunOutputs(),
+        failure: Failure? = nil, artifactRootUri: String? = nil, tags: [String] = [], meta: JSONObject = [:],
+        createdAt: Timestamp = .now(), updatedAt: Timestamp? = nil)
+    {
+        self.header = header
+        self.forIssue = forIssue
+        self.repo = repo
+        self.status = status
+        self.mode = mode
+        self.executor = executor
+        self.inputs = inputs
+        self.plan = plan
+        self.telemetry = telemetry
+        self.cost = cost
+        self.outputs = outputs
+        self.failure = failure
+        self.artifactRootUri = artifactRootUri
+        self.tags = tags
+        self.meta = meta
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+    }
+
+    /// A payload creates a `planned` Run with empty telemetry, cost and outputs.
+    public init(reading r: ObjectReader) {
+        header = r.header(.run)
+        forIssue = r.ref("for_issue", kind: .issue)
+        repo = r.ref("repo", kind: .repo)
+        let full = r.mode == .object
+        status = full ? r.enumeration("status", default: .planned) : .planned
+        mode = r.enumeration("mode")
+        executor = r.model("executor", Executor.self)
+        inputs = r.model("inputs", default: RunInputs())
+        plan = r.model("plan", default: RunPlan())
+        telemetry = full ? r.model("telemetry", default: Telemetry()) : Telemetry()
+        cost = full ? r.model("cost", default: Cost()) : Cost()
+        outputs = full ? r.model("outputs", default: RunOutputs()) : RunOutputs()
+        failure = full ? r.optionalModel("failure", Failure.self) : nil
+        artifactRootUri = full ? r.optionalString("artifact_root_uri", min: 1, max: 2000) : nil
+        tags = r.strings("tags")
+        meta = r.dictionary("meta")
+        (createdAt, updatedAt) = r.timestamps()
+        r.check(status != .failed || failure != nil, at: "failure", "a failed Run must carry a failure")
+    }
+
+    public var json: JSONValue {
+        [
+            "kind": "Run", "id": id.json, "trace_id": header.traceId.json, "for_issue": forIssue.json,
+            "repo": repo.json, "status": status.json, "mode": mode.json, "executor": executor.json,
+            "inputs": inputs.json, "plan": plan.json, "telemetry": telemetry.json, "cost": cost.json,
+            "outputs": outputs.json, "failure": failure.json, "artifact_root_uri": artifactRootUri.json,
+            "tags": tags.json, "meta": meta.json, "created_at": createdAt.json, "updated_at": updatedAt.json,
+        ]
+    }
+
+    /// The invariants that the reading code checks, for values built in Swift.
+    public func validate() throws(CWOMValidationError) {
+        _ = try Run.decode(json)
+    }
+}
+
+/// A change to a Run (`PATCH /cwom/runs/{id}`): every member optional.
+public struct RunUpdate: CWOMModel, Hashable {
+    public static let schemaName = "RunUpdate"
+    public var status: Status?
+    public var telemetry: Telemetry?
+    public var cost: Cost?
+    public var outputs: RunOutputs?
+    public var failure: Failure?
+
+    public init(status: Status? = nil, telemetry: Telemetry? = nil, cost: Cost? = nil, outputs: RunOutputs? = nil,
+        failure: Failure? = nil)
+    {
+        self.status = status
+        self.telemetry = telemetry
+        self.cost = cost
+        self.outputs = outputs
+        self.failure = failure
+    }
+
+    public init(reading r: ObjectReader) {
+        status = r.optionalEnumeration("status")
+        telemetry = r.optionalModel("telemetry", Telemetry.self)
+        cost = r.optionalModel("cost", Cost.self)
+        outputs = r.optionalModel("outputs", RunOutputs.self)
+        failure = r.optionalModel("failure", Failure.self)
+    }
+
+    public var json: JSONValue {
+        [
+            "status": status.json, "telemetry": telemetry.json, "cost": cost.json, "outputs": outputs.json,
+            "failure": failure.json,
+        ]
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct Tower: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tower",
+        abstract: "Control Tower: a task-queue bridge worker that records work as CWOM objects.",
+        discussion: """
+            Keeps the legacy JCT V1 task intake working, executes tasks in the background and
+            records every execution as Canonical Work Object Model (CWOM v0.1) records.
+            """,
+        version: version,
+        subcommands: [SchemaCommand.self, MigrateCommand.self]
+    )
+}

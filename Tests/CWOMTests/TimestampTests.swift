@@ -1,0 +1,36 @@
+import CWOM
+import Testing
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test("format and parse round-trip at microsecond precision")
+    func roundTrip() throws {
+        let t = try #require(Timestamp(iso8601: "2026-11-24T22:11:23.094351Z"))
+        #expect(t.iso8601 == "2026-11-24T22:11:23.094351Z")
+        #expect(t.sqliteText == "2026-11-24 22:11:23.094351")
+        #expect(Timestamp(iso8601: t.sqliteText) == t)
+    }
+
+    @Test("the shapes the legacy service wrote are read as UTC")
+    func legacyShapes() throws {
+        let reference = try #require(Timestamp(iso8601: "2026-11-24T22:11:23Z"))
+        #expect(Timestamp(iso8601: "2026-11-24 22:11:23") == reference)  // SQLite CURRENT_TIMESTAMP
+        #expect(Timestamp(iso8601: "2026-11-24T22:11:23+00:00") == reference)
+        #expect(Timestamp(iso8601: "2026-11-25T00:11:23+02:00") == reference)
+        #expect(Timestamp(iso8601: "2026-11-24T17:11:23-0500") == reference)
+        #expect(Timestamp(iso8601: "2026-11-24T22:11:23.5Z")?.microseconds == reference.microseconds + 500_000)
+        #expect(Timestamp(iso8601: "2026-11-24") == Timestamp(iso8601: "2026-11-24T00:00:00Z"))
+    }
+
+    @Test("nonsense is rejected", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30", "2026-11-24T25:00Z", "2026-11-24T10:00:00Zjunk"])
+    func rejects(_ text: String) {
+        #expect(Timestamp(iso8601: text) == nil)
+    }
+
+    @Test("dates before 1970 and leap days work")
+    func calendar() {
+        #expect(Timestamp(iso8601: "1969-12-31T23:59:59Z")?.microseconds == -1_000_000)
+        #expect(Timestamp(iso8601: "2024-02-29T12:00:00Z")?.iso8601 == "2024-02-29T12:00:00.000000Z")
+        #expect(Timestamp(microseconds: -1).iso8601 == "1969-12-31T23:59:59.999999Z")
+    }
+}
