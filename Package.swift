@@ -24,11 +24,13 @@ let package = Package(
         .target(name: "TowerJSON", swiftSettings: strict),
         // The Canonical Work Object Model: objects, validation, ULIDs, JSON Schema export.
         .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
+        // The legacy V1 task contract: the task row and its JSON representation.
+        .target(name: "LegacyTasks", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
         // Migrations, drivers (PostgreSQL, SQLite), repositories, audit log.
         .target(
             name: "Storage",
             dependencies: [
-                "CWOM", "TowerJSON",
+                "CWOM", "LegacyTasks", "TowerJSON",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -39,14 +41,16 @@ let package = Package(
         .executableTarget(
             name: "tower",
             dependencies: [
-                "CWOM", "Storage", "TowerJSON",
+                "CWOM", "LegacyTasks", "Storage", "TowerJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "CWOM", "TowerJSON"], swiftSettings: strict),
+        .testTarget(
+            name: "StorageTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON"], exclude: ["Fixtures"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,149 @@
+import CWOM
+import TowerJSON
+
+/// The lifecycle of a legacy task: `pending → queued → running → completed | failed`, plus
+/// `cancelled`.
+public enum TaskStatus: String, CWOMEnum {
+    case pending, queued, running, completed, failed, cancelled
+
+    public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// The kind of work a task asks for.
+public enum Operation: String, CWOMEnum {
+    case codeChange = "code_change", docs, analysis, ops
+}
+
+/// Who asked: `human`, `agent` or `system`.
+public enum RequesterKind: String, CWOMEnum {
+    case human, agent, system
+}
+
+public struct Requester: Sendable, Hashable {
+    public var kind: RequesterKind
+    public var id: String
+    public var label: String?
+
+    public init(kind: RequesterKind, id: String, label: String? = nil) {
+        self.kind = kind
+        self.id = id
+        self.label = label
+    }
+}
+
+public struct TaskTarget: Sendable, Hashable {
+    public var repo: String
+    public var ref: String
+    public var path: String
+
+    public init(repo: String, ref: String = "main", path: String = "") {
+        self.repo = repo
+        self.ref = ref
+        self.path = path
+    }
+}
+
+public struct TaskConstraints: Sendable, Hashable {
+    public var timeBudgetSeconds: Int
+    public var allowNetwork: Bool
+    public var allowSecrets: Bool
+
+    public init(timeBudgetSeconds: Int = 900, allowNetwork: Bool = false, allowSecrets: Bool = false) {
+        self.timeBudgetSeconds = timeBudgetSeconds
+        self.allowNetwork = allowNetwork
+        self.allowSecrets = allowSecrets
+    }
+}
+
+/// One row of the legacy `tasks` table, with the columns Control Tower added for leases and
+/// retries (migration 0002).
+public struct TaskRecord: Sendable, Hashable {
+    public var id: String
+    public var version: String
+    public var idempotencyKey: String?
+    public var requestedBy: Requester
+    public var objective: String
+    public var operation: Operation
+    public var target: TaskTarget
+    public var constraints: TaskConstraints
+    public var inputs: JSONObject
+    public var metadata: JSONObject
+    public var status: TaskStatus
+    public var createdAt: Timestamp?
+    public var queuedAt: Timestamp?
+    public var startedAt: Timestamp?
+    public var completedAt: Timestamp?
+    public var assignedTo: String?
+    public var result: JSONValue?
+    public var error: String?
+    public var tracePath: String?
+    public var cwomIssueId: String?
+    public var traceId: String?
+    // Control Tower's worker columns.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var runAfter: Timestamp?
+    public var leaseExpiresAt: Timestamp?
+    public var cancelRequestedAt: Timestamp?
+    public var currentRunId: String?
+
+    public init(id: String, version: String = "1.0", idempotencyKey: String? = nil, requestedBy: Requester,
+        objective: String, operation: Operation, target: TaskTarget, constraints: TaskConstraints = TaskConstraints(),
+        inputs: JSONObject = [:], metadata: JSONObject = [:], status: TaskStatus = .pending,
+        createdAt: Timestamp? = nil, queuedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
+        completedAt: Timestamp? = nil, assignedTo: String? = nil, result: JSONValue? = nil, error: String? = nil,
+        tracePath: String? = nil, cwomIssueId: String? = nil, traceId: String? = nil, attempt: Int = 0,
+        maxAttempts: Int = 3, runAfter: Timestamp? = nil, leaseExpiresAt: Timestamp? = nil,
+        cancelRequestedAt: Timestamp? = nil, currentRunId: String? = nil)
+    {
+        self.id = id
+        self.version = version
+        self.idempotencyKey = idempotencyKey
+        self.requestedBy = requestedBy
+        self.objective = objective
+        self.operation = operation
+        self.target = target
+        self.constraints = constraints
+        self.inputs = inputs
+        self.metadata = metadata
+        self.status = status
+        self.createdAt = createdAt
+        self.queuedAt = queuedAt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.assignedTo = assignedTo
+        self.result = result
+        self.error = error
+        self.tracePath = tracePath
+        self.cwomIssueId = cwomIssueId
+        self.traceId = traceId
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.runAfter = runAfter
+        self.leaseExpiresAt = leaseExpiresAt
+        self.cancelRequestedAt = cancelRequestedAt
+        self.currentRunId = currentRunId
+    }
+
+    /// The legacy task representation (`TaskModel.to_dict`, reference §1.7): the 21 keys in
+    /// their order. Timestamps are ISO-8601 UTC with microseconds.
+    public var json: JSONValue {
+        [
+            "task_id": id.json, "version": version.json, "idempotency_key": idempotencyKey.json,
+            "requested_by": [
+                "kind": requestedBy.kind.json, "id": requestedBy.id.json, "label": requestedBy.label.json,
+            ],
+            "objective": objective.json, "operation": operation.json,
+            "target": ["repo": target.repo.json, "ref": target.ref.json, "path": target.path.json],
+            "constraints": [
+                "time_budget_seconds": constraints.timeBudgetSeconds.json,
+                "allow_network": constraints.allowNetwork.json, "allow_secrets": constraints.allowSecrets.json,
+            ],
+            "inputs": inputs.json, "metadata": metadata.json, "status": status.json,
+            "created_at": createdAt.json, "queued_at": queuedAt.json, "started_at": startedAt.json,
+            "completed_at": completedAt.json, "assigned_to": assignedTo.json, "result": result ?? .null,
+            "error": error.json, "trace_path": tracePath.json, "cwom_issue_id": cwomIssueId.json,
+            "trace_id": traceId.json,
+        ]
+    }
+}

@@ -1,0 +1,131 @@
+import CWOM
+import TowerJSON
+
+/// A value bound to a SQL statement. Drivers turn it into their native bind: PostgreSQL receives
+/// text and JSON as untyped literals (so the same statement works on `json` and `jsonb` columns
+/// and on the legacy enum types), SQLite receives text, integers and reals.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+    case text(String)
+    case timestamp(Timestamp)
+    case json(JSONValue)
+
+    public static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    public static func timestamp(_ value: Timestamp?) -> SQLValue { value.map { .timestamp($0) } ?? .null }
+    public static func json(_ value: JSONValue?) -> SQLValue { value.map { .json($0) } ?? .null }
+    public static func int(_ value: Int?) -> SQLValue { value.map { .int($0) } ?? .null }
+}
+
+/// One result row, by column name. Accessors convert between the storage forms of both
+/// dialects (for example SQLite keeps timestamps as text and booleans as 0/1 or `'false'`).
+public struct SQLRow: Sendable {
+    public var values: [String: SQLValue]
+
+    public init(values: [String: SQLValue]) { self.values = values }
+
+    private func value(_ column: String) throws(StorageError) -> SQLValue {
+        guard let value = values[column] else {
+            throw StorageError(.decoding, "column '\(column)' is missing from the result")
+        }
+        return value
+    }
+
+    public func isNull(_ column: String) -> Bool {
+        if case .null = values[column] ?? .null { return true }
+        return false
+    }
+
+    public func string(_ column: String) throws(StorageError) -> String {
+        guard let s = try optionalString(column) else { throw StorageError(.decoding, "column '\(column)' is NULL") }
+        return s
+    }
+
+    public func optionalString(_ column: String) throws(StorageError) -> String? {
+        switch try value(column) {
+        case .null: return nil
+        case .text(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .bool(let b): return b ? "true" : "false"
+        case .timestamp(let t): return t.iso8601
+        case .json(let j): return j.serialized()
+        }
+    }
+
+    public func int(_ column: String) throws(StorageError) -> Int {
+        guard let i = try optionalInt(column) else { throw StorageError(.decoding, "column '\(column)' is NULL") }
+        return i
+    }
+
+    public func optionalInt(_ column: String) throws(StorageError) -> Int? {
+        switch try value(column) {
+        case .null: return nil
+        case .int(let i): return i
+        case .double(let d): return Int(d)
+        case .bool(let b): return b ? 1 : 0
+        case .text(let s):
+            if let i = Int(s) { return i }
+        default: break
+        }
+        throw StorageError(.decoding, "column '\(column)' is not an integer")
+    }
+
+    public func bool(_ column: String) throws(StorageError) -> Bool {
+        switch try value(column) {
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .text(let s):
+            switch s.lowercased() {
+            case "true", "t", "1": return true
+            case "false", "f", "0": return false
+            default: break
+            }
+        default: break
+        }
+        throw StorageError(.decoding, "column '\(column)' is not a boolean")
+    }
+
+    public func timestamp(_ column: String) throws(StorageError) -> Timestamp {
+        guard let t = try optionalTimestamp(column) else { throw StorageError(.decoding, "column '\(column)' is NULL") }
+        return t
+    }
+
+    public func optionalTimestamp(_ column: String) throws(StorageError) -> Timestamp? {
+        switch try value(column) {
+        case .null: return nil
+        case .timestamp(let t): return t
+        case .text(let s):
+            if let t = Timestamp(iso8601: s) { return t }
+        case .double(let d): return Timestamp(microseconds: Int64((d * 1_000_000).rounded()))
+        case .int(let i): return Timestamp(microseconds: Int64(i) * 1_000_000)
+        default: break
+        }
+        throw StorageError(.decoding, "column '\(column)' is not a timestamp")
+    }
+
+    /// A JSON column, parsed. `NULL` is nil.
+    public func optionalJSON(_ column: String) throws(StorageError) -> JSONValue? {
+        switch try value(column) {
+        case .null: return nil
+        case .json(let j): return j
+        case .text(let s):
+            do { return try JSONParser.parse(s) } catch {
+                throw StorageError(.decoding, "column '\(column)' holds invalid JSON: \(error)")
+            }
+        default:
+            throw StorageError(.decoding, "column '\(column)' is not JSON")
+        }
+    }
+
+    public func json(_ column: String) throws(StorageError) -> JSONValue {
+        try optionalJSON(column) ?? .null
+    }
+
+    /// A JSON object column; `NULL` and non-objects read as `{}`.
+    public func object(_ column: String) throws(StorageError) -> JSONObject {
+        try optionalJSON(column)?.objectValue ?? [:]
+    }
+}

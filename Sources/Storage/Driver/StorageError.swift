@@ -1,0 +1,32 @@
+/// A storage failure with a message a user can act on.
+public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable {
+    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        public var description: String { name }
+
+        public static let unreachable = Kind(name: "unreachable")
+        public static let authentication = Kind(name: "authentication")
+        public static let missingDatabase = Kind(name: "missing database")
+        public static let schemaBehind = Kind(name: "schema behind")
+        public static let migration = Kind(name: "migration")
+        public static let configuration = Kind(name: "configuration")
+        public static let uniqueViolation = Kind(name: "unique violation")
+        public static let foreignKeyViolation = Kind(name: "foreign key violation")
+        public static let notFound = Kind(name: "not found")
+        public static let decoding = Kind(name: "decoding")
+        public static let query = Kind(name: "query")
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// For unique violations: the constraint or column that was violated, when known.
+    public var constraint: String?
+
+    public init(_ kind: Kind, _ message: String, constraint: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.constraint = constraint
+    }
+
+    public var description: String { message }
+}
