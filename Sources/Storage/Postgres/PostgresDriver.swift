@@ -123,7 +123,8 @@ public final class PostgresDriver: DatabaseDriver {
         self.logger = logger
         let client = PostgresClient(configuration: settings.clientConfiguration(), backgroundLogger: logger)
         self.client = client
-        self.runTask = Task { await client.run() }
+        // Started immediately so that the pool is running before the first lease.
+        self.runTask = Task.immediate { await client.run() }
     }
 
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
@@ -203,9 +204,10 @@ public final class PostgresDriver: DatabaseDriver {
                 return StorageError(.unreachable, "PostgreSQL at \(settings.description) refused the connection: \(message)")
             }
         }
+        let reason = (error as? PSQLError)?.underlying.map { String(describing: $0) } ?? String(describing: error)
         return StorageError(
             .unreachable,
-            "cannot reach PostgreSQL at \(settings.host):\(settings.port) (\(String(describing: error))); is the server running and is DATABASE_URL right?")
+            "cannot reach PostgreSQL at \(settings.host):\(settings.port) (\(reason)); is the server running and is DATABASE_URL right?")
     }
 }
 

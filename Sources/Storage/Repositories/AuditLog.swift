@@ -1,0 +1,135 @@
+import CWOM
+import TowerJSON
+
+/// What happened to an entity (reference §7).
+public enum AuditAction: String, CWOMEnum {
+    case created, updated
+    case statusChanged = "status_changed"
+    case deleted, linked, unlinked
+}
+
+/// One row of `audit_log`.
+public struct AuditEntry: Sendable, Hashable {
+    public var id: String
+    public var ts: Timestamp
+    public var actor: Actor
+    public var action: AuditAction
+    public var entityKind: String
+    public var entityId: String
+    public var before: JSONValue?
+    public var after: JSONValue?
+    public var note: String?
+    public var traceId: String?
+
+    public init(id: String = ULID.make(), ts: Timestamp = .now(), actor: Actor, action: AuditAction,
+        entityKind: String, entityId: String, before: JSONValue? = nil, after: JSONValue? = nil, note: String? = nil,
+        traceId: String? = nil)
+    {
+        self.id = id
+        self.ts = ts
+        self.actor = actor
+        self.action = action
+        self.entityKind = entityKind
+        self.entityId = entityId
+        self.before = before
+        self.after = after
+        self.note = note
+        self.traceId = traceId
+    }
+
+    public var json: JSONValue {
+        [
+            "id": id.json, "ts": ts.json, "actor_kind": actor.actorKind.json, "actor_id": actor.actorId.json,
+            "action": action.json, "entity_kind": entityKind.json, "entity_id": entityId.json,
+            "before": before ?? .null, "after": after ?? .null, "note": note.json, "trace_id": traceId.json,
+        ]
+    }
+}
+
+/// The audit log writer, with the conventions of the legacy helpers (reference §7).
+public struct AuditLog: Sendable {
+    let session: any DatabaseSession
+
+    public func append(_ entry: AuditEntry) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "audit_log",
+            [
+                "id": .text(entry.id), "ts": .timestamp(entry.ts), "actor_kind": .text(entry.actor.actorKind.rawValue),
+                "actor_id": .text(entry.actor.actorId), "action": .text(entry.action.rawValue),
+                "entity_kind": .text(entry.entityKind), "entity_id": .text(entry.entityId), "before": .json(entry.before),
+                "after": .json(entry.after), "note": .text(entry.note), "trace_id": .text(entry.traceId),
+            ])
+        try await session.query(sql, binds)
+    }
+
+    /// `created`: no before, the snapshot after.
+    public func created(_ kind: String, _ id: String, snapshot: JSONValue?, by actor: Actor, note: String? = nil,
+        traceId: String? = nil) async throws(StorageError)
+    {
+        try await append(
+            AuditEntry(actor: actor, action: .created, entityKind: kind, entityId: id, after: snapshot, note: note,
+                traceId: traceId))
+    }
+
+    /// `status_changed`: `{"status": old}` → `{"status": new}`, note `Status changed: old -> new`.
+    public func statusChanged(_ kind: String, _ id: String, from old: String, to new: String, by actor: Actor,
+        note: String? = nil, traceId: String? = nil) async throws(StorageError)
+    {
+        try await append(
+            AuditEntry(
+                actor: actor, action: .statusChanged, entityKind: kind, entityId: id, before: ["status": .string(old)],
+                after: ["status": .string(new)], note: note ?? "Status changed: \(old) -> \(new)", traceId: traceId))
+    }
+
+    /// `linked`: after `{"linked_kind", "linked_id"}`, note `Linked to Kind:id`.
+    public func linked(_ kind: String, _ id: String, to ref: Ref, by actor: Actor, traceId: String? = nil)
+        async throws(StorageError)
+    {
+        try await append(
+            AuditEntry(
+                actor: actor, action: .linked, entityKind: kind, entityId: id,
+                after: ["linked_kind": .string(ref.kind.rawValue), "linked_id": .string(ref.id)],
+                note: "Linked to \(ref.kind.rawValue):\(ref.id)", traceId: traceId))
+    }
+
+    /// `updated`: before and after snapshots.
+    public func updated(_ kind: String, _ id: String, before: JSONValue?, after: JSONValue?, by actor: Actor,
+        note: String? = nil, traceId: String? = nil) async throws(StorageError)
+    {
+        try await append(
+            AuditEntry(actor: actor, action: .updated, entityKind: kind, entityId: id, before: before, after: after,
+                note: note, traceId: traceId))
+    }
+
+    public struct Filter: Sendable {
+        public var entityKind: String?
+        public var entityId: String?
+        public var traceId: String?
+        public init(entityKind: String? = nil, entityId: String? = nil, traceId: String? = nil) {
+            self.entityKind = entityKind
+            self.entityId = entityId
+            self.traceId = traceId
+        }
+    }
+
+    /// Newest first.
+    public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [AuditEntry] {
+        var filters = Filters()
+        filters.add("entity_kind", filter.entityKind)
+        filters.add("entity_id", filter.entityId)
+        filters.add("trace_id", filter.traceId)
+        let limit = filters.page(limit: page.limit, offset: page.offset)
+        return try await session.query(
+            "SELECT * FROM audit_log\(filters.whereClause) ORDER BY ts DESC, id DESC\(limit)", filters.binds
+        ).map { row throws(StorageError) in
+            AuditEntry(
+                id: try row.string("id"), ts: try row.timestamp("ts"),
+                actor: Actor(
+                    kind: ActorKind(rawValue: try row.string("actor_kind")) ?? .system, id: try row.string("actor_id")),
+                action: AuditAction(rawValue: try row.string("action")) ?? .updated,
+                entityKind: try row.string("entity_kind"), entityId: try row.string("entity_id"),
+                before: try row.optionalJSON("before"), after: try row.optionalJSON("after"),
+                note: try row.optionalString("note"), traceId: try row.optionalString("trace_id"))
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import CWOM
+import TowerJSON
+
+/// `cwom_context_packets` (immutable: insert and read only) and their doctrine links.
+public struct ContextPacketRepository: Sendable {
+    let session: any DatabaseSession
+
+    public func insert(_ packet: ContextPacket) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "cwom_context_packets",
+            [
+                "id": .text(packet.id), "kind": .text("ContextPacket"), "trace_id": .text(packet.header.traceId),
+                "for_issue_id": .text(packet.forIssue.id), "for_issue_kind": .text(packet.forIssue.kind.rawValue),
+                "for_issue_role": .text(packet.forIssue.role), "version": .text(packet.version),
+                "summary": .text(packet.summary), "inputs": .json(packet.inputs.json),
+                "assumptions": .json(packet.assumptions.json), "open_questions": .json(packet.openQuestions.json),
+                "instructions": .text(packet.instructions), "constraint_snapshot_id": .text(packet.constraintSnapshot?.id),
+                "tags": .json(packet.tags.json), "meta": .json(packet.meta.json),
+                "created_at": .timestamp(packet.createdAt), "updated_at": .timestamp(packet.updatedAt),
+            ])
+        try await session.query(sql, binds)
+        for ref in packet.doctrineRefs {
+            try await session.query(
+                "INSERT INTO cwom_context_packet_doctrine_refs (context_packet_id, doctrine_ref_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [.text(packet.id), .text(ref.id), .timestamp(packet.createdAt)])
+        }
+    }
+
+    public func get(_ id: String) async throws(StorageError) -> ContextPacket? {
+        try await decode(session.query("SELECT * FROM cwom_context_packets WHERE id = $1", [.text(id)])).first
+    }
+
+    /// Every version for an issue, oldest first (the newest is last).
+    public func list(forIssue issueId: String) async throws(StorageError) -> [ContextPacket] {
+        try await decode(
+            session.query(
+                "SELECT * FROM cwom_context_packets WHERE for_issue_id = $1 ORDER BY created_at, id", [.text(issueId)]))
+    }
+
+    /// The newest version for an issue.
+    public func latest(forIssue issueId: String) async throws(StorageError) -> ContextPacket? {
+        try await decode(
+            session.query(
+                "SELECT * FROM cwom_context_packets WHERE for_issue_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                [.text(issueId)])
+        ).first
+    }
+
+    func decode(_ rows: [SQLRow]) async throws(StorageError) -> [ContextPacket] {
+        guard !rows.isEmpty else { return [] }
+        let ids = try rows.map { row throws(StorageError) in try row.string("id") }
+        var doctrine: [String: [Ref]] = [:]
+        for row in try await session.query(
+            """
+            SELECT context_packet_id, doctrine_ref_id FROM cwom_context_packet_doctrine_refs
+            WHERE context_packet_id IN (\(SQL.placeholders(count: ids.count, after: 0))) ORDER BY created_at, doctrine_ref_id
+            """, ids.map { .text($0) })
+        {
+            doctrine[try row.string("context_packet_id"), default: []].append(
+                Ref(kind: .doctrineRef, id: try row.string("doctrine_ref_id")))
+        }
+        return try rows.map { row throws(StorageError) in
+            var legacy = JSONObject()
+            let id = try row.string("id")
+            return ContextPacket(
+                header: try row.header(), forIssue: try row.ref("for_issue", kind: .issue),
+                version: try row.string("version"), summary: try row.string("summary"),
+                inputs: try row.model("inputs", ContextInputs.self, fallback: ContextInputs(), legacy: &legacy),
+                assumptions: try row.strings("assumptions"), openQuestions: try row.strings("open_questions"),
+                instructions: try row.optionalString("instructions") ?? "", doctrineRefs: doctrine[id] ?? [],
+                constraintSnapshot: try row.optionalString("constraint_snapshot_id").map {
+                    Ref(kind: .constraintSnapshot, id: $0)
+                }, tags: try row.strings("tags"), meta: try row.object("meta").addingLegacy(legacy),
+                createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
+        }
+    }
+}
+
+/// `cwom_constraint_snapshots` (immutable: insert and read only).
+public struct ConstraintSnapshotRepository: Sendable {
+    let session: any DatabaseSession
+
+    public func insert(_ snapshot: ConstraintSnapshot) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "cwom_constraint_snapshots",
+            [
+                "id": .text(snapshot.id), "kind": .text("ConstraintSnapshot"),
+                "trace_id": .text(snapshot.header.traceId), "scope": .text(snapshot.scope.rawValue),
+                "captured_at": .timestamp(snapshot.capturedAt), "owner_kind": .text(snapshot.owner.actorKind.rawValue),
+                "owner_id": .text(snapshot.owner.actorId), "owner_display": .text(snapshot.owner.display),
+                "constraints": .json(snapshot.constraints.json), "tags": .json(snapshot.tags.json),
+                "meta": .json(snapshot.meta.json),
+            ])
+        try await session.query(sql, binds)
+    }
+
+    public func get(_ id: String) async throws(StorageError) -> ConstraintSnapshot? {
+        try await session.query("SELECT * FROM cwom_constraint_snapshots WHERE id = $1", [.text(id)]).first.map(
+            Self.decode)
+    }
+
+    public func list(scope: String? = nil, ownerId: String? = nil, page: Page = Page()) async throws(StorageError)
+        -> [ConstraintSnapshot]
+    {
+        var filters = Filters()
+        filters.add("scope", scope)
+        filters.add("owner_id", ownerId)
+        let limit = filters.page(limit: page.limit, offset: page.offset)
+        return try await session.query(
+            "SELECT * FROM cwom_constraint_snapshots\(filters.whereClause) ORDER BY captured_at DESC, id DESC\(limit)",
+            filters.binds
+        ).map(Self.decode)
+    }
+
+    /// The snapshots linked to an issue, oldest first.
+    public func list(forIssue issueId: String) async throws(StorageError) -> [ConstraintSnapshot] {
+        try await session.query(
+            """
+            SELECT s.* FROM cwom_constraint_snapshots s
+            JOIN cwom_issue_constraint_snapshots l ON l.constraint_snapshot_id = s.id
+            WHERE l.issue_id = $1 ORDER BY s.captured_at, s.id
+            """, [.text(issueId)]
+        ).map(Self.decode)
+    }
+
+    static func decode(_ row: SQLRow) throws(StorageError) -> ConstraintSnapshot {
+        var legacy = JSONObject()
+        return ConstraintSnapshot(
+            header: try row.header(), scope: ConstraintScope(rawValue: try row.string("scope")) ?? .run,
+            capturedAt: try row.timestamp("captured_at"),
+            owner: Actor(
+                kind: ActorKind(rawValue: try row.string("owner_kind")) ?? .system, id: try row.string("owner_id"),
+                display: try row.optionalString("owner_display")),
+            constraints: try row.model("constraints", Constraints.self, fallback: Constraints(), legacy: &legacy),
+            tags: try row.strings("tags"), meta: try row.object("meta").addingLegacy(legacy))
+    }
+}
+
+/// `cwom_doctrine_refs`.
+public struct DoctrineRefRepository: Sendable {
+    let session: any DatabaseSession
+
+    public func insert(_ doctrine: DoctrineRef) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "cwom_doctrine_refs",
+            [
+                "id": .text(doctrine.id), "kind": .text("DoctrineRef"), "trace_id": .text(doctrine.header.traceId),
+                "namespace": .text(doctrine.namespace), "name": .text(doctrine.name), "version": .text(doctrine.version),
+                "type": .text(doctrine.type.rawValue), "priority": .text(doctrine.priority.rawValue),
+                "statement": .text(doctrine.statement), "rationale": .text(doctrine.rationale),
+                "links": .json(doctrine.links.json), "applicability": .json(doctrine.applicability.json),
+                "tags": .json(doctrine.tags.json), "meta": .json(doctrine.meta.json),
+                "created_at": .timestamp(doctrine.createdAt), "updated_at": .timestamp(doctrine.updatedAt),
+            ])
+        try await session.query(sql, binds)
+    }
+
+    public func get(_ id: String) async throws(StorageError) -> DoctrineRef? {
+        try await session.query("SELECT * FROM cwom_doctrine_refs WHERE id = $1", [.text(id)]).first.map(Self.decode)
+    }
+
+    public func list(namespace: String? = nil, type: String? = nil, priority: String? = nil, page: Page = Page())
+        async throws(StorageError) -> [DoctrineRef]
+    {
+        var filters = Filters()
+        filters.add("namespace", namespace)
+        filters.add("type", type)
+        filters.add("priority", priority)
+        let limit = filters.page(limit: page.limit, offset: page.offset)
+        return try await session.query(
+            "SELECT * FROM cwom_doctrine_refs\(filters.whereClause) ORDER BY namespace, name, version\(limit)",
+            filters.binds
+        ).map(Self.decode)
+    }
+
+    static func decode(_ row: SQLRow) throws(StorageError) -> DoctrineRef {
+        var legacy = JSONObject()
+        return DoctrineRef(
+            header: try row.header(), namespace: try row.string("namespace"), name: try row.string("name"),
+            version: try row.string("version"), type: DoctrineType(rawValue: try row.string("type")) ?? .principle,
+            priority: DoctrinePriority(rawValue: try row.string("priority")) ?? .should,
+            statement: try row.string("statement"), rationale: try row.optionalString("rationale"),
+            links: try row.strings("links"),
+            applicability: try row.model(
+                "applicability", DoctrineApplicability.self, fallback: DoctrineApplicability(), legacy: &legacy),
+            tags: try row.strings("tags"), meta: try row.object("meta").addingLegacy(legacy),
+            createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
+    }
+}

@@ -1,0 +1,141 @@
+import CWOM
+import TowerJSON
+
+/// `cwom_issues` and the join tables that link an Issue to its context packets, doctrine refs
+/// and constraint snapshots.
+public struct IssueRepository: Sendable {
+    let session: any DatabaseSession
+
+    /// The three join tables of an issue: (table, column, kind).
+    static let links: [(table: String, column: String, kind: ObjectKind)] = [
+        ("cwom_issue_doctrine_refs", "doctrine_ref_id", .doctrineRef),
+        ("cwom_issue_constraint_snapshots", "constraint_snapshot_id", .constraintSnapshot),
+        ("cwom_issue_context_packets", "context_packet_id", .contextPacket),
+    ]
+
+    /// Inserts the issue and links every ref in its `doctrine_refs`, `constraints` and
+    /// `context_packets`.
+    public func insert(_ issue: Issue) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "cwom_issues",
+            [
+                "id": .text(issue.id), "kind": .text("Issue"), "trace_id": .text(issue.header.traceId),
+                "repo_id": .text(issue.repo.id), "repo_kind": .text(issue.repo.kind.rawValue),
+                "repo_role": .text(issue.repo.role), "title": .text(issue.title),
+                "description": .text(issue.description), "type": .text(issue.type.rawValue),
+                "priority": .text(issue.priority.rawValue), "status": .text(issue.status.rawValue),
+                "assignees": .json(issue.assignees.json), "watchers": .json(issue.watchers.json),
+                "acceptance": .json(issue.acceptance.json), "relationships": .json(issue.relationships.json),
+                "runs": .json(issue.runs.json), "tags": .json(issue.tags.json), "meta": .json(issue.meta.json),
+                "created_at": .timestamp(issue.createdAt), "updated_at": .timestamp(issue.updatedAt),
+            ])
+        try await session.query(sql, binds)
+        for ref in issue.doctrineRefs + issue.constraints + issue.contextPackets {
+            try await link(issue.id, to: ref, at: issue.createdAt)
+        }
+    }
+
+    /// Links the issue to a context packet, doctrine ref or constraint snapshot (idempotent).
+    public func link(_ issueId: String, to ref: Ref, at time: Timestamp = .now()) async throws(StorageError) {
+        guard let link = Self.links.first(where: { $0.kind == ref.kind }) else {
+            throw StorageError(.query, "an Issue cannot be linked to a \(ref.kind.rawValue)")
+        }
+        try await session.query(
+            "INSERT INTO \(link.table) (issue_id, \(link.column), created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            [.text(issueId), .text(ref.id), .timestamp(time)])
+    }
+
+    public func get(_ id: String) async throws(StorageError) -> Issue? {
+        guard let row = try await session.query("SELECT * FROM cwom_issues WHERE id = $1", [.text(id)]).first else {
+            return nil
+        }
+        return try await decode([row]).first
+    }
+
+    public struct Filter: Sendable {
+        public var repoId: String?
+        public var status: String?
+        public var type: String?
+        public var priority: String?
+        public init(repoId: String? = nil, status: String? = nil, type: String? = nil, priority: String? = nil) {
+            self.repoId = repoId
+            self.status = status
+            self.type = type
+            self.priority = priority
+        }
+    }
+
+    public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [Issue] {
+        var filters = Filters()
+        filters.add("repo_id", filter.repoId)
+        filters.add("status", filter.status)
+        filters.add("type", filter.type)
+        filters.add("priority", filter.priority)
+        let limit = filters.page(limit: page.limit, offset: page.offset)
+        let rows = try await session.query(
+            "SELECT * FROM cwom_issues\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds)
+        return try await decode(rows)
+    }
+
+    /// Sets the status (and `updated_at`); returns the previous status, nil if no such issue.
+    @discardableResult
+    public func setStatus(_ id: String, _ status: Status, at time: Timestamp = .now()) async throws(StorageError)
+        -> Status?
+    {
+        let rows = try await session.query(
+            "SELECT status FROM cwom_issues WHERE id = $1", [.text(id)])
+        guard let previous = try rows.first?.string("status") else { return nil }
+        try await session.query(
+            "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3",
+            [.text(status.rawValue), .timestamp(time), .text(id)])
+        return Status(rawValue: previous) ?? .planned
+    }
+
+    /// Appends a run ref to the issue's `runs`.
+    public func appendRun(_ issueId: String, _ run: Ref, at time: Timestamp = .now()) async throws(StorageError) {
+        guard var issue = try await get(issueId) else { return }
+        guard !issue.runs.contains(where: { $0.id == run.id }) else { return }
+        issue.runs.append(run)
+        try await session.query(
+            "UPDATE cwom_issues SET runs = $1, updated_at = $2 WHERE id = $3",
+            [.json(issue.runs.json), .timestamp(time), .text(issueId)])
+    }
+
+    /// Decodes issue rows, loading their join-table links in three queries.
+    func decode(_ rows: [SQLRow]) async throws(StorageError) -> [Issue] {
+        guard !rows.isEmpty else { return [] }
+        let ids = try rows.map { row throws(StorageError) in try row.string("id") }
+        var linked: [String: [ObjectKind: [Ref]]] = [:]
+        for link in Self.links {
+            let sql = """
+                SELECT issue_id, \(link.column) AS ref_id FROM \(link.table)
+                WHERE issue_id IN (\(SQL.placeholders(count: ids.count, after: 0)))
+                ORDER BY created_at, \(link.column)
+                """
+            for row in try await session.query(sql, ids.map { .text($0) }) {
+                linked[try row.string("issue_id"), default: [:]][link.kind, default: []].append(
+                    Ref(kind: link.kind, id: try row.string("ref_id")))
+            }
+        }
+        return try rows.map { row throws(StorageError) in
+            var legacy = JSONObject()
+            let id = try row.string("id")
+            return Issue(
+                header: try row.header(), repo: try row.ref("repo", kind: .repo), title: try row.string("title"),
+                description: try row.optionalString("description") ?? "",
+                type: IssueType(rawValue: try row.string("type")) ?? .feature,
+                priority: Priority(rawValue: try row.string("priority")) ?? .p2,
+                status: Status(rawValue: try row.string("status")) ?? .planned,
+                assignees: try row.models("assignees", Actor.self, legacy: &legacy),
+                watchers: try row.models("watchers", Actor.self, legacy: &legacy),
+                doctrineRefs: linked[id]?[.doctrineRef] ?? [], constraints: linked[id]?[.constraintSnapshot] ?? [],
+                contextPackets: linked[id]?[.contextPacket] ?? [],
+                acceptance: try row.model("acceptance", Acceptance.self, fallback: Acceptance(), legacy: &legacy),
+                relationships: try row.model(
+                    "relationships", IssueRelationships.self, fallback: IssueRelationships(), legacy: &legacy),
+                runs: try row.models("runs", Ref.self, legacy: &legacy), tags: try row.strings("tags"),
+                meta: try row.object("meta").addingLegacy(legacy), createdAt: try row.timestamp("created_at"),
+                updatedAt: try row.timestamp("updated_at"))
+        }
+    }
+}

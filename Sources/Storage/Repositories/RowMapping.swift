@@ -1,0 +1,118 @@
+import CWOM
+import TowerJSON
+
+/// Builders for the SQL of simple statements. Table and column names are constants of this
+/// module, never input; every value is a bind.
+enum SQL {
+    /// `INSERT INTO table (a, b) VALUES ($1, $2)` and its binds.
+    static func insert(_ table: String, _ columns: Columns, suffix: String = "") -> (String, [SQLValue]) {
+        let names = columns.pairs.map(\.0).joined(separator: ", ")
+        let placeholders = (1...columns.pairs.count).map { "$\($0)" }.joined(separator: ", ")
+        return ("INSERT INTO \(table) (\(names)) VALUES (\(placeholders))\(suffix)", columns.pairs.map(\.1))
+    }
+
+    /// `$n, $n+1, …` for an `IN (…)` list starting after `offset` binds.
+    static func placeholders(count: Int, after offset: Int) -> String {
+        (0..<count).map { "$\(offset + $0 + 1)" }.joined(separator: ", ")
+    }
+}
+
+/// Column names and values, in order.
+struct Columns: ExpressibleByDictionaryLiteral {
+    var pairs: [(String, SQLValue)]
+    init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
+}
+
+/// Collects optional `column = $n` filters into a WHERE clause.
+struct Filters {
+    private(set) var clauses: [String] = []
+    private(set) var binds: [SQLValue] = []
+
+    mutating func add(_ column: String, _ value: String?) {
+        guard let value else { return }
+        binds.append(.text(value))
+        clauses.append("\(column) = $\(binds.count)")
+    }
+
+    mutating func addRaw(_ clause: (Int) -> String, _ value: SQLValue) {
+        binds.append(value)
+        clauses.append(clause(binds.count))
+    }
+
+    var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
+
+    /// ` LIMIT $n OFFSET $m` with their binds appended.
+    mutating func page(limit: Int, offset: Int) -> String {
+        binds.append(.int(limit))
+        binds.append(.int(offset))
+        return " LIMIT $\(binds.count - 1) OFFSET $\(binds.count)"
+    }
+}
+
+/// A page of a list: `limit` rows after skipping `offset`.
+public struct Page: Sendable, Hashable {
+    public var limit: Int
+    public var offset: Int
+    public init(limit: Int = 100, offset: Int = 0) {
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
+extension SQLRow {
+    /// A ref stored as `<name>_id`, `<name>_kind`, `<name>_role` columns.
+    func ref(_ name: String, kind: ObjectKind) throws(StorageError) -> Ref {
+        let storedKind = try optionalString(name + "_kind").flatMap(ObjectKind.init(rawValue:)) ?? kind
+        return Ref(kind: storedKind, id: try string(name + "_id"), role: try optionalString(name + "_role"))
+    }
+
+    func header() throws(StorageError) -> ObjectHeader {
+        ObjectHeader(id: try string("id"), traceId: try optionalString("trace_id"))
+    }
+
+    func strings(_ column: String) throws(StorageError) -> [String] {
+        (try optionalJSON(column)?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
+    /// A JSON column read as a CWOM value. Rows written by the legacy service may hold shapes
+    /// that break the CWOM schema (reference §12 item 17); they read as `fallback`, and the raw
+    /// value is kept in `legacy` so nothing is lost.
+    func model<T: CWOMModel>(_ column: String, _ type: T.Type, fallback: T, legacy: inout JSONObject)
+        throws(StorageError) -> T
+    {
+        guard let json = try optionalJSON(column), !json.isNull else { return fallback }
+        do { return try T.decode(json) } catch {
+            legacy[column] = json
+            return fallback
+        }
+    }
+
+    func optionalModel<T: CWOMModel>(_ column: String, _ type: T.Type, legacy: inout JSONObject)
+        throws(StorageError) -> T?
+    {
+        guard let json = try optionalJSON(column), !json.isNull else { return nil }
+        do { return try T.decode(json) } catch {
+            legacy[column] = json
+            return nil
+        }
+    }
+
+    func models<T: CWOMModel>(_ column: String, _ type: T.Type, legacy: inout JSONObject) throws(StorageError) -> [T] {
+        guard let elements = try optionalJSON(column)?.arrayValue else { return [] }
+        var result: [T] = []
+        for element in elements {
+            do { result.append(try T.decode(element)) } catch { legacy[column] = .array(elements) }
+        }
+        return result
+    }
+}
+
+extension JSONObject {
+    /// `meta` with the legacy values that did not fit the schema under `legacy_fields`.
+    func addingLegacy(_ legacy: JSONObject) -> JSONObject {
+        guard !legacy.isEmpty else { return self }
+        var copy = self
+        copy["legacy_fields"] = .object(legacy)
+        return copy
+    }
+}

@@ -1,0 +1,132 @@
+import CWOM
+import LegacyTasks
+import TowerJSON
+
+/// The legacy `tasks` table.
+public struct TaskRepository: Sendable {
+    let session: any DatabaseSession
+
+    /// Inserts a task. A duplicate `idempotency_key` throws a `uniqueViolation`.
+    public func insert(_ task: TaskRecord) async throws(StorageError) {
+        let (sql, binds) = SQL.insert(
+            "tasks",
+            [
+                "id": .text(task.id), "version": .text(task.version), "idempotency_key": .text(task.idempotencyKey),
+                "requested_by_kind": .text(task.requestedBy.kind.rawValue), "requested_by_id": .text(task.requestedBy.id),
+                "requested_by_label": .text(task.requestedBy.label), "objective": .text(task.objective),
+                "operation": .text(task.operation.rawValue), "target_repo": .text(task.target.repo),
+                "target_ref": .text(task.target.ref), "target_path": .text(task.target.path),
+                "time_budget_seconds": .int(task.constraints.timeBudgetSeconds),
+                "allow_network": .bool(task.constraints.allowNetwork), "allow_secrets": .bool(task.constraints.allowSecrets),
+                "inputs": .json(task.inputs.json), "metadata": .json(task.metadata.json), "status": .text(task.status.rawValue),
+                "created_at": .timestamp(task.createdAt ?? .now()), "queued_at": .timestamp(task.queuedAt),
+                "started_at": .timestamp(task.startedAt), "completed_at": .timestamp(task.completedAt),
+                "assigned_to": .text(task.assignedTo), "result": .json(task.result), "error": .text(task.error),
+                "trace_path": .text(task.tracePath), "cwom_issue_id": .text(task.cwomIssueId),
+                "trace_id": .text(task.traceId), "attempt": .int(task.attempt), "max_attempts": .int(task.maxAttempts),
+                "run_after": .timestamp(task.runAfter), "lease_expires_at": .timestamp(task.leaseExpiresAt),
+                "cancel_requested_at": .timestamp(task.cancelRequestedAt), "current_run_id": .text(task.currentRunId),
+            ])
+        try await session.query(sql, binds)
+    }
+
+    /// Writes every mutable column of a task (all but id, version, requester, objective,
+    /// operation, target, constraints, inputs, metadata, created_at and idempotency key).
+    public func update(_ task: TaskRecord) async throws(StorageError) {
+        try await session.query(
+            """
+            UPDATE tasks SET status = $1, queued_at = $2, started_at = $3, completed_at = $4, assigned_to = $5,
+            result = $6, error = $7, trace_path = $8, cwom_issue_id = $9, trace_id = $10, attempt = $11,
+            max_attempts = $12, run_after = $13, lease_expires_at = $14, cancel_requested_at = $15,
+            current_run_id = $16 WHERE id = $17
+            """,
+            [
+                .text(task.status.rawValue), .timestamp(task.queuedAt), .timestamp(task.startedAt),
+                .timestamp(task.completedAt), .text(task.assignedTo), .json(task.result), .text(task.error),
+                .text(task.tracePath), .text(task.cwomIssueId), .text(task.traceId), .int(task.attempt),
+                .int(task.maxAttempts), .timestamp(task.runAfter), .timestamp(task.leaseExpiresAt),
+                .timestamp(task.cancelRequestedAt), .text(task.currentRunId), .text(task.id),
+            ])
+    }
+
+    public func get(_ id: String) async throws(StorageError) -> TaskRecord? {
+        try await session.query("SELECT * FROM tasks WHERE id = $1", [.text(id)]).first.map(Self.decode)
+    }
+
+    public func get(idempotencyKey key: String) async throws(StorageError) -> TaskRecord? {
+        try await session.query("SELECT * FROM tasks WHERE idempotency_key = $1", [.text(key)]).first.map(Self.decode)
+    }
+
+    public struct Filter: Sendable {
+        public var status: String?
+        public var operation: String?
+        public var requesterKind: String?
+        public var targetRepo: String?
+        public init(status: String? = nil, operation: String? = nil, requesterKind: String? = nil,
+            targetRepo: String? = nil)
+        {
+            self.status = status
+            self.operation = operation
+            self.requesterKind = requesterKind
+            self.targetRepo = targetRepo
+        }
+    }
+
+    /// Newest first.
+    public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [TaskRecord] {
+        var filters = Filters()
+        filters.add("status", filter.status)
+        filters.add("operation", filter.operation)
+        filters.add("requested_by_kind", filter.requesterKind)
+        filters.add("target_repo", filter.targetRepo)
+        let limit = filters.page(limit: page.limit, offset: page.offset)
+        return try await session.query(
+            "SELECT * FROM tasks\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds
+        ).map(Self.decode)
+    }
+
+    /// How many tasks have each status.
+    public func countByStatus() async throws(StorageError) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try await session.query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status", []) {
+            counts[try row.string("status")] = try row.int("n")
+        }
+        return counts
+    }
+
+    static func decode(_ row: SQLRow) throws(StorageError) -> TaskRecord {
+        let status = try row.string("status")
+        let operation = try row.string("operation")
+        let kind = try row.string("requested_by_kind")
+        guard let taskStatus = TaskStatus(rawValue: status), let op = Operation(rawValue: operation),
+            let requesterKind = RequesterKind(rawValue: kind)
+        else {
+            throw StorageError(
+                .decoding,
+                "task \((try? row.string("id")) ?? "?") holds an unknown status, operation or requester kind ('\(status)', '\(operation)', '\(kind)')")
+        }
+        return TaskRecord(
+            id: try row.string("id"), version: try row.string("version"),
+            idempotencyKey: try row.optionalString("idempotency_key"),
+            requestedBy: Requester(
+                kind: requesterKind, id: try row.string("requested_by_id"),
+                label: try row.optionalString("requested_by_label")),
+            objective: try row.string("objective"), operation: op,
+            target: TaskTarget(
+                repo: try row.string("target_repo"), ref: try row.string("target_ref"),
+                path: try row.optionalString("target_path") ?? ""),
+            constraints: TaskConstraints(
+                timeBudgetSeconds: try row.int("time_budget_seconds"), allowNetwork: try row.bool("allow_network"),
+                allowSecrets: try row.bool("allow_secrets")),
+            inputs: try row.object("inputs"), metadata: try row.object("metadata"), status: taskStatus,
+            createdAt: try row.optionalTimestamp("created_at"), queuedAt: try row.optionalTimestamp("queued_at"),
+            startedAt: try row.optionalTimestamp("started_at"), completedAt: try row.optionalTimestamp("completed_at"),
+            assignedTo: try row.optionalString("assigned_to"), result: try row.optionalJSON("result"),
+            error: try row.optionalString("error"), tracePath: try row.optionalString("trace_path"),
+            cwomIssueId: try row.optionalString("cwom_issue_id"), traceId: try row.optionalString("trace_id"),
+            attempt: try row.optionalInt("attempt") ?? 0, maxAttempts: try row.optionalInt("max_attempts") ?? 3,
+            runAfter: try row.optionalTimestamp("run_after"), leaseExpiresAt: try row.optionalTimestamp("lease_expires_at"),
+            cancelRequestedAt: try row.optionalTimestamp("cancel_requested_at"),
+            currentRunId: try row.optionalString("current_run_id"))
+    }
+}
