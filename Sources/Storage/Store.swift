@@ -48,10 +48,12 @@ public final class Database: Sendable {
 
     public var dialect: SQLDialect { driver.dialect }
 
+    @discardableResult
     public func write<T: Sendable>(_ body: @Sendable (Store) async throws -> T) async throws -> T {
         try await driver.write { session in try await body(Store(session: session)) }
     }
 
+    @discardableResult
     public func read<T: Sendable>(_ body: @Sendable (Store) async throws -> T) async throws -> T {
         try await driver.read { session in try await body(Store(session: session)) }
     }

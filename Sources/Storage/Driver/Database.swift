@@ -29,13 +29,16 @@ public protocol DatabaseDriver: Sendable {
 
     /// Runs `body` in a write transaction: committed when it returns, rolled back when it throws.
     /// SQLite serialises writers (`BEGIN IMMEDIATE`), so `database is locked` never surfaces.
+    @discardableResult
     func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
 
     /// Runs `body` on a consistent read snapshot.
+    @discardableResult
     func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
 
     /// Runs `body` outside any transaction (for statements that manage their own, such as
     /// migrations taking locks).
+    @discardableResult
     func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
 
     /// Closes every connection. The driver cannot be used afterwards.

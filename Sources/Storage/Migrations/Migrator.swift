@@ -18,9 +18,11 @@ public struct Migration: Sendable, Hashable {
         self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The statements of the file, split on `;` outside quotes and comments (both drivers run
-    /// one statement per call).
-    public var statements: [String] {
+    /// The statements of the file (both drivers run one statement per call).
+    public var statements: [String] { Self.statements(in: sql) }
+
+    /// Splits a SQL script on `;` outside quotes and `--` comments.
+    public static func statements(in sql: String) -> [String] {
         var statements: [String] = []
         var current = ""
         var inQuote = false
@@ -81,8 +83,13 @@ public struct Migrator: Sendable {
     public init(driver: any DatabaseDriver, logger: Logger = Logger(label: "tower.migrate")) {
         self.driver = driver
         self.logger = logger
-        let files = driver.dialect == .postgres ? EmbeddedMigrations.postgres : EmbeddedMigrations.sqlite
-        self.migrations = files.map { Migration(file: $0.file, sql: $0.sql) }.sorted { $0.version < $1.version }
+        self.migrations = Self.embedded(driver.dialect)
+    }
+
+    /// The migrations this binary carries for a dialect, in order.
+    public static func embedded(_ dialect: SQLDialect) -> [Migration] {
+        let files = dialect == .postgres ? EmbeddedMigrations.postgres : EmbeddedMigrations.sqlite
+        return files.map { Migration(file: $0.file, sql: $0.sql) }.sorted { $0.version < $1.version }
     }
 
     private var lockStatement: String? {

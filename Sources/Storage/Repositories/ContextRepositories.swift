@@ -103,9 +103,10 @@ public struct ConstraintSnapshotRepository: Sendable {
         -> [ConstraintSnapshot]
     {
         var filters = Filters()
-        filters.add("scope", scope)
+        filters.add("scope", scope, as: ConstraintScope.self)
         filters.add("owner_id", ownerId)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_constraint_snapshots\(filters.whereClause) ORDER BY captured_at DESC, id DESC\(limit)",
             filters.binds
@@ -164,9 +165,10 @@ public struct DoctrineRefRepository: Sendable {
     {
         var filters = Filters()
         filters.add("namespace", namespace)
-        filters.add("type", type)
-        filters.add("priority", priority)
+        filters.add("type", type, as: DoctrineType.self)
+        filters.add("priority", priority, as: DoctrinePriority.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_doctrine_refs\(filters.whereClause) ORDER BY namespace, name, version\(limit)",
             filters.binds

@@ -68,10 +68,11 @@ public struct IssueRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [Issue] {
         var filters = Filters()
         filters.add("repo_id", filter.repoId)
-        filters.add("status", filter.status)
-        filters.add("type", filter.type)
-        filters.add("priority", filter.priority)
+        filters.add("status", filter.status, as: Status.self)
+        filters.add("type", filter.type, as: IssueType.self)
+        filters.add("priority", filter.priority, as: Priority.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         let rows = try await session.query(
             "SELECT * FROM cwom_issues\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds)
         return try await decode(rows)

@@ -44,8 +44,9 @@ public struct RepoRepository: Sendable {
 
     public func list(visibility: String? = nil, page: Page = Page()) async throws(StorageError) -> [Repo] {
         var filters = Filters()
-        filters.add("visibility", visibility)
+        filters.add("visibility", visibility, as: Visibility.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_repos\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds
         ).map(Self.decode)

@@ -35,8 +35,9 @@ public struct EvidencePackRepository: Sendable {
         var filters = Filters()
         filters.add("for_run_id", runId)
         filters.add("for_issue_id", issueId)
-        filters.add("verdict", verdict)
+        filters.add("verdict", verdict, as: Verdict.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_evidence_packs\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)",
             filters.binds
@@ -98,8 +99,9 @@ public struct ReviewDecisionRepository: Sendable {
         var filters = Filters()
         filters.add("for_evidence_pack_id", evidencePackId)
         filters.add("for_issue_id", issueId)
-        filters.add("decision", decision)
+        filters.add("decision", decision, as: ReviewDecisionStatus.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_review_decisions\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)",
             filters.binds

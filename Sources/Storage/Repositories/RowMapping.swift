@@ -34,6 +34,17 @@ struct Filters {
         clauses.append("\(column) = $\(binds.count)")
     }
 
+    /// A filter on an enum column. A value outside the enum matches nothing (PostgreSQL would
+    /// reject it as invalid input for the enum type; the legacy service answered that with a 500).
+    mutating func add<E: CWOMEnum>(_ column: String, _ value: String?, as type: E.Type) {
+        guard let value else { return }
+        if E(rawValue: value) == nil { matchesNothing = true }
+        add(column, value)
+    }
+
+    /// Set when a filter can match no row: the query need not run.
+    private(set) var matchesNothing = false
+
     mutating func addRaw(_ clause: (Int) -> String, _ value: SQLValue) {
         binds.append(value)
         clauses.append(clause(binds.count))

@@ -70,9 +70,10 @@ public struct RunRepository: Sendable {
         var filters = Filters()
         filters.add("for_issue_id", filter.issueId)
         filters.add("repo_id", filter.repoId)
-        filters.add("status", filter.status)
-        filters.add("mode", filter.mode)
+        filters.add("status", filter.status, as: Status.self)
+        filters.add("mode", filter.mode, as: RunMode.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_runs\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds
         ).map(Self.decode)
@@ -159,7 +160,8 @@ public struct ArtifactRepository: Sendable {
     private func list(column: String, id: String, type: String?) async throws(StorageError) -> [Artifact] {
         var filters = Filters()
         filters.add(column, id)
-        filters.add("type", type)
+        filters.add("type", type, as: ArtifactType.self)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM cwom_artifacts\(filters.whereClause) ORDER BY created_at DESC, id DESC", filters.binds
         ).map(Self.decode)

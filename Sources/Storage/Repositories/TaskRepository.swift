@@ -75,11 +75,12 @@ public struct TaskRepository: Sendable {
     /// Newest first.
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [TaskRecord] {
         var filters = Filters()
-        filters.add("status", filter.status)
-        filters.add("operation", filter.operation)
-        filters.add("requested_by_kind", filter.requesterKind)
+        filters.add("status", filter.status, as: TaskStatus.self)
+        filters.add("operation", filter.operation, as: Operation.self)
+        filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
         filters.add("target_repo", filter.targetRepo)
         let limit = filters.page(limit: page.limit, offset: page.offset)
+        if filters.matchesNothing { return [] }
         return try await session.query(
             "SELECT * FROM tasks\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds
         ).map(Self.decode)

@@ -1,0 +1,200 @@
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+
+func fixtureSQL(_ dialect: Dialect) throws -> String {
+    try String(contentsOf: testsRoot.appendingPathComponent("Fixtures/legacy-\(dialect.rawValue).sql"), encoding: .utf8)
+}
+
+func tableNames(_ database: Database) async throws -> Set<String> {
+    let sql =
+        database.dialect == .postgres
+        ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+        : "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return Set(try await database.read { store in try await store.session.query(sql, []) }.map { try $0.string("name") })
+}
+
+func columnType(_ database: Database, _ table: String, _ column: String) async throws -> String? {
+    let sql =
+        database.dialect == .postgres
+        ? "SELECT data_type AS type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+        : "SELECT type FROM pragma_table_info($1) WHERE name = $2"
+    return try await database.read { store in
+        try await store.session.query(sql, [.text(table), .text(column)]).first?.optionalString("type")
+    }
+}
+
+let cwomTables: Set<String> = [
+    "tasks", "cwom_repos", "cwom_issues", "cwom_context_packets", "cwom_constraint_snapshots", "cwom_doctrine_refs",
+    "cwom_runs", "cwom_artifacts", "cwom_evidence_packs", "cwom_review_decisions", "cwom_issue_context_packets",
+    "cwom_issue_doctrine_refs", "cwom_issue_constraint_snapshots", "cwom_run_context_packets",
+    "cwom_run_doctrine_refs", "cwom_context_packet_doctrine_refs", "audit_log", "tower_workers", "tower_migrations",
+]
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test("a fresh database gets the legacy layout plus the worker columns; a second run does nothing",
+        arguments: Dialect.allCases)
+    func fresh(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect, migrate: false) { database, _ in
+            let applied = try await database.migrator().migrate()
+            #expect(applied.map(\.state) == [.applied, .applied])
+            #expect(try await tableNames(database).isSuperset(of: cwomTables))
+            #expect(try await database.migrator().migrate().isEmpty)
+            #expect(try await database.migrator().status().map(\.state) == [.applied, .applied])
+            if dialect == .postgres {
+                #expect(try await columnType(database, "tasks", "inputs") == "jsonb")
+                #expect(try await columnType(database, "cwom_runs", "telemetry") == "jsonb")
+            }
+            #expect(try await columnType(database, "tasks", "lease_expires_at") != nil)
+        }
+    }
+
+    @Test("--status lists pending migrations before the first run", arguments: Dialect.allCases)
+    func pendingStatus(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect, migrate: false) { database, _ in
+            let status = try await database.migrator().status()
+            #expect(status.map(\.state) == [.pending, .pending])
+            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql"])
+        }
+    }
+
+    @Test("two processes migrating at once apply each migration exactly once", arguments: Dialect.allCases)
+    func concurrent(_ dialect: Dialect) async throws {
+        let test = try await TestDatabase.make(dialect)
+        defer { Task { await test.drop() } }
+        let first = try await test.open(migrate: false)
+        let second = try await test.open(migrate: false)
+        async let a = first.migrator().migrate()
+        async let b = second.migrator().migrate()
+        let (ra, rb) = try await (a, b)
+        #expect(ra.count + rb.count == 2)
+        let recorded = try await first.read { store in
+            try await store.session.query("SELECT COUNT(*) AS n FROM tower_migrations", []).first?.int("n")
+        }
+        #expect(recorded == 2)
+        await first.close()
+        await second.close()
+    }
+
+    @Test("an applied migration whose file changed stops the runner", arguments: Dialect.allCases)
+    func checksumMismatch(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            try await database.write { store in
+                try await store.session.query("UPDATE tower_migrations SET checksum = 'abc' WHERE version = 2", [])
+            }
+            await #expect(throws: StorageError.self) { try await database.migrator().migrate() }
+            do { try await database.migrator().migrate() } catch let error as StorageError {
+                #expect(error.kind == .migration)
+                #expect(error.message.contains("0002_worker_leases.sql was changed after it was applied"))
+            }
+            #expect(try await database.migrator().status().last?.state == .modified)
+        }
+    }
+
+    @Test("a database that is behind is refused with an instruction to run tower migrate", arguments: Dialect.allCases)
+    func schemaBehind(_ dialect: Dialect) async throws {
+        let test = try await TestDatabase.make(dialect)
+        do {
+            _ = try await Database.open(test.location, requireCurrentSchema: true)
+            Issue.record("opening an unmigrated database should fail")
+        } catch let error as StorageError {
+            #expect(error.kind == .schemaBehind)
+            #expect(error.message.contains("run `tower migrate`"))
+        }
+        await test.drop()
+    }
+
+    @Test("the binary carries exactly the files in migrations/")
+    func embeddedMatchesFiles() throws {
+        for dialect in Dialect.allCases {
+            let folder = repositoryRoot.appendingPathComponent("migrations/\(dialect.rawValue)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
+                .sorted()
+            let embedded = Migrator.embedded(dialect == .postgres ? .postgres : .sqlite)
+            #expect(embedded.map(\.name) == files, "run scripts/embed-migrations")
+            for migration in embedded {
+                let text = try String(contentsOf: folder.appendingPathComponent(migration.name), encoding: .utf8)
+                #expect(
+                    migration.sql + "\n" == text,
+                    "\(migration.name) differs from the embedded copy: run scripts/embed-migrations")
+            }
+        }
+    }
+}
+
+@Suite("Adopting a legacy database in place")
+struct AdoptionTests {
+    /// An insert exactly as the legacy service makes it: legacy columns only.
+    static func legacyTaskInsert(_ dialect: Dialect, id: String) -> String {
+        let no = dialect == .postgres ? "false" : "0"
+        return """
+            INSERT INTO tasks (id, version, idempotency_key, requested_by_kind, requested_by_id, requested_by_label,
+            objective, operation, target_repo, target_ref, target_path, time_budget_seconds, allow_network,
+            allow_secrets, inputs, metadata, status, created_at, queued_at, trace_id)
+            VALUES ('\(id)', '1.0', NULL, 'human', 'alice', NULL, 'Update the docs', 'docs', 'myorg/site', 'main', '',
+            900, \(no), \(no), '{"x": 1}', '{}', 'queued', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,
+            '0b6c5d8e-1111-4222-8333-444455556666')
+            """
+    }
+
+    @Test("legacy tables are recognised, kept as they are, and only additive changes are applied",
+        arguments: Dialect.allCases)
+    func adopt(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect, migrate: false) { database, test in
+            try await test.runScript(try fixtureSQL(dialect), on: database)
+            let before = try await tableNames(database)
+            try await test.runScript(Self.legacyTaskInsert(dialect, id: "11111111-2222-4333-8444-555555555555"), on: database)
+
+            let outcome = try await database.migrator().migrate()
+            #expect(outcome.map(\.state) == [.adopted, .applied])
+            #expect(try await database.migrator().status().map(\.state) == [.adopted, .applied])
+            let after = try await tableNames(database)
+            #expect(after.isSuperset(of: before), "nothing is dropped")
+            #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])
+            if dialect == .postgres {
+                #expect(try await columnType(database, "tasks", "inputs") == "json", "legacy json columns keep their type")
+                #expect(try await columnType(database, "tasks", "status") == "USER-DEFINED")
+            }
+
+            // A task the legacy service wrote before adoption reads back.
+            let old = try await database.read { store in
+                try await store.tasks.get("11111111-2222-4333-8444-555555555555")
+            }
+            #expect(old?.objective == "Update the docs")
+            #expect(old?.inputs == ["x": 1])
+            #expect(old?.attempt == 0)
+            #expect(old?.maxAttempts == 3)
+
+            // Legacy-shaped inserts still work after the migration, and tower reads them.
+            try await test.runScript(Self.legacyTaskInsert(dialect, id: "22222222-2222-4333-8444-555555555555"), on: database)
+            let new = try await database.read { store in try await store.tasks.get("22222222-2222-4333-8444-555555555555") }
+            #expect(new?.status == .queued)
+            #expect(new?.operation == .docs)
+            #expect(new?.traceId == "0b6c5d8e-1111-4222-8333-444455556666")
+
+            // And tower writes into the legacy tables too, JSON columns included.
+            let issue = try await CWOMGraph.build(in: database)
+            let read = try await database.read { store in try await store.issues.get(issue.issue.id) }
+            #expect(read?.contextPackets == [Ref(kind: .contextPacket, id: issue.packet.id)])
+        }
+    }
+
+    @Test("a legacy database at an older revision is refused with what to do", arguments: Dialect.allCases)
+    func olderRevision(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect, migrate: false) { database, test in
+            try await test.runScript(try fixtureSQL(dialect), on: database)
+            try await test.runScript("UPDATE alembic_version SET version_num = 'i0d1e2f3a4b5'", on: database)
+            do {
+                try await database.migrator().migrate()
+                Issue.record("an old legacy revision must be refused")
+            } catch let error as StorageError {
+                #expect(error.message.contains("alembic revision i0d1e2f3a4b5"))
+                #expect(error.message.contains("alembic upgrade head"))
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+
+/// Timestamps survive storage to the microsecond on PostgreSQL and SQLite alike, so whole
+/// objects compare equal after a round trip.
+@Suite("Repositories")
+struct RepositoryTests {
+    @Test("every CWOM object round-trips, with its join-table relations", arguments: Dialect.allCases)
+    func causalityChain(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let g = try await CWOMGraph.build(in: database)
+            try await database.read { (store: Store) async throws -> Void in
+                #expect(try await store.repos.get(g.repo.id) == g.repo)
+                #expect(try await store.repos.get(slug: g.repo.slug) == g.repo)
+                #expect(try await store.constraintSnapshots.get(g.snapshot.id) == g.snapshot)
+                #expect(try await store.doctrineRefs.get(g.doctrine.id) == g.doctrine)
+                #expect(try await store.issues.get(g.issue.id) == g.issue)
+                #expect(try await store.contextPackets.get(g.packet.id) == g.packet)
+                #expect(try await store.runs.get(g.run.id) == g.run)
+                #expect(try await store.artifacts.get(g.artifact.id) == g.artifact)
+                #expect(try await store.evidencePacks.get(g.evidence.id) == g.evidence)
+                #expect(try await store.reviews.get(g.review.id) == g.review)
+                #expect(try await store.issues.get("missing") == nil)
+                // Relations.
+                #expect(try await store.contextPackets.list(forIssue: g.issue.id) == [g.packet])
+                #expect(try await store.constraintSnapshots.list(forIssue: g.issue.id) == [g.snapshot])
+                #expect(try await store.artifacts.list(forRun: g.run.id) == [g.artifact])
+                #expect(try await store.artifacts.list(forIssue: g.issue.id, type: "doc") == [g.artifact])
+                #expect(try await store.artifacts.list(forIssue: g.issue.id, type: "trace") == [])
+                #expect(try await store.evidencePacks.list(runId: g.run.id) == [g.evidence])
+                #expect(try await store.reviews.list(evidencePackId: g.evidence.id) == [g.review])
+                let pinned = try await store.session.query(
+                    "SELECT context_packet_id FROM cwom_run_context_packets WHERE run_id = $1", [.text(g.run.id)])
+                #expect(try pinned.map { try $0.string("context_packet_id") } == [g.packet.id])
+                let column = try await store.session.query(
+                    "SELECT constraint_snapshot_id FROM cwom_runs WHERE id = $1", [.text(g.run.id)])
+                #expect(try column.first?.string("constraint_snapshot_id") == g.snapshot.id)
+            }
+        }
+    }
+
+    @Test("context packet versions: the issue lists all of them, newest last", arguments: Dialect.allCases)
+    func versions(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let g = try await CWOMGraph.build(in: database)
+            let second = g.packet.nextVersion("2.0", summary: "Refined")
+            try await database.write { store in
+                try await store.contextPackets.insert(second)
+                try await store.issues.link(g.issue.id, to: second.ref)
+            }
+            try await database.read { (store: Store) async throws -> Void in
+                #expect(try await store.contextPackets.list(forIssue: g.issue.id).map(\.version) == ["1.0", "2.0"])
+                #expect(try await store.contextPackets.latest(forIssue: g.issue.id) == second)
+                #expect(try await store.issues.get(g.issue.id)?.contextPackets.map(\.id) == [g.packet.id, second.id])
+            }
+        }
+    }
+
+    @Test("lists filter and page; repo slugs are unique and get-or-create returns the first", arguments: Dialect.allCases)
+    func listsAndRepos(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let a = try await CWOMGraph.build(in: database, slug: "org/a")
+            _ = try await CWOMGraph.build(in: database, slug: "org/b")
+            try await database.read { (store: Store) async throws -> Void in
+                #expect(try await store.issues.list().count == 2)
+                #expect(try await store.issues.list(.init(repoId: a.repo.id)).map(\.id) == [a.issue.id])
+                #expect(try await store.issues.list(.init(status: "bogus")) == [])
+                #expect(try await store.issues.list(page: Page(limit: 1, offset: 1)).count == 1)
+                #expect(try await store.runs.list(.init(issueId: a.issue.id)).map(\.id) == [a.run.id])
+                #expect(try await store.repos.list(visibility: "private").count == 2)
+            }
+            let again = Repo(name: "other", slug: "org/a", source: Source(system: "jct"))
+            let (repo, created) = try await database.write { store in try await store.repos.getOrCreate(again) }
+            #expect(!created)
+            #expect(repo.id == a.repo.id)
+            await #expect(throws: StorageError.self) {
+                try await database.write { store in try await store.repos.insert(again) }
+            }
+        }
+    }
+
+    @Test("a transaction across repositories is all or nothing", arguments: Dialect.allCases)
+    func atomicity(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let repo = Repo(name: "x", slug: "org/x", source: Source(system: "jct"))
+            let issue = Issue(repo: repo.ref, title: "t", type: .bug)
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await database.write { store in
+                    try await store.repos.insert(repo)
+                    try await store.issues.insert(issue)
+                    try await store.audit.created("Issue", issue.id, snapshot: issue.json, by: Actor(kind: .system, id: "t"))
+                    throw Boom()
+                }
+            }
+            let left = try await database.read { store in
+                (try await store.repos.get(repo.id), try await store.issues.get(issue.id), try await store.audit.list())
+            }
+            #expect(left.0 == nil)
+            #expect(left.1 == nil)
+            #expect(left.2.isEmpty)
+        }
+    }
+
+    @Test("a reference to a missing object is refused by the foreign keys", arguments: Dialect.allCases)
+    func foreignKeys(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let issue = Issue(repo: Ref(kind: .repo, id: "nope"), title: "t", type: .bug)
+            do {
+                try await database.write { store in try await store.issues.insert(issue) }
+                Issue.record("expected a foreign key violation")
+            } catch let error as StorageError {
+                #expect(error.kind == .foreignKeyViolation)
+            }
+        }
+    }
+
+    @Test("tasks: insert, read, update, filter, and a duplicate idempotency key", arguments: Dialect.allCases)
+    func tasks(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let now = Timestamp.now()
+            var task = TaskRecord(
+                id: UUID().uuidString.lowercased(), idempotencyKey: "key-1",
+                requestedBy: Requester(kind: .agent, id: "bot", label: "Bot"), objective: "Analyse the logs",
+                operation: .analysis, target: TaskTarget(repo: "myorg/logs", ref: "dev", path: "src"),
+                constraints: TaskConstraints(timeBudgetSeconds: 60), inputs: ["n": 1, "list": [1, "two"]],
+                metadata: ["m": true], status: .queued, createdAt: now, queuedAt: now, traceId: "trace-9")
+            try await database.write { [task] store in try await store.tasks.insert(task) }
+            let stored = try await database.read { [task] store in try await store.tasks.get(task.id) }
+            #expect(stored == task)
+            let byKey = try await database.read { store in try await store.tasks.get(idempotencyKey: "key-1") }
+            #expect(byKey?.id == task.id)
+
+            task.status = .failed
+            task.completedAt = now.adding(seconds: 2)
+            task.error = "boom"
+            task.result = ["message": "x"]
+            task.attempt = 2
+            try await database.write { [task] store in try await store.tasks.update(task) }
+            let updated = try await database.read { [task] store in try await store.tasks.get(task.id) }
+            #expect(updated == task)
+            let (failed, docs, counts) = try await database.read { store in
+                (
+                    try await store.tasks.list(.init(status: "failed")),
+                    try await store.tasks.list(.init(operation: "docs")), try await store.tasks.countByStatus()
+                )
+            }
+            #expect(failed.count == 1)
+            #expect(docs.isEmpty)
+            #expect(counts == ["failed": 1])
+
+            var duplicate = task
+            duplicate.id = UUID().uuidString.lowercased()
+            do {
+                try await database.write { [duplicate] store in try await store.tasks.insert(duplicate) }
+                Issue.record("a duplicate idempotency key must fail")
+            } catch let error as StorageError {
+                #expect(error.kind == .uniqueViolation)
+            }
+        }
+    }
+
+    @Test("the audit log records the legacy actions and lists newest first", arguments: Dialect.allCases)
+    func audit(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let actor = Actor(kind: .system, id: "cwom-service")
+            try await database.write { store in
+                try await store.audit.created("Issue", "i1", snapshot: ["title": "t"], by: actor, traceId: "tr")
+                try await store.audit.linked("Issue", "i1", to: Ref(kind: .contextPacket, id: "cp1"), by: actor)
+                try await store.audit.statusChanged("Issue", "i1", from: "planned", to: "running", by: actor, traceId: "tr")
+                try await store.audit.updated("Run", "r1", before: ["a": 1], after: ["a": 2], by: actor)
+            }
+            let entries = try await database.read { store in
+                try await store.audit.list(.init(entityKind: "Issue", entityId: "i1"))
+            }
+            #expect(entries.map(\.action) == [.statusChanged, .linked, .created])
+            #expect(entries.first?.note == "Status changed: planned -> running")
+            #expect(entries.first?.before == ["status": "planned"])
+            #expect(entries[1].note == "Linked to ContextPacket:cp1")
+            #expect(entries[1].after == ["linked_kind": "ContextPacket", "linked_id": "cp1"])
+            let traced = try await database.read { store in try await store.audit.list(.init(traceId: "tr")) }
+            #expect(traced.count == 2)
+        }
+    }
+
+    @Test("rows the legacy worker wrote (off-schema JSON) read without loss", arguments: Dialect.allCases)
+    func legacyRunShapes(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let g = try await CWOMGraph.build(in: database)
+            try await database.write { store in
+                try await store.session.query(
+                    "UPDATE cwom_runs SET executor = $1, failure = $2, inputs = $3, telemetry = $4, status = 'failed' WHERE id = $5",
+                    [
+                        .json(["type": "stub", "version": "0.1.0", "worker_id": "worker-ab12cd34"]),
+                        .json(["code": "WORKER_ERROR", "message": "boom"]),
+                        .json(["task_id": "t1", "operation": "docs"]),
+                        .json(["executor": "stub", "simulated_work_seconds": 1.0]), .text(g.run.id),
+                    ])
+            }
+            let run = try #require(try await database.read { store in try await store.runs.get(g.run.id) })
+            #expect(run.executor.actor.actorId == "worker-ab12cd34")
+            #expect(run.executor.runtime == "stub")
+            #expect(run.failure == Failure(category: .unknown, message: "boom"))
+            #expect(run.inputs.constraintSnapshot?.id == g.snapshot.id)
+            #expect(run.meta["legacy_fields"]?["inputs"] == ["task_id": "t1", "operation": "docs"])
+            #expect(run.meta["legacy_fields"]?["telemetry"]?["executor"] == "stub")
+            try run.validate()
+        }
+    }
+}
