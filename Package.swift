@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", exact: "1.13.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
     ],
     targets: [
         // Ordered JSON values, a strict parser and a deterministic serializer.
@@ -26,11 +28,13 @@ let package = Package(
         .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
         // The legacy V1 task contract: the task row and its JSON representation.
         .target(name: "LegacyTasks", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
+        // Task ⇄ CWOM mapping (task_to_issue / issue_to_task).
+        .target(name: "Bridge", dependencies: ["CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
         // Migrations, drivers (PostgreSQL, SQLite), repositories, audit log.
         .target(
             name: "Storage",
             dependencies: [
-                "CWOM", "LegacyTasks", "TowerJSON",
+                "CWOM", "LegacyTasks", "Bridge", "TowerJSON",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -38,15 +42,36 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "tower",
+        // HTTP: the legacy /tasks shim, /cwom/*, health.
+        .target(
+            name: "API",
             dependencies: [
-                "CWOM", "LegacyTasks", "Storage", "TowerJSON",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tower",
+            dependencies: [
+                "API", "CWOM", "LegacyTasks", "Storage", "TowerJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "Bridge", "CWOM", "LegacyTasks", "Storage", "TowerJSON",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
         .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON"], exclude: ["Fixtures"],

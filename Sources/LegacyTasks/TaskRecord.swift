@@ -147,3 +147,14 @@ public struct TaskRecord: Sendable, Hashable {
         ]
     }
 }
+
+extension TaskRecord {
+    /// A new queued task from a validated, normalised request.
+    public init(request: TaskRequest, id: String, traceId: String, now: Timestamp = .now()) {
+        self.init(
+            id: id, version: request.version, idempotencyKey: request.idempotencyKey, requestedBy: request.requestedBy,
+            objective: request.objective, operation: request.operation, target: request.target,
+            constraints: request.constraints, inputs: request.inputs, metadata: request.metadata, status: .queued,
+            createdAt: now, queuedAt: now, traceId: traceId)
+    }
+}

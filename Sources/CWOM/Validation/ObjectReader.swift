@@ -11,6 +11,13 @@ public protocol CWOMModel: Sendable, JSONRepresentable {
     init(reading reader: ObjectReader)
     /// The JSON form: snake_case keys, every optional member written out (as `null` when unset).
     var json: JSONValue { get }
+    /// Whether unknown keys are ignored instead of rejected (pydantic `extra="ignore"`). CWOM
+    /// models reject them; some legacy request models ignore them.
+    static var ignoresExtraKeys: Bool { get }
+}
+
+extension CWOMModel {
+    public static var ignoresExtraKeys: Bool { false }
 }
 
 /// A closed set of string values of the CWOM spec.
@@ -134,7 +141,7 @@ public final class ObjectReader {
         }
         let reader = ObjectReader(object: object, raw: json, path: path, sink: sink, mode: mode)
         let value = T(reading: reader)
-        reader.finish()
+        if !T.ignoresExtraKeys { reader.finish() }
         return value
     }
 
@@ -352,10 +359,21 @@ public final class ObjectReader {
         return validEnum(value, key, literal: literal) ?? fallback
     }
 
-    public func optionalEnumeration<E: CWOMEnum>(_ key: String) -> E? {
+    public func optionalEnumeration<E: CWOMEnum>(_ key: String, literal: Bool = false) -> E? {
         record(key, .nullable(.enumeration(E.allValues)), required: false, default: .null)
         guard let value = lookup(key, required: false), !value.isNull else { return nil }
-        return validEnum(value, key, literal: false)
+        return validEnum(value, key, literal: literal)
+    }
+
+    /// An optional free-form JSON object; `null` and absence mean nil.
+    public func optionalDictionary(_ key: String) -> JSONObject? {
+        record(key, .nullable(.dictionary), required: false, default: .null)
+        guard let value = lookup(key, required: false), !value.isNull else { return nil }
+        guard case .object(let o) = value else {
+            fail(PydanticError.dictType(path.appending(key), input: value))
+            return nil
+        }
+        return o
     }
 
     // MARK: - Timestamps

@@ -62,6 +62,28 @@ public struct AuditLog: Sendable {
         try await session.query(sql, binds)
     }
 
+    /// Appends several entries in one statement, in order. Entries in one call get strictly
+    /// increasing ids, so "newest first" lists them in reverse order of the array.
+    public func append(_ entries: [AuditEntry]) async throws(StorageError) {
+        guard !entries.isEmpty else { return }
+        var rows: [String] = []
+        var binds: [SQLValue] = []
+        for entry in entries {
+            let values: [SQLValue] = [
+                .text(entry.id), .timestamp(entry.ts), .text(entry.actor.actorKind.rawValue), .text(entry.actor.actorId),
+                .text(entry.action.rawValue), .text(entry.entityKind), .text(entry.entityId), .json(entry.before),
+                .json(entry.after), .text(entry.note), .text(entry.traceId),
+            ]
+            rows.append("(" + SQL.placeholders(count: values.count, after: binds.count) + ")")
+            binds += values
+        }
+        try await session.query(
+            """
+            INSERT INTO audit_log (id, ts, actor_kind, actor_id, action, entity_kind, entity_id, before, after, note,
+            trace_id) VALUES \(rows.joined(separator: ", "))
+            """, binds)
+    }
+
     /// `created`: no before, the snapshot after.
     public func created(_ kind: String, _ id: String, snapshot: JSONValue?, by actor: Actor, note: String? = nil,
         traceId: String? = nil) async throws(StorageError)

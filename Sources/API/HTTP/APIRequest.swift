@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+import TowerJSON
+
+/// An HTTP request as the routes see it: method, path, decoded query, headers and raw body.
+public struct APIRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// Query parameters in order; a repeated name keeps every value.
+    public var query: [(name: String, value: String)]
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// Path parameters captured by the route (`{task_id}` → value).
+    public var parameters: [String: String] = [:]
+
+    public init(method: String, path: String, query: String?, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.method = method
+        self.path = path
+        self.query = Self.parseQuery(query ?? "")
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The last value of a query parameter (Starlette keeps the last one).
+    public func queryValue(_ name: String) -> String? {
+        query.last(where: { $0.name == name })?.value
+    }
+
+    /// A header, case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame })?.value
+    }
+
+    public func parameter(_ name: String) -> String { parameters[name] ?? "" }
+
+    /// `application/x-www-form-urlencoded` decoding (`+` is a space), as Python's `parse_qsl`.
+    static func parseQuery(_ query: String) -> [(name: String, value: String)] {
+        query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                let spaced = s.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+}
+
+/// An HTTP response: status, headers and body bytes.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON body, serialised compactly as the legacy service did.
+    public static func json(_ status: Int, _ value: JSONValue, headers: [(name: String, value: String)] = [])
+        -> APIResponse
+    {
+        APIResponse(status: status, headers: [("content-type", "application/json")] + headers, body: value.bytes())
+    }
+
+    /// `{"detail": <detail>}`.
+    public static func detail(_ status: Int, _ detail: JSONValue, headers: [(name: String, value: String)] = [])
+        -> APIResponse
+    {
+        json(status, ["detail": detail], headers: headers)
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame })?.value
+    }
+}
+
+/// An error a route throws to answer with a specific response.
+public struct APIError: Error, Sendable {
+    public var response: APIResponse
+    public init(_ response: APIResponse) { self.response = response }
+
+    public static func detail(_ status: Int, _ detail: JSONValue) -> APIError { APIError(.detail(status, detail)) }
+}

@@ -1,0 +1,102 @@
+import CWOM
+import Foundation
+import LegacyTasks
+import TowerJSON
+
+/// Reading bodies and parameters the way FastAPI does, with its error shapes.
+enum RequestReading {
+    /// The body as JSON, following FastAPI: an empty body is absent (nil), a body with a
+    /// non-JSON content type is its text, undecodable bytes are a 400, malformed JSON a 422
+    /// `json_invalid` with Python's message and position.
+    static func jsonBody(_ request: APIRequest) throws(APIError) -> JSONValue? {
+        guard !request.body.isEmpty else { return nil }
+        guard let text = String(validating: request.body, as: UTF8.self) else {
+            throw .detail(400, "There was an error parsing the body")
+        }
+        if let contentType = request.header("content-type"), !isJSON(contentType) {
+            return .string(text)
+        }
+        do {
+            return try JSONParser.parse(bytes: request.body)
+        } catch {
+            throw .detail(
+                422,
+                [
+                    [
+                        "type": "json_invalid", "loc": ["body", .int(error.position)], "msg": "JSON decode error",
+                        "input": [:], "ctx": ["error": .string(error.message)],
+                    ]
+                ])
+        }
+    }
+
+    /// `application/json` or `application/<anything>+json`, as FastAPI decides.
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+
+    /// A 422 with the FastAPI list shape.
+    static func validationError(_ errors: [RequestError]) -> APIError {
+        .detail(422, .array(errors.map(\.json)))
+    }
+
+    static func queryError(_ name: String, _ error: FieldError) -> RequestError {
+        RequestError(loc: ["query", .string(name)], error: error)
+    }
+
+    /// An optional boolean query parameter with pydantic's lax parsing.
+    static func bool(_ request: APIRequest, _ name: String, default defaultValue: Bool, errors: inout [RequestError])
+        -> Bool
+    {
+        guard let raw = request.queryValue(name) else { return defaultValue }
+        if let value = ObjectReader.laxBool(.string(raw)) { return value }
+        errors.append(queryError(name, PydanticError.boolType(FieldPath(), input: .string(raw))))
+        return defaultValue
+    }
+
+    /// An optional integer query parameter with bounds.
+    static func int(_ request: APIRequest, _ name: String, default defaultValue: Int, min: Int? = nil,
+        max: Int? = nil, errors: inout [RequestError]) -> Int
+    {
+        guard let raw = request.queryValue(name) else { return defaultValue }
+        guard let value = Int(raw.trimmingCharacters(in: .whitespaces)) else {
+            errors.append(queryError(name, PydanticError.intType(FieldPath(), input: .string(raw))))
+            return defaultValue
+        }
+        if let min, value < min {
+            errors.append(queryError(name, PydanticError.greaterThanEqual(FieldPath(), input: .string(raw), ge: .int(min))))
+        } else if let max, value > max {
+            errors.append(queryError(name, PydanticError.lessThanEqual(FieldPath(), input: .string(raw), le: .int(max))))
+        }
+        return value
+    }
+
+    /// Python's `uuid.UUID(text)`: upper case, missing hyphens, braces and `urn:uuid:` are
+    /// accepted; the canonical lower-case hyphenated form is returned.
+    static func pythonUUID(_ text: String) -> String? {
+        var hex = text.replacingOccurrences(of: "urn:", with: "").replacingOccurrences(of: "uuid:", with: "")
+        hex = hex.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).replacingOccurrences(of: "-", with: "")
+        guard hex.utf8.count == 32, hex.allSatisfy(\.isHexDigit) else { return nil }
+        let h = Array(hex.lowercased())
+        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-"
+            + String(h[20..<32])
+    }
+}
+
+/// Bearer authentication with `JCT_API_KEY` (reference §8).
+struct Authenticator: Sendable {
+    let apiKey: String?
+
+    /// Throws the legacy 401 unless the request carries `Authorization: Bearer <key>` (the
+    /// scheme case-insensitive, the key compared exactly).
+    func check(_ request: APIRequest) throws(APIError) {
+        guard let apiKey else { return }
+        if let header = request.header("authorization"), let space = header.firstIndex(of: " ") {
+            let scheme = header[..<space]
+            let key = header[header.index(after: space)...]
+            if scheme.lowercased() == "bearer" && key == apiKey { return }
+        }
+        throw APIError(.detail(401, "Invalid or missing API key", headers: [("www-authenticate", "Bearer")]))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import TowerJSON
+
+/// A route: a method and a path pattern with `{name}` segments.
+public struct Route: Sendable {
+    public var method: String
+    public var pattern: String
+    public var summary: String
+    public var tag: String
+    let segments: [Segment]
+    let handler: @Sendable (APIRequest) async throws -> APIResponse
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+        case rest(String)  // {name...}: the rest of the path
+    }
+
+    init(_ method: String, _ pattern: String, summary: String, tag: String,
+        handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+    {
+        self.method = method
+        self.pattern = pattern
+        self.summary = summary
+        self.tag = tag
+        self.handler = handler
+        self.segments = pattern.split(separator: "/").map { part in
+            if part.hasPrefix("{") && part.hasSuffix("...}") { return .rest(String(part.dropFirst().dropLast(4))) }
+            if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
+            return .literal(String(part))
+        }
+    }
+
+    /// The captured parameters when `path` matches, else nil. Path segments are percent-decoded
+    /// after splitting, so an encoded slash stays inside its segment.
+    func match(_ pathSegments: [String]) -> [String: String]? {
+        var parameters: [String: String] = [:]
+        for (index, segment) in segments.enumerated() {
+            switch segment {
+            case .rest(let name):
+                guard index < pathSegments.count else { return nil }
+                parameters[name] = pathSegments[index...].joined(separator: "/")
+                return parameters
+            case .literal(let text):
+                guard index < pathSegments.count, pathSegments[index] == text else { return nil }
+            case .parameter(let name):
+                guard index < pathSegments.count, !pathSegments[index].isEmpty else { return nil }
+                parameters[name] = pathSegments[index]
+            }
+        }
+        return pathSegments.count == segments.count ? parameters : nil
+    }
+}
+
+/// Dispatches requests to routes with Starlette's behaviour for everything else: 404
+/// `{"detail":"Not Found"}`, 405 `{"detail":"Method Not Allowed"}` with `allow`, and a 307 to the
+/// same path without its trailing slash.
+public struct Router: Sendable {
+    public private(set) var routes: [Route] = []
+
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String,
+        _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+    {
+        routes.append(Route(method, pattern, summary: summary, tag: tag, handler: handler))
+    }
+
+    static func split(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+    }
+
+    public func respond(to request: APIRequest, host: String?) async throws -> APIResponse {
+        let segments = Self.split(request.path)
+        // Like Starlette, the first route whose path matches names the allowed method.
+        var partial: Route?
+        for route in routes {
+            guard let parameters = route.match(segments) else { continue }
+            if route.method == request.method {
+                var matched = request
+                matched.parameters = parameters
+                return try await route.handler(matched)
+            }
+            if partial == nil { partial = route }
+        }
+        if let partial {
+            return .detail(405, "Method Not Allowed", headers: [("allow", partial.method)])
+        }
+        if request.path.count > 1 && request.path.hasSuffix("/") {
+            let trimmed = String(request.path.dropLast())
+            if routes.contains(where: { $0.match(Self.split(trimmed)) != nil }) {
+                let location = "http://\(host ?? "localhost")\(trimmed)"
+                return APIResponse(status: 307, headers: [("location", location)])
+            }
+        }
+        return .detail(404, "Not Found")
+    }
+}

@@ -1,0 +1,218 @@
+import Bridge
+import CWOM
+import Foundation
+import LegacyTasks
+import Logging
+import Storage
+import TowerJSON
+
+/// The legacy task routes (reference §1.2–1.5), with the bugs of §12 fixed.
+struct TaskRoutes: Sendable {
+    let database: Database
+    let configuration: APIConfiguration
+    let logger: Logger
+    let onEnqueue: @Sendable () async -> Void
+    var auth: Authenticator { Authenticator(apiKey: configuration.apiKey) }
+
+    func register(on router: inout Router) {
+        router.add("POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks") {
+            try await enqueue($0)
+        }
+        router.add("GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks") { try await list($0) }
+        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks") { try await get($0) }
+        router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks") {
+            try await updateStatus($0)
+        }
+    }
+
+    // MARK: - POST /tasks/enqueue
+
+    func enqueue(_ request: APIRequest) async throws -> APIResponse {
+        let body = try RequestReading.jsonBody(request)
+        try auth.check(request)
+
+        var errors: [RequestError] = []
+        let createCWOM = RequestReading.bool(request, "create_cwom", default: true, errors: &errors)
+        let traceId = traceId(from: request, errors: &errors)
+        let parsed = TaskRequestParser.parse(body)
+        if case .failure(let bodyErrors) = parsed { errors += bodyErrors.errors }
+        guard errors.isEmpty, case .success(let taskRequest) = parsed else {
+            throw RequestReading.validationError(errors)
+        }
+
+        let normalized: TaskRequest
+        do {
+            normalized = try TaskPolicy.evaluate(taskRequest, config: configuration.policy)
+        } catch {
+            logger.warning("policy rejected a task", metadata: ["code": "\(error.code)", "trace_id": "\(traceId)"])
+            throw APIError.detail(422, .object(["error": "policy_violation", "code": .string(error.code), "message": .string(error.message)]))
+        }
+        // A trimmed objective must still have 5 characters (the legacy service crashed here).
+        if normalized.objective.scalarCount < 5 {
+            throw RequestReading.validationError([
+                RequestError(
+                    loc: ["body", "objective"],
+                    error: PydanticError.tooShort(FieldPath(), input: .string(taskRequest.objective), min: 5))
+            ])
+        }
+
+        let outcome = try await enqueueOnce(normalized, traceId: traceId, createCWOM: createCWOM)
+        switch outcome {
+        case .conflict(let existing):
+            return .json(
+                409,
+                [
+                    "status": "conflict", "task_id": .string(existing.id), "trace_id": existing.traceId.json,
+                    "message": "Task with this idempotency_key already exists", "task": existing.json,
+                ])
+        case .created(let task, let cwom):
+            logger.info(
+                "task enqueued",
+                metadata: ["task_id": "\(task.id)", "trace_id": "\(traceId)", "issue_id": "\(task.cwomIssueId ?? "-")"])
+            await onEnqueue()
+            var body: JSONObject = [
+                "status": "success", "task_id": .string(task.id), "trace_id": .string(traceId),
+                "message": "Task enqueued successfully", "task": task.json,
+            ]
+            if let cwom {
+                body["cwom"] = [
+                    "repo_id": .string(cwom.repo.id), "issue_id": .string(cwom.issue.id),
+                    "context_packet_id": .string(cwom.contextPacket.id),
+                    "constraint_snapshot_id": .string(cwom.constraintSnapshot.id),
+                ]
+            }
+            return .json(201, .object(body))
+        }
+    }
+
+    /// One transaction; when a concurrent request took the idempotency key first, the unique
+    /// violation becomes the 409 of the task that won.
+    func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool) async throws -> EnqueueOutcome {
+        let id = UUID().uuidString.lowercased()
+        do {
+            return try await database.write { store in
+                try await store.enqueue(request, id: id, traceId: traceId, createCWOM: createCWOM)
+            }
+        } catch let error as StorageError where error.kind == .uniqueViolation {
+            if let key = request.idempotencyKey,
+                let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
+            {
+                return .conflict(existing)
+            }
+            throw error
+        }
+    }
+
+    /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing
+    /// means a new UUID; anything else is a 422 (the legacy service stored or crashed on it).
+    func traceId(from request: APIRequest, errors: inout [RequestError]) -> String {
+        guard let raw = request.header("x-trace-id"), !raw.isEmpty else { return UUID().uuidString.lowercased() }
+        let loc: [JSONValue] = ["header", "x-trace-id"]
+        if raw.unicodeScalars.count > 36 {
+            errors.append(RequestError(loc: loc, error: PydanticError.tooLong(FieldPath(), input: .string(raw), max: 36)))
+        } else if !raw.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value <= 0x7E }) {
+            errors.append(
+                RequestError(
+                    loc: loc,
+                    error: FieldError(
+                        type: "string_pattern_mismatch", path: FieldPath(),
+                        message: "String should match pattern '^[\\x20-\\x7e]{1,36}$'", input: .string(raw),
+                        context: ["pattern": "^[\\x20-\\x7e]{1,36}$"])))
+        }
+        return raw
+    }
+
+    // MARK: - GET /tasks
+
+    func list(_ request: APIRequest) async throws -> APIResponse {
+        try auth.check(request)
+        var errors: [RequestError] = []
+        let limit = RequestReading.int(request, "limit", default: 100, min: 0, errors: &errors)
+        let offset = RequestReading.int(request, "offset", default: 0, min: 0, errors: &errors)
+        guard errors.isEmpty else { throw RequestReading.validationError(errors) }
+        let filter = TaskRepository.Filter(
+            status: request.queryValue("status"), operation: request.queryValue("operation"),
+            requesterKind: request.queryValue("requester_kind") ?? request.queryValue("requested_by_kind"),
+            targetRepo: request.queryValue("target_repo"))
+        if limit == 0 { return .json(200, []) }
+        let tasks = try await database.read { store in
+            try await store.tasks.list(filter, page: Page(limit: limit, offset: offset))
+        }
+        return .json(200, .array(tasks.map(\.json)))
+    }
+
+    // MARK: - GET /tasks/{task_id}
+
+    func get(_ request: APIRequest) async throws -> APIResponse {
+        try auth.check(request)
+        let task = try await find(request.parameter("task_id"))
+        return .json(200, task.json)
+    }
+
+    func find(_ rawId: String) async throws -> TaskRecord {
+        guard let id = RequestReading.pythonUUID(rawId),
+            let task = try await database.read({ store in try await store.tasks.get(id) })
+        else { throw APIError.detail(404, "Task not found") }
+        return task
+    }
+
+    // MARK: - PATCH /tasks/{task_id}/status
+
+    func updateStatus(_ request: APIRequest) async throws -> APIResponse {
+        let body = try RequestReading.jsonBody(request)
+        try auth.check(request)
+        var errors: [RequestError] = []
+        let rawStatus = request.queryValue("status")
+        var status: TaskStatus?
+        if let rawStatus {
+            status = TaskStatus(rawValue: rawStatus)
+            if status == nil {
+                errors.append(
+                    RequestReading.queryError(
+                        "status",
+                        PydanticError.enumeration(FieldPath(), input: .string(rawStatus), values: TaskStatus.allValues, literal: true)))
+            }
+        } else {
+            errors.append(RequestReading.queryError("status", PydanticError.missing(FieldPath(), input: .null)))
+        }
+        var result: JSONObject?
+        if let body {
+            if case .object(let object) = body {
+                result = object
+            } else {
+                errors.append(RequestError(loc: ["body"], error: PydanticError.dictType(FieldPath(), input: body)))
+            }
+        }
+        guard errors.isEmpty, let newStatus = status else { throw RequestReading.validationError(errors) }
+        let id = try await find(request.parameter("task_id")).id
+        let assignedTo = request.queryValue("assigned_to")
+        let errorText = request.queryValue("error")
+        let tracePath = request.queryValue("trace_path")
+        let update = result
+        let updated = try await database.write { store -> TaskRecord in
+            guard var task = try await store.tasks.get(id) else { throw APIError.detail(404, "Task not found") }
+            let old = task.status
+            let now = Timestamp.now()
+            task.status = newStatus
+            switch newStatus {
+            case .queued: task.queuedAt = task.queuedAt ?? now
+            case .running: task.startedAt = task.startedAt ?? now
+            case .completed, .failed, .cancelled: task.completedAt = task.completedAt ?? now
+            case .pending: break
+            }
+            // Truthy values overwrite; nothing is ever cleared (legacy semantics).
+            if let assignedTo, !assignedTo.isEmpty { task.assignedTo = assignedTo }
+            if let update, !update.isEmpty { task.result = .object(update) }
+            if let errorText, !errorText.isEmpty { task.error = errorText }
+            if let tracePath, !tracePath.isEmpty { task.tracePath = tracePath }
+            try await store.tasks.update(task)
+            if old != newStatus {
+                try await store.audit.statusChanged(
+                    "Task", task.id, from: old.rawValue, to: newStatus.rawValue,
+                    by: Actor(kind: .system, id: "task-status-api"), traceId: task.traceId)
+            }
+            return task
+        }
+        return .json(200, ["status": "success", "task": updated.json])
+    }
+}

@@ -1,0 +1,77 @@
+import CWOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Storage
+import TowerJSON
+
+/// The HTTP API: the legacy `/tasks` shim and health routes, over one database.
+public final class TowerAPI: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    public let database: Database
+    public let configuration: APIConfiguration
+    public let router: Router
+    let logger: Logger
+    /// Called after a task is enqueued (the worker's wake-up hint).
+    let onEnqueue: @Sendable () async -> Void
+
+    public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
+        onEnqueue: @escaping @Sendable () async -> Void = {})
+    {
+        self.database = database
+        self.configuration = configuration
+        self.logger = logger
+        self.onEnqueue = onEnqueue
+        var router = Router()
+        let routes = TaskRoutes(database: database, configuration: configuration, logger: logger, onEnqueue: onEnqueue)
+        routes.register(on: &router)
+        HealthRoutes(database: database, version: configuration.version).register(on: &router)
+        self.router = router
+    }
+
+    /// Answers one request. Errors a route did not turn into a response become a 500 with a
+    /// JSON detail, and are logged with the request.
+    public func respond(_ request: APIRequest, host: String? = nil) async -> APIResponse {
+        do {
+            return try await router.respond(to: request, host: host)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as StorageError where error.kind == .unreachable {
+            logger.error("database unreachable", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            return .detail(503, .string("Database unavailable: \(error.message)"))
+        } catch {
+            logger.error(
+                "request failed", metadata: ["method": "\(request.method)", "path": "\(request.path)", "error": "\(error)"])
+            return .detail(500, .string("Internal error: \(error)"))
+        }
+    }
+
+    public func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        var request = request
+        let body: [UInt8]
+        do {
+            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            body = Array(buffer.readableBytesView)
+        } catch {
+            return Self.encode(.detail(413, "Request body too large"))
+        }
+        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        let apiRequest = APIRequest(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers,
+            body: body)
+        return Self.encode(await respond(apiRequest, host: request.head.authority ?? apiRequest.header("host")))
+    }
+
+    static func encode(_ response: APIResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: response.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+}

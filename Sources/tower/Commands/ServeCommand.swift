@@ -1,0 +1,116 @@
+import API
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LegacyTasks
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Storage
+
+/// Settings of the HTTP API, from flags or the legacy environment variable names.
+struct APIOptions: ParsableArguments {
+    @Option(help: "Address to bind (default: $API_HOST, else 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to bind (default: $API_PORT, else 8000).")
+    var port: Int?
+
+    @Option(
+        name: .customLong("allowed-repo-prefixes"),
+        help: "Comma-separated repository prefixes tasks may target (default: $JCT_ALLOWED_REPO_PREFIXES; empty denies all).")
+    var allowedRepoPrefixes: String?
+
+    func resolved(environment: [String: String]) throws -> (host: String, port: Int, configuration: APIConfiguration) {
+        let host = host ?? environment["API_HOST"] ?? "127.0.0.1"
+        let port: Int
+        if let flag = self.port {
+            port = flag
+        } else if let text = environment["API_PORT"] {
+            guard let value = Int(text), (0...65535).contains(value) else {
+                throw ValidationError("API_PORT must be a port number (0-65535), not '\(text)'")
+            }
+            port = value
+        } else {
+            port = 8000
+        }
+        let configuration = APIConfiguration(
+            apiKey: environment["JCT_API_KEY"],
+            policy: PolicyConfig(environmentValue: allowedRepoPrefixes ?? environment["JCT_ALLOWED_REPO_PREFIXES"]),
+            version: Tower.version)
+        return (host, port, configuration)
+    }
+}
+
+enum Logs {
+    /// Bootstraps logging once: `LOG_LEVEL` (default info).
+    static func bootstrap() -> Logger {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level ?? .info
+            return handler
+        }
+        return Logger(label: "tower")
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API (legacy /tasks intake, health) on the embedded default: no configuration needed.",
+        discussion: """
+            Creates and migrates the database (SQLite at .tower/tower.db unless DATABASE_URL says otherwise),
+            then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT,
+            JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, LOG_LEVEL.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var api: APIOptions
+
+    func run() async throws {
+        let logger = Logs.bootstrap()
+        let environment = ProcessInfo.processInfo.environment
+        let (host, port, apiConfiguration) = try api.resolved(environment: environment)
+        let location = try database.location()
+        let db = try await Database.open(
+            location, poolSize: try database.resolvedPoolSize(), requireCurrentSchema: false, logger: logger)
+        do {
+            let migrated = try await db.migrator(logger: logger).migrate()
+            if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
+            try await serve(db, host: host, port: port, configuration: apiConfiguration, location: location, logger: logger)
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+
+    static func describe(_ configuration: APIConfiguration) -> String {
+        configuration.policy.allowedRepoPrefixes.isEmpty
+            ? "none (every enqueue is rejected: set JCT_ALLOWED_REPO_PREFIXES)"
+            : configuration.policy.allowedRepoPrefixes.joined(separator: ", ")
+    }
+
+    func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, location: DatabaseLocation,
+        logger: Logger) async throws
+    {
+        let api = TowerAPI(database: db, configuration: configuration, logger: logger)
+        let app = Application(
+            responder: api, configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
+            onServerRunning: { _ in
+                logger.info(
+                    "serving",
+                    metadata: [
+                        "address": "http://\(host):\(port)", "database": "\(location)",
+                        "allowed_repo_prefixes": "\(Self.describe(configuration))",
+                        "auth": "\(configuration.apiKey == nil ? "off" : "bearer key")",
+                    ])
+            }, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+}
