@@ -64,17 +64,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test helpers: a database of its own per test, on SQLite or the PostgreSQL of scripts/test.
+        .target(
+            name: "TowerTestSupport", dependencies: ["Storage", "CWOM", "TowerJSON"], path: "Tests/Support",
+            swiftSettings: strict),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Bridge", "CWOM", "LegacyTasks", "Storage", "TowerJSON",
+                "API", "Bridge", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
         .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
         .testTarget(
-            name: "StorageTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON"], exclude: ["Fixtures"],
+            name: "StorageTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"], exclude: ["Fixtures"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import CWOM
 import Storage
 import TowerJSON
+import TowerTestSupport
 
 /// A full causality chain (Repo → Issue → ContextPacket → ConstraintSnapshot → DoctrineRef → Run
 /// → Artifact → EvidencePack → ReviewDecision) written in one transaction.

@@ -4,9 +4,10 @@ import LegacyTasks
 import Storage
 import Testing
 import TowerJSON
+import TowerTestSupport
 
 func fixtureSQL(_ dialect: Dialect) throws -> String {
-    try String(contentsOf: testsRoot.appendingPathComponent("Fixtures/legacy-\(dialect.rawValue).sql"), encoding: .utf8)
+    try String(contentsOf: testsFolder.appendingPathComponent("StorageTests/Fixtures/legacy-\(dialect.rawValue).sql"), encoding: .utf8)
 }
 
 func tableNames(_ database: Database) async throws -> Set<String> {

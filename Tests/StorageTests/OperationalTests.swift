@@ -4,6 +4,7 @@ import LegacyTasks
 import Storage
 import Testing
 import TowerJSON
+import TowerTestSupport
 
 @Suite("Operational behaviour")
 struct OperationalTests {

@@ -4,6 +4,7 @@ import LegacyTasks
 import Storage
 import Testing
 import TowerJSON
+import TowerTestSupport
 
 /// Timestamps survive storage to the microsecond on PostgreSQL and SQLite alike, so whole
 /// objects compare equal after a round trip.

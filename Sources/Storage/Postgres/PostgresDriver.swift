@@ -182,7 +182,7 @@ public final class PostgresDriver: DatabaseDriver {
         case "3D000":
             return StorageError(.missingDatabase, message)
         case nil:
-            return StorageError(.unreachable, "lost the connection to PostgreSQL: \(String(reflecting: error))")
+            return StorageError(.unreachable, "lost the connection to PostgreSQL (\(error.code))")
         default:
             return StorageError(.query, "PostgreSQL error \(state ?? ""): \(message)")
         }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import SQLiteNIO
+import Synchronization
 import TowerJSON
 
 /// The embedded driver: one SQLite file in WAL mode with foreign keys on.
@@ -17,6 +18,7 @@ public final class SQLiteDriver: DatabaseDriver {
     public let path: String
     private let writer: ConnectionPool<SQLiteConnection>
     private let readers: ConnectionPool<SQLiteConnection>
+    private let closed = ClosedFlag()
 
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, readers readerCount: Int = 4, busyTimeoutMilliseconds: Int = 30_000,
@@ -61,6 +63,7 @@ public final class SQLiteDriver: DatabaseDriver {
     }
 
     public func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        guard !closed.value else { throw StorageError(.unreachable, "the SQLite database \(path) is closed") }
         let connection = await writer.acquire()
         do {
             let result = try await body(SQLiteSession(connection: connection))
@@ -75,6 +78,7 @@ public final class SQLiteDriver: DatabaseDriver {
     private func transaction<T: Sendable>(on pool: ConnectionPool<SQLiteConnection>, begin: String,
         _ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
     {
+        guard !closed.value else { throw StorageError(.unreachable, "the SQLite database \(path) is closed") }
         let connection = await pool.acquire()
         let session = SQLiteSession(connection: connection)
         do {
@@ -91,8 +95,20 @@ public final class SQLiteDriver: DatabaseDriver {
     }
 
     public func close() async {
+        guard closed.set() else { return }
+        // Wait for work in progress: take every connection before closing it.
+        for _ in writer.all { _ = await writer.acquire() }
+        for _ in readers.all { _ = await readers.acquire() }
         for connection in writer.all + readers.all { try? await connection.close() }
     }
+}
+
+/// A flag set once, readable from any thread.
+final class ClosedFlag: Sendable {
+    private let state = Mutex(false)
+    var value: Bool { state.withLock { $0 } }
+    /// Sets the flag; false when it was already set.
+    func set() -> Bool { state.withLock { old in defer { old = true }; return !old } }
 }
 
 struct SQLiteSession: DatabaseSession {

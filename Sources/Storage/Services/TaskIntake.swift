@@ -52,7 +52,12 @@ extension Store {
                 entityId: task.id, before: ["status": "pending"], after: ["status": "queued"],
                 note: "Status changed: pending -> queued", traceId: traceId),
         ]
-        try await audit.append(taskEntries + entries)
+        // The legacy order (task rows first); ids are re-issued so that they follow it.
+        try await audit.append((taskEntries + entries).map { entry in
+            var ordered = entry
+            ordered.id = ULID.make()
+            return ordered
+        })
         return .created(task, objects)
     }
 

@@ -1,41 +1,42 @@
 import CWOM
 import Foundation
 import Storage
+import Testing
 import TowerJSON
 
-/// The two databases every storage test runs against.
-enum Dialect: String, CaseIterable, Sendable, CustomTestStringConvertible {
+/// The two databases every storage, API and worker test runs against.
+public enum Dialect: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 }
 
-import Testing
-
-struct MissingPostgres: Error, CustomStringConvertible {
-    var description: String {
+public struct MissingPostgres: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String {
         "TOWER_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL"
     }
 }
 
 /// The PostgreSQL server that scripts/test started.
-func postgresURL() throws -> String {
+public func postgresURL() throws -> String {
     guard let url = ProcessInfo.processInfo.environment["TOWER_TEST_DATABASE_URL"], !url.isEmpty else {
         throw MissingPostgres()
     }
     return url
 }
 
-let testsRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-let repositoryRoot = testsRoot.deletingLastPathComponent().deletingLastPathComponent()
+/// The `Tests/` folder and the repository root.
+public let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public let repositoryRoot = testsFolder.deletingLastPathComponent()
 
 /// A database of its own for one test: a fresh SQLite file or a fresh PostgreSQL schema, dropped
 /// afterwards (also when the test fails).
-struct TestDatabase: Sendable {
-    let dialect: Dialect
-    let location: DatabaseLocation
+public struct TestDatabase: Sendable {
+    public let dialect: Dialect
+    public let location: DatabaseLocation
     private let cleanup: @Sendable () async -> Void
 
-    static func make(_ dialect: Dialect) async throws -> TestDatabase {
+    public static func make(_ dialect: Dialect) async throws -> TestDatabase {
         let name = "t_" + ULID.make().lowercased()
         switch dialect {
         case .sqlite:
@@ -69,24 +70,24 @@ struct TestDatabase: Sendable {
     }
 
     /// Opens the database, migrated unless `migrate` is false.
-    func open(migrate: Bool = true) async throws -> Database {
+    public func open(migrate: Bool = true) async throws -> Database {
         let database = try await Database.open(location, poolSize: 4, requireCurrentSchema: false)
         if migrate { try await database.migrator().migrate() }
         return database
     }
 
     /// Runs a SQL script (one statement at a time) outside any Control Tower logic.
-    func runScript(_ sql: String, on database: Database) async throws {
+    public func runScript(_ sql: String, on database: Database) async throws {
         try await database.driver.withSession { session in
             for statement in Migration.statements(in: sql) { try await session.query(statement, []) }
         }
     }
 
-    func drop() async { await cleanup() }
+    public func drop() async { await cleanup() }
 }
 
 /// Runs `body` with a migrated database of its own, and drops it afterwards.
-func withDatabase(_ dialect: Dialect, migrate: Bool = true,
+public func withDatabase(_ dialect: Dialect, migrate: Bool = true,
     _ body: (Database, TestDatabase) async throws -> Void) async throws
 {
     let test = try await TestDatabase.make(dialect)
