@@ -49,6 +49,7 @@ let package = Package(
                 "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

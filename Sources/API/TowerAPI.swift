@@ -29,6 +29,14 @@ public final class TowerAPI: HTTPResponder {
         let routes = TaskRoutes(database: database, configuration: configuration, logger: logger, onEnqueue: onEnqueue)
         routes.register(on: &router)
         HealthRoutes(database: database, version: configuration.version).register(on: &router)
+        let cwom = CWOMContext(database: database, auth: Authenticator(apiKey: configuration.apiKey))
+        CWOMRoutes(context: cwom).register(on: &router)
+        TraceRoutes(context: cwom).register(on: &router)
+        AuditRoutes(context: cwom).register(on: &router)
+        let documented = router
+        router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta") { _ in
+            .json(200, OpenAPIDocument.build(for: documented, version: configuration.version))
+        }
         self.router = router
     }
 

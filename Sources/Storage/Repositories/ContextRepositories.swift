@@ -189,3 +189,14 @@ public struct DoctrineRefRepository: Sendable {
             createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
     }
 }
+
+extension DoctrineRefRepository {
+    /// Several doctrine refs by id, in one query.
+    public func get(ids: [String]) async throws(StorageError) -> [DoctrineRef] {
+        guard !ids.isEmpty else { return [] }
+        return try await session.query(
+            "SELECT * FROM cwom_doctrine_refs WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0))) ORDER BY namespace, name, version",
+            ids.map { .text($0) }
+        ).map(Self.decode)
+    }
+}

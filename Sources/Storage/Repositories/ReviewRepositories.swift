@@ -123,3 +123,42 @@ public struct ReviewDecisionRepository: Sendable {
             createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
     }
 }
+
+extension EvidencePackRepository {
+    /// The packs of several runs, in one query, oldest first.
+    public func list(forRuns runIds: [String]) async throws(StorageError) -> [EvidencePack] {
+        guard !runIds.isEmpty else { return [] }
+        return try await session.query(
+            "SELECT * FROM cwom_evidence_packs WHERE for_run_id IN (\(SQL.placeholders(count: runIds.count, after: 0))) ORDER BY created_at, id",
+            runIds.map { .text($0) }
+        ).map(Self.decode)
+    }
+}
+
+extension RunRepository {
+    /// Every run of an issue, oldest first.
+    public func list(forIssue issueId: String) async throws(StorageError) -> [Run] {
+        try await session.query(
+            "SELECT * FROM cwom_runs WHERE for_issue_id = $1 ORDER BY created_at, id", [.text(issueId)]
+        ).map(Self.decode)
+    }
+}
+
+extension Store {
+    /// Whether an object of `kind` with `id` exists.
+    public func exists(_ ref: Ref) async throws(StorageError) -> Bool {
+        let table: String
+        switch ref.kind {
+        case .repo: table = "cwom_repos"
+        case .issue: table = "cwom_issues"
+        case .contextPacket: table = "cwom_context_packets"
+        case .constraintSnapshot: table = "cwom_constraint_snapshots"
+        case .doctrineRef: table = "cwom_doctrine_refs"
+        case .run: table = "cwom_runs"
+        case .artifact: table = "cwom_artifacts"
+        case .evidencePack: table = "cwom_evidence_packs"
+        case .reviewDecision: table = "cwom_review_decisions"
+        }
+        return try await !session.query("SELECT 1 AS one FROM \(table) WHERE id = $1", [.text(ref.id)]).isEmpty
+    }
+}

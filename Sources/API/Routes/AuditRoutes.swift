@@ -1,0 +1,18 @@
+import Storage
+import TowerJSON
+
+/// `GET /cwom/audit`: the audit log, newest first.
+struct AuditRoutes: Sendable {
+    let context: CWOMContext
+
+    func register(on router: inout Router) {
+        router.add("GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let filter = AuditLog.Filter(
+                entityKind: request.queryValue("entity_kind"), entityId: request.queryValue("entity_id"),
+                traceId: request.queryValue("trace_id"))
+            let entries = try await context.database.read { try await $0.audit.list(filter, page: page) }
+            return .json(200, .array(entries.map(\.json)))
+        }
+    }
+}

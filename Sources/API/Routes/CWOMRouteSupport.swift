@@ -1,0 +1,62 @@
+import CWOM
+import LegacyTasks
+import Storage
+import TowerJSON
+
+/// What every `/cwom` route needs: the database, auth for writes, body and paging helpers.
+struct CWOMContext: Sendable {
+    let database: Database
+    let auth: Authenticator
+
+    static let service = Actor(kind: .system, id: "cwom-service")
+
+    /// Reads a create payload (`RepoCreate`, …): unknown keys rejected, errors in the FastAPI
+    /// list shape with `loc` starting at `body`.
+    func payload<T: CWOMModel>(_ type: T.Type, _ request: APIRequest, mode: ReadMode = .create) throws(APIError) -> T {
+        let body = try RequestReading.jsonBody(request)
+        guard let body, !body.isNull else {
+            throw RequestReading.validationError([
+                RequestError(loc: ["body"], error: PydanticError.missing(FieldPath(), input: .null))
+            ])
+        }
+        do {
+            return try ObjectReader.read(T.self, from: body, mode: mode)
+        } catch {
+            throw RequestReading.validationError(error.errors.map {
+                RequestError(loc: ["body"] + $0.path.components.map(\.json), error: $0)
+            })
+        }
+    }
+
+    /// `limit` 1..1000 (default 100) and `offset` ≥ 0.
+    func page(_ request: APIRequest) throws(APIError) -> Page {
+        var errors: [RequestError] = []
+        let limit = RequestReading.int(request, "limit", default: 100, min: 1, max: 1000, errors: &errors)
+        let offset = RequestReading.int(request, "offset", default: 0, min: 0, errors: &errors)
+        guard errors.isEmpty else { throw RequestReading.validationError(errors) }
+        return Page(limit: limit, offset: offset)
+    }
+
+    /// The trace id of a write: a valid `X-Trace-Id`, else none.
+    func traceId(_ request: APIRequest) -> String? {
+        guard let raw = request.header("x-trace-id"), (1...36).contains(raw.unicodeScalars.count),
+            raw.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value <= 0x7E })
+        else { return nil }
+        return raw
+    }
+
+    /// 422 `Referenced <Kind> '<id>' does not exist` for the first ref that resolves to nothing.
+    static func requireExisting(_ refs: [Ref], in store: Store) async throws {
+        for ref in refs where !(try await store.exists(ref)) {
+            throw APIError.detail(422, .string("Referenced \(ref.kind.rawValue) '\(ref.id)' does not exist"))
+        }
+    }
+
+    /// 201 `{"status":"success","<key>":<object>}`.
+    static func created(_ key: String, _ value: JSONValue) -> APIResponse {
+        .json(201, .object(JSONObject([("status", "success"), (key, value)])))
+    }
+
+    static func notFound(_ kind: String) -> APIError { .detail(404, .string("\(kind) not found")) }
+}
+

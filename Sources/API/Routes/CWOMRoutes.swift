@@ -1,0 +1,255 @@
+import CWOM
+import Storage
+import TowerJSON
+
+/// The CWOM object routes of reference §4.1: repos, issues, context packets, constraint
+/// snapshots, doctrine refs, runs and artifacts. Every write needs the API key when one is set,
+/// checks that every ref resolves, and is audited.
+struct CWOMRoutes: Sendable {
+    let context: CWOMContext
+    var database: Database { context.database }
+
+    func register(on router: inout Router) {
+        registerRepos(on: &router)
+        registerIssues(on: &router)
+        registerContext(on: &router)
+        registerRuns(on: &router)
+    }
+
+    // MARK: - Repos
+
+    func registerRepos(on router: inout Router) {
+        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM") { request in
+            try context.auth.check(request)
+            var repo = try context.payload(Repo.self, request)
+            repo.header.traceId = context.traceId(request)
+            let stored = repo
+            try await database.write { store in
+                if try await store.repos.get(slug: stored.slug) != nil {
+                    throw APIError.detail(409, .string("Repo with slug '\(stored.slug)' already exists"))
+                }
+                try await store.repos.insert(stored)
+                try await store.audit.created("Repo", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+            }
+            return CWOMContext.created("repo", repo.json)
+        }
+        router.add("GET", "/cwom/repos/{repo_id}", summary: "Get a Repo", tag: "CWOM") { request in
+            guard let repo = try await database.read({ try await $0.repos.get(request.parameter("repo_id")) }) else {
+                throw CWOMContext.notFound("Repo")
+            }
+            return .json(200, repo.json)
+        }
+        router.add("GET", "/cwom/repos", summary: "List Repos", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
+            return .json(200, repos.json)
+        }
+    }
+
+    // MARK: - Issues
+
+    func registerIssues(on router: inout Router) {
+        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM") { request in
+            try context.auth.check(request)
+            var issue = try context.payload(Issue.self, request)
+            issue.header.traceId = context.traceId(request)
+            let stored = issue
+            try await database.write { store in
+                let rel = stored.relationships
+                try await CWOMContext.requireExisting(
+                    [stored.repo] + stored.doctrineRefs + stored.constraints + stored.contextPackets
+                        + [rel.parent].compactMap { $0 } + rel.blocks + rel.blockedBy + rel.duplicates, in: store)
+                try await store.issues.insert(stored)  // links doctrine refs, constraints and context packets
+                let trace = stored.header.traceId
+                try await store.audit.created("Issue", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: trace)
+                for ref in stored.constraints + stored.doctrineRefs + stored.contextPackets {
+                    try await store.audit.linked("Issue", stored.id, to: ref, by: CWOMContext.service, traceId: trace)
+                }
+            }
+            return CWOMContext.created("issue", issue.json)
+        }
+        router.add("GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM") {
+            request in
+            let id = request.parameter("issue_id")
+            if request.queryValue("expand") == "all" {
+                guard let expanded = try await database.read({ try await IssueExpansion.load(id, from: $0) }) else {
+                    throw CWOMContext.notFound("Issue")
+                }
+                return .json(200, expanded)
+            }
+            guard let issue = try await database.read({ try await $0.issues.get(id) }) else {
+                throw CWOMContext.notFound("Issue")
+            }
+            return .json(200, issue.json)
+        }
+        router.add("GET", "/cwom/issues", summary: "List Issues", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let filter = IssueRepository.Filter(
+                repoId: request.queryValue("repo_id"), status: request.queryValue("status"),
+                type: request.queryValue("type"), priority: request.queryValue("priority"))
+            return .json(200, try await database.read { try await $0.issues.list(filter, page: page) }.json)
+        }
+        router.add("PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM") { request in
+            try context.auth.check(request)
+            guard let raw = request.queryValue("status") else {
+                throw RequestReading.validationError([
+                    RequestReading.queryError("status", PydanticError.missing(FieldPath(), input: .null))
+                ])
+            }
+            guard let status = Status(rawValue: raw) else {
+                throw RequestReading.validationError([
+                    RequestReading.queryError(
+                        "status", PydanticError.enumeration(FieldPath(), input: .string(raw), values: Status.allValues))
+                ])
+            }
+            let id = request.parameter("issue_id")
+            let trace = context.traceId(request)
+            let issue = try await database.write { store -> Issue in
+                guard let old = try await store.issues.setStatus(id, status) else { throw CWOMContext.notFound("Issue") }
+                if old != status {
+                    try await store.audit.statusChanged(
+                        "Issue", id, from: old.rawValue, to: status.rawValue, by: CWOMContext.service, traceId: trace)
+                }
+                guard let issue = try await store.issues.get(id) else { throw CWOMContext.notFound("Issue") }
+                return issue
+            }
+            return .json(200, ["status": "success", "issue": issue.json])
+        }
+        router.add("GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM") {
+            request in
+            let packets = try await database.read { try await $0.contextPackets.list(forIssue: request.parameter("issue_id")) }
+            return .json(200, packets.json)
+        }
+        router.add("GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM") { request in
+            let artifacts = try await database.read {
+                try await $0.artifacts.list(forIssue: request.parameter("issue_id"), type: request.queryValue("type"))
+            }
+            return .json(200, artifacts.json)
+        }
+    }
+
+    // MARK: - Context packets, constraint snapshots, doctrine refs
+
+    func registerContext(on router: inout Router) {
+        router.add("POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM") {
+            request in
+            try context.auth.check(request)
+            let payload = try context.payload(ContextPacket.self, request)
+            let packet = ContextPacket(
+                header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), forIssue: payload.forIssue,
+                version: payload.version, summary: payload.summary, inputs: payload.inputs,
+                assumptions: payload.assumptions, openQuestions: payload.openQuestions,
+                instructions: payload.instructions, doctrineRefs: payload.doctrineRefs,
+                constraintSnapshot: payload.constraintSnapshot, tags: payload.tags, meta: payload.meta)
+            try await database.write { store in
+                try await CWOMContext.requireExisting(
+                    [packet.forIssue] + packet.doctrineRefs + [packet.constraintSnapshot].compactMap { $0 }, in: store)
+                let versions = try await store.contextPackets.list(forIssue: packet.forIssue.id)
+                if versions.contains(where: { $0.version == packet.version }) {
+                    throw APIError.detail(
+                        409,
+                        .string("ContextPacket version '\(packet.version)' already exists for Issue '\(packet.forIssue.id)'; create it with a new version"))
+                }
+                try await store.contextPackets.insert(packet)
+                try await store.issues.link(packet.forIssue.id, to: packet.ref)
+                let trace = packet.header.traceId
+                try await store.audit.created(
+                    "ContextPacket", packet.id, snapshot: packet.json, by: CWOMContext.service, note: "Immutable object created",
+                    traceId: trace)
+                try await store.audit.linked("Issue", packet.forIssue.id, to: packet.ref, by: CWOMContext.service, traceId: trace)
+            }
+            return CWOMContext.created("context_packet", packet.json)
+        }
+        router.add("GET", "/cwom/context-packets/{packet_id}", summary: "Get a ContextPacket", tag: "CWOM") { request in
+            guard let packet = try await database.read({ try await $0.contextPackets.get(request.parameter("packet_id")) }) else {
+                throw CWOMContext.notFound("ContextPacket")
+            }
+            return .json(200, packet.json)
+        }
+        for method in ["PUT", "PATCH"] {
+            router.add(method, "/cwom/context-packets/{packet_id}", summary: "Refused: ContextPackets are immutable", tag: "CWOM") {
+                request in
+                .detail(
+                    405,
+                    [
+                        "error": "IMMUTABILITY_VIOLATION",
+                        "message": "ContextPackets are immutable. Create a new ContextPacket with an incremented version instead.",
+                        "object_id": .string(request.parameter("packet_id")),
+                    ])
+            }
+        }
+
+        router.add("POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM") { request in
+            try context.auth.check(request)
+            let payload = try context.payload(ConstraintSnapshot.self, request)
+            let snapshot = ConstraintSnapshot(
+                header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), scope: payload.scope,
+                owner: payload.owner, constraints: payload.constraints, tags: payload.tags, meta: payload.meta)
+            try await database.write { store in
+                try await store.constraintSnapshots.insert(snapshot)
+                try await store.audit.created(
+                    "ConstraintSnapshot", snapshot.id, snapshot: snapshot.json, by: CWOMContext.service,
+                    note: "Immutable object created", traceId: snapshot.header.traceId)
+            }
+            return CWOMContext.created("constraint_snapshot", snapshot.json)
+        }
+        router.add("GET", "/cwom/constraint-snapshots/{snapshot_id}", summary: "Get a ConstraintSnapshot", tag: "CWOM") { request in
+            guard let snapshot = try await database.read({ try await $0.constraintSnapshots.get(request.parameter("snapshot_id")) })
+            else { throw CWOMContext.notFound("ConstraintSnapshot") }
+            return .json(200, snapshot.json)
+        }
+        router.add("GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let snapshots = try await database.read {
+                try await $0.constraintSnapshots.list(
+                    scope: request.queryValue("scope"), ownerId: request.queryValue("owner_id"), page: page)
+            }
+            return .json(200, snapshots.json)
+        }
+        for method in ["PUT", "PATCH"] {
+            router.add(method, "/cwom/constraint-snapshots/{snapshot_id}", summary: "Refused: ConstraintSnapshots are immutable", tag: "CWOM") {
+                request in
+                .detail(
+                    405,
+                    [
+                        "error": "IMMUTABILITY_VIOLATION",
+                        "message": "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.",
+                        "object_id": .string(request.parameter("snapshot_id")),
+                    ])
+            }
+        }
+
+        router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM") { request in
+            try context.auth.check(request)
+            var doctrine = try context.payload(DoctrineRef.self, request)
+            doctrine.header.traceId = context.traceId(request)
+            let stored = doctrine
+            try await database.write { store in
+                try await CWOMContext.requireExisting(stored.applicability.repoRefs, in: store)
+                let same = try await store.doctrineRefs.list(namespace: stored.namespace, page: Page(limit: 10_000))
+                if same.contains(where: { $0.name == stored.name && $0.version == stored.version }) {
+                    throw APIError.detail(
+                        409, .string("DoctrineRef '\(stored.namespace)/\(stored.name)@\(stored.version)' already exists"))
+                }
+                try await store.doctrineRefs.insert(stored)
+                try await store.audit.created("DoctrineRef", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+            }
+            return CWOMContext.created("doctrine_ref", doctrine.json)
+        }
+        router.add("GET", "/cwom/doctrine-refs/{doctrine_id}", summary: "Get a DoctrineRef", tag: "CWOM") { request in
+            guard let doctrine = try await database.read({ try await $0.doctrineRefs.get(request.parameter("doctrine_id")) }) else {
+                throw CWOMContext.notFound("DoctrineRef")
+            }
+            return .json(200, doctrine.json)
+        }
+        router.add("GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let refs = try await database.read {
+                try await $0.doctrineRefs.list(
+                    namespace: request.queryValue("namespace"), type: request.queryValue("type"),
+                    priority: request.queryValue("priority"), page: page)
+            }
+            return .json(200, refs.json)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import CWOM
+import LegacyTasks
+import Storage
+import TowerJSON
+
+/// Runs (append-only records with one status state machine), artifacts, evidence packs and
+/// reviews.
+extension CWOMRoutes {
+    func registerRuns(on router: inout Router) {
+        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM") { request in
+            try context.auth.check(request)
+            var run = try context.payload(Run.self, request)
+            run.header.traceId = context.traceId(request)
+            let stored = run
+            try await database.write { store in
+                try await CWOMContext.requireExisting(
+                    [stored.forIssue, stored.repo] + stored.inputs.contextPackets + stored.inputs.doctrineRefs
+                        + [stored.inputs.constraintSnapshot].compactMap { $0 }, in: store)
+                try await store.runs.insert(stored)
+                try await store.issues.appendRun(stored.forIssue.id, stored.ref)
+                try await store.audit.created("Run", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+            }
+            return CWOMContext.created("run", run.json)
+        }
+        router.add("GET", "/cwom/runs/{run_id}", summary: "Get a Run", tag: "CWOM") { request in
+            guard let run = try await database.read({ try await $0.runs.get(request.parameter("run_id")) }) else {
+                throw CWOMContext.notFound("Run")
+            }
+            return .json(200, run.json)
+        }
+        router.add("GET", "/cwom/runs", summary: "List Runs", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let filter = RunRepository.Filter(
+                issueId: request.queryValue("issue_id"), repoId: request.queryValue("repo_id"),
+                status: request.queryValue("status"), mode: request.queryValue("mode"))
+            return .json(200, try await database.read { try await $0.runs.list(filter, page: page) }.json)
+        }
+        router.add("PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM") {
+            request in
+            try await updateRun(request)
+        }
+        router.add("GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM") { request in
+            let artifacts = try await database.read {
+                try await $0.artifacts.list(forRun: request.parameter("run_id"), type: request.queryValue("type"))
+            }
+            return .json(200, artifacts.json)
+        }
+        router.add("GET", "/cwom/runs/{run_id}/evidence-pack", summary: "The EvidencePack of a Run", tag: "CWOM") { request in
+            let id = request.parameter("run_id")
+            let (run, packs) = try await database.read { store in
+                (try await store.runs.get(id), try await store.evidencePacks.list(forRuns: [id]))
+            }
+            guard run != nil else { throw CWOMContext.notFound("Run") }
+            guard let pack = packs.first else {
+                throw APIError.detail(404, .string("No EvidencePack found for Run '\(id)'"))
+            }
+            return .json(200, pack.json)
+        }
+
+        router.add("POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM") { request in
+            try context.auth.check(request)
+            var artifact = try context.payload(Artifact.self, request)
+            artifact.header.traceId = context.traceId(request)
+            let stored = artifact
+            try await database.write { store in
+                try await CWOMContext.requireExisting([stored.producedBy, stored.forIssue], in: store)
+                try await store.artifacts.insert(stored)
+                try await store.audit.created("Artifact", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+            }
+            return CWOMContext.created("artifact", artifact.json)
+        }
+        router.add("GET", "/cwom/artifacts/{artifact_id}", summary: "Get an Artifact", tag: "CWOM") { request in
+            guard let artifact = try await database.read({ try await $0.artifacts.get(request.parameter("artifact_id")) }) else {
+                throw CWOMContext.notFound("Artifact")
+            }
+            return .json(200, artifact.json)
+        }
+
+        router.add("GET", "/cwom/evidence-packs/{evidence_pack_id}", summary: "Get an EvidencePack", tag: "CWOM") { request in
+            guard let pack = try await database.read({ try await $0.evidencePacks.get(request.parameter("evidence_pack_id")) }) else {
+                throw CWOMContext.notFound("EvidencePack")
+            }
+            return .json(200, pack.json)
+        }
+        router.add("GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM") { request in
+            let page = try context.page(request)
+            let packs = try await database.read {
+                try await $0.evidencePacks.list(
+                    runId: request.queryValue("run_id"), issueId: request.queryValue("issue_id"),
+                    verdict: request.queryValue("verdict"), page: page)
+            }
+            return .json(200, packs.json)
+        }
+        router.add("GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM") { request in
+            let packs = try await database.read {
+                try await $0.evidencePacks.list(
+                    issueId: request.parameter("issue_id"), verdict: request.queryValue("verdict"), page: Page(limit: 10_000))
+            }
+            return .json(200, packs.json)
+        }
+        ReviewRoutes(context: context).register(on: &router)
+    }
+
+    /// `PATCH /cwom/runs/{id}`: only legal transitions (409 otherwise), telemetry and cost
+    /// replaced, outputs appended to (artifact refs and decision log entries are never removed),
+    /// and the CWOM invariants checked on the result.
+    func updateRun(_ request: APIRequest) async throws -> APIResponse {
+        try context.auth.check(request)
+        let update = try context.payload(RunUpdate.self, request)
+        let id = request.parameter("run_id")
+        let trace = context.traceId(request)
+        let run = try await database.write { store -> Run in
+            guard let old = try await store.runs.get(id) else { throw CWOMContext.notFound("Run") }
+            var run = old
+            if let status = update.status {
+                guard RunLifecycle.canTransition(from: old.status, to: status) else {
+                    throw APIError.detail(
+                        409,
+                        [
+                            "error": "INVALID_TRANSITION",
+                            "message": .string("Run '\(id)' cannot go from \(old.status.rawValue) to \(status.rawValue)"),
+                            "current_status": .string(old.status.rawValue), "requested_status": .string(status.rawValue),
+                        ])
+                }
+                run.status = status
+            }
+            if let telemetry = update.telemetry { run.telemetry = telemetry }
+            if let cost = update.cost { run.cost = cost }
+            if let failure = update.failure { run.failure = failure }
+            if let outputs = update.outputs {
+                try await CWOMContext.requireExisting(outputs.artifacts, in: store)
+                for ref in outputs.artifacts where !run.outputs.artifacts.contains(where: { $0.id == ref.id }) {
+                    run.outputs.artifacts.append(ref)
+                }
+                run.outputs.decisionLog += outputs.decisionLog
+                if let summary = outputs.resultSummary { run.outputs.resultSummary = summary }
+            }
+            run.updatedAt = .now()
+            do throws(CWOMValidationError) { try run.validate() } catch {
+                throw RequestReading.validationError(error.errors.map {
+                    RequestError(loc: ["body"] + $0.path.components.map(\.json), error: $0)
+                })
+            }
+            try await store.runs.update(run)
+            if old.status != run.status {
+                try await store.audit.statusChanged(
+                    "Run", id, from: old.status.rawValue, to: run.status.rawValue, by: CWOMContext.service, traceId: trace)
+            } else {
+                try await store.audit.updated("Run", id, before: old.json, after: run.json, by: CWOMContext.service, traceId: trace)
+            }
+            return run
+        }
+        return .json(200, ["status": "success", "run": run.json])
+    }
+}
+
+/// `GET /cwom/issues/{id}?expand=all`: the issue with its repo, every context packet version,
+/// constraint snapshots, doctrine refs, runs, and each run's artifacts and evidence pack, in a
+/// fixed number of queries (eleven) whatever the size of the history.
+enum IssueExpansion {
+    static func load(_ id: String, from store: Store) async throws -> JSONValue? {
+        guard let issue = try await store.issues.get(id) else { return nil }
+        let repo = try await store.repos.get(issue.repo.id)
+        let packets = try await store.contextPackets.list(forIssue: id)
+        let snapshots = try await store.constraintSnapshots.list(forIssue: id)
+        let doctrine = try await store.doctrineRefs.get(ids: issue.doctrineRefs.map(\.id))
+        let runs = try await store.runs.list(forIssue: id)
+        let artifacts = try await store.artifacts.list(forRuns: runs.map(\.id))
+        let packs = try await store.evidencePacks.list(forRuns: runs.map(\.id))
+        var expanded = issue.json.objectValue ?? [:]
+        expanded["expanded"] = [
+            "repo": repo?.json ?? .null, "context_packets": packets.json, "constraint_snapshots": snapshots.json,
+            "doctrine_refs": doctrine.json,
+            "runs": .array(runs.map { run in
+                var object = run.json.objectValue ?? [:]
+                object["artifacts"] = artifacts.filter { $0.producedBy.id == run.id }.json
+                object["evidence_pack"] = packs.first(where: { $0.forRun.id == run.id })?.json ?? .null
+                return .object(object)
+            }),
+        ]
+        return .object(expanded)
+    }
+}

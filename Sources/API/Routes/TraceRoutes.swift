@@ -1,0 +1,107 @@
+import CWOM
+import Crypto
+import Foundation
+import Storage
+import TowerJSON
+
+/// A run's trace folder over HTTP. No path can leave the folder: `..` segments, encoded slashes
+/// and symbolic links that point outside are refused.
+struct TraceRoutes: Sendable {
+    let context: CWOMContext
+
+    func register(on router: inout Router) {
+        router.add("GET", "/cwom/runs/{run_id}/trace", summary: "The files of a Run's trace folder with size and sha256", tag: "CWOM") {
+            request in
+            let root = try await traceRoot(request.parameter("run_id"))
+            let files = try TraceFolder.files(in: root)
+            return .json(200, ["run_id": .string(request.parameter("run_id")), "root": .string(root.path), "files": .array(files)])
+        }
+        router.add("GET", "/cwom/runs/{run_id}/trace/{path...}", summary: "One file of a Run's trace folder", tag: "CWOM") { request in
+            if request.path.lowercased().contains("%2f") || request.path.contains("%5C") || request.path.contains("%5c") {
+                throw APIError.detail(404, "Trace file not found")
+            }
+            let root = try await traceRoot(request.parameter("run_id"))
+            guard let file = TraceFolder.resolve(request.parameter("path"), in: root),
+                let data = FileManager.default.contents(atPath: file.path)
+            else { throw APIError.detail(404, "Trace file not found") }
+            return APIResponse(
+                status: 200, headers: [("content-type", TraceFolder.mediaType(for: file.lastPathComponent))], body: Array(data))
+        }
+    }
+
+    func traceRoot(_ runId: String) async throws -> URL {
+        guard let run = try await context.database.read({ try await $0.runs.get(runId) }) else {
+            throw CWOMContext.notFound("Run")
+        }
+        guard let uri = run.artifactRootUri, let url = URL(string: uri), url.isFileURL else {
+            throw APIError.detail(404, .string("Run '\(runId)' has no local trace folder"))
+        }
+        return url.standardizedFileURL
+    }
+}
+
+/// Listing, resolving and typing files of a trace folder.
+public enum TraceFolder {
+    /// Every regular file below `root` (links are not followed), sorted by path, with size and
+    /// sha256: `[{"path","size","sha256"}]`.
+    public static func files(in root: URL) throws -> [JSONValue] {
+        try entries(in: root).map { ["path": .string($0.path), "size": .int($0.size), "sha256": .string($0.sha256)] }
+    }
+
+    public struct Entry: Sendable, Hashable {
+        public var path: String
+        public var size: Int
+        public var sha256: String
+    }
+
+    public static func entries(in root: URL) throws -> [Entry] {
+        let base = root.resolvingSymlinksInPath().path
+        guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
+        var result: [Entry] = []
+        while let relative = enumerator.nextObject() as? String {
+            let full = base + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: full)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            result.append(Entry(path: relative, size: (attributes[.size] as? Int) ?? 0, sha256: try sha256(ofFile: full)))
+        }
+        return result.sorted { $0.path < $1.path }
+    }
+
+    /// The file at `relative` inside `root`, or nil when it does not exist or would leave the
+    /// folder (after resolving `..` and symbolic links).
+    public static func resolve(_ relative: String, in root: URL) -> URL? {
+        let parts = relative.split(separator: "/")
+        guard !parts.isEmpty, !parts.contains(where: { $0 == ".." || $0 == "." }), !relative.hasPrefix("/") else {
+            return nil
+        }
+        let base = root.resolvingSymlinksInPath().path
+        let candidate = URL(fileURLWithPath: base + "/" + relative).resolvingSymlinksInPath()
+        guard candidate.path.hasPrefix(base + "/") else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue
+        else { return nil }
+        return candidate
+    }
+
+    public static func sha256(ofFile path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func mediaType(for name: String) -> String {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "json": return "application/json"
+        case "jsonl": return "application/x-ndjson"
+        case "md": return "text/markdown; charset=utf-8"
+        case "log", "txt", "out", "err": return "text/plain; charset=utf-8"
+        case "diff", "patch": return "text/x-diff; charset=utf-8"
+        case "html": return "text/html; charset=utf-8"
+        case "png": return "image/png"
+        case "jpg", "jpeg": return "image/jpeg"
+        default: return "application/octet-stream"
+        }
+    }
+}
