@@ -42,6 +42,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The bridge worker: claim, adapt, pin, execute, collect artifacts and traces, rescue.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP: the legacy /tasks shim, /cwom/*, health.
         .target(
             name: "API",
@@ -56,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "tower",
             dependencies: [
-                "API", "CWOM", "LegacyTasks", "Storage", "TowerJSON",
+                "API", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +86,10 @@ let package = Package(
                 "API", "Bridge", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
         .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),

@@ -13,8 +13,8 @@ public struct TaskCWOM: Sendable, Hashable {
 /// Task ⇄ CWOM mapping (reference §3), built from the *normalised* task so that the Repo slug,
 /// the Issue title and the instructions match what the task stores (reference §12 item 2).
 public enum TaskBridge {
-    /// Operation → IssueType (§3.3).
-    public static func issueType(for operation: Operation) -> IssueType {
+    /// TaskOperation → IssueType (§3.3).
+    public static func issueType(for operation: TaskOperation) -> IssueType {
         switch operation {
         case .codeChange: return .feature
         case .docs: return .doc
@@ -23,8 +23,8 @@ public enum TaskBridge {
         }
     }
 
-    /// IssueType → Operation (§3.3).
-    public static func operation(for type: IssueType) -> Operation {
+    /// IssueType → TaskOperation (§3.3).
+    public static func operation(for type: IssueType) -> TaskOperation {
         switch type {
         case .feature, .bug: return .codeChange
         case .doc: return .docs

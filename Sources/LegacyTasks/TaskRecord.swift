@@ -10,7 +10,7 @@ public enum TaskStatus: String, CWOMEnum {
 }
 
 /// The kind of work a task asks for.
-public enum Operation: String, CWOMEnum {
+public enum TaskOperation: String, CWOMEnum {
     case codeChange = "code_change", docs, analysis, ops
 }
 
@@ -63,7 +63,7 @@ public struct TaskRecord: Sendable, Hashable {
     public var idempotencyKey: String?
     public var requestedBy: Requester
     public var objective: String
-    public var operation: Operation
+    public var operation: TaskOperation
     public var target: TaskTarget
     public var constraints: TaskConstraints
     public var inputs: JSONObject
@@ -88,7 +88,7 @@ public struct TaskRecord: Sendable, Hashable {
     public var currentRunId: String?
 
     public init(id: String, version: String = "1.0", idempotencyKey: String? = nil, requestedBy: Requester,
-        objective: String, operation: Operation, target: TaskTarget, constraints: TaskConstraints = TaskConstraints(),
+        objective: String, operation: TaskOperation, target: TaskTarget, constraints: TaskConstraints = TaskConstraints(),
         inputs: JSONObject = [:], metadata: JSONObject = [:], status: TaskStatus = .pending,
         createdAt: Timestamp? = nil, queuedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
         completedAt: Timestamp? = nil, assignedTo: String? = nil, result: JSONValue? = nil, error: String? = nil,

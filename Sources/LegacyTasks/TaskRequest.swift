@@ -94,7 +94,7 @@ public struct TaskRequest: Sendable, Hashable {
     public var idempotencyKey: String?
     public var requestedBy: Requester
     public var objective: String
-    public var operation: Operation
+    public var operation: TaskOperation
     public var target: TaskTarget
     public var constraints: TaskConstraints
     public var inputs: JSONObject
@@ -103,7 +103,7 @@ public struct TaskRequest: Sendable, Hashable {
     public var metadata: JSONObject
 
     public init(version: String = "1.0", idempotencyKey: String? = nil, requestedBy: Requester, objective: String,
-        operation: Operation, target: TaskTarget, constraints: TaskConstraints = TaskConstraints(),
+        operation: TaskOperation, target: TaskTarget, constraints: TaskConstraints = TaskConstraints(),
         inputs: JSONObject = [:], acceptanceCriteria: [String] = [], evidenceRequirements: [String] = [],
         metadata: JSONObject = [:])
     {
@@ -131,7 +131,7 @@ struct CanonicalTaskCreate: CWOMModel {
         let key = r.optionalString("idempotency_key", min: 1, max: 256)
         let requester = r.model("requested_by", RequestedByInput.self)
         let objective = r.string("objective", min: 5, max: 4000)
-        let operation: Operation = r.enumeration("operation", literal: true)
+        let operation: TaskOperation = r.enumeration("operation", literal: true)
         let target = r.model("target", TargetInput.self)
         let constraints = r.model("constraints", default: ConstraintsInput())
         let inputs = r.dictionary("inputs")
@@ -164,8 +164,8 @@ struct LegacyTaskCreate: CWOMModel {
         let key = r.optionalString("idempotency_key", min: 1, max: 256)
         let requester = r.model("requested_by", RequestedByInput.self)
         let objective = r.string("objective", min: 5, max: 4000)
-        let operation: Operation? = r.optionalEnumeration("operation", literal: true)
-        let type: Operation? = r.optionalEnumeration("type", literal: true)
+        let operation: TaskOperation? = r.optionalEnumeration("operation", literal: true)
+        let type: TaskOperation? = r.optionalEnumeration("type", literal: true)
         let target = r.model("target", LegacyTargetInput.self)
         let constraints = r.model("constraints", default: ConstraintsInput())
         let inputs = r.dictionary("inputs")

@@ -6,7 +6,7 @@ import TowerJSON
 
 @Suite("Task ⇄ CWOM mapping")
 struct BridgeTests {
-    static func task(_ operation: Operation = .codeChange, objective: String = "Fix the login page\nsecond line")
+    static func task(_ operation: TaskOperation = .codeChange, objective: String = "Fix the login page\nsecond line")
         -> TaskRecord
     {
         TaskRecord(
@@ -55,14 +55,14 @@ struct BridgeTests {
 
     @Test("operation ⇄ issue type maps of reference §3.3")
     func typeMaps() {
-        #expect(Operation.allCases.map { TaskBridge.issueType(for: $0) } == [.feature, .doc, .research, .ops])
+        #expect(TaskOperation.allCases.map { TaskBridge.issueType(for: $0) } == [.feature, .doc, .research, .ops])
         #expect(IssueType.allCases.map { TaskBridge.operation(for: $0) } == [
             .codeChange, .codeChange, .ops, .analysis, .ops, .docs, .ops,
         ])
     }
 
-    @Test("issue_to_task inverts task_to_issue", arguments: Operation.allCases)
-    func roundTrip(_ operation: Operation) {
+    @Test("issue_to_task inverts task_to_issue", arguments: TaskOperation.allCases)
+    func roundTrip(_ operation: TaskOperation) {
         let task = Self.task(operation)
         let cwom = TaskBridge.cwom(for: task, acceptanceCriteria: ["works"], evidenceRequirements: ["log"])
         let request = TaskBridge.request(

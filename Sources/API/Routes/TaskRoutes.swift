@@ -20,6 +20,9 @@ struct TaskRoutes: Sendable {
         }
         router.add("GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks") { try await list($0) }
         router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks") { try await get($0) }
+        router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks") {
+            try await cancel($0)
+        }
         router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks") {
             try await updateStatus($0)
         }
@@ -154,6 +157,36 @@ struct TaskRoutes: Sendable {
             let task = try await database.read({ store in try await store.tasks.get(id) })
         else { throw APIError.detail(404, "Task not found") }
         return task
+    }
+
+    // MARK: - POST /tasks/{task_id}/cancel
+
+    /// A queued task is cancelled at once (200); a running one is marked and its worker stops it
+    /// within a heartbeat (202); a finished one is a 409.
+    func cancel(_ request: APIRequest) async throws -> APIResponse {
+        try auth.check(request)
+        let id = try await find(request.parameter("task_id")).id
+        let (before, after) = try await database.write { store -> (TaskRecord?, TaskRecord?) in
+            let before = try await store.tasks.get(id)
+            let after = try await store.queue.requestCancel(id, now: .now())
+            if let before, let after, before.status != after.status {
+                let actor = Actor(kind: .system, id: "task-cancel-api")
+                try await store.audit.statusChanged(
+                    "Task", id, from: before.status.rawValue, to: after.status.rawValue, by: actor, note: "Cancelled on request",
+                    traceId: after.traceId)
+                if let issueId = after.cwomIssueId, let old = try await store.issues.setStatus(issueId, .canceled) {
+                    try await store.audit.statusChanged(
+                        "Issue", issueId, from: old.rawValue, to: "canceled", by: actor, traceId: after.traceId)
+                }
+            }
+            return (before, after)
+        }
+        guard let before, let after else { throw APIError.detail(404, "Task not found") }
+        if before.status.isFinished {
+            throw APIError.detail(409, .string("Task is already \(before.status.rawValue)"))
+        }
+        if after.status == .cancelled { return .json(200, ["status": "success", "task": after.json]) }
+        return .json(202, ["status": "cancel_requested", "task": after.json])
     }
 
     // MARK: - PATCH /tasks/{task_id}/status

@@ -153,6 +153,16 @@ public final class PostgresDriver: DatabaseDriver {
         }
     }
 
+    /// Calls `handler` for every notification on `channel` until the calling task is cancelled.
+    /// Holds one pooled connection while it listens.
+    public func listen(channel: String, _ handler: @escaping @Sendable () async -> Void) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: channel) { notifications in
+                for try await _ in notifications { await handler() }
+            }
+        }
+    }
+
     public func close() async {
         runTask.cancel()
         await runTask.value

@@ -76,7 +76,7 @@ public struct TaskRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [TaskRecord] {
         var filters = Filters()
         filters.add("status", filter.status, as: TaskStatus.self)
-        filters.add("operation", filter.operation, as: Operation.self)
+        filters.add("operation", filter.operation, as: TaskOperation.self)
         filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
         filters.add("target_repo", filter.targetRepo)
         let limit = filters.page(limit: page.limit, offset: page.offset)
@@ -99,7 +99,7 @@ public struct TaskRepository: Sendable {
         let status = try row.string("status")
         let operation = try row.string("operation")
         let kind = try row.string("requested_by_kind")
-        guard let taskStatus = TaskStatus(rawValue: status), let op = Operation(rawValue: operation),
+        guard let taskStatus = TaskStatus(rawValue: status), let op = TaskOperation(rawValue: operation),
             let requesterKind = RequesterKind(rawValue: kind)
         else {
             throw StorageError(

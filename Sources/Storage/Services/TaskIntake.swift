@@ -58,6 +58,7 @@ extension Store {
             ordered.id = ULID.make()
             return ordered
         })
+        try await queue.notify()  // delivered on commit: one wake-up hint per transaction
         return .created(task, objects)
     }
 

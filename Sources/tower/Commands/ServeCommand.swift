@@ -7,6 +7,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import Storage
+import Worker
 
 /// Settings of the HTTP API, from flags or the legacy environment variable names.
 struct APIOptions: ParsableArguments {
@@ -68,6 +69,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var api: APIOptions
+    @OptionGroup var worker: WorkerOptions
+
+    @Flag(help: "Serve the API only, without the worker (tower api does the same).")
+    var noWorker = false
 
     func run() async throws {
         let logger = Logs.bootstrap()
@@ -79,7 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let migrated = try await db.migrator(logger: logger).migrate()
             if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
-            try await serve(db, host: host, port: port, configuration: apiConfiguration, location: location, logger: logger)
+            let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
+            try await serve(
+                db, host: host, port: port, configuration: apiConfiguration, worker: workerConfiguration, location: location,
+                logger: logger)
         } catch {
             await db.close()
             throw error
@@ -93,10 +101,11 @@ struct ServeCommand: AsyncParsableCommand {
             : configuration.policy.allowedRepoPrefixes.joined(separator: ", ")
     }
 
-    func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, location: DatabaseLocation,
-        logger: Logger) async throws
+    func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, worker: WorkerConfiguration?,
+        location: DatabaseLocation, logger: Logger) async throws
     {
-        let api = TowerAPI(database: db, configuration: configuration, logger: logger)
+        let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
+        let api = TowerAPI(database: db, configuration: configuration, logger: logger) { await bridge?.wakeUp() }
         let app = Application(
             responder: api, configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
             onServerRunning: { _ in
@@ -106,11 +115,41 @@ struct ServeCommand: AsyncParsableCommand {
                         "address": "http://\(host):\(port)", "database": "\(location)",
                         "allowed_repo_prefixes": "\(Self.describe(configuration))",
                         "auth": "\(configuration.apiKey == nil ? "off" : "bearer key")",
+                        "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
                     ])
             }, logger: logger)
+        // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Run the HTTP API only (no worker), on a database that `tower migrate` has prepared."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var api: APIOptions
+
+    func run() async throws {
+        let logger = Logs.bootstrap()
+        let environment = ProcessInfo.processInfo.environment
+        let (host, port, configuration) = try api.resolved(environment: environment)
+        let location = try database.location()
+        let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
+        do {
+            try await ServeCommand.parse([]).serve(
+                db, host: host, port: port, configuration: configuration, worker: nil, location: location, logger: logger)
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
     }
 }

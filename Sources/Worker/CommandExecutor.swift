@@ -1,0 +1,238 @@
+import CWOM
+import Foundation
+import LegacyTasks
+import Synchronization
+import TowerJSON
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs a configured program (an agent CLI, a script) for a task, in a per-run workspace.
+///
+/// The program gets `task.json` (the task, issue, context packet and constraint snapshot exactly
+/// as pinned) and `TOWER_*` environment variables; its stdout and stderr go to `stdout.log` and
+/// `stderr.log` in the trace folder. Exit 0 means success. An optional `result.json` (path in
+/// `TOWER_RESULT_FILE`) gives `{"summary","decision_log":[…],"cost":{…},"outputs":{…}}`. Files in
+/// `TOWER_ARTIFACTS_DIR` become artifacts; a git workspace's diff becomes a `code_patch`.
+///
+/// Constraints are enforced: the program runs in its own process group, killed as a whole when
+/// the time budget ends or the task is cancelled; its environment is an allow-list unless the
+/// task allows secrets; with `sandbox` on and network not allowed it runs in a network namespace
+/// of its own (`unshare -n`), and refuses to run without one.
+public struct CommandExecutor: TaskExecutor {
+    public let name = "command"
+    public let version = "0.1.0"
+    public var executable: String
+    public var arguments: [String]
+    public var sandbox: Bool
+    /// Environment variables passed through when secrets are not allowed.
+    public var environmentAllowList: [String]
+
+    public static let defaultAllowList = ["PATH", "LANG", "LC_ALL", "TZ", "TERM", "USER", "LOGNAME", "SHELL"]
+
+    public init(executable: String, arguments: [String] = [], sandbox: Bool = false,
+        environmentAllowList: [String] = CommandExecutor.defaultAllowList)
+    {
+        self.executable = executable
+        self.arguments = arguments
+        self.sandbox = sandbox
+        self.environmentAllowList = environmentAllowList
+    }
+
+    /// Parses a command line such as `claude -p --output-format json` (words split on spaces;
+    /// quote nothing: use a wrapper script for anything fancier).
+    public init(commandLine: String, sandbox: Bool = false) throws {
+        let words = commandLine.split(separator: " ").map(String.init)
+        guard let first = words.first else { throw WorkerError("an empty executor command") }
+        self.init(executable: first, arguments: Array(words.dropFirst()), sandbox: sandbox)
+    }
+
+    public func execute(_ context: ExecutionContext) async -> ExecutionResult {
+        let trace = context.trace
+        let workspace = trace.folder.appendingPathComponent("workspace", isDirectory: true)
+        let task = context.task
+        do {
+            try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+            try trace.writeJSON(
+                "workspace/task.json",
+                [
+                    "task": task.json, "run_id": .string(context.runId), "trace_id": .string(context.traceId),
+                    "issue": context.issue.json, "context_packet": context.contextPacket.json,
+                    "constraint_snapshot": context.constraintSnapshot.json,
+                ])
+        } catch {
+            return ExecutionResult(outcome: .failed, errorMessage: "cannot prepare the workspace: \(error)")
+        }
+        let environment = self.environment(context, workspace: workspace)
+        var command = [resolve(executable, path: environment["PATH"])] + arguments
+        if sandbox && !task.constraints.allowNetwork {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else {
+                return ExecutionResult(
+                    outcome: .failed, errorMessage: "network isolation was asked for but unshare is not installed",
+                    failureCategory: .policy)
+            }
+            command = ["/usr/bin/unshare", getuid() == 0 ? "-n" : "-rn", "--"] + command
+        }
+        trace.event("execution_started", ["executor": .string(name), "command": .array(command.map { .string($0) })])
+        trace.log("Execution started", details: ["executor: \(name)", "command: \(command.joined(separator: " "))"])
+
+        let status: ProcessStatus
+        do {
+            status = try await ProcessRunner.run(
+                ["/usr/bin/setsid"] + command, environment: environment, directory: workspace,
+                stdout: trace.url("stdout.log"), stderr: trace.url("stderr.log"))
+        } catch {
+            trace.log("FATAL ERROR: \(error)")
+            return ExecutionResult(outcome: .failed, errorMessage: "cannot start \(executable): \(error)")
+        }
+        if Task.isCancelled {
+            trace.log("Execution stopped", details: ["the process group was killed"])
+            return ExecutionResult(outcome: .canceled, errorMessage: "stopped")
+        }
+
+        var result = readResultFile(trace.url("result.json"))
+        writeGitDiff(workspace: workspace, trace: trace)
+        switch status {
+        case .exited(0):
+            result.outcome = .succeeded
+        case .exited(let code):
+            result.outcome = .failed
+            result.errorMessage = result.errorMessage ?? "\(executable) exited with status \(code)"
+        case .signaled(let signal):
+            result.outcome = .failed
+            result.errorMessage = "\(executable) was killed by signal \(signal)"
+        }
+        trace.event("execution_completed", ["status": .string(result.outcome.rawValue)])
+        trace.log("Execution completed", details: ["Status: \(result.outcome.rawValue)"])
+        return result
+    }
+
+    func environment(_ context: ExecutionContext, workspace: URL) -> [String: String] {
+        let parent = ProcessInfo.processInfo.environment
+        var environment: [String: String] = [:]
+        if context.task.constraints.allowSecrets {
+            environment = parent
+        } else {
+            for name in environmentAllowList { if let value = parent[name] { environment[name] = value } }
+        }
+        let task = context.task
+        environment["HOME"] = workspace.path
+        environment["TMPDIR"] = workspace.path
+        environment.merge([
+            "TOWER_TASK_ID": task.id, "TOWER_RUN_ID": context.runId, "TOWER_TRACE_ID": context.traceId,
+            "TOWER_ISSUE_ID": context.issue.id, "TOWER_CONTEXT_PACKET_ID": context.contextPacket.id,
+            "TOWER_CONSTRAINT_SNAPSHOT_ID": context.constraintSnapshot.id,
+            "TOWER_TASK_FILE": workspace.appendingPathComponent("task.json").path,
+            "TOWER_WORKSPACE": workspace.path, "TOWER_ARTIFACTS_DIR": context.trace.artifactsFolder.path,
+            "TOWER_RESULT_FILE": context.trace.url("result.json").path, "TOWER_OBJECTIVE": task.objective,
+            "TOWER_OPERATION": task.operation.rawValue, "TOWER_TARGET_REPO": task.target.repo,
+            "TOWER_TARGET_REF": task.target.ref, "TOWER_TARGET_PATH": task.target.path,
+            "TOWER_TIME_BUDGET_SECONDS": String(task.constraints.timeBudgetSeconds),
+        ]) { _, new in new }
+        return environment
+    }
+
+    func resolve(_ executable: String, path: String?) -> String {
+        guard !executable.contains("/") else { return executable }
+        for folder in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(folder)/\(executable)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return executable
+    }
+
+    func readResultFile(_ url: URL) -> ExecutionResult {
+        var result = ExecutionResult(outcome: .succeeded)
+        guard let data = FileManager.default.contents(atPath: url.path),
+            let json = try? JSONParser.parse(bytes: Array(data)), case .object(let object) = json
+        else { return result }
+        result.summary = object["summary"]?.stringValue.map { String($0.prefix(4000)) }
+        result.decisionLog = (object["decision_log"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if let cost = object["cost"], let decoded = try? Cost.decode(cost) { result.cost = decoded }
+        result.outputs = object["outputs"]?.objectValue ?? [:]
+        if let summary = result.summary { result.outputs["summary"] = .string(summary) }
+        result.errorMessage = object["error"]?.stringValue
+        return result
+    }
+
+    func writeGitDiff(workspace: URL, trace: TraceStore) {
+        guard FileManager.default.fileExists(atPath: workspace.appendingPathComponent(".git").path) else { return }
+        let output = trace.artifactsFolder.appendingPathComponent("changes.patch")
+        let runner = Process()
+        runner.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        runner.arguments = ["-C", workspace.path, "diff", "HEAD"]
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: output.path) else { return }
+        runner.standardOutput = handle
+        runner.standardError = FileHandle.nullDevice
+        try? runner.run()
+        runner.waitUntilExit()
+        try? handle.close()
+        if (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) == 0 {
+            try? FileManager.default.removeItem(at: output)
+        }
+    }
+}
+
+enum ProcessStatus: Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// Runs a process in its own session (so its whole group can be killed) and waits for it.
+/// Cancelling the calling task sends SIGTERM to the group, then SIGKILL two seconds later.
+enum ProcessRunner {
+    static func run(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)
+        async throws -> ProcessStatus
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let out = try FileHandle(forWritingTo: stdout)
+        let err = try FileHandle(forWritingTo: stderr)
+        defer {
+            try? out.close()
+            try? err.close()
+        }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let finished = Mutex<CheckedContinuation<ProcessStatus, Never>?>(nil)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ProcessStatus, Never>) in
+                finished.withLock { $0 = continuation }
+                process.terminationHandler = { p in
+                    let status: ProcessStatus =
+                        p.terminationReason == .uncaughtSignal ? .signaled(p.terminationStatus) : .exited(p.terminationStatus)
+                    finished.withLock { stored in
+                        stored?.resume(returning: status)
+                        stored = nil
+                    }
+                }
+                do {
+                    try process.run()
+                    if Task.isCancelled { killGroup(process.processIdentifier) }
+                } catch {
+                    finished.withLock { stored in
+                        stored?.resume(returning: .exited(127))
+                        stored = nil
+                    }
+                }
+            }
+        } onCancel: {
+            killGroup(process.processIdentifier)
+        }
+    }
+
+    /// SIGTERM to the process group, SIGKILL two seconds later.
+    static func killGroup(_ pid: Int32) {
+        guard pid > 0 else { return }
+        kill(-pid, SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { kill(-pid, SIGKILL) }
+    }
+}

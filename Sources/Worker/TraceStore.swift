@@ -1,0 +1,115 @@
+import CWOM
+import Crypto
+import Foundation
+import Synchronization
+import TowerJSON
+
+/// One run's trace folder: `manifest.json`, `events.jsonl`, `trace.log`, `context.json`,
+/// `constraints.json` and `artifacts/` (reference §6.3, written the same way: JSON files
+/// pretty-printed with ASCII escapes, events one JSON object per line).
+public final class TraceStore: Sendable {
+    public let folder: URL
+    private let lock = Mutex(())
+
+    public init(root: URL, runId: String) throws {
+        folder = root.appendingPathComponent(runId, isDirectory: true)
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
+    }
+
+    public var artifactsFolder: URL { folder.appendingPathComponent("artifacts", isDirectory: true) }
+    /// `file:///…/<run_id>/` (with the trailing slash, as `Run.artifact_root_uri`).
+    public var rootURI: String { folder.absoluteURL.absoluteString.hasSuffix("/") ? folder.absoluteURL.absoluteString : folder.absoluteURL.absoluteString + "/" }
+    /// `file:///…/<run_id>` (no trailing slash, as `tasks.trace_path`).
+    public var uri: String { String(rootURI.dropLast()) }
+
+    public func url(_ name: String) -> URL { folder.appendingPathComponent(name) }
+
+    public func write(_ name: String, _ text: String) throws {
+        let url = folder.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    public func writeJSON(_ name: String, _ value: JSONValue) throws {
+        try write(name, value.serialized(.prettyASCII))
+    }
+
+    /// Appends an event to `events.jsonl`, with `timestamp` added when absent.
+    public func event(_ type: String, _ fields: JSONObject = [:]) {
+        var object: JSONObject = ["event": .string(type)]
+        for (key, value) in fields { object[key] = value }
+        if object["timestamp"] == nil { object["timestamp"] = .string(Timestamp.now().iso8601) }
+        append("events.jsonl", JSONValue.object(object).serialized(.pythonLine) + "\n")
+    }
+
+    /// Appends `[<iso>] <line>` to `trace.log`; indented detail lines follow as given.
+    public func log(_ line: String, details: [String] = []) {
+        let text = "[\(Timestamp.now().iso8601)] \(line)\n" + details.map { "  \($0)\n" }.joined()
+        append("trace.log", text)
+    }
+
+    private func append(_ name: String, _ text: String) {
+        lock.withLock { _ in
+            let url = folder.appendingPathComponent(name)
+            if let handle = try? FileHandle(forWritingTo: url) {
+                defer { try? handle.close() }
+                _ = try? handle.seekToEnd()
+                try? handle.write(contentsOf: Data(text.utf8))
+            } else {
+                try? text.write(to: url, atomically: false, encoding: .utf8)
+            }
+        }
+    }
+
+    /// Every file in the folder as (path, sha256, size), sorted by path, and the digest of that
+    /// manifest (one `path\tsha256\tsize` line per file): the trace artifact's digest.
+    public func manifestDigest() throws -> (files: [TraceFile], digest: String) {
+        let files = try TraceFile.scan(folder)
+        let lines = files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
+        return (files, "sha256:" + SHA256.hash(data: Data(lines.utf8)).map { String(format: "%02x", $0) }.joined())
+    }
+}
+
+/// A file of a trace folder.
+public struct TraceFile: Sendable, Hashable {
+    public var path: String
+    public var sha256: String
+    public var size: Int
+
+    static func scan(_ folder: URL) throws -> [TraceFile] {
+        let base = folder.resolvingSymlinksInPath().path
+        guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
+        var files: [TraceFile] = []
+        while let relative = enumerator.nextObject() as? String {
+            let full = base + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: full)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            files.append(TraceFile(path: relative, sha256: try sha256(full), size: (attributes[.size] as? Int) ?? 0))
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func mediaType(_ name: String) -> String {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "md": return "text/markdown"
+        case "json": return "application/json"
+        case "jsonl": return "application/x-ndjson"
+        case "txt", "log", "out", "err": return "text/plain"
+        case "diff", "patch": return "text/x-diff"
+        case "html": return "text/html"
+        case "png": return "image/png"
+        case "jpg", "jpeg": return "image/jpeg"
+        case "zip": return "application/zip"
+        default: return "application/octet-stream"
+        }
+    }
+}

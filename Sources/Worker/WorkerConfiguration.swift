@@ -1,0 +1,87 @@
+import CWOM
+import Foundation
+import LegacyTasks
+
+/// How a worker runs, read once at start (`tower worker --help` lists the flags; the legacy
+/// environment names are honoured).
+public struct WorkerConfiguration: Sendable {
+    /// Tasks run at once (default: the number of cores).
+    public var concurrency: Int
+    /// Seconds between polls when nothing wakes the worker (`WORKER_POLL_INTERVAL`, default 5).
+    public var pollInterval: Double
+    /// How long a claim holds without a heartbeat.
+    public var leaseSeconds: Double
+    /// How often the worker extends its leases and looks for cancellations.
+    public var heartbeatSeconds: Double
+    /// How often the worker looks for tasks whose lease expired.
+    public var rescueSeconds: Double
+    /// How long running work may finish after SIGTERM before it is stopped and requeued.
+    public var gracePeriodSeconds: Double
+    /// Backoff before a retried task may be claimed again: base × 2^(attempt-1), capped.
+    public var backoffBaseSeconds: Double
+    public var backoffCapSeconds: Double
+    /// The root of the trace folders (`JCT_TRACE_ROOT`), one folder per run.
+    public var traceRoot: URL
+    /// Which executor runs which operation.
+    public var executors: ExecutorRegistry
+    /// `JCT_REVIEW_AUTO_APPROVE` and `JCT_REVIEW_AUTO_APPROVE_VERDICTS`.
+    public var reviewAutoApprove: Bool
+    public var autoApproveVerdicts: [String]
+    /// host + pid + a ULID, new at each start.
+    public var workerId: String
+
+    public init(concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: Double = 5,
+        leaseSeconds: Double = 30, heartbeatSeconds: Double = 1, rescueSeconds: Double = 5,
+        gracePeriodSeconds: Double = 30, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 300,
+        traceRoot: URL, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
+        autoApproveVerdicts: [String] = ["pass"], workerId: String = WorkerConfiguration.makeWorkerId())
+    {
+        self.concurrency = max(1, concurrency)
+        self.pollInterval = pollInterval > 0 ? pollInterval : 5
+        self.leaseSeconds = leaseSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.rescueSeconds = rescueSeconds
+        self.gracePeriodSeconds = gracePeriodSeconds
+        self.backoffBaseSeconds = backoffBaseSeconds
+        self.backoffCapSeconds = backoffCapSeconds
+        self.traceRoot = traceRoot
+        self.executors = executors
+        self.reviewAutoApprove = reviewAutoApprove
+        self.autoApproveVerdicts = autoApproveVerdicts
+        self.workerId = workerId
+    }
+
+    /// `<host>-<pid>-<ULID>`, at most 100 characters (the `assigned_to` column).
+    public static func makeWorkerId() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return String("\(host.prefix(40))-\(ProcessInfo.processInfo.processIdentifier)-\(ULID.make())".prefix(100))
+    }
+
+    /// The delay before attempt `attempt + 1` may start.
+    public func backoff(afterAttempt attempt: Int) -> Double {
+        min(backoffCapSeconds, backoffBaseSeconds * pow(2, Double(max(0, attempt - 1))))
+    }
+
+    /// Parses `JCT_TRACE_ROOT`: `file:///abs/path`, or a plain path (relative to the working
+    /// directory). Other schemes are refused with a clear error.
+    public static func traceRoot(from value: String?, default fallback: String) throws -> URL {
+        let text = value.flatMap { $0.isEmpty ? nil : $0 } ?? fallback
+        if text.hasPrefix("file://") {
+            guard let url = URL(string: text), url.isFileURL, url.path.hasPrefix("/") else {
+                throw WorkerError("JCT_TRACE_ROOT '\(text)' must be an absolute file:/// URI or a path")
+            }
+            return url.standardizedFileURL
+        }
+        if text.contains("://") {
+            throw WorkerError("JCT_TRACE_ROOT '\(text)': only local folders (file:///… or a path) are supported")
+        }
+        return URL(fileURLWithPath: text).standardizedFileURL
+    }
+}
+
+/// A worker failure with a message for the operator.
+public struct WorkerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import LegacyTasks
+import Logging
+import ServiceLifecycle
+import Storage
+import UnixSignals
+import Worker
+
+/// Worker settings, from flags or environment variables (legacy names first).
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "Tasks run at once (default: $WORKER_CONCURRENCY, else the number of cores).")
+    var concurrency: Int?
+
+    @Option(help: "Seconds between polls when nothing wakes the worker (default: $WORKER_POLL_INTERVAL, else 5).")
+    var pollInterval: Double?
+
+    @Option(help: "Root folder of the trace folders (default: $JCT_TRACE_ROOT, else .tower/runs).")
+    var traceRoot: String?
+
+    @Option(help: "Seconds running work may finish after SIGTERM before it is requeued (default: $WORKER_GRACE_PERIOD, else 30).")
+    var gracePeriod: Double?
+
+    @Option(help: "Seconds a claim holds without a heartbeat (default: $WORKER_LEASE_SECONDS, else 30).")
+    var leaseSeconds: Double?
+
+    @Option(help: "stub or command (default: $TOWER_EXECUTOR, else stub).")
+    var executor: String?
+
+    func configuration(environment: [String: String]) throws -> WorkerConfiguration {
+        func number(_ flag: Double?, _ name: String, default value: Double) throws -> Double {
+            if let flag { return flag }
+            guard let text = environment[name], !text.isEmpty else { return value }
+            guard let parsed = Double(text), parsed > 0 else { throw ValidationError("\(name) must be a positive number, not '\(text)'") }
+            return parsed
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let concurrency = try concurrency ?? Int(number(nil, "WORKER_CONCURRENCY", default: Double(cores)))
+        guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
+        let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
+        let autoApprove = environment["JCT_REVIEW_AUTO_APPROVE"].flatMap { ["1", "true", "yes", "on"].contains($0.lowercased()) } ?? false
+        let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return WorkerConfiguration(
+            concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
+            leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
+            gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), traceRoot: root,
+            executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+    }
+
+    /// `TOWER_EXECUTOR=command` runs `TOWER_EXECUTOR_COMMAND` (or `TOWER_EXECUTOR_COMMAND_<OPERATION>`
+    /// for one operation); `TOWER_SANDBOX=1` cuts the network of tasks that do not allow it.
+    func executors(_ environment: [String: String]) throws -> ExecutorRegistry {
+        let kind = executor ?? environment["TOWER_EXECUTOR"] ?? "stub"
+        let sandbox = ["1", "true", "yes", "on"].contains((environment["TOWER_SANDBOX"] ?? "").lowercased())
+        switch kind {
+        case "stub":
+            return ExecutorRegistry()
+        case "command":
+            var registry = ExecutorRegistry()
+            var any = false
+            if let line = environment["TOWER_EXECUTOR_COMMAND"], !line.isEmpty {
+                registry.fallback = try CommandExecutor(commandLine: line, sandbox: sandbox)
+                any = true
+            }
+            for operation in TaskOperation.allCases {
+                if let line = environment["TOWER_EXECUTOR_COMMAND_\(operation.rawValue.uppercased())"], !line.isEmpty {
+                    registry.byOperation[operation] = try CommandExecutor(commandLine: line, sandbox: sandbox)
+                    any = true
+                }
+            }
+            guard any else {
+                throw ValidationError("TOWER_EXECUTOR=command needs TOWER_EXECUTOR_COMMAND (or TOWER_EXECUTOR_COMMAND_<OPERATION>)")
+            }
+            return registry
+        default:
+            throw ValidationError("unknown executor '\(kind)': use stub or command")
+        }
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a bridge worker: claim queued tasks, execute them, record Runs, Artifacts and traces.",
+        discussion: """
+            Runs until SIGTERM or SIGINT, then stops claiming, lets running work finish within the grace
+            period and requeues the rest. Any number of workers may share one PostgreSQL database.
+            Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_EXECUTOR,
+            TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var worker: WorkerOptions
+
+    func run() async throws {
+        let logger = Logs.bootstrap()
+        let configuration = try worker.configuration(environment: ProcessInfo.processInfo.environment)
+        let location = try database.location()
+        let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
+        let service = BridgeWorker(database: db, configuration: configuration, logger: logger)
+        logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+}
