@@ -80,7 +80,7 @@ public struct CommandExecutor: TaskExecutor {
         let status: ProcessStatus
         do {
             status = try await ProcessRunner.run(
-                ["/usr/bin/setsid"] + command, environment: environment, directory: workspace,
+                command, environment: environment, directory: workspace,
                 stdout: trace.url("stdout.log"), stderr: trace.url("stderr.log"))
         } catch {
             trace.log("FATAL ERROR: \(error)")
@@ -180,7 +180,8 @@ enum ProcessStatus: Equatable {
     case signaled(Int32)
 }
 
-/// Runs a process in its own session (so its whole group can be killed) and waits for it.
+/// Runs a process and waits for it. Foundation starts the child as the leader of a new process
+/// group (its pgid is its pid), which its own children inherit, so the whole tree can be killed.
 /// Cancelling the calling task sends SIGTERM to the group, then SIGKILL two seconds later.
 enum ProcessRunner {
     static func run(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)

@@ -91,6 +91,10 @@ public enum TraceFolder {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    public static func sha256Hex(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
     public static func mediaType(for name: String) -> String {
         switch (name as NSString).pathExtension.lowercased() {
         case "json": return "application/json"

@@ -1,0 +1,93 @@
+import API
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+import Worker
+
+/// A worker running in this process against a test database, with a trace root of its own.
+final class RunningWorker: Sendable {
+    let worker: BridgeWorker
+    let task: Task<Void, any Error>
+
+    init(_ worker: BridgeWorker) {
+        self.worker = worker
+        self.task = Task { try await worker.run() }
+    }
+
+    /// Graceful shutdown; returns when the worker has stopped.
+    func stop() async throws {
+        await worker.shutdown()
+        try await task.value
+    }
+}
+
+struct WorkerEnvironment: Sendable {
+    let database: Database
+    let dialect: Dialect
+    let traceRoot: URL
+
+    func configuration(
+        executors: ExecutorRegistry = ExecutorRegistry(), concurrency: Int = 2, lease: Double = 30, grace: Double = 5,
+        autoApprove: Bool = false
+    ) -> WorkerConfiguration {
+        WorkerConfiguration(
+            concurrency: concurrency, pollInterval: 0.2, leaseSeconds: lease, heartbeatSeconds: 0.2, rescueSeconds: 0.3,
+            gracePeriodSeconds: grace, backoffBaseSeconds: 0.1, backoffCapSeconds: 0.5, traceRoot: traceRoot,
+            executors: executors, reviewAutoApprove: autoApprove)
+    }
+
+    func start(_ configuration: WorkerConfiguration) -> RunningWorker {
+        RunningWorker(BridgeWorker(database: database, configuration: configuration))
+    }
+
+    /// Inserts a queued task directly (as the legacy service would), optionally with CWOM.
+    @discardableResult
+    func enqueue(objective: String = "Update the docs", budget: Int = 900, allowNetwork: Bool = false,
+        allowSecrets: Bool = false, createCWOM: Bool = true) async throws -> TaskRecord
+    {
+        let request = TaskRequest(
+            requestedBy: Requester(kind: .human, id: "alice"), objective: objective, operation: .docs,
+            target: TaskTarget(repo: "testorg/docs"),
+            constraints: TaskConstraints(timeBudgetSeconds: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets))
+        let outcome = try await database.write { store in
+            try await store.enqueue(request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), createCWOM: createCWOM)
+        }
+        guard case .created(let task, _) = outcome else { throw WorkerTestError("enqueue failed") }
+        return task
+    }
+
+    func task(_ id: String) async throws -> TaskRecord? {
+        try await database.read { store in try await store.tasks.get(id) }
+    }
+
+    /// Waits (bounded) until `condition` holds for the task.
+    func waitFor(_ id: String, seconds: Double = 60, _ condition: @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let task = try await task(id), condition(task) { return task }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s: \(String(describing: try await task(id)?.status))")
+    }
+
+    func finished(_ id: String, seconds: Double = 60) async throws -> TaskRecord {
+        try await waitFor(id, seconds: seconds) { $0.status.isFinished }
+    }
+}
+
+struct WorkerTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func withWorkerEnvironment(_ dialect: Dialect, _ body: (WorkerEnvironment) async throws -> Void) async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-runs-\(ULID.make())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try await withDatabase(dialect) { database, _ in
+        try await body(WorkerEnvironment(database: database, dialect: dialect, traceRoot: root))
+    }
+}

@@ -1,0 +1,245 @@
+import API
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+import Worker
+
+@Suite("The bridge worker")
+struct WorkerTests {
+    @Test("an HTTP enqueue ends completed, with its Run, Artifacts, evidence, audit rows and trace files", arguments: Dialect.allCases)
+    func endToEnd(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let running = env.start(env.configuration())
+            let api = TowerAPI(
+                database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"]))
+            ) { await running.worker.wakeUp() }
+            let body: JSONValue = [
+                "requested_by": ["kind": "human", "id": "alice"], "objective": "Update the docs", "operation": "docs",
+                "target": ["repo": "TestOrg/Docs"], "evidence_requirements": ["output doc"],
+            ]
+            let response = await api.respond(
+                APIRequest(method: "POST", path: "/tasks/enqueue", query: nil, headers: [("content-type", "application/json"), ("X-Trace-Id", "trace-e2e")], body: body.bytes()))
+            #expect(response.status == 201)
+            let created = try JSONParser.parse(bytes: response.body)
+            let id = try #require(created["task_id"]?.stringValue)
+            let task = try await env.finished(id)
+            try await running.stop()
+
+            #expect(task.status == .completed)
+            #expect(task.startedAt != nil && task.completedAt != nil)
+            #expect(task.assignedTo == running.worker.workerId)
+            #expect(task.result == ["message": "Stub execution completed successfully", "artifact_path": "artifacts/output.md"])
+            #expect(task.error == nil)
+            #expect(task.attempt == 1)
+            let runId = try #require(task.currentRunId)
+            #expect(task.tracePath?.hasPrefix("file:///") == true)
+            #expect(task.tracePath?.hasSuffix("/\(runId)") == true, "no trailing slash, as the legacy trace_path")
+
+            let (run, issue, artifacts, packs, audit) = try await env.database.read { store in
+                (
+                    try await store.runs.get(runId), try await store.issues.get(task.cwomIssueId ?? ""),
+                    try await store.artifacts.list(forRun: runId), try await store.evidencePacks.list(runId: runId),
+                    try await store.audit.list(.init(traceId: "trace-e2e"), page: Page(limit: 100))
+                )
+            }
+            let r = try #require(run)
+            #expect(r.status == .underReview, "manual review is the default")
+            #expect(r.mode == .system)
+            #expect(r.executor.actor.actorId == running.worker.workerId)
+            #expect(r.executor.runtime == "stub")
+            #expect(r.header.traceId == "trace-e2e")
+            #expect(r.inputs.contextPackets == issue?.contextPackets.map { Ref(kind: .contextPacket, id: $0.id) })
+            #expect(r.inputs.constraintSnapshot?.id == issue?.constraints.first?.id)
+            #expect(r.telemetry.startedAt != nil && r.telemetry.endedAt != nil && r.telemetry.durationS != nil)
+            #expect(r.outputs.artifacts.count == artifacts.count)
+            try r.validate()
+            #expect(issue?.status == .underReview)
+            #expect(issue?.runs.map(\.id) == [runId])
+            let output = try #require(artifacts.first(where: { $0.type == .doc }))
+            let folder = env.traceRoot.appendingPathComponent(runId)
+            let outputFile = folder.appendingPathComponent("artifacts/output.md")
+            #expect(output.uri == outputFile.absoluteURL.absoluteString)
+            #expect(output.mediaType == "text/markdown")
+            let data = try Data(contentsOf: outputFile)
+            #expect(output.sizeBytes == data.count)
+            #expect(output.digest == "sha256:" + TraceFolder.sha256Hex(data))
+            let traceArtifact = try #require(artifacts.first(where: { $0.type == .trace }))
+            #expect(traceArtifact.uri.hasSuffix("/\(runId)/"))
+            // The trace digest covers a sorted manifest of (path, sha256, size) of every file.
+            let entries = try TraceFolder.entries(in: folder)
+            let manifest = entries.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
+            #expect(traceArtifact.digest == "sha256:" + TraceFolder.sha256Hex(Data(manifest.utf8)))
+            #expect(Set(entries.map(\.path)).isSuperset(of: [
+                "manifest.json", "events.jsonl", "trace.log", "context.json", "constraints.json", "artifacts/output.md",
+                "evidence/verdict.json", "evidence/collected.json",
+            ]))
+            // context.json and constraints.json are the pinned objects exactly as the API shows them.
+            let packetId = try #require(r.inputs.contextPackets.first?.id)
+            let packet = try await env.database.read { store in try await store.contextPackets.get(packetId) }
+            #expect(try JSONParser.parse(String(contentsOf: folder.appendingPathComponent("context.json"), encoding: .utf8)) == packet?.json)
+            let manifestJSON = try JSONParser.parse(String(contentsOf: folder.appendingPathComponent("manifest.json"), encoding: .utf8))
+            #expect(manifestJSON["status"] == "completed")
+            let pack = try #require(packs.first)
+            #expect(pack.verdict == .pass)
+            #expect(pack.evaluatedBy.actorKind == .system)
+            #expect(pack.evidenceCollected.first?.found == true)
+            let actions = audit.map { "\($0.entityKind) \($0.action.rawValue) \($0.after?["status"]?.stringValue ?? "")" }
+            #expect(actions.contains("Task status_changed running"))
+            #expect(actions.contains("Task status_changed completed"))
+            #expect(actions.contains("Run created running"))
+            #expect(actions.contains("Run status_changed done"))
+            #expect(actions.contains("Issue status_changed under_review"))
+            #expect(actions.contains("EvidencePack created "))
+            #expect(audit.allSatisfy { $0.traceId == "trace-e2e" })
+        }
+    }
+
+    @Test("auto-approval moves run and issue to done with a review decision", arguments: Dialect.allCases)
+    func autoApprove(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let task = try await env.enqueue()
+            let running = env.start(env.configuration(autoApprove: true))
+            let done = try await env.finished(task.id)
+            try await running.stop()
+            let (run, reviews) = try await env.database.read { store in
+                (try await store.runs.get(done.currentRunId ?? ""), try await store.reviews.list(issueId: done.cwomIssueId))
+            }
+            #expect(run?.status == .done)
+            #expect(reviews.first?.reviewer.actorId == "auto-approve")
+            #expect(reviews.first?.decisionReason == "Auto-approved: verdict=pass")
+        }
+    }
+
+    @Test("a task enqueued without CWOM objects gets them on claim", arguments: Dialect.allCases)
+    func adaptOnClaim(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let task = try await env.enqueue(createCWOM: false)
+            #expect(task.cwomIssueId == nil)
+            let running = env.start(env.configuration())
+            let done = try await env.finished(task.id)
+            try await running.stop()
+            let issueId = try #require(done.cwomIssueId)
+            let issue = try await env.database.read { store in try await store.issues.get(issueId) }
+            #expect(issue?.contextPackets.count == 1)
+            #expect(issue?.status == .underReview)
+        }
+    }
+
+    @Test("two workers and 200 tasks: each completes exactly once", arguments: Dialect.allCases)
+    func exactlyOnce(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            var ids: [String] = []
+            for n in 0..<200 { ids.append(try await env.enqueue(objective: "Task number \(n)").id) }
+            let first = env.start(env.configuration(concurrency: 4))
+            let second = env.start(env.configuration(concurrency: 4))
+            for id in ids { _ = try await env.finished(id, seconds: 120) }
+            try await first.stop()
+            try await second.stop()
+            let (tasks, runs) = try await env.database.read { store in
+                (try await store.tasks.list(page: Page(limit: 1000)), try await store.runs.list(page: Page(limit: 1000)))
+            }
+            #expect(tasks.count == 200)
+            #expect(tasks.allSatisfy { $0.status == .completed && $0.attempt == 1 })
+            #expect(runs.count == 200, "one run per task")
+            #expect(Set(runs.compactMap { $0.meta["task_id"]?.stringValue }).count == 200)
+            let workers = Set(tasks.compactMap(\.assignedTo))
+            #expect(workers.isSubset(of: [first.worker.workerId, second.worker.workerId]))
+        }
+    }
+
+    @Test("cancelling: a queued task at once, a running one within a heartbeat", arguments: Dialect.allCases)
+    func cancellation(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])))
+            let queued = try await env.enqueue()
+            let response = await api.respond(APIRequest(method: "POST", path: "/tasks/\(queued.id)/cancel", query: nil, headers: [], body: []))
+            #expect(response.status == 200)
+            #expect(try await env.task(queued.id)?.status == .cancelled)
+            let again = await api.respond(APIRequest(method: "POST", path: "/tasks/\(queued.id)/cancel", query: nil, headers: [], body: []))
+            #expect(again.status == 409)
+
+            let slow = try await env.enqueue(objective: "Sleep for a long time")
+            let executor = try CommandExecutor(commandLine: "sleep 60")
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor)))
+            _ = try await env.waitFor(slow.id) { $0.status == .running }
+            let accepted = await api.respond(APIRequest(method: "POST", path: "/tasks/\(slow.id)/cancel", query: nil, headers: [], body: []))
+            #expect(accepted.status == 202)
+            let cancelled = try await env.finished(slow.id, seconds: 20)
+            try await running.stop()
+            #expect(cancelled.status == .cancelled)
+            let run = try await env.database.read { store in try await store.runs.get(cancelled.currentRunId ?? "") }
+            #expect(run?.status == .canceled)
+            #expect(try await env.task(queued.id)?.status == .cancelled, "the queued one was never run")
+        }
+    }
+
+    @Test("graceful shutdown: running work past the grace period is stopped and requeued without counting an attempt",
+        arguments: Dialect.allCases)
+    func gracefulShutdown(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let slow = try await env.enqueue(objective: "Sleep for a long time")
+            let executor = try CommandExecutor(commandLine: "sleep 60")
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor), grace: 0.5))
+            let claimed = try await env.waitFor(slow.id) { $0.status == .running }
+            #expect(claimed.attempt == 1)
+            try await running.stop()
+            let requeued = try #require(try await env.task(slow.id))
+            #expect(requeued.status == .queued)
+            #expect(requeued.attempt == 0)
+            let run = try await env.database.read { store in try await store.runs.get(claimed.currentRunId ?? "") }
+            #expect(run?.status == .canceled)
+            // Another worker picks it up and finishes it.
+            let next = env.start(env.configuration())
+            let done = try await env.finished(slow.id)
+            try await next.stop()
+            #expect(done.status == .completed)
+            #expect(done.attempt == 1)
+        }
+    }
+
+    @Test("a lease that expires is rescued: the lost run fails, the task runs again on a new run", arguments: Dialect.allCases)
+    func rescue(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let task = try await env.enqueue()
+            // Simulate a worker that claimed the task and vanished: a running row with an expired lease.
+            let worker = BridgeWorker(database: env.database, configuration: env.configuration(lease: 0.01))
+            _ = worker
+            let past = Timestamp.now().adding(seconds: -60)
+            try await env.database.write { store in
+                try await store.session.query(
+                    "UPDATE tasks SET status = 'running', attempt = 1, assigned_to = 'ghost-worker', started_at = $1, lease_expires_at = $1 WHERE id = $2",
+                    [.timestamp(past), .text(task.id)])
+            }
+            let running = env.start(env.configuration())
+            let done = try await env.finished(task.id)
+            try await running.stop()
+            #expect(done.status == .completed)
+            #expect(done.attempt == 2)
+            let audit = try await env.database.read { store in try await store.audit.list(.init(entityKind: "Task", entityId: task.id)) }
+            #expect(audit.contains { $0.note == "Rescued: requeued for attempt 2" })
+        }
+    }
+
+    @Test("after the last attempt a lost task fails for good", arguments: Dialect.allCases)
+    func attemptsExhausted(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let task = try await env.enqueue()
+            let past = Timestamp.now().adding(seconds: -60)
+            try await env.database.write { store in
+                try await store.session.query(
+                    "UPDATE tasks SET status = 'running', attempt = 3, assigned_to = 'ghost', lease_expires_at = $1 WHERE id = $2",
+                    [.timestamp(past), .text(task.id)])
+            }
+            let worker = BridgeWorker(database: env.database, configuration: env.configuration())
+            #expect(try await worker.rescueExpired() == 1)
+            #expect(try await worker.rescueExpired() == 0, "rescue is fenced: nothing twice")
+            let failed = try #require(try await env.task(task.id))
+            #expect(failed.status == .failed)
+            #expect(failed.error?.contains("gave up after 3 attempts") == true)
+        }
+    }
+}
