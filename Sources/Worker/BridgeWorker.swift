@@ -203,6 +203,8 @@ public final class BridgeWorker: Service, Sendable {
     func heartbeatLoop() async {
         while !Task.isCancelled {
             do {
+                // Only executions claimed (and committed) before this heartbeat can be judged lost.
+                let known = await state.runningIds
                 let now = Timestamp.now()
                 let (running, cancel) = try await database.write { store in
                     try await store.queue.upsertWorker(
@@ -214,7 +216,7 @@ public final class BridgeWorker: Service, Sendable {
                 for id in cancel { await state.stop(id, .cancelRequested) }
                 // A task this worker runs that the database no longer gives it was rescued.
                 let held = Set(running)
-                for id in await state.runningIds where !held.contains(id) { await state.stop(id, .leaseLost) }
+                for id in known where !held.contains(id) { await state.stop(id, .leaseLost) }
             } catch {
                 await state.setHealthy(false)
                 logger.error("heartbeat failed: not claiming until it succeeds", metadata: ["error": "\(error)"])
