@@ -77,22 +77,38 @@ public final class BridgeWorker: Service, Sendable {
 
     // MARK: - Claiming
 
+    /// Keeps every slot busy: whenever slots are free (and the heartbeat is healthy) a claim for
+    /// all of them starts, without waiting for claims already in flight, so claim round trips
+    /// overlap with each other and with running work.
     func claimLoop(_ group: inout DiscardingTaskGroup) async {
         while await !state.shuttingDown {
-            let free = configuration.concurrency - (await state.runningCount)
-            if free > 0, await state.healthy {
-                do {
-                    let claimed = try await claim(limit: free)
-                    for item in claimed {
-                        await state.add(item.task.id)
-                        group.addTask { await self.process(item) }
-                    }
-                    if claimed.count == free { continue }
-                } catch {
-                    logger.error("claim failed", metadata: ["error": "\(error)"])
-                }
+            let free = configuration.concurrency - (await state.busySlots)
+            if free > 0, await state.healthy, await !state.queueLooksEmpty {
+                await state.reserve(free)
+                group.addTask { await self.claimAndRun(limit: free) }
+                continue
             }
             await wake.wait(seconds: configuration.pollInterval)
+            await state.setQueueLooksEmpty(false)
+        }
+        while await state.reserved > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    /// One claim of up to `limit` tasks, then their executions, each in its own child task.
+    func claimAndRun(limit: Int) async {
+        var claimed: [ClaimedTask] = []
+        do {
+            claimed = try await claim(limit: limit)
+        } catch {
+            logger.error("claim failed", metadata: ["error": "\(error)"])
+        }
+        for item in claimed { await state.add(item.task.id) }
+        // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
+        // task) or the poll interval before claiming again.
+        if claimed.count < limit { await state.setQueueLooksEmpty(true) }
+        await state.release(limit)
+        await withDiscardingTaskGroup { group in
+            for item in claimed { group.addTask { await self.process(item) } }
         }
     }
 
@@ -175,10 +191,10 @@ public final class BridgeWorker: Service, Sendable {
             telemetry: Telemetry(startedAt: now), artifactRootUri: root.hasSuffix("/") ? root : root + "/",
             meta: ["task_id": .string(task.id), "attempt": .int(task.attempt)], createdAt: now)
         try await store.runs.insert(run)
-        try await store.issues.appendRun(pinnedIssue.id, run.ref, at: now)
         let oldIssueStatus = pinnedIssue.status
-        try await store.issues.setStatus(pinnedIssue.id, .running, at: now)
+        pinnedIssue.runs.append(run.ref)
         pinnedIssue.status = .running
+        try await store.issues.update(pinnedIssue.id, runs: pinnedIssue.runs, status: .running, at: now)
         task.currentRunId = run.id
         try await store.session.query(
             "UPDATE tasks SET cwom_issue_id = $1, current_run_id = $2 WHERE id = $3",

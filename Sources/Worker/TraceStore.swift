@@ -28,7 +28,7 @@ public final class TraceStore: Sendable {
     public func write(_ name: String, _ text: String) throws {
         let url = folder.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: true, encoding: .utf8)
+        try text.write(to: url, atomically: false, encoding: .utf8)
     }
 
     public func writeJSON(_ name: String, _ value: JSONValue) throws {

@@ -18,8 +18,19 @@ actor WorkerState {
     private var running: [String: Running] = [:]
     private(set) var shuttingDown = false
     private(set) var healthy = true
+    /// Slots held by claims in flight.
+    private(set) var reserved = 0
 
     var runningCount: Int { running.count }
+    /// Slots in use: running executions plus claims in flight.
+    var busySlots: Int { running.count + reserved }
+
+    /// Set when the last claim found fewer tasks than slots: the loop then waits for a wake-up.
+    var queueLooksEmpty = false
+    func setQueueLooksEmpty(_ value: Bool) { queueLooksEmpty = value }
+
+    func reserve(_ slots: Int) { reserved += slots }
+    func release(_ slots: Int) { reserved -= slots }
     var runningIds: [String] { Array(running.keys) }
 
     func add(_ id: String) { running[id] = Running() }
@@ -45,18 +56,24 @@ actor WorkerState {
     func setHealthy(_ value: Bool) { healthy = value }
 }
 
-/// A wake-up signal: `fire` wakes one waiter, or the next `wait` if nobody waits.
+/// A wake-up signal: `fire` wakes every waiter, or the next `wait` if nobody waits.
 actor Signal {
     private var pending = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var next = 0
 
     func fire() {
-        if let waiter {
-            self.waiter = nil
-            waiter.resume()
-        } else {
+        if waiters.isEmpty {
             pending = true
+            return
         }
+        let all = waiters.values
+        waiters = [:]
+        for waiter in all { waiter.resume() }
+    }
+
+    private func timeout(_ id: Int) {
+        waiters.removeValue(forKey: id)?.resume()
     }
 
     /// Returns when fired or after `seconds`.
@@ -65,12 +82,13 @@ actor Signal {
             pending = false
             return
         }
+        next += 1
+        let id = next
         let timer = Task { [weak self] in
             try? await Task.sleep(for: .seconds(seconds))
-            if !Task.isCancelled { await self?.fire() }
+            if !Task.isCancelled { await self?.timeout(id) }
         }
-        await withCheckedContinuation { waiter = $0 }
+        await withCheckedContinuation { waiters[id] = $0 }
         timer.cancel()
-        pending = false
     }
 }

@@ -92,6 +92,13 @@ public struct IssueRepository: Sendable {
         return Status(rawValue: previous) ?? .planned
     }
 
+    /// Writes the issue's `runs` and `status` in one statement (the worker knows both).
+    public func update(_ issueId: String, runs: [Ref], status: Status, at time: Timestamp = .now()) async throws(StorageError) {
+        try await session.query(
+            "UPDATE cwom_issues SET runs = $1, status = $2, updated_at = $3 WHERE id = $4",
+            [.json(runs.json), .text(status.rawValue), .timestamp(time), .text(issueId)])
+    }
+
     /// Appends a run ref to the issue's `runs`.
     public func appendRun(_ issueId: String, _ run: Ref, at time: Timestamp = .now()) async throws(StorageError) {
         guard var issue = try await get(issueId) else { return }
