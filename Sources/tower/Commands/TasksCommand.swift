@@ -1,0 +1,139 @@
+import ArgumentParser
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import TowerJSON
+
+/// Exit codes scripts can rely on.
+enum ExitCodes {
+    static let notFound = ExitCode(3)
+    static let conflict = ExitCode(4)
+}
+
+struct TasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "List, show and cancel tasks.",
+        discussion: "Exit codes: 0 success, 1 error, 3 not found, 4 conflict (for example cancelling a finished task).",
+        subcommands: [List.self, Show.self, Cancel.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tasks, newest first.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Only tasks with this status.") var status: String?
+        @Option(help: "Only tasks of this operation.") var operation: String?
+        @Option(help: "Only tasks for this (normalised) repository.") var repo: String?
+        @Option(help: "How many.") var limit = 20
+        @Flag(help: "JSON lines instead of a table.") var json = false
+
+        func run() async throws {
+            let db = try await Database.open(try database.location(), poolSize: 2)
+            let tasks = try await db.read { store in
+                try await store.tasks.list(
+                    .init(status: status, operation: operation, targetRepo: repo), page: Page(limit: limit))
+            }
+            if json {
+                for task in tasks { print(task.json.serialized()) }
+                return
+            }
+            Table.print(
+                ["TASK", "STATUS", "OPERATION", "REPO", "ATTEMPT", "QUEUED", "OBJECTIVE"],
+                tasks.map {
+                    [
+                        $0.id, $0.status.rawValue, $0.operation.rawValue, $0.target.repo, String($0.attempt),
+                        $0.queuedAt.map { String($0.iso8601.prefix(19)) } ?? "-", String($0.objective.prefix(40)),
+                    ]
+                })
+            await db.close()
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one task with its issue and runs.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The task id.") var id: String
+        @Flag(help: "JSON instead of text.") var json = false
+
+        func run() async throws {
+            let db = try await Database.open(try database.location(), poolSize: 2)
+            let found = try await db.read { store -> (TaskRecord, [Run])? in
+                guard let task = try await store.tasks.get(id.lowercased()) else { return nil }
+                let runs = try await task.cwomIssueId.map { try await store.runs.list(forIssue: $0) } ?? []
+                return (task, runs)
+            }
+            await db.close()
+            guard let (task, runs) = found else {
+                FileHandle.standardError.write(Data("no task \(id)\n".utf8))
+                throw ExitCodes.notFound
+            }
+            if json {
+                var object = task.json.objectValue ?? [:]
+                object["runs"] = runs.json
+                print(JSONValue.object(object).serialized(.init(pretty: true)))
+                return
+            }
+            print("Task \(task.id)  \(task.status.rawValue)  attempt \(task.attempt)/\(task.maxAttempts)")
+            print("  objective: \(task.objective)")
+            print("  \(task.operation.rawValue) on \(task.target.repo)@\(task.target.ref) \(task.target.path)")
+            print("  queued \(task.queuedAt?.iso8601 ?? "-")  started \(task.startedAt?.iso8601 ?? "-")  finished \(task.completedAt?.iso8601 ?? "-")")
+            print("  worker \(task.assignedTo ?? "-")  trace \(task.traceId ?? "-")")
+            if let error = task.error { print("  error: \(error)") }
+            if let issue = task.cwomIssueId { print("  issue \(issue)") }
+            for run in runs {
+                print("  run \(run.id)  \(run.status.rawValue)  \(run.artifactRootUri ?? "")")
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a task: a queued one at once, a running one by its worker within a heartbeat.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The task id.") var id: String
+
+        func run() async throws {
+            let db = try await Database.open(try database.location(), poolSize: 2)
+            let taskId = id.lowercased()
+            let (before, after) = try await db.write { store -> (TaskRecord?, TaskRecord?) in
+                let before = try await store.tasks.get(taskId)
+                let after = try await store.queue.requestCancel(taskId, now: .now())
+                if let before, let after, before.status != after.status {
+                    let actor = Actor(kind: .human, id: ProcessInfo.processInfo.environment["USER"] ?? "cli")
+                    try await store.audit.statusChanged(
+                        "Task", taskId, from: before.status.rawValue, to: after.status.rawValue, by: actor,
+                        note: "Cancelled with tower tasks cancel", traceId: after.traceId)
+                    if let issueId = after.cwomIssueId, let old = try await store.issues.setStatus(issueId, .canceled) {
+                        try await store.audit.statusChanged("Issue", issueId, from: old.rawValue, to: "canceled", by: actor, traceId: after.traceId)
+                    }
+                }
+                return (before, after)
+            }
+            await db.close()
+            guard let before, let after else {
+                FileHandle.standardError.write(Data("no task \(id)\n".utf8))
+                throw ExitCodes.notFound
+            }
+            if before.status.isFinished {
+                FileHandle.standardError.write(Data("task \(id) is already \(before.status.rawValue)\n".utf8))
+                throw ExitCodes.conflict
+            }
+            print(after.status == .cancelled ? "cancelled \(after.id)" : "cancellation requested for \(after.id) (running)")
+        }
+    }
+}
+
+/// A plain text table for terminals.
+enum Table {
+    static func print(_ header: [String], _ rows: [[String]]) {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }
+        Swift.print(line(header))
+        for row in rows { Swift.print(line(row)) }
+    }
+}
