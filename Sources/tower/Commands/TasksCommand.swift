@@ -60,7 +60,8 @@ struct TasksCommand: AsyncParsableCommand {
             let db = try await Database.open(try database.location(), poolSize: 2)
             let found = try await db.read { store -> (TaskRecord, [Run])? in
                 guard let task = try await store.tasks.get(id.lowercased()) else { return nil }
-                let runs = try await task.cwomIssueId.map { try await store.runs.list(forIssue: $0) } ?? []
+                var runs: [Run] = []
+                if let issueId = task.cwomIssueId { runs = try await store.runs.list(forIssue: issueId) }
                 return (task, runs)
             }
             await db.close()
