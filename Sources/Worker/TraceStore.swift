@@ -98,6 +98,10 @@ public struct TraceFile: Sendable, Hashable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    static func sha256(of data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
     static func mediaType(_ name: String) -> String {
         switch (name as NSString).pathExtension.lowercased() {
         case "md": return "text/markdown"

@@ -84,10 +84,20 @@ struct WorkerTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-func withWorkerEnvironment(_ dialect: Dialect, _ body: (WorkerEnvironment) async throws -> Void) async throws {
+/// A worker environment on a fresh database, or (`legacyLayout`) on a database that the legacy
+/// service created (the fixture of its last migration), adopted by `tower migrate`.
+func withWorkerEnvironment(_ dialect: Dialect, legacyLayout: Bool = false, _ body: (WorkerEnvironment) async throws -> Void)
+    async throws
+{
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-runs-\(ULID.make())")
     defer { try? FileManager.default.removeItem(at: root) }
-    try await withDatabase(dialect) { database, _ in
+    try await withDatabase(dialect, migrate: !legacyLayout) { database, test in
+        if legacyLayout {
+            let fixture = testsFolder.appendingPathComponent("StorageTests/Fixtures/legacy-\(dialect.rawValue).sql")
+            try await test.runScript(try String(contentsOf: fixture, encoding: .utf8), on: database)
+            let outcome = try await database.migrator().migrate()
+            #expect(outcome.first?.state == .adopted)
+        }
         try await body(WorkerEnvironment(database: database, dialect: dialect, traceRoot: root))
     }
 }

@@ -50,38 +50,23 @@ public struct AuditEntry: Sendable, Hashable {
 public struct AuditLog: Sendable {
     let session: any DatabaseSession
 
+    static func columns(_ entry: AuditEntry) -> Columns {
+        [
+            "id": .text(entry.id), "ts": .timestamp(entry.ts), "actor_kind": .text(entry.actor.actorKind.rawValue),
+            "actor_id": .text(entry.actor.actorId), "action": .text(entry.action.rawValue),
+            "entity_kind": .text(entry.entityKind), "entity_id": .text(entry.entityId), "before": .json(entry.before),
+            "after": .json(entry.after), "note": .text(entry.note), "trace_id": .text(entry.traceId),
+        ]
+    }
+
     public func append(_ entry: AuditEntry) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "audit_log",
-            [
-                "id": .text(entry.id), "ts": .timestamp(entry.ts), "actor_kind": .text(entry.actor.actorKind.rawValue),
-                "actor_id": .text(entry.actor.actorId), "action": .text(entry.action.rawValue),
-                "entity_kind": .text(entry.entityKind), "entity_id": .text(entry.entityId), "before": .json(entry.before),
-                "after": .json(entry.after), "note": .text(entry.note), "trace_id": .text(entry.traceId),
-            ])
+        let (sql, binds) = SQL.insert("audit_log", Self.columns(entry))
         try await session.query(sql, binds)
     }
 
-    /// Appends several entries in one statement, in order. Entries in one call get strictly
-    /// increasing ids, so "newest first" lists them in reverse order of the array.
+    /// Appends several entries in one statement, in order.
     public func append(_ entries: [AuditEntry]) async throws(StorageError) {
-        guard !entries.isEmpty else { return }
-        var rows: [String] = []
-        var binds: [SQLValue] = []
-        for entry in entries {
-            let values: [SQLValue] = [
-                .text(entry.id), .timestamp(entry.ts), .text(entry.actor.actorKind.rawValue), .text(entry.actor.actorId),
-                .text(entry.action.rawValue), .text(entry.entityKind), .text(entry.entityId), .json(entry.before),
-                .json(entry.after), .text(entry.note), .text(entry.traceId),
-            ]
-            rows.append("(" + SQL.placeholders(count: values.count, after: binds.count) + ")")
-            binds += values
-        }
-        try await session.query(
-            """
-            INSERT INTO audit_log (id, ts, actor_kind, actor_id, action, entity_kind, entity_id, before, after, note,
-            trace_id) VALUES \(rows.joined(separator: ", "))
-            """, binds)
+        for (sql, binds) in SQL.insertMany("audit_log", entries.map(Self.columns)) { try await session.query(sql, binds) }
     }
 
     /// `created`: no before, the snapshot after.

@@ -5,19 +5,21 @@ import TowerJSON
 public struct ContextPacketRepository: Sendable {
     let session: any DatabaseSession
 
+    static func columns(_ packet: ContextPacket) -> Columns {
+        [
+            "id": .text(packet.id), "kind": .text("ContextPacket"), "trace_id": .text(packet.header.traceId),
+            "for_issue_id": .text(packet.forIssue.id), "for_issue_kind": .text(packet.forIssue.kind.rawValue),
+            "for_issue_role": .text(packet.forIssue.role), "version": .text(packet.version),
+            "summary": .text(packet.summary), "inputs": .json(packet.inputs.json),
+            "assumptions": .json(packet.assumptions.json), "open_questions": .json(packet.openQuestions.json),
+            "instructions": .text(packet.instructions), "constraint_snapshot_id": .text(packet.constraintSnapshot?.id),
+            "tags": .json(packet.tags.json), "meta": .json(packet.meta.json),
+            "created_at": .timestamp(packet.createdAt), "updated_at": .timestamp(packet.updatedAt),
+        ]
+    }
+
     public func insert(_ packet: ContextPacket) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_context_packets",
-            [
-                "id": .text(packet.id), "kind": .text("ContextPacket"), "trace_id": .text(packet.header.traceId),
-                "for_issue_id": .text(packet.forIssue.id), "for_issue_kind": .text(packet.forIssue.kind.rawValue),
-                "for_issue_role": .text(packet.forIssue.role), "version": .text(packet.version),
-                "summary": .text(packet.summary), "inputs": .json(packet.inputs.json),
-                "assumptions": .json(packet.assumptions.json), "open_questions": .json(packet.openQuestions.json),
-                "instructions": .text(packet.instructions), "constraint_snapshot_id": .text(packet.constraintSnapshot?.id),
-                "tags": .json(packet.tags.json), "meta": .json(packet.meta.json),
-                "created_at": .timestamp(packet.createdAt), "updated_at": .timestamp(packet.updatedAt),
-            ])
+        let (sql, binds) = SQL.insert("cwom_context_packets", Self.columns(packet))
         try await session.query(sql, binds)
         for ref in packet.doctrineRefs {
             try await session.query(
@@ -80,17 +82,19 @@ public struct ContextPacketRepository: Sendable {
 public struct ConstraintSnapshotRepository: Sendable {
     let session: any DatabaseSession
 
+    static func columns(_ snapshot: ConstraintSnapshot) -> Columns {
+        [
+            "id": .text(snapshot.id), "kind": .text("ConstraintSnapshot"),
+            "trace_id": .text(snapshot.header.traceId), "scope": .text(snapshot.scope.rawValue),
+            "captured_at": .timestamp(snapshot.capturedAt), "owner_kind": .text(snapshot.owner.actorKind.rawValue),
+            "owner_id": .text(snapshot.owner.actorId), "owner_display": .text(snapshot.owner.display),
+            "constraints": .json(snapshot.constraints.json), "tags": .json(snapshot.tags.json),
+            "meta": .json(snapshot.meta.json),
+        ]
+    }
+
     public func insert(_ snapshot: ConstraintSnapshot) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_constraint_snapshots",
-            [
-                "id": .text(snapshot.id), "kind": .text("ConstraintSnapshot"),
-                "trace_id": .text(snapshot.header.traceId), "scope": .text(snapshot.scope.rawValue),
-                "captured_at": .timestamp(snapshot.capturedAt), "owner_kind": .text(snapshot.owner.actorKind.rawValue),
-                "owner_id": .text(snapshot.owner.actorId), "owner_display": .text(snapshot.owner.display),
-                "constraints": .json(snapshot.constraints.json), "tags": .json(snapshot.tags.json),
-                "meta": .json(snapshot.meta.json),
-            ])
+        let (sql, binds) = SQL.insert("cwom_constraint_snapshots", Self.columns(snapshot))
         try await session.query(sql, binds)
     }
 

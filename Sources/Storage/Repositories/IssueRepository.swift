@@ -15,20 +15,22 @@ public struct IssueRepository: Sendable {
 
     /// Inserts the issue and links every ref in its `doctrine_refs`, `constraints` and
     /// `context_packets`.
+    static func columns(_ issue: Issue) -> Columns {
+        [
+            "id": .text(issue.id), "kind": .text("Issue"), "trace_id": .text(issue.header.traceId),
+            "repo_id": .text(issue.repo.id), "repo_kind": .text(issue.repo.kind.rawValue),
+            "repo_role": .text(issue.repo.role), "title": .text(issue.title),
+            "description": .text(issue.description), "type": .text(issue.type.rawValue),
+            "priority": .text(issue.priority.rawValue), "status": .text(issue.status.rawValue),
+            "assignees": .json(issue.assignees.json), "watchers": .json(issue.watchers.json),
+            "acceptance": .json(issue.acceptance.json), "relationships": .json(issue.relationships.json),
+            "runs": .json(issue.runs.json), "tags": .json(issue.tags.json), "meta": .json(issue.meta.json),
+            "created_at": .timestamp(issue.createdAt), "updated_at": .timestamp(issue.updatedAt),
+        ]
+    }
+
     public func insert(_ issue: Issue) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_issues",
-            [
-                "id": .text(issue.id), "kind": .text("Issue"), "trace_id": .text(issue.header.traceId),
-                "repo_id": .text(issue.repo.id), "repo_kind": .text(issue.repo.kind.rawValue),
-                "repo_role": .text(issue.repo.role), "title": .text(issue.title),
-                "description": .text(issue.description), "type": .text(issue.type.rawValue),
-                "priority": .text(issue.priority.rawValue), "status": .text(issue.status.rawValue),
-                "assignees": .json(issue.assignees.json), "watchers": .json(issue.watchers.json),
-                "acceptance": .json(issue.acceptance.json), "relationships": .json(issue.relationships.json),
-                "runs": .json(issue.runs.json), "tags": .json(issue.tags.json), "meta": .json(issue.meta.json),
-                "created_at": .timestamp(issue.createdAt), "updated_at": .timestamp(issue.updatedAt),
-            ])
+        let (sql, binds) = SQL.insert("cwom_issues", Self.columns(issue))
         try await session.query(sql, binds)
         for ref in issue.doctrineRefs + issue.constraints + issue.contextPackets {
             try await link(issue.id, to: ref, at: issue.createdAt)

@@ -11,6 +11,28 @@ enum SQL {
         return ("INSERT INTO \(table) (\(names)) VALUES (\(placeholders))\(suffix)", columns.pairs.map(\.1))
     }
 
+    /// Multi-row `INSERT`s of rows with the same columns, in chunks that stay under the bind
+    /// limits of both databases.
+    static func insertMany(_ table: String, _ rows: [Columns], suffix: String = "") -> [(String, [SQLValue])] {
+        guard let first = rows.first else { return [] }
+        let names = first.pairs.map(\.0)
+        let perChunk = max(1, 30_000 / names.count)
+        var statements: [(String, [SQLValue])] = []
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(rows.count, start + perChunk)]
+            var binds: [SQLValue] = []
+            var tuples: [String] = []
+            for row in chunk {
+                tuples.append("(" + placeholders(count: names.count, after: binds.count) + ")")
+                binds += row.pairs.map(\.1)
+            }
+            statements.append(("INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))\(suffix)", binds))
+            start += perChunk
+        }
+        return statements
+    }
+
     /// `$n, $n+1, …` for an `IN (…)` list starting after `offset` binds.
     static func placeholders(count: Int, after offset: Int) -> String {
         (0..<count).map { "$\(offset + $0 + 1)" }.joined(separator: ", ")

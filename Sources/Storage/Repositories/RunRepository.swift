@@ -6,22 +6,24 @@ import TowerJSON
 public struct RunRepository: Sendable {
     let session: any DatabaseSession
 
+    static func columns(_ run: Run) -> Columns {
+        [
+            "id": .text(run.id), "kind": .text("Run"), "trace_id": .text(run.header.traceId),
+            "for_issue_id": .text(run.forIssue.id), "for_issue_kind": .text(run.forIssue.kind.rawValue),
+            "for_issue_role": .text(run.forIssue.role), "repo_id": .text(run.repo.id),
+            "repo_kind": .text(run.repo.kind.rawValue), "repo_role": .text(run.repo.role),
+            "status": .text(run.status.rawValue), "mode": .text(run.mode.rawValue),
+            "executor": .json(run.executor.json), "inputs": .json(run.inputs.json),
+            "constraint_snapshot_id": .text(run.inputs.constraintSnapshot?.id), "plan": .json(run.plan.json),
+            "telemetry": .json(run.telemetry.json), "cost": .json(run.cost.json), "outputs": .json(run.outputs.json),
+            "failure": .json(run.failure?.json), "artifact_root_uri": .text(run.artifactRootUri),
+            "tags": .json(run.tags.json), "meta": .json(run.meta.json), "created_at": .timestamp(run.createdAt),
+            "updated_at": .timestamp(run.updatedAt),
+        ]
+    }
+
     public func insert(_ run: Run) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_runs",
-            [
-                "id": .text(run.id), "kind": .text("Run"), "trace_id": .text(run.header.traceId),
-                "for_issue_id": .text(run.forIssue.id), "for_issue_kind": .text(run.forIssue.kind.rawValue),
-                "for_issue_role": .text(run.forIssue.role), "repo_id": .text(run.repo.id),
-                "repo_kind": .text(run.repo.kind.rawValue), "repo_role": .text(run.repo.role),
-                "status": .text(run.status.rawValue), "mode": .text(run.mode.rawValue),
-                "executor": .json(run.executor.json), "inputs": .json(run.inputs.json),
-                "constraint_snapshot_id": .text(run.inputs.constraintSnapshot?.id), "plan": .json(run.plan.json),
-                "telemetry": .json(run.telemetry.json), "cost": .json(run.cost.json), "outputs": .json(run.outputs.json),
-                "failure": .json(run.failure?.json), "artifact_root_uri": .text(run.artifactRootUri),
-                "tags": .json(run.tags.json), "meta": .json(run.meta.json), "created_at": .timestamp(run.createdAt),
-                "updated_at": .timestamp(run.updatedAt),
-            ])
+        let (sql, binds) = SQL.insert("cwom_runs", Self.columns(run))
         try await session.query(sql, binds)
         for ref in run.inputs.contextPackets {
             try await session.query(
@@ -117,22 +119,24 @@ public struct RunRepository: Sendable {
 public struct ArtifactRepository: Sendable {
     let session: any DatabaseSession
 
+    static func columns(_ artifact: Artifact) -> Columns {
+        [
+            "id": .text(artifact.id), "kind": .text("Artifact"), "trace_id": .text(artifact.header.traceId),
+            "produced_by_id": .text(artifact.producedBy.id),
+            "produced_by_kind": .text(artifact.producedBy.kind.rawValue),
+            "produced_by_role": .text(artifact.producedBy.role), "for_issue_id": .text(artifact.forIssue.id),
+            "for_issue_kind": .text(artifact.forIssue.kind.rawValue), "for_issue_role": .text(artifact.forIssue.role),
+            "type": .text(artifact.type.rawValue), "title": .text(artifact.title), "uri": .text(artifact.uri),
+            "digest": .text(artifact.digest), "media_type": .text(artifact.mediaType),
+            "size_bytes": .int(artifact.sizeBytes), "preview": .text(artifact.preview),
+            "verification": .json(artifact.verification.json), "tags": .json(artifact.tags.json),
+            "meta": .json(artifact.meta.json), "created_at": .timestamp(artifact.createdAt),
+            "updated_at": .timestamp(artifact.updatedAt),
+        ]
+    }
+
     public func insert(_ artifact: Artifact) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_artifacts",
-            [
-                "id": .text(artifact.id), "kind": .text("Artifact"), "trace_id": .text(artifact.header.traceId),
-                "produced_by_id": .text(artifact.producedBy.id),
-                "produced_by_kind": .text(artifact.producedBy.kind.rawValue),
-                "produced_by_role": .text(artifact.producedBy.role), "for_issue_id": .text(artifact.forIssue.id),
-                "for_issue_kind": .text(artifact.forIssue.kind.rawValue), "for_issue_role": .text(artifact.forIssue.role),
-                "type": .text(artifact.type.rawValue), "title": .text(artifact.title), "uri": .text(artifact.uri),
-                "digest": .text(artifact.digest), "media_type": .text(artifact.mediaType),
-                "size_bytes": .int(artifact.sizeBytes), "preview": .text(artifact.preview),
-                "verification": .json(artifact.verification.json), "tags": .json(artifact.tags.json),
-                "meta": .json(artifact.meta.json), "created_at": .timestamp(artifact.createdAt),
-                "updated_at": .timestamp(artifact.updatedAt),
-            ])
+        let (sql, binds) = SQL.insert("cwom_artifacts", Self.columns(artifact))
         try await session.query(sql, binds)
     }
 

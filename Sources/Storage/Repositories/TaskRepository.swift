@@ -7,26 +7,28 @@ public struct TaskRepository: Sendable {
     let session: any DatabaseSession
 
     /// Inserts a task. A duplicate `idempotency_key` throws a `uniqueViolation`.
+    static func columns(_ task: TaskRecord) -> Columns {
+        [
+            "id": .text(task.id), "version": .text(task.version), "idempotency_key": .text(task.idempotencyKey),
+            "requested_by_kind": .text(task.requestedBy.kind.rawValue), "requested_by_id": .text(task.requestedBy.id),
+            "requested_by_label": .text(task.requestedBy.label), "objective": .text(task.objective),
+            "operation": .text(task.operation.rawValue), "target_repo": .text(task.target.repo),
+            "target_ref": .text(task.target.ref), "target_path": .text(task.target.path),
+            "time_budget_seconds": .int(task.constraints.timeBudgetSeconds),
+            "allow_network": .bool(task.constraints.allowNetwork), "allow_secrets": .bool(task.constraints.allowSecrets),
+            "inputs": .json(task.inputs.json), "metadata": .json(task.metadata.json), "status": .text(task.status.rawValue),
+            "created_at": .timestamp(task.createdAt ?? .now()), "queued_at": .timestamp(task.queuedAt),
+            "started_at": .timestamp(task.startedAt), "completed_at": .timestamp(task.completedAt),
+            "assigned_to": .text(task.assignedTo), "result": .json(task.result), "error": .text(task.error),
+            "trace_path": .text(task.tracePath), "cwom_issue_id": .text(task.cwomIssueId),
+            "trace_id": .text(task.traceId), "attempt": .int(task.attempt), "max_attempts": .int(task.maxAttempts),
+            "run_after": .timestamp(task.runAfter), "lease_expires_at": .timestamp(task.leaseExpiresAt),
+            "cancel_requested_at": .timestamp(task.cancelRequestedAt), "current_run_id": .text(task.currentRunId),
+        ]
+    }
+
     public func insert(_ task: TaskRecord) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "tasks",
-            [
-                "id": .text(task.id), "version": .text(task.version), "idempotency_key": .text(task.idempotencyKey),
-                "requested_by_kind": .text(task.requestedBy.kind.rawValue), "requested_by_id": .text(task.requestedBy.id),
-                "requested_by_label": .text(task.requestedBy.label), "objective": .text(task.objective),
-                "operation": .text(task.operation.rawValue), "target_repo": .text(task.target.repo),
-                "target_ref": .text(task.target.ref), "target_path": .text(task.target.path),
-                "time_budget_seconds": .int(task.constraints.timeBudgetSeconds),
-                "allow_network": .bool(task.constraints.allowNetwork), "allow_secrets": .bool(task.constraints.allowSecrets),
-                "inputs": .json(task.inputs.json), "metadata": .json(task.metadata.json), "status": .text(task.status.rawValue),
-                "created_at": .timestamp(task.createdAt ?? .now()), "queued_at": .timestamp(task.queuedAt),
-                "started_at": .timestamp(task.startedAt), "completed_at": .timestamp(task.completedAt),
-                "assigned_to": .text(task.assignedTo), "result": .json(task.result), "error": .text(task.error),
-                "trace_path": .text(task.tracePath), "cwom_issue_id": .text(task.cwomIssueId),
-                "trace_id": .text(task.traceId), "attempt": .int(task.attempt), "max_attempts": .int(task.maxAttempts),
-                "run_after": .timestamp(task.runAfter), "lease_expires_at": .timestamp(task.leaseExpiresAt),
-                "cancel_requested_at": .timestamp(task.cancelRequestedAt), "current_run_id": .text(task.currentRunId),
-            ])
+        let (sql, binds) = SQL.insert("tasks", Self.columns(task))
         try await session.query(sql, binds)
     }
 

@@ -1,0 +1,145 @@
+import API
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+import Worker
+
+@Suite("Backfill of legacy tasks")
+struct BackfillTests {
+    /// A task row as the legacy service writes it (legacy columns only, no CWOM).
+    static func legacyInsert(_ dialect: Dialect, id: String, status: String, repo: String, started: Bool = false,
+        completed: Bool = false, result: String? = nil, error: String? = nil, assignedTo: String? = nil,
+        tracePath: String? = nil, metadata: String = "{}") -> (String, [SQLValue])
+    {
+        let now = Timestamp.now()
+        return (
+            """
+            INSERT INTO tasks (id, version, requested_by_kind, requested_by_id, objective, operation, target_repo, target_ref,
+            target_path, time_budget_seconds, allow_network, allow_secrets, inputs, metadata, status, created_at, queued_at,
+            started_at, completed_at, assigned_to, result, error, trace_path, trace_id)
+            VALUES ($1, '1.0', 'human', 'alice', $2, 'docs', $3, 'main', '', 900, $4, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15)
+            """,
+            [
+                .text(id), .text("Objective for \(id)"), .text(repo), .bool(false), .json(["k": 1]), .json(try? JSONParser.parse(metadata)),
+                .text(status), .timestamp(now.adding(seconds: -100)), .timestamp(started ? now.adding(seconds: -90) : nil),
+                .timestamp(completed ? now.adding(seconds: -80) : nil), .text(assignedTo), .json(result.flatMap { try? JSONParser.parse($0) }),
+                .text(error), .text(tracePath), .text("trace-\(id.prefix(8))"),
+            ]
+        )
+    }
+
+    @Test("a legacy database with mixed tasks is migrated by one run; a second run does nothing", arguments: Dialect.allCases)
+    func mixed(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect, legacyLayout: true) { env in
+            let traceFolder = env.traceRoot.appendingPathComponent("legacy-run-1")
+            try FileManager.default.createDirectory(at: traceFolder.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
+            try "# out".write(to: traceFolder.appendingPathComponent("artifacts/output.md"), atomically: true, encoding: .utf8)
+            try "{}".write(to: traceFolder.appendingPathComponent("manifest.json"), atomically: true, encoding: .utf8)
+            func id() -> String { UUID().uuidString.lowercased() }
+            let ids = (queued: id(), running: id(), done: id(), failed: id(), cancelled: id(), gone: id(), pending: id())
+            let rows = [
+                Self.legacyInsert(dialect, id: ids.queued, status: "queued", repo: "TestOrg/App.git"),
+                Self.legacyInsert(dialect, id: ids.running, status: "running", repo: "testorg/app", started: true, assignedTo: "worker-1a2b3c4d"),
+                Self.legacyInsert(
+                    dialect, id: ids.done, status: "completed", repo: "testorg/app", started: true, completed: true,
+                    result: #"{"message":"Stub execution completed successfully"}"#, assignedTo: "worker-1a2b3c4d",
+                    tracePath: traceFolder.absoluteURL.absoluteString, metadata: #"{"evidence_requirements":["output doc"]}"#),
+                Self.legacyInsert(
+                    dialect, id: ids.failed, status: "failed", repo: "testorg/other", started: true, completed: true, result: "{}",
+                    error: String(repeating: "very long error ", count: 600), assignedTo: "?? weird worker ??"),
+                Self.legacyInsert(dialect, id: ids.cancelled, status: "cancelled", repo: "testorg/other", completed: true),
+                Self.legacyInsert(
+                    dialect, id: ids.gone, status: "completed", repo: "testorg/other", started: true, completed: true,
+                    tracePath: "file:///nonexistent/trace/folder"),
+                Self.legacyInsert(dialect, id: ids.pending, status: "pending", repo: "TESTORG/APP"),
+            ]
+            try await env.database.write { store in for (sql, binds) in rows { try await store.session.query(sql, binds) } }
+            // One task already has CWOM objects from intake and must stay as it is.
+            let modern = try await env.enqueue()
+
+            let dry = try await Backfill(database: env.database, batchSize: 3, dryRun: true).run()
+            #expect(dry.migrated == 7)
+            #expect(try await Backfill(database: env.database).remaining() == 7, "a dry run writes nothing")
+
+            let report = try await Backfill(database: env.database, batchSize: 3).run()
+            #expect(report.migrated == 7)
+            #expect(report.failures.isEmpty)
+            #expect(report.byStatus == ["queued": 1, "running": 1, "completed": 2, "failed": 1, "cancelled": 1, "pending": 1])
+            #expect(report.byRepo == ["testorg/app": 4, "testorg/other": 3])
+            #expect(report.created["Run"] == 4)
+            let again = try await Backfill(database: env.database).run()
+            #expect(again.migrated == 0, "idempotent")
+
+            let (tasks, repos) = try await env.database.read { store in
+                (try await store.tasks.list(page: Page(limit: 100)), try await store.repos.list())
+            }
+            #expect(tasks.allSatisfy { $0.cwomIssueId != nil })
+            #expect(Set(repos.map(\.slug)) == ["testorg/app", "testorg/other", "testorg/docs"], "one Repo per normalised slug")
+            #expect(tasks.first { $0.id == ids.queued }?.target.repo == "TestOrg/App.git", "the task row is not rewritten")
+            #expect(tasks.first { $0.id == modern.id }?.cwomIssueId == modern.cwomIssueId)
+
+            // The finished history is visible through the API.
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration())
+            let doneIssue = try #require(tasks.first { $0.id == ids.done }?.cwomIssueId)
+            let expanded = try JSONParser.parse(
+                bytes: await api.respond(APIRequest(method: "GET", path: "/cwom/issues/\(doneIssue)", query: "expand=all", headers: [], body: [])).body)
+            #expect(expanded["status"] == "done")
+            let run = try #require(expanded["expanded"]?["runs"]?.arrayValue?.first)
+            #expect(run["status"] == "done")
+            #expect(run["executor"]?["actor"]?["actor_id"] == "worker-1a2b3c4d")
+            #expect(run["telemetry"]?["duration_s"]?.doubleValue.map { abs($0 - 10) < 0.01 } == true)
+            let artifacts = run["artifacts"]?.arrayValue ?? []
+            #expect(artifacts.contains { $0["type"] == "trace" && ($0["digest"]?.stringValue?.hasPrefix("sha256:") ?? false) })
+            #expect(artifacts.contains { $0["title"] == "output.md" && $0["type"] == "doc" })
+
+            let failedRun = try await env.database.read { store in
+                try await store.runs.list(.init(issueId: tasks.first { $0.id == ids.failed }?.cwomIssueId)).first
+            }
+            #expect(failedRun?.status == .failed)
+            #expect(failedRun?.failure?.message.count == 4000, "long errors are cut to the CWOM bound")
+            #expect(failedRun?.executor.actor.actorId == "?? weird worker ??")
+            let goneRun = try await env.database.read { store in
+                try await store.runs.list(.init(issueId: tasks.first { $0.id == ids.gone }?.cwomIssueId)).first
+            }
+            let goneArtifacts = try await env.database.read { store in try await store.artifacts.list(forRun: goneRun?.id ?? "") }
+            #expect(goneArtifacts.map(\.type) == [.trace])
+            #expect(goneArtifacts.first?.digest == nil, "no digest for an unreadable folder")
+            let queuedIssue = try await env.database.read { store in try await store.issues.get(tasks.first { $0.id == ids.queued }?.cwomIssueId ?? "") }
+            #expect(queuedIssue?.status == .planned)
+            #expect(queuedIssue?.runs == [])
+            // Migrated queued tasks run normally afterwards.
+            let worker = env.start(env.configuration())
+            let finished = try await env.finished(ids.queued)
+            try await worker.stop()
+            #expect(finished.status == .completed)
+            #expect(finished.cwomIssueId == queuedIssue?.id, "the worker used the backfilled issue")
+        }
+    }
+
+    @Test("safe next to a running worker: every task ends with exactly one issue", arguments: Dialect.allCases)
+    func concurrentWithWorker(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            var ids: [String] = []
+            for n in 0..<60 { ids.append(try await env.enqueue(objective: "Legacy task \(n)", createCWOM: false).id) }
+            let worker = env.start(env.configuration(concurrency: 4))
+            var report = BackfillReport()
+            for _ in 0..<5 {
+                do {
+                    let r = try await Backfill(database: env.database, batchSize: 7).run()
+                    report.migrated += r.migrated
+                } catch {
+                    // A batch that lost a race is rolled back; the next run picks it up again.
+                }
+            }
+            for id in ids { _ = try await env.finished(id) }
+            try await worker.stop()
+            let issues = try await env.database.read { store in try await store.issues.list(page: Page(limit: 1000)) }
+            #expect(issues.count == 60, "one issue per task, never two")
+            #expect(try await Backfill(database: env.database).remaining() == 0)
+        }
+    }
+}
