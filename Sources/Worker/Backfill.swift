@@ -39,7 +39,7 @@ public struct Backfill: Sendable {
     let logger: Logger
     static let actor = Actor(kind: .system, id: "backfill", display: "tower backfill")
 
-    public init(database: Database, batchSize: Int = 500, dryRun: Bool = false, logger: Logger = Logger(label: "tower.backfill")) {
+    public init(database: Database, batchSize: Int = 2000, dryRun: Bool = false, logger: Logger = Logger(label: "tower.backfill")) {
         self.database = database
         self.batchSize = max(1, batchSize)
         self.dryRun = dryRun
@@ -144,13 +144,16 @@ public struct Backfill: Sendable {
                     report.created["Run", default: 0] += 1
                     report.created["Artifact", default: 0] += artifacts.count
                     batch.audit.append(
-                        AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
+                        AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Run", entityId: run.id,
+                            after: ["task_id": .string(task.id), "status": run.status.json],
                             note: "Backfilled from task \(task.id)", traceId: task.traceId))
                 }
                 batch.issues.append(cwom.issue)
+                // A compact snapshot: the objects themselves are one GET away, and the backfill writes many.
                 batch.audit.append(
                     AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Issue", entityId: cwom.issue.id,
-                        after: cwom.issue.json, note: "Backfilled from task \(task.id)", traceId: task.traceId))
+                        after: ["task_id": .string(task.id), "status": cwom.issue.status.json, "repo_id": .string(repo.id)],
+                        note: "Backfilled from task \(task.id)", traceId: task.traceId))
                 report.created["Issue", default: 0] += 1
                 report.created["ContextPacket", default: 0] += 1
                 report.created["ConstraintSnapshot", default: 0] += 1

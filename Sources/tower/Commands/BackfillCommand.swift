@@ -21,7 +21,7 @@ struct BackfillCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Tasks per transaction.") var batchSize = 500
+    @Option(help: "Tasks per transaction.") var batchSize = 2000
     @Flag(help: "Report what would be created without writing anything.") var dryRun = false
     @Flag(help: "Print the final report as JSON.") var json = false
 
