@@ -12,6 +12,9 @@ struct Tower: AsyncParsableCommand {
             records every execution as Canonical Work Object Model (CWOM v0.1) records.
             """,
         version: version,
-        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, MigrateCommand.self, BackfillCommand.self, TasksCommand.self, BenchCommand.self, SchemaCommand.self]
+        subcommands: [
+            ServeCommand.self, APICommand.self, WorkerCommand.self, MigrateCommand.self, BackfillCommand.self, EnqueueCommand.self,
+            TasksCommand.self, RunsCommand.self, TraceCommand.self, BenchCommand.self, SchemaCommand.self,
+        ]
     )
 }

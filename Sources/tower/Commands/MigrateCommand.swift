@@ -45,10 +45,11 @@ struct MigrateCommand: AsyncParsableCommand {
     var status = false
 
     func run() async throws {
+        let logger = Logs.bootstrap()
         let location = try database.location()
-        let db = try await Database.open(location, poolSize: 2, requireCurrentSchema: false)
+        let db = try await Database.open(location, poolSize: 2, requireCurrentSchema: false, logger: logger)
         do {
-            let migrator = db.migrator()
+            let migrator = db.migrator(logger: logger)
             if status {
                 print("Migrations for \(location):")
                 for entry in try await migrator.status() {

@@ -43,19 +43,6 @@ struct APIOptions: ParsableArguments {
     }
 }
 
-enum Logs {
-    /// Bootstraps logging once: `LOG_LEVEL` (default info).
-    static func bootstrap() -> Logger {
-        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level ?? .info
-            return handler
-        }
-        return Logger(label: "tower")
-    }
-}
-
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",

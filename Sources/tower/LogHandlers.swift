@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import Synchronization
+import TowerJSON
+
+/// One JSON object per line (`LOG_FORMAT=json`): `ts`, `level`, `label`, `message`, then the
+/// metadata (`task_id`, `run_id`, `trace_id`, `worker_id`, …) as top-level keys.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+    static let output = Mutex(())
+
+    init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: JSONObject = [
+            "ts": .string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])),
+            "level": .string(event.level.rawValue), "label": .string(label), "message": .string("\(event.message)"),
+        ]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = .string("\(value)")
+        }
+        if let error = event.error { object["error"] = .string("\(error)") }
+        let line = JSONValue.object(object).serialized() + "\n"
+        Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+}
+
+enum Logs {
+    /// Bootstraps logging once: human-readable lines by default, JSON lines with
+    /// `LOG_FORMAT=json`; `LOG_LEVEL` (trace, debug, info, notice, warning, error, critical).
+    static func bootstrap() -> Logger {
+        let environment = ProcessInfo.processInfo.environment
+        let level = environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+        let json = environment["LOG_FORMAT"]?.lowercased() == "json"
+        LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "tower")
+    }
+}
