@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import Storage
 import TowerJSON
@@ -19,7 +20,7 @@ public final class TowerAPI: HTTPResponder {
     let onEnqueue: @Sendable () async -> Void
 
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
-        onEnqueue: @escaping @Sendable () async -> Void = {})
+        metrics: (@Sendable () -> String)? = nil, onEnqueue: @escaping @Sendable () async -> Void = {})
     {
         self.database = database
         self.configuration = configuration
@@ -33,6 +34,7 @@ public final class TowerAPI: HTTPResponder {
         CWOMRoutes(context: cwom).register(on: &router)
         TraceRoutes(context: cwom).register(on: &router)
         AuditRoutes(context: cwom).register(on: &router)
+        if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
         router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta") { _ in
             .json(200, OpenAPIDocument.build(for: documented, version: configuration.version))
@@ -43,6 +45,15 @@ public final class TowerAPI: HTTPResponder {
     /// Answers one request. Errors a route did not turn into a response become a 500 with a
     /// JSON detail, and are logged with the request.
     public func respond(_ request: APIRequest, host: String? = nil) async -> APIResponse {
+        let response = await answer(request, host: host)
+        Counter(
+            label: "tower_http_requests_total",
+            dimensions: [("method", request.method), ("route", router.pattern(for: request)), ("status", String(response.status))]
+        ).increment()
+        return response
+    }
+
+    func answer(_ request: APIRequest, host: String?) async -> APIResponse {
         do {
             return try await router.respond(to: request, host: host)
         } catch let error as APIError {

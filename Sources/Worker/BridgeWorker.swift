@@ -3,6 +3,7 @@ import CWOM
 import Foundation
 import LegacyTasks
 import Logging
+import Metrics
 import ServiceLifecycle
 import Storage
 import TowerJSON
@@ -102,7 +103,14 @@ public final class BridgeWorker: Service, Sendable {
         } catch {
             logger.error("claim failed", metadata: ["error": "\(error)"])
         }
-        for item in claimed { await state.add(item.task.id) }
+        for item in claimed {
+            await state.add(item.task.id)
+            Counter(label: "tower_task_claims_total", dimensions: [("operation", item.task.operation.rawValue)]).increment()
+            if let queued = item.task.queuedAt, let started = item.task.startedAt {
+                Metrics.Timer(label: "tower_enqueue_to_start_seconds").recordNanoseconds(
+                    max(0, (started.microseconds - queued.microseconds) * 1000))
+            }
+        }
         // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
         // task) or the poll interval before claiming again.
         if claimed.count < limit { await state.setQueueLooksEmpty(true) }
@@ -275,6 +283,7 @@ public final class BridgeWorker: Service, Sendable {
                 }
                 guard try await store.queue.rescue(task, expiredBefore: now, previousAttempt: expired.attempt) else { continue }
                 count += 1
+                Counter(label: "tower_task_rescues_total").increment()
                 let message = "worker lost: \(lostWorker) stopped renewing its lease (expired \(expired.leaseExpiresAt?.iso8601 ?? "?"))"
                 if let runId = expired.currentRunId, var run = try await store.runs.get(runId),
                     RunLifecycle.canTransition(from: run.status, to: .failed)

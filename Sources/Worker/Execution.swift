@@ -2,6 +2,7 @@ import CWOM
 import Foundation
 import LegacyTasks
 import Logging
+import Metrics
 import Storage
 import TowerJSON
 
@@ -45,6 +46,13 @@ extension BridgeWorker {
             default:
                 let outcome = try await complete(claimed, result: result, reason: reason, trace: trace)
                 log.info("run finished", metadata: ["status": "\(outcome)"])
+                let operation = task.operation.rawValue
+                Counter(label: "tower_task_completions_total", dimensions: [("operation", operation), ("status", outcome)]).increment()
+                if outcome == "cancelled" { Counter(label: "tower_task_cancellations_total").increment() }
+                if let started = claimed.run.telemetry.startedAt {
+                    Metrics.Timer(label: "tower_run_duration_seconds", dimensions: [("operation", operation)]).recordNanoseconds(
+                        max(0, (Timestamp.now().microseconds - started.microseconds) * 1000))
+                }
             }
         } catch is Fenced {
             log.warning("result discarded: the task is no longer this worker's attempt")

@@ -36,12 +36,13 @@ struct JSONLogHandler: LogHandler {
 }
 
 enum Logs {
-    /// Bootstraps logging once: human-readable lines by default, JSON lines with
+    /// Bootstraps logging and metrics once: human-readable lines by default, JSON lines with
     /// `LOG_FORMAT=json`; `LOG_LEVEL` (trace, debug, info, notice, warning, error, critical).
     static func bootstrap() -> Logger {
         let environment = ProcessInfo.processInfo.environment
         let level = environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         let json = environment["LOG_FORMAT"]?.lowercased() == "json"
+        Telemetry.bootstrap()
         LoggingSystem.bootstrap { label in
             if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)

@@ -16,7 +16,7 @@ struct WorkerTests {
             let running = env.start(env.configuration())
             let api = TowerAPI(
                 database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"]))
-            ) { await running.worker.wakeUp() }
+                , onEnqueue: { await running.worker.wakeUp() })
             let body: JSONValue = [
                 "requested_by": ["kind": "human", "id": "alice"], "objective": "Update the docs", "operation": "docs",
                 "target": ["repo": "TestOrg/Docs"], "evidence_requirements": ["output doc"],

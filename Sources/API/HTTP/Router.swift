@@ -72,6 +72,12 @@ public struct Router: Sendable {
         }
     }
 
+    /// The pattern of the route that answers `request` (for metrics), or `unmatched`.
+    public func pattern(for request: APIRequest) -> String {
+        let segments = Self.split(request.path)
+        return routes.first { $0.method == request.method && $0.match(segments) != nil }?.pattern ?? "unmatched"
+    }
+
     public func respond(to request: APIRequest, host: String?) async throws -> APIResponse {
         let segments = Self.split(request.path)
         // Like Starlette, the first route whose path matches names the allowed method.

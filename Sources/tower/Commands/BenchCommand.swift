@@ -46,8 +46,8 @@ struct BenchCommand: AsyncParsableCommand {
         let worker = BridgeWorker(database: db, configuration: configuration, logger: logger)
         let running = Task { try await worker.run() }
         let api = TowerAPI(
-            database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger
-        ) { await worker.wakeUp() }
+            database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger,
+            onEnqueue: { await worker.wakeUp() })
 
         print("tower bench: \(tasks) tasks, \(clients) clients, \(concurrency) worker slots, \(path) path, \(location)")
         let start = Date()

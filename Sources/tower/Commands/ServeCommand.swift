@@ -92,7 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
         location: DatabaseLocation, logger: Logger) async throws
     {
         let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
-        let api = TowerAPI(database: db, configuration: configuration, logger: logger) { await bridge?.wakeUp() }
+        let api = TowerAPI(
+            database: db, configuration: configuration, logger: logger, metrics: Telemetry.emit,
+            onEnqueue: { await bridge?.wakeUp() })
         let app = Application(
             responder: api, configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
             onServerRunning: { _ in

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
+import NIOCore
 import LegacyTasks
 import Logging
 import ServiceLifecycle
@@ -94,6 +96,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var worker: WorkerOptions
 
+    @Option(help: "Serve Prometheus /metrics on this port (default: $WORKER_METRICS_PORT; off when unset).")
+    var metricsPort: Int?
+
     func run() async throws {
         let logger = Logs.bootstrap()
         let configuration = try worker.configuration(environment: ProcessInfo.processInfo.environment)
@@ -101,10 +106,21 @@ struct WorkerCommand: AsyncParsableCommand {
         let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
         let service = BridgeWorker(database: db, configuration: configuration, logger: logger)
         logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let port = metricsPort ?? ProcessInfo.processInfo.environment["WORKER_METRICS_PORT"].flatMap { Int($0) }
+        if let port {
+            let responder = CallbackResponder<BasicRequestContext> { request, _ in
+                guard request.uri.path == "/metrics" else { return Response(status: .notFound) }
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: Telemetry.emit())))
+            }
+            services.append(
+                .init(service: Application(responder: responder, configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)))
+        }
+        services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch {
             await db.close()
             throw error

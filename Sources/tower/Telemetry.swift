@@ -1,0 +1,14 @@
+import Metrics
+import Prometheus
+
+/// The process's metrics: swift-metrics backed by a Prometheus registry, bootstrapped once.
+enum Telemetry {
+    static let registry = PrometheusCollectorRegistry()
+
+    static func bootstrap() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    /// The Prometheus text exposition of every metric.
+    @Sendable static func emit() -> String { registry.emitToString() }
+}
