@@ -60,10 +60,9 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON",
+                "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON", "Worker",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict

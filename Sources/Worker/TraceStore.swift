@@ -77,7 +77,8 @@ public struct TraceFile: Sendable, Hashable {
     public var sha256: String
     public var size: Int
 
-    static func scan(_ folder: URL) throws -> [TraceFile] {
+    /// Every regular file below `folder` (links are not followed), sorted by path.
+    public static func scan(_ folder: URL) throws -> [TraceFile] {
         let base = folder.resolvingSymlinksInPath().path
         guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
         var files: [TraceFile] = []
@@ -90,7 +91,7 @@ public struct TraceFile: Sendable, Hashable {
         return files.sorted { $0.path < $1.path }
     }
 
-    static func sha256(_ path: String) throws -> String {
+    public static func sha256(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -98,7 +99,7 @@ public struct TraceFile: Sendable, Hashable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    static func sha256(of data: Data) -> String {
+    public static func sha256(of data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 

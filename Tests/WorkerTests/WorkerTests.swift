@@ -66,13 +66,13 @@ struct WorkerTests {
             #expect(output.mediaType == "text/markdown")
             let data = try Data(contentsOf: outputFile)
             #expect(output.sizeBytes == data.count)
-            #expect(output.digest == "sha256:" + TraceFolder.sha256Hex(data))
+            #expect(output.digest == "sha256:" + TraceFile.sha256(of: data))
             let traceArtifact = try #require(artifacts.first(where: { $0.type == .trace }))
             #expect(traceArtifact.uri.hasSuffix("/\(runId)/"))
             // The trace digest covers a sorted manifest of (path, sha256, size) of every file.
-            let entries = try TraceFolder.entries(in: folder)
+            let entries = try TraceFile.scan(folder)
             let manifest = entries.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
-            #expect(traceArtifact.digest == "sha256:" + TraceFolder.sha256Hex(Data(manifest.utf8)))
+            #expect(traceArtifact.digest == "sha256:" + TraceFile.sha256(of: Data(manifest.utf8)))
             #expect(Set(entries.map(\.path)).isSuperset(of: [
                 "manifest.json", "events.jsonl", "trace.log", "context.json", "constraints.json", "artifacts/output.md",
                 "evidence/verdict.json", "evidence/collected.json",

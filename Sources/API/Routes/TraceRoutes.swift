@@ -1,8 +1,8 @@
 import CWOM
-import Crypto
 import Foundation
 import Storage
 import TowerJSON
+import Worker
 
 /// A run's trace folder over HTTP. No path can leave the folder: `..` segments, encoded slashes
 /// and symbolic links that point outside are refused.
@@ -45,26 +45,7 @@ public enum TraceFolder {
     /// Every regular file below `root` (links are not followed), sorted by path, with size and
     /// sha256: `[{"path","size","sha256"}]`.
     public static func files(in root: URL) throws -> [JSONValue] {
-        try entries(in: root).map { ["path": .string($0.path), "size": .int($0.size), "sha256": .string($0.sha256)] }
-    }
-
-    public struct Entry: Sendable, Hashable {
-        public var path: String
-        public var size: Int
-        public var sha256: String
-    }
-
-    public static func entries(in root: URL) throws -> [Entry] {
-        let base = root.resolvingSymlinksInPath().path
-        guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
-        var result: [Entry] = []
-        while let relative = enumerator.nextObject() as? String {
-            let full = base + "/" + relative
-            let attributes = try FileManager.default.attributesOfItem(atPath: full)
-            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-            result.append(Entry(path: relative, size: (attributes[.size] as? Int) ?? 0, sha256: try sha256(ofFile: full)))
-        }
-        return result.sorted { $0.path < $1.path }
+        try TraceFile.scan(root).map { ["path": .string($0.path), "size": .int($0.size), "sha256": .string($0.sha256)] }
     }
 
     /// The file at `relative` inside `root`, or nil when it does not exist or would leave the
@@ -81,18 +62,6 @@ public enum TraceFolder {
         guard FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue
         else { return nil }
         return candidate
-    }
-
-    public static func sha256(ofFile path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    public static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
     public static func mediaType(for name: String) -> String {
