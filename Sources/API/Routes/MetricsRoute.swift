@@ -16,6 +16,7 @@ struct MetricsRoute: Sendable {
                     Gauge(label: "tower_tasks", dimensions: [("status", status.rawValue)]).record(counts[status.rawValue] ?? 0)
                 }
             }
+            Gauge(label: "tower_db_pool_connections_in_use").record(database.driver.sessionsInUse)
             if let postgres = database.driver as? PostgresDriver {
                 Gauge(label: "tower_db_pool_connections_max").record(postgres.settings.maximumConnections)
             }

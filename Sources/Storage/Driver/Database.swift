@@ -41,6 +41,9 @@ public protocol DatabaseDriver: Sendable {
     @discardableResult
     func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
 
+    /// Connections lent out right now (for the pool usage metric).
+    var sessionsInUse: Int { get }
+
     /// Closes every connection. The driver cannot be used afterwards.
     func close() async
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import TowerJSON
 
 /// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
@@ -102,6 +103,9 @@ public final class PostgresDriver: DatabaseDriver {
     let client: PostgresClient
     private let runTask: Task<Void, Never>
     let logger: Logger
+    private let inUse = Atomic<Int>(0)
+
+    public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
     /// Connects once to check the server, the credentials and the database (turning each failure
     /// into an actionable error), then starts the pool.
@@ -130,7 +134,9 @@ public final class PostgresDriver: DatabaseDriver {
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in
-                try await body(PostgresSession(connection: connection, logger: logger))
+                inUse.add(1, ordering: .relaxed)
+                defer { inUse.subtract(1, ordering: .relaxed) }
+                return try await body(PostgresSession(connection: connection, logger: logger))
             }
         } catch let error as PostgresTransactionError {
             throw Self.unwrap(error)
@@ -146,7 +152,9 @@ public final class PostgresDriver: DatabaseDriver {
     public func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         do {
             return try await client.withConnection { connection in
-                try await body(PostgresSession(connection: connection, logger: logger))
+                inUse.add(1, ordering: .relaxed)
+                defer { inUse.subtract(1, ordering: .relaxed) }
+                return try await body(PostgresSession(connection: connection, logger: logger))
             }
         } catch let error as PSQLError {
             throw Self.map(error)

@@ -19,6 +19,9 @@ public final class SQLiteDriver: DatabaseDriver {
     private let writer: ConnectionPool<SQLiteConnection>
     private let readers: ConnectionPool<SQLiteConnection>
     private let closed = ClosedFlag()
+    private let inUse = Atomic<Int>(0)
+
+    public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, readers readerCount: Int = 4, busyTimeoutMilliseconds: Int = 30_000,
@@ -80,6 +83,8 @@ public final class SQLiteDriver: DatabaseDriver {
     {
         guard !closed.value else { throw StorageError(.unreachable, "the SQLite database \(path) is closed") }
         let connection = await pool.acquire()
+        inUse.add(1, ordering: .relaxed)
+        defer { inUse.subtract(1, ordering: .relaxed) }
         let session = SQLiteSession(connection: connection)
         do {
             try await session.query(begin, [])
