@@ -162,7 +162,7 @@ public struct CommandExecutor: TaskExecutor {
         let runner = Process()
         runner.executableURL = URL(fileURLWithPath: "/usr/bin/git")
         runner.arguments = ["-C", workspace.path, "diff", "HEAD"]
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: output.path) else { return }
         runner.standardOutput = handle
         runner.standardError = FileHandle.nullDevice
@@ -192,8 +192,8 @@ enum ProcessRunner {
         process.arguments = Array(command.dropFirst())
         process.environment = environment
         process.currentDirectoryURL = directory
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
         let out = try FileHandle(forWritingTo: stdout)
         let err = try FileHandle(forWritingTo: stderr)
         defer {
