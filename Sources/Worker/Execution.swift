@@ -18,7 +18,6 @@ extension BridgeWorker {
         log[metadataKey: "task_id"] = "\(task.id)"
         log[metadataKey: "run_id"] = "\(claimed.run.id)"
         log[metadataKey: "trace_id"] = "\(task.traceId ?? "-")"
-        defer { Task { await self.wake.fire() } }
         do {
             let trace = try TraceStore(root: configuration.traceRoot, runId: claimed.run.id)
             try writeInitialTrace(claimed, trace: trace)
@@ -61,6 +60,7 @@ extension BridgeWorker {
             await failAfterWorkerError(claimed, message: "\(error)")
         }
         await state.remove(task.id)
+        await wake.fire()  // a slot is free
     }
 
     func writeInitialTrace(_ claimed: ClaimedTask, trace: TraceStore) throws {

@@ -58,5 +58,19 @@ struct CWOMContext: Sendable {
     }
 
     static func notFound(_ kind: String) -> APIError { .detail(404, .string("\(kind) not found")) }
+
+    /// `GET <pattern>`: the object `load` finds for the path parameter, or 404 `<Kind> not found`.
+    func getOne<T: CWOMModel>(_ router: inout Router, _ pattern: String, parameter: String, summary: String,
+        _ load: @escaping @Sendable (Store, String) async throws -> T?)
+    {
+        let database = self.database
+        router.add("GET", pattern, summary: summary, tag: "CWOM") { request in
+            let id = request.parameter(parameter)
+            guard let object = try await database.read({ try await load($0, id) }) else {
+                throw CWOMContext.notFound(T.schemaName)
+            }
+            return .json(200, object.json)
+        }
+    }
 }
 

@@ -33,12 +33,7 @@ struct CWOMRoutes: Sendable {
             }
             return CWOMContext.created("repo", repo.json)
         }
-        router.add("GET", "/cwom/repos/{repo_id}", summary: "Get a Repo", tag: "CWOM") { request in
-            guard let repo = try await database.read({ try await $0.repos.get(request.parameter("repo_id")) }) else {
-                throw CWOMContext.notFound("Repo")
-            }
-            return .json(200, repo.json)
-        }
+        context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
         router.add("GET", "/cwom/repos", summary: "List Repos", tag: "CWOM") { request in
             let page = try context.page(request)
             let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
@@ -160,11 +155,8 @@ struct CWOMRoutes: Sendable {
             }
             return CWOMContext.created("context_packet", packet.json)
         }
-        router.add("GET", "/cwom/context-packets/{packet_id}", summary: "Get a ContextPacket", tag: "CWOM") { request in
-            guard let packet = try await database.read({ try await $0.contextPackets.get(request.parameter("packet_id")) }) else {
-                throw CWOMContext.notFound("ContextPacket")
-            }
-            return .json(200, packet.json)
+        context.getOne(&router, "/cwom/context-packets/{packet_id}", parameter: "packet_id", summary: "Get a ContextPacket") {
+            try await $0.contextPackets.get($1)
         }
         for method in ["PUT", "PATCH"] {
             router.add(method, "/cwom/context-packets/{packet_id}", summary: "Refused: ContextPackets are immutable", tag: "CWOM") {
@@ -193,10 +185,8 @@ struct CWOMRoutes: Sendable {
             }
             return CWOMContext.created("constraint_snapshot", snapshot.json)
         }
-        router.add("GET", "/cwom/constraint-snapshots/{snapshot_id}", summary: "Get a ConstraintSnapshot", tag: "CWOM") { request in
-            guard let snapshot = try await database.read({ try await $0.constraintSnapshots.get(request.parameter("snapshot_id")) })
-            else { throw CWOMContext.notFound("ConstraintSnapshot") }
-            return .json(200, snapshot.json)
+        context.getOne(&router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", summary: "Get a ConstraintSnapshot") {
+            try await $0.constraintSnapshots.get($1)
         }
         router.add("GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM") { request in
             let page = try context.page(request)
@@ -236,11 +226,8 @@ struct CWOMRoutes: Sendable {
             }
             return CWOMContext.created("doctrine_ref", doctrine.json)
         }
-        router.add("GET", "/cwom/doctrine-refs/{doctrine_id}", summary: "Get a DoctrineRef", tag: "CWOM") { request in
-            guard let doctrine = try await database.read({ try await $0.doctrineRefs.get(request.parameter("doctrine_id")) }) else {
-                throw CWOMContext.notFound("DoctrineRef")
-            }
-            return .json(200, doctrine.json)
+        context.getOne(&router, "/cwom/doctrine-refs/{doctrine_id}", parameter: "doctrine_id", summary: "Get a DoctrineRef") {
+            try await $0.doctrineRefs.get($1)
         }
         router.add("GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM") { request in
             let page = try context.page(request)

@@ -17,11 +17,8 @@ struct ReviewRoutes: Sendable {
             try await database.write { store in try await Self.apply(stored, in: store) }
             return .json(201, ["status": "success", "review": review.json])
         }
-        router.add("GET", "/cwom/reviews/{review_id}", summary: "Get a ReviewDecision", tag: "CWOM") { request in
-            guard let review = try await database.read({ try await $0.reviews.get(request.parameter("review_id")) }) else {
-                throw CWOMContext.notFound("ReviewDecision")
-            }
-            return .json(200, review.json)
+        context.getOne(&router, "/cwom/reviews/{review_id}", parameter: "review_id", summary: "Get a ReviewDecision") {
+            try await $0.reviews.get($1)
         }
         router.add("GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM") { request in
             let page = try context.page(request)

@@ -22,12 +22,7 @@ extension CWOMRoutes {
             }
             return CWOMContext.created("run", run.json)
         }
-        router.add("GET", "/cwom/runs/{run_id}", summary: "Get a Run", tag: "CWOM") { request in
-            guard let run = try await database.read({ try await $0.runs.get(request.parameter("run_id")) }) else {
-                throw CWOMContext.notFound("Run")
-            }
-            return .json(200, run.json)
-        }
+        context.getOne(&router, "/cwom/runs/{run_id}", parameter: "run_id", summary: "Get a Run") { try await $0.runs.get($1) }
         router.add("GET", "/cwom/runs", summary: "List Runs", tag: "CWOM") { request in
             let page = try context.page(request)
             let filter = RunRepository.Filter(
@@ -69,18 +64,12 @@ extension CWOMRoutes {
             }
             return CWOMContext.created("artifact", artifact.json)
         }
-        router.add("GET", "/cwom/artifacts/{artifact_id}", summary: "Get an Artifact", tag: "CWOM") { request in
-            guard let artifact = try await database.read({ try await $0.artifacts.get(request.parameter("artifact_id")) }) else {
-                throw CWOMContext.notFound("Artifact")
-            }
-            return .json(200, artifact.json)
+        context.getOne(&router, "/cwom/artifacts/{artifact_id}", parameter: "artifact_id", summary: "Get an Artifact") {
+            try await $0.artifacts.get($1)
         }
 
-        router.add("GET", "/cwom/evidence-packs/{evidence_pack_id}", summary: "Get an EvidencePack", tag: "CWOM") { request in
-            guard let pack = try await database.read({ try await $0.evidencePacks.get(request.parameter("evidence_pack_id")) }) else {
-                throw CWOMContext.notFound("EvidencePack")
-            }
-            return .json(200, pack.json)
+        context.getOne(&router, "/cwom/evidence-packs/{evidence_pack_id}", parameter: "evidence_pack_id", summary: "Get an EvidencePack") {
+            try await $0.evidencePacks.get($1)
         }
         router.add("GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM") { request in
             let page = try context.page(request)
