@@ -24,53 +24,60 @@ extension JSONValue {
 
     /// The JSON text of this value.
     public func serialized(_ format: Format = .compact) -> String {
-        var output = ""
-        write(into: &output, format: format, depth: 0)
-        return output
+        String(decoding: bytes(format), as: UTF8.self)
     }
 
     /// The UTF-8 bytes of the JSON text.
     public func bytes(_ format: Format = .compact) -> [UInt8] {
-        Array(serialized(format).utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        write(into: &output, format: format, depth: 0)
+        return output
     }
 
-    private func write(into output: inout String, format: Format, depth: Int) {
+    private func write(into output: inout [UInt8], format: Format, depth: Int) {
         switch self {
-        case .null: output += "null"
-        case .bool(let b): output += b ? "true" : "false"
-        case .int(let i): output += String(i)
-        case .double(let d): output += Self.formatDouble(d)
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): output.append(contentsOf: String(i).utf8)
+        case .double(let d): output.append(contentsOf: Self.formatDouble(d).utf8)
         case .string(let s): Self.writeString(s, into: &output, asciiOnly: format.asciiOnly)
         case .array(let elements):
-            if elements.isEmpty { output += "[]"; return }
-            output += "["
+            if elements.isEmpty { output.append(contentsOf: "[]".utf8); return }
+            output.append(UInt8(ascii: "["))
             for (offset, element) in elements.enumerated() {
-                if offset > 0 { output += format.spaced && !format.pretty ? ", " : "," }
+                if offset > 0 { Self.separator(into: &output, format) }
                 if format.pretty { newline(into: &output, depth: depth + 1) }
                 element.write(into: &output, format: format, depth: depth + 1)
             }
             if format.pretty { newline(into: &output, depth: depth) }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .object(let object):
-            if object.isEmpty { output += "{}"; return }
-            output += "{"
+            if object.isEmpty { output.append(contentsOf: "{}".utf8); return }
+            output.append(UInt8(ascii: "{"))
             var first = true
             for (key, value) in object {
-                if !first { output += format.spaced && !format.pretty ? ", " : "," }
+                if !first { Self.separator(into: &output, format) }
                 first = false
                 if format.pretty { newline(into: &output, depth: depth + 1) }
                 Self.writeString(key, into: &output, asciiOnly: format.asciiOnly)
-                output += format.pretty || format.spaced ? ": " : ":"
+                output.append(UInt8(ascii: ":"))
+                if format.pretty || format.spaced { output.append(UInt8(ascii: " ")) }
                 value.write(into: &output, format: format, depth: depth + 1)
             }
             if format.pretty { newline(into: &output, depth: depth) }
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         }
     }
 
-    private func newline(into output: inout String, depth: Int) {
-        output += "\n"
-        output += String(repeating: "  ", count: depth)
+    private static func separator(into output: inout [UInt8], _ format: Format) {
+        output.append(UInt8(ascii: ","))
+        if format.spaced && !format.pretty { output.append(UInt8(ascii: " ")) }
+    }
+
+    private func newline(into output: inout [UInt8], depth: Int) {
+        output.append(UInt8(ascii: "\n"))
+        for _ in 0..<(depth * 2) { output.append(UInt8(ascii: " ")) }
     }
 
     /// Python's `repr(float)`: shortest round-trip digits, `1.0` for integral values,
@@ -81,38 +88,64 @@ extension JSONValue {
         return d.description
     }
 
-    private static let hexDigits = Array("0123456789abcdef")
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private static func writeString(_ s: String, into output: inout String, asciiOnly: Bool) {
-        output += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case "\u{08}": output += "\\b"
-            case "\u{0C}": output += "\\f"
-            default:
-                if scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E) {
-                    if scalar.value > 0xFFFF {
-                        let v = scalar.value - 0x10000
-                        appendEscape(0xD800 + (v >> 10), into: &output)
-                        appendEscape(0xDC00 + (v & 0x3FF), into: &output)
-                    } else {
-                        appendEscape(scalar.value, into: &output)
-                    }
+    /// Escapes `"`, `\\` and control characters; with `asciiOnly`, every non-ASCII scalar too
+    /// (as UTF-16 `\\uXXXX` escapes). Runs of plain bytes are copied at once.
+    private static func writeString(_ input: String, into output: inout [UInt8], asciiOnly: Bool) {
+        var text = input
+        text.makeContiguousUTF8()
+        output.append(UInt8(ascii: "\""))
+        let plainBytes = !asciiOnly || text.utf8.allSatisfy { $0 < 0x80 }
+        let copied: Bool? =
+            plainBytes
+            ? text.utf8.withContiguousStorageIfAvailable { buffer in
+                var runStart = 0
+                for index in 0..<buffer.count {
+                    let byte = buffer[index]
+                    let special =
+                        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (asciiOnly && byte == 0x7F)
+                    guard special else { continue }
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<index]))
+                    escape(UInt32(byte), into: &output)
+                    runStart = index + 1
+                }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<buffer.count]))
+                return true
+            } : nil
+        if copied == nil {
+            for scalar in text.unicodeScalars {
+                let escaped = scalar.value < 0x20 || scalar == "\"" || scalar == "\\" || (asciiOnly && scalar.value > 0x7E)
+                if !escaped {
+                    output.append(contentsOf: String(scalar).utf8)
+                } else if scalar.value > 0xFFFF {
+                    let v = scalar.value - 0x10000
+                    appendUnicodeEscape(0xD800 + (v >> 10), into: &output)
+                    appendUnicodeEscape(0xDC00 + (v & 0x3FF), into: &output)
                 } else {
-                    output.unicodeScalars.append(scalar)
+                    escape(scalar.value, into: &output)
                 }
             }
         }
-        output += "\""
+        output.append(UInt8(ascii: "\""))
     }
 
-    private static func appendEscape(_ value: UInt32, into output: inout String) {
-        output += "\\u"
+    private static func escape(_ value: UInt32, into output: inout [UInt8]) {
+        switch value {
+        case 0x22: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+        case 0x5C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+        case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+        case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+        case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+        case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+        case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+        default: appendUnicodeEscape(value, into: &output)
+        }
+    }
+
+    private static func appendUnicodeEscape(_ value: UInt32, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\\"))
+        output.append(UInt8(ascii: "u"))
         for shift in stride(from: 12, through: 0, by: -4) {
             output.append(hexDigits[Int((value >> UInt32(shift)) & 0xF)])
         }

@@ -67,7 +67,7 @@ public final class TraceStore: Sendable {
     public func manifestDigest() throws -> (files: [TraceFile], digest: String) {
         let files = try TraceFile.scan(folder)
         let lines = files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
-        return (files, "sha256:" + SHA256.hash(data: Data(lines.utf8)).map { String(format: "%02x", $0) }.joined())
+        return (files, "sha256:" + Hex.encode(SHA256.hash(data: Data(lines.utf8))))
     }
 }
 
@@ -96,11 +96,11 @@ public struct TraceFile: Sendable, Hashable {
         defer { try? handle.close() }
         var hasher = SHA256()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     public static func sha256(of data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: data))
     }
 
     static func mediaType(_ name: String) -> String {

@@ -15,7 +15,7 @@ public struct Migration: Sendable, Hashable {
         self.name = file
         self.version = Int(file.prefix(while: { $0.isNumber })) ?? 0
         self.sql = sql
-        self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.checksum = Hex.encode(SHA256.hash(data: Data(sql.utf8)))
     }
 
     /// The statements of the file (both drivers run one statement per call).
