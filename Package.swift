@@ -97,6 +97,7 @@ let package = Package(
             dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "DeployTests", dependencies: ["TowerTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CommandLineTests", dependencies: ["Storage", "TowerJSON", "TowerTestSupport"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
         .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
         .testTarget(

@@ -46,6 +46,22 @@ public final class Database: Sendable {
         return database
     }
 
+    /// Opens the database, runs `body`, and closes the database on every path (also when
+    /// `body` throws): short-lived commands use this so that no connection outlives them.
+    public static func withOpen<T>(_ location: DatabaseLocation, poolSize: Int = 10, requireCurrentSchema: Bool = true,
+        logger: Logger = Logger(label: "tower.storage"), _ body: (Database) async throws -> T) async throws -> T
+    {
+        let database = try await open(location, poolSize: poolSize, requireCurrentSchema: requireCurrentSchema, logger: logger)
+        do {
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     public var dialect: SQLDialect { driver.dialect }
 
     @discardableResult

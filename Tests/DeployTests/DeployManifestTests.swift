@@ -6,7 +6,6 @@ import TowerTestSupport
 @Suite("deploy/ stays in step with the tower command line")
 struct DeployManifestTests {
     static let deploy = repositoryRoot.appendingPathComponent("deploy")
-    static let binary = repositoryRoot.appendingPathComponent(".build/debug/tower")
 
     static func read(_ path: String) throws -> String {
         try String(contentsOf: deploy.appendingPathComponent(path), encoding: .utf8)
@@ -70,21 +69,13 @@ struct DeployManifestTests {
     }
 
     func help(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let outcome = try TowerBinary.run(arguments)
+        return (outcome.status, outcome.stdout + outcome.stderr)
     }
 
     @Test("every tower subcommand and flag used by deploy/ exists")
     func commandsAndFlags() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build tower first (scripts/test does)")
+        try #require(TowerBinary.isBuilt, "build tower first (scripts/test does)")
         let invocations = try Self.invocations()
         #expect(invocations.count >= 8, "the parser found the invocations: \(invocations)")
         for invocation in invocations {

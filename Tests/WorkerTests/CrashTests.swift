@@ -9,12 +9,10 @@ import Worker
 
 @Suite("Crashes")
 struct CrashTests {
-    static let binary = repositoryRoot.appendingPathComponent(".build/debug/tower")
-
     @Test("kill -9 of a worker process mid-task: another worker rescues and completes the task, the lost run fails",
         arguments: Dialect.allCases)
     func killNine(_ dialect: Dialect) async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build tower first (scripts/test does)")
+        try #require(TowerBinary.isBuilt, "build tower first (scripts/test does)")
         try await withWorkerEnvironment(dialect) { env in
             let task = try await env.enqueue(objective: "Survive a crash")
             let url: String
@@ -24,7 +22,7 @@ struct CrashTests {
             case nil: throw WorkerTestError("no location")
             }
             let process = Process()
-            process.executableURL = Self.binary
+            process.executableURL = TowerBinary.url
             process.arguments = ["worker", "--concurrency", "1"]
             var environment = ProcessInfo.processInfo.environment
             environment["DATABASE_URL"] = url

@@ -27,25 +27,21 @@ struct BackfillCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logs.bootstrap()
-        let db = try await Database.open(try database.location(), poolSize: 2, logger: logger)
-        let backfill = Backfill(database: db, batchSize: batchSize, dryRun: dryRun, logger: logger)
-        let total = try await backfill.remaining()
-        if total == 0 {
-            await db.close()
+        let (batchSize, dryRun, json) = (batchSize, dryRun, json)
+        let report = try await database.withDatabase(logger: logger) { db -> BackfillReport? in
+            let backfill = Backfill(database: db, batchSize: batchSize, dryRun: dryRun, logger: logger)
+            let total = try await backfill.remaining()
+            if total == 0 { return nil }
+            let progress = Progress(total: total, terminal: isatty(STDOUT_FILENO) == 1 && !json)
+            if !json { print("\(dryRun ? "Dry run: would migrate" : "Migrating") \(total) tasks in batches of \(batchSize)") }
+            let report = try await backfill.run { done in await progress.update(done) }
+            await progress.finish()
+            return report
+        }
+        guard let report else {
             print(json ? BackfillReport().json.serialized() : "Nothing to do: every task has its CWOM objects.")
             return
         }
-        let progress = Progress(total: total, terminal: isatty(STDOUT_FILENO) == 1 && !json)
-        if !json { print("\(dryRun ? "Dry run: would migrate" : "Migrating") \(total) tasks in batches of \(batchSize)") }
-        let report: BackfillReport
-        do {
-            report = try await backfill.run { done in await progress.update(done) }
-        } catch {
-            await db.close()
-            throw error
-        }
-        await progress.finish()
-        await db.close()
         if json {
             print(report.json.serialized(.init(pretty: true)))
             return

@@ -17,6 +17,14 @@ struct DatabaseOptions: ParsableArguments {
         try DatabaseLocation(url: databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"])
     }
 
+    /// Opens the database for a short command and closes it on every path.
+    func withDatabase<T>(poolSize: Int = 2, requireCurrentSchema: Bool = true, logger: Logger = Logger(label: "tower"),
+        _ body: (Database) async throws -> T) async throws -> T
+    {
+        try await Database.withOpen(
+            try location(), poolSize: poolSize, requireCurrentSchema: requireCurrentSchema, logger: logger, body)
+    }
+
     func resolvedPoolSize() throws -> Int {
         if let poolSize { return poolSize }
         guard let text = ProcessInfo.processInfo.environment["DATABASE_POOL_SIZE"] else { return 10 }
@@ -47,8 +55,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logs.bootstrap()
         let location = try database.location()
-        let db = try await Database.open(location, poolSize: 2, requireCurrentSchema: false, logger: logger)
-        do {
+        try await database.withDatabase(requireCurrentSchema: false, logger: logger) { db in
             let migrator = db.migrator(logger: logger)
             if status {
                 print("Migrations for \(location):")
@@ -65,10 +72,6 @@ struct MigrateCommand: AsyncParsableCommand {
                     print("\(location): up to date")
                 }
             }
-        } catch {
-            await db.close()
-            throw error
         }
-        await db.close()
     }
 }

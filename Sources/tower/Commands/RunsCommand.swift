@@ -18,14 +18,13 @@ struct RunsCommand: AsyncParsableCommand {
         @Flag(help: "JSON instead of text.") var json = false
 
         func run() async throws {
-            let db = try await Database.open(try database.location(), poolSize: 2)
-            let found = try await db.read { store -> (Run, ContextPacket?, ConstraintSnapshot?, [Artifact])? in
-                guard let run = try await store.runs.get(id) else { return nil }
+            let runId = id
+            let found = try await database.withDatabase { db in try await db.read { store -> (Run, ContextPacket?, ConstraintSnapshot?, [Artifact])? in
+                guard let run = try await store.runs.get(runId) else { return nil }
                 let packet = try await run.inputs.contextPackets.first.map { $0.id }.asyncMap { try await store.contextPackets.get($0) } ?? nil
                 let snapshot = try await run.inputs.constraintSnapshot.map { $0.id }.asyncMap { try await store.constraintSnapshots.get($0) } ?? nil
                 return (run, packet, snapshot, try await store.artifacts.list(forRun: run.id))
-            }
-            await db.close()
+            } }
             guard let (run, packet, snapshot, artifacts) = found else {
                 FileHandle.standardError.write(Data("no run \(id)\n".utf8))
                 throw ExitCodes.notFound
@@ -69,15 +68,17 @@ struct TraceCommand: AsyncParsableCommand {
     @Flag(help: "Keep printing new lines until the run ends.") var follow = false
 
     func run() async throws {
-        let db = try await Database.open(try database.location(), poolSize: 2)
         let lookup = id
+        try await database.withDatabase { db in try await follow(db, lookup) }
+    }
+
+    private func follow(_ db: Database, _ lookup: String) async throws {
         let run = try await db.read { store -> Run? in
             if let run = try await store.runs.get(lookup) { return run }
             if let task = try await store.tasks.get(lookup.lowercased()), let runId = task.currentRunId { return try await store.runs.get(runId) }
             return nil
         }
         guard let run, let root = run.artifactRootUri.flatMap(URL.init(string:)) else {
-            await db.close()
             FileHandle.standardError.write(Data("no run or trace for \(id)\n".utf8))
             throw ExitCodes.notFound
         }
@@ -97,7 +98,6 @@ struct TraceCommand: AsyncParsableCommand {
             if let status, status != .running && status != .planned && status != .ready { break }
             try await Task.sleep(for: .milliseconds(500))
         }
-        await db.close()
     }
 }
 
@@ -140,14 +140,14 @@ struct EnqueueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let db = try await Database.open(try database.location(), poolSize: 2)
         let prefixes = allowedRepoPrefixes ?? ProcessInfo.processInfo.environment["JCT_ALLOWED_REPO_PREFIXES"]
-        let api = TowerAPI(database: db, configuration: APIConfiguration(policy: PolicyConfig(environmentValue: prefixes)))
         let request = APIRequest(
             method: "POST", path: "/tasks/enqueue", query: noCwom ? "create_cwom=false" : nil,
             headers: [("content-type", "application/json")], body: try body().bytes())
-        let response = await api.respond(request)
-        await db.close()
+        let response = try await database.withDatabase { db in
+            let api = TowerAPI(database: db, configuration: APIConfiguration(policy: PolicyConfig(environmentValue: prefixes)))
+            return await api.respond(request)
+        }
         let answer = (try? JSONParser.parse(bytes: response.body)) ?? .null
         if json || response.status >= 300 {
             let text = answer.serialized(.init(pretty: true)) + "\n"

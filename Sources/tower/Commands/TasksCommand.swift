@@ -29,10 +29,10 @@ struct TasksCommand: AsyncParsableCommand {
         @Flag(help: "JSON lines instead of a table.") var json = false
 
         func run() async throws {
-            let db = try await Database.open(try database.location(), poolSize: 2)
-            let tasks = try await db.read { store in
-                try await store.tasks.list(
-                    .init(status: status, operation: operation, targetRepo: repo), page: Page(limit: limit))
+            let filter = TaskRepository.Filter(status: status, operation: operation, targetRepo: repo)
+            let page = Page(limit: limit)
+            let tasks = try await database.withDatabase { db in
+                try await db.read { store in try await store.tasks.list(filter, page: page) }
             }
             if json {
                 for task in tasks { print(task.json.serialized()) }
@@ -46,7 +46,6 @@ struct TasksCommand: AsyncParsableCommand {
                         $0.queuedAt.map { String($0.iso8601.prefix(19)) } ?? "-", String($0.objective.prefix(40)),
                     ]
                 })
-            await db.close()
         }
     }
 
@@ -57,14 +56,15 @@ struct TasksCommand: AsyncParsableCommand {
         @Flag(help: "JSON instead of text.") var json = false
 
         func run() async throws {
-            let db = try await Database.open(try database.location(), poolSize: 2)
-            let found = try await db.read { store -> (TaskRecord, [Run])? in
-                guard let task = try await store.tasks.get(id.lowercased()) else { return nil }
-                var runs: [Run] = []
-                if let issueId = task.cwomIssueId { runs = try await store.runs.list(forIssue: issueId) }
-                return (task, runs)
+            let taskId = id.lowercased()
+            let found = try await database.withDatabase { db in
+                try await db.read { store -> (TaskRecord, [Run])? in
+                    guard let task = try await store.tasks.get(taskId) else { return nil }
+                    var runs: [Run] = []
+                    if let issueId = task.cwomIssueId { runs = try await store.runs.list(forIssue: issueId) }
+                    return (task, runs)
+                }
             }
-            await db.close()
             guard let (task, runs) = found else {
                 FileHandle.standardError.write(Data("no task \(id)\n".utf8))
                 throw ExitCodes.notFound
@@ -95,9 +95,8 @@ struct TasksCommand: AsyncParsableCommand {
         @Argument(help: "The task id.") var id: String
 
         func run() async throws {
-            let db = try await Database.open(try database.location(), poolSize: 2)
             let taskId = id.lowercased()
-            let (before, after) = try await db.write { store -> (TaskRecord?, TaskRecord?) in
+            let (before, after) = try await database.withDatabase { db in try await db.write { store -> (TaskRecord?, TaskRecord?) in
                 let before = try await store.tasks.get(taskId)
                 let after = try await store.queue.requestCancel(taskId, now: .now())
                 if let before, let after, before.status != after.status {
@@ -110,8 +109,7 @@ struct TasksCommand: AsyncParsableCommand {
                     }
                 }
                 return (before, after)
-            }
-            await db.close()
+            } }
             guard let before, let after else {
                 FileHandle.standardError.write(Data("no task \(id)\n".utf8))
                 throw ExitCodes.notFound

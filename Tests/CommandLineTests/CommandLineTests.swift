@@ -1,0 +1,149 @@
+import Foundation
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+
+/// `tower` run as a separate process, the way an operator and a script use it: one task followed
+/// from `tower enqueue` to `tower trace` with the command line alone, and the exit codes scripts
+/// rely on (0 success, 2 invalid input, 3 not found, 4 conflict).
+@Suite("The tower command line")
+struct CommandLineTests {
+    struct Setup {
+        let environment: [String: String]
+        let traceRoot: URL
+    }
+
+    func withSetup(_ dialect: Dialect, _ body: (Setup) async throws -> Void) async throws {
+        try #require(TowerBinary.isBuilt, "build tower first (scripts/test does)")
+        let test = try await TestDatabase.make(dialect)
+        let traceRoot = FileManager.default.temporaryDirectory.appendingPathComponent("tower-cli-runs-\(UUID().uuidString)")
+        let url: String
+        switch test.location {
+        case .sqlite(let path): url = path
+        case .postgres(let postgres): url = postgres
+        }
+        let setup = Setup(
+            environment: [
+                "DATABASE_URL": url, "JCT_ALLOWED_REPO_PREFIXES": "myorg/", "JCT_TRACE_ROOT": traceRoot.path,
+                "LOG_LEVEL": "warning", "JCT_API_KEY": "",
+            ],
+            traceRoot: traceRoot)
+        do { try await body(setup) } catch {
+            await test.drop()
+            try? FileManager.default.removeItem(at: traceRoot)
+            throw error
+        }
+        await test.drop()
+        try? FileManager.default.removeItem(at: traceRoot)
+    }
+
+    func tower(_ setup: Setup, _ arguments: String..., stdin: String? = nil) throws -> TowerBinary.Outcome {
+        let outcome = try TowerBinary.run(arguments, environment: setup.environment, stdin: stdin.map { Data($0.utf8) })
+        #expect(!outcome.signalled, "tower \(arguments.joined(separator: " ")) crashed: \(outcome)")
+        return outcome
+    }
+
+    func json(_ text: String) throws -> JSONValue { try JSONParser.parse(bytes: Array(text.utf8)) }
+
+    @Test("migrate, enqueue, list, show, cancel, a worker, runs show and trace: one task followed with tower alone",
+        arguments: Dialect.allCases)
+    func followOneTask(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            let pending = try tower(setup, "migrate", "--status")
+            #expect(pending.status == 0, "\(pending)")
+            #expect(pending.stdout.contains("pending"), "\(pending)")
+            let before = try tower(setup, "tasks", "list")
+            #expect(before.status != 0, "a database that was never migrated is refused")
+            #expect(before.stderr.contains("tower migrate"), "and the error says what to do: \(before)")
+            let migrated = try tower(setup, "migrate")
+            #expect(migrated.status == 0, "\(migrated)")
+            #expect(try tower(setup, "migrate").stdout.contains("up to date"))
+
+            // enqueue: same validation and policy as POST /tasks/enqueue, with exit codes.
+            let created = try tower(
+                setup, "enqueue", "--objective", "Update the README", "--operation", "docs", "--repo", "MyOrg/Docs.git",
+                "--idempotency-key", "cli-1")
+            #expect(created.status == 0, "\(created)")
+            let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(UUID(uuidString: taskId) != nil, "prints the task id: \(created)")
+            let duplicate = try tower(
+                setup, "enqueue", "--objective", "Something else", "--operation", "ops", "--repo", "myorg/x",
+                "--idempotency-key", "cli-1")
+            #expect(duplicate.status == 4, "\(duplicate)")
+            #expect(duplicate.stderr.contains(taskId), "the conflict names the first task")
+            let denied = try tower(setup, "enqueue", "--objective", "Not ours", "--operation", "docs", "--repo", "other/x")
+            #expect(denied.status == 2, "\(denied)")
+            #expect(denied.stderr.contains("REPO_NOT_ALLOWED"))
+            let invalid = try tower(setup, "enqueue", "--objective", "abc", "--operation", "docs", "--repo", "myorg/x")
+            #expect(invalid.status == 2, "\(invalid)")
+            #expect(invalid.stderr.contains("string_too_short"))
+            let fromFile = try tower(
+                setup, "enqueue", "--file", "-",
+                stdin: #"{"requested_by":{"kind":"agent","id":"bot"},"objective":"Tidy the docs","type":"docs","target":{"repository":"myorg/docs"}}"#)
+            #expect(fromFile.status == 0, "\(fromFile)")
+            let secondId = fromFile.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+            // list and show
+            let table = try tower(setup, "tasks", "list")
+            #expect(table.status == 0, "\(table)")
+            #expect(table.stdout.contains(taskId) && table.stdout.contains(secondId))
+            #expect(table.stdout.contains("myorg/docs"), "the normalised repo")
+            let lines = try tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n")
+            #expect(lines.count == 2)
+            for line in lines { #expect(try json(String(line))["status"] == "queued") }
+            let shown = try tower(setup, "tasks", "show", taskId.uppercased())
+            #expect(shown.status == 0, "\(shown)")
+            #expect(shown.stdout.contains("queued") && shown.stdout.contains("Update the README"))
+            #expect(try tower(setup, "tasks", "show", "00000000-0000-0000-0000-000000000000").status == 3)
+
+            // cancel the second one: once succeeds, twice is a conflict
+            let cancelled = try tower(setup, "tasks", "cancel", secondId)
+            #expect(cancelled.status == 0, "\(cancelled)")
+            #expect(try json(tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "cancelled")
+            #expect(try tower(setup, "tasks", "cancel", secondId).status == 4)
+            #expect(try tower(setup, "tasks", "cancel", "00000000-0000-0000-0000-000000000000").status == 3)
+
+            // a worker process runs the first task; SIGTERM stops it cleanly
+            let worker = Process()
+            worker.executableURL = TowerBinary.url
+            worker.arguments = ["worker", "--concurrency", "1", "--poll-interval", "0.2"]
+            worker.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
+            worker.standardOutput = FileHandle.nullDevice
+            worker.standardError = FileHandle.nullDevice
+            try worker.run()
+            var task: JSONValue = .null
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                task = try json(tower(setup, "tasks", "show", taskId, "--json").stdout)
+                if task["status"] == "completed" { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            worker.terminate()
+            worker.waitUntilExit()
+            #expect(worker.terminationReason == .exit && worker.terminationStatus == 0, "SIGTERM ends the worker cleanly")
+            #expect(task["status"] == "completed", "\(task)")
+            let runId = try #require(task["runs"]?.arrayValue?.first?["id"]?.stringValue)
+
+            let run = try tower(setup, "runs", "show", runId)
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("pinned context packet") && run.stdout.contains("pinned constraint snapshot"))
+            #expect(run.stdout.contains("artifacts/output.md") && run.stdout.contains("trace.log"))
+            let runJSON = try json(tower(setup, "runs", "show", runId, "--json").stdout)
+            #expect(runJSON["run"]?["status"] == "under_review")
+            #expect(runJSON["context_packet"]?["id"] == runJSON["run"]?["inputs"]?["context_packets"]?.arrayValue?.first?["id"])
+            #expect(try tower(setup, "runs", "show", "01NOSUCHRUN0000000000000000").status == 3)
+
+            let trace = try tower(setup, "trace", taskId)
+            #expect(trace.status == 0, "\(trace)")
+            #expect(trace.stdout.contains("Execution started") && trace.stdout.contains(taskId))
+            #expect(try tower(setup, "trace", runId).stdout == trace.stdout, "by run id or by task id")
+            let followed = try tower(setup, "trace", runId, "--follow")
+            #expect(followed.status == 0 && followed.stdout == trace.stdout, "--follow ends when the run has ended")
+            #expect(try tower(setup, "trace", "nothing-here").status == 3)
+
+            let completed = try tower(setup, "tasks", "list", "--status", "completed", "--json").stdout.split(separator: "\n")
+            #expect(completed.count == 1)
+        }
+    }
+}
