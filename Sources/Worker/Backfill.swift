@@ -52,8 +52,19 @@ public struct Backfill: Sendable {
     public func run(progress: @Sendable (Int) async -> Void = { _ in }) async throws -> BackfillReport {
         var report = BackfillReport()
         var cursor = ""
+        var retries = 0
         while true {
-            let (batchReport, last) = try await batch(after: cursor)
+            let batchReport: BackfillReport
+            let last: String?
+            do {
+                (batchReport, last) = try await batch(after: cursor)
+            } catch let conflict as ConcurrentAdaptation where retries < Self.maxRetries {
+                // The batch was rolled back; the tasks a worker adapted meanwhile are no longer candidates.
+                retries += 1
+                logger.info("batch retried", metadata: ["reason": "\(conflict)", "retry": "\(retries)"])
+                continue
+            }
+            retries = 0
             guard let last else { break }
             cursor = last
             report.migrated += batchReport.migrated
@@ -166,11 +177,19 @@ public struct Backfill: Sendable {
             try await store.write(batch)
             let attached = try await store.backfill.attach(attach)
             if attached.count != attach.count {
-                // Someone (a worker adapting on claim) got there first: roll back, the next run retries.
-                throw StorageError(.query, "\(attach.count - attached.count) tasks were adapted concurrently; retrying the batch")
+                // Someone (a worker adapting on claim) got there first: roll back and retry the batch.
+                throw ConcurrentAdaptation(count: attach.count - attached.count)
             }
             return (report, last)
         }
+    }
+
+    static let maxRetries = 5
+
+    /// A batch lost a race with a worker that adapted some of its tasks on claim.
+    struct ConcurrentAdaptation: Error, CustomStringConvertible {
+        let count: Int
+        var description: String { "\(count) tasks of the batch were adapted concurrently by a worker" }
     }
 
     static func strings(_ value: JSONValue?) -> [String] { (value?.arrayValue ?? []).compactMap(\.stringValue) }
