@@ -58,6 +58,8 @@ public final class TowerAPI: HTTPResponder {
             return try await router.respond(to: request, host: host)
         } catch let error as APIError {
             return error.response
+        } catch let error as StorageError where error.kind == .invalidValue {
+            return .detail(422, .string("Invalid input: \(error.message)"))
         } catch let error as StorageError where error.kind == .unreachable {
             logger.error("database unreachable", metadata: ["path": "\(request.path)", "error": "\(error)"])
             return .detail(503, .string("Database unavailable: \(error.message)"))

@@ -122,3 +122,31 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue {
+    /// The path (keys and indexes) to the first string or key that holds the NUL character
+    /// U+0000, which neither database can store (PostgreSQL refuses it, SQLite cuts the text at
+    /// it); nil when there is none.
+    public func pathToNUL() -> [JSONValue]? {
+        switch self {
+        case .string(let s): return s.containsNUL ? [] : nil
+        case .array(let elements):
+            for (index, element) in elements.enumerated() {
+                if let rest = element.pathToNUL() { return [.int(index)] + rest }
+            }
+            return nil
+        case .object(let object):
+            for (key, value) in object {
+                if key.containsNUL { return [.string(key)] }
+                if let rest = value.pathToNUL() { return [.string(key)] + rest }
+            }
+            return nil
+        case .null, .bool, .int, .double: return nil
+        }
+    }
+}
+
+extension StringProtocol {
+    /// Whether the text holds the NUL character U+0000.
+    public var containsNUL: Bool { utf8.contains(0) }
+}

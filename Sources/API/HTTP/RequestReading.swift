@@ -16,8 +16,9 @@ enum RequestReading {
         if let contentType = request.header("content-type"), !isJSON(contentType) {
             return .string(text)
         }
+        let value: JSONValue
         do {
-            return try JSONParser.parse(bytes: request.body)
+            value = try JSONParser.parse(bytes: request.body)
         } catch {
             throw .detail(
                 422,
@@ -28,6 +29,26 @@ enum RequestReading {
                     ]
                 ])
         }
+        if let path = value.pathToNUL() {
+            // Neither database can store U+0000: refuse it here, with the field that holds it.
+            var input = value
+            for step in path {
+                if let key = step.stringValue, let inner = input[key] {
+                    input = inner
+                } else if let index = step.intValue, let elements = input.arrayValue, elements.indices.contains(index) {
+                    input = elements[index]
+                }
+            }
+            throw .detail(
+                422,
+                [
+                    RequestError(
+                        loc: ["body"] + path,
+                        error: PydanticError.valueError(FieldPath(), input: input, message: "the NUL character (U+0000) is not allowed")
+                    ).json
+                ])
+        }
+        return value
     }
 
     /// `application/json` or `application/<anything>+json`, as FastAPI decides.

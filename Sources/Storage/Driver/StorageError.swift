@@ -1,3 +1,5 @@
+import TowerJSON
+
 /// A storage failure with a message a user can act on.
 public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
@@ -15,6 +17,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
         public static let notFound = Kind(name: "not found")
         public static let decoding = Kind(name: "decoding")
         public static let query = Kind(name: "query")
+        /// A value no database can store (text with the NUL character): the caller's input is wrong.
+        public static let invalidValue = Kind(name: "invalid value")
     }
 
     public var kind: Kind
@@ -29,4 +33,20 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
     }
 
     public var description: String { message }
+
+    static let nulMessage = "text containing the NUL character (U+0000) cannot be stored"
+
+    /// Refuses binds that hold the NUL character, the same way in both dialects: PostgreSQL
+    /// rejects such text and SQLite would silently cut it short.
+    static func checkBinds(_ binds: [SQLValue]) throws(StorageError) {
+        for bind in binds {
+            switch bind {
+            case .text(let s) where s.containsNUL:
+                throw StorageError(.invalidValue, nulMessage)
+            case .json(let j) where j.pathToNUL() != nil:
+                throw StorageError(.invalidValue, nulMessage)
+            default: continue
+            }
+        }
+    }
 }

@@ -195,6 +195,9 @@ public final class PostgresDriver: DatabaseDriver {
             return StorageError(.foreignKeyViolation, message, constraint: error.serverInfo?[.constraintName])
         case "42P01", "42703", "42704":
             return StorageError(.schemaBehind, "the database schema is behind this version of tower (\(message)); run `tower migrate`")
+        case "22021", "22P05":
+            // Invalid byte sequence / untranslatable character (NUL in text or `\u0000` in jsonb).
+            return StorageError(.invalidValue, "\(StorageError.nulMessage) (\(message))")
         case "28P01", "28000":
             return StorageError(.authentication, message)
         case "3D000":
@@ -249,6 +252,7 @@ struct PostgresSession: DatabaseSession {
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+        try StorageError.checkBinds(binds)
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {

@@ -122,6 +122,7 @@ struct SQLiteSession: DatabaseSession {
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+        try StorageError.checkBinds(binds)
         let rows: [SQLiteRow]
         do {
             rows = try await connection.query(Self.rewritePlaceholders(sql), binds.map(Self.bind))
