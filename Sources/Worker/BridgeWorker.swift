@@ -58,18 +58,24 @@ public final class BridgeWorker: Service, Sendable {
                 "concurrency": "\(configuration.concurrency)", "trace_root": "\(configuration.traceRoot.path)",
                 "poll_interval": "\(configuration.pollInterval)",
             ])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.heartbeatLoop() }
-                group.addTask { await self.rescueLoop() }
-                if let postgres = database.driver as? PostgresDriver {
-                    group.addTask { await self.listenLoop(postgres) }
+        // A graceful shutdown (SIGTERM) and a cancellation (another service of the process failed,
+        // e.g. the HTTP server could not bind) both stop claiming and drain.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.heartbeatLoop() }
+                    group.addTask { await self.rescueLoop() }
+                    if let postgres = database.driver as? PostgresDriver {
+                        group.addTask { await self.listenLoop(postgres) }
+                    }
+                    await claimLoop(&group)
+                    await drain()
+                    group.cancelAll()
                 }
-                await claimLoop(&group)
-                await drain()
-                group.cancelAll()
+            } onGracefulShutdown: {
+                Task { await self.shutdown() }
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             Task { await self.shutdown() }
         }
         try? await recordWorker(stopped: true)
@@ -82,7 +88,7 @@ public final class BridgeWorker: Service, Sendable {
     /// all of them starts, without waiting for claims already in flight, so claim round trips
     /// overlap with each other and with running work.
     func claimLoop(_ group: inout DiscardingTaskGroup) async {
-        while await !state.shuttingDown {
+        while await !state.shuttingDown, !Task.isCancelled {
             let free = configuration.concurrency - (await state.busySlots)
             if free > 0, await state.healthy, await !state.queueLooksEmpty {
                 await state.reserve(free)

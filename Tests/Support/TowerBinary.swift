@@ -12,15 +12,21 @@ public enum TowerBinary {
         public let status: Int32
         public let stdout: String
         public let stderr: String
-        /// True when the process ended by a signal (a crash), not by `exit`.
+        /// True when the process ended by a signal (a crash, or the kill after `timeout`).
         public let signalled: Bool
+        /// True when the process was still running at the timeout and was killed.
+        public let timedOut: Bool
 
-        public var description: String { "exit \(status)\(signalled ? " (signal)" : "")\nstdout: \(stdout)\nstderr: \(stderr)" }
+        public var description: String { "exit \(status)\(signalled ? " (signal)" : "")\(timedOut ? " (killed at the timeout)" : "")\nstdout: \(stdout)\nstderr: \(stderr)" }
     }
 
     /// Runs `tower ARGUMENTS` to its end with the test process's environment plus `environment`.
     /// Output goes to files, so a large answer can never block the child on a full pipe.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> Outcome {
+    /// A process still running after `timeout` seconds is killed (a hang fails the test, it does
+    /// not stop the suite).
+    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+        timeout: Double = 120) throws -> Outcome
+    {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -42,11 +48,21 @@ public enum TowerBinary {
             process.standardInput = FileHandle.nullDevice
         }
         try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var timedOut = false
+        while process.isRunning {
+            if Date() > deadline {
+                timedOut = true
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+            usleep(20_000)
+        }
         process.waitUntilExit()
         return Outcome(
             status: process.terminationStatus,
             stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
-            signalled: process.terminationReason == .uncaughtSignal)
+            signalled: process.terminationReason == .uncaughtSignal, timedOut: timedOut)
     }
 }

@@ -112,9 +112,23 @@ struct ServeCommand: AsyncParsableCommand {
         if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as ServiceGroupError {
+            throw error
+        } catch {
+            // The HTTP server failed (most often: the address is taken); the worker has drained.
+            throw CommandError(
+                "cannot serve on \(host):\(port): \(error). Is another server using the port? Choose one with --port or API_PORT.")
+        }
         logger.info("stopped")
     }
+}
+
+/// A failure the command line reports as `Error: <message>` with exit code 1 (no usage text).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }
 
 struct APICommand: AsyncParsableCommand {
