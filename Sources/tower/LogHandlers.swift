@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import Synchronization
@@ -38,15 +39,30 @@ struct JSONLogHandler: LogHandler {
 enum Logs {
     /// Bootstraps logging and metrics once: human-readable lines by default, JSON lines with
     /// `LOG_FORMAT=json`; `LOG_LEVEL` (trace, debug, info, notice, warning, error, critical).
-    static func bootstrap() -> Logger {
+    /// Refuses an unknown `LOG_LEVEL` or `LOG_FORMAT` (Python's names `WARN` and `FATAL` are
+    /// accepted, as the legacy service did).
+    static func bootstrap() throws -> Logger {
         let environment = ProcessInfo.processInfo.environment
-        let level = environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-        let json = environment["LOG_FORMAT"]?.lowercased() == "json"
+        var level = Logger.Level.info
+        if let text = environment["LOG_LEVEL"]?.trimmingCharacters(in: .whitespaces).lowercased(), !text.isEmpty {
+            let aliases = ["warn": "warning", "fatal": "critical"]
+            guard let parsed = Logger.Level(rawValue: aliases[text] ?? text) else {
+                throw ValidationError(
+                    "LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+            level = parsed
+        }
+        let format = environment["LOG_FORMAT"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        guard ["", "json", "text"].contains(format) else {
+            throw ValidationError("LOG_FORMAT must be json or text, not '\(format)'")
+        }
+        let json = format == "json"
+        let chosen = level
         Telemetry.bootstrap()
         LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, level: level) }
+            if json { return JSONLogHandler(label: label, level: chosen) }
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = chosen
             return handler
         }
         return Logger(label: "tower")

@@ -177,4 +177,22 @@ struct CommandLineTests {
             #expect(outcome.stderr.contains("Address already in use"), "\(outcome)")
         }
     }
+
+    @Test("configuration is read once at start: a wrong value stops the command with a message that names it",
+        arguments: [
+            ("WORKER_CONCURRENCY", "abc"), ("WORKER_POLL_INTERVAL", "-1"), ("WORKER_LEASE_SECONDS", "0"),
+            ("WORKER_GRACE_PERIOD", "soon"), ("JCT_TRACE_ROOT", "s3://bucket/runs"), ("TOWER_EXECUTOR", "bogus"),
+            ("JCT_REVIEW_AUTO_APPROVE", "maybe"), ("JCT_REVIEW_AUTO_APPROVE_VERDICTS", "pass,great"), ("LOG_LEVEL", "loud"),
+            ("LOG_FORMAT", "xml"), ("DATABASE_POOL_SIZE", "0"), ("DATABASE_URL", "mysql://localhost/tower"),
+        ])
+    func badConfiguration(_ name: String, _ value: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            var environment = setup.environment
+            environment[name] = value
+            let outcome = try TowerBinary.run(["worker"], environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status != 0, "\(outcome)")
+            #expect(outcome.stderr.contains(name) || outcome.stderr.contains(value), "the message names the setting: \(outcome)")
+        }
+    }
 }

@@ -62,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
     var noWorker = false
 
     func run() async throws {
-        let logger = Logs.bootstrap()
+        let logger = try Logs.bootstrap()
         let environment = ProcessInfo.processInfo.environment
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
@@ -141,7 +141,7 @@ struct APICommand: AsyncParsableCommand {
     @OptionGroup var api: APIOptions
 
     func run() async throws {
-        let logger = Logs.bootstrap()
+        let logger = try Logs.bootstrap()
         let environment = ProcessInfo.processInfo.environment
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CWOM
 import Foundation
 import Hummingbird
 import NIOCore
@@ -7,6 +8,7 @@ import Logging
 import ServiceLifecycle
 import Storage
 import UnixSignals
+import TowerJSON
 import Worker
 
 /// Worker settings, from flags or environment variables (legacy names first).
@@ -40,9 +42,20 @@ struct WorkerOptions: ParsableArguments {
         let concurrency = try concurrency ?? Int(number(nil, "WORKER_CONCURRENCY", default: Double(cores)))
         guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
         let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
-        let autoApprove = environment["JCT_REVIEW_AUTO_APPROVE"].flatMap { ["1", "true", "yes", "on"].contains($0.lowercased()) } ?? false
+        var autoApprove = false
+        if let text = environment["JCT_REVIEW_AUTO_APPROVE"], !text.isEmpty {
+            // pydantic-settings' booleans, as the legacy worker read them.
+            guard let value = ObjectReader.laxBool(.string(text.trimmingCharacters(in: .whitespaces))) else {
+                throw ValidationError("JCT_REVIEW_AUTO_APPROVE must be true or false (or 1/0, yes/no, on/off), not '\(text)'")
+            }
+            autoApprove = value
+        }
         let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        for verdict in verdicts where Verdict(rawValue: verdict) == nil {
+            throw ValidationError(
+                "JCT_REVIEW_AUTO_APPROVE_VERDICTS: '\(verdict)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
         return WorkerConfiguration(
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
@@ -100,7 +113,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     func run() async throws {
-        let logger = Logs.bootstrap()
+        let logger = try Logs.bootstrap()
         let configuration = try worker.configuration(environment: ProcessInfo.processInfo.environment)
         let location = try database.location()
         let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
