@@ -186,7 +186,7 @@ extension BridgeWorker {
             let message = finalMessage
             guard try await store.queue.finish(finishedTask, worker: configuration.workerId) else { throw Fenced() }
             var finalRun = finishedRun
-            for artifact in allArtifacts { try await store.artifacts.insert(artifact) }
+            try await store.artifacts.insert(allArtifacts)
             var issueTarget = issueStatus
             if let pack { try await store.evidencePacks.insert(pack) }
             var review: ReviewDecision?

@@ -111,21 +111,22 @@ public struct IssueRepository: Sendable {
             [.json(issue.runs.json), .timestamp(time), .text(issueId)])
     }
 
-    /// Decodes issue rows, loading their join-table links in three queries.
+    /// Decodes issue rows, loading the links of all three join tables in one query.
     func decode(_ rows: [SQLRow]) async throws(StorageError) -> [Issue] {
         guard !rows.isEmpty else { return [] }
         let ids = try rows.map { row throws(StorageError) in try row.string("id") }
         var linked: [String: [ObjectKind: [Ref]]] = [:]
-        for link in Self.links {
-            let sql = """
-                SELECT issue_id, \(link.column) AS ref_id FROM \(link.table)
-                WHERE issue_id IN (\(SQL.placeholders(count: ids.count, after: 0)))
-                ORDER BY created_at, \(link.column)
+        let placeholders = SQL.placeholders(count: ids.count, after: 0)
+        let sql =
+            Self.links.map { link in
                 """
-            for row in try await session.query(sql, ids.map { .text($0) }) {
-                linked[try row.string("issue_id"), default: [:]][link.kind, default: []].append(
-                    Ref(kind: link.kind, id: try row.string("ref_id")))
-            }
+                SELECT issue_id, \(link.column) AS ref_id, '\(link.kind.rawValue)' AS ref_kind, created_at FROM \(link.table)
+                WHERE issue_id IN (\(placeholders))
+                """
+            }.joined(separator: " UNION ALL ") + " ORDER BY created_at, ref_id"
+        for row in try await session.query(sql, ids.map { .text($0) }) {
+            guard let kind = ObjectKind(rawValue: try row.string("ref_kind")) else { continue }
+            linked[try row.string("issue_id"), default: [:]][kind, default: []].append(Ref(kind: kind, id: try row.string("ref_id")))
         }
         return try rows.map { row throws(StorageError) in
             var legacy = JSONObject()

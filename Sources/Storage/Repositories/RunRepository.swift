@@ -140,6 +140,13 @@ public struct ArtifactRepository: Sendable {
         try await session.query(sql, binds)
     }
 
+    /// Inserts several artifacts with one multi-row statement.
+    public func insert(_ artifacts: [Artifact]) async throws(StorageError) {
+        for (sql, binds) in SQL.insertMany("cwom_artifacts", artifacts.map(Self.columns)) {
+            try await session.query(sql, binds)
+        }
+    }
+
     public func get(_ id: String) async throws(StorageError) -> Artifact? {
         try await session.query("SELECT * FROM cwom_artifacts WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }
