@@ -130,10 +130,12 @@ public final class BridgeWorker: Service, Sendable {
     /// missing and a new Run pinned to the issue's newest context packet and its constraint
     /// snapshot; task, issue and run transitions are audited with the task's trace id.
     func claim(limit: Int) async throws -> [ClaimedTask] {
-        let now = Timestamp.now()
         let configuration = self.configuration
         let worker = self.actor
         return try await database.write { store in
+            // Read the clock once the transaction holds the queue (SQLite: the writer), so that no
+            // task it claims was queued after its `started_at`.
+            let now = Timestamp.now()
             let tasks = try await store.queue.claim(
                 worker: configuration.workerId, limit: limit, now: now, leaseUntil: now.adding(seconds: configuration.leaseSeconds))
             var claimed: [ClaimedTask] = []

@@ -151,6 +151,37 @@ struct WorkerTests {
         }
     }
 
+    @Test("tasks enqueued while two workers claim: queued_at ≤ started_at ≤ completed_at for every task",
+        arguments: Dialect.allCases)
+    func timestampsInOrder(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let first = env.start(env.configuration(concurrency: 16))
+            let second = env.start(env.configuration(concurrency: 16))
+            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                for client in 0..<4 {
+                    group.addTask {
+                        var ids: [String] = []
+                        for n in 0..<40 { ids.append(try await env.enqueue(objective: "Client \(client) task \(n)").id) }
+                        return ids
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            for id in ids { _ = try await env.finished(id, seconds: 120) }
+            try await first.stop()
+            try await second.stop()
+            let tasks = try await env.database.read { store in try await store.tasks.list(page: Page(limit: 1000)) }
+            #expect(tasks.count == 160)
+            for task in tasks {
+                let queued = try #require(task.queuedAt)
+                let started = try #require(task.startedAt)
+                let completed = try #require(task.completedAt)
+                #expect(queued <= started, "task \(task.id) started \(started.iso8601) before it was queued \(queued.iso8601)")
+                #expect(started <= completed)
+            }
+        }
+    }
+
     @Test("cancelling: a queued task at once, a running one within a heartbeat", arguments: Dialect.allCases)
     func cancellation(_ dialect: Dialect) async throws {
         try await withWorkerEnvironment(dialect) { env in
