@@ -318,7 +318,9 @@ public final class BridgeWorker: Service, Sendable {
                     note: lastAttempt ? "Rescued: attempts exhausted" : "Rescued: requeued for attempt \(task.attempt + 1)",
                     traceId: task.traceId)
                 self.logger.warning(
-                    "rescued a task", metadata: ["task_id": "\(task.id)", "lost_worker": "\(lostWorker)", "status": "\(task.status.rawValue)"])
+                    "rescued a task",
+                    metadata: Self.metadata(task, runId: expired.currentRunId).merging(
+                        ["lost_worker": "\(lostWorker)", "status": "\(task.status.rawValue)"]) { $1 })
             }
             if count > 0 { try await store.queue.notify() }
             return count

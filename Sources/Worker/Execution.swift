@@ -15,9 +15,7 @@ extension BridgeWorker {
     func process(_ claimed: ClaimedTask) async {
         let task = claimed.task
         var log = logger
-        log[metadataKey: "task_id"] = "\(task.id)"
-        log[metadataKey: "run_id"] = "\(claimed.run.id)"
-        log[metadataKey: "trace_id"] = "\(task.traceId ?? "-")"
+        for (key, value) in Self.metadata(task, runId: claimed.run.id) { log[metadataKey: key] = value }
         do {
             let trace = try TraceStore(root: configuration.traceRoot, runId: claimed.run.id)
             try writeInitialTrace(claimed, trace: trace)
@@ -340,6 +338,11 @@ extension BridgeWorker {
         }
     }
 
+    /// The ids every log line about a task carries.
+    static func metadata(_ task: TaskRecord, runId: String?) -> Logger.Metadata {
+        ["task_id": "\(task.id)", "run_id": "\(runId ?? "-")", "trace_id": "\(task.traceId ?? "-")"]
+    }
+
     /// A worker-side error (trace folder unwritable, database hiccup): the attempt fails.
     func failAfterWorkerError(_ claimed: ClaimedTask, message: String) async {
         let now = Timestamp.now()
@@ -366,7 +369,8 @@ extension BridgeWorker {
                     traceId: failedTask.traceId)
             }
         } catch {
-            logger.error("cannot record a worker error", metadata: ["task_id": "\(task.id)", "error": "\(error)"])
+            logger.error(
+                "cannot record a worker error", metadata: Self.metadata(task, runId: run.id).merging(["error": "\(error)"]) { $1 })
         }
     }
 }

@@ -104,13 +104,17 @@ struct CommandLineTests {
             #expect(try tower(setup, "tasks", "cancel", secondId).status == 4)
             #expect(try tower(setup, "tasks", "cancel", "00000000-0000-0000-0000-000000000000").status == 3)
 
-            // a worker process runs the first task; SIGTERM stops it cleanly
+            // a worker process runs the first task, logging JSON lines; SIGTERM stops it cleanly
+            let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("worker-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: logFile) }
             let worker = Process()
             worker.executableURL = TowerBinary.url
             worker.arguments = ["worker", "--concurrency", "1", "--poll-interval", "0.2"]
             worker.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
+                .merging(["LOG_FORMAT": "json", "LOG_LEVEL": "info"]) { _, new in new }
             worker.standardOutput = FileHandle.nullDevice
-            worker.standardError = FileHandle.nullDevice
+            worker.standardError = try FileHandle(forWritingTo: logFile)
             try worker.run()
             var task: JSONValue = .null
             let deadline = Date().addingTimeInterval(60)
@@ -124,6 +128,18 @@ struct CommandLineTests {
             #expect(worker.terminationReason == .exit && worker.terminationStatus == 0, "SIGTERM ends the worker cleanly")
             #expect(task["status"] == "completed", "\(task)")
             let runId = try #require(task["runs"]?.arrayValue?.first?["id"]?.stringValue)
+
+            // LOG_FORMAT=json: one object per line; every line about the task names task, run and trace.
+            let logLines = try String(contentsOf: logFile, encoding: .utf8).split(separator: "\n").map { try json(String($0)) }
+            #expect(logLines.contains { $0["message"] == "worker started" })
+            let about = logLines.filter { $0["task_id"]?.stringValue == taskId }
+            let messages = Set(about.compactMap { $0["message"]?.stringValue })
+            #expect(messages.isSuperset(of: ["run started", "run finished"]), "\(about)")
+            for line in about {
+                #expect(line["run_id"]?.stringValue == runId, "\(line)")
+                #expect(line["trace_id"] == task["trace_id"], "\(line)")
+                #expect(line["level"] != nil && line["ts"] != nil)
+            }
 
             let run = try tower(setup, "runs", "show", runId)
             #expect(run.status == 0, "\(run)")
