@@ -242,7 +242,8 @@ public final class BridgeWorker: Service, Sendable {
                     try await store.queue.upsertWorker(
                         id: self.workerId, host: ProcessInfo.processInfo.hostName,
                         pid: Int(ProcessInfo.processInfo.processIdentifier), concurrency: self.configuration.concurrency, now: now)
-                    return try await store.queue.heartbeat(worker: self.workerId, leaseUntil: now.adding(seconds: self.configuration.leaseSeconds))
+                    return try await store.queue.heartbeat(
+                        worker: self.workerId, taskIds: Array(known), leaseUntil: now.adding(seconds: self.configuration.leaseSeconds))
                 }
                 await state.setHealthy(true)
                 for id in cancel { await state.stop(id, .cancelRequested) }
@@ -333,7 +334,8 @@ public final class BridgeWorker: Service, Sendable {
                 try await postgres.listen(channel: QueueRepository.channel) { await self.wake.fire() }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("LISTEN failed; polling meanwhile", metadata: ["error": "\(error)"])
+                // PSQLError's description is deliberately generic; its reflection says what happened.
+                logger.warning("LISTEN failed; polling meanwhile", metadata: ["error": "\(String(reflecting: error))"])
             }
             try? await Task.sleep(for: .seconds(1))
         }

@@ -53,6 +53,12 @@ extension BridgeWorker {
             }
         } catch is Fenced {
             log.warning("result discarded: the task is no longer this worker's attempt")
+        } catch let error as StorageError where error.kind == .unreachable {
+            // The outcome could not be recorded. The task keeps no lease (the heartbeat extends only
+            // what this worker runs), so a rescuer gives it a new attempt: a database hiccup must
+            // not fail work for good.
+            log.warning("database unreachable while recording the run; the task is retried when its lease expires",
+                metadata: ["error": "\(error)"])
         } catch {
             log.error("run failed", metadata: ["error": "\(error)"])
             await failAfterWorkerError(claimed, message: "\(error)")

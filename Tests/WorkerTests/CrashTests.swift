@@ -58,4 +58,46 @@ struct CrashTests {
             #expect(runs.filter { $0.status == .underReview || $0.status == .done }.count == 1, "done once")
         }
     }
+
+    @Test("PostgreSQL drops every connection of a worker, three times mid-run: each task completes exactly once, none stays running")
+    func connectionsDropped() async throws {
+        try await withWorkerEnvironment(.postgres) { env in
+            guard case .postgres(let url)? = env.database.location else { throw WorkerTestError("no PostgreSQL URL") }
+            // The worker's connections carry a name of their own, so that only they are dropped.
+            let name = "tower-test-" + ULID.make().lowercased()
+            let workerDatabase = try await Database.open(.postgres(url: url + "&application_name=\(name)&query_timeout=3"), poolSize: 4)
+            var ids: [String] = []
+            for n in 0..<40 { ids.append(try await env.enqueue(objective: "Survive dropped connections \(n)").id) }
+            let executor = try CommandExecutor(commandLine: "sleep 0.2")
+            let worker = RunningWorker(
+                BridgeWorker(
+                    database: workerDatabase,
+                    configuration: env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3)))
+            var dropped = 0
+            for _ in 0..<3 {
+                try await Task.sleep(for: .milliseconds(600))
+                dropped += try await env.database.read { store in
+                    try await store.session.query(
+                        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = $1", [.text(name)]
+                    ).count
+                }
+            }
+            #expect(dropped > 0, "there were connections to drop")
+            for id in ids { _ = try await env.finished(id, seconds: 120) }
+            try await worker.stop()
+            await workerDatabase.close()
+
+            let (tasks, runs) = try await env.database.read { store in
+                (try await store.tasks.list(page: Page(limit: 1000)), try await store.runs.list(page: Page(limit: 1000)))
+            }
+            #expect(tasks.count == 40)
+            #expect(tasks.allSatisfy { $0.status == .completed }, "\(tasks.filter { $0.status != .completed }.map { ($0.id, $0.status, $0.error ?? "") })")
+            let succeeded = runs.filter { $0.status == .underReview }
+            #expect(succeeded.count == 40, "one successful run per task")
+            #expect(Set(succeeded.compactMap { $0.meta["task_id"]?.stringValue }) == Set(ids), "done once each")
+            for run in runs where run.status != .underReview {
+                #expect(run.status == .failed && run.failure?.category == .runtime, "a lost attempt fails: \(run.id) \(run.status)")
+            }
+        }
+    }
 }

@@ -17,6 +17,11 @@ public struct PostgresSettings: Sendable {
     public var searchPath: String?
     /// The most connections the pool opens.
     public var maximumConnections: Int
+    /// How the connections name themselves (`pg_stat_activity.application_name`).
+    public var applicationName: String = "tower"
+    /// The longest a statement of a transaction may wait for its answer before its connection is
+    /// closed and the transaction fails as `unreachable` (`?query_timeout=SECONDS`).
+    public var queryTimeout: Double = 60
 
     public init(host: String, port: Int = 5432, username: String, password: String?, database: String,
         searchPath: String? = nil, maximumConnections: Int = 10)
@@ -46,10 +51,18 @@ public struct PostgresSettings: Sendable {
             throw StorageError(.configuration, "DATABASE_URL '\(Self.redacted(url))' names no database (…/DATABASE)")
         }
         var searchPath: String?
+        var applicationName: String?
+        var queryTimeout: Double?
         var pool = maximumConnections
         for item in components.queryItems ?? [] {
             switch item.name {
             case "search_path", "schema": searchPath = item.value
+            case "application_name": applicationName = item.value
+            case "query_timeout":
+                guard let value = item.value.flatMap(Double.init), value > 0 else {
+                    throw StorageError(.configuration, "DATABASE_URL: query_timeout must be a positive number of seconds")
+                }
+                queryTimeout = value
             case "pool_size", "max_connections":
                 guard let value = item.value.flatMap(Int.init), value > 0 else {
                     throw StorageError(.configuration, "DATABASE_URL: \(item.name) must be a positive integer")
@@ -68,6 +81,13 @@ public struct PostgresSettings: Sendable {
             host: host, port: components.port ?? 5432, username: components.user?.removingPercentEncoding ?? "postgres",
             password: components.password?.removingPercentEncoding, database: database, searchPath: searchPath,
             maximumConnections: pool)
+        if let applicationName, !applicationName.isEmpty { self.applicationName = applicationName }
+        if let queryTimeout { self.queryTimeout = queryTimeout }
+    }
+
+    /// Startup parameters of every connection.
+    var startupParameters: [(String, String)] {
+        [("application_name", applicationName)] + (searchPath.map { [("search_path", $0)] } ?? [])
     }
 
     /// The URL with its password replaced by `***`, for messages and logs.
@@ -84,14 +104,14 @@ public struct PostgresSettings: Sendable {
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(10)
-        if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
+        configuration.options.additionalStartupParameters = startupParameters
         return configuration
     }
 
     func connectionConfiguration() -> PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
-        if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
+        configuration.options.additionalStartupParameters = startupParameters
         return configuration
     }
 }
@@ -131,15 +151,28 @@ public final class PostgresDriver: DatabaseDriver {
         self.runTask = Task.immediate { await client.run() }
     }
 
+    /// BEGIN, `body`, COMMIT; ROLLBACK when `body` throws, except after the connection was lost:
+    /// PostgresNIO 1.33 can wait forever for a ROLLBACK sent on a connection the server has just
+    /// terminated (`PostgresClient.withTransaction` does that, and a worker hung on it), and the
+    /// server has rolled the transaction back anyway.
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                return try await body(PostgresSession(connection: connection, logger: logger))
+                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout)
+                try await session.query("BEGIN", [])
+                do {
+                    let value = try await body(session)
+                    try await session.query("COMMIT", [])
+                    return value
+                } catch {
+                    if (error as? StorageError)?.kind != .unreachable {
+                        _ = try? await session.query("ROLLBACK", [])
+                    }
+                    throw error
+                }
             }
-        } catch let error as PostgresTransactionError {
-            throw Self.unwrap(error)
         } catch let error as PSQLError {
             throw Self.map(error)
         }
@@ -154,7 +187,7 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                return try await body(PostgresSession(connection: connection, logger: logger))
+                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout))
             }
         } catch let error as PSQLError {
             throw Self.map(error)
@@ -176,15 +209,6 @@ public final class PostgresDriver: DatabaseDriver {
         await runTask.value
     }
 
-    static func unwrap(_ error: PostgresTransactionError) -> any Error {
-        for inner in [error.closureError, error.beginError, error.commitError] {
-            if let storage = inner as? StorageError { return storage }
-            if let psql = inner as? PSQLError { return map(psql) }
-            if let inner { return inner }
-        }
-        return StorageError(.query, "PostgreSQL transaction failed")
-    }
-
     static func map(_ error: PSQLError) -> StorageError {
         let state = error.serverInfo?[.sqlState]
         let message = error.serverInfo?[.message] ?? String(reflecting: error)
@@ -202,6 +226,9 @@ public final class PostgresDriver: DatabaseDriver {
             return StorageError(.authentication, message)
         case "3D000":
             return StorageError(.missingDatabase, message)
+        case "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006":
+            // The server shut down, restarted or dropped the connection: try again later.
+            return StorageError(.unreachable, "lost the connection to PostgreSQL (\(state ?? ""): \(message))")
         case nil:
             return StorageError(.unreachable, "lost the connection to PostgreSQL (\(error.code))")
         default:
@@ -248,7 +275,37 @@ struct UntypedText: PostgresDynamicTypeEncodable {
 struct PostgresSession: DatabaseSession {
     let connection: PostgresConnection
     let logger: Logger
+    /// Seconds a statement may wait for its answer (see `PostgresSettings.queryTimeout`).
+    let timeout: Double
     var dialect: SQLDialect { .postgres }
+
+    /// Runs `operation` with a deadline. PostgresNIO 1.33 can leave a query waiting forever when
+    /// the server terminates its connection at the wrong moment (seen with pg_terminate_backend
+    /// during a claim), and closing the connection does not fail that query either. At the
+    /// deadline the connection is closed and the caller gets an `unreachable` error at once; the
+    /// stuck query is abandoned (its task stays suspended), which is the price of not hanging.
+    func withDeadline<T: Sendable>(_ sql: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let connection = self.connection
+        let timeout = self.timeout
+        let answered = Mutex(false)
+        let claim: @Sendable () -> Bool = { answered.withLock { done in defer { done = true }; return !done } }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let timer = Task {
+                guard (try? await Task.sleep(for: .seconds(timeout))) != nil, claim() else { return }
+                continuation.resume(
+                    throwing: StorageError(
+                        .unreachable,
+                        "PostgreSQL did not answer within \(timeout) s; the connection was closed (\(sql.prefix(60))…)"))
+                try? await connection.close()
+            }
+            Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                timer.cancel()
+                if claim() { continuation.resume(with: result) }
+            }
+        }
+    }
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
@@ -265,15 +322,20 @@ struct PostgresSession: DatabaseSession {
             case .json(let j): bindings.append(UntypedText(value: j.serialized()))
             }
         }
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let connection = self.connection
+        let logger = self.logger
         do {
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-            var result: [SQLRow] = []
-            for try await row in rows {
-                var values: [String: SQLValue] = [:]
-                for cell in row { values[cell.columnName] = try Self.value(cell) }
-                result.append(SQLRow(values: values))
+            return try await withDeadline(sql) {
+                let rows = try await connection.query(query, logger: logger)
+                var result: [SQLRow] = []
+                for try await row in rows {
+                    var values: [String: SQLValue] = [:]
+                    for cell in row { values[cell.columnName] = try Self.value(cell) }
+                    result.append(SQLRow(values: values))
+                }
+                return result
             }
-            return result
         } catch let error as PSQLError {
             throw PostgresDriver.map(error)
         } catch let error as StorageError {

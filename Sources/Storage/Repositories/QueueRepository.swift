@@ -40,16 +40,20 @@ public struct QueueRepository: Sendable {
         }
     }
 
-    /// Extends the leases of every task `worker` runs and returns the ids of those whose
-    /// cancellation was requested.
-    public func heartbeat(worker: String, leaseUntil: Timestamp) async throws(StorageError) -> (
+    /// Extends the leases of the tasks in `taskIds` that `worker` still holds, and returns
+    /// those ids and the ones whose cancellation was requested. Only tasks the worker is actually
+    /// running are extended: a claim whose result the worker never saw (a lost commit answer, a
+    /// completion that failed when the connection dropped) keeps no lease and is rescued.
+    public func heartbeat(worker: String, taskIds: [String], leaseUntil: Timestamp) async throws(StorageError) -> (
         running: [String], cancelRequested: [String]
     ) {
+        guard !taskIds.isEmpty else { return ([], []) }
         let rows = try await session.query(
             """
             UPDATE tasks SET lease_expires_at = $1 WHERE assigned_to = $2 AND status = 'running'
+            AND id IN (\(SQL.placeholders(count: taskIds.count, after: 2)))
             RETURNING id, cancel_requested_at
-            """, [.timestamp(leaseUntil), .text(worker)])
+            """, [.timestamp(leaseUntil), .text(worker)] + taskIds.map { .text($0) })
         var running: [String] = []
         var cancel: [String] = []
         for row in rows {
