@@ -122,6 +122,8 @@ public final class PostgresDriver: DatabaseDriver {
     public let settings: PostgresSettings
     let client: PostgresClient
     private let runTask: Task<Void, Never>
+    let watchdog = QueryWatchdog()
+    private let watchdogTask: Task<Void, Never>
     let logger: Logger
     private let inUse = Atomic<Int>(0)
 
@@ -149,6 +151,8 @@ public final class PostgresDriver: DatabaseDriver {
         self.client = client
         // Started immediately so that the pool is running before the first lease.
         self.runTask = Task.immediate { await client.run() }
+        let watchdog = self.watchdog
+        self.watchdogTask = Task { await watchdog.run() }
     }
 
     /// BEGIN, `body`, COMMIT; ROLLBACK when `body` throws, except after the connection was lost:
@@ -160,7 +164,7 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout)
+                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog)
                 try await session.query("BEGIN", [])
                 do {
                     let value = try await body(session)
@@ -187,7 +191,7 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout))
+                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog))
             }
         } catch let error as PSQLError {
             throw Self.map(error)
@@ -205,6 +209,7 @@ public final class PostgresDriver: DatabaseDriver {
     }
 
     public func close() async {
+        watchdogTask.cancel()
         runTask.cancel()
         await runTask.value
     }
@@ -277,6 +282,7 @@ struct PostgresSession: DatabaseSession {
     let logger: Logger
     /// Seconds a statement may wait for its answer (see `PostgresSettings.queryTimeout`).
     let timeout: Double
+    let watchdog: QueryWatchdog
     var dialect: SQLDialect { .postgres }
 
     /// Runs `operation` with a deadline. PostgresNIO 1.33 can leave a query waiting forever when
@@ -287,21 +293,22 @@ struct PostgresSession: DatabaseSession {
     func withDeadline<T: Sendable>(_ sql: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let connection = self.connection
         let timeout = self.timeout
+        let watchdog = self.watchdog
         let answered = Mutex(false)
         let claim: @Sendable () -> Bool = { answered.withLock { done in defer { done = true }; return !done } }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let timer = Task {
-                guard (try? await Task.sleep(for: .seconds(timeout))) != nil, claim() else { return }
+            let entry = watchdog.register(after: timeout) {
+                guard claim() else { return }
                 continuation.resume(
                     throwing: StorageError(
                         .unreachable,
                         "PostgreSQL did not answer within \(timeout) s; the connection was closed (\(sql.prefix(60))…)"))
-                try? await connection.close()
+                connection.close().whenComplete { _ in }
             }
             Task {
                 let result: Result<T, any Error>
                 do { result = .success(try await operation()) } catch { result = .failure(error) }
-                timer.cancel()
+                watchdog.finish(entry)
                 if claim() { continuation.resume(with: result) }
             }
         }
@@ -366,6 +373,41 @@ struct PostgresSession: DatabaseSession {
         default:
             // text, varchar, json, the legacy enum types: their binary form is the text itself.
             return .text(String(buffer: bytes))
+        }
+    }
+}
+
+/// Deadlines of the statements in flight, checked by one loop per driver (cheaper than a timer
+/// task per statement). An expired entry's action runs once, on the loop.
+final class QueryWatchdog: Sendable {
+    private struct Entry {
+        let deadline: ContinuousClock.Instant
+        let expire: @Sendable () -> Void
+    }
+    private let state = Mutex<(next: Int, entries: [Int: Entry])>((0, [:]))
+
+    func register(after seconds: Double, _ expire: @escaping @Sendable () -> Void) -> Int {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
+        return state.withLock { state in
+            state.next += 1
+            state.entries[state.next] = Entry(deadline: deadline, expire: expire)
+            return state.next
+        }
+    }
+
+    func finish(_ id: Int) { _ = state.withLock { $0.entries.removeValue(forKey: id) } }
+
+    /// Until cancelled: every quarter second, runs the actions of the expired entries.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            let now = ContinuousClock.now
+            let expired = state.withLock { state in
+                let due = state.entries.filter { $0.value.deadline <= now }
+                for id in due.keys { state.entries.removeValue(forKey: id) }
+                return Array(due.values)
+            }
+            for entry in expired { entry.expire() }
         }
     }
 }
