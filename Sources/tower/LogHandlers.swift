@@ -47,14 +47,14 @@ enum Logs {
         if let text = environment["LOG_LEVEL"]?.trimmingCharacters(in: .whitespaces).lowercased(), !text.isEmpty {
             let aliases = ["warn": "warning", "fatal": "critical"]
             guard let parsed = Logger.Level(rawValue: aliases[text] ?? text) else {
-                throw ValidationError(
+                throw CommandError(
                     "LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
             }
             level = parsed
         }
         let format = environment["LOG_FORMAT"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard ["", "json", "text"].contains(format) else {
-            throw ValidationError("LOG_FORMAT must be json or text, not '\(format)'")
+            throw CommandError("LOG_FORMAT must be json or text, not '\(format)'")
         }
         let json = format == "json"
         let chosen = level

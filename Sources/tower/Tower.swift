@@ -18,3 +18,9 @@ struct Tower: AsyncParsableCommand {
         ]
     )
 }
+
+/// A failure the command line reports as `Error: <message>` with exit code 1 (no usage text).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -106,7 +106,7 @@ struct BenchCommand: AsyncParsableCommand {
             let response = await api.respond(
                 APIRequest(method: "POST", path: "/tasks/enqueue", query: nil, headers: [("content-type", "application/json")], body: body.bytes()))
             guard response.status == 201, let id = try JSONParser.parse(bytes: response.body)["task_id"]?.stringValue else {
-                throw ValidationError("enqueue failed with \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+                throw CommandError("enqueue failed with \(response.status): \(String(decoding: response.body, as: UTF8.self))")
             }
             return id
         }

@@ -29,7 +29,7 @@ struct DatabaseOptions: ParsableArguments {
         if let poolSize { return poolSize }
         guard let text = ProcessInfo.processInfo.environment["DATABASE_POOL_SIZE"] else { return 10 }
         guard let value = Int(text), value > 0 else {
-            throw ValidationError("DATABASE_POOL_SIZE must be a positive integer, not '\(text)'")
+            throw CommandError("DATABASE_POOL_SIZE must be a positive integer, not '\(text)'")
         }
         return value
     }

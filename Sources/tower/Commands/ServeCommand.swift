@@ -29,7 +29,7 @@ struct APIOptions: ParsableArguments {
             port = flag
         } else if let text = environment["API_PORT"] {
             guard let value = Int(text), (0...65535).contains(value) else {
-                throw ValidationError("API_PORT must be a port number (0-65535), not '\(text)'")
+                throw CommandError("API_PORT must be a port number (0-65535), not '\(text)'")
             }
             port = value
         } else {
@@ -123,12 +123,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.info("stopped")
     }
-}
-
-/// A failure the command line reports as `Error: <message>` with exit code 1 (no usage text).
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }
 
 struct APICommand: AsyncParsableCommand {

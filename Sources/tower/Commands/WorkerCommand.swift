@@ -35,7 +35,7 @@ struct WorkerOptions: ParsableArguments {
         func number(_ flag: Double?, _ name: String, default value: Double) throws -> Double {
             if let flag { return flag }
             guard let text = environment[name], !text.isEmpty else { return value }
-            guard let parsed = Double(text), parsed > 0 else { throw ValidationError("\(name) must be a positive number, not '\(text)'") }
+            guard let parsed = Double(text), parsed > 0 else { throw CommandError("\(name) must be a positive number, not '\(text)'") }
             return parsed
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -46,14 +46,14 @@ struct WorkerOptions: ParsableArguments {
         if let text = environment["JCT_REVIEW_AUTO_APPROVE"], !text.isEmpty {
             // pydantic-settings' booleans, as the legacy worker read them.
             guard let value = ObjectReader.laxBool(.string(text.trimmingCharacters(in: .whitespaces))) else {
-                throw ValidationError("JCT_REVIEW_AUTO_APPROVE must be true or false (or 1/0, yes/no, on/off), not '\(text)'")
+                throw CommandError("JCT_REVIEW_AUTO_APPROVE must be true or false (or 1/0, yes/no, on/off), not '\(text)'")
             }
             autoApprove = value
         }
         let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         for verdict in verdicts where Verdict(rawValue: verdict) == nil {
-            throw ValidationError(
+            throw CommandError(
                 "JCT_REVIEW_AUTO_APPROVE_VERDICTS: '\(verdict)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         return WorkerConfiguration(
@@ -85,11 +85,11 @@ struct WorkerOptions: ParsableArguments {
                 }
             }
             guard any else {
-                throw ValidationError("TOWER_EXECUTOR=command needs TOWER_EXECUTOR_COMMAND (or TOWER_EXECUTOR_COMMAND_<OPERATION>)")
+                throw CommandError("TOWER_EXECUTOR=command needs TOWER_EXECUTOR_COMMAND (or TOWER_EXECUTOR_COMMAND_<OPERATION>)")
             }
             return registry
         default:
-            throw ValidationError("unknown executor '\(kind)': use stub or command")
+            throw CommandError("unknown executor '\(kind)': use stub or command")
         }
     }
 }
