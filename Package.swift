@@ -83,7 +83,8 @@ let package = Package(
         ),
         // Test helpers: a database of its own per test, on SQLite or the PostgreSQL of scripts/test.
         .target(
-            name: "TowerTestSupport", dependencies: ["Storage", "CWOM", "TowerJSON"], path: "Tests/Support",
+            name: "TowerTestSupport",
+            dependencies: ["Storage", "CWOM", "TowerJSON", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
             swiftSettings: strict),
         .testTarget(
             name: "APITests",

@@ -13,7 +13,7 @@ struct CostTests {
         try await withDatabase(dialect) { database, _ in
             let counting = CountingDriver(database.driver)
             let counted = Database(driver: counting, location: database.location)
-            let harness = Harness(api: TowerAPI(database: counted, configuration: testConfiguration), database: counted, dialect: dialect)
+            let harness = Harness(api: TowerAPI(database: counted, configuration: testConfiguration, logger: quietLogger("tower.api")), database: counted, dialect: dialect)
             try await body(harness, counting)
         }
     }

@@ -67,7 +67,7 @@ func withAPI(_ dialect: Dialect, configuration: APIConfiguration = testConfigura
     _ body: (Harness) async throws -> Void) async throws
 {
     try await withDatabase(dialect) { database, _ in
-        try await body(Harness(api: TowerAPI(database: database, configuration: configuration), database: database, dialect: dialect))
+        try await body(Harness(api: TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api")), database: database, dialect: dialect))
     }
 }
 

@@ -16,7 +16,7 @@ struct MetricsTests {
             #expect(response.header("content-type") == "text/plain; version=0.0.4; charset=utf-8")
             #expect(String(decoding: response.body, as: UTF8.self) == "tower_example_total 3\n")
             #expect(api.router.routes.contains { $0.pattern == "/metrics" })
-            let without = TowerAPI(database: database, configuration: APIConfiguration())
+            let without = TowerAPI(database: database, configuration: APIConfiguration(), logger: quietLogger("tower.api"))
             let none = await without.respond(APIRequest(method: "GET", path: "/metrics", query: nil, headers: [], body: []))
             #expect(none.status == 404)
         }

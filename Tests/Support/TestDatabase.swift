@@ -1,5 +1,6 @@
 import CWOM
 import Foundation
+import Logging
 import Storage
 import Testing
 import TowerJSON
@@ -72,7 +73,7 @@ public struct TestDatabase: Sendable {
     /// Opens the database, migrated unless `migrate` is false.
     public func open(migrate: Bool = true) async throws -> Database {
         let database = try await Database.open(location, poolSize: 4, requireCurrentSchema: false)
-        if migrate { try await database.migrator().migrate() }
+        if migrate { try await database.migrator(logger: quietLogger("tower.migrate")).migrate() }
         return database
     }
 
@@ -103,4 +104,11 @@ public func withDatabase(_ dialect: Dialect, migrate: Bool = true,
     }
     await database.close()
     await test.drop()
+}
+
+/// A logger that keeps test output to warnings and errors.
+public func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .warning
+    return logger
 }

@@ -83,7 +83,7 @@ struct BackfillTests {
             #expect(tasks.first { $0.id == modern.id }?.cwomIssueId == modern.cwomIssueId)
 
             // The finished history is visible through the API.
-            let api = TowerAPI(database: env.database, configuration: APIConfiguration())
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(), logger: quietLogger("tower.api"))
             let doneIssue = try #require(tasks.first { $0.id == ids.done }?.cwomIssueId)
             let expanded = try JSONParser.parse(
                 bytes: await api.respond(APIRequest(method: "GET", path: "/cwom/issues/\(doneIssue)", query: "expand=all", headers: [], body: [])).body)

@@ -72,7 +72,8 @@ struct CrashTests {
             let worker = RunningWorker(
                 BridgeWorker(
                     database: workerDatabase,
-                    configuration: env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3)))
+                    configuration: env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3),
+                    logger: quietLogger("tower.worker")))
             var dropped = 0
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(600))

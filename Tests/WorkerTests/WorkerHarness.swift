@@ -41,7 +41,7 @@ struct WorkerEnvironment: Sendable {
     }
 
     func start(_ configuration: WorkerConfiguration) -> RunningWorker {
-        RunningWorker(BridgeWorker(database: database, configuration: configuration))
+        RunningWorker(BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker")))
     }
 
     /// Inserts a queued task directly (as the legacy service would), optionally with CWOM.

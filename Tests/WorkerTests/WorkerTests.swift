@@ -185,7 +185,7 @@ struct WorkerTests {
     @Test("cancelling: a queued task at once, a running one within a heartbeat", arguments: Dialect.allCases)
     func cancellation(_ dialect: Dialect) async throws {
         try await withWorkerEnvironment(dialect) { env in
-            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])))
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])), logger: quietLogger("tower.api"))
             let queued = try await env.enqueue()
             let response = await api.respond(APIRequest(method: "POST", path: "/tasks/\(queued.id)/cancel", query: nil, headers: [], body: []))
             #expect(response.status == 200)
@@ -237,7 +237,7 @@ struct WorkerTests {
         try await withWorkerEnvironment(dialect) { env in
             let task = try await env.enqueue()
             // Simulate a worker that claimed the task and vanished: a running row with an expired lease.
-            let worker = BridgeWorker(database: env.database, configuration: env.configuration(lease: 0.01))
+            let worker = BridgeWorker(database: env.database, configuration: env.configuration(lease: 0.01), logger: quietLogger("tower.worker"))
             _ = worker
             let past = Timestamp.now().adding(seconds: -60)
             try await env.database.write { store in
@@ -265,7 +265,7 @@ struct WorkerTests {
                     "UPDATE tasks SET status = 'running', attempt = 3, assigned_to = 'ghost', lease_expires_at = $1 WHERE id = $2",
                     [.timestamp(past), .text(task.id)])
             }
-            let worker = BridgeWorker(database: env.database, configuration: env.configuration())
+            let worker = BridgeWorker(database: env.database, configuration: env.configuration(), logger: quietLogger("tower.worker"))
             #expect(try await worker.rescueExpired() == 1)
             #expect(try await worker.rescueExpired() == 0, "rescue is fenced: nothing twice")
             let failed = try #require(try await env.task(task.id))

@@ -26,9 +26,12 @@ public struct QueueRepository: Sendable {
             SELECT id FROM tasks WHERE status = 'queued' AND (run_after IS NULL OR run_after <= $1)
             ORDER BY queued_at, created_at, id LIMIT $2
             """
+        // `started_at` is never before `queued_at`: on PostgreSQL the claim's snapshot is taken after
+        // the worker read its clock, so a task queued in between can be claimed by this statement.
         let update = """
-            UPDATE tasks SET status = 'running', started_at = $1, assigned_to = $3, attempt = attempt + 1,
-            lease_expires_at = $4, cancel_requested_at = NULL
+            UPDATE tasks SET status = 'running',
+            started_at = CASE WHEN queued_at IS NOT NULL AND queued_at > $1 THEN queued_at ELSE $1 END,
+            assigned_to = $3, attempt = attempt + 1, lease_expires_at = $4, cancel_requested_at = NULL
             """
         let sql =
             session.dialect == .postgres
