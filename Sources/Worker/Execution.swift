@@ -209,7 +209,7 @@ extension BridgeWorker {
                 }
             }
             try await store.runs.update(finalRun)
-            try await store.issues.setStatus(claimed.issue.id, issueTarget, at: now)
+            try await store.issues.overwriteStatus(claimed.issue.id, issueTarget, at: now)
             var entries: [AuditEntry] = [
                 AuditEntry(
                     ts: now, actor: worker, action: .statusChanged, entityKind: "Task", entityId: finishedTask.id,
@@ -252,12 +252,12 @@ extension BridgeWorker {
                 // Through under_review to done, as the legacy policy did, in this transaction.
                 finalRun.status = .underReview
                 try await store.runs.update(finalRun)
-                try await store.issues.setStatus(claimed.issue.id, .underReview, at: now)
+                try await store.issues.overwriteStatus(claimed.issue.id, .underReview, at: now)
                 try await store.reviews.insert(review)
                 try await store.audit.created("ReviewDecision", review.id, snapshot: review.json, by: worker, traceId: finishedTask.traceId)
                 finalRun.status = .done
                 try await store.runs.update(finalRun)
-                try await store.issues.setStatus(claimed.issue.id, .done, at: now)
+                try await store.issues.overwriteStatus(claimed.issue.id, .done, at: now)
                 try await store.audit.statusChanged(
                     "Issue", claimed.issue.id, from: "under_review", to: "done", by: worker,
                     note: "Review decision: approved", traceId: finishedTask.traceId)
@@ -334,7 +334,7 @@ extension BridgeWorker {
                 """, [.int(requeued.attempt), .text(requeued.id), .int(claimed.task.attempt), .text(workerId)])
             guard !rows.isEmpty else { throw Fenced() }
             try await store.runs.update(canceled)
-            try await store.issues.setStatus(claimed.issue.id, .ready, at: now)
+            try await store.issues.overwriteStatus(claimed.issue.id, .ready, at: now)
             try await store.audit.statusChanged(
                 "Task", requeued.id, from: "running", to: "queued", by: worker,
                 note: "Worker shut down; requeued without counting the attempt", traceId: requeued.traceId)
@@ -369,7 +369,7 @@ extension BridgeWorker {
             try await database.write { store in
                 guard try await store.queue.finish(failedTask, worker: workerId) else { return }
                 try await store.runs.update(failedRun)
-                try await store.issues.setStatus(claimed.issue.id, .failed, at: now)
+                try await store.issues.overwriteStatus(claimed.issue.id, .failed, at: now)
                 try await store.audit.statusChanged(
                     "Run", failedRun.id, from: "running", to: "failed", by: worker, note: "Worker error: \(message)",
                     traceId: failedTask.traceId)

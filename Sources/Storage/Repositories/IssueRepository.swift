@@ -94,6 +94,13 @@ public struct IssueRepository: Sendable {
         return Status(rawValue: previous) ?? .planned
     }
 
+    /// Sets the status (and `updated_at`) in one statement, for callers that know the previous one.
+    public func overwriteStatus(_ id: String, _ status: Status, at time: Timestamp = .now()) async throws(StorageError) {
+        try await session.query(
+            "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3",
+            [.text(status.rawValue), .timestamp(time), .text(id)])
+    }
+
     /// Writes the issue's `runs` and `status` in one statement (the worker knows both).
     public func update(_ issueId: String, runs: [Ref], status: Status, at time: Timestamp = .now()) async throws(StorageError) {
         try await session.query(
