@@ -124,21 +124,21 @@ extension JSONValue {
 }
 
 extension JSONValue {
-    /// The path (keys and indexes) to the first string or key that holds the NUL character
-    /// U+0000, which neither database can store (PostgreSQL refuses it, SQLite cuts the text at
-    /// it); nil when there is none.
-    public func pathToNUL() -> [JSONValue]? {
+    /// The first string or key that holds the NUL character U+0000, which neither database can
+    /// store (PostgreSQL refuses it, SQLite cuts the text at it), with its path of keys and
+    /// indexes; nil when there is none.
+    public func firstNUL() -> (path: [JSONValue], text: String)? {
         switch self {
-        case .string(let s): return s.containsNUL ? [] : nil
+        case .string(let s): return s.containsNUL ? ([], s) : nil
         case .array(let elements):
             for (index, element) in elements.enumerated() {
-                if let rest = element.pathToNUL() { return [.int(index)] + rest }
+                if let found = element.firstNUL() { return ([.int(index)] + found.path, found.text) }
             }
             return nil
         case .object(let object):
             for (key, value) in object {
-                if key.containsNUL { return [.string(key)] }
-                if let rest = value.pathToNUL() { return [.string(key)] + rest }
+                if key.containsNUL { return ([.string(key)], key) }
+                if let found = value.firstNUL() { return ([.string(key)] + found.path, found.text) }
             }
             return nil
         case .null, .bool, .int, .double: return nil

@@ -133,8 +133,8 @@ public final class BridgeWorker: Service, Sendable {
         let configuration = self.configuration
         let worker = self.actor
         return try await database.write { store in
-            // Read the clock once the transaction holds the queue (SQLite: the writer), so that no
-            // task it claims was queued after its `started_at`.
+            // The clock is read once the transaction holds the queue (on SQLite: the writer), so that
+            // `started_at` is close to the claim; the claim statement keeps it from preceding `queued_at`.
             let now = Timestamp.now()
             let tasks = try await store.queue.claim(
                 worker: configuration.workerId, limit: limit, now: now, leaseUntil: now.adding(seconds: configuration.leaseSeconds))
@@ -243,7 +243,7 @@ public final class BridgeWorker: Service, Sendable {
                         id: self.workerId, host: ProcessInfo.processInfo.hostName,
                         pid: Int(ProcessInfo.processInfo.processIdentifier), concurrency: self.configuration.concurrency, now: now)
                     return try await store.queue.heartbeat(
-                        worker: self.workerId, taskIds: Array(known), leaseUntil: now.adding(seconds: self.configuration.leaseSeconds))
+                        worker: self.workerId, taskIds: known, leaseUntil: now.adding(seconds: self.configuration.leaseSeconds))
                 }
                 await state.setHealthy(true)
                 for id in cancel { await state.stop(id, .cancelRequested) }

@@ -43,28 +43,28 @@ enum Logs {
     /// accepted, as the legacy service did).
     static func bootstrap() throws -> Logger {
         let environment = ProcessInfo.processInfo.environment
-        var level = Logger.Level.info
-        if let text = environment["LOG_LEVEL"]?.trimmingCharacters(in: .whitespaces).lowercased(), !text.isEmpty {
-            let aliases = ["warn": "warning", "fatal": "critical"]
-            guard let parsed = Logger.Level(rawValue: aliases[text] ?? text) else {
-                throw CommandError(
-                    "LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
-            }
-            level = parsed
-        }
+        let level = try Self.level(environment["LOG_LEVEL"])
         let format = environment["LOG_FORMAT"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard ["", "json", "text"].contains(format) else {
             throw CommandError("LOG_FORMAT must be json or text, not '\(format)'")
         }
         let json = format == "json"
-        let chosen = level
         Telemetry.bootstrap()
         LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, level: chosen) }
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = chosen
+            handler.logLevel = level
             return handler
         }
         return Logger(label: "tower")
+    }
+
+    static func level(_ value: String?) throws -> Logger.Level {
+        guard let text = value?.trimmingCharacters(in: .whitespaces).lowercased(), !text.isEmpty else { return .info }
+        let aliases = ["warn": "warning", "fatal": "critical"]
+        guard let level = Logger.Level(rawValue: aliases[text] ?? text) else {
+            throw CommandError("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return level
     }
 }

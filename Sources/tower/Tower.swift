@@ -1,4 +1,6 @@
 import ArgumentParser
+import NIOCore
+import ServiceLifecycle
 
 @main
 struct Tower: AsyncParsableCommand {
@@ -23,4 +25,14 @@ struct Tower: AsyncParsableCommand {
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
+}
+
+/// Runs a service group. An HTTP listener that cannot bind stops the group (the worker drains)
+/// and is reported with its address instead of NIO's bare `bind(…)` message.
+func runServices(_ group: ServiceGroup, listeningOn address: String) async throws {
+    do {
+        try await group.run()
+    } catch let error as IOError {
+        throw CommandError("cannot serve on \(address): \(error). Is another server using the port? Choose another one.")
+    }
 }

@@ -200,6 +200,7 @@ struct CommandLineTests {
             ("WORKER_GRACE_PERIOD", "soon"), ("JCT_TRACE_ROOT", "s3://bucket/runs"), ("TOWER_EXECUTOR", "bogus"),
             ("JCT_REVIEW_AUTO_APPROVE", "maybe"), ("JCT_REVIEW_AUTO_APPROVE_VERDICTS", "pass,great"), ("LOG_LEVEL", "loud"),
             ("LOG_FORMAT", "xml"), ("DATABASE_POOL_SIZE", "0"), ("DATABASE_URL", "mysql://localhost/tower"),
+            ("TOWER_SANDBOX", "maybe"), ("WORKER_METRICS_PORT", "http"),
         ])
     func badConfiguration(_ name: String, _ value: String) async throws {
         try await withSetup(.sqlite) { setup in
@@ -209,6 +210,61 @@ struct CommandLineTests {
             #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
             #expect(outcome.status != 0, "\(outcome)")
             #expect(outcome.stderr.contains(name) || outcome.stderr.contains(value), "the message names the setting: \(outcome)")
+        }
+    }
+
+    @Test("backfill: a dry run, progress lines with rate and ETA, a report by status and repo, then nothing to do",
+        arguments: Dialect.allCases)
+    func backfill(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            #expect(try tower(setup, "migrate").status == 0)
+            for repo in ["MyOrg/App.git", "myorg/app", "myorg/docs"] {
+                let created = try tower(
+                    setup, "enqueue", "--objective", "A legacy task for \(repo)", "--operation", "docs", "--repo", repo, "--no-cwom")
+                #expect(created.status == 0, "\(created)")
+            }
+            let dry = try tower(setup, "backfill", "--dry-run")
+            #expect(dry.status == 0, "\(dry)")
+            #expect(dry.stdout.contains("Dry run: would migrate 3 tasks") && dry.stdout.contains("Would migrate 3 tasks."), "\(dry)")
+
+            let run = try tower(setup, "backfill", "--batch-size", "2")
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("Migrating 3 tasks in batches of 2"), "\(run)")
+            #expect(run.stdout.contains("progress: 3/3 (100%)") && run.stdout.contains("tasks/s  ETA"), "plain progress lines: \(run)")
+            #expect(run.stdout.contains("Migrated 3 tasks."))
+            #expect(run.stdout.contains("queued: 3") && run.stdout.contains("myorg/app: 2") && run.stdout.contains("myorg/docs: 1"))
+            #expect(run.stdout.contains("Issue 3") && run.stdout.contains("Repo 2"), "one Repo per normalised slug: \(run)")
+
+            let again = try tower(setup, "backfill")
+            #expect(again.status == 0 && again.stdout.contains("Nothing to do"), "\(again)")
+            #expect(try json(tower(setup, "backfill", "--json").stdout)["migrated"] == 0)
+            for line in try tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n") {
+                #expect(try json(String(line))["cwom_issue_id"]?.stringValue != nil)
+            }
+        }
+    }
+
+    @Test("backfill on a terminal draws a progress bar")
+    func backfillProgressBar() async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try tower(setup, "migrate").status == 0)
+            #expect(
+                try tower(setup, "enqueue", "--objective", "A legacy task", "--operation", "docs", "--repo", "myorg/app", "--no-cwom")
+                    .status == 0)
+            // `script` (util-linux) gives the command a pseudo-terminal.
+            let script = Process()
+            script.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            script.arguments = ["-qec", "'\(TowerBinary.url.path)' backfill", "/dev/null"]
+            script.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
+            let output = Pipe()
+            script.standardOutput = output
+            script.standardInput = FileHandle.nullDevice
+            try script.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            script.waitUntilExit()
+            #expect(script.terminationStatus == 0, "\(text)")
+            #expect(text.contains("\r[##############################] 1/1 (100%)"), "\(text)")
+            #expect(!text.contains("progress: "), "no plain lines on a terminal")
         }
     }
 }

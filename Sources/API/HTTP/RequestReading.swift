@@ -29,24 +29,10 @@ enum RequestReading {
                     ]
                 ])
         }
-        if let path = value.pathToNUL() {
+        if let found = value.firstNUL() {
             // Neither database can store U+0000: refuse it here, with the field that holds it.
-            var input = value
-            for step in path {
-                if let key = step.stringValue, let inner = input[key] {
-                    input = inner
-                } else if let index = step.intValue, let elements = input.arrayValue, elements.indices.contains(index) {
-                    input = elements[index]
-                }
-            }
-            throw .detail(
-                422,
-                [
-                    RequestError(
-                        loc: ["body"] + path,
-                        error: PydanticError.valueError(FieldPath(), input: input, message: "the NUL character (U+0000) is not allowed")
-                    ).json
-                ])
+            let error = PydanticError.valueError(FieldPath(), input: .string(found.text), message: "the NUL character (U+0000) is not allowed")
+            throw .detail(422, [RequestError(loc: ["body"] + found.path, error: error).json])
         }
         return value
     }

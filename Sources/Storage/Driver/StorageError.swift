@@ -43,7 +43,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
             switch bind {
             case .text(let s) where s.containsNUL:
                 throw StorageError(.invalidValue, nulMessage)
-            case .json(let j) where j.pathToNUL() != nil:
+            case .json(let j) where j.firstNUL() != nil:
                 throw StorageError(.invalidValue, nulMessage)
             default: continue
             }

@@ -88,9 +88,7 @@ public struct IssueRepository: Sendable {
         let rows = try await session.query(
             "SELECT status FROM cwom_issues WHERE id = $1", [.text(id)])
         guard let previous = try rows.first?.string("status") else { return nil }
-        try await session.query(
-            "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3",
-            [.text(status.rawValue), .timestamp(time), .text(id)])
+        try await overwriteStatus(id, status, at: time)
         return Status(rawValue: previous) ?? .planned
     }
 

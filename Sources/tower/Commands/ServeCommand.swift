@@ -66,20 +66,14 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
-        let db = try await Database.open(
-            location, poolSize: try database.resolvedPoolSize(), requireCurrentSchema: false, logger: logger)
-        do {
+        let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
+        try await database.withDatabase(poolSize: try database.resolvedPoolSize(), requireCurrentSchema: false, logger: logger) { db in
             let migrated = try await db.migrator(logger: logger).migrate()
             if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
-            let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
             try await serve(
                 db, host: host, port: port, configuration: apiConfiguration, worker: workerConfiguration, location: location,
                 logger: logger)
-        } catch {
-            await db.close()
-            throw error
         }
-        await db.close()
     }
 
     static func describe(_ configuration: APIConfiguration) -> String {
@@ -112,15 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as ServiceGroupError {
-            throw error
-        } catch {
-            // The HTTP server failed (most often: the address is taken); the worker has drained.
-            throw CommandError(
-                "cannot serve on \(host):\(port): \(error). Is another server using the port? Choose one with --port or API_PORT.")
-        }
+        try await runServices(group, listeningOn: "\(host):\(port)")
         logger.info("stopped")
     }
 }
@@ -139,14 +125,9 @@ struct APICommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
-        let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
-        do {
+        try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
                 db, host: host, port: port, configuration: configuration, worker: nil, location: location, logger: logger)
-        } catch {
-            await db.close()
-            throw error
         }
-        await db.close()
     }
 }

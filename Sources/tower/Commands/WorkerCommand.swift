@@ -13,6 +13,16 @@ import Worker
 
 /// Worker settings, from flags or environment variables (legacy names first).
 struct WorkerOptions: ParsableArguments {
+    /// A boolean environment variable read as pydantic-settings reads them (true/false, 1/0,
+    /// yes/no, on/off, any case); unset or empty is false, anything else stops the command.
+    static func flag(_ name: String, _ environment: [String: String]) throws -> Bool {
+        guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return false }
+        guard let value = ObjectReader.laxBool(.string(text)) else {
+            throw CommandError("\(name) must be true or false (or 1/0, yes/no, on/off), not '\(text)'")
+        }
+        return value
+    }
+
     @Option(help: "Tasks run at once (default: $WORKER_CONCURRENCY, else the number of cores).")
     var concurrency: Int?
 
@@ -42,14 +52,7 @@ struct WorkerOptions: ParsableArguments {
         let concurrency = try concurrency ?? Int(number(nil, "WORKER_CONCURRENCY", default: Double(cores)))
         guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
         let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
-        var autoApprove = false
-        if let text = environment["JCT_REVIEW_AUTO_APPROVE"], !text.isEmpty {
-            // pydantic-settings' booleans, as the legacy worker read them.
-            guard let value = ObjectReader.laxBool(.string(text.trimmingCharacters(in: .whitespaces))) else {
-                throw CommandError("JCT_REVIEW_AUTO_APPROVE must be true or false (or 1/0, yes/no, on/off), not '\(text)'")
-            }
-            autoApprove = value
-        }
+        let autoApprove = try Self.flag("JCT_REVIEW_AUTO_APPROVE", environment)
         let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         for verdict in verdicts where Verdict(rawValue: verdict) == nil {
@@ -67,7 +70,7 @@ struct WorkerOptions: ParsableArguments {
     /// for one operation); `TOWER_SANDBOX=1` cuts the network of tasks that do not allow it.
     func executors(_ environment: [String: String]) throws -> ExecutorRegistry {
         let kind = executor ?? environment["TOWER_EXECUTOR"] ?? "stub"
-        let sandbox = ["1", "true", "yes", "on"].contains((environment["TOWER_SANDBOX"] ?? "").lowercased())
+        let sandbox = try Self.flag("TOWER_SANDBOX", environment)
         switch kind {
         case "stub":
             return ExecutorRegistry()
@@ -114,13 +117,25 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try Logs.bootstrap()
-        let configuration = try worker.configuration(environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try worker.configuration(environment: environment)
         let location = try database.location()
-        let db = try await Database.open(location, poolSize: try database.resolvedPoolSize(), logger: logger)
+        var port = metricsPort
+        if port == nil, let text = environment["WORKER_METRICS_PORT"], !text.isEmpty {
+            guard let value = Int(text), (1...65535).contains(value) else {
+                throw CommandError("WORKER_METRICS_PORT must be a port number (1-65535), not '\(text)'")
+            }
+            port = value
+        }
+        try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
+            logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
+            try await serve(db, configuration: configuration, metricsPort: port, logger: logger)
+        }
+    }
+
+    func serve(_ db: Database, configuration: WorkerConfiguration, metricsPort port: Int?, logger: Logger) async throws {
         let service = BridgeWorker(database: db, configuration: configuration, logger: logger)
-        logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let port = metricsPort ?? ProcessInfo.processInfo.environment["WORKER_METRICS_PORT"].flatMap { Int($0) }
         if let port {
             let responder = CallbackResponder<BasicRequestContext> { request, _ in
                 guard request.uri.path == "/metrics" else { return Response(status: .notFound) }
@@ -134,10 +149,6 @@ struct WorkerCommand: AsyncParsableCommand {
         services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do { try await group.run() } catch {
-            await db.close()
-            throw error
-        }
-        await db.close()
+        try await runServices(group, listeningOn: "0.0.0.0:\(port ?? 0) (metrics)")
     }
 }
