@@ -13,24 +13,26 @@ public final class TowerAPI: HTTPResponder {
     public typealias Context = BasicRequestContext
 
     public let database: Database
+    /// Every status change a route asks for goes through the engine.
+    public let engine: LifecycleEngine
     public let configuration: APIConfiguration
     public let router: Router
     let logger: Logger
-    /// Called after a task is enqueued (the worker's wake-up hint).
-    let onEnqueue: @Sendable () async -> Void
 
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
-        metrics: (@Sendable () -> String)? = nil, onEnqueue: @escaping @Sendable () async -> Void = {})
+        engine: LifecycleEngine? = nil, metrics: (@Sendable () -> String)? = nil)
     {
+        let engine = engine ?? LifecycleEngine(database: database)
         self.database = database
+        self.engine = engine
         self.configuration = configuration
         self.logger = logger
-        self.onEnqueue = onEnqueue
         var router = Router()
-        let routes = TaskRoutes(database: database, configuration: configuration, logger: logger, onEnqueue: onEnqueue)
+        let routes = TaskRoutes(
+            database: database, engine: engine, configuration: configuration, logger: logger)
         routes.register(on: &router)
         HealthRoutes(database: database, version: configuration.version).register(on: &router)
-        let cwom = CWOMContext(database: database, auth: Authenticator(apiKey: configuration.apiKey))
+        let cwom = CWOMContext(database: database, engine: engine, auth: Authenticator(apiKey: configuration.apiKey))
         CWOMRoutes(context: cwom).register(on: &router)
         TraceRoutes(context: cwom).register(on: &router)
         AuditRoutes(context: cwom).register(on: &router)
@@ -58,6 +60,8 @@ public final class TowerAPI: HTTPResponder {
             return try await router.respond(to: request, host: host)
         } catch let error as APIError {
             return error.response
+        } catch let error as LifecycleError {
+            return APIError.lifecycle(error).response
         } catch let error as StorageError where error.kind == .invalidValue {
             return .detail(422, .string("Invalid input: \(error.message)"))
         } catch let error as StorageError where error.kind == .unreachable {

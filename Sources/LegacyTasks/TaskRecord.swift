@@ -82,6 +82,8 @@ public struct TaskRecord: Sendable, Hashable {
     // Control Tower's worker columns.
     public var attempt: Int
     public var maxAttempts: Int
+    /// Attempts a task gets (the column's default), and a retry adds.
+    public static let defaultMaxAttempts = 3
     public var runAfter: Timestamp?
     public var leaseExpiresAt: Timestamp?
     public var cancelRequestedAt: Timestamp?
@@ -93,7 +95,7 @@ public struct TaskRecord: Sendable, Hashable {
         createdAt: Timestamp? = nil, queuedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
         completedAt: Timestamp? = nil, assignedTo: String? = nil, result: JSONValue? = nil, error: String? = nil,
         tracePath: String? = nil, cwomIssueId: String? = nil, traceId: String? = nil, attempt: Int = 0,
-        maxAttempts: Int = 3, runAfter: Timestamp? = nil, leaseExpiresAt: Timestamp? = nil,
+        maxAttempts: Int = TaskRecord.defaultMaxAttempts, runAfter: Timestamp? = nil, leaseExpiresAt: Timestamp? = nil,
         cancelRequestedAt: Timestamp? = nil, currentRunId: String? = nil)
     {
         self.id = id

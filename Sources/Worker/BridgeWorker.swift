@@ -8,14 +8,16 @@ import ServiceLifecycle
 import Storage
 import TowerJSON
 
-/// A task claimed and pinned in one transaction, ready to execute.
+/// A task claimed and pinned by the engine, with the executor that runs it.
 struct ClaimedTask: Sendable {
-    var task: TaskRecord
-    var issue: Issue
-    var packet: ContextPacket
-    var snapshot: ConstraintSnapshot
-    var run: Run
+    var claim: LifecycleEngine.Claim
     var executor: any TaskExecutor
+
+    var task: TaskRecord { claim.task }
+    var issue: Issue { claim.issue }
+    var packet: ContextPacket { claim.packet }
+    var snapshot: ConstraintSnapshot { claim.snapshot }
+    var run: Run { claim.run }
 }
 
 /// The bridge worker (DESIGN.md §4): claims queued tasks, adapts them to CWOM, runs each under a
@@ -23,13 +25,18 @@ struct ClaimedTask: Sendable {
 /// under a lease that its heartbeat extends. Any worker rescues tasks whose lease expired.
 public final class BridgeWorker: Service, Sendable {
     public let database: Database
+    /// Every status change the worker makes goes through the engine.
+    public let engine: LifecycleEngine
     public let configuration: WorkerConfiguration
     let logger: Logger
     let state = WorkerState()
     let wake = Signal()
 
-    public init(database: Database, configuration: WorkerConfiguration, logger: Logger = Logger(label: "tower.worker")) {
+    public init(database: Database, configuration: WorkerConfiguration, logger: Logger = Logger(label: "tower.worker"),
+        engine: LifecycleEngine? = nil)
+    {
         self.database = database
+        self.engine = engine ?? LifecycleEngine(database: database)
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "worker_id"] = "\(configuration.workerId)"
@@ -38,6 +45,22 @@ public final class BridgeWorker: Service, Sendable {
 
     public var workerId: String { configuration.workerId }
     var actor: Actor { Actor(kind: .system, id: workerId, display: "Control Tower worker") }
+
+    /// The worker as the engine sees it: lease holder, Run executor and trace folders.
+    var claimant: LifecycleEngine.Claimant {
+        let executors = configuration.executors
+        let root = configuration.traceRoot
+        return LifecycleEngine.Claimant(
+            id: workerId, actor: actor, mode: .system, leaseSeconds: configuration.leaseSeconds,
+            executor: { operation in
+                let executor = executors.executor(for: operation)
+                return (executor.name, executor.version)
+            },
+            artifactRoot: { runId in
+                let uri = root.appendingPathComponent(runId, isDirectory: true).absoluteURL.absoluteString
+                return uri.hasSuffix("/") ? uri : uri + "/"
+            })
+    }
 
     /// Wakes the claim loop (after an enqueue in the same process).
     public func wakeUp() async { await wake.fire() }
@@ -65,6 +88,7 @@ public final class BridgeWorker: Service, Sendable {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.heartbeatLoop() }
                     group.addTask { await self.rescueLoop() }
+                    group.addTask { await self.eventLoop() }
                     if let postgres = database.driver as? PostgresDriver {
                         group.addTask { await self.listenLoop(postgres) }
                     }
@@ -126,109 +150,13 @@ public final class BridgeWorker: Service, Sendable {
         }
     }
 
-    /// Claims up to `limit` tasks and, in the same transaction, gives each its CWOM objects when
-    /// missing and a new Run pinned to the issue's newest context packet and its constraint
-    /// snapshot; task, issue and run transitions are audited with the task's trace id.
+    /// Claims and pins up to `limit` tasks through the engine.
     func claim(limit: Int) async throws -> [ClaimedTask] {
-        let configuration = self.configuration
-        let worker = self.actor
-        return try await database.write { store in
-            // The clock is read once the transaction holds the queue (on SQLite: the writer), so that
-            // `started_at` is close to the claim; the claim statement keeps it from preceding `queued_at`.
-            let now = Timestamp.now()
-            let tasks = try await store.queue.claim(
-                worker: configuration.workerId, limit: limit, now: now, leaseUntil: now.adding(seconds: configuration.leaseSeconds))
-            var claimed: [ClaimedTask] = []
-            for task in tasks {
-                claimed.append(try await Self.pin(task, in: store, worker: worker, configuration: configuration, now: now))
-            }
-            return claimed
+        let executors = configuration.executors
+        return try await engine.claim(claimant, limit: limit).map {
+            ClaimedTask(claim: $0, executor: executors.executor(for: $0.task.operation))
         }
     }
-
-    static func pin(_ claimedTask: TaskRecord, in store: Store, worker: Actor, configuration: WorkerConfiguration,
-        now: Timestamp) async throws -> ClaimedTask
-    {
-        var task = claimedTask
-        let trace = task.traceId
-        var entries: [AuditEntry] = [
-            AuditEntry(
-                ts: now, actor: worker, action: .statusChanged, entityKind: "Task", entityId: task.id,
-                before: ["status": "queued"], after: ["status": "running"],
-                note: "Claimed by \(worker.actorId) (attempt \(task.attempt))", traceId: trace)
-        ]
-        // Adapt: a task with no (or a dangling) issue gets its CWOM objects now.
-        var issue: Issue? = nil
-        if let id = task.cwomIssueId { issue = try await store.issues.get(id) }
-        if issue == nil {
-            let (cwom, cwomEntries) = try await store.writeCWOM(
-                for: task, acceptanceCriteria: strings(task.metadata["acceptance_criteria"]),
-                evidenceRequirements: strings(task.metadata["evidence_requirements"]), traceId: trace, now: now)
-            task.cwomIssueId = cwom.issue.id
-            issue = cwom.issue
-            entries += cwomEntries
-        }
-        guard var pinnedIssue = issue else { throw WorkerError("task \(task.id): no issue") }
-        // Pin: the newest context packet version and its constraint snapshot.
-        var packet = try await store.contextPackets.latest(forIssue: pinnedIssue.id)
-        var snapshot: ConstraintSnapshot? = nil
-        if let ref = packet?.constraintSnapshot { snapshot = try await store.constraintSnapshots.get(ref.id) }
-        if snapshot == nil { snapshot = try await store.constraintSnapshots.list(forIssue: pinnedIssue.id).last }
-        if packet == nil || snapshot == nil {
-            let repo = try await store.repos.get(pinnedIssue.repo.id)
-            let built = TaskBridge.cwom(
-                for: task, repo: repo ?? Repo(name: "unknown", slug: task.target.repo, source: Source(system: "jct")),
-                actor: pinnedIssue.assignees.first ?? worker, acceptanceCriteria: pinnedIssue.acceptance.criteria,
-                evidenceRequirements: [], now: now)
-            if snapshot == nil {
-                snapshot = built.constraintSnapshot
-                try await store.constraintSnapshots.insert(built.constraintSnapshot)
-                try await store.issues.link(pinnedIssue.id, to: built.constraintSnapshot.ref, at: now)
-            }
-            if packet == nil {
-                let made = ContextPacket(
-                    forIssue: pinnedIssue.ref, version: "1.0", summary: built.contextPacket.summary,
-                    assumptions: built.contextPacket.assumptions, instructions: built.contextPacket.instructions,
-                    constraintSnapshot: snapshot?.ref, meta: built.contextPacket.meta, createdAt: now)
-                try await store.contextPackets.insert(made)
-                try await store.issues.link(pinnedIssue.id, to: made.ref, at: now)
-                packet = made
-            }
-        }
-        guard let packet, let snapshot else { throw WorkerError("task \(task.id): cannot pin a context") }
-        let executor = configuration.executors.executor(for: task.operation)
-        let runId = ULID.make()
-        let root = configuration.traceRoot.appendingPathComponent(runId, isDirectory: true).absoluteURL.absoluteString
-        let run = Run(
-            header: ObjectHeader(id: runId, traceId: trace), forIssue: pinnedIssue.ref, repo: pinnedIssue.repo,
-            status: .running, mode: .system,
-            executor: Executor(actor: worker, runtime: executor.name, toolchain: ["\(executor.name)@\(executor.version)", "tower@0.1.0"]),
-            inputs: RunInputs(contextPackets: [packet.ref], doctrineRefs: packet.doctrineRefs, constraintSnapshot: snapshot.ref),
-            telemetry: Telemetry(startedAt: now), artifactRootUri: root.hasSuffix("/") ? root : root + "/",
-            meta: ["task_id": .string(task.id), "attempt": .int(task.attempt)], createdAt: now)
-        try await store.runs.insert(run)
-        let oldIssueStatus = pinnedIssue.status
-        pinnedIssue.runs.append(run.ref)
-        pinnedIssue.status = .running
-        try await store.issues.update(pinnedIssue.id, runs: pinnedIssue.runs, status: .running, at: now)
-        task.currentRunId = run.id
-        try await store.session.query(
-            "UPDATE tasks SET cwom_issue_id = $1, current_run_id = $2 WHERE id = $3",
-            [.text(task.cwomIssueId), .text(run.id), .text(task.id)])
-        entries.append(
-            AuditEntry(
-                ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
-                note: "Run created for task \(task.id)", traceId: trace))
-        entries.append(
-            AuditEntry(
-                ts: now, actor: worker, action: .statusChanged, entityKind: "Issue", entityId: pinnedIssue.id,
-                before: ["status": oldIssueStatus.json], after: ["status": "running"],
-                note: "Status changed: \(oldIssueStatus.rawValue) -> running", traceId: trace))
-        try await store.audit.append(entries)
-        return ClaimedTask(task: task, issue: pinnedIssue, packet: packet, snapshot: snapshot, run: run, executor: executor)
-    }
-
-    static func strings(_ value: JSONValue?) -> [String] { (value?.arrayValue ?? []).compactMap(\.stringValue) }
 
     // MARK: - Heartbeat, rescue, wake-ups
 
@@ -237,14 +165,7 @@ public final class BridgeWorker: Service, Sendable {
             do {
                 // Only executions claimed (and committed) before this heartbeat can be judged lost.
                 let known = await state.runningIds
-                let now = Timestamp.now()
-                let (running, cancel) = try await database.write { store in
-                    try await store.queue.upsertWorker(
-                        id: self.workerId, host: ProcessInfo.processInfo.hostName,
-                        pid: Int(ProcessInfo.processInfo.processIdentifier), concurrency: self.configuration.concurrency, now: now)
-                    return try await store.queue.heartbeat(
-                        worker: self.workerId, taskIds: known, leaseUntil: now.adding(seconds: self.configuration.leaseSeconds))
-                }
+                let (running, cancel) = try await engine.heartbeat(claimant, taskIds: known, presence: presence)
                 await state.setHealthy(true)
                 for id in cancel { await state.stop(id, .cancelRequested) }
                 // A task this worker runs that the database no longer gives it was rescued.
@@ -256,6 +177,12 @@ public final class BridgeWorker: Service, Sendable {
             }
             try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
         }
+    }
+
+    var presence: WorkerPresence {
+        WorkerPresence(
+            host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier),
+            concurrency: configuration.concurrency)
     }
 
     func rescueLoop() async {
@@ -270,61 +197,31 @@ public final class BridgeWorker: Service, Sendable {
         }
     }
 
-    /// Requeues (or, after the last attempt, fails) tasks whose lease expired; their lost Run is
-    /// marked failed. Safe with many rescuers: rows are locked and every change is fenced.
+    /// Requeues (or, after the last attempt, fails) tasks whose lease expired, through the engine.
     public func rescueExpired() async throws -> Int {
-        let now = Timestamp.now()
         let configuration = self.configuration
-        let worker = self.actor
-        return try await database.write { store in
-            var count = 0
-            for expired in try await store.queue.expired(now: now) {
-                var task = expired
-                let lostWorker = expired.assignedTo ?? "unknown"
-                let lastAttempt = task.attempt >= task.maxAttempts
-                if lastAttempt {
-                    task.status = .failed
-                    task.completedAt = now
-                    task.error = "Worker \(lostWorker) was lost (lease expired); gave up after \(task.attempt) attempts"
-                } else {
-                    task.status = .queued
-                    task.runAfter = now.adding(seconds: configuration.backoff(afterAttempt: task.attempt))
-                }
-                guard try await store.queue.rescue(task, expiredBefore: now, previousAttempt: expired.attempt) else { continue }
-                count += 1
-                Counter(label: "tower_task_rescues_total").increment()
-                let message = "worker lost: \(lostWorker) stopped renewing its lease (expired \(expired.leaseExpiresAt?.iso8601 ?? "?"))"
-                if let runId = expired.currentRunId, var run = try await store.runs.get(runId),
-                    RunLifecycle.canTransition(from: run.status, to: .failed)
-                {
-                    let old = run.status
-                    run.status = .failed
-                    run.failure = Failure(category: .runtime, message: message)
-                    run.telemetry.endedAt = now
-                    if let started = run.telemetry.startedAt { run.telemetry.durationS = max(0, now.seconds(since: started)) }
-                    run.updatedAt = now
-                    try await store.runs.update(run)
-                    try await store.audit.statusChanged(
-                        "Run", run.id, from: old.rawValue, to: "failed", by: worker, note: "Rescued: \(message)", traceId: task.traceId)
-                }
-                if let issueId = expired.cwomIssueId {
-                    let target: Status = lastAttempt ? .failed : .ready
-                    if let old = try await store.issues.setStatus(issueId, target, at: now), old != target {
-                        try await store.audit.statusChanged(
-                            "Issue", issueId, from: old.rawValue, to: target.rawValue, by: worker, traceId: task.traceId)
-                    }
-                }
-                try await store.audit.statusChanged(
-                    "Task", task.id, from: "running", to: task.status.rawValue, by: worker,
-                    note: lastAttempt ? "Rescued: attempts exhausted" : "Rescued: requeued for attempt \(task.attempt + 1)",
-                    traceId: task.traceId)
-                self.logger.warning(
-                    "rescued a task",
-                    metadata: Self.metadata(task, runId: expired.currentRunId).merging(
-                        ["lost_worker": "\(lostWorker)", "status": "\(task.status.rawValue)"]) { $1 })
+        let rescued = try await engine.rescue(by: actor) { configuration.backoff(afterAttempt: $0) }
+        for task in rescued {
+            Counter(label: "tower_task_rescues_total").increment()
+            logger.warning(
+                "rescued a task",
+                metadata: Self.metadata(task, runId: task.currentRunId).merging(
+                    ["lost_worker": "\(task.assignedTo ?? "unknown")", "status": "\(task.status.rawValue)"]) { $1 })
+        }
+        return rescued.count
+    }
+
+    /// The engine's events in this process (`tower serve` shares one engine between API and
+    /// worker): an enqueue or a retry wakes the claim loop at once, and a cancel request stops
+    /// the execution without waiting for the next heartbeat. Other processes learn of them
+    /// through NOTIFY and the heartbeat.
+    func eventLoop() async {
+        for await event in engine.events.subscribe() {
+            switch event.kind {
+            case .enqueued, .retried, .requeued, .rescued: await wake.fire()
+            case .cancelRequested: if let id = event.taskId { await state.stop(id, .cancelRequested) }
+            default: continue
             }
-            if count > 0 { try await store.queue.notify() }
-            return count
         }
     }
 

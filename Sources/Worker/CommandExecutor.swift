@@ -1,5 +1,6 @@
 import CWOM
 import Foundation
+import Storage
 import LegacyTasks
 import Synchronization
 import TowerJSON

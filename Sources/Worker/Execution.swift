@@ -98,14 +98,14 @@ extension BridgeWorker {
             ])
     }
 
-    /// The end of an attempt: task, run, issue, artifacts, evidence pack and review policy in one
-    /// transaction, fenced on the task's attempt.
+    /// The end of an attempt: the trace folder's manifest, the Artifacts and the evidence pack
+    /// are prepared here; the engine writes task, Run, Issue, Artifacts, evidence and the review
+    /// policy's decision in one transaction, guarded on the attempt.
     func complete(_ claimed: ClaimedTask, result: ExecutionResult, reason: StopReason?, trace: TraceStore) async throws
         -> String
     {
         let now = Timestamp.now()
-        var task = claimed.task
-        var run = claimed.run
+        let task = claimed.task
         var outcome = result.outcome
         var message = result.errorMessage
         var category = result.failureCategory
@@ -119,45 +119,28 @@ extension BridgeWorker {
             message = "cancelled on request"
             trace.event("execution_cancelled", [:])
         }
-        let started = run.telemetry.startedAt ?? now
-        run.telemetry = Telemetry(startedAt: started, endedAt: now, durationS: max(0, now.seconds(since: started)))
-        run.cost = result.cost
-        run.updatedAt = now
-        let taskStatus: TaskStatus
-        let issueStatus: Status
-        switch outcome {
-        case .succeeded:
-            taskStatus = .completed
-            run.status = .done
-            issueStatus = .done
-        case .canceled:
-            taskStatus = .cancelled
-            run.status = .canceled
-            issueStatus = .canceled
-        case .failed, .timedOut:
-            taskStatus = .failed
-            run.status = .failed
-            issueStatus = .failed
-            run.failure = Failure(category: category, message: String((message ?? "execution failed").prefix(4000)))
-        }
+        let started = claimed.run.telemetry.startedAt ?? now
+        let telemetry = Telemetry(startedAt: started, endedAt: now, durationS: max(0, now.seconds(since: started)))
+        let outputs = RunOutputs(
+            artifacts: [], resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
         // Artifacts: every output file, the logs, and the trace folder itself.
         var artifacts = try collectArtifacts(claimed, trace: trace, now: now)
-        run.outputs = RunOutputs(
-            artifacts: [], resultSummary: result.summary.map { String($0.prefix(4000)) },
-            decisionLog: result.decisionLog)
         var evidence: EvidencePack?
         if outcome != .canceled {
             evidence = Prover.prove(
-                run: run, issue: claimed.issue, packet: claimed.packet, artifacts: artifacts,
-                prover: Actor(kind: .system, id: workerId), trace: trace)
+                run: claimed.run, succeeded: outcome == .succeeded,
+                failure: outcome == .succeeded ? nil : Failure(category: category, message: message ?? "execution failed"),
+                issue: claimed.issue, packet: claimed.packet, artifacts: artifacts, prover: Actor(kind: .system, id: workerId),
+                trace: trace)
         }
+        let taskStatus: TaskStatus = outcome == .succeeded ? .completed : outcome == .canceled ? .cancelled : .failed
         try trace.writeJSON(
             "manifest.json",
             [
-                "version": "1.0", "task_id": .string(task.id), "run_id": .string(run.id), "trace_id": task.traceId.json,
+                "version": "1.0", "task_id": .string(task.id), "run_id": .string(claimed.run.id), "trace_id": task.traceId.json,
                 "worker_id": .string(workerId),
                 "executor": ["name": .string(claimed.executor.name), "version": .string(claimed.executor.version)],
-                "started_at": started.json, "completed_at": now.json, "duration_seconds": run.telemetry.durationS.json,
+                "started_at": started.json, "completed_at": now.json, "duration_seconds": telemetry.durationS.json,
                 "status": .string(taskStatus.rawValue),
                 "result": [
                     "success": .bool(outcome == .succeeded), "status": .string(outcome.rawValue),
@@ -165,108 +148,20 @@ extension BridgeWorker {
                 ],
             ])
         let (files, digest) = try trace.manifestDigest()
-        let traceArtifact = Artifact(
-            header: ObjectHeader(traceId: task.traceId), producedBy: run.ref, forIssue: claimed.issue.ref, type: .trace,
-            title: "Trace folder", uri: trace.rootURI, digest: digest, mediaType: "inode/directory",
-            sizeBytes: files.reduce(0) { $0 + $1.size }, meta: ["files": .int(files.count)], createdAt: now)
-        artifacts.append(traceArtifact)
-        run.outputs.artifacts = artifacts.map(\.ref)
-        task.status = taskStatus
-        task.completedAt = now
-        task.result = .object(result.outputs)
-        task.error = outcome == .succeeded ? nil : message
-        task.tracePath = trace.uri
-        task.leaseExpiresAt = nil
-        let finishedTask = task
-        let finishedRun = run
-        let allArtifacts = artifacts
-        let pack = evidence
-        let worker = self.actor
-        let configuration = self.configuration
-        let finalOutcome = outcome
-        let finalMessage = message
-        try await database.write { store in
-            let outcome = finalOutcome
-            let message = finalMessage
-            guard try await store.queue.finish(finishedTask, worker: configuration.workerId) else { throw Fenced() }
-            var finalRun = finishedRun
-            try await store.artifacts.insert(allArtifacts)
-            var issueTarget = issueStatus
-            if let pack { try await store.evidencePacks.insert(pack) }
-            var review: ReviewDecision?
-            if outcome == .succeeded, let pack {
-                // The review policy (reference §6.6).
-                if configuration.reviewAutoApprove && configuration.autoApproveVerdicts.contains(pack.verdict.rawValue) {
-                    review = ReviewDecision(
-                        header: ObjectHeader(traceId: finishedTask.traceId), forEvidencePack: pack.ref, forRun: finalRun.ref,
-                        forIssue: claimed.issue.ref,
-                        reviewer: Actor(kind: .system, id: "auto-approve", display: "Automatic Review (Policy-Based)"),
-                        decision: .approved, decisionReason: "Auto-approved: verdict=\(pack.verdict.rawValue)",
-                        tags: ["auto-approved", "v0"])
-                } else {
-                    finalRun.status = .underReview
-                    issueTarget = .underReview
-                }
-            }
-            try await store.runs.update(finalRun)
-            try await store.issues.overwriteStatus(claimed.issue.id, issueTarget, at: now)
-            var entries: [AuditEntry] = [
-                AuditEntry(
-                    ts: now, actor: worker, action: .statusChanged, entityKind: "Task", entityId: finishedTask.id,
-                    before: ["status": "running"], after: ["status": finishedTask.status.json],
-                    note: "Status changed: running -> \(finishedTask.status.rawValue)", traceId: finishedTask.traceId),
-                AuditEntry(
-                    ts: now, actor: worker, action: .statusChanged, entityKind: "Run", entityId: finalRun.id,
-                    before: ["status": "running"], after: ["status": finishedRun.status.json],
-                    note: outcome == .succeeded ? "Execution completed" : "Execution \(outcome.rawValue): \(message ?? "")",
-                    traceId: finishedTask.traceId),
-            ]
-            for artifact in allArtifacts {
-                entries.append(
-                    AuditEntry(
-                        ts: now, actor: worker, action: .created, entityKind: "Artifact", entityId: artifact.id,
-                        after: artifact.json, traceId: finishedTask.traceId))
-            }
-            if let pack {
-                entries.append(
-                    AuditEntry(
-                        ts: now, actor: worker, action: .created, entityKind: "EvidencePack", entityId: pack.id,
-                        after: pack.json, note: "Evidence pack created with verdict: \(pack.verdict.rawValue)",
-                        traceId: finishedTask.traceId))
-            }
-            if finalRun.status == .underReview {
-                entries.append(
-                    AuditEntry(
-                        ts: now, actor: worker, action: .statusChanged, entityKind: "Run", entityId: finalRun.id,
-                        before: ["status": "done"], after: ["status": "under_review"], note: "Awaiting manual review",
-                        traceId: finishedTask.traceId))
-            }
-            entries.append(
-                AuditEntry(
-                    ts: now, actor: worker, action: .statusChanged, entityKind: "Issue", entityId: claimed.issue.id,
-                    before: ["status": "running"], after: ["status": issueTarget.json],
-                    note: issueTarget == .underReview ? "Awaiting manual review" : "Status changed: running -> \(issueTarget.rawValue)",
-                    traceId: finishedTask.traceId))
-            try await store.audit.append(entries)
-            if let review {
-                // Through under_review to done, as the legacy policy did, in this transaction.
-                finalRun.status = .underReview
-                try await store.runs.update(finalRun)
-                try await store.issues.overwriteStatus(claimed.issue.id, .underReview, at: now)
-                try await store.reviews.insert(review)
-                try await store.audit.created("ReviewDecision", review.id, snapshot: review.json, by: worker, traceId: finishedTask.traceId)
-                finalRun.status = .done
-                try await store.runs.update(finalRun)
-                try await store.issues.overwriteStatus(claimed.issue.id, .done, at: now)
-                try await store.audit.statusChanged(
-                    "Issue", claimed.issue.id, from: "under_review", to: "done", by: worker,
-                    note: "Review decision: approved", traceId: finishedTask.traceId)
-                try await store.audit.statusChanged(
-                    "Run", finalRun.id, from: "under_review", to: "done", by: worker, note: "Review decision: approved",
-                    traceId: finishedTask.traceId)
-            }
+        artifacts.append(
+            Artifact(
+                header: ObjectHeader(traceId: task.traceId), producedBy: claimed.run.ref, forIssue: claimed.issue.ref,
+                type: .trace, title: "Trace folder", uri: trace.rootURI, digest: digest, mediaType: "inode/directory",
+                sizeBytes: files.reduce(0) { $0 + $1.size }, meta: ["files": .int(files.count)], createdAt: now))
+        let completion = LifecycleEngine.Completion(
+            claim: claimed.claim, holder: workerId, outcome: outcome, message: message, failureCategory: category,
+            result: .object(result.outputs), tracePath: trace.uri, telemetry: telemetry, cost: result.cost, outputs: outputs,
+            artifacts: artifacts, evidence: evidence)
+        let policy = ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts)
+        switch try await engine.complete(completion, policy: policy) {
+        case .fenced: throw Fenced()
+        case .finished(let status): return status.rawValue
         }
-        return taskStatus.rawValue
     }
 
     /// Output files (`artifacts/`) and non-empty logs become Artifacts with `file://` uri,
@@ -310,38 +205,8 @@ extension BridgeWorker {
     /// Shutdown after the grace period: the run is canceled and the task goes back to the queue
     /// without counting the attempt.
     func requeue(_ claimed: ClaimedTask, trace: TraceStore) async throws {
-        let now = Timestamp.now()
-        var task = claimed.task
-        task.status = .queued
-        task.attempt = max(0, task.attempt - 1)
-        task.leaseExpiresAt = nil
-        task.runAfter = nil
-        var run = claimed.run
-        run.status = .canceled
-        run.telemetry.endedAt = now
-        run.updatedAt = now
         trace.log("Execution stopped: the worker shut down; the task was requeued")
-        let worker = self.actor
-        let workerId = self.workerId
-        let requeued = task
-        let canceled = run
-        try await database.write { store in
-            // Fenced on the attempt that was running (before it was given back).
-            let rows = try await store.session.query(
-                """
-                UPDATE tasks SET status = 'queued', attempt = $1, lease_expires_at = NULL, run_after = NULL
-                WHERE id = $2 AND attempt = $3 AND status = 'running' AND assigned_to = $4 RETURNING id
-                """, [.int(requeued.attempt), .text(requeued.id), .int(claimed.task.attempt), .text(workerId)])
-            guard !rows.isEmpty else { throw Fenced() }
-            try await store.runs.update(canceled)
-            try await store.issues.overwriteStatus(claimed.issue.id, .ready, at: now)
-            try await store.audit.statusChanged(
-                "Task", requeued.id, from: "running", to: "queued", by: worker,
-                note: "Worker shut down; requeued without counting the attempt", traceId: requeued.traceId)
-            try await store.audit.statusChanged(
-                "Run", canceled.id, from: "running", to: "canceled", by: worker, note: "Worker shut down", traceId: requeued.traceId)
-            try await store.queue.notify()
-        }
+        if try await engine.requeue(claimed.claim, holder: workerId, note: "Worker shut down") == .fenced { throw Fenced() }
     }
 
     /// The ids every log line about a task carries.
@@ -349,34 +214,14 @@ extension BridgeWorker {
         ["task_id": "\(task.id)", "run_id": "\(runId ?? "-")", "trace_id": "\(task.traceId ?? "-")"]
     }
 
-    /// A worker-side error (trace folder unwritable, database hiccup): the attempt fails.
+    /// A worker-side error (trace folder unwritable): the attempt fails, task, Run and Issue.
     func failAfterWorkerError(_ claimed: ClaimedTask, message: String) async {
-        let now = Timestamp.now()
-        var task = claimed.task
-        task.status = .failed
-        task.completedAt = now
-        task.error = "Worker error: \(message)"
-        var run = claimed.run
-        run.status = .failed
-        run.failure = Failure(category: .runtime, message: String("Worker error: \(message)".prefix(4000)))
-        run.telemetry.endedAt = now
-        run.updatedAt = now
-        let failedTask = task
-        let failedRun = run
-        let worker = self.actor
-        let workerId = self.workerId
         do {
-            try await database.write { store in
-                guard try await store.queue.finish(failedTask, worker: workerId) else { return }
-                try await store.runs.update(failedRun)
-                try await store.issues.overwriteStatus(claimed.issue.id, .failed, at: now)
-                try await store.audit.statusChanged(
-                    "Run", failedRun.id, from: "running", to: "failed", by: worker, note: "Worker error: \(message)",
-                    traceId: failedTask.traceId)
-            }
+            _ = try await engine.fail(claimed.claim, holder: workerId, message: message)
         } catch {
             logger.error(
-                "cannot record a worker error", metadata: Self.metadata(task, runId: run.id).merging(["error": "\(error)"]) { $1 })
+                "cannot record a worker error",
+                metadata: Self.metadata(claimed.task, runId: claimed.run.id).merging(["error": "\(error)"]) { $1 })
         }
     }
 }

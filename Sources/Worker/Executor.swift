@@ -1,6 +1,7 @@
 import CWOM
 import Foundation
 import LegacyTasks
+import Storage
 import TowerJSON
 
 /// What an executor receives: the task and exactly the objects its Run is pinned to.
@@ -16,11 +17,7 @@ public struct ExecutionContext: Sendable {
 }
 
 /// How an execution ended.
-public enum ExecutionOutcome: String, Sendable {
-    case succeeded, failed
-    case timedOut = "timed_out"
-    case canceled
-}
+public typealias ExecutionOutcome = AttemptOutcome
 
 public struct ExecutionResult: Sendable {
     public var outcome: ExecutionOutcome

@@ -10,8 +10,8 @@ public enum Prover {
     /// Builds the evidence pack of a finished run and writes `evidence/` into the trace folder.
     /// Criteria and requirements come from the pinned context packet (the CWOM copies), never from
     /// task metadata that a client controls.
-    public static func prove(run: Run, issue: Issue, packet: ContextPacket, artifacts: [Artifact], prover: Actor,
-        trace: TraceStore?) -> EvidencePack
+    public static func prove(run: Run, succeeded: Bool, failure: Failure?, issue: Issue, packet: ContextPacket,
+        artifacts: [Artifact], prover: Actor, trace: TraceStore?) -> EvidencePack
     {
         let criteria =
             (packet.meta["acceptance_criteria"]?.arrayValue?.compactMap(\.stringValue)).flatMap { $0.isEmpty ? nil : $0 }
@@ -19,8 +19,8 @@ public enum Prover {
         let requirements = (packet.meta["evidence_requirements"]?.arrayValue ?? []).compactMap(\.stringValue)
         var passed = 0
         var failed = 0
-        if run.status == .done { passed += 1 } else { failed += 1 }
-        if run.failure == nil { passed += 1 } else { failed += 1 }
+        if succeeded { passed += 1 } else { failed += 1 }
+        if failure == nil { passed += 1 } else { failed += 1 }
         var collected: [EvidenceItem] = []
         var missing: [String] = []
         for (index, requirement) in requirements.enumerated() {
@@ -42,10 +42,10 @@ public enum Prover {
         }
         let verdict: Verdict
         var reason: String
-        if run.status != .done || run.failure != nil {
+        if !succeeded || failure != nil {
             verdict = .fail
-            reason = run.status == .failed ? "Run failed" : "Run did not complete successfully"
-            if let failure = run.failure { reason += ": \(failure.message)" }
+            reason = failure != nil ? "Run failed" : "Run did not complete successfully"
+            if let failure { reason += ": \(failure.message)" }
         } else if !missing.isEmpty {
             verdict = .partial
             reason = "Missing evidence: \(missing.joined(separator: ", "))"

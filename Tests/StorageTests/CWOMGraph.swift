@@ -65,9 +65,8 @@ struct CWOMGraph: Sendable {
             try await store.issues.insert(withoutPacket)
             try await store.contextPackets.insert(packet)
             try await store.issues.link(issue.id, to: packet.ref, at: issue.createdAt)
-            try await store.runs.insert(run)
+            try await store.runs.insert(finishedRun)
             try await store.artifacts.insert(artifact)
-            try await store.runs.update(finishedRun)
             try await store.evidencePacks.insert(evidence)
             try await store.reviews.insert(review)
         }

@@ -53,9 +53,8 @@ struct WorkerEnvironment: Sendable {
             requestedBy: Requester(kind: .human, id: "alice"), objective: objective, operation: .docs,
             target: TaskTarget(repo: "testorg/docs"),
             constraints: TaskConstraints(timeBudgetSeconds: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets))
-        let outcome = try await database.write { store in
-            try await store.enqueue(request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), createCWOM: createCWOM)
-        }
+        let outcome = try await LifecycleEngine(database: database).enqueue(
+            request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), createCWOM: createCWOM)
         guard case .created(let task, _) = outcome else { throw WorkerTestError("enqueue failed") }
         return task
     }

@@ -15,8 +15,8 @@ struct WorkerTests {
         try await withWorkerEnvironment(dialect) { env in
             let running = env.start(env.configuration())
             let api = TowerAPI(
-                database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"]))
-                , onEnqueue: { await running.worker.wakeUp() })
+                database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])),
+                engine: running.worker.engine)
             let body: JSONValue = [
                 "requested_by": ["kind": "human", "id": "alice"], "objective": "Update the docs", "operation": "docs",
                 "target": ["repo": "TestOrg/Docs"], "evidence_requirements": ["output doc"],

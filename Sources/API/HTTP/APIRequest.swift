@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Storage
 import TowerJSON
 
 /// An HTTP request as the routes see it: method, path, decoded query, headers and raw body.
@@ -83,4 +84,32 @@ public struct APIError: Error, Sendable {
     public init(_ response: APIResponse) { self.response = response }
 
     public static func detail(_ status: Int, _ detail: JSONValue) -> APIError { APIError(.detail(status, detail)) }
+}
+
+extension APIError {
+    /// The answer to an operation the lifecycle engine refused: 404 for a missing task, Run or
+    /// Issue, 409 with the current and the requested status for a transition its state machine
+    /// does not have or an object a worker is executing, 400 for objects that do not belong together.
+    static func lifecycle(_ error: LifecycleError) -> APIError {
+        switch error {
+        case .notFound(let entity, _):
+            return .detail(404, .string("\(entity) not found"))
+        case .invalidTransition(let entity, let id, let current, let requested):
+            return .detail(
+                409,
+                [
+                    "error": "INVALID_TRANSITION", "message": .string(error.description), "entity": .string(entity),
+                    "id": .string(id), "current_status": .string(current), "requested_status": .string(requested),
+                ])
+        case .ownedByWorker(let entity, let id, let taskId, let worker):
+            return .detail(
+                409,
+                [
+                    "error": "OWNED_BY_WORKER", "message": .string(error.description), "entity": .string(entity),
+                    "id": .string(id), "task_id": .string(taskId), "worker": worker.json,
+                ])
+        case .rejected(let message):
+            return .detail(400, .string(message))
+        }
+    }
 }

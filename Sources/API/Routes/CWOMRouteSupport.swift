@@ -6,6 +6,7 @@ import TowerJSON
 /// What every `/cwom` route needs: the database, auth for writes, body and paging helpers.
 struct CWOMContext: Sendable {
     let database: Database
+    let engine: LifecycleEngine
     let auth: Authenticator
 
     static let service = Actor(kind: .system, id: "cwom-service")

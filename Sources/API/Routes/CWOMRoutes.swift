@@ -1,4 +1,5 @@
 import CWOM
+import LegacyTasks
 import Storage
 import TowerJSON
 
@@ -99,16 +100,12 @@ struct CWOMRoutes: Sendable {
             }
             let id = request.parameter("issue_id")
             let trace = context.traceId(request)
-            let issue = try await database.write { store -> Issue in
-                guard let old = try await store.issues.setStatus(id, status) else { throw CWOMContext.notFound("Issue") }
-                if old != status {
-                    try await store.audit.statusChanged(
-                        "Issue", id, from: old.rawValue, to: status.rawValue, by: CWOMContext.service, traceId: trace)
-                }
-                guard let issue = try await store.issues.get(id) else { throw CWOMContext.notFound("Issue") }
-                return issue
+            switch try await context.engine.setIssueStatus(id, to: status, by: CWOMContext.service, traceId: trace) {
+            case .updated(let issue):
+                return .json(200, ["status": "success", "issue": issue.json])
+            case .cancelRequested(let issue, let task):
+                return .json(202, ["status": "cancel_requested", "issue": issue.json, "task": task.json])
             }
-            return .json(200, ["status": "success", "issue": issue.json])
         }
         router.add("GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM") {
             request in

@@ -90,54 +90,33 @@ extension CWOMRoutes {
         ReviewRoutes(context: context).register(on: &router)
     }
 
-    /// `PATCH /cwom/runs/{id}`: only legal transitions (409 otherwise), telemetry and cost
-    /// replaced, outputs appended to (artifact refs and decision log entries are never removed),
-    /// and the CWOM invariants checked on the result.
+    /// `PATCH /cwom/runs/{id}`, through the engine's `updateRun`: only legal transitions (409
+    /// otherwise), telemetry and cost replaced, outputs appended to (artifact refs and decision
+    /// log entries are never removed), and the CWOM invariants checked on the result. A Run a
+    /// worker executes can only be cancelled (202), which cancels its task.
     func updateRun(_ request: APIRequest) async throws -> APIResponse {
         try context.auth.check(request)
         let update = try context.payload(RunUpdate.self, request)
         let id = request.parameter("run_id")
         let trace = context.traceId(request)
-        let run = try await database.write { store -> Run in
-            guard let old = try await store.runs.get(id) else { throw CWOMContext.notFound("Run") }
-            var run = old
-            if let status = update.status {
-                guard RunLifecycle.canTransition(from: old.status, to: status) else {
-                    throw APIError.detail(
-                        409,
-                        [
-                            "error": "INVALID_TRANSITION",
-                            "message": .string("Run '\(id)' cannot go from \(old.status.rawValue) to \(status.rawValue)"),
-                            "current_status": .string(old.status.rawValue), "requested_status": .string(status.rawValue),
-                        ])
-                }
-                run.status = status
-            }
-            if let telemetry = update.telemetry { run.telemetry = telemetry }
-            if let cost = update.cost { run.cost = cost }
-            if let failure = update.failure { run.failure = failure }
-            if let outputs = update.outputs {
-                try await CWOMContext.requireExisting(outputs.artifacts, in: store)
-                for ref in outputs.artifacts where !run.outputs.artifacts.contains(where: { $0.id == ref.id }) {
-                    run.outputs.artifacts.append(ref)
-                }
-                run.outputs.decisionLog += outputs.decisionLog
-                if let summary = outputs.resultSummary { run.outputs.resultSummary = summary }
-            }
-            run.updatedAt = .now()
-            do throws(CWOMValidationError) { try run.validate() } catch {
-                throw RequestReading.validationError(error.errors.map {
-                    RequestError(loc: ["body"] + $0.path.components.map(\.json), error: $0)
-                })
-            }
-            try await store.runs.update(run)
-            if old.status != run.status {
-                try await store.audit.statusChanged(
-                    "Run", id, from: old.status.rawValue, to: run.status.rawValue, by: CWOMContext.service, traceId: trace)
-            } else {
-                try await store.audit.updated("Run", id, before: old.json, after: run.json, by: CWOMContext.service, traceId: trace)
-            }
-            return run
+        if let outputs = update.outputs {
+            try await database.read { store in try await CWOMContext.requireExisting(outputs.artifacts, in: store) }
+        }
+        let outcome: LifecycleEngine.RunUpdateOutcome
+        do {
+            outcome = try await context.engine.updateRun(id, update, by: CWOMContext.service, traceId: trace)
+        } catch let error as CWOMValidationError {
+            throw RequestReading.validationError(error.errors.map {
+                RequestError(loc: ["body"] + $0.path.components.map(\.json), error: $0)
+            })
+        }
+        let run: Run
+        switch outcome {
+        case .updated(let updated): run = updated
+        case .cancelRequested(let running, let task):
+            // A worker executes this Run: its task was asked to stop, and the Run becomes
+            // `canceled` once the worker has stopped the executor (within a heartbeat).
+            return .json(202, ["status": "cancel_requested", "run": running.json, "task": task.json])
         }
         return .json(200, ["status": "success", "run": run.json])
     }

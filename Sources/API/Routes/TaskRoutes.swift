@@ -9,9 +9,9 @@ import TowerJSON
 /// The legacy task routes (reference §1.2–1.5), with the bugs of §12 fixed.
 struct TaskRoutes: Sendable {
     let database: Database
+    let engine: LifecycleEngine
     let configuration: APIConfiguration
     let logger: Logger
-    let onEnqueue: @Sendable () async -> Void
     var auth: Authenticator { Authenticator(apiKey: configuration.apiKey) }
 
     func register(on router: inout Router) {
@@ -22,6 +22,9 @@ struct TaskRoutes: Sendable {
         router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks") { try await get($0) }
         router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks") {
             try await cancel($0)
+        }
+        router.add("POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks") {
+            try await retry($0)
         }
         router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks") {
             try await updateStatus($0)
@@ -72,7 +75,6 @@ struct TaskRoutes: Sendable {
             logger.info(
                 "task enqueued",
                 metadata: ["task_id": "\(task.id)", "trace_id": "\(traceId)", "issue_id": "\(task.cwomIssueId ?? "-")"])
-            await onEnqueue()
             var body: JSONObject = [
                 "status": "success", "task_id": .string(task.id), "trace_id": .string(traceId),
                 "message": "Task enqueued successfully", "task": task.json,
@@ -88,22 +90,8 @@ struct TaskRoutes: Sendable {
         }
     }
 
-    /// One transaction; when a concurrent request took the idempotency key first, the unique
-    /// violation becomes the 409 of the task that won.
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool) async throws -> EnqueueOutcome {
-        let id = UUID().uuidString.lowercased()
-        do {
-            return try await database.write { store in
-                try await store.enqueue(request, id: id, traceId: traceId, createCWOM: createCWOM)
-            }
-        } catch let error as StorageError where error.kind == .uniqueViolation {
-            if let key = request.idempotencyKey,
-                let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
-            {
-                return .conflict(existing)
-            }
-            throw error
-        }
+        try await engine.enqueue(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM)
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing
@@ -162,31 +150,25 @@ struct TaskRoutes: Sendable {
     // MARK: - POST /tasks/{task_id}/cancel
 
     /// A queued task is cancelled at once (200); a running one is marked and its worker stops it
-    /// within a heartbeat (202); a finished one is a 409.
+    /// within a heartbeat (202); a finished one is a 409 with its status.
     func cancel(_ request: APIRequest) async throws -> APIResponse {
         try auth.check(request)
         let id = try await find(request.parameter("task_id")).id
-        let (before, after) = try await database.write { store -> (TaskRecord?, TaskRecord?) in
-            let before = try await store.tasks.get(id)
-            let after = try await store.queue.requestCancel(id, now: .now())
-            if let before, let after, before.status != after.status {
-                let actor = Actor(kind: .system, id: "task-cancel-api")
-                try await store.audit.statusChanged(
-                    "Task", id, from: before.status.rawValue, to: after.status.rawValue, by: actor, note: "Cancelled on request",
-                    traceId: after.traceId)
-                if let issueId = after.cwomIssueId, let old = try await store.issues.setStatus(issueId, .canceled) {
-                    try await store.audit.statusChanged(
-                        "Issue", issueId, from: old.rawValue, to: "canceled", by: actor, traceId: after.traceId)
-                }
-            }
-            return (before, after)
+        switch try await engine.cancel(id, by: Actor(kind: .system, id: "task-cancel-api")) {
+        case .cancelled(let task): return .json(200, ["status": "success", "task": task.json])
+        case .requested(let task): return .json(202, ["status": "cancel_requested", "task": task.json])
         }
-        guard let before, let after else { throw APIError.detail(404, "Task not found") }
-        if before.status.isFinished {
-            throw APIError.detail(409, .string("Task is already \(before.status.rawValue)"))
-        }
-        if after.status == .cancelled { return .json(200, ["status": "success", "task": after.json]) }
-        return .json(202, ["status": "cancel_requested", "task": after.json])
+    }
+
+    // MARK: - POST /tasks/{task_id}/retry
+
+    /// A finished task (completed, failed, cancelled) is queued again: 200 with the task; the
+    /// next claim gives it a new attempt and a new Run. Anything else is a 409 with its status.
+    func retry(_ request: APIRequest) async throws -> APIResponse {
+        try auth.check(request)
+        let id = try await find(request.parameter("task_id")).id
+        let task = try await engine.retry(id, by: Actor(kind: .system, id: "task-retry-api"))
+        return .json(200, ["status": "success", "task": task.json])
     }
 
     // MARK: - PATCH /tasks/{task_id}/status
@@ -218,34 +200,10 @@ struct TaskRoutes: Sendable {
         }
         guard errors.isEmpty, let newStatus = status else { throw RequestReading.validationError(errors) }
         let id = try await find(request.parameter("task_id")).id
-        let assignedTo = request.queryValue("assigned_to")
-        let errorText = request.queryValue("error")
-        let tracePath = request.queryValue("trace_path")
-        let update = result
-        let updated = try await database.write { store -> TaskRecord in
-            guard var task = try await store.tasks.get(id) else { throw APIError.detail(404, "Task not found") }
-            let old = task.status
-            let now = Timestamp.now()
-            task.status = newStatus
-            switch newStatus {
-            case .queued: task.queuedAt = task.queuedAt ?? now
-            case .running: task.startedAt = task.startedAt ?? now
-            case .completed, .failed, .cancelled: task.completedAt = task.completedAt ?? now
-            case .pending: break
-            }
-            // Truthy values overwrite; nothing is ever cleared (legacy semantics).
-            if let assignedTo, !assignedTo.isEmpty { task.assignedTo = assignedTo }
-            if let update, !update.isEmpty { task.result = .object(update) }
-            if let errorText, !errorText.isEmpty { task.error = errorText }
-            if let tracePath, !tracePath.isEmpty { task.tracePath = tracePath }
-            try await store.tasks.update(task)
-            if old != newStatus {
-                try await store.audit.statusChanged(
-                    "Task", task.id, from: old.rawValue, to: newStatus.rawValue,
-                    by: Actor(kind: .system, id: "task-status-api"), traceId: task.traceId)
-            }
-            return task
-        }
+        let fields = LifecycleEngine.TaskFields(
+            assignedTo: request.queryValue("assigned_to"), result: result, error: request.queryValue("error"),
+            tracePath: request.queryValue("trace_path"))
+        let updated = try await engine.setTaskStatus(id, to: newStatus, fields: fields, by: Actor(kind: .system, id: "task-status-api"))
         return .json(200, ["status": "success", "task": updated.json])
     }
 }

@@ -80,32 +80,6 @@ public struct IssueRepository: Sendable {
         return try await decode(rows)
     }
 
-    /// Sets the status (and `updated_at`); returns the previous status, nil if no such issue.
-    @discardableResult
-    public func setStatus(_ id: String, _ status: Status, at time: Timestamp = .now()) async throws(StorageError)
-        -> Status?
-    {
-        let rows = try await session.query(
-            "SELECT status FROM cwom_issues WHERE id = $1", [.text(id)])
-        guard let previous = try rows.first?.string("status") else { return nil }
-        try await overwriteStatus(id, status, at: time)
-        return Status(rawValue: previous) ?? .planned
-    }
-
-    /// Sets the status (and `updated_at`) in one statement, for callers that know the previous one.
-    public func overwriteStatus(_ id: String, _ status: Status, at time: Timestamp = .now()) async throws(StorageError) {
-        try await session.query(
-            "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3",
-            [.text(status.rawValue), .timestamp(time), .text(id)])
-    }
-
-    /// Writes the issue's `runs` and `status` in one statement (the worker knows both).
-    public func update(_ issueId: String, runs: [Ref], status: Status, at time: Timestamp = .now()) async throws(StorageError) {
-        try await session.query(
-            "UPDATE cwom_issues SET runs = $1, status = $2, updated_at = $3 WHERE id = $4",
-            [.json(runs.json), .text(status.rawValue), .timestamp(time), .text(issueId)])
-    }
-
     /// Appends a run ref to the issue's `runs`.
     public func appendRun(_ issueId: String, _ run: Ref, at time: Timestamp = .now()) async throws(StorageError) {
         guard var issue = try await get(issueId) else { return }

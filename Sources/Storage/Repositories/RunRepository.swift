@@ -37,20 +37,6 @@ public struct RunRepository: Sendable {
         }
     }
 
-    /// Writes the mutable part of a run: status, telemetry, cost, outputs, failure, the
-    /// artifact root and `updated_at`. Its inputs (the pin) never change.
-    public func update(_ run: Run) async throws(StorageError) {
-        try await session.query(
-            """
-            UPDATE cwom_runs SET status = $1, telemetry = $2, cost = $3, outputs = $4, failure = $5,
-            artifact_root_uri = $6, updated_at = $7 WHERE id = $8
-            """,
-            [
-                .text(run.status.rawValue), .json(run.telemetry.json), .json(run.cost.json), .json(run.outputs.json),
-                .json(run.failure?.json), .text(run.artifactRootUri), .timestamp(run.updatedAt), .text(run.id),
-            ])
-    }
-
     public func get(_ id: String) async throws(StorageError) -> Run? {
         try await session.query("SELECT * FROM cwom_runs WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }

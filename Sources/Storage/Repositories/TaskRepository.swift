@@ -32,25 +32,6 @@ public struct TaskRepository: Sendable {
         try await session.query(sql, binds)
     }
 
-    /// Writes every mutable column of a task (all but id, version, requester, objective,
-    /// operation, target, constraints, inputs, metadata, created_at and idempotency key).
-    public func update(_ task: TaskRecord) async throws(StorageError) {
-        try await session.query(
-            """
-            UPDATE tasks SET status = $1, queued_at = $2, started_at = $3, completed_at = $4, assigned_to = $5,
-            result = $6, error = $7, trace_path = $8, cwom_issue_id = $9, trace_id = $10, attempt = $11,
-            max_attempts = $12, run_after = $13, lease_expires_at = $14, cancel_requested_at = $15,
-            current_run_id = $16 WHERE id = $17
-            """,
-            [
-                .text(task.status.rawValue), .timestamp(task.queuedAt), .timestamp(task.startedAt),
-                .timestamp(task.completedAt), .text(task.assignedTo), .json(task.result), .text(task.error),
-                .text(task.tracePath), .text(task.cwomIssueId), .text(task.traceId), .int(task.attempt),
-                .int(task.maxAttempts), .timestamp(task.runAfter), .timestamp(task.leaseExpiresAt),
-                .timestamp(task.cancelRequestedAt), .text(task.currentRunId), .text(task.id),
-            ])
-    }
-
     public func get(_ id: String) async throws(StorageError) -> TaskRecord? {
         try await session.query("SELECT * FROM tasks WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }

@@ -15,53 +15,6 @@ extension Store {
     /// The actor CWOM service rows are written by (reference §1.2.7).
     public static let cwomService = Actor(kind: .system, id: "cwom-service")
 
-    /// Stores a new task and, when `createCWOM`, its Repo (got or created by the normalised
-    /// slug), ConstraintSnapshot, Issue, ContextPacket, links and audit rows, all in this
-    /// transaction: either everything is stored or nothing is. Every audit row and CWOM object
-    /// carries the trace id. A bounded number of statements, independent of the payload.
-    public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool,
-        now: Timestamp = .now()) async throws -> EnqueueOutcome
-    {
-        if let key = request.idempotencyKey, let existing = try await tasks.get(idempotencyKey: key) {
-            return .conflict(existing)
-        }
-        var task = TaskRecord(request: request, id: id, traceId: traceId, now: now)
-        let requester = Actor(
-            kind: ActorKind(rawValue: request.requestedBy.kind.rawValue) ?? .system, id: request.requestedBy.id,
-            display: request.requestedBy.label)
-        var entries: [AuditEntry] = []
-        var objects: TaskCWOM?
-        if createCWOM {
-            let (cwom, cwomEntries) = try await writeCWOM(
-                for: task, acceptanceCriteria: request.acceptanceCriteria,
-                evidenceRequirements: request.evidenceRequirements, traceId: traceId, now: now)
-            task.cwomIssueId = cwom.issue.id
-            objects = cwom
-            entries = cwomEntries
-        }
-        try await tasks.insert(task)
-        var pending = task
-        pending.status = .pending
-        pending.queuedAt = nil
-        let taskEntries = [
-            AuditEntry(
-                ts: now, actor: requester, action: .created, entityKind: "Task", entityId: task.id, after: pending.json,
-                note: "Task created via /tasks/enqueue", traceId: traceId),
-            AuditEntry(
-                ts: now, actor: Actor(kind: .system, id: "task-enqueue"), action: .statusChanged, entityKind: "Task",
-                entityId: task.id, before: ["status": "pending"], after: ["status": "queued"],
-                note: "Status changed: pending -> queued", traceId: traceId),
-        ]
-        // The legacy order (task rows first); ids are re-issued so that they follow it.
-        try await audit.append((taskEntries + entries).map { entry in
-            var ordered = entry
-            ordered.id = ULID.make()
-            return ordered
-        })
-        try await queue.notify()  // delivered on commit: one wake-up hint per transaction
-        return .created(task, objects)
-    }
-
     /// Writes the CWOM objects of a stored or about-to-be-stored task and returns them with the
     /// audit entries to record (reference §1.2.7 rows 3–8). Used at intake, on claim of a task
     /// that has none, and by the backfill.

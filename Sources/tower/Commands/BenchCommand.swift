@@ -47,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         let running = Task { try await worker.run() }
         let api = TowerAPI(
             database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger,
-            onEnqueue: { await worker.wakeUp() })
+            engine: worker.engine)
 
         print("tower bench: \(tasks) tasks, \(clients) clients, \(concurrency) worker slots, \(path) path, \(location)")
         let start = Date()
@@ -114,10 +114,7 @@ struct BenchCommand: AsyncParsableCommand {
             requestedBy: Requester(kind: .system, id: "bench"), objective: objective, operation: .ops,
             target: TaskTarget(repo: "bench/repo"))
         let id = UUID().uuidString.lowercased()
-        _ = try await db.write { store in
-            try await store.enqueue(request, id: id, traceId: UUID().uuidString.lowercased(), createCWOM: true)
-        }
-        await worker.wakeUp()
+        _ = try await worker.engine.enqueue(request, id: id, traceId: UUID().uuidString.lowercased(), createCWOM: true)
         return id
     }
 

@@ -86,9 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
         location: DatabaseLocation, logger: Logger) async throws
     {
         let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
+        // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
         let api = TowerAPI(
-            database: db, configuration: configuration, logger: logger, metrics: Telemetry.emit,
-            onEnqueue: { await bridge?.wakeUp() })
+            database: db, configuration: configuration, logger: logger, engine: bridge?.engine, metrics: Telemetry.emit)
         let app = Application(
             responder: api, configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
             onServerRunning: { _ in

@@ -14,9 +14,9 @@ enum ExitCodes {
 struct TasksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",
-        abstract: "List, show and cancel tasks.",
+        abstract: "List, show, cancel and retry tasks.",
         discussion: "Exit codes: 0 success, 1 error, 3 not found, 4 conflict (for example cancelling a finished task).",
-        subcommands: [List.self, Show.self, Cancel.self]
+        subcommands: [List.self, Show.self, Cancel.self, Retry.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -96,29 +96,46 @@ struct TasksCommand: AsyncParsableCommand {
 
         func run() async throws {
             let taskId = id.lowercased()
-            let (before, after) = try await database.withDatabase { db in try await db.write { store -> (TaskRecord?, TaskRecord?) in
-                let before = try await store.tasks.get(taskId)
-                let after = try await store.queue.requestCancel(taskId, now: .now())
-                if let before, let after, before.status != after.status {
-                    let actor = Actor(kind: .human, id: ProcessInfo.processInfo.environment["USER"] ?? "cli")
-                    try await store.audit.statusChanged(
-                        "Task", taskId, from: before.status.rawValue, to: after.status.rawValue, by: actor,
-                        note: "Cancelled with tower tasks cancel", traceId: after.traceId)
-                    if let issueId = after.cwomIssueId, let old = try await store.issues.setStatus(issueId, .canceled) {
-                        try await store.audit.statusChanged("Issue", issueId, from: old.rawValue, to: "canceled", by: actor, traceId: after.traceId)
-                    }
-                }
-                return (before, after)
-            } }
-            guard let before, let after else {
-                FileHandle.standardError.write(Data("no task \(id)\n".utf8))
-                throw ExitCodes.notFound
+            let outcome = try await database.lifecycle { engine in
+                try await engine.cancel(taskId, by: TasksCommand.actor, note: "Cancelled with tower tasks cancel")
             }
-            if before.status.isFinished {
-                FileHandle.standardError.write(Data("task \(id) is already \(before.status.rawValue)\n".utf8))
-                throw ExitCodes.conflict
+            switch outcome {
+            case .cancelled(let task): print("cancelled \(task.id)")
+            case .requested(let task): print("cancellation requested for \(task.id) (running)")
             }
-            print(after.status == .cancelled ? "cancelled \(after.id)" : "cancellation requested for \(after.id) (running)")
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retry a finished task (completed, failed or cancelled): a new attempt with a new Run.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The task id.") var id: String
+
+        func run() async throws {
+            let taskId = id.lowercased()
+            let task = try await database.lifecycle { engine in try await engine.retry(taskId, by: TasksCommand.actor) }
+            print("queued \(task.id) for attempt \(task.attempt + 1)")
+        }
+    }
+
+    /// The person at the terminal, the actor of what they change.
+    static var actor: Actor { Actor(kind: .human, id: ProcessInfo.processInfo.environment["USER"] ?? "cli") }
+}
+
+extension DatabaseOptions {
+    /// Runs one lifecycle engine operation; a refusal becomes its message on stderr and an exit
+    /// code (3 not found, 4 conflict).
+    func lifecycle<T: Sendable>(_ body: @Sendable (LifecycleEngine) async throws -> T) async throws -> T {
+        do {
+            return try await withDatabase { db in try await body(LifecycleEngine(database: db)) }
+        } catch let error as LifecycleError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            switch error {
+            case .notFound: throw ExitCodes.notFound
+            case .invalidTransition, .ownedByWorker: throw ExitCodes.conflict
+            case .rejected: throw ExitCode.failure
+            }
         }
     }
 }

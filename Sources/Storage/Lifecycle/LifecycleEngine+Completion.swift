@@ -1,0 +1,314 @@
+import CWOM
+import LegacyTasks
+import TowerJSON
+
+/// How an attempt ended, as its executor (or the worker) saw it.
+public enum AttemptOutcome: String, Sendable {
+    case succeeded, failed
+    case timedOut = "timed_out"
+    case canceled
+}
+
+/// The review policy (reference §6.6): a succeeded Run waits for a person (`under_review`) unless
+/// auto-approval is on and its evidence verdict is one of `verdicts`.
+public struct ReviewPolicy: Sendable {
+    public var autoApprove: Bool
+    public var verdicts: [String]
+    public init(autoApprove: Bool = false, verdicts: [String] = ["pass"]) {
+        self.autoApprove = autoApprove
+        self.verdicts = verdicts
+    }
+
+    /// The actor of automatic decisions.
+    public static let reviewer = Actor(kind: .system, id: "auto-approve", display: "Automatic Review (Policy-Based)")
+}
+
+extension LifecycleEngine {
+    /// The end of an attempt, as the worker (or agent) that ran it reports it.
+    public struct Completion: Sendable {
+        public var claim: Claim
+        /// The lease holder: the write is guarded on it, the attempt and `running`.
+        public var holder: String
+        public var outcome: AttemptOutcome
+        public var message: String?
+        public var failureCategory: FailureCategory
+        /// `tasks.result` and `tasks.trace_path`.
+        public var result: JSONValue?
+        public var tracePath: String?
+        public var telemetry: Telemetry
+        public var cost: Cost
+        public var outputs: RunOutputs
+        /// Every output of the Run, the trace folder included; recorded whatever the outcome.
+        public var artifacts: [Artifact]
+        /// The prover's evidence pack (dropped when the attempt ends cancelled).
+        public var evidence: EvidencePack?
+
+        public init(claim: Claim, holder: String, outcome: AttemptOutcome, message: String? = nil,
+            failureCategory: FailureCategory = .runtime, result: JSONValue? = nil, tracePath: String? = nil,
+            telemetry: Telemetry, cost: Cost = Cost(), outputs: RunOutputs = RunOutputs(), artifacts: [Artifact] = [],
+            evidence: EvidencePack? = nil)
+        {
+            self.claim = claim
+            self.holder = holder
+            self.outcome = outcome
+            self.message = message
+            self.failureCategory = failureCategory
+            self.result = result
+            self.tracePath = tracePath
+            self.telemetry = telemetry
+            self.cost = cost
+            self.outputs = outputs
+            self.artifacts = artifacts
+            self.evidence = evidence
+        }
+    }
+
+    public enum CompletionResult: Sendable, Equatable {
+        /// Written: the task ended with this status.
+        case finished(TaskStatus)
+        /// The task is no longer this attempt's (rescued, or changed elsewhere): nothing was written.
+        case fenced
+    }
+
+    /// Records the end of an attempt in one transaction: the task (`running → completed | failed |
+    /// cancelled`), its Run, its Artifacts, the evidence pack, the review policy's decision and the
+    /// Issue. A task whose cancellation was requested ends `cancelled` whatever the executor said:
+    /// a cancelled Run is never completed.
+    public func complete(_ completion: Completion, policy: ReviewPolicy = ReviewPolicy()) async throws -> CompletionResult {
+        try await transaction(by: completion.claim.run.executor.actor) { tx in try await tx.complete(completion, policy: policy) }
+    }
+
+    /// A worker-side error (an unwritable trace folder, say): the attempt fails, with its task,
+    /// Run and Issue, and the message says it was the worker's fault.
+    public func fail(_ claim: Claim, holder: String, message: String) async throws -> CompletionResult {
+        var telemetry = claim.run.telemetry
+        let now = clock.now()
+        telemetry.endedAt = now
+        if let started = telemetry.startedAt { telemetry.durationS = max(0, now.seconds(since: started)) }
+        let completion = Completion(
+            claim: claim, holder: holder, outcome: .failed, message: "Worker error: \(message)", failureCategory: .runtime,
+            tracePath: claim.task.tracePath, telemetry: telemetry, cost: claim.run.cost, outputs: claim.run.outputs)
+        return try await complete(completion)
+    }
+
+    /// Gives a running attempt back without counting it (the worker shuts down): the task is
+    /// `queued` again, its Run `canceled`, its Issue `ready`.
+    public func requeue(_ claim: Claim, holder: String, note: String) async throws -> CompletionResult {
+        try await transaction(by: claim.run.executor.actor) { tx in
+            let task = claim.task
+            guard try await tx.sql.requeueTask(task.id, attempt: task.attempt, worker: holder) else {
+                tx.events.append(LifecycleEvent(.fenced, taskId: task.id, runId: claim.run.id))
+                return .fenced
+            }
+            try tx.moved(Lifecycle.task, task.id, [.running, .queued], note: "\(note); requeued without counting the attempt", traceId: task.traceId)
+            var run = claim.run
+            run.status = .canceled
+            run.telemetry.endedAt = tx.now
+            if let started = run.telemetry.startedAt { run.telemetry.durationS = max(0, tx.now.seconds(since: started)) }
+            run.updatedAt = tx.now
+            try await tx.writeRun(run, from: .running, note: note, traceId: task.traceId)
+            try await tx.moveIssue(claim.issue.id, from: .running, to: .ready, note: note, traceId: task.traceId)
+            try await tx.store.queue.notify()
+            tx.events.append(LifecycleEvent(.requeued, taskId: task.id, runId: run.id, status: "queued"))
+            return .finished(.queued)
+        }
+    }
+
+    /// Takes back tasks whose lease expired (their worker or agent is gone): back to `queued` after
+    /// `backoff(attempt)` seconds, or `failed` after the last attempt; the lost Run is `failed`
+    /// (category `runtime`) and the Issue follows. Safe with many rescuers: rows are locked with
+    /// `SKIP LOCKED` and every write is guarded on the attempt and the expired lease.
+    public func rescue(by actor: Actor, limit: Int = 100, backoff: @escaping @Sendable (Int) -> Double) async throws
+        -> [TaskRecord]
+    {
+        try await transaction(by: actor) { tx in
+            var rescued: [TaskRecord] = []
+            let now = tx.now
+            for expired in try await tx.sql.expiredTasks(now: now, limit: limit) {
+                var task = expired
+                let lostWorker = expired.assignedTo ?? "unknown"
+                let lastAttempt = task.attempt >= task.maxAttempts
+                if lastAttempt {
+                    task.status = .failed
+                    task.completedAt = now
+                    task.error = "Worker \(lostWorker) was lost (lease expired); gave up after \(task.attempt) attempts"
+                } else {
+                    task.status = .queued
+                    task.runAfter = now.adding(seconds: backoff(task.attempt))
+                }
+                guard try await tx.sql.rescueTask(task, attempt: expired.attempt, expiredBefore: now) else { continue }
+                try tx.moved(
+                    Lifecycle.task, task.id, [.running, task.status],
+                    note: lastAttempt ? "Rescued: attempts exhausted" : "Rescued: requeued for attempt \(task.attempt + 1)",
+                    traceId: task.traceId)
+                let message = "worker lost: \(lostWorker) stopped renewing its lease (expired \(expired.leaseExpiresAt?.iso8601 ?? "?"))"
+                if let runId = expired.currentRunId, var run = try await tx.store.runs.get(runId), run.status == .running {
+                    run.status = .failed
+                    run.failure = Failure(category: .runtime, message: message)
+                    run.telemetry.endedAt = now
+                    if let started = run.telemetry.startedAt { run.telemetry.durationS = max(0, now.seconds(since: started)) }
+                    run.updatedAt = now
+                    try await tx.writeRun(run, from: .running, note: "Rescued: \(message)", traceId: task.traceId)
+                }
+                if let issueId = expired.cwomIssueId {
+                    try await tx.moveIssue(issueId, from: .running, to: lastAttempt ? .failed : .ready, traceId: task.traceId)
+                }
+                tx.events.append(LifecycleEvent(.rescued, taskId: task.id, runId: expired.currentRunId, status: task.status.rawValue))
+                rescued.append(task)
+            }
+            if !rescued.isEmpty { try await tx.store.queue.notify() }
+            return rescued
+        }
+    }
+
+    /// A review decision on a Run under review (by a person, or by the auto-approve policy inside
+    /// `complete`): the Issue and the Run go `under_review → done` when approved, `→ failed` when
+    /// rejected or sent back for changes. Audited with the reviewer. The evidence pack must
+    /// belong to the Run and the Run to the Issue (`rejected` otherwise, in the legacy order).
+    public func review(_ decision: ReviewDecision) async throws {
+        try await transaction(by: decision.reviewer) { tx in
+            let store = tx.store
+            guard let pack = try await store.evidencePacks.get(decision.forEvidencePack.id) else {
+                throw LifecycleError.rejected("EvidencePack '\(decision.forEvidencePack.id)' not found")
+            }
+            guard let issue = try await store.issues.get(decision.forIssue.id) else {
+                throw LifecycleError.rejected("Issue '\(decision.forIssue.id)' not found")
+            }
+            guard issue.status == .underReview else {
+                throw LifecycleError.rejected("Issue '\(issue.id)' is not under review (status: \(issue.status.rawValue))")
+            }
+            guard let run = try await store.runs.get(decision.forRun.id) else {
+                throw LifecycleError.rejected("Run '\(decision.forRun.id)' not found")
+            }
+            guard pack.forRun.id == run.id, pack.forIssue.id == issue.id, run.forIssue.id == issue.id else {
+                throw LifecycleError.rejected("EvidencePack '\(pack.id)' does not belong to Run '\(run.id)' of Issue '\(issue.id)'")
+            }
+            try await tx.record(decision, run: run, issueId: issue.id, issueStatus: issue.status)
+        }
+    }
+}
+
+extension LifecycleTransaction {
+    /// Writes a Run (its status and fields) when it still has status `from`, and audits the move.
+    /// A Run changed elsewhere is left as it is.
+    @discardableResult
+    mutating func writeRun(_ run: Run, from: Status, via path: [Status] = [], by who: Actor? = nil, note: String? = nil,
+        traceId: String?) async throws -> Bool
+    {
+        let steps = [from] + (path.isEmpty ? [run.status] : path)
+        for (a, b) in zip(steps, steps.dropFirst()) { try Lifecycle.run.check(run.id, from: a, to: b) }
+        guard try await sql.writeRun(run, expected: from) else { return false }
+        try moved(Lifecycle.run, run.id, steps, by: who, note: note, traceId: traceId)
+        return true
+    }
+
+    mutating func complete(_ completion: LifecycleEngine.Completion, policy: ReviewPolicy) async throws
+        -> LifecycleEngine.CompletionResult
+    {
+        let claim = completion.claim
+        let trace = claim.task.traceId
+        guard let current = try await sql.lockTask(claim.task.id), current.status == .running,
+            current.attempt == claim.task.attempt, current.assignedTo == completion.holder
+        else {
+            events.append(LifecycleEvent(.fenced, taskId: claim.task.id, runId: claim.run.id))
+            return .fenced
+        }
+        var outcome = completion.outcome
+        var message = completion.message
+        var category = completion.failureCategory
+        if current.cancelRequestedAt != nil && outcome != .canceled {
+            outcome = .canceled
+            message = "cancelled on request"
+            category = .runtime
+        }
+        let taskStatus: TaskStatus
+        var runPath: [Status]
+        var evidence = completion.evidence
+        var run = claim.run
+        run.telemetry = completion.telemetry
+        run.cost = completion.cost
+        run.outputs = completion.outputs
+        run.outputs.artifacts = completion.artifacts.map(\.ref)
+        run.updatedAt = now
+        var review: ReviewDecision?
+        switch outcome {
+        case .succeeded:
+            taskStatus = .completed
+            runPath = [.done]
+            if let pack = evidence {
+                runPath = [.underReview]
+                if policy.autoApprove && policy.verdicts.contains(pack.verdict.rawValue) {
+                    review = ReviewDecision(
+                        header: ObjectHeader(traceId: trace), forEvidencePack: pack.ref, forRun: run.ref,
+                        forIssue: claim.issue.ref, reviewer: ReviewPolicy.reviewer, decision: .approved,
+                        decisionReason: "Auto-approved: verdict=\(pack.verdict.rawValue)", tags: ["auto-approved", "v0"])
+                }
+            }
+        case .canceled:
+            taskStatus = .cancelled
+            runPath = [.canceled]
+            evidence = nil
+        case .failed, .timedOut:
+            taskStatus = .failed
+            runPath = [.failed]
+            run.failure = Failure(category: category, message: String((message ?? "execution failed").prefix(4000)))
+        }
+        var task = current
+        task.status = taskStatus
+        task.completedAt = now
+        task.result = completion.result
+        task.error = outcome == .succeeded ? nil : message
+        task.tracePath = completion.tracePath ?? current.tracePath
+        guard try await sql.finishTask(task, attempt: claim.task.attempt, worker: completion.holder) else {
+            events.append(LifecycleEvent(.fenced, taskId: claim.task.id, runId: claim.run.id))
+            return .fenced
+        }
+        try moved(Lifecycle.task, task.id, [.running, taskStatus], traceId: trace)
+        run.status = runPath.last ?? .failed
+        let runNote = outcome == .succeeded ? "Execution completed" : "Execution \(outcome.rawValue): \(message ?? "")"
+        let runWritten = try await writeRun(run, from: .running, via: runPath, note: runNote, traceId: trace)
+        try await store.artifacts.insert(completion.artifacts)
+        for artifact in completion.artifacts {
+            audit.append(
+                AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: trace))
+        }
+        if let pack = evidence {
+            try await store.evidencePacks.insert(pack)
+            audit.append(
+                AuditEntry(
+                    ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, after: pack.json,
+                    note: "Evidence pack created with verdict: \(pack.verdict.rawValue)", traceId: trace))
+        }
+        let issueTarget: Status = runPath.last ?? .failed
+        try await moveIssue(
+            claim.issue.id, from: .running, to: issueTarget,
+            note: issueTarget == .underReview ? "Awaiting manual review" : nil, traceId: trace)
+        if let review, runWritten {
+            try await record(review, run: run, issueId: claim.issue.id, issueStatus: .underReview)
+        }
+        events.append(LifecycleEvent(.completed, taskId: task.id, runId: run.id, status: taskStatus.rawValue))
+        return .finished(taskStatus)
+    }
+
+    /// Stores a review decision and moves the Issue and the Run out of `under_review`.
+    mutating func record(_ decision: ReviewDecision, run: Run, issueId: String, issueStatus: Status) async throws {
+        let reviewer = decision.reviewer
+        let trace = decision.header.traceId
+        try await store.reviews.insert(decision)
+        audit.append(
+            AuditEntry(ts: now, actor: reviewer, action: .created, entityKind: "ReviewDecision", entityId: decision.id, after: decision.json, traceId: trace))
+        let target: Status = decision.decision == .approved ? .done : .failed
+        let note = "Review decision: \(decision.decision.rawValue)"
+        try await moveIssue(issueId, from: issueStatus, to: target, by: reviewer, note: note, traceId: trace)
+        guard Lifecycle.run.allows(run.status, target) else { return }
+        var reviewed = run
+        reviewed.status = target
+        if target == .failed && reviewed.failure == nil {
+            let reason = decision.decisionReason.isEmpty ? decision.decision.rawValue : decision.decisionReason
+            reviewed.failure = Failure(category: .policy, message: String("Review decision \(decision.decision.rawValue): \(reason)".prefix(4000)))
+        }
+        reviewed.updatedAt = now
+        try await writeRun(reviewed, from: run.status, by: reviewer, note: note, traceId: trace)
+        events.append(LifecycleEvent(.reviewed, runId: run.id, status: target.rawValue))
+    }
+}

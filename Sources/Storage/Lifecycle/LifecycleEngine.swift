@@ -1,0 +1,392 @@
+import Bridge
+import CWOM
+import LegacyTasks
+import TowerJSON
+
+/// The one home of every status change of a task, its Run and its Issue (DESIGN.md §7).
+///
+/// Routes, worker loops and commands are thin callers of its operations: `enqueue`, `claim`,
+/// `heartbeat`, `complete`, `fail`, `requeue`, `rescue`, `cancel`, `retry`, `review`, and the
+/// direct status sets of the legacy and CWOM `PATCH` routes. Each operation is one transaction;
+/// every status write in it is checked against the entity's `StateMachine` (`Lifecycle.task`,
+/// `.run`, `.issue`), guarded by the state the engine expects (`LifecycleSQL`), and audited by
+/// one row per real transition, derived here from before and after. Events are emitted after
+/// the commit. The clock is a parameter so that tests set time instead of sleeping.
+public struct LifecycleEngine: Sendable {
+    public let database: Database
+    public let clock: any LifecycleClock
+    public let events: LifecycleEvents
+
+    public init(database: Database, clock: any LifecycleClock = SystemClock(), events: LifecycleEvents = LifecycleEvents()) {
+        self.database = database
+        self.clock = clock
+        self.events = events
+    }
+
+    /// Runs `body` as one write transaction with a `LifecycleTransaction`, appends the audit rows
+    /// it earned, and emits its events once committed.
+    func transaction<T: Sendable>(by actor: Actor, _ body: @Sendable (inout LifecycleTransaction) async throws -> T)
+        async throws -> T
+    {
+        let clock = self.clock
+        let (result, events) = try await database.write { store in
+            // The clock is read once the transaction holds the writer (SQLite) or has begun, so that
+            // timestamps follow the order in which transactions see each other.
+            var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now())
+            let result = try await body(&tx)
+            try await store.audit.append(tx.audit)
+            return (result, tx.events)
+        }
+        self.events.emit(events)
+        return result
+    }
+
+    // MARK: - Enqueue
+
+    /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
+    /// Issue and ContextPacket, all in one transaction. A duplicate idempotency key, also one that
+    /// a concurrent request took first, is a `.conflict` with the task that won.
+    public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool) async throws
+        -> EnqueueOutcome
+    {
+        let requester = Actor(
+            kind: ActorKind(rawValue: request.requestedBy.kind.rawValue) ?? .system, id: request.requestedBy.id,
+            display: request.requestedBy.label)
+        do {
+            return try await transaction(by: requester) { tx in
+                let store = tx.store
+                if let key = request.idempotencyKey, let existing = try await store.tasks.get(idempotencyKey: key) {
+                    return .conflict(existing)
+                }
+                let now = tx.now
+                var task = TaskRecord(request: request, id: id, traceId: traceId, now: now)
+                var objects: TaskCWOM?
+                var cwomEntries: [AuditEntry] = []
+                if createCWOM {
+                    let (cwom, entries) = try await store.writeCWOM(
+                        for: task, acceptanceCriteria: request.acceptanceCriteria,
+                        evidenceRequirements: request.evidenceRequirements, traceId: traceId, now: now)
+                    task.cwomIssueId = cwom.issue.id
+                    objects = cwom
+                    cwomEntries = entries
+                }
+                try await store.tasks.insert(task)
+                // The legacy order (task rows first): the task as created (pending), then its move to the queue.
+                var pending = task
+                pending.status = .pending
+                pending.queuedAt = nil
+                tx.audit.append(
+                    AuditEntry(
+                        ts: now, actor: requester, action: .created, entityKind: "Task", entityId: task.id, after: pending.json,
+                        note: "Task created via /tasks/enqueue", traceId: traceId))
+                try tx.moved(
+                    Lifecycle.task, task.id, [.pending, .queued], by: Actor(kind: .system, id: "task-enqueue"), traceId: traceId)
+                tx.audit += cwomEntries
+                // Ids are re-issued so that they follow the legacy order.
+                tx.audit = tx.audit.map { entry in
+                    var ordered = entry
+                    ordered.id = ULID.make()
+                    return ordered
+                }
+                try await store.queue.notify()  // delivered on commit: one wake-up hint per transaction
+                tx.events.append(LifecycleEvent(.enqueued, taskId: task.id, status: "queued"))
+                return .created(task, objects)
+            }
+        } catch let error as StorageError where error.kind == .uniqueViolation {
+            if let key = request.idempotencyKey,
+                let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
+            {
+                return .conflict(existing)
+            }
+            throw error
+        }
+    }
+
+    // MARK: - Cancel
+
+    public enum CancelOutcome: Sendable {
+        /// The task was waiting (queued or pending) and is cancelled now.
+        case cancelled(TaskRecord)
+        /// The task is running: its worker stops the executor at its next heartbeat, and the
+        /// attempt ends `cancelled` with its Run `canceled`.
+        case requested(TaskRecord)
+
+        public var task: TaskRecord {
+            switch self {
+            case .cancelled(let task), .requested(let task): return task
+            }
+        }
+    }
+
+    /// Cancels a task from any entry point (HTTP, command line, a Run or Issue set to `canceled`).
+    /// A finished task is an `invalidTransition`.
+    public func cancel(_ taskId: String, by actor: Actor, note: String = "Cancelled on request") async throws
+        -> CancelOutcome
+    {
+        try await transaction(by: actor) { tx in try await tx.cancel(taskId, note: note) }
+    }
+
+    // MARK: - Retry
+
+    /// Queues a finished task (completed, failed or cancelled) again: a new attempt, which the next
+    /// claim gives a new Run (the old Runs stay as they are). Its Issue is reopened (`ready`); an
+    /// Issue still under review must be reviewed first (`invalidTransition` on the Issue).
+    public func retry(_ taskId: String, by actor: Actor) async throws -> TaskRecord {
+        try await transaction(by: actor) { tx in
+            guard let task = try await tx.sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
+            return try await tx.retry(task)
+        }
+    }
+
+    // MARK: - Direct status sets (PATCH)
+
+    /// Fields of the legacy `PATCH /tasks/{id}/status`: truthy values overwrite, nothing is cleared.
+    public struct TaskFields: Sendable {
+        public var assignedTo: String?
+        public var result: JSONObject?
+        public var error: String?
+        public var tracePath: String?
+        public init(assignedTo: String? = nil, result: JSONObject? = nil, error: String? = nil, tracePath: String? = nil) {
+            self.assignedTo = assignedTo
+            self.result = result
+            self.error = error
+            self.tracePath = tracePath
+        }
+    }
+
+    /// The legacy `PATCH /tasks/{id}/status` (a legacy worker moving its own tasks, or an operator).
+    /// `cancelled` goes through `cancel`, `queued` on a finished task through `retry`; a task that a
+    /// Control Tower worker holds under a lease can only be cancelled; every other change must be
+    /// a transition of `Lifecycle.task`.
+    public func setTaskStatus(_ taskId: String, to status: TaskStatus, fields: TaskFields, by actor: Actor) async throws
+        -> TaskRecord
+    {
+        try await transaction(by: actor) { tx in
+            guard var task = try await tx.sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
+            let old = task.status
+            if status == .cancelled && old != .cancelled {
+                return try await tx.cancel(taskId, note: "Cancelled with PATCH /tasks/{id}/status").task
+            }
+            if old == .running, task.leaseExpiresAt != nil, status != .running {
+                throw LifecycleError.ownedByWorker(entity: "Task", id: taskId, taskId: taskId, worker: task.assignedTo)
+            }
+            if old != status { try Lifecycle.task.check(taskId, from: old, to: status) }
+            if status == .queued && old.isFinished {
+                return try await tx.retry(task)
+            }
+            let now = tx.now
+            task.status = status
+            switch status {
+            case .queued: task.queuedAt = task.queuedAt ?? now
+            case .running: task.startedAt = task.startedAt ?? now
+            case .completed, .failed, .cancelled: task.completedAt = task.completedAt ?? now
+            case .pending: break
+            }
+            if let value = fields.assignedTo, !value.isEmpty { task.assignedTo = value }
+            if let value = fields.result, !value.isEmpty { task.result = .object(value) }
+            if let value = fields.error, !value.isEmpty { task.error = value }
+            if let value = fields.tracePath, !value.isEmpty { task.tracePath = value }
+            guard try await tx.sql.setTaskFields(task, expected: old) else {
+                throw LifecycleError.invalidTransition(entity: "Task", id: taskId, current: old.rawValue, requested: status.rawValue)
+            }
+            if old != status {
+                try tx.moved(Lifecycle.task, taskId, [old, status], traceId: task.traceId)
+                tx.events.append(LifecycleEvent(.statusSet, taskId: taskId, status: status.rawValue))
+            }
+            return task
+        }
+    }
+
+    public enum RunUpdateOutcome: Sendable {
+        case updated(Run)
+        /// The Run was set to `canceled` while a worker executes it: its task was asked to stop
+        /// (through `cancel`); the Run becomes `canceled` when the worker has stopped.
+        case cancelRequested(Run, TaskRecord)
+    }
+
+    /// `PATCH /cwom/runs/{id}`: a legal transition of `Lifecycle.run`, telemetry and cost replaced,
+    /// outputs appended to, the CWOM invariants checked on the result (`CWOMValidationError`).
+    /// A Run that a worker is executing can only be cancelled, through its task.
+    public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
+        -> RunUpdateOutcome
+    {
+        try await transaction(by: actor) { tx in
+            guard let old = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
+            if let status = changes.status, status != old.status,
+                let task = try await tx.sql.taskExecuting(runId: runId, hint: old.meta["task_id"]?.stringValue)
+            {
+                guard status == .canceled else {
+                    throw LifecycleError.ownedByWorker(entity: "Run", id: runId, taskId: task.id, worker: task.assignedTo)
+                }
+                let outcome = try await tx.cancel(task.id, note: "Run \(runId) set to canceled")
+                return .cancelRequested(old, outcome.task)
+            }
+            var run = old
+            if let status = changes.status, status != old.status {
+                try Lifecycle.run.check(runId, from: old.status, to: status)
+                run.status = status
+            }
+            if let telemetry = changes.telemetry { run.telemetry = telemetry }
+            if let cost = changes.cost { run.cost = cost }
+            if let failure = changes.failure { run.failure = failure }
+            if let outputs = changes.outputs {
+                for ref in outputs.artifacts where !run.outputs.artifacts.contains(where: { $0.id == ref.id }) {
+                    run.outputs.artifacts.append(ref)
+                }
+                run.outputs.decisionLog += outputs.decisionLog
+                if let summary = outputs.resultSummary { run.outputs.resultSummary = summary }
+            }
+            run.updatedAt = tx.now
+            try run.validate()
+            guard try await tx.sql.writeRun(run, expected: old.status) else {
+                throw LifecycleError.invalidTransition(entity: "Run", id: runId, current: "changed meanwhile", requested: run.status.rawValue)
+            }
+            if old.status != run.status {
+                try tx.moved(Lifecycle.run, runId, [old.status, run.status], traceId: traceId)
+                tx.events.append(LifecycleEvent(.statusSet, runId: runId, status: run.status.rawValue))
+            } else {
+                tx.audit.append(
+                    AuditEntry(
+                        ts: tx.now, actor: actor, action: .updated, entityKind: "Run", entityId: runId, before: old.json,
+                        after: run.json, traceId: traceId))
+            }
+            return .updated(run)
+        }
+    }
+
+    public enum IssueUpdateOutcome: Sendable {
+        case updated(Issue)
+        /// The Issue was set to `canceled` while a worker executes its task: the task was asked to stop.
+        case cancelRequested(Issue, TaskRecord)
+    }
+
+    /// `PATCH /cwom/issues/{id}/status`: a legal transition of `Lifecycle.issue`. An Issue whose task
+    /// a worker is executing can only be cancelled, through its task.
+    public func setIssueStatus(_ issueId: String, to status: Status, by actor: Actor, traceId: String?) async throws
+        -> IssueUpdateOutcome
+    {
+        try await transaction(by: actor) { tx in
+            guard let issue = try await tx.store.issues.get(issueId) else { throw LifecycleError.notFound(entity: "Issue", id: issueId) }
+            if status != issue.status, let task = try await tx.sql.taskExecuting(issueId: issueId) {
+                guard status == .canceled else {
+                    throw LifecycleError.ownedByWorker(entity: "Issue", id: issueId, taskId: task.id, worker: task.assignedTo)
+                }
+                let outcome = try await tx.cancel(task.id, note: "Issue \(issueId) set to canceled")
+                return .cancelRequested(issue, outcome.task)
+            }
+            var updated = issue
+            if status != issue.status {
+                try Lifecycle.issue.check(issueId, from: issue.status, to: status)
+                guard try await tx.moveIssue(issueId, from: issue.status, to: status, traceId: traceId) else {
+                    throw LifecycleError.invalidTransition(
+                        entity: "Issue", id: issueId, current: "changed meanwhile", requested: status.rawValue)
+                }
+                updated.status = status
+                updated.updatedAt = tx.now
+                tx.events.append(LifecycleEvent(.statusSet, status: status.rawValue))
+            }
+            return .updated(updated)
+        }
+    }
+}
+
+/// One engine transaction: the store, the actor and time of the operation, the audit rows its
+/// transitions earned and the events to emit after the commit.
+struct LifecycleTransaction {
+    let store: Store
+    let actor: Actor
+    let now: Timestamp
+    var audit: [AuditEntry] = []
+    var events: [LifecycleEvent] = []
+
+    var sql: LifecycleSQL { LifecycleSQL(session: store.session) }
+
+    /// Records the audit rows of a move along `path` (one row per step) that was just written,
+    /// after checking every step against `machine`.
+    mutating func moved<S>(_ machine: StateMachine<S>, _ id: String, _ path: [S], by who: Actor? = nil, note: String? = nil,
+        traceId: String?) throws(LifecycleError)
+    {
+        for (from, to) in zip(path, path.dropFirst()) {
+            try machine.check(id, from: from, to: to)
+            audit.append(
+                AuditEntry(
+                    ts: now, actor: who ?? actor, action: .statusChanged, entityKind: machine.entity, entityId: id,
+                    before: ["status": .string(from.rawValue)], after: ["status": .string(to.rawValue)],
+                    note: note ?? "Status changed: \(from.rawValue) -> \(to.rawValue)", traceId: traceId))
+        }
+    }
+
+    /// Moves an Issue along `path` from `from` when every step is legal and the Issue still has that
+    /// status; returns false (and writes nothing) otherwise. Issues follow their task: a move they
+    /// cannot make leaves them as they are rather than failing the task's operation.
+    @discardableResult
+    mutating func moveIssue(_ id: String, from: Status, to path: Status..., runs: [Ref]? = nil, by who: Actor? = nil,
+        note: String? = nil, traceId: String?) async throws -> Bool
+    {
+        let steps = [from] + path
+        guard let target = path.last, target != from,
+            zip(steps, steps.dropFirst()).allSatisfy({ Lifecycle.issue.allows($0, $1) })
+        else { return false }
+        guard try await sql.writeIssueStatus(id, to: target, expected: from, runs: runs, at: now) else { return false }
+        try moved(Lifecycle.issue, id, steps, by: who, note: note, traceId: traceId)
+        return true
+    }
+
+    /// See `LifecycleEngine.cancel`.
+    mutating func cancel(_ taskId: String, note: String) async throws -> LifecycleEngine.CancelOutcome {
+        guard let task = try await sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
+        switch task.status {
+        case .queued, .pending:
+            guard try await sql.cancelWaitingTask(taskId, from: task.status, now: now) else {
+                throw LifecycleError.invalidTransition(entity: "Task", id: taskId, current: "changed meanwhile", requested: "cancelled")
+            }
+            try moved(Lifecycle.task, taskId, [task.status, .cancelled], note: note, traceId: task.traceId)
+            if let issueId = task.cwomIssueId, let status = try await sql.issueStatus(issueId) {
+                try await moveIssue(issueId, from: status, to: .canceled, note: note, traceId: task.traceId)
+            }
+            events.append(LifecycleEvent(.cancelled, taskId: taskId, status: "cancelled"))
+        case .running:
+            guard try await sql.requestTaskCancel(taskId, attempt: task.attempt, now: now) else {
+                throw LifecycleError.invalidTransition(entity: "Task", id: taskId, current: "changed meanwhile", requested: "cancelled")
+            }
+            if task.cancelRequestedAt == nil {
+                audit.append(
+                    AuditEntry(
+                        ts: now, actor: actor, action: .updated, entityKind: "Task", entityId: taskId,
+                        before: ["cancel_requested_at": .null], after: ["cancel_requested_at": now.json],
+                        note: "\(note): the worker stops the attempt", traceId: task.traceId))
+            }
+            events.append(LifecycleEvent(.cancelRequested, taskId: taskId, runId: task.currentRunId, status: "running"))
+        case .completed, .failed, .cancelled:
+            throw LifecycleError.invalidTransition(entity: "Task", id: taskId, current: task.status.rawValue, requested: "cancelled")
+        }
+        guard let after = try await store.tasks.get(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
+        return task.status == .running ? .requested(after) : .cancelled(after)
+    }
+
+    /// See `LifecycleEngine.retry`; also the legacy `PATCH … status=queued` of a finished task.
+    mutating func retry(_ task: TaskRecord) async throws -> TaskRecord {
+        try Lifecycle.task.check(task.id, from: task.status, to: .queued)
+        var issueMove: (id: String, from: Status)?
+        if let issueId = task.cwomIssueId, let status = try await sql.issueStatus(issueId) {
+            if Lifecycle.issue.allows(status, .ready) {
+                issueMove = (issueId, status)
+            } else if status != .ready && status != .planned {
+                throw LifecycleError.invalidTransition(entity: "Issue", id: issueId, current: status.rawValue, requested: "ready")
+            }
+        }
+        // A fresh allowance of attempts (the default three) on top of those already spent.
+        let maxAttempts = task.attempt + TaskRecord.defaultMaxAttempts
+        guard try await sql.retryTask(task.id, from: task.status, now: now, maxAttempts: maxAttempts) else {
+            throw LifecycleError.invalidTransition(entity: "Task", id: task.id, current: "changed meanwhile", requested: "queued")
+        }
+        try moved(Lifecycle.task, task.id, [task.status, .queued], note: "Retried: attempt \(task.attempt + 1) queued", traceId: task.traceId)
+        if let issueMove {
+            try await moveIssue(issueMove.id, from: issueMove.from, to: .ready, note: "Reopened for a retry", traceId: task.traceId)
+        }
+        try await store.queue.notify()
+        events.append(LifecycleEvent(.retried, taskId: task.id, status: "queued"))
+        guard let retried = try await store.tasks.get(task.id) else { throw LifecycleError.notFound(entity: "Task", id: task.id) }
+        return retried
+    }
+}

@@ -1,0 +1,244 @@
+import CWOM
+import LegacyTasks
+import TowerJSON
+
+/// Every statement that changes the status of a task, a Run or an Issue, in one place. Each
+/// write is guarded by the state the engine expects (id, status, and for tasks the attempt and
+/// the worker): a row changed elsewhere does not match, the statement returns no row, and the
+/// engine writes nothing for it. Only the claim differs per dialect.
+struct LifecycleSQL: Sendable {
+    let session: any DatabaseSession
+
+    // MARK: - Tasks
+
+    /// Claims up to `limit` queued tasks, oldest first: status `running`, `started_at` and
+    /// `assigned_to` set as the legacy worker set them, `attempt` raised and a lease.
+    ///
+    /// PostgreSQL: the SELECT sits in a CTE so that it is evaluated once (Oban's "optimization
+    /// fence": as a plain subquery the planner may re-run the LIMIT and update more rows than
+    /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows. SQLite has one
+    /// writer (`BEGIN IMMEDIATE`), so the plain subquery is safe there.
+    func claimTasks(worker: String, limit: Int, now: Timestamp, leaseUntil: Timestamp) async throws(StorageError)
+        -> [TaskRecord]
+    {
+        let pick =
+            session.dialect == .postgres
+            ? """
+            SELECT id FROM tasks WHERE status = 'queued' AND (run_after IS NULL OR run_after <= $1)
+            ORDER BY queued_at NULLS FIRST, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+            """
+            : """
+            SELECT id FROM tasks WHERE status = 'queued' AND (run_after IS NULL OR run_after <= $1)
+            ORDER BY queued_at, created_at, id LIMIT $2
+            """
+        // `started_at` is never before `queued_at`: on PostgreSQL the claim's snapshot is taken after
+        // the worker read its clock, so a task queued in between can be claimed by this statement.
+        let update = """
+            UPDATE tasks SET status = 'running',
+            started_at = CASE WHEN queued_at IS NOT NULL AND queued_at > $1 THEN queued_at ELSE $1 END,
+            assigned_to = $3, attempt = attempt + 1, lease_expires_at = $4, cancel_requested_at = NULL
+            """
+        let sql =
+            session.dialect == .postgres
+            ? "WITH picked AS (\(pick)) \(update) WHERE id IN (SELECT id FROM picked) RETURNING *"
+            : "\(update) WHERE id IN (\(pick)) RETURNING *"
+        let rows = try await session.query(sql, [.timestamp(now), .int(limit), .text(worker), .timestamp(leaseUntil)])
+        return try rows.map(TaskRepository.decode).sorted {
+            ($0.queuedAt ?? $0.createdAt ?? now, $0.id) < ($1.queuedAt ?? $1.createdAt ?? now, $1.id)
+        }
+    }
+
+    /// Records the CWOM objects a claimed task was given and the Run it executes under.
+    func pinTask(_ id: String, issueId: String?, runId: String) async throws(StorageError) {
+        try await session.query(
+            "UPDATE tasks SET cwom_issue_id = $1, current_run_id = $2 WHERE id = $3", [.text(issueId), .text(runId), .text(id)])
+    }
+
+    /// Extends the leases of the tasks in `taskIds` that `worker` still holds; returns those ids
+    /// and the ones whose cancellation was requested.
+    func extendLeases(worker: String, taskIds: [String], leaseUntil: Timestamp) async throws(StorageError) -> (
+        held: [String], cancelRequested: [String]
+    ) {
+        guard !taskIds.isEmpty else { return ([], []) }
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET lease_expires_at = $1 WHERE assigned_to = $2 AND status = 'running'
+            AND id IN (\(SQL.placeholders(count: taskIds.count, after: 2)))
+            RETURNING id, cancel_requested_at
+            """, [.timestamp(leaseUntil), .text(worker)] + taskIds.map { .text($0) })
+        var held: [String] = []
+        var cancel: [String] = []
+        for row in rows {
+            let id = try row.string("id")
+            held.append(id)
+            if !row.isNull("cancel_requested_at") { cancel.append(id) }
+        }
+        return (held, cancel)
+    }
+
+    /// Running tasks whose lease expired before `now`, locked on PostgreSQL (`SKIP LOCKED`) so
+    /// that concurrent rescuers take different rows.
+    func expiredTasks(now: Timestamp, limit: Int) async throws(StorageError) -> [TaskRecord] {
+        let lock = session.dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        return try await session.query(
+            """
+            SELECT * FROM tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL AND lease_expires_at < $1
+            ORDER BY lease_expires_at LIMIT $2\(lock)
+            """, [.timestamp(now), .int(limit)]
+        ).map(TaskRepository.decode)
+    }
+
+    /// The task, locked for the rest of the transaction on PostgreSQL (SQLite's writer lock is
+    /// already held), so that the engine decides on the row as it is.
+    func lockTask(_ id: String) async throws(StorageError) -> TaskRecord? {
+        let lock = session.dialect == .postgres ? " FOR UPDATE" : ""
+        return try await session.query("SELECT * FROM tasks WHERE id = $1\(lock)", [.text(id)]).first.map(TaskRepository.decode)
+    }
+
+    /// The end of an attempt, guarded on the attempt still running for the same worker.
+    func finishTask(_ task: TaskRecord, attempt: Int, worker: String) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = $1, completed_at = $2, result = $3, error = $4, trace_path = $5,
+            lease_expires_at = NULL
+            WHERE id = $6 AND attempt = $7 AND status = 'running' AND assigned_to = $8 RETURNING id
+            """,
+            [
+                .text(task.status.rawValue), .timestamp(task.completedAt), .json(task.result), .text(task.error),
+                .text(task.tracePath), .text(task.id), .int(attempt), .text(worker),
+            ])
+        return !rows.isEmpty
+    }
+
+    /// Back to the queue without counting the attempt (shutdown), guarded like `finishTask`.
+    func requeueTask(_ id: String, attempt: Int, worker: String) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = 'queued', attempt = $1, lease_expires_at = NULL, run_after = NULL
+            WHERE id = $2 AND attempt = $3 AND status = 'running' AND assigned_to = $4 RETURNING id
+            """, [.int(max(0, attempt - 1)), .text(id), .int(attempt), .text(worker)])
+        return !rows.isEmpty
+    }
+
+    /// A rescuer's write: guarded on the attempt and on the lease still being expired, whoever held it.
+    func rescueTask(_ task: TaskRecord, attempt: Int, expiredBefore now: Timestamp) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = $1, completed_at = $2, error = $3, lease_expires_at = NULL, run_after = $4
+            WHERE id = $5 AND attempt = $6 AND status = 'running' AND lease_expires_at < $7 RETURNING id
+            """,
+            [
+                .text(task.status.rawValue), .timestamp(task.completedAt), .text(task.error), .timestamp(task.runAfter),
+                .text(task.id), .int(attempt), .timestamp(now),
+            ])
+        return !rows.isEmpty
+    }
+
+    /// A queued or pending task cancelled at once, guarded on the status it had.
+    func cancelWaitingTask(_ id: String, from status: TaskStatus, now: Timestamp) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            "UPDATE tasks SET status = 'cancelled', completed_at = $1 WHERE id = $2 AND status = $3 RETURNING id",
+            [.timestamp(now), .text(id), .text(status.rawValue)])
+        return !rows.isEmpty
+    }
+
+    /// A running task marked for cancellation (not a transition: its worker ends the attempt).
+    func requestTaskCancel(_ id: String, attempt: Int, now: Timestamp) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET cancel_requested_at = COALESCE(cancel_requested_at, $1)
+            WHERE id = $2 AND attempt = $3 AND status = 'running' RETURNING id
+            """, [.timestamp(now), .text(id), .int(attempt)])
+        return !rows.isEmpty
+    }
+
+    /// A finished task queued again for a new attempt, with a fresh allowance of attempts.
+    func retryTask(_ id: String, from status: TaskStatus, now: Timestamp, maxAttempts: Int) async throws(StorageError)
+        -> Bool
+    {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = 'queued', queued_at = $1, completed_at = NULL, result = NULL, error = NULL,
+            run_after = NULL, lease_expires_at = NULL, cancel_requested_at = NULL, max_attempts = $2
+            WHERE id = $3 AND status = $4 RETURNING id
+            """, [.timestamp(now), .int(maxAttempts), .text(id), .text(status.rawValue)])
+        return !rows.isEmpty
+    }
+
+    /// The legacy `PATCH /tasks/{id}/status` write: the status and the fields a client gave
+    /// (nothing is ever cleared), guarded on the status the engine saw.
+    func setTaskFields(_ task: TaskRecord, expected: TaskStatus) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = $1, queued_at = $2, started_at = $3, completed_at = $4, assigned_to = $5,
+            result = $6, error = $7, trace_path = $8 WHERE id = $9 AND status = $10 RETURNING id
+            """,
+            [
+                .text(task.status.rawValue), .timestamp(task.queuedAt), .timestamp(task.startedAt),
+                .timestamp(task.completedAt), .text(task.assignedTo), .json(task.result), .text(task.error),
+                .text(task.tracePath), .text(task.id), .text(expected.rawValue),
+            ])
+        return !rows.isEmpty
+    }
+
+    /// The running task that executes this Run, if any.
+    func taskExecuting(runId: String, hint taskId: String?) async throws(StorageError) -> TaskRecord? {
+        if let taskId, let task = try await TaskRepository(session: session).get(taskId), task.currentRunId == runId {
+            return task.status == .running ? task : nil
+        }
+        return try await session.query(
+            "SELECT * FROM tasks WHERE current_run_id = $1 AND status = 'running'", [.text(runId)]
+        ).first.map(TaskRepository.decode)
+    }
+
+    /// The running task that works on this Issue, if any.
+    func taskExecuting(issueId: String) async throws(StorageError) -> TaskRecord? {
+        try await session.query(
+            "SELECT * FROM tasks WHERE cwom_issue_id = $1 AND status = 'running' LIMIT 1", [.text(issueId)]
+        ).first.map(TaskRepository.decode)
+    }
+
+    // MARK: - Runs
+
+    /// Writes a Run's status and its mutable fields (telemetry, cost, outputs, failure), guarded
+    /// on the status the engine expects. Its inputs (the pin) never change.
+    func writeRun(_ run: Run, expected: Status) async throws(StorageError) -> Bool {
+        let rows = try await session.query(
+            """
+            UPDATE cwom_runs SET status = $1, telemetry = $2, cost = $3, outputs = $4, failure = $5,
+            artifact_root_uri = $6, updated_at = $7 WHERE id = $8 AND status = $9 RETURNING id
+            """,
+            [
+                .text(run.status.rawValue), .json(run.telemetry.json), .json(run.cost.json), .json(run.outputs.json),
+                .json(run.failure?.json), .text(run.artifactRootUri), .timestamp(run.updatedAt), .text(run.id),
+                .text(expected.rawValue),
+            ])
+        return !rows.isEmpty
+    }
+
+    // MARK: - Issues
+
+    /// Sets an Issue's status (and, at claim, its `runs`), guarded on the status it had.
+    func writeIssueStatus(_ id: String, to status: Status, expected: Status, runs: [Ref]? = nil, at time: Timestamp)
+        async throws(StorageError) -> Bool
+    {
+        let rows: [SQLRow]
+        if let runs {
+            rows = try await session.query(
+                "UPDATE cwom_issues SET status = $1, runs = $2, updated_at = $3 WHERE id = $4 AND status = $5 RETURNING id",
+                [.text(status.rawValue), .json(runs.json), .timestamp(time), .text(id), .text(expected.rawValue)])
+        } else {
+            rows = try await session.query(
+                "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 RETURNING id",
+                [.text(status.rawValue), .timestamp(time), .text(id), .text(expected.rawValue)])
+        }
+        return !rows.isEmpty
+    }
+
+    func issueStatus(_ id: String) async throws(StorageError) -> Status? {
+        guard let raw = try await session.query("SELECT status FROM cwom_issues WHERE id = $1", [.text(id)]).first else {
+            return nil
+        }
+        return Status(rawValue: try raw.string("status")) ?? .planned
+    }
+}
