@@ -97,6 +97,9 @@ let package = Package(
             name: "WorkerTests",
             dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
+        .testTarget(
+            name: "LifecycleTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "DeployTests", dependencies: ["TowerTestSupport"], swiftSettings: strict),
         .testTarget(name: "CommandLineTests", dependencies: ["Storage", "TowerJSON", "TowerTestSupport"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),

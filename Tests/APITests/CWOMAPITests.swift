@@ -79,7 +79,10 @@ struct CWOMAPITests {
             for step in ["ready", "running", "under_review"] {
                 #expect(await h.send("PATCH", "/cwom/runs/\(c.run)", json: ["status": .string(step)]).status == 200, "\(step)")
             }
-            #expect(await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=under_review").status == 200)
+            // An Issue follows the state machine too: planned → running → under_review.
+            for step in ["running", "under_review"] {
+                #expect(await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=\(step)").status == 200, "\(step)")
+            }
             let review = await h.send(
                 "POST", "/cwom/reviews",
                 json: [
@@ -296,7 +299,13 @@ struct CWOMAPITests {
             #expect(await review(pack: "ghost").json == ["detail": "EvidencePack 'ghost' not found"])
             #expect(await review(issue: "ghost").json == ["detail": "Issue 'ghost' not found"])
             #expect(await review().json == ["detail": .string("Issue '\(c.issue)' is not under review (status: planned)")])
-            #expect(await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=under_review").status == 200)
+            let skip = await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=under_review")
+            #expect(skip.status == 409, "planned cannot skip running")
+            #expect(skip["detail"]?["current_status"] == "planned")
+            #expect(skip["detail"]?["requested_status"] == "under_review")
+            for step in ["running", "under_review"] {
+                #expect(await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=\(step)").status == 200, "\(step)")
+            }
             #expect(await review(run: "ghost").json == ["detail": "Run 'ghost' not found"])
             for step in ["running", "under_review"] {
                 _ = await h.send("PATCH", "/cwom/runs/\(c.run)", json: ["status": .string(step)])

@@ -91,7 +91,7 @@ struct WorkerTests {
             #expect(actions.contains("Task status_changed running"))
             #expect(actions.contains("Task status_changed completed"))
             #expect(actions.contains("Run created running"))
-            #expect(actions.contains("Run status_changed done"))
+            #expect(actions.contains("Run status_changed under_review"))
             #expect(actions.contains("Issue status_changed under_review"))
             #expect(actions.contains("EvidencePack created "))
             #expect(audit.allSatisfy { $0.traceId == "trace-e2e" })

@@ -170,9 +170,9 @@ public struct LifecycleEngine: Sendable {
             if old == .running, task.leaseExpiresAt != nil, status != .running {
                 throw LifecycleError.ownedByWorker(entity: "Task", id: taskId, taskId: taskId, worker: task.assignedTo)
             }
-            if old != status { try Lifecycle.task.check(taskId, from: old, to: status) }
+            if old != status { try Lifecycle.task.check(taskId, from: old, to: status, via: status == .queued && old.isFinished ? "retry" : "set status") }
             if status == .queued && old.isFinished {
-                return try await tx.retry(task)
+                return try await tx.retry(task, keepOutcome: true, note: nil)
             }
             let now = tx.now
             task.status = status
@@ -364,9 +364,10 @@ struct LifecycleTransaction {
         return task.status == .running ? .requested(after) : .cancelled(after)
     }
 
-    /// See `LifecycleEngine.retry`; also the legacy `PATCH … status=queued` of a finished task.
-    mutating func retry(_ task: TaskRecord) async throws -> TaskRecord {
-        try Lifecycle.task.check(task.id, from: task.status, to: .queued)
+    /// See `LifecycleEngine.retry`; also the legacy `PATCH … status=queued` of a finished task,
+    /// which keeps the outcome columns (`keepOutcome`: the legacy service never cleared them).
+    mutating func retry(_ task: TaskRecord, keepOutcome: Bool = false, note: String? = "Retried") async throws -> TaskRecord {
+        try Lifecycle.task.check(task.id, from: task.status, to: .queued, via: "retry")
         var issueMove: (id: String, from: Status)?
         if let issueId = task.cwomIssueId, let status = try await sql.issueStatus(issueId) {
             if Lifecycle.issue.allows(status, .ready) {
@@ -377,10 +378,13 @@ struct LifecycleTransaction {
         }
         // A fresh allowance of attempts (the default three) on top of those already spent.
         let maxAttempts = task.attempt + TaskRecord.defaultMaxAttempts
-        guard try await sql.retryTask(task.id, from: task.status, now: now, maxAttempts: maxAttempts) else {
+        guard try await sql.retryTask(task.id, from: task.status, now: now, maxAttempts: maxAttempts, kept: keepOutcome ? task : nil)
+        else {
             throw LifecycleError.invalidTransition(entity: "Task", id: task.id, current: "changed meanwhile", requested: "queued")
         }
-        try moved(Lifecycle.task, task.id, [task.status, .queued], note: "Retried: attempt \(task.attempt + 1) queued", traceId: task.traceId)
+        try moved(
+            Lifecycle.task, task.id, [task.status, .queued], note: note.map { "\($0): attempt \(task.attempt + 1) queued" },
+            traceId: task.traceId)
         if let issueMove {
             try await moveIssue(issueMove.id, from: issueMove.from, to: .ready, note: "Reopened for a retry", traceId: task.traceId)
         }

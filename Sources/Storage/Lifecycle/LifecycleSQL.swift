@@ -153,15 +153,21 @@ struct LifecycleSQL: Sendable {
     }
 
     /// A finished task queued again for a new attempt, with a fresh allowance of attempts.
-    func retryTask(_ id: String, from status: TaskStatus, now: Timestamp, maxAttempts: Int) async throws(StorageError)
-        -> Bool
+    /// `kept` holds the outcome columns to leave on the row (the legacy PATCH never clears
+    /// anything); a retry passes none.
+    func retryTask(_ id: String, from status: TaskStatus, now: Timestamp, maxAttempts: Int, kept: TaskRecord?)
+        async throws(StorageError) -> Bool
     {
         let rows = try await session.query(
             """
-            UPDATE tasks SET status = 'queued', queued_at = $1, completed_at = NULL, result = NULL, error = NULL,
-            run_after = NULL, lease_expires_at = NULL, cancel_requested_at = NULL, max_attempts = $2
-            WHERE id = $3 AND status = $4 RETURNING id
-            """, [.timestamp(now), .int(maxAttempts), .text(id), .text(status.rawValue)])
+            UPDATE tasks SET status = 'queued', queued_at = $1, completed_at = $2, result = $3, error = $4,
+            run_after = NULL, lease_expires_at = NULL, cancel_requested_at = NULL, max_attempts = $5
+            WHERE id = $6 AND status = $7 RETURNING id
+            """,
+            [
+                .timestamp(now), .timestamp(kept?.completedAt), .json(kept?.result), .text(kept?.error), .int(maxAttempts),
+                .text(id), .text(status.rawValue),
+            ])
         return !rows.isEmpty
     }
 

@@ -21,14 +21,17 @@ public struct StateMachine<State: RawRepresentable & Hashable & Sendable>: Senda
         self.edges = edges.flatMap { from, targets, via in targets.map { Edge(from: from, to: $0, via: via) } }
     }
 
-    /// Whether `from → to` is a transition of this machine. Staying put is not a transition.
-    public func allows(_ from: State, _ to: State) -> Bool {
-        edges.contains { $0.from == from && $0.to == to }
+    /// Whether `from → to` is a transition of this machine (taken by `operation`, when given).
+    /// Staying put is not a transition.
+    public func allows(_ from: State, _ to: State, via operation: String? = nil) -> Bool {
+        edges.contains { edge in
+            edge.from == from && edge.to == to && (operation.map { name in edge.via.contains { $0.hasPrefix(name) } } ?? true)
+        }
     }
 
-    /// Throws the typed 409 error when `from → to` is not a transition.
-    public func check(_ id: String, from: State, to: State) throws(LifecycleError) {
-        guard allows(from, to) else {
+    /// Throws the typed 409 error when `from → to` is not a transition (of `operation`, when given).
+    public func check(_ id: String, from: State, to: State, via operation: String? = nil) throws(LifecycleError) {
+        guard allows(from, to, via: operation) else {
             throw LifecycleError.invalidTransition(entity: entity, id: id, current: from.rawValue, requested: to.rawValue)
         }
     }
@@ -92,10 +95,10 @@ public enum Lifecycle {
             (.running, [.done], ["complete", "set status"]),
             (.running, [.failed], ["complete", "fail", "rescue (attempts exhausted)", "set status"]),
             (.running, [.canceled], ["complete (cancel requested)", "set status"]),
-            (.running, [.ready], ["requeue", "rescue"]),
+            (.running, [.ready], ["requeue", "rescue", "set status"]),
             (.underReview, [.done], ["review (approved)", "set status"]),
             (.underReview, [.failed], ["review (rejected, needs_changes)", "set status"]),
-            (.done, [.ready], ["retry"]),
+            (.done, [.ready], ["retry", "set status"]),
             (.failed, [.ready], ["retry", "set status"]),
             (.canceled, [.ready], ["retry", "set status"]),
         ])

@@ -1,0 +1,260 @@
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+
+/// The queue's contract, run on every driver (River's `riverdrivertest` is the model). Time is set
+/// on the engine's clock, never waited for.
+@Suite("Queue contract")
+struct QueueContractTests {
+    @Test("claims take the oldest queued tasks first, never more than the limit", arguments: Dialect.allCases)
+    func claimOrderAndLimit(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            var ids: [String] = []
+            for n in 0..<5 {
+                ids.append(try await bench.enqueue("Task number \(n)").id)
+                bench.clock.advance(seconds: 1)
+            }
+            let first = try await bench.engine.claim(bench.claimant("worker-a"), limit: 3)
+            #expect(first.map(\.task.id) == Array(ids.prefix(3)))
+            #expect(first.allSatisfy { $0.task.status == .running && $0.task.attempt == 1 && $0.task.assignedTo == "worker-a" })
+            let rest = try await bench.engine.claim(bench.claimant("worker-a"), limit: 10)
+            #expect(rest.map(\.task.id) == Array(ids.suffix(2)))
+            #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 10).isEmpty)
+        }
+    }
+
+    @Test("a claim pins the Issue's newest context in a new running Run and moves the Issue", arguments: Dialect.allCases)
+    func claimPins(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let legacy = try await bench.enqueue("A task the legacy service stored without CWOM", createCWOM: false)
+            let claim = try await bench.claimOne()
+            #expect(claim.task.id == legacy.id)
+            let stored = try await bench.task(legacy.id)
+            #expect(stored.cwomIssueId == claim.issue.id, "adapted at claim")
+            #expect(stored.currentRunId == claim.run.id)
+            let run = try await bench.run(claim.run.id)
+            #expect(run.status == .running)
+            #expect(run.inputs.contextPackets == [claim.packet.ref])
+            #expect(run.inputs.constraintSnapshot == claim.snapshot.ref)
+            let issue = try await bench.issue(claim.issue.id)
+            #expect(issue.status == .running)
+            #expect(issue.runs.map(\.id) == [claim.run.id])
+        }
+    }
+
+    @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
+    func runAfter(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            _ = try await bench.claimOne()
+            bench.clock.advance(seconds: Bench.lease + 1)
+            let rescued = try await bench.engine.rescue(by: Actor(kind: .system, id: "rescuer")) { _ in 60 }
+            #expect(rescued.map(\.id) == [task.id])
+            #expect(try await bench.task(task.id).status == .queued)
+            #expect(try await bench.engine.claim(bench.claimant("worker-b"), limit: 5).isEmpty, "not before run_after")
+            bench.clock.advance(seconds: 61)
+            let again = try await bench.engine.claim(bench.claimant("worker-b"), limit: 5)
+            #expect(again.map(\.task.id) == [task.id])
+            #expect(again.first?.task.attempt == 2)
+        }
+    }
+
+    @Test("two concurrent claimers never take the same task", arguments: Dialect.allCases)
+    func concurrentClaimers(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            var ids: Set<String> = []
+            for n in 0..<40 { ids.insert(try await bench.enqueue("Task number \(n)").id) }
+            let taken = try await withThrowingTaskGroup(of: [String].self) { group in
+                for worker in ["worker-a", "worker-b"] {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let claims = try await bench.engine.claim(bench.claimant(worker), limit: 3)
+                            if claims.isEmpty { return mine }
+                            mine += claims.map(\.task.id)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [[String]]()) { $0.append($1) }
+            }
+            let all = taken.flatMap { $0 }
+            #expect(all.count == 40)
+            #expect(Set(all) == ids, "every task claimed exactly once")
+        }
+    }
+
+    @Test("the heartbeat extends only the leases still held and reports cancel requests", arguments: Dialect.allCases)
+    func heartbeat(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            try await bench.enqueue("first")
+            bench.clock.advance(seconds: 1)
+            try await bench.enqueue("second")
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
+            let (one, two) = (claims[0].task.id, claims[1].task.id)
+            _ = try await bench.engine.cancel(one, by: Actor(kind: .human, id: "carol"))
+            bench.clock.advance(seconds: 10)
+            let beat = try await bench.engine.heartbeat(bench.claimant("worker-a"), taskIds: [one, two, "not-mine"])
+            #expect(Set(beat.held) == [one, two])
+            #expect(beat.cancelRequested == [one])
+            #expect(try await bench.task(two).leaseExpiresAt == bench.clock.now().adding(seconds: Bench.lease))
+            let stranger = try await bench.engine.heartbeat(bench.claimant("worker-b"), taskIds: [one, two])
+            #expect(stranger.held.isEmpty, "another worker's heartbeat extends nothing")
+            // The lease runs out, a rescuer takes the task back: the old holder's heartbeat no longer holds it.
+            bench.clock.advance(seconds: Bench.lease + 1)
+            _ = try await bench.engine.rescue(by: Actor(kind: .system, id: "rescuer")) { _ in 0 }
+            #expect(try await bench.engine.heartbeat(bench.claimant("worker-a"), taskIds: [one, two]).held.isEmpty)
+        }
+    }
+
+    @Test("a stale completion after a rescue writes nothing", arguments: Dialect.allCases)
+    func staleCompletion(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            let lost = try await bench.claimOne("worker-a")
+            bench.clock.advance(seconds: Bench.lease + 1)
+            _ = try await bench.engine.rescue(by: Actor(kind: .system, id: "worker-b")) { _ in 0 }
+            let lostRun = try await bench.run(lost.run.id)
+            #expect(lostRun.status == .failed)
+            #expect(lostRun.failure?.category == .runtime)
+            let second = try await bench.claimOne("worker-b")
+            #expect(second.task.attempt == 2)
+            let before = try await bench.auditCount()
+            let events = bench.engine.events.subscribe()
+            let result = try await bench.engine.complete(bench.completion(lost, .succeeded))
+            #expect(result == .fenced)
+            #expect(await events.next { $0.taskId == task.id }?.kind == .fenced)
+            #expect(try await bench.auditCount() == before, "not one audit row")
+            let now = try await bench.task(task.id)
+            #expect(now.status == .running && now.attempt == 2 && now.assignedTo == "worker-b")
+            #expect(try await bench.run(lost.run.id).status == .failed, "the lost Run stays failed")
+            #expect(try await bench.engine.complete(bench.completion(second, .succeeded, holder: "worker-b")) == .finished(.completed))
+        }
+    }
+
+    @Test("a cancelled Run is never completed, even when its executor finished", arguments: Dialect.allCases)
+    func cancelledNeverCompleted(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            let events = bench.engine.events.subscribe()
+            guard case .requested = try await bench.engine.cancel(task.id, by: Actor(kind: .human, id: "carol")) else {
+                Testing.Issue.record("a running task's cancel is a request")
+                return
+            }
+            #expect(await events.next { $0.taskId == task.id }?.kind == .cancelRequested)
+            #expect(try await bench.task(task.id).status == .running, "the worker ends the attempt")
+            let result = try await bench.engine.complete(bench.completion(claim, .succeeded, evidence: true))
+            #expect(result == .finished(.cancelled))
+            #expect(try await bench.task(task.id).status == .cancelled)
+            #expect(try await bench.run(claim.run.id).status == .canceled)
+            #expect(try await bench.issue(claim.issue.id).status == .canceled)
+            let packs = try await bench.database.read { try await $0.evidencePacks.list(forRuns: [claim.run.id]) }
+            #expect(packs.isEmpty, "no evidence, no review for a cancelled Run")
+            let runAudit = try await bench.audit("Run", claim.run.id).filter { $0.action == .statusChanged }
+            #expect(runAudit.map { $0.after?["status"]?.stringValue } == ["canceled"])
+        }
+    }
+
+    @Test("a retry makes a new attempt with a new Run; the old Run is untouched", arguments: Dialect.allCases)
+    func retry(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            let first = try await bench.claimOne()
+            #expect(try await bench.engine.complete(bench.completion(first, .failed)) == .finished(.failed))
+            let failedRun = try await bench.run(first.run.id)
+            bench.clock.advance(seconds: 5)
+            let retried = try await bench.engine.retry(task.id, by: Actor(kind: .human, id: "carol"))
+            #expect(retried.status == .queued)
+            #expect(retried.error == nil && retried.completedAt == nil, "the old outcome is cleared")
+            #expect(retried.queuedAt == bench.clock.now())
+            #expect(try await bench.issue(first.issue.id).status == .ready)
+            let second = try await bench.claimOne()
+            #expect(second.task.id == task.id)
+            #expect(second.task.attempt == 2)
+            #expect(second.run.id != first.run.id)
+            #expect(try await bench.run(first.run.id) == failedRun, "the old Run is untouched")
+            #expect(try await bench.issue(first.issue.id).runs.map(\.id) == [first.run.id, second.run.id])
+            // Only finished tasks are retried.
+            await #expect(throws: LifecycleError.invalidTransition(entity: "Task", id: task.id, current: "running", requested: "queued")) {
+                _ = try await bench.engine.retry(task.id, by: Actor(kind: .human, id: "carol"))
+            }
+        }
+    }
+
+    @Test("shutdown requeues without counting the attempt; the Run is canceled and the Issue ready", arguments: Dialect.allCases)
+    func requeue(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            #expect(try await bench.engine.requeue(claim, holder: "worker-a", note: "Worker shut down") == .finished(.queued))
+            let after = try await bench.task(task.id)
+            #expect(after.status == .queued && after.attempt == 0)
+            #expect(try await bench.run(claim.run.id).status == .canceled)
+            #expect(try await bench.issue(claim.issue.id).status == .ready)
+            for (kind, id) in [("Task", task.id), ("Run", claim.run.id), ("Issue", claim.issue.id)] {
+                #expect(try await bench.audit(kind, id).last?.action == .statusChanged, "\(kind) audited")
+            }
+        }
+    }
+
+    @Test("the last rescue fails the task, its Run and its Issue", arguments: Dialect.allCases)
+    func rescueExhausted(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            var claim = try await bench.claimOne()
+            for _ in 1..<TaskRecord.defaultMaxAttempts {
+                bench.clock.advance(seconds: Bench.lease + 1)
+                _ = try await bench.engine.rescue(by: Actor(kind: .system, id: "rescuer")) { _ in 0 }
+                claim = try await bench.claimOne()
+            }
+            bench.clock.advance(seconds: Bench.lease + 1)
+            let last = try await bench.engine.rescue(by: Actor(kind: .system, id: "rescuer")) { _ in 0 }
+            #expect(last.map(\.status) == [.failed])
+            #expect(try await bench.task(task.id).status == .failed)
+            #expect(try await bench.run(claim.run.id).status == .failed)
+            #expect(try await bench.issue(claim.issue.id).status == .failed)
+        }
+    }
+
+    @Test("auto-approval moves Run and Issue through under_review to done, audited by the policy", arguments: Dialect.allCases)
+    func autoApprove(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            let result = try await bench.engine.complete(
+                bench.completion(claim, .succeeded, evidence: true), policy: ReviewPolicy(autoApprove: true))
+            #expect(result == .finished(.completed))
+            #expect(try await bench.run(claim.run.id).status == .done)
+            let steps = try await bench.audit("Run", claim.run.id).filter { $0.action == .statusChanged }
+            #expect(steps.map { "\($0.actor.actorId): \($0.before?["status"]?.stringValue ?? "") → \($0.after?["status"]?.stringValue ?? "")" } == [
+                "worker-a: running → under_review", "auto-approve: under_review → done",
+            ])
+            let issueSteps = try await bench.audit("Issue", claim.issue.id).filter { $0.action == .statusChanged }
+            #expect(issueSteps.compactMap { $0.after?["status"]?.stringValue } == ["running", "under_review", "done"])
+        }
+    }
+
+    @Test("events follow the commits: enqueued, claimed, completed", arguments: Dialect.allCases)
+    func events(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let events = bench.engine.events.subscribe()
+            let task = try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            _ = try await bench.engine.complete(bench.completion(claim, .succeeded))
+            var seen: [LifecycleEvent] = []
+            for await event in events {
+                seen.append(event)
+                if seen.count == 3 { break }
+            }
+            #expect(seen == [
+                LifecycleEvent(.enqueued, taskId: task.id, status: "queued"),
+                LifecycleEvent(.claimed, taskId: task.id, runId: claim.run.id, status: "running"),
+                LifecycleEvent(.completed, taskId: task.id, runId: claim.run.id, status: "completed"),
+            ])
+        }
+    }
+}
