@@ -104,6 +104,17 @@ struct CommandLineTests {
             #expect(try tower(setup, "tasks", "cancel", secondId).status == 4)
             #expect(try tower(setup, "tasks", "cancel", "00000000-0000-0000-0000-000000000000").status == 3)
 
+            // retry the cancelled one: it is queued again; a queued task cannot be retried (conflict)
+            let retried = try tower(setup, "tasks", "retry", secondId)
+            #expect(retried.status == 0, "\(retried)")
+            #expect(retried.stdout.contains("queued \(secondId)"), "\(retried)")
+            #expect(try json(tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "queued")
+            let twice = try tower(setup, "tasks", "retry", secondId)
+            #expect(twice.status == 4, "\(twice)")
+            #expect(twice.stderr.contains("cannot go from queued to queued"), "\(twice)")
+            #expect(try tower(setup, "tasks", "retry", "00000000-0000-0000-0000-000000000000").status == 3)
+            #expect(try tower(setup, "tasks", "cancel", secondId).status == 0, "and cancelled again")
+
             // a worker process runs the first task, logging JSON lines; SIGTERM stops it cleanly
             let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("worker-\(UUID().uuidString).log")
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)

@@ -112,3 +112,18 @@ public func quietLogger(_ label: String) -> Logger {
     logger.logLevel = .warning
     return logger
 }
+
+/// Runs `body` and gives up after `seconds`, answering nil: a bound on a wait that waits on
+/// events, never a way of waiting.
+public func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T?) async throws -> T? {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}

@@ -36,7 +36,7 @@ struct CrashTests {
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             let pid = process.processIdentifier
-            let claimed = try await env.waitFor(task.id, seconds: 60) { $0.status == .running }
+            let claimed = try await env.pollFor(task.id, seconds: 60) { $0.status == .running }
             #expect(claimed.assignedTo?.contains("-\(pid)-") == true, "the subprocess claimed it")
             kill(pid, SIGKILL)
             process.waitUntilExit()
@@ -73,7 +73,8 @@ struct CrashTests {
                 BridgeWorker(
                     database: workerDatabase,
                     configuration: env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3),
-                    logger: quietLogger("tower.worker")))
+                    logger: quietLogger("tower.worker"),
+                    engine: LifecycleEngine(database: workerDatabase, events: env.engine.events)))
             var dropped = 0
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(600))

@@ -29,6 +29,8 @@ struct WorkerEnvironment: Sendable {
     let database: Database
     let dialect: Dialect
     let traceRoot: URL
+    /// One engine for the test and every worker it starts, so that the test hears their events.
+    let engine: LifecycleEngine
 
     func configuration(
         executors: ExecutorRegistry = ExecutorRegistry(), concurrency: Int = 2, lease: Double = 30, grace: Double = 5,
@@ -41,7 +43,8 @@ struct WorkerEnvironment: Sendable {
     }
 
     func start(_ configuration: WorkerConfiguration) -> RunningWorker {
-        RunningWorker(BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker")))
+        RunningWorker(
+            BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker"), engine: engine))
     }
 
     /// Inserts a queued task directly (as the legacy service would), optionally with CWOM.
@@ -53,7 +56,7 @@ struct WorkerEnvironment: Sendable {
             requestedBy: Requester(kind: .human, id: "alice"), objective: objective, operation: .docs,
             target: TaskTarget(repo: "testorg/docs"),
             constraints: TaskConstraints(timeBudgetSeconds: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets))
-        let outcome = try await LifecycleEngine(database: database).enqueue(
+        let outcome = try await engine.enqueue(
             request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), createCWOM: createCWOM)
         guard case .created(let task, _) = outcome else { throw WorkerTestError("enqueue failed") }
         return task
@@ -63,14 +66,38 @@ struct WorkerEnvironment: Sendable {
         try await database.read { store in try await store.tasks.get(id) }
     }
 
-    /// Waits (bounded) until `condition` holds for the task.
-    func waitFor(_ id: String, seconds: Double = 60, _ condition: @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let task = try await task(id), condition(task) { return task }
-            try await Task.sleep(for: .milliseconds(50))
+    /// Waits until `condition` holds for the task: the task is read again at every engine event
+    /// about it (no polling), and the wait gives up after `seconds`.
+    func waitFor(_ id: String, seconds: Double = 60, _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws
+        -> TaskRecord
+    {
+        let events = engine.events.subscribe()
+        if let task = try await task(id), condition(task) { return task }
+        let found = try await withDeadline(seconds: seconds) {
+            for await event in events where event.taskId == id {
+                if let task = try await self.task(id), condition(task) { return task }
+            }
+            return nil
         }
-        throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s: \(String(describing: try await task(id)?.status))")
+        guard let found else {
+            throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s: \(String(describing: try await task(id)?.status))")
+        }
+        return found
+    }
+
+    /// Waits for a change that another process makes (a `tower worker` subprocess), of which this
+    /// process hears no event: the task is read again every 50 ms, for at most `seconds`.
+    func pollFor(_ id: String, seconds: Double = 60, _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws
+        -> TaskRecord
+    {
+        let found = try await withDeadline(seconds: seconds) {
+            while true {
+                if let task = try await self.task(id), condition(task) { return task }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        guard let found else { throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s") }
+        return found
     }
 
     func finished(_ id: String, seconds: Double = 60) async throws -> TaskRecord {
@@ -97,6 +124,7 @@ func withWorkerEnvironment(_ dialect: Dialect, legacyLayout: Bool = false, _ bod
             let outcome = try await database.migrator().migrate()
             #expect(outcome.first?.state == .adopted)
         }
-        try await body(WorkerEnvironment(database: database, dialect: dialect, traceRoot: root))
+        try await body(
+            WorkerEnvironment(database: database, dialect: dialect, traceRoot: root, engine: LifecycleEngine(database: database)))
     }
 }

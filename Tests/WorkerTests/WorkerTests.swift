@@ -208,6 +208,78 @@ struct WorkerTests {
         }
     }
 
+    @Test("a Run set to canceled while its executor runs: the executor stops, Run canceled, task cancelled, audited as such",
+        arguments: Dialect.allCases)
+    func cancelThroughRun(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            // The API has an engine of its own, as a separate `tower api` process would: the worker
+            // learns of the cancellation at its next heartbeat.
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])), logger: quietLogger("tower.api"))
+            let slow = try await env.enqueue(objective: "Sleep for a long time")
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: try CommandExecutor(commandLine: "sleep 60"))))
+            let claimed = try await env.waitFor(slow.id) { $0.status == .running }
+            let runId = try #require(claimed.currentRunId)
+            let other = await api.respond(APIRequest(method: "PATCH", path: "/cwom/runs/\(runId)", query: nil, headers: [("content-type", "application/json")], body: Array(#"{"status":"done"}"#.utf8)))
+            #expect(other.status == 409, "only a cancel may change a Run a worker executes")
+            #expect(try JSONParser.parse(bytes: other.body)["detail"]?["error"] == "OWNED_BY_WORKER")
+            let patched = await api.respond(APIRequest(method: "PATCH", path: "/cwom/runs/\(runId)", query: nil, headers: [("content-type", "application/json")], body: Array(#"{"status":"canceled"}"#.utf8)))
+            #expect(patched.status == 202)
+            let cancelled = try await env.finished(slow.id, seconds: 30)
+            try await running.stop()
+            #expect(cancelled.status == .cancelled)
+            let (run, issue, audit) = try await env.database.read { store in
+                (
+                    try await store.runs.get(runId), try await store.issues.get(cancelled.cwomIssueId ?? ""),
+                    try await store.audit.list(.init(traceId: cancelled.traceId), page: Page(limit: 1000)).reversed()
+                )
+            }
+            #expect(run?.status == .canceled)
+            #expect(issue?.status == .canceled)
+            let events = try String(contentsOf: env.traceRoot.appendingPathComponent("\(runId)/events.jsonl"), encoding: .utf8)
+            #expect(events.contains("execution_cancelled"), "the executor was stopped")
+            let moves = audit.filter { $0.action == .statusChanged }.map {
+                "\($0.entityKind) \($0.before?["status"]?.stringValue ?? "") → \($0.after?["status"]?.stringValue ?? "")"
+            }
+            #expect(moves == [
+                "Task pending → queued", "Task queued → running", "Issue planned → running", "Task running → cancelled",
+                "Run running → canceled", "Issue running → canceled",
+            ])
+        }
+    }
+
+    @Test("a failed task is retried over HTTP: a new attempt on a new Run, the old Run untouched", arguments: Dialect.allCases)
+    func retryOverHTTP(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let marker = env.traceRoot.deletingLastPathComponent().appendingPathComponent("first-attempt-\(ULID.make())")
+            defer { try? FileManager.default.removeItem(at: marker) }
+            // Fails the first time, succeeds the second.
+            let executor = CommandExecutor(
+                executable: "/bin/sh", arguments: ["-c", "test -f \(marker.path) || { touch \(marker.path); exit 1; }"])
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor)))
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])), logger: quietLogger("tower.api"), engine: env.engine)
+            let task = try await env.enqueue()
+            let failed = try await env.finished(task.id)
+            #expect(failed.status == .failed)
+            let firstRun = try await env.database.read { store in try await store.runs.get(failed.currentRunId ?? "") }
+            let retry = await api.respond(APIRequest(method: "POST", path: "/tasks/\(task.id)/retry", query: nil, headers: [], body: []))
+            #expect(retry.status == 200)
+            #expect(try JSONParser.parse(bytes: retry.body)["task"]?["status"] == "queued")
+            let done = try await env.finished(task.id)
+            #expect(done.status == .completed)
+            #expect(done.attempt == 2)
+            let again = await api.respond(APIRequest(method: "POST", path: "/tasks/\(task.id)/retry", query: nil, headers: [], body: []))
+            #expect(again.status == 409, "the Issue waits for its review first")
+            #expect(try JSONParser.parse(bytes: again.body)["detail"]?["current_status"] == "under_review")
+            try await running.stop()
+            let runs = try await env.database.read { store in try await store.runs.list(.init(issueId: done.cwomIssueId)) }
+            #expect(runs.count == 2)
+            #expect(runs.first { $0.id == firstRun?.id } == firstRun, "the old Run is untouched")
+            #expect(runs.first { $0.id == done.currentRunId }?.status == .underReview)
+            let missing = await api.respond(APIRequest(method: "POST", path: "/tasks/\(UUID().uuidString)/retry", query: nil, headers: [], body: []))
+            #expect(missing.status == 404)
+        }
+    }
+
     @Test("graceful shutdown: running work past the grace period is stopped and requeued without counting an attempt",
         arguments: Dialect.allCases)
     func gracefulShutdown(_ dialect: Dialect) async throws {
