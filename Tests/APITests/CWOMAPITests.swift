@@ -256,6 +256,10 @@ struct CWOMAPITests {
     func runUpdates(_ dialect: Dialect) async throws {
         try await withAPI(dialect) { h in
             let c = try await Chain.build(h)
+            let fresh = await h.get("/cwom/runs/\(c.run)")
+            for member in ["telemetry", "cost", "outputs"] {
+                #expect(fresh[member] == [:], "\(member) nobody gave shows as {}, as in the legacy service")
+            }
             let skip = await h.send("PATCH", "/cwom/runs/\(c.run)", json: ["status": "done"])
             #expect(skip.status == 409)
             #expect(skip["detail"]?["current_status"] == "planned")

@@ -102,7 +102,7 @@ extension CWOMRoutes {
         if let outputs = update.outputs {
             try await database.read { store in try await CWOMContext.requireExisting(outputs.artifacts, in: store) }
         }
-        let outcome: LifecycleEngine.RunUpdateOutcome
+        let outcome: LifecycleEngine.StatusSetOutcome<Run>
         do {
             outcome = try await context.engine.updateRun(id, update, by: CWOMContext.service, traceId: trace)
         } catch let error as CWOMValidationError {

@@ -77,13 +77,16 @@ public struct Run: CWOMModel, Hashable {
         [
             "kind": "Run", "id": id.json, "trace_id": header.traceId.json, "for_issue": forIssue.json,
             "repo": repo.json, "status": status.json, "mode": mode.json, "executor": executor.json,
-            "inputs": inputs.json, "plan": plan.json, "telemetry": telemetry.json, "cost": cost.json,
-            "outputs": outputs.json, "failure": failure.json, "artifact_root_uri": artifactRootUri.json,
+            "inputs": inputs.json, "plan": plan.json, "telemetry": Self.given(telemetry, Telemetry()),
+            "cost": Self.given(cost, Cost()), "outputs": Self.given(outputs, RunOutputs()), "failure": failure.json, "artifact_root_uri": artifactRootUri.json,
             "tags": tags.json, "meta": meta.json, "created_at": createdAt.json, "updated_at": updatedAt.json,
         ]
     }
 
     /// The invariants that the reading code checks, for values built in Swift.
+    /// A member nobody gave shows as `{}`, as the legacy service shows it, not as an object of nulls.
+    static func given<T: CWOMModel & Equatable>(_ value: T, _ empty: T) -> JSONValue { value == empty ? [:] : value.json }
+
     public func validate() throws(CWOMValidationError) {
         _ = try Run.decode(json)
     }

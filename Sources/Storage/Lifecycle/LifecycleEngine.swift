@@ -197,18 +197,19 @@ public struct LifecycleEngine: Sendable {
         }
     }
 
-    public enum RunUpdateOutcome: Sendable {
-        case updated(Run)
-        /// The Run was set to `canceled` while a worker executes it: its task was asked to stop
-        /// (through `cancel`); the Run becomes `canceled` when the worker has stopped.
-        case cancelRequested(Run, TaskRecord)
+    /// The answer to a status set on a Run or an Issue.
+    public enum StatusSetOutcome<Object: Sendable>: Sendable {
+        case updated(Object)
+        /// The object was set to `canceled` while a worker executes its task: the task was asked to
+        /// stop (through `cancel`); the object becomes `canceled` when the worker has stopped.
+        case cancelRequested(Object, TaskRecord)
     }
 
     /// `PATCH /cwom/runs/{id}`: a legal transition of `Lifecycle.run`, telemetry and cost replaced,
     /// outputs appended to, the CWOM invariants checked on the result (`CWOMValidationError`).
     /// A Run that a worker is executing can only be cancelled, through its task.
     public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
-        -> RunUpdateOutcome
+        -> StatusSetOutcome<Run>
     {
         try await transaction(by: actor) { tx in
             guard let old = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
@@ -254,16 +255,10 @@ public struct LifecycleEngine: Sendable {
         }
     }
 
-    public enum IssueUpdateOutcome: Sendable {
-        case updated(Issue)
-        /// The Issue was set to `canceled` while a worker executes its task: the task was asked to stop.
-        case cancelRequested(Issue, TaskRecord)
-    }
-
     /// `PATCH /cwom/issues/{id}/status`: a legal transition of `Lifecycle.issue`. An Issue whose task
     /// a worker is executing can only be cancelled, through its task.
     public func setIssueStatus(_ issueId: String, to status: Status, by actor: Actor, traceId: String?) async throws
-        -> IssueUpdateOutcome
+        -> StatusSetOutcome<Issue>
     {
         try await transaction(by: actor) { tx in
             guard let issue = try await tx.store.issues.get(issueId) else { throw LifecycleError.notFound(entity: "Issue", id: issueId) }
