@@ -201,6 +201,26 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a worker error fails the attempt: task, Run and Issue, each audited", arguments: Dialect.allCases)
+    func workerError(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let task = try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            #expect(try await bench.engine.fail(claim, holder: "worker-a", message: "trace folder unwritable") == .finished(.failed))
+            let failed = try await bench.task(task.id)
+            #expect(failed.status == .failed)
+            #expect(failed.error == "Worker error: trace folder unwritable")
+            let run = try await bench.run(claim.run.id)
+            #expect(run.status == .failed)
+            #expect(run.failure?.message == "Worker error: trace folder unwritable")
+            #expect(try await bench.issue(claim.issue.id).status == .failed)
+            for (kind, id, status) in [("Task", task.id, "failed"), ("Run", claim.run.id, "failed"), ("Issue", claim.issue.id, "failed")] {
+                #expect(try await bench.audit(kind, id).last?.after?["status"]?.stringValue == status, "\(kind) audited")
+            }
+            #expect(try await bench.engine.fail(claim, holder: "worker-a", message: "again") == .fenced, "once only")
+        }
+    }
+
     @Test("the last rescue fails the task, its Run and its Issue", arguments: Dialect.allCases)
     func rescueExhausted(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -247,6 +247,24 @@ struct WorkerTests {
         }
     }
 
+    @Test("with one engine for API and worker (tower serve), a cancel stops the executor without waiting for a heartbeat",
+        arguments: Dialect.allCases)
+    func cancelThroughSharedEngine(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            var configuration = env.configuration(executors: ExecutorRegistry(fallback: try CommandExecutor(commandLine: "sleep 60")), lease: 7200)
+            configuration.heartbeatSeconds = 3600  // no heartbeat will come: only the engine's event can stop it
+            let running = env.start(configuration)
+            let api = TowerAPI(database: env.database, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"])), logger: quietLogger("tower.api"), engine: env.engine)
+            let slow = try await env.enqueue(objective: "Sleep for a long time")
+            _ = try await env.waitFor(slow.id) { $0.status == .running }
+            let accepted = await api.respond(APIRequest(method: "POST", path: "/tasks/\(slow.id)/cancel", query: nil, headers: [], body: []))
+            #expect(accepted.status == 202)
+            let cancelled = try await env.finished(slow.id, seconds: 30)
+            try await running.stop()
+            #expect(cancelled.status == .cancelled)
+        }
+    }
+
     @Test("a failed task is retried over HTTP: a new attempt on a new Run, the old Run untouched", arguments: Dialect.allCases)
     func retryOverHTTP(_ dialect: Dialect) async throws {
         try await withWorkerEnvironment(dialect) { env in
