@@ -2,7 +2,6 @@ import CWOM
 import Foundation
 import Storage
 import LegacyTasks
-import Synchronization
 import TowerJSON
 
 #if canImport(Glibc)
@@ -181,54 +180,73 @@ enum ProcessStatus: Equatable {
     case signaled(Int32)
 }
 
-/// Runs a process and waits for it. Foundation starts the child as the leader of a new process
-/// group (its pgid is its pid), which its own children inherit, so the whole tree can be killed.
-/// Cancelling the calling task sends SIGTERM to the group, then SIGKILL two seconds later.
+/// Runs a process and waits for it. The child leads a new process group (its pgid is its pid),
+/// which its own children inherit, so the whole tree can be killed. Cancelling the calling task
+/// sends SIGTERM to the group, then SIGKILL two seconds later.
+///
+/// `posix_spawn` rather than Foundation's `Process`: a child inherits the signal mask of the thread
+/// that starts it, and the threads of a Swift server block SIGTERM (ServiceLifecycle and Dispatch
+/// handle it), so a child started by `Process` could only be stopped by the SIGKILL, never given
+/// the chance to clean up. The spawn here unblocks every signal and resets each to its default.
 enum ProcessRunner {
+    struct SpawnError: Error, CustomStringConvertible {
+        let description: String
+    }
+
     static func run(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)
         async throws -> ProcessStatus
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.environment = environment
-        process.currentDirectoryURL = directory
-        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let out = try FileHandle(forWritingTo: stdout)
-        let err = try FileHandle(forWritingTo: stderr)
-        defer {
-            try? out.close()
-            try? err.close()
-        }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let finished = Mutex<CheckedContinuation<ProcessStatus, Never>?>(nil)
+        let pid = try spawn(command, environment: environment, directory: directory, stdout: stdout, stderr: stderr)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ProcessStatus, Never>) in
-                finished.withLock { $0 = continuation }
-                process.terminationHandler = { p in
-                    let status: ProcessStatus =
-                        p.terminationReason == .uncaughtSignal ? .signaled(p.terminationStatus) : .exited(p.terminationStatus)
-                    finished.withLock { stored in
-                        stored?.resume(returning: status)
-                        stored = nil
-                    }
-                }
-                do {
-                    try process.run()
-                    if Task.isCancelled { killGroup(process.processIdentifier) }
-                } catch {
-                    finished.withLock { stored in
-                        stored?.resume(returning: .exited(127))
-                        stored = nil
-                    }
+                // waitpid blocks: one thread per running child, for as long as it runs.
+                Thread.detachNewThread {
+                    var status: Int32 = 0
+                    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                    let signal = status & 0x7f
+                    continuation.resume(returning: signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal))
                 }
             }
         } onCancel: {
-            killGroup(process.processIdentifier)
+            killGroup(pid)
         }
+    }
+
+    static func spawn(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)
+        throws -> pid_t
+    {
+        guard let executable = command.first else { throw SpawnError(description: "empty command") }
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw SpawnError(description: "\(executable) is not an executable file")
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in Int32(1)..<32 where signal != SIGKILL && signal != SIGSTOP { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // The working directory: `env -C` (coreutils) changes it in the child, because glibc's
+        // `posix_spawn_file_actions_addchdir_np` is not visible to Swift.
+        let argv = (["/usr/bin/env", "-C", directory.path, "--"] + command).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, envp)
+        guard code == 0 else { throw SpawnError(description: "\(executable): \(String(cString: strerror(code)))") }
+        return pid
     }
 
     /// SIGTERM to the process group, SIGKILL two seconds later.

@@ -48,6 +48,35 @@ struct ExecutorTests {
         }
     }
 
+    @Test("a cancelled executor is sent SIGTERM first, and may clean up before it exits")
+    func gracefulStop() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let marker = FileManager.default.temporaryDirectory.appendingPathComponent("terminated-\(ULID.make())")
+            let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("ready-\(ULID.make())")
+            #expect(mkfifo(fifo.path, 0o600) == 0)
+            defer { for file in [marker, fifo] { try? FileManager.default.removeItem(at: file) } }
+            // The threads of a Swift process block SIGTERM; a child that inherited that mask would
+            // never see it and could only be killed. The script says it is ready (its trap is set)
+            // through a FIFO, which the test reads: no waiting on time.
+            let script = "trap 'touch \(marker.path); exit 143' TERM; echo ready > \(fifo.path); sleep 60 & wait"
+            let executor = CommandExecutor(executable: "/bin/sh", arguments: ["-c", script])
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor)))
+            let task = try await env.enqueue()
+            let ready = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+                Thread.detachNewThread {
+                    let data = FileHandle(forReadingAtPath: fifo.path)?.readDataToEndOfFile() ?? Data()
+                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
+                }
+            }
+            #expect(ready == "ready\n")
+            _ = try await env.engine.cancel(task.id, by: Actor(kind: .human, id: "carol"))
+            let done = try await env.finished(task.id, seconds: 30)
+            try await running.stop()
+            #expect(done.status == .cancelled)
+            #expect(FileManager.default.fileExists(atPath: marker.path), "the executor's TERM trap ran")
+        }
+    }
+
     @Test("the child's environment is an allow-list unless the task allows secrets")
     func environmentScrub() async throws {
         setenv("TOWER_TEST_SECRET_TOKEN", "hunter2", 1)

@@ -92,8 +92,11 @@ public struct Migrator: Sendable {
         return files.map { Migration(file: $0.file, sql: $0.sql) }.sorted { $0.version < $1.version }
     }
 
+    /// One lock per schema: migrations of the same schema wait for each other, those of different
+    /// schemas (databases shared by several installations, or the test suite's many schemas) do not
+    /// queue behind one database-wide key.
     private var lockStatement: String? {
-        driver.dialect == .postgres ? "SELECT pg_advisory_xact_lock(7368257318)" : nil
+        driver.dialect == .postgres ? "SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), 7368257318))" : nil
     }
 
     /// Every migration with its state.
