@@ -31,12 +31,17 @@ public final class BridgeWorker: Service, Sendable {
     let logger: Logger
     let state = WorkerState()
     let wake = Signal()
+    /// Completions leave in batches: one transaction for all that finished while the last was written.
+    let completer: Batcher<LifecycleEngine.Completion, LifecycleEngine.CompletionResult>
 
     public init(database: Database, configuration: WorkerConfiguration, logger: Logger = Logger(label: "tower.worker"),
         engine: LifecycleEngine? = nil)
     {
         self.database = database
-        self.engine = engine ?? LifecycleEngine(database: database)
+        let engine = engine ?? LifecycleEngine(database: database)
+        self.engine = engine
+        self.completer = engine.completer(
+            policy: ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts))
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "worker_id"] = "\(configuration.workerId)"

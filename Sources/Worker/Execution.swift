@@ -157,8 +157,7 @@ extension BridgeWorker {
             claim: claimed.claim, holder: workerId, outcome: outcome, message: message, failureCategory: category,
             result: .object(result.outputs), tracePath: trace.uri, telemetry: telemetry, cost: result.cost, outputs: outputs,
             artifacts: artifacts, evidence: evidence)
-        let policy = ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts)
-        switch try await engine.complete(completion, policy: policy) {
+        switch try await completer.submit(completion) {
         case .fenced: throw Fenced()
         case .finished(let status): return status.rawValue
         }

@@ -135,6 +135,48 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a batch of completions in which one task was rescued meanwhile: the others commit, that one writes nothing",
+        arguments: Dialect.allCases)
+    func batchWithRescuedRow(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            for n in 0..<3 {
+                try await bench.enqueue("Task number \(n)")
+                bench.clock.advance(seconds: 1)
+            }
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 3)
+            bench.clock.advance(seconds: Bench.lease - 5)
+            // The worker still runs the first two; the third's lease runs out and a rescuer takes it.
+            _ = try await bench.engine.heartbeat(bench.claimant("worker-a"), taskIds: [claims[0].task.id, claims[1].task.id])
+            bench.clock.advance(seconds: 10)
+            let rescued = try await bench.engine.rescue(by: Actor(kind: .system, id: "rescuer")) { _ in 0 }
+            #expect(rescued.map(\.id) == [claims[2].task.id])
+            let before = try await bench.audit("Task", claims[2].task.id).count
+            let results = try await bench.engine.complete(claims.map { bench.completion($0, .succeeded) })
+            #expect(results == [.finished(.completed), .finished(.completed), .fenced])
+            #expect(try await bench.task(claims[0].task.id).status == .completed)
+            #expect(try await bench.task(claims[1].task.id).status == .completed)
+            #expect(try await bench.task(claims[2].task.id).status == .queued, "the rescued one is left to its next attempt")
+            #expect(try await bench.audit("Task", claims[2].task.id).count == before)
+            #expect(try await bench.run(claims[2].run.id).status == .failed, "its lost Run stays as the rescuer left it")
+        }
+    }
+
+    @Test("the completer batches concurrent completions and answers each after its commit", arguments: Dialect.allCases)
+    func completer(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            for n in 0..<12 { try await bench.enqueue("Task number \(n)") }
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 12)
+            let completer = bench.engine.completer(policy: ReviewPolicy(), maxBatch: 5)
+            let results = try await withThrowingTaskGroup(of: LifecycleEngine.CompletionResult.self) { group in
+                for claim in claims { group.addTask { try await completer.submit(bench.completion(claim, .succeeded)) } }
+                return try await group.reduce(into: [LifecycleEngine.CompletionResult]()) { $0.append($1) }
+            }
+            #expect(results.count == 12)
+            #expect(results.allSatisfy { $0 == .finished(.completed) })
+            for claim in claims { #expect(try await bench.task(claim.task.id).status == .completed) }
+        }
+    }
+
     @Test("a cancelled Run is never completed, even when its executor finished", arguments: Dialect.allCases)
     func cancelledNeverCompleted(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -75,7 +75,40 @@ extension LifecycleEngine {
     /// Issue. A task whose cancellation was requested ends `cancelled` whatever the executor said:
     /// a cancelled Run is never completed.
     public func complete(_ completion: Completion, policy: ReviewPolicy = ReviewPolicy()) async throws -> CompletionResult {
-        try await transaction(by: completion.claim.run.executor.actor) { tx in try await tx.complete(completion, policy: policy) }
+        try await complete([completion], policy: policy)[0]
+    }
+
+    /// Completes several attempts in one transaction, each still guarded on its own row: one
+    /// that was rescued or changed meanwhile is `.fenced` (and writes nothing) while the others
+    /// commit. A completion is acknowledged only after the commit.
+    public func complete(_ completions: [Completion], policy: ReviewPolicy = ReviewPolicy()) async throws
+        -> [CompletionResult]
+    {
+        guard let first = completions.first else { return [] }
+        return try await transaction(by: first.claim.run.executor.actor) { tx in
+            var results: [CompletionResult] = []
+            for completion in completions { results.append(try await tx.complete(completion, policy: policy)) }
+            return results
+        }
+    }
+
+    /// A group-commit completer for one worker: completions submitted while a batch is being
+    /// written leave together in the next transaction (at most `maxBatch`). When a batch fails as
+    /// a whole (a value no database stores, say), its completions are written one by one, so that
+    /// one bad completion fails alone.
+    public func completer(policy: ReviewPolicy, maxBatch: Int = 64) -> Batcher<Completion, CompletionResult> {
+        Batcher(maxBatch: maxBatch) { batch in
+            do {
+                return try await complete(batch, policy: policy).map { .success($0) }
+            } catch {
+                guard batch.count > 1 else { return [.failure(error)] }
+                var results: [Result<CompletionResult, any Error>] = []
+                for completion in batch {
+                    do { results.append(.success(try await complete(completion, policy: policy))) } catch { results.append(.failure(error)) }
+                }
+                return results
+            }
+        }
     }
 
     /// A worker-side error (an unwritable trace folder, say): the attempt fails, with its task,
