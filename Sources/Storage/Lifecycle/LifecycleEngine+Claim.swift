@@ -46,7 +46,7 @@ extension LifecycleEngine {
     /// newest ContextPacket and its ConstraintSnapshot; the Issue goes to `running`.
     public func claim(_ claimant: Claimant, limit: Int) async throws -> [Claim] {
         guard limit > 0 else { return [] }
-        return try await transaction(by: claimant.actor) { tx in
+        return try await transaction("claim", by: claimant.actor) { tx in
             let tasks = try await tx.sql.claimTasks(
                 worker: claimant.id, limit: limit, now: tx.now, leaseUntil: tx.now.adding(seconds: claimant.leaseSeconds))
             var claims: [Claim] = []
@@ -68,7 +68,7 @@ extension LifecycleEngine {
         held: [String], cancelRequested: [String]
     ) {
         let clock = self.clock
-        return try await database.write { store in
+        return try await Self.$operation.withValue("heartbeat") { try await database.write { store in
             let now = clock.now()
             if let presence {
                 try await store.queue.upsertWorker(
@@ -76,7 +76,7 @@ extension LifecycleEngine {
             }
             return try await LifecycleSQL(session: store.session).extendLeases(
                 worker: claimant.id, taskIds: taskIds, leaseUntil: now.adding(seconds: claimant.leaseSeconds))
-        }
+        } }
     }
 }
 

@@ -85,7 +85,7 @@ extension LifecycleEngine {
         -> [CompletionResult]
     {
         guard let first = completions.first else { return [] }
-        return try await transaction(by: first.claim.run.executor.actor) { tx in
+        return try await transaction("complete", by: first.claim.run.executor.actor) { tx in
             var results: [CompletionResult] = []
             for completion in completions { results.append(try await tx.complete(completion, policy: policy)) }
             return results
@@ -127,7 +127,7 @@ extension LifecycleEngine {
     /// Gives a running attempt back without counting it (the worker shuts down): the task is
     /// `queued` again, its Run `canceled`, its Issue `ready`.
     public func requeue(_ claim: Claim, holder: String, note: String) async throws -> CompletionResult {
-        try await transaction(by: claim.run.executor.actor) { tx in
+        try await transaction("requeue", by: claim.run.executor.actor) { tx in
             let task = claim.task
             guard try await tx.sql.requeueTask(task.id, attempt: task.attempt, worker: holder) else {
                 tx.events.append(LifecycleEvent(.fenced, taskId: task.id, runId: claim.run.id))
@@ -154,7 +154,7 @@ extension LifecycleEngine {
     public func rescue(by actor: Actor, limit: Int = 100, backoff: @escaping @Sendable (Int) -> Double) async throws
         -> [TaskRecord]
     {
-        try await transaction(by: actor) { tx in
+        try await transaction("rescue", by: actor) { tx in
             var rescued: [TaskRecord] = []
             let now = tx.now
             for expired in try await tx.sql.expiredTasks(now: now, limit: limit) {
@@ -199,7 +199,7 @@ extension LifecycleEngine {
     /// rejected or sent back for changes. Audited with the reviewer. The evidence pack must
     /// belong to the Run and the Run to the Issue (`rejected` otherwise, in the legacy order).
     public func review(_ decision: ReviewDecision) async throws {
-        try await transaction(by: decision.reviewer) { tx in
+        try await transaction("review", by: decision.reviewer) { tx in
             let store = tx.store
             guard let pack = try await store.evidencePacks.get(decision.forEvidencePack.id) else {
                 throw LifecycleError.rejected("EvidencePack '\(decision.forEvidencePack.id)' not found")

@@ -23,20 +23,23 @@ public struct LifecycleEngine: Sendable {
         self.events = events
     }
 
+    /// The operation whose transaction the current task runs (for statement counts).
+    @TaskLocal public static var operation: String?
+
     /// Runs `body` as one write transaction with a `LifecycleTransaction`, appends the audit rows
     /// it earned, and emits its events once committed.
-    func transaction<T: Sendable>(by actor: Actor, _ body: @Sendable (inout LifecycleTransaction) async throws -> T)
-        async throws -> T
+    func transaction<T: Sendable>(_ operation: String, by actor: Actor,
+        _ body: @Sendable (inout LifecycleTransaction) async throws -> T) async throws -> T
     {
         let clock = self.clock
-        let (result, events) = try await database.write { store in
+        let (result, events) = try await Self.$operation.withValue(operation) { try await database.write { store in
             // The clock is read once the transaction holds the writer (SQLite) or has begun, so that
             // timestamps follow the order in which transactions see each other.
             var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now())
             let result = try await body(&tx)
             try await store.audit.append(tx.audit)
             return (result, tx.events)
-        }
+        } }
         self.events.emit(events)
         return result
     }
@@ -53,7 +56,7 @@ public struct LifecycleEngine: Sendable {
             kind: ActorKind(rawValue: request.requestedBy.kind.rawValue) ?? .system, id: request.requestedBy.id,
             display: request.requestedBy.label)
         do {
-            return try await transaction(by: requester) { tx in
+            return try await transaction("enqueue", by: requester) { tx in
                 let store = tx.store
                 if let key = request.idempotencyKey, let existing = try await store.tasks.get(idempotencyKey: key) {
                     return .conflict(existing)
@@ -123,7 +126,7 @@ public struct LifecycleEngine: Sendable {
     public func cancel(_ taskId: String, by actor: Actor, note: String = "Cancelled on request") async throws
         -> CancelOutcome
     {
-        try await transaction(by: actor) { tx in try await tx.cancel(taskId, note: note) }
+        try await transaction("cancel", by: actor) { tx in try await tx.cancel(taskId, note: note) }
     }
 
     // MARK: - Retry
@@ -132,7 +135,7 @@ public struct LifecycleEngine: Sendable {
     /// claim gives a new Run (the old Runs stay as they are). Its Issue is reopened (`ready`); an
     /// Issue still under review must be reviewed first (`invalidTransition` on the Issue).
     public func retry(_ taskId: String, by actor: Actor) async throws -> TaskRecord {
-        try await transaction(by: actor) { tx in
+        try await transaction("retry", by: actor) { tx in
             guard let task = try await tx.sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
             return try await tx.retry(task)
         }
@@ -161,7 +164,7 @@ public struct LifecycleEngine: Sendable {
     public func setTaskStatus(_ taskId: String, to status: TaskStatus, fields: TaskFields, by actor: Actor) async throws
         -> TaskRecord
     {
-        try await transaction(by: actor) { tx in
+        try await transaction("set status", by: actor) { tx in
             guard var task = try await tx.sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
             let old = task.status
             if status == .cancelled && old != .cancelled {
@@ -211,7 +214,7 @@ public struct LifecycleEngine: Sendable {
     public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
         -> StatusSetOutcome<Run>
     {
-        try await transaction(by: actor) { tx in
+        try await transaction("set status", by: actor) { tx in
             guard let old = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
             if let status = changes.status, status != old.status,
                 let task = try await tx.sql.taskExecuting(runId: runId, hint: old.meta["task_id"]?.stringValue)
@@ -260,7 +263,7 @@ public struct LifecycleEngine: Sendable {
     public func setIssueStatus(_ issueId: String, to status: Status, by actor: Actor, traceId: String?) async throws
         -> StatusSetOutcome<Issue>
     {
-        try await transaction(by: actor) { tx in
+        try await transaction("set status", by: actor) { tx in
             guard let issue = try await tx.store.issues.get(issueId) else { throw LifecycleError.notFound(entity: "Issue", id: issueId) }
             if status != issue.status, let task = try await tx.sql.taskExecuting(issueId: issueId) {
                 guard status == .canceled else {

@@ -5,9 +5,7 @@ import TowerJSON
 public struct EvidencePackRepository: Sendable {
     let session: any DatabaseSession
 
-    public func insert(_ pack: EvidencePack) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_evidence_packs",
+    static func columns(_ pack: EvidencePack) -> Columns {
             [
                 "id": .text(pack.id), "kind": .text("EvidencePack"), "trace_id": .text(pack.header.traceId),
                 "for_run_id": .text(pack.forRun.id), "for_run_kind": .text(pack.forRun.kind.rawValue),
@@ -21,7 +19,11 @@ public struct EvidencePackRepository: Sendable {
                 "checks_failed": .int(pack.checksFailed), "checks_skipped": .int(pack.checksSkipped),
                 "evidence_uri": .text(pack.evidenceUri), "tags": .json(pack.tags.json), "meta": .json(pack.meta.json),
                 "created_at": .timestamp(pack.createdAt), "updated_at": .timestamp(pack.updatedAt),
-            ])
+            ]
+    }
+
+    public func insert(_ pack: EvidencePack) async throws(StorageError) {
+        let (sql, binds) = SQL.insert("cwom_evidence_packs", Self.columns(pack))
         try await session.query(sql, binds)
     }
 

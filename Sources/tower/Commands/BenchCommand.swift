@@ -13,12 +13,16 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput and latency end to end with the stub executor.",
         discussion: """
-            Starts a worker in this process, enqueues --tasks tasks from --clients concurrent clients, and waits until
-            every task is finished with full CWOM bookkeeping (Run, Artifacts, trace folder, evidence pack, audit).
-            --path http sends each enqueue through the HTTP handler of POST /tasks/enqueue (validation, policy,
-            transaction; in process, no socket); --path storage calls the enqueue transaction directly. Then it
-            measures enqueue-to-start latency on an idle worker with one task at a time. Use a throwaway database:
-            the default is a new SQLite file in a temporary folder.
+            --mode mixed (default) starts a worker in this process, enqueues --tasks tasks from --clients concurrent
+            clients while it runs, and waits until every task is finished with full CWOM bookkeeping (Run, Artifacts,
+            trace folder, evidence pack, audit). --mode burn-down enqueues --tasks tasks first, then drains the backlog
+            with --workers separate `tower worker` processes of --concurrency slots each (how River and graphile-worker
+            publish their figures). --path http sends each enqueue through the HTTP handler of POST /tasks/enqueue
+            (validation, policy, transaction; in process, no socket); --path storage calls the engine directly.
+            Every run prints the statements per task of intake, claim and completion (counted), and the idle
+            enqueue-to-start latency. --ceiling also writes the very rows of an enqueue, a claim and a completion with
+            plain multi-row SQL in batches of 32, without the application, and prints our figures as a share of it.
+            Use a throwaway database: the default is a new SQLite file in a temporary folder.
             """
     )
 
@@ -30,45 +34,56 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Worker slots.") var concurrency = 8
     @Option(help: "http or storage.") var path = "http"
     @Option(help: "Single-task samples for the idle latency.") var idleSamples = 50
+    @Option(help: "mixed or burn-down.") var mode = "mixed"
+    @Option(help: "burn-down: worker processes draining the backlog.") var workers = 2
+    @Option(help: "burn-down: the tower binary the workers run (default: this one), to compare builds.")
+    var workerBinary: String?
+    @Flag(help: "Also measure the database's ceiling for our rows, and print our figures as a share of it.")
+    var ceiling = false
 
     func run() async throws {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
+        guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
         var logger = Logger(label: "tower.bench")
         logger.logLevel = .error
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-bench-\(ULID.make())")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let location = try DatabaseLocation(url: databaseURL ?? scratch.appendingPathComponent("bench.db").path)
-        let db = try await Database.open(location, poolSize: concurrency + clients + 4, requireCurrentSchema: false, logger: logger)
-        try await db.migrator(logger: logger).migrate()
+        let opened = try await Database.open(location, poolSize: concurrency + clients + 4, requireCurrentSchema: false, logger: logger)
+        do {
+            try await measure(opened, location: location, scratch: scratch, logger: logger)
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
+    }
+
+    func measure(_ opened: Database, location: DatabaseLocation, scratch: URL, logger: Logger) async throws {
+        try await opened.migrator(logger: logger).migrate()
+        // Every statement is counted, by the engine operation that sent it.
+        let counting = CountingDriver(opened.driver)
+        let db = Database(driver: counting, location: location)
         let configuration = WorkerConfiguration(
             concurrency: concurrency, pollInterval: 1, traceRoot: scratch.appendingPathComponent("runs"))
         let worker = BridgeWorker(database: db, configuration: configuration, logger: logger)
-        let running = Task { try await worker.run() }
         let api = TowerAPI(
             database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger,
             engine: worker.engine)
 
-        print("tower bench: \(tasks) tasks, \(clients) clients, \(concurrency) worker slots, \(path) path, \(location)")
-        let start = Date()
-        var ids: [String] = []
-        try await withThrowingTaskGroup(of: [String].self) { group in
-            for client in 0..<clients {
-                let share = tasks / clients + (client < tasks % clients ? 1 : 0)
-                group.addTask {
-                    var mine: [String] = []
-                    for n in 0..<share { mine.append(try await enqueue(api: api, db: db, worker: worker, n: n, client: client)) }
-                    return mine
-                }
-            }
-            for try await batch in group { ids += batch }
+        print("tower bench: --mode \(mode), \(tasks) tasks, \(clients) clients, \(path) path, \(location)")
+        var measured = Measured()
+        if mode == "burn-down" {
+            measured = try await burnDown(db: db, counting: counting, api: api, worker: worker, location: location, scratch: scratch)
         }
-        let enqueued = Date()
-        try await waitUntilFinished(db, count: ids.count)
-        let finished = Date()
-        let latencies = try await startLatencies(db)
+        let running = Task { try await worker.run() }
+        if mode == "mixed" {
+            measured = try await mixed(db: db, counting: counting, api: api, worker: worker)
+        }
 
         // Idle latency: one task at a time on an idle worker.
+        _ = counting.takeByOperation()
         var idle: [Double] = []
         for n in 0..<idleSamples {
             let id = try await enqueue(api: api, db: db, worker: worker, n: n, client: 999)
@@ -84,16 +99,117 @@ struct BenchCommand: AsyncParsableCommand {
         }
         await worker.shutdown()
         _ = try? await running.value
-        await db.close()
+        print("enqueue-to-start, idle:   p50 \(Self.ms(percentile(idle, 0.5)))  p99 \(Self.ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
+        print("  one task at a time:")
+        printStatements(counting, tasks: idle.count, operations: ["enqueue", "claim", "complete"])
+        if ceiling {
+            let figures = try await Ceiling(database: opened).measure(tasks: tasks)
+            print(String(format: "ceiling (plain multi-row SQL, batches of 32): intake %.0f tasks/s, claim + complete %.0f tasks/s", figures.intake, figures.work))
+            if let enqueueRate = measured.enqueue {
+                print(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
+            }
+            if let workRate = measured.work {
+                print(String(format: "  %@ at %.0f %% of the claim + complete ceiling", mode, 100 * workRate / figures.work))
+            }
+        }
+    }
 
+    static func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
+
+    /// The figures the ceiling is compared with: enqueues per second and tasks worked per second.
+    struct Measured {
+        var enqueue: Double?
+        var work: Double?
+    }
+
+    /// Statements per task of each engine operation since the last call.
+    func printStatements(_ counting: CountingDriver, tasks: Int, operations: [String]) {
+        let counts = counting.takeByOperation()
+        let parts = operations.map { operation -> String in
+            let count = counts[operation] ?? (0, 0)
+            return String(format: "%@ %.1f (%.2f transactions)", operation, Double(count.statements) / Double(max(1, tasks)), Double(count.transactions) / Double(max(1, tasks)))
+        }
+        print("statements per task:     " + parts.joined(separator: ", "))
+    }
+
+    /// Enqueues the whole backlog, then drains it with separate `tower worker` processes.
+    func burnDown(db: Database, counting: CountingDriver, api: TowerAPI, worker: BridgeWorker, location: DatabaseLocation,
+        scratch: URL) async throws -> Measured
+    {
+        _ = counting.takeByOperation()
+        let start = Date()
+        let ids = try await enqueueAll(api: api, db: db, worker: worker)
+        let enqueueSeconds = Date().timeIntervalSince(start)
+        var measured = Measured(enqueue: Double(ids.count) / enqueueSeconds)
+        print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
+        printStatements(counting, tasks: ids.count, operations: ["enqueue"])
+
+        let binary = workerBinary ?? CommandLine.arguments[0]
+        let url: String
+        switch location {
+        case .sqlite(let path): url = path
+        case .postgres(let postgres): url = postgres
+        }
+        var processes: [Process] = []
+        let drainStart = Date()
+        for _ in 0..<workers {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["worker", "--concurrency", String(concurrency)]
+            process.environment = ProcessInfo.processInfo.environment.merging([
+                "DATABASE_URL": url, "JCT_TRACE_ROOT": scratch.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
+                "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
+            ]) { _, new in new }
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+        }
+        try await waitUntilFinished(db, count: ids.count)
+        let drainSeconds = Date().timeIntervalSince(drainStart)
+        for process in processes { process.terminate() }
+        for process in processes { process.waitUntilExit() }
+        let (first, last) = try await db.read { store -> (Timestamp?, Timestamp?) in
+            let tasks = try await store.tasks.list(page: Page(limit: 1_000_000))
+            return (tasks.compactMap(\.startedAt).min(), tasks.compactMap(\.completedAt).max())
+        }
+        let working = (last?.seconds(since: first ?? .now()) ?? drainSeconds)
+        measured.work = Double(ids.count) / working
+        print(String(format: "burn-down:               %8.0f tasks/s  (first start to last completion, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(ids.count) / working, working, drainSeconds, workers, concurrency))
+        return measured
+    }
+
+    /// Enqueues while the in-process worker runs.
+    func mixed(db: Database, counting: CountingDriver, api: TowerAPI, worker: BridgeWorker) async throws -> Measured {
+        _ = counting.takeByOperation()
+        let start = Date()
+        let ids = try await enqueueAll(api: api, db: db, worker: worker)
+        let enqueued = Date()
+        try await waitUntilFinished(db, count: ids.count)
+        let finished = Date()
+        let latencies = try await startLatencies(db)
         let enqueueSeconds = enqueued.timeIntervalSince(start)
         let totalSeconds = finished.timeIntervalSince(start)
-        func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
-        print("")
         print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds))
         print(String(format: "end to end throughput:   %8.0f tasks/s  (enqueue to last completion, %.2f s)", Double(ids.count) / totalSeconds, totalSeconds))
-        print("enqueue-to-start, loaded: p50 \(ms(percentile(latencies, 0.5)))  p99 \(ms(percentile(latencies, 0.99)))")
-        print("enqueue-to-start, idle:   p50 \(ms(percentile(idle, 0.5)))  p99 \(ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
+        print("enqueue-to-start, loaded: p50 \(Self.ms(percentile(latencies, 0.5)))  p99 \(Self.ms(percentile(latencies, 0.99)))")
+        printStatements(counting, tasks: ids.count, operations: ["enqueue", "claim", "complete"])
+        return Measured(enqueue: Double(ids.count) / enqueueSeconds, work: Double(ids.count) / totalSeconds)
+    }
+
+    func enqueueAll(api: TowerAPI, db: Database, worker: BridgeWorker) async throws -> [String] {
+        var ids: [String] = []
+        try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<clients {
+                let share = tasks / clients + (client < tasks % clients ? 1 : 0)
+                group.addTask {
+                    var mine: [String] = []
+                    for n in 0..<share { mine.append(try await enqueue(api: api, db: db, worker: worker, n: n, client: client)) }
+                    return mine
+                }
+            }
+            for try await batch in group { ids += batch }
+        }
+        return ids
     }
 
     func enqueue(api: TowerAPI, db: Database, worker: BridgeWorker, n: Int, client: Int) async throws -> String {

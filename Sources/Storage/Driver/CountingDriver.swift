@@ -1,11 +1,13 @@
-import Storage
 import Synchronization
 
 /// Wraps a driver and counts the statements sent through it and the transactions opened, so
-/// that a test can show that an operation's cost does not grow with its input.
+/// that a test can show that an operation's cost does not grow with its input, and `tower bench`
+/// can print statements per task. Statements are also tallied by the lifecycle engine operation
+/// that sent them (`LifecycleEngine.operation`).
 public final class CountingDriver: DatabaseDriver {
     public let base: any DatabaseDriver
     private let counts = Mutex<(statements: Int, transactions: Int)>((0, 0))
+    private let perOperation = Mutex<[String: (statements: Int, transactions: Int)]>([:])
 
     public init(_ base: any DatabaseDriver) { self.base = base }
 
@@ -20,18 +22,29 @@ public final class CountingDriver: DatabaseDriver {
         }
     }
 
+    /// Statements and transactions by engine operation (`claim`, `complete`, …; `other` outside
+    /// the engine) since the last call; resets them.
+    public func takeByOperation() -> [String: (statements: Int, transactions: Int)] {
+        perOperation.withLock { value in
+            defer { value = [:] }
+            return value
+        }
+    }
+
     struct Session: DatabaseSession {
         let base: any DatabaseSession
         let driver: CountingDriver
         var dialect: SQLDialect { base.dialect }
         func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
             driver.counts.withLock { $0.statements += 1 }
+            driver.perOperation.withLock { $0[LifecycleEngine.operation ?? "other", default: (0, 0)].statements += 1 }
             return try await base.query(sql, binds)
         }
     }
 
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         counts.withLock { $0.transactions += 1 }
+        perOperation.withLock { $0[LifecycleEngine.operation ?? "other", default: (0, 0)].transactions += 1 }
         return try await base.write { session in try await body(Session(base: session, driver: self)) }
     }
 

@@ -1,0 +1,152 @@
+import Bridge
+import CWOM
+import Foundation
+import LegacyTasks
+import TowerJSON
+
+/// What the database can do with the rows Control Tower writes per task, without Control Tower:
+/// the rows of an enqueue, a claim and a completion, built by the same Bridge and row mappers,
+/// written by plain multi-row SQL in batches (one transaction per batch and phase). `tower bench
+/// --ceiling` prints our figures as a share of these.
+public struct Ceiling: Sendable {
+    public struct Figures: Sendable {
+        /// Enqueues per second (task, CWOM objects, links, audit rows).
+        public var intake: Double
+        /// Tasks per second claimed (task, Run, Run link, Issue, audit) and completed (task, Run,
+        /// two Artifacts, evidence pack, Issue, audit).
+        public var work: Double
+    }
+
+    let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    public func measure(tasks count: Int, batch: Int = 32) async throws -> Figures {
+        let now = Timestamp.now()
+        let actor = Actor(kind: .system, id: "ceiling")
+        let (repo, _) = try await database.write { store in
+            try await store.repos.getOrCreate(Repo(name: "ceiling", slug: "ceiling/repo-\(ULID.make().lowercased())", source: Source(system: "jct")))
+        }
+        var prepared: [(task: TaskRecord, cwom: TaskCWOM)] = []
+        for n in 0..<count {
+            let request = TaskRequest(
+                requestedBy: Requester(kind: .system, id: "ceiling"), objective: "Ceiling task \(n)", operation: .ops,
+                target: TaskTarget(repo: repo.slug))
+            var task = TaskRecord(request: request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), now: now)
+            let cwom = TaskBridge.cwom(for: task, repo: repo, actor: actor, acceptanceCriteria: [], evidenceRequirements: [], now: now)
+            task.cwomIssueId = cwom.issue.id
+            prepared.append((task, cwom))
+        }
+        let chunks = stride(from: 0, to: prepared.count, by: batch).map { Array(prepared[$0..<min(prepared.count, $0 + batch)]) }
+
+        let intakeStart = Date()
+        for chunk in chunks {
+            try await database.write { store in
+                var audit: [Columns] = []
+                for (task, cwom) in chunk {
+                    for (kind, id) in [("Task", task.id), ("Task", task.id), ("ConstraintSnapshot", cwom.constraintSnapshot.id),
+                        ("Issue", cwom.issue.id), ("Issue", cwom.issue.id), ("ContextPacket", cwom.contextPacket.id), ("Issue", cwom.issue.id)]
+                    {
+                        audit.append(AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: kind, entityId: id, after: ["status": "queued"], traceId: task.traceId)))
+                    }
+                }
+                var issues = chunk.map(\.cwom.issue)
+                for index in issues.indices { issues[index].contextPackets = []; issues[index].constraints = [] }
+                let links: (String, String, [(String, String)]) -> [Columns] = { _, column, pairs in
+                    pairs.map { ["issue_id": .text($0.0), column: .text($0.1), "created_at": .timestamp(now)] }
+                }
+                try await Self.run(store, [
+                    SQL.insertMany("cwom_constraint_snapshots", chunk.map { ConstraintSnapshotRepository.columns($0.cwom.constraintSnapshot) }),
+                    SQL.insertMany("cwom_issues", issues.map(IssueRepository.columns)),
+                    SQL.insertMany("cwom_issue_constraint_snapshots", links("", "constraint_snapshot_id", chunk.map { ($0.cwom.issue.id, $0.cwom.constraintSnapshot.id) })),
+                    SQL.insertMany("cwom_context_packets", chunk.map { ContextPacketRepository.columns($0.cwom.contextPacket) }),
+                    SQL.insertMany("cwom_issue_context_packets", links("", "context_packet_id", chunk.map { ($0.cwom.issue.id, $0.cwom.contextPacket.id) })),
+                    SQL.insertMany("tasks", chunk.map { TaskRepository.columns($0.task) }),
+                    SQL.insertMany("audit_log", audit),
+                ])
+            }
+        }
+        let intakeSeconds = Date().timeIntervalSince(intakeStart)
+
+        let workStart = Date()
+        for chunk in chunks {
+            let ids = chunk.map(\.task.id)
+            let issueIds = chunk.map(\.cwom.issue.id)
+            let runs = chunk.map { task, cwom in
+                Run(
+                    header: ObjectHeader(traceId: task.traceId), forIssue: cwom.issue.ref, repo: cwom.issue.repo, status: .running, mode: .system,
+                    executor: Executor(actor: actor, runtime: "stub", toolchain: ["stub@0.1.0"]),
+                    inputs: RunInputs(contextPackets: [cwom.contextPacket.ref], constraintSnapshot: cwom.constraintSnapshot.ref),
+                    telemetry: Telemetry(startedAt: now), artifactRootUri: "file:///tmp/ceiling/", meta: ["task_id": .string(task.id)], createdAt: now)
+            }
+            // The claim: tasks, Runs and their links, Issues, audit.
+            try await database.write { store in
+                var binds: [SQLValue] = [.timestamp(now), .text("ceiling-worker"), .timestamp(now.adding(seconds: 30))]
+                var cases: [String] = []
+                for (task, run) in zip(ids, runs) {
+                    cases.append("WHEN $\(binds.count + 1) THEN $\(binds.count + 2)")
+                    binds += [.text(task), .text(run.id)]
+                }
+                let idList = SQL.placeholders(count: ids.count, after: binds.count)
+                binds += ids.map { .text($0) }
+                try await store.session.query(
+                    """
+                    UPDATE tasks SET status = 'running', started_at = $1, assigned_to = $2, attempt = attempt + 1,
+                    lease_expires_at = $3, current_run_id = CASE id \(cases.joined(separator: " ")) END WHERE id IN (\(idList))
+                    """, binds)
+                try await Self.run(store, [
+                    SQL.insertMany("cwom_runs", runs.map(RunRepository.columns)),
+                    SQL.insertMany("cwom_run_context_packets", runs.map { ["run_id": .text($0.id), "context_packet_id": .text($0.inputs.contextPackets[0].id), "created_at": .timestamp(now)] }),
+                    [Self.setStatus("cwom_issues", "running", issueIds, now)],
+                    SQL.insertMany("audit_log", chunk.flatMap { task, cwom in
+                        [("Task", task.id), ("Issue", cwom.issue.id)].map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: $0.0, entityId: $0.1, before: ["status": "queued"], after: ["status": "running"], traceId: task.traceId)) }
+                    } + runs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Run", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }),
+                ])
+            }
+            // The completion: tasks, Runs, two Artifacts each, evidence packs, Issues, audit.
+            try await database.write { store in
+                let artifacts = zip(chunk, runs).flatMap { item, run in
+                    [ArtifactType.doc, .trace].map {
+                        Artifact(
+                            header: ObjectHeader(traceId: item.task.traceId), producedBy: run.ref, forIssue: item.cwom.issue.ref, type: $0,
+                            title: $0.rawValue, uri: "file:///tmp/ceiling/\(run.id)/", digest: "sha256:" + String(repeating: "0", count: 64),
+                            mediaType: "text/markdown", sizeBytes: 1000, createdAt: now)
+                    }
+                }
+                let packs = zip(chunk, runs).map { item, run in
+                    EvidencePack(forRun: run.ref, forIssue: item.cwom.issue.ref, verdict: .pass, verdictReason: "ok", evaluatedBy: actor)
+                }
+                let result: JSONValue = ["outputs": ["report": "artifacts/output.md"]]
+                try await store.session.query(
+                    "UPDATE tasks SET status = 'completed', completed_at = $1, result = $2, trace_path = $3, lease_expires_at = NULL WHERE id IN (\(SQL.placeholders(count: ids.count, after: 3)))",
+                    [.timestamp(now), .json(result), .text("file:///tmp/ceiling")] + ids.map { .text($0) })
+                let telemetry = Telemetry(startedAt: now, endedAt: now, durationS: 0.01)
+                try await store.session.query(
+                    "UPDATE cwom_runs SET status = 'under_review', telemetry = $1, outputs = $2, updated_at = $3 WHERE id IN (\(SQL.placeholders(count: runs.count, after: 3)))",
+                    [.json(telemetry.json), .json(RunOutputs(artifacts: artifacts.prefix(2).map(\.ref)).json), .timestamp(now)] + runs.map { .text($0.id) })
+                try await Self.run(store, [
+                    SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns)),
+                    SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns)),
+                    [Self.setStatus("cwom_issues", "under_review", issueIds, now)],
+                    SQL.insertMany("audit_log",
+                        chunk.flatMap { task, cwom in
+                            [("Task", task.id), ("Issue", cwom.issue.id)].map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: $0.0, entityId: $0.1, before: ["status": "running"], after: ["status": "done"], traceId: task.traceId)) }
+                        } + runs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: "Run", entityId: $0.id, before: ["status": "running"], after: ["status": "under_review"], traceId: $0.header.traceId)) }
+                        + artifacts.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }
+                        + packs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }),
+                ])
+            }
+        }
+        let workSeconds = Date().timeIntervalSince(workStart)
+        return Figures(intake: Double(count) / intakeSeconds, work: Double(count) / workSeconds)
+    }
+
+    static func setStatus(_ table: String, _ status: String, _ ids: [String], _ now: Timestamp) -> (String, [SQLValue]) {
+        ("UPDATE \(table) SET status = $1, updated_at = $2 WHERE id IN (\(SQL.placeholders(count: ids.count, after: 2)))",
+            [.text(status), .timestamp(now)] + ids.map { .text($0) })
+    }
+
+    static func run(_ store: Store, _ groups: [[(String, [SQLValue])]]) async throws {
+        for group in groups { for (sql, binds) in group { try await store.session.query(sql, binds) } }
+    }
+}
