@@ -46,6 +46,25 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a claim of one task and a claim of sixteen send the same number of statements", arguments: Dialect.allCases)
+    func claimCost(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let counting = CountingDriver(database.driver)
+            let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
+            let bench = Bench(
+                database: Database(driver: counting, location: database.location), clock: clock,
+                engine: LifecycleEngine(database: Database(driver: counting, location: database.location), clock: clock))
+            for n in 0..<17 { try await bench.enqueue("Task number \(n)") }
+            _ = counting.take()
+            #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 1).count == 1)
+            let one = counting.take()
+            #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 16).count == 16)
+            let sixteen = counting.take()
+            #expect(one.transactions == 1 && sixteen.transactions == 1)
+            #expect(sixteen.statements == one.statements, "one: \(one.statements), sixteen: \(sixteen.statements)")
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

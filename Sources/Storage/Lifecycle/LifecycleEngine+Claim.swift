@@ -49,14 +49,13 @@ extension LifecycleEngine {
         return try await transaction("claim", by: claimant.actor) { tx in
             let tasks = try await tx.sql.claimTasks(
                 worker: claimant.id, limit: limit, now: tx.now, leaseUntil: tx.now.adding(seconds: claimant.leaseSeconds))
-            var claims: [Claim] = []
             for task in tasks {
                 try tx.moved(
                     Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
                     traceId: task.traceId)
-                claims.append(try await tx.pin(task, for: claimant))
-                tx.events.append(LifecycleEvent(.claimed, taskId: task.id, runId: claims.last?.run.id, status: "running"))
             }
+            let claims = try await tx.pin(tasks, for: claimant)
+            tx.events += claims.map { LifecycleEvent(.claimed, taskId: $0.task.id, runId: $0.run.id, status: "running") }
             return claims
         }
     }
@@ -93,74 +92,116 @@ public struct WorkerPresence: Sendable {
 }
 
 extension LifecycleTransaction {
-    /// Adapts a claimed task (CWOM objects when it has none, or a dangling issue), pins the
-    /// newest ContextPacket and its ConstraintSnapshot, creates the Run and moves the Issue.
-    mutating func pin(_ claimedTask: TaskRecord, for claimant: LifecycleEngine.Claimant) async throws -> LifecycleEngine.Claim {
-        var task = claimedTask
-        let trace = task.traceId
+    /// Adapts claimed tasks (CWOM objects for those that have none, or a dangling issue), pins
+    /// each to its Issue's newest ContextPacket and its ConstraintSnapshot, creates their Runs and
+    /// moves their Issues to `running`: a fixed number of statements for the whole claim (tasks
+    /// without CWOM objects, or an Issue without a context, add their own).
+    mutating func pin(_ claimed: [TaskRecord], for claimant: LifecycleEngine.Claimant) async throws -> [LifecycleEngine.Claim] {
+        guard !claimed.isEmpty else { return [] }
         let worker = claimant.actor
-        var issue: Issue? = nil
-        if let id = task.cwomIssueId { issue = try await store.issues.get(id) }
-        if issue == nil {
-            let (cwom, cwomEntries) = try await store.writeCWOM(
-                for: task, acceptanceCriteria: Self.strings(task.metadata["acceptance_criteria"]),
-                evidenceRequirements: Self.strings(task.metadata["evidence_requirements"]), traceId: trace, now: now)
-            task.cwomIssueId = cwom.issue.id
-            issue = cwom.issue
-            audit += cwomEntries
+        var issues: [String: Issue] = [:]
+        for issue in try await store.issues.get(ids: claimed.compactMap(\.cwomIssueId)) { issues[issue.id] = issue }
+        var tasks: [TaskRecord] = []
+        for var task in claimed {
+            if task.cwomIssueId.flatMap({ issues[$0] }) == nil {
+                // Adapt: a task with no (or a dangling) issue gets its CWOM objects now.
+                let (cwom, cwomEntries) = try await store.writeCWOM(
+                    for: task, acceptanceCriteria: Self.strings(task.metadata["acceptance_criteria"]),
+                    evidenceRequirements: Self.strings(task.metadata["evidence_requirements"]), traceId: task.traceId, now: now)
+                task.cwomIssueId = cwom.issue.id
+                issues[cwom.issue.id] = cwom.issue
+                audit += cwomEntries
+            }
+            tasks.append(task)
         }
-        guard var pinnedIssue = issue else { throw LifecycleError.rejected("task \(task.id): no issue") }
-        var packet = try await store.contextPackets.latest(forIssue: pinnedIssue.id)
-        var snapshot: ConstraintSnapshot? = nil
-        if let ref = packet?.constraintSnapshot { snapshot = try await store.constraintSnapshots.get(ref.id) }
-        if snapshot == nil { snapshot = try await store.constraintSnapshots.list(forIssue: pinnedIssue.id).last }
+        let packets = try await store.contextPackets.latest(forIssues: Array(issues.keys))
+        let snapshots = try await store.constraintSnapshots.get(ids: packets.values.compactMap { $0.constraintSnapshot?.id })
+        var claims: [LifecycleEngine.Claim] = []
+        var runsByIssue: [String: [Ref]] = [:]
+        for task in tasks {
+            guard let issueId = task.cwomIssueId, let issue = issues[issueId] else {
+                throw LifecycleError.rejected("task \(task.id): no issue")
+            }
+            let (packet, snapshot) = try await context(for: task, issue: issue, packet: packets[issueId], snapshots: snapshots, worker: worker)
+            let executor = claimant.executor(task.operation)
+            let runId = ULID.make()
+            let run = Run(
+                header: ObjectHeader(id: runId, traceId: task.traceId), forIssue: issue.ref, repo: issue.repo,
+                status: .running, mode: claimant.mode,
+                executor: Executor(actor: worker, runtime: executor.name, toolchain: ["\(executor.name)@\(executor.version)", "tower@0.1.0"]),
+                inputs: RunInputs(contextPackets: [packet.ref], doctrineRefs: packet.doctrineRefs, constraintSnapshot: snapshot.ref),
+                telemetry: Telemetry(startedAt: now), artifactRootUri: claimant.artifactRoot(runId),
+                meta: ["task_id": .string(task.id), "attempt": .int(task.attempt)], createdAt: now)
+            audit.append(
+                AuditEntry(
+                    ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
+                    note: "Run created for task \(task.id)", traceId: task.traceId))
+            runsByIssue[issueId, default: issue.runs].append(run.ref)
+            var pinnedTask = task
+            pinnedTask.currentRunId = run.id
+            claims.append(LifecycleEngine.Claim(task: pinnedTask, issue: issue, packet: packet, snapshot: snapshot, run: run))
+        }
+        try await store.runs.insert(claims.map(\.run))
+        // The Issues follow their tasks to `running`: one guarded statement per status they come from.
+        var following: Set<String> = []
+        let movable = runsByIssue.keys.compactMap { issues[$0] }.filter { Lifecycle.issue.allows($0.status, .running) }
+        for (from, group) in Dictionary(grouping: movable, by: \.status) {
+            let written = try await sql.writeIssueStatuses(
+                group.map { ($0.id, runsByIssue[$0.id] ?? $0.runs) }, to: .running, expected: from, at: now)
+            for issue in group where written.contains(issue.id) {
+                let trace = claims.first { $0.issue.id == issue.id }?.task.traceId
+                try moved(Lifecycle.issue, issue.id, [from, .running], traceId: trace)
+            }
+            following.formUnion(written)
+        }
+        for (issueId, runs) in runsByIssue where !following.contains(issueId) {
+            // The Issue cannot follow (a legacy row under review, say): its Runs are still listed.
+            for run in runs where !(issues[issueId]?.runs.contains(run) ?? false) {
+                try await store.issues.appendRun(issueId, run, at: now)
+            }
+        }
+        for index in claims.indices {
+            let issueId = claims[index].issue.id
+            claims[index].issue.runs = runsByIssue[issueId] ?? claims[index].issue.runs
+            if following.contains(issueId) { claims[index].issue.status = .running }
+        }
+        try await sql.pinTasks(claims.map { ($0.task.id, $0.issue.id, $0.run.id) })
+        return claims
+    }
+
+    /// The pinned context of a task: its Issue's newest ContextPacket and that packet's
+    /// ConstraintSnapshot (else the Issue's newest snapshot); an Issue without them (a legacy row)
+    /// is given them now.
+    mutating func context(for task: TaskRecord, issue: Issue, packet found: ContextPacket?,
+        snapshots: [String: ConstraintSnapshot], worker: Actor) async throws -> (ContextPacket, ConstraintSnapshot)
+    {
+        var packet = found
+        var snapshot = packet?.constraintSnapshot.flatMap { snapshots[$0.id] }
+        if snapshot == nil, let ref = packet?.constraintSnapshot { snapshot = try await store.constraintSnapshots.get(ref.id) }
+        if snapshot == nil { snapshot = try await store.constraintSnapshots.list(forIssue: issue.id).last }
         if packet == nil || snapshot == nil {
-            let repo = try await store.repos.get(pinnedIssue.repo.id)
+            let repo = try await store.repos.get(issue.repo.id)
             let built = TaskBridge.cwom(
                 for: task, repo: repo ?? Repo(name: "unknown", slug: task.target.repo, source: Source(system: "jct")),
-                actor: pinnedIssue.assignees.first ?? worker, acceptanceCriteria: pinnedIssue.acceptance.criteria,
+                actor: issue.assignees.first ?? worker, acceptanceCriteria: issue.acceptance.criteria,
                 evidenceRequirements: [], now: now)
             if snapshot == nil {
                 snapshot = built.constraintSnapshot
                 try await store.constraintSnapshots.insert(built.constraintSnapshot)
-                try await store.issues.link(pinnedIssue.id, to: built.constraintSnapshot.ref, at: now)
+                try await store.issues.link(issue.id, to: built.constraintSnapshot.ref, at: now)
             }
             if packet == nil {
                 let made = ContextPacket(
-                    forIssue: pinnedIssue.ref, version: "1.0", summary: built.contextPacket.summary,
+                    forIssue: issue.ref, version: "1.0", summary: built.contextPacket.summary,
                     assumptions: built.contextPacket.assumptions, instructions: built.contextPacket.instructions,
                     constraintSnapshot: snapshot?.ref, meta: built.contextPacket.meta, createdAt: now)
                 try await store.contextPackets.insert(made)
-                try await store.issues.link(pinnedIssue.id, to: made.ref, at: now)
+                try await store.issues.link(issue.id, to: made.ref, at: now)
                 packet = made
             }
         }
         guard let packet, let snapshot else { throw LifecycleError.rejected("task \(task.id): cannot pin a context") }
-        let executor = claimant.executor(task.operation)
-        let runId = ULID.make()
-        let run = Run(
-            header: ObjectHeader(id: runId, traceId: trace), forIssue: pinnedIssue.ref, repo: pinnedIssue.repo,
-            status: .running, mode: claimant.mode,
-            executor: Executor(actor: worker, runtime: executor.name, toolchain: ["\(executor.name)@\(executor.version)", "tower@0.1.0"]),
-            inputs: RunInputs(contextPackets: [packet.ref], doctrineRefs: packet.doctrineRefs, constraintSnapshot: snapshot.ref),
-            telemetry: Telemetry(startedAt: now), artifactRootUri: claimant.artifactRoot(runId),
-            meta: ["task_id": .string(task.id), "attempt": .int(task.attempt)], createdAt: now)
-        try await store.runs.insert(run)
-        audit.append(
-            AuditEntry(
-                ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
-                note: "Run created for task \(task.id)", traceId: trace))
-        let runs = pinnedIssue.runs + [run.ref]
-        if try await moveIssue(pinnedIssue.id, from: pinnedIssue.status, to: .running, runs: runs, traceId: trace) {
-            pinnedIssue.status = .running
-        } else {
-            // The Issue cannot follow (a legacy row under review, say): the Run is still listed.
-            try await store.issues.appendRun(pinnedIssue.id, run.ref, at: now)
-        }
-        pinnedIssue.runs = runs
-        try await sql.pinTask(task.id, issueId: task.cwomIssueId, runId: run.id)
-        task.currentRunId = run.id
-        return LifecycleEngine.Claim(task: task, issue: pinnedIssue, packet: packet, snapshot: snapshot, run: run)
+        return (packet, snapshot)
     }
 
     static func strings(_ value: JSONValue?) -> [String] { (value?.arrayValue ?? []).compactMap(\.stringValue) }

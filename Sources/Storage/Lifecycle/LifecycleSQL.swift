@@ -48,10 +48,31 @@ struct LifecycleSQL: Sendable {
         }
     }
 
-    /// Records the CWOM objects a claimed task was given and the Run it executes under.
-    func pinTask(_ id: String, issueId: String?, runId: String) async throws(StorageError) {
-        try await session.query(
-            "UPDATE tasks SET cwom_issue_id = $1, current_run_id = $2 WHERE id = $3", [.text(issueId), .text(runId), .text(id)])
+    /// Records, for claimed tasks, the CWOM Issue each was given and the Run it executes under:
+    /// one statement for the whole claim.
+    func pinTasks(_ pins: [(taskId: String, issueId: String?, runId: String)]) async throws(StorageError) {
+        guard !pins.isEmpty else { return }
+        var binds: [SQLValue] = []
+        let issue = caseById(pins.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
+        let run = caseById(pins.map { ($0.taskId, .text($0.runId)) }, binds: &binds)
+        let ids = SQL.placeholders(count: pins.count, after: binds.count)
+        binds += pins.map { .text($0.taskId) }
+        try await session.query("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE id IN (\(ids))", binds)
+    }
+
+    /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row. On PostgreSQL
+    /// the expression is cast to `type`: its untyped binds would otherwise make it text, which a
+    /// `jsonb` column does not take.
+    func caseById(_ values: [(id: String, value: SQLValue)], binds: inout [SQLValue], cast type: String? = nil) -> String {
+        var parts = ["CASE id"]
+        for (id, value) in values {
+            binds += [.text(id), value]
+            parts.append("WHEN $\(binds.count - 1) THEN $\(binds.count)")
+        }
+        parts.append("END")
+        let expression = parts.joined(separator: " ")
+        guard let type, session.dialect == .postgres else { return expression }
+        return "CAST(\(expression) AS \(type))"
     }
 
     /// Extends the leases of the tasks in `taskIds` that `worker` still holds; returns those ids
@@ -239,6 +260,21 @@ struct LifecycleSQL: Sendable {
                 [.text(status.rawValue), .timestamp(time), .text(id), .text(expected.rawValue)])
         }
         return !rows.isEmpty
+    }
+
+    /// Moves several Issues from `expected` to `status` and sets each one's `runs`, in one
+    /// statement guarded row by row; returns the ids it wrote.
+    func writeIssueStatuses(_ moves: [(id: String, runs: [Ref])], to status: Status, expected: Status, at time: Timestamp)
+        async throws(StorageError) -> Set<String>
+    {
+        guard !moves.isEmpty else { return [] }
+        var binds: [SQLValue] = [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)]
+        let runs = caseById(moves.map { ($0.id, .json($0.runs.json)) }, binds: &binds, cast: "jsonb")
+        let ids = SQL.placeholders(count: moves.count, after: binds.count)
+        binds += moves.map { .text($0.id) }
+        let rows = try await session.query(
+            "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE status = $3 AND id IN (\(ids)) RETURNING id", binds)
+        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
 
     func issueStatus(_ id: String) async throws(StorageError) -> Status? {

@@ -48,6 +48,18 @@ public struct ContextPacketRepository: Sendable {
         ).first
     }
 
+    /// The newest version for each of several issues, in one query.
+    public func latest(forIssues issueIds: [String]) async throws(StorageError) -> [String: ContextPacket] {
+        guard !issueIds.isEmpty else { return [:] }
+        let packets = try await decode(
+            session.query(
+                "SELECT * FROM cwom_context_packets WHERE for_issue_id IN (\(SQL.placeholders(count: issueIds.count, after: 0))) ORDER BY created_at DESC, id DESC",
+                issueIds.map { .text($0) }))
+        var newest: [String: ContextPacket] = [:]
+        for packet in packets where newest[packet.forIssue.id] == nil { newest[packet.forIssue.id] = packet }
+        return newest
+    }
+
     func decode(_ rows: [SQLRow]) async throws(StorageError) -> [ContextPacket] {
         guard !rows.isEmpty else { return [] }
         let ids = try rows.map { row throws(StorageError) in try row.string("id") }
@@ -118,6 +130,19 @@ public struct ConstraintSnapshotRepository: Sendable {
     }
 
     /// The snapshots linked to an issue, oldest first.
+    /// Several snapshots by id, in one query.
+    public func get(ids: [String]) async throws(StorageError) -> [String: ConstraintSnapshot] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await session.query(
+            "SELECT * FROM cwom_constraint_snapshots WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))", ids.map { .text($0) })
+        var snapshots: [String: ConstraintSnapshot] = [:]
+        for row in rows {
+            let snapshot = try Self.decode(row)
+            snapshots[snapshot.id] = snapshot
+        }
+        return snapshots
+    }
+
     public func list(forIssue issueId: String) async throws(StorageError) -> [ConstraintSnapshot] {
         try await session.query(
             """

@@ -54,6 +54,13 @@ public struct IssueRepository: Sendable {
         return try await decode([row]).first
     }
 
+    /// Several issues by id, in one query for the rows and one for their links.
+    public func get(ids: [String]) async throws(StorageError) -> [Issue] {
+        guard !ids.isEmpty else { return [] }
+        return try await decode(
+            session.query("SELECT * FROM cwom_issues WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))", ids.map { .text($0) }))
+    }
+
     public struct Filter: Sendable {
         public var repoId: String?
         public var status: String?

@@ -37,6 +37,22 @@ public struct RunRepository: Sendable {
         }
     }
 
+    /// Inserts several runs and their pins with one multi-row statement per table.
+    public func insert(_ runs: [Run]) async throws(StorageError) {
+        func link(_ run: Run, _ column: String, _ ref: Ref) -> Columns {
+            ["run_id": .text(run.id), column: .text(ref.id), "created_at": .timestamp(run.createdAt)]
+        }
+        let statements =
+            SQL.insertMany("cwom_runs", runs.map(Self.columns))
+            + SQL.insertMany(
+                "cwom_run_context_packets", runs.flatMap { run in run.inputs.contextPackets.map { link(run, "context_packet_id", $0) } },
+                suffix: " ON CONFLICT DO NOTHING")
+            + SQL.insertMany(
+                "cwom_run_doctrine_refs", runs.flatMap { run in run.inputs.doctrineRefs.map { link(run, "doctrine_ref_id", $0) } },
+                suffix: " ON CONFLICT DO NOTHING")
+        for (sql, binds) in statements { try await session.query(sql, binds) }
+    }
+
     public func get(_ id: String) async throws(StorageError) -> Run? {
         try await session.query("SELECT * FROM cwom_runs WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }
