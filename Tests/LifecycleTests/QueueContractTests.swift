@@ -65,6 +65,26 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a batch of sixteen completions sends the statements of one", arguments: Dialect.allCases)
+    func completionCost(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let counting = CountingDriver(database.driver)
+            let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
+            let counted = Database(driver: counting, location: database.location)
+            let bench = Bench(database: counted, clock: clock, engine: LifecycleEngine(database: counted, clock: clock))
+            for n in 0..<17 { try await bench.enqueue("Task number \(n)") }
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 17)
+            _ = counting.take()
+            #expect(try await bench.engine.complete([bench.completion(claims[0], .succeeded, evidence: true)]) == [.finished(.completed)])
+            let one = counting.take()
+            let results = try await bench.engine.complete(claims.dropFirst().map { bench.completion($0, .succeeded, evidence: true) })
+            #expect(results.allSatisfy { $0 == .finished(.completed) })
+            let sixteen = counting.take()
+            #expect(one.transactions == 1 && sixteen.transactions == 1)
+            #expect(sixteen.statements == one.statements, "one: \(one.statements), sixteen: \(sixteen.statements)")
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

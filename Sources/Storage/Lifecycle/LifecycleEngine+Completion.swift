@@ -86,9 +86,7 @@ extension LifecycleEngine {
     {
         guard let first = completions.first else { return [] }
         return try await transaction("complete", by: first.claim.run.executor.actor) { tx in
-            var results: [CompletionResult] = []
-            for completion in completions { results.append(try await tx.complete(completion, policy: policy)) }
-            return results
+            try await tx.complete(completions, policy: policy)
         }
     }
 
@@ -235,17 +233,111 @@ extension LifecycleTransaction {
         return true
     }
 
-    mutating func complete(_ completion: LifecycleEngine.Completion, policy: ReviewPolicy) async throws
-        -> LifecycleEngine.CompletionResult
+    /// One attempt's end as the engine will write it.
+    struct Ending {
+        var completion: LifecycleEngine.Completion
+        /// The outcome as written: `canceled` when the task's cancellation was requested.
+        var outcome: AttemptOutcome
+        var task: TaskRecord
+        var run: Run
+        var runPath: [Status]
+        var evidence: EvidencePack?
+        var review: ReviewDecision?
+    }
+
+    /// See `LifecycleEngine.complete(_:policy:)`: a fixed number of statements for the batch,
+    /// every row guarded (the task on its attempt, worker and `running`; Runs and Issues on
+    /// `running`).
+    mutating func complete(_ completions: [LifecycleEngine.Completion], policy: ReviewPolicy) async throws
+        -> [LifecycleEngine.CompletionResult]
     {
-        let claim = completion.claim
-        let trace = claim.task.traceId
-        guard let current = try await sql.lockTask(claim.task.id), current.status == .running,
-            current.attempt == claim.task.attempt, current.assignedTo == completion.holder
-        else {
-            events.append(LifecycleEvent(.fenced, taskId: claim.task.id, runId: claim.run.id))
-            return .fenced
+        let current = try await sql.lockTasks(completions.map(\.claim.task.id))
+        var endings: [Ending] = []
+        for completion in completions {
+            let claim = completion.claim
+            guard let task = current[claim.task.id], task.status == .running, task.attempt == claim.task.attempt,
+                task.assignedTo == completion.holder
+            else { continue }
+            endings.append(ending(completion, current: task, policy: policy))
         }
+        let finished = try await sql.finishTasks(
+            endings.map { ($0.task, $0.completion.claim.task.attempt, $0.completion.holder) }, at: now)
+        endings.removeAll { !finished.contains($0.task.id) }
+        for ending in endings {
+            try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], traceId: ending.task.traceId)
+            for (from, to) in zip([Status.running] + ending.runPath, ending.runPath) {
+                try Lifecycle.run.check(ending.run.id, from: from, to: to)
+            }
+        }
+        // Runs: a Run changed elsewhere is left as it is (and gets no review).
+        let runsWritten = try await sql.writeRuns(endings.map(\.run), expected: .running, at: now)
+        for ending in endings where runsWritten.contains(ending.run.id) {
+            let note = ending.outcome == .succeeded ? "Execution completed" : "Execution \(ending.outcome.rawValue): \(ending.task.error ?? "")"
+            try moved(Lifecycle.run, ending.run.id, [.running] + ending.runPath, note: note, traceId: ending.task.traceId)
+        }
+        let artifacts = endings.flatMap(\.completion.artifacts)
+        try await store.artifacts.insert(artifacts)
+        for artifact in artifacts {
+            audit.append(
+                AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: artifact.header.traceId))
+        }
+        let packs = endings.compactMap(\.evidence)
+        try await store.evidencePacks.insert(packs)
+        for pack in packs {
+            audit.append(
+                AuditEntry(
+                    ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, after: pack.json,
+                    note: "Evidence pack created with verdict: \(pack.verdict.rawValue)", traceId: pack.header.traceId))
+        }
+        // Issues follow their Runs out of `running`: one guarded statement per status they go to.
+        var issuesWritten: Set<String> = []
+        for (target, group) in Dictionary(grouping: endings, by: { $0.runPath.last ?? .failed }) {
+            let written = try await sql.setStatuses(.issues, group.map(\.completion.claim.issue.id), to: target, expected: .running, at: now)
+            for ending in group where written.contains(ending.completion.claim.issue.id) {
+                try moved(
+                    Lifecycle.issue, ending.completion.claim.issue.id, [.running, target],
+                    note: target == .underReview ? "Awaiting manual review" : nil, traceId: ending.task.traceId)
+            }
+            issuesWritten.formUnion(written)
+        }
+        // The auto-approve policy's decisions, for Runs now under review.
+        let approved = endings.filter { $0.review != nil && runsWritten.contains($0.run.id) }
+        if !approved.isEmpty {
+            try await store.reviews.insert(approved.compactMap(\.review))
+            let runs = try await sql.setStatuses(.runs, approved.map(\.run.id), to: .done, expected: .underReview, at: now)
+            let issueIds = approved.map(\.completion.claim.issue.id).filter { issuesWritten.contains($0) }
+            let issues = try await sql.setStatuses(.issues, issueIds, to: .done, expected: .underReview, at: now)
+            for ending in approved {
+                guard let review = ending.review else { continue }
+                let note = "Review decision: \(review.decision.rawValue)"
+                audit.append(
+                    AuditEntry(ts: now, actor: review.reviewer, action: .created, entityKind: "ReviewDecision", entityId: review.id, after: review.json, traceId: review.header.traceId))
+                if issues.contains(ending.completion.claim.issue.id) {
+                    try moved(Lifecycle.issue, ending.completion.claim.issue.id, [.underReview, .done], by: review.reviewer, note: note, traceId: review.header.traceId)
+                }
+                if runs.contains(ending.run.id) {
+                    try moved(Lifecycle.run, ending.run.id, [.underReview, .done], by: review.reviewer, note: note, traceId: review.header.traceId)
+                }
+                events.append(LifecycleEvent(.reviewed, runId: ending.run.id, status: "done"))
+            }
+        }
+        let written = Dictionary(uniqueKeysWithValues: endings.map { ($0.task.id, $0.task.status) })
+        return completions.map { completion in
+            let id = completion.claim.task.id
+            guard let status = written[id] else {
+                events.append(LifecycleEvent(.fenced, taskId: id, runId: completion.claim.run.id))
+                return .fenced
+            }
+            events.append(LifecycleEvent(.completed, taskId: id, runId: completion.claim.run.id, status: status.rawValue))
+            return .finished(status)
+        }
+    }
+
+    /// How an attempt ends: the task row, the Run and its path, the evidence and the review
+    /// policy's decision. A task whose cancellation was requested ends `cancelled` whatever its
+    /// executor said.
+    func ending(_ completion: LifecycleEngine.Completion, current: TaskRecord, policy: ReviewPolicy) -> Ending {
+        let claim = completion.claim
         var outcome = completion.outcome
         var message = completion.message
         var category = completion.failureCategory
@@ -254,16 +346,16 @@ extension LifecycleTransaction {
             message = "cancelled on request"
             category = .runtime
         }
-        let taskStatus: TaskStatus
-        var runPath: [Status]
-        var evidence = completion.evidence
         var run = claim.run
         run.telemetry = completion.telemetry
         run.cost = completion.cost
         run.outputs = completion.outputs
         run.outputs.artifacts = completion.artifacts.map(\.ref)
         run.updatedAt = now
+        var evidence = completion.evidence
         var review: ReviewDecision?
+        let taskStatus: TaskStatus
+        var runPath: [Status]
         switch outcome {
         case .succeeded:
             taskStatus = .completed
@@ -272,7 +364,7 @@ extension LifecycleTransaction {
                 runPath = [.underReview]
                 if policy.autoApprove && policy.verdicts.contains(pack.verdict.rawValue) {
                     review = ReviewDecision(
-                        header: ObjectHeader(traceId: trace), forEvidencePack: pack.ref, forRun: run.ref,
+                        header: ObjectHeader(traceId: claim.task.traceId), forEvidencePack: pack.ref, forRun: run.ref,
                         forIssue: claim.issue.ref, reviewer: ReviewPolicy.reviewer, decision: .approved,
                         decisionReason: "Auto-approved: verdict=\(pack.verdict.rawValue)", tags: ["auto-approved", "v0"])
                 }
@@ -286,41 +378,14 @@ extension LifecycleTransaction {
             runPath = [.failed]
             run.failure = Failure(category: category, message: String((message ?? "execution failed").prefix(4000)))
         }
+        run.status = runPath.last ?? .failed
         var task = current
         task.status = taskStatus
         task.completedAt = now
         task.result = completion.result
         task.error = outcome == .succeeded ? nil : message
         task.tracePath = completion.tracePath ?? current.tracePath
-        guard try await sql.finishTask(task, attempt: claim.task.attempt, worker: completion.holder) else {
-            events.append(LifecycleEvent(.fenced, taskId: claim.task.id, runId: claim.run.id))
-            return .fenced
-        }
-        try moved(Lifecycle.task, task.id, [.running, taskStatus], traceId: trace)
-        run.status = runPath.last ?? .failed
-        let runNote = outcome == .succeeded ? "Execution completed" : "Execution \(outcome.rawValue): \(message ?? "")"
-        let runWritten = try await writeRun(run, from: .running, via: runPath, note: runNote, traceId: trace)
-        try await store.artifacts.insert(completion.artifacts)
-        for artifact in completion.artifacts {
-            audit.append(
-                AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: trace))
-        }
-        if let pack = evidence {
-            try await store.evidencePacks.insert(pack)
-            audit.append(
-                AuditEntry(
-                    ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, after: pack.json,
-                    note: "Evidence pack created with verdict: \(pack.verdict.rawValue)", traceId: trace))
-        }
-        let issueTarget: Status = runPath.last ?? .failed
-        try await moveIssue(
-            claim.issue.id, from: .running, to: issueTarget,
-            note: issueTarget == .underReview ? "Awaiting manual review" : nil, traceId: trace)
-        if let review, runWritten {
-            try await record(review, run: run, issueId: claim.issue.id, issueStatus: .underReview)
-        }
-        events.append(LifecycleEvent(.completed, taskId: task.id, runId: run.id, status: taskStatus.rawValue))
-        return .finished(taskStatus)
+        return Ending(completion: completion, outcome: outcome, task: task, run: run, runPath: runPath, evidence: evidence, review: review)
     }
 
     /// Stores a review decision and moves the Issue and the Run out of `under_review`.

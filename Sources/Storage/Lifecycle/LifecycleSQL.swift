@@ -116,6 +116,44 @@ struct LifecycleSQL: Sendable {
         return try await session.query("SELECT * FROM tasks WHERE id = $1\(lock)", [.text(id)]).first.map(TaskRepository.decode)
     }
 
+    /// Several tasks, locked for the rest of the transaction on PostgreSQL.
+    func lockTasks(_ ids: [String]) async throws(StorageError) -> [String: TaskRecord] {
+        guard !ids.isEmpty else { return [:] }
+        let lock = session.dialect == .postgres ? " FOR UPDATE" : ""
+        var tasks: [String: TaskRecord] = [:]
+        for row in try await session.query(
+            "SELECT * FROM tasks WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))\(lock)", ids.map { .text($0) })
+        {
+            let task = try TaskRepository.decode(row)
+            tasks[task.id] = task
+        }
+        return tasks
+    }
+
+    /// The ends of several attempts in one statement, each row guarded on its attempt still
+    /// running for the same worker; returns the ids written.
+    func finishTasks(_ ends: [(task: TaskRecord, attempt: Int, worker: String)], at time: Timestamp) async throws(StorageError)
+        -> Set<String>
+    {
+        guard !ends.isEmpty else { return [] }
+        var binds: [SQLValue] = [.timestamp(time)]
+        let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
+        let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "jsonb")
+        let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
+        let tracePath = caseById(ends.map { ($0.task.id, .text($0.task.tracePath)) }, binds: &binds)
+        let attempt = caseById(ends.map { ($0.task.id, .int($0.attempt)) }, binds: &binds)
+        let worker = caseById(ends.map { ($0.task.id, .text($0.worker)) }, binds: &binds)
+        let ids = SQL.placeholders(count: ends.count, after: binds.count)
+        binds += ends.map { .text($0.task.id) }
+        let rows = try await session.query(
+            """
+            UPDATE tasks SET status = \(status), completed_at = $1, result = \(result), error = \(error),
+            trace_path = \(tracePath), lease_expires_at = NULL
+            WHERE id IN (\(ids)) AND status = 'running' AND attempt = \(attempt) AND assigned_to = \(worker) RETURNING id
+            """, binds)
+        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+    }
+
     /// The end of an attempt, guarded on the attempt still running for the same worker.
     func finishTask(_ task: TaskRecord, attempt: Int, worker: String) async throws(StorageError) -> Bool {
         let rows = try await session.query(
@@ -241,6 +279,45 @@ struct LifecycleSQL: Sendable {
                 .text(expected.rawValue),
             ])
         return !rows.isEmpty
+    }
+
+    /// Writes several Runs (status and mutable fields) in one statement, each guarded on still
+    /// having status `expected`; returns the ids written.
+    func writeRuns(_ runs: [Run], expected: Status, at time: Timestamp) async throws(StorageError) -> Set<String> {
+        guard !runs.isEmpty else { return [] }
+        var binds: [SQLValue] = [.timestamp(time), .text(expected.rawValue)]
+        let status = caseById(runs.map { ($0.id, .text($0.status.rawValue)) }, binds: &binds, cast: "cwom_status")
+        let telemetry = caseById(runs.map { ($0.id, .json($0.telemetry.json)) }, binds: &binds, cast: "jsonb")
+        let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "jsonb")
+        let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "jsonb")
+        let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "jsonb")
+        let ids = SQL.placeholders(count: runs.count, after: binds.count)
+        binds += runs.map { .text($0.id) }
+        let rows = try await session.query(
+            """
+            UPDATE cwom_runs SET status = \(status), telemetry = \(telemetry), cost = \(cost), outputs = \(outputs),
+            failure = \(failure), updated_at = $1 WHERE id IN (\(ids)) AND status = $2 RETURNING id
+            """, binds)
+        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+    }
+
+    /// Sets one status on several rows of `cwom_runs` or `cwom_issues`, each guarded on still
+    /// having status `expected`; returns the ids written.
+    func setStatuses(_ table: StatusTable, _ ids: [String], to status: Status, expected: Status, at time: Timestamp)
+        async throws(StorageError) -> Set<String>
+    {
+        guard !ids.isEmpty else { return [] }
+        let rows = try await session.query(
+            """
+            UPDATE \(table.rawValue) SET status = $1, updated_at = $2
+            WHERE status = $3 AND id IN (\(SQL.placeholders(count: ids.count, after: 3))) RETURNING id
+            """, [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)] + ids.map { .text($0) })
+        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+    }
+
+    enum StatusTable: String {
+        case runs = "cwom_runs"
+        case issues = "cwom_issues"
     }
 
     // MARK: - Issues

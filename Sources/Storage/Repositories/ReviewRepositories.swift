@@ -23,8 +23,12 @@ public struct EvidencePackRepository: Sendable {
     }
 
     public func insert(_ pack: EvidencePack) async throws(StorageError) {
-        let (sql, binds) = SQL.insert("cwom_evidence_packs", Self.columns(pack))
-        try await session.query(sql, binds)
+        try await insert([pack])
+    }
+
+    /// Inserts several packs with one multi-row statement.
+    public func insert(_ packs: [EvidencePack]) async throws(StorageError) {
+        for (sql, binds) in SQL.insertMany("cwom_evidence_packs", packs.map(Self.columns)) { try await session.query(sql, binds) }
     }
 
     public func get(_ id: String) async throws(StorageError) -> EvidencePack? {
@@ -70,9 +74,7 @@ public struct EvidencePackRepository: Sendable {
 public struct ReviewDecisionRepository: Sendable {
     let session: any DatabaseSession
 
-    public func insert(_ review: ReviewDecision) async throws(StorageError) {
-        let (sql, binds) = SQL.insert(
-            "cwom_review_decisions",
+    static func columns(_ review: ReviewDecision) -> Columns {
             [
                 "id": .text(review.id), "kind": .text("ReviewDecision"), "trace_id": .text(review.header.traceId),
                 "for_evidence_pack_id": .text(review.forEvidencePack.id),
@@ -86,8 +88,16 @@ public struct ReviewDecisionRepository: Sendable {
                 "reviewed_at": .timestamp(review.reviewedAt), "criteria_overrides": .json(review.criteriaOverrides.json),
                 "tags": .json(review.tags.json), "meta": .json(review.meta.json),
                 "created_at": .timestamp(review.createdAt), "updated_at": .timestamp(review.updatedAt),
-            ])
-        try await session.query(sql, binds)
+            ]
+    }
+
+    public func insert(_ review: ReviewDecision) async throws(StorageError) {
+        try await insert([review])
+    }
+
+    /// Inserts several decisions with one multi-row statement.
+    public func insert(_ reviews: [ReviewDecision]) async throws(StorageError) {
+        for (sql, binds) in SQL.insertMany("cwom_review_decisions", reviews.map(Self.columns)) { try await session.query(sql, binds) }
     }
 
     public func get(_ id: String) async throws(StorageError) -> ReviewDecision? {
