@@ -98,7 +98,7 @@ let package = Package(
             dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "LifecycleTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"],
+            name: "LifecycleTests", dependencies: ["Bridge", "Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "DeployTests", dependencies: ["TowerTestSupport"], swiftSettings: strict),
         .testTarget(name: "CommandLineTests", dependencies: ["Storage", "TowerJSON", "TowerTestSupport"], swiftSettings: strict),

@@ -29,7 +29,7 @@ public final class TowerAPI: HTTPResponder {
         self.logger = logger
         var router = Router()
         let routes = TaskRoutes(
-            database: database, engine: engine, configuration: configuration, logger: logger)
+            database: database, engine: engine, intake: engine.intake(), configuration: configuration, logger: logger)
         routes.register(on: &router)
         HealthRoutes(database: database, version: configuration.version).register(on: &router)
         let cwom = CWOMContext(database: database, engine: engine, auth: Authenticator(apiKey: configuration.apiKey))

@@ -1,3 +1,4 @@
+import Bridge
 import CWOM
 import Foundation
 import LegacyTasks
@@ -62,6 +63,48 @@ struct QueueContractTests {
             let sixteen = counting.take()
             #expect(one.transactions == 1 && sixteen.transactions == 1)
             #expect(sixteen.statements == one.statements, "one: \(one.statements), sixteen: \(sixteen.statements)")
+        }
+    }
+
+    @Test("sixteen enqueues in one batch send the statements of one; keys taken before or within the batch conflict",
+        arguments: Dialect.allCases)
+    func intakeBatch(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let counting = CountingDriver(database.driver)
+            let counted = Database(driver: counting, location: database.location)
+            let engine = LifecycleEngine(database: counted)
+            func request(_ n: Int, key: String? = nil) -> LifecycleEngine.EnqueueRequest {
+                LifecycleEngine.EnqueueRequest(
+                    TaskRequest(
+                        idempotencyKey: key, requestedBy: Requester(kind: .human, id: "alice"), objective: "Task number \(n)",
+                        operation: .docs, target: TaskTarget(repo: "testorg/docs")),
+                    id: UUID().uuidString.lowercased(), traceId: "trace-\(n)", createCWOM: true)
+            }
+            _ = try await engine.enqueue([request(0, key: "first")])  // the Repo exists from here on
+            _ = counting.take()
+            _ = try await engine.enqueue([request(1, key: "one")])
+            let one = counting.take()
+            let outcomes = try await engine.enqueue((2..<16).map { request($0) } + [request(16, key: "first"), request(17, key: "k"), request(18, key: "k")])
+            let many = counting.take()
+            #expect(one.transactions == 1 && many.transactions == 1)
+            #expect(many.statements == one.statements, "one: \(one.statements), seventeen: \(many.statements)")
+            var created: [TaskRecord] = []
+            var conflicts: [TaskRecord] = []
+            for outcome in outcomes {
+                switch outcome {
+                case .created(let task, let cwom):
+                    created.append(task)
+                    #expect(cwom != nil && task.cwomIssueId == cwom?.issue.id)
+                case .conflict(let task): conflicts.append(task)
+                }
+            }
+            #expect(created.count == 15)
+            #expect(conflicts.map(\.idempotencyKey) == ["first", "k"])
+            #expect(conflicts.last?.id == created.last?.id, "the second 'k' conflicts with the first one of the batch")
+            let stored = try await counted.read { try await $0.tasks.list(page: Page(limit: 100)) }
+            #expect(stored.count == 17, "the first, the one, and fifteen")
+            let issues = try await counted.read { try await $0.issues.list(page: Page(limit: 100)) }
+            #expect(issues.count == 17)
         }
     }
 

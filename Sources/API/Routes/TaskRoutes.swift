@@ -10,6 +10,8 @@ import TowerJSON
 struct TaskRoutes: Sendable {
     let database: Database
     let engine: LifecycleEngine
+    /// Concurrent enqueues share a transaction (group commit).
+    let intake: Batcher<LifecycleEngine.EnqueueRequest, EnqueueOutcome>
     let configuration: APIConfiguration
     let logger: Logger
     var auth: Authenticator { Authenticator(apiKey: configuration.apiKey) }
@@ -91,7 +93,8 @@ struct TaskRoutes: Sendable {
     }
 
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool) async throws -> EnqueueOutcome {
-        try await engine.enqueue(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM)
+        try await intake.submit(
+            LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM))
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing

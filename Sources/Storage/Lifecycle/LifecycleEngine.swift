@@ -46,55 +46,28 @@ public struct LifecycleEngine: Sendable {
 
     // MARK: - Enqueue
 
+    /// One enqueue as the engine takes it.
+    public struct EnqueueRequest: Sendable {
+        public var request: TaskRequest
+        public var id: String
+        public var traceId: String
+        public var createCWOM: Bool
+        public init(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool) {
+            self.request = request
+            self.id = id
+            self.traceId = traceId
+            self.createCWOM = createCWOM
+        }
+    }
+
     /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
     /// Issue and ContextPacket, all in one transaction. A duplicate idempotency key, also one that
     /// a concurrent request took first, is a `.conflict` with the task that won.
     public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool) async throws
         -> EnqueueOutcome
     {
-        let requester = Actor(
-            kind: ActorKind(rawValue: request.requestedBy.kind.rawValue) ?? .system, id: request.requestedBy.id,
-            display: request.requestedBy.label)
         do {
-            return try await transaction("enqueue", by: requester) { tx in
-                let store = tx.store
-                if let key = request.idempotencyKey, let existing = try await store.tasks.get(idempotencyKey: key) {
-                    return .conflict(existing)
-                }
-                let now = tx.now
-                var task = TaskRecord(request: request, id: id, traceId: traceId, now: now)
-                var objects: TaskCWOM?
-                var cwomEntries: [AuditEntry] = []
-                if createCWOM {
-                    let (cwom, entries) = try await store.writeCWOM(
-                        for: task, acceptanceCriteria: request.acceptanceCriteria,
-                        evidenceRequirements: request.evidenceRequirements, traceId: traceId, now: now)
-                    task.cwomIssueId = cwom.issue.id
-                    objects = cwom
-                    cwomEntries = entries
-                }
-                try await store.tasks.insert(task)
-                // The legacy order (task rows first): the task as created (pending), then its move to the queue.
-                var pending = task
-                pending.status = .pending
-                pending.queuedAt = nil
-                tx.audit.append(
-                    AuditEntry(
-                        ts: now, actor: requester, action: .created, entityKind: "Task", entityId: task.id, after: pending.json,
-                        note: "Task created via /tasks/enqueue", traceId: traceId))
-                try tx.moved(
-                    Lifecycle.task, task.id, [.pending, .queued], by: Actor(kind: .system, id: "task-enqueue"), traceId: traceId)
-                tx.audit += cwomEntries
-                // Ids are re-issued so that they follow the legacy order.
-                tx.audit = tx.audit.map { entry in
-                    var ordered = entry
-                    ordered.id = ULID.make()
-                    return ordered
-                }
-                try await store.queue.notify()  // delivered on commit: one wake-up hint per transaction
-                tx.events.append(LifecycleEvent(.enqueued, taskId: task.id, status: "queued"))
-                return .created(task, objects)
-            }
+            return try await enqueue([EnqueueRequest(request, id: id, traceId: traceId, createCWOM: createCWOM)])[0]
         } catch let error as StorageError where error.kind == .uniqueViolation {
             if let key = request.idempotencyKey,
                 let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
@@ -103,6 +76,101 @@ public struct LifecycleEngine: Sendable {
             }
             throw error
         }
+    }
+
+    /// Stores several new tasks in one transaction with a fixed number of statements (plus one or
+    /// two per distinct new Repo). A key already taken, or taken earlier in the batch, is a
+    /// `.conflict`; a key a concurrent transaction takes first fails the whole batch with a
+    /// unique violation (the intake batcher then writes its requests one by one).
+    public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueOutcome] {
+        guard let first = requests.first else { return [] }
+        return try await transaction("enqueue", by: Self.requester(first.request)) { tx in
+            let store = tx.store
+            let now = tx.now
+            var taken = try await store.tasks.get(idempotencyKeys: requests.compactMap(\.request.idempotencyKey))
+            var repos: [String: Repo] = [:]
+            var outcomes: [EnqueueOutcome] = []
+            var tasks: [TaskRecord] = []
+            var batch = CWOMBatch()
+            var cwomEntries: [AuditEntry] = []
+            for item in requests {
+                if let key = item.request.idempotencyKey, let existing = taken[key] {
+                    outcomes.append(.conflict(existing))
+                    continue
+                }
+                var task = TaskRecord(request: item.request, id: item.id, traceId: item.traceId, now: now)
+                var objects: TaskCWOM?
+                var entries: [AuditEntry] = []
+                if item.createCWOM {
+                    // One Repo per repository in the batch, created (and audited) by the first task that needs it.
+                    var repo: Repo
+                    var created = false
+                    if let known = repos[task.target.repo] {
+                        repo = known
+                    } else {
+                        (repo, created) = try await store.repo(for: task, traceId: item.traceId, now: now)
+                        repos[task.target.repo] = repo
+                    }
+                    let (cwom, built) = Store.buildCWOM(
+                        for: task, repo: repo, repoCreated: created, acceptanceCriteria: item.request.acceptanceCriteria,
+                        evidenceRequirements: item.request.evidenceRequirements, traceId: item.traceId, now: now)
+                    task.cwomIssueId = cwom.issue.id
+                    batch.add(cwom)
+                    objects = cwom
+                    entries = built
+                }
+                if let key = item.request.idempotencyKey { taken[key] = task }
+                tasks.append(task)
+                // The legacy order (task rows first): the task as created (pending), then its move to the queue.
+                var pending = task
+                pending.status = .pending
+                pending.queuedAt = nil
+                cwomEntries.append(
+                    AuditEntry(
+                        ts: now, actor: Self.requester(item.request), action: .created, entityKind: "Task", entityId: task.id,
+                        after: pending.json, note: "Task created via /tasks/enqueue", traceId: item.traceId))
+                try tx.moved(
+                    Lifecycle.task, task.id, [.pending, .queued], by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
+                cwomEntries.append(tx.audit.removeLast())
+                cwomEntries += entries
+                outcomes.append(.created(task, objects))
+                tx.events.append(LifecycleEvent(.enqueued, taskId: task.id, status: "queued"))
+            }
+            try await store.write(batch)
+            try await store.tasks.insert(tasks)
+            // Ids are re-issued so that they follow the legacy order.
+            tx.audit += cwomEntries.map { entry in
+                var ordered = entry
+                ordered.id = ULID.make()
+                return ordered
+            }
+            if !tasks.isEmpty { try await store.queue.notify() }  // delivered on commit: one wake-up hint per transaction
+            return outcomes
+        }
+    }
+
+    /// A group-commit intake: concurrent enqueues share one transaction (see `Batcher`). A batch
+    /// that fails as a whole (a key taken by a concurrent transaction) is written one by one.
+    public func intake(maxBatch: Int = 64) -> Batcher<EnqueueRequest, EnqueueOutcome> {
+        Batcher(maxBatch: maxBatch, maxInFlight: database.dialect == .postgres ? 2 : 1) { batch in
+            do {
+                return try await enqueue(batch).map { .success($0) }
+            } catch {
+                var results: [Result<EnqueueOutcome, any Error>] = []
+                for item in batch {
+                    do {
+                        results.append(.success(try await enqueue(item.request, id: item.id, traceId: item.traceId, createCWOM: item.createCWOM)))
+                    } catch { results.append(.failure(error)) }
+                }
+                return results
+            }
+        }
+    }
+
+    static func requester(_ request: TaskRequest) -> Actor {
+        Actor(
+            kind: ActorKind(rawValue: request.requestedBy.kind.rawValue) ?? .system, id: request.requestedBy.id,
+            display: request.requestedBy.label)
     }
 
     // MARK: - Cancel

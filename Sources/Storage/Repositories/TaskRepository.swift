@@ -36,6 +36,24 @@ public struct TaskRepository: Sendable {
         try await session.query("SELECT * FROM tasks WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }
 
+    /// Inserts several tasks with one multi-row statement.
+    public func insert(_ tasks: [TaskRecord]) async throws(StorageError) {
+        for (sql, binds) in SQL.insertMany("tasks", tasks.map(Self.columns)) { try await session.query(sql, binds) }
+    }
+
+    /// The tasks holding any of these idempotency keys, by key.
+    public func get(idempotencyKeys keys: [String]) async throws(StorageError) -> [String: TaskRecord] {
+        guard !keys.isEmpty else { return [:] }
+        var found: [String: TaskRecord] = [:]
+        for row in try await session.query(
+            "SELECT * FROM tasks WHERE idempotency_key IN (\(SQL.placeholders(count: keys.count, after: 0)))", keys.map { .text($0) })
+        {
+            let task = try Self.decode(row)
+            if let key = task.idempotencyKey { found[key] = task }
+        }
+        return found
+    }
+
     public func get(idempotencyKey key: String) async throws(StorageError) -> TaskRecord? {
         try await session.query("SELECT * FROM tasks WHERE idempotency_key = $1", [.text(key)]).first.map(Self.decode)
     }

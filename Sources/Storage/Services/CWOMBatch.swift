@@ -1,3 +1,4 @@
+import Bridge
 import CWOM
 import TowerJSON
 
@@ -14,6 +15,16 @@ public struct CWOMBatch: Sendable {
     public init() {}
 
     public var isEmpty: Bool { issues.isEmpty && runs.isEmpty && snapshots.isEmpty && packets.isEmpty }
+
+    /// Adds a task's snapshot, Issue (linked to the snapshot and the packet) and ContextPacket.
+    public mutating func add(_ cwom: TaskCWOM) {
+        snapshots.append(cwom.constraintSnapshot)
+        var issue = cwom.issue
+        issue.constraints = [cwom.constraintSnapshot.ref]
+        issue.contextPackets = [cwom.contextPacket.ref]
+        issues.append(issue)
+        packets.append(cwom.contextPacket)
+    }
 }
 
 extension Store {

@@ -21,10 +21,28 @@ extension Store {
     public func writeCWOM(for task: TaskRecord, acceptanceCriteria: [String], evidenceRequirements: [String],
         traceId: String?, now: Timestamp = .now()) async throws -> (TaskCWOM, [AuditEntry])
     {
-        var candidate = TaskBridge.cwom(
-            for: task, acceptanceCriteria: acceptanceCriteria, evidenceRequirements: evidenceRequirements, now: now)
-        candidate.repo.header.traceId = traceId
-        let (repo, repoCreated) = try await repos.getOrCreate(candidate.repo)
+        let (repo, repoCreated) = try await repo(for: task, traceId: traceId, now: now)
+        let (cwom, entries) = Self.buildCWOM(
+            for: task, repo: repo, repoCreated: repoCreated, acceptanceCriteria: acceptanceCriteria,
+            evidenceRequirements: evidenceRequirements, traceId: traceId, now: now)
+        var batch = CWOMBatch()
+        batch.add(cwom)
+        try await write(batch)
+        return (cwom, entries)
+    }
+
+    /// The Repo of a task's normalised repository, created when it is new.
+    func repo(for task: TaskRecord, traceId: String?, now: Timestamp) async throws -> (Repo, Bool) {
+        var candidate = TaskBridge.cwom(for: task, acceptanceCriteria: [], evidenceRequirements: [], now: now).repo
+        candidate.header.traceId = traceId
+        return try await repos.getOrCreate(candidate)
+    }
+
+    /// The CWOM objects of a task whose Repo is known, and the audit entries of their creation,
+    /// built without writing anything.
+    static func buildCWOM(for task: TaskRecord, repo: Repo, repoCreated: Bool, acceptanceCriteria: [String],
+        evidenceRequirements: [String], traceId: String?, now: Timestamp) -> (TaskCWOM, [AuditEntry])
+    {
         let actor = Actor(
             kind: ActorKind(rawValue: task.requestedBy.kind.rawValue) ?? .system, id: task.requestedBy.id,
             display: task.requestedBy.label)
@@ -44,13 +62,8 @@ extension Store {
             openQuestions: packet.openQuestions, instructions: packet.instructions, doctrineRefs: packet.doctrineRefs,
             constraintSnapshot: packet.constraintSnapshot, tags: packet.tags, meta: packet.meta,
             createdAt: packet.createdAt)
-
-        try await constraintSnapshots.insert(cwom.constraintSnapshot)
         var issueRow = cwom.issue
         issueRow.contextPackets = []
-        try await issues.insert(issueRow)  // links the constraint snapshot
-        try await contextPackets.insert(cwom.contextPacket)
-        try await issues.link(cwom.issue.id, to: cwom.contextPacket.ref, at: now)
 
         let service = Self.cwomService
         var entries: [AuditEntry] = []
