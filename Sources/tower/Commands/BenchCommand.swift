@@ -102,6 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("enqueue-to-start, idle:   p50 \(Self.ms(percentile(idle, 0.5)))  p99 \(Self.ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
         print("  one task at a time:")
         printStatements(counting, tasks: idle.count, operations: ["enqueue", "claim", "complete"])
+        try traceFolderCost(scratch)
         if ceiling {
             let figures = try await Ceiling(database: opened).measure(tasks: tasks)
             print(String(format: "ceiling (plain multi-row SQL, batches of 32): intake %.0f tasks/s, claim + complete %.0f tasks/s", figures.intake, figures.work))
@@ -115,6 +116,32 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     static func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
+
+    /// What the files of a stub run cost, without the database: the trace folder with its
+    /// manifest, context, constraints, log, events, output, evidence and the final manifest
+    /// digest (which reads every file back).
+    func traceFolderCost(_ scratch: URL) throws {
+        let root = scratch.appendingPathComponent("trace-cost")
+        let samples = 200
+        let body: JSONValue = ["objective": "Benchmark task", "constraints": ["time_budget_seconds": 900], "instructions": .array((0..<10).map { .string("step \($0)") })]
+        let start = Date()
+        for _ in 0..<samples {
+            let trace = try TraceStore(root: root, runId: ULID.make())
+            try trace.writeJSON("manifest.json", body)
+            try trace.writeJSON("context.json", body)
+            try trace.writeJSON("constraints.json", body)
+            trace.log("Execution started", details: ["Executor: stub"])
+            trace.event("execution_started", ["executor": "stub"])
+            try trace.write("artifacts/output.md", "# Stub Execution Report\n")
+            try trace.writeJSON("evidence/verdict.json", body)
+            try trace.writeJSON("evidence/collected.json", body)
+            try trace.writeJSON("manifest.json", body)
+            _ = try trace.manifestDigest()
+        }
+        let seconds = Date().timeIntervalSince(start) / Double(samples)
+        print(String(format: "trace folder per run:    %.2f ms  (the files of a stub run and the manifest digest, %d samples, under %@)", seconds * 1000, samples, root.path))
+        try? FileManager.default.removeItem(at: root)
+    }
 
     /// The figures the ceiling is compared with: enqueues per second and tasks worked per second.
     struct Measured {
