@@ -188,9 +188,7 @@ extension BridgeWorker {
         }
         for log in ["stdout.log", "stderr.log"] {
             let url = trace.url(log)
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-                let size = attributes[.size] as? Int, size > 0
-            else { continue }
+            guard let size = TraceFile.regularFileSize(url.path), size > 0 else { continue }
             artifacts.append(
                 Artifact(
                     header: ObjectHeader(traceId: claimed.task.traceId), producedBy: claimed.run.ref,

@@ -4,12 +4,18 @@ import Foundation
 import Synchronization
 import TowerJSON
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One run's trace folder: `manifest.json`, `events.jsonl`, `trace.log`, `context.json`,
 /// `constraints.json` and `artifacts/` (reference §6.3, written the same way: JSON files
 /// pretty-printed with ASCII escapes, events one JSON object per line).
 public final class TraceStore: Sendable {
     public let folder: URL
     private let lock = Mutex(())
+    /// Subfolders known to exist, so that a write does not ask the file system again.
+    private let folders = Mutex<Set<String>>(["", "artifacts"])
 
     public init(root: URL, runId: String) throws {
         folder = root.appendingPathComponent(runId, isDirectory: true)
@@ -27,7 +33,11 @@ public final class TraceStore: Sendable {
 
     public func write(_ name: String, _ text: String) throws {
         let url = folder.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let parent = (name as NSString).deletingLastPathComponent
+        if !folders.withLock({ $0.contains(parent) }) {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            _ = folders.withLock { $0.insert(parent) }
+        }
         try text.write(to: url, atomically: false, encoding: .utf8)
     }
 
@@ -84,11 +94,19 @@ public struct TraceFile: Sendable, Hashable {
         var files: [TraceFile] = []
         while let relative = enumerator.nextObject() as? String {
             let full = base + "/" + relative
-            let attributes = try FileManager.default.attributesOfItem(atPath: full)
-            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-            files.append(TraceFile(path: relative, sha256: try sha256(full), size: (attributes[.size] as? Int) ?? 0))
+            guard let size = regularFileSize(full) else { continue }
+            files.append(TraceFile(path: relative, sha256: try sha256(full), size: size))
         }
         return files.sorted { $0.path < $1.path }
+    }
+
+    /// The size of a regular file (links are not followed), nil for anything else. `lstat`
+    /// rather than `FileManager.attributesOfItem`, which also looks up the owner's and group's
+    /// names in the account database for every file.
+    public static func regularFileSize(_ path: String) -> Int? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
     }
 
     public static func sha256(_ path: String) throws -> String {

@@ -65,7 +65,8 @@ struct CrashTests {
             guard case .postgres(let url)? = env.database.location else { throw WorkerTestError("no PostgreSQL URL") }
             // The worker's connections carry a name of their own, so that only they are dropped.
             let name = "tower-test-" + ULID.make().lowercased()
-            let workerDatabase = try await Database.open(.postgres(url: url + "&application_name=\(name)&query_timeout=3"), poolSize: 4)
+            let workerDatabase = try await Database.open(
+                .postgres(url: url + "&application_name=\(name)&query_timeout=3"), poolSize: 4, requireCurrentSchema: false)
             var ids: [String] = []
             for n in 0..<40 { ids.append(try await env.enqueue(objective: "Survive dropped connections \(n)").id) }
             let executor = try CommandExecutor(commandLine: "sleep 0.2")
