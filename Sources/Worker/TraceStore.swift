@@ -38,7 +38,27 @@ public final class TraceStore: Sendable {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             _ = folders.withLock { $0.insert(parent) }
         }
-        try text.write(to: url, atomically: false, encoding: .utf8)
+        try Self.put(url.path, text, flags: O_TRUNC)
+    }
+
+    /// Writes (or appends) the file with plain `open`/`write`/`close`. Foundation's
+    /// `String.write(to:atomically:)` also calls `fsync` on every file, which cost a trace folder
+    /// most of its time; a trace survives a crash of its worker only as far as its Run does (a
+    /// rescued task runs again on a new Run and a new folder), so the page cache is enough.
+    static func put(_ path: String, _ text: String, flags: Int32) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        defer { close(fd) }
+        try Array(text.utf8).withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let count = Glibc.write(fd, base + offset, buffer.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+                offset += count
+            }
+        }
     }
 
     public func writeJSON(_ name: String, _ value: JSONValue) throws {
@@ -60,16 +80,7 @@ public final class TraceStore: Sendable {
     }
 
     private func append(_ name: String, _ text: String) {
-        lock.withLock { _ in
-            let url = folder.appendingPathComponent(name)
-            if let handle = try? FileHandle(forWritingTo: url) {
-                defer { try? handle.close() }
-                _ = try? handle.seekToEnd()
-                try? handle.write(contentsOf: Data(text.utf8))
-            } else {
-                try? text.write(to: url, atomically: false, encoding: .utf8)
-            }
-        }
+        lock.withLock { _ in try? Self.put(folder.appendingPathComponent(name).path, text, flags: O_APPEND) }
     }
 
     /// Every file in the folder as (path, sha256, size), sorted by path, and the digest of that
