@@ -228,7 +228,7 @@ extension LifecycleTransaction {
     {
         let steps = [from] + (path.isEmpty ? [run.status] : path)
         for (a, b) in zip(steps, steps.dropFirst()) { try Lifecycle.run.check(run.id, from: a, to: b) }
-        guard try await sql.writeRun(run, expected: from) else { return false }
+        guard try await sql.writeRuns([run], expected: from, at: run.updatedAt).contains(run.id) else { return false }
         try moved(Lifecycle.run, run.id, steps, by: who, note: note, traceId: traceId)
         return true
     }

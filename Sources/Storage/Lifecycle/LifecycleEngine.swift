@@ -310,7 +310,7 @@ public struct LifecycleEngine: Sendable {
             }
             run.updatedAt = tx.now
             try run.validate()
-            guard try await tx.sql.writeRun(run, expected: old.status) else {
+            guard try await tx.sql.writeRuns([run], expected: old.status, at: run.updatedAt).contains(runId) else {
                 throw LifecycleError.invalidTransition(entity: "Run", id: runId, current: "changed meanwhile", requested: run.status.rawValue)
             }
             if old.status != run.status {
@@ -386,14 +386,14 @@ struct LifecycleTransaction {
     /// status; returns false (and writes nothing) otherwise. Issues follow their task: a move they
     /// cannot make leaves them as they are rather than failing the task's operation.
     @discardableResult
-    mutating func moveIssue(_ id: String, from: Status, to path: Status..., runs: [Ref]? = nil, by who: Actor? = nil,
-        note: String? = nil, traceId: String?) async throws -> Bool
+    mutating func moveIssue(_ id: String, from: Status, to path: Status..., by who: Actor? = nil, note: String? = nil,
+        traceId: String?) async throws -> Bool
     {
         let steps = [from] + path
         guard let target = path.last, target != from,
             zip(steps, steps.dropFirst()).allSatisfy({ Lifecycle.issue.allows($0, $1) })
         else { return false }
-        guard try await sql.writeIssueStatus(id, to: target, expected: from, runs: runs, at: now) else { return false }
+        guard try await sql.setStatuses(.issues, [id], to: target, expected: from, at: now).contains(id) else { return false }
         try moved(Lifecycle.issue, id, steps, by: who, note: note, traceId: traceId)
         return true
     }

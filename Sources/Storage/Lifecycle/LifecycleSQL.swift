@@ -154,21 +154,6 @@ struct LifecycleSQL: Sendable {
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
 
-    /// The end of an attempt, guarded on the attempt still running for the same worker.
-    func finishTask(_ task: TaskRecord, attempt: Int, worker: String) async throws(StorageError) -> Bool {
-        let rows = try await session.query(
-            """
-            UPDATE tasks SET status = $1, completed_at = $2, result = $3, error = $4, trace_path = $5,
-            lease_expires_at = NULL
-            WHERE id = $6 AND attempt = $7 AND status = 'running' AND assigned_to = $8 RETURNING id
-            """,
-            [
-                .text(task.status.rawValue), .timestamp(task.completedAt), .json(task.result), .text(task.error),
-                .text(task.tracePath), .text(task.id), .int(attempt), .text(worker),
-            ])
-        return !rows.isEmpty
-    }
-
     /// Back to the queue without counting the attempt (shutdown), guarded like `finishTask`.
     func requeueTask(_ id: String, attempt: Int, worker: String) async throws(StorageError) -> Bool {
         let rows = try await session.query(
@@ -265,24 +250,8 @@ struct LifecycleSQL: Sendable {
 
     // MARK: - Runs
 
-    /// Writes a Run's status and its mutable fields (telemetry, cost, outputs, failure), guarded
-    /// on the status the engine expects. Its inputs (the pin) never change.
-    func writeRun(_ run: Run, expected: Status) async throws(StorageError) -> Bool {
-        let rows = try await session.query(
-            """
-            UPDATE cwom_runs SET status = $1, telemetry = $2, cost = $3, outputs = $4, failure = $5,
-            artifact_root_uri = $6, updated_at = $7 WHERE id = $8 AND status = $9 RETURNING id
-            """,
-            [
-                .text(run.status.rawValue), .json(run.telemetry.json), .json(run.cost.json), .json(run.outputs.json),
-                .json(run.failure?.json), .text(run.artifactRootUri), .timestamp(run.updatedAt), .text(run.id),
-                .text(expected.rawValue),
-            ])
-        return !rows.isEmpty
-    }
-
-    /// Writes several Runs (status and mutable fields) in one statement, each guarded on still
-    /// having status `expected`; returns the ids written.
+    /// Writes Runs (status and mutable fields: telemetry, cost, outputs, failure; never the pin) in
+    /// one statement, each guarded on still having status `expected`; returns the ids written.
     func writeRuns(_ runs: [Run], expected: Status, at time: Timestamp) async throws(StorageError) -> Set<String> {
         guard !runs.isEmpty else { return [] }
         var binds: [SQLValue] = [.timestamp(time), .text(expected.rawValue)]
@@ -321,23 +290,6 @@ struct LifecycleSQL: Sendable {
     }
 
     // MARK: - Issues
-
-    /// Sets an Issue's status (and, at claim, its `runs`), guarded on the status it had.
-    func writeIssueStatus(_ id: String, to status: Status, expected: Status, runs: [Ref]? = nil, at time: Timestamp)
-        async throws(StorageError) -> Bool
-    {
-        let rows: [SQLRow]
-        if let runs {
-            rows = try await session.query(
-                "UPDATE cwom_issues SET status = $1, runs = $2, updated_at = $3 WHERE id = $4 AND status = $5 RETURNING id",
-                [.text(status.rawValue), .json(runs.json), .timestamp(time), .text(id), .text(expected.rawValue)])
-        } else {
-            rows = try await session.query(
-                "UPDATE cwom_issues SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 RETURNING id",
-                [.text(status.rawValue), .timestamp(time), .text(id), .text(expected.rawValue)])
-        }
-        return !rows.isEmpty
-    }
 
     /// Moves several Issues from `expected` to `status` and sets each one's `runs`, in one
     /// statement guarded row by row; returns the ids it wrote.
