@@ -21,6 +21,9 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
         self.flush = flush
     }
 
+    /// Items waiting for the next flush.
+    public var waitingCount: Int { waiting.count }
+
     /// Submits one item and returns its answer once the batch that carried it is done.
     public func submit(_ item: Item) async throws -> Output {
         try await withCheckedThrowingContinuation { answer in
