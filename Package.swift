@@ -62,6 +62,7 @@ let package = Package(
             dependencies: [
                 "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON", "Worker",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -2,21 +2,47 @@ import LegacyTasks
 
 /// What the HTTP API needs to know, read once at start.
 public struct APIConfiguration: Sendable {
-    /// `JCT_API_KEY`; nil or empty turns authentication off.
-    public var apiKey: String?
+    /// Keys and scopes (`JCT_API_KEY`, `TOWER_API_KEYS_FILE`, `TOWER_METRICS_PUBLIC`, `TOWER_RATE_LIMIT`).
+    public var access: AccessConfiguration
     /// `JCT_ALLOWED_REPO_PREFIXES`.
     public var policy: PolicyConfig
     /// What `GET /version` reports.
     public var version: String
-    /// The largest request body accepted, in bytes.
-    public var maxBodyBytes: Int
+    /// Request size and time limits.
+    public var limits: HTTPLimits
 
-    public init(apiKey: String? = nil, policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
-        version: String = "0.1.0", maxBodyBytes: Int = 10 << 20)
+    public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
+        version: String = "0.1.0", limits: HTTPLimits = HTTPLimits())
     {
-        self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
+        self.access = access
         self.policy = policy
         self.version = version
+        self.limits = limits
+    }
+
+    /// The legacy configuration: one full-access key (`JCT_API_KEY`; nil or empty turns keys off).
+    public init(apiKey: String?, policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []), version: String = "0.1.0") {
+        self.init(access: AccessConfiguration(legacyKey: apiKey), policy: policy, version: version)
+    }
+}
+
+/// How large and how slow a request may be. A client over a limit gets 413 (body), 431 (headers)
+/// or its connection closed (too slow, or idle).
+public struct HTTPLimits: Sendable, Equatable {
+    /// `TOWER_MAX_BODY_BYTES`: the largest request body (10 MiB).
+    public var maxBodyBytes: Int
+    /// `TOWER_MAX_HEADER_BYTES`: the largest request line and headers together (32 KiB).
+    public var maxHeaderBytes: Int
+    /// `TOWER_READ_TIMEOUT`: seconds a request's body may take to arrive after its headers (30).
+    public var readTimeoutSeconds: Int
+    /// `TOWER_IDLE_TIMEOUT`: seconds a connection may stay without a request under way before it
+    /// is closed; this also bounds how long a request's headers may take to arrive (60).
+    public var idleTimeoutSeconds: Int
+
+    public init(maxBodyBytes: Int = 10 << 20, maxHeaderBytes: Int = 32 << 10, readTimeoutSeconds: Int = 30, idleTimeoutSeconds: Int = 60) {
         self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.readTimeoutSeconds = readTimeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
     }
 }

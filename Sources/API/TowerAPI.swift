@@ -17,6 +17,8 @@ public final class TowerAPI: HTTPResponder {
     public let engine: LifecycleEngine
     public let configuration: APIConfiguration
     public let router: Router
+    /// The keys and scopes every request is admitted by (SIGHUP replaces the keys).
+    public var access: AccessControl { router.access }
     let logger: Logger
 
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
@@ -27,18 +29,18 @@ public final class TowerAPI: HTTPResponder {
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
-        var router = Router()
+        var router = Router(access: AccessControl(configuration.access))
         let routes = TaskRoutes(
             database: database, engine: engine, intake: engine.intake(), configuration: configuration, logger: logger)
         routes.register(on: &router)
         HealthRoutes(database: database, version: configuration.version).register(on: &router)
-        let cwom = CWOMContext(database: database, engine: engine, auth: Authenticator(apiKey: configuration.apiKey))
+        let cwom = CWOMContext(database: database, engine: engine)
         CWOMRoutes(context: cwom).register(on: &router)
         TraceRoutes(context: cwom).register(on: &router)
         AuditRoutes(context: cwom).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
-        router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta") { _ in
+        router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in
             .json(200, OpenAPIDocument.build(for: documented, version: configuration.version))
         }
         self.router = router
@@ -78,7 +80,7 @@ public final class TowerAPI: HTTPResponder {
         var request = request
         let body: [UInt8]
         do {
-            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            let buffer = try await request.collectBody(upTo: configuration.limits.maxBodyBytes)
             body = Array(buffer.readableBytesView)
         } catch {
             return Self.encode(.detail(413, "Request body too large"))

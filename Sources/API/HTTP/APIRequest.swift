@@ -1,4 +1,5 @@
 import Foundation
+import CWOM
 import Hummingbird
 import Storage
 import TowerJSON
@@ -13,6 +14,11 @@ public struct APIRequest: Sendable {
     public var body: [UInt8]
     /// Path parameters captured by the route (`{task_id}` → value).
     public var parameters: [String: String] = [:]
+    /// The key the request was admitted with; nil when no key is configured.
+    public var principal: Principal?
+
+    /// The audit actor of what this request does: the key's name, else the route's own actor.
+    public func actor(else fallback: Actor) -> Actor { principal?.actor ?? fallback }
 
     public init(method: String, path: String, query: String?, headers: [(name: String, value: String)], body: [UInt8]) {
         self.method = method

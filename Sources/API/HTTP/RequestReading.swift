@@ -90,20 +90,3 @@ enum RequestReading {
             + String(h[20..<32])
     }
 }
-
-/// Bearer authentication with `JCT_API_KEY` (reference §8).
-struct Authenticator: Sendable {
-    let apiKey: String?
-
-    /// Throws the legacy 401 unless the request carries `Authorization: Bearer <key>` (the
-    /// scheme case-insensitive, the key compared exactly).
-    func check(_ request: APIRequest) throws(APIError) {
-        guard let apiKey else { return }
-        if let header = request.header("authorization"), let space = header.firstIndex(of: " ") {
-            let scheme = header[..<space]
-            let key = header[header.index(after: space)...]
-            if scheme.lowercased() == "bearer" && key == apiKey { return }
-        }
-        throw APIError(.detail(401, "Invalid or missing API key", headers: [("www-authenticate", "Bearer")]))
-    }
-}

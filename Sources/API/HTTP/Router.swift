@@ -7,6 +7,8 @@ public struct Route: Sendable {
     public var pattern: String
     public var summary: String
     public var tag: String
+    /// Who may call it; the router admits every request through `AccessControl` first.
+    public var access: RouteAccess
     let segments: [Segment]
     let handler: @Sendable (APIRequest) async throws -> APIResponse
 
@@ -16,10 +18,11 @@ public struct Route: Sendable {
         case rest(String)  // {name...}: the rest of the path
     }
 
-    init(_ method: String, _ pattern: String, summary: String, tag: String,
+    init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
         handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
+        self.access = access
         self.pattern = pattern
         self.summary = summary
         self.tag = tag
@@ -54,16 +57,21 @@ public struct Route: Sendable {
 
 /// Dispatches requests to routes with Starlette's behaviour for everything else: 404
 /// `{"detail":"Not Found"}`, 405 `{"detail":"Method Not Allowed"}` with `allow`, and a 307 to the
-/// same path without its trailing slash.
+/// same path without its trailing slash. A matched request is admitted by `AccessControl`
+/// before its route runs: the route table is the access table.
 public struct Router: Sendable {
     public private(set) var routes: [Route] = []
+    public let access: AccessControl
 
-    public init() {}
+    public init(access: AccessControl = AccessControl(AccessConfiguration())) {
+        self.access = access
+    }
 
-    public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String,
+    /// Adds a route. `access` has no default: every route says who may call it.
+    public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
         _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
-        routes.append(Route(method, pattern, summary: summary, tag: tag, handler: handler))
+        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, handler: handler))
     }
 
     static func split(_ path: String) -> [String] {
@@ -86,6 +94,7 @@ public struct Router: Sendable {
             guard let parameters = route.match(segments) else { continue }
             if route.method == request.method {
                 var matched = request
+                matched.principal = try access.admit(request, to: route.access, route: "\(route.method) \(route.pattern)")
                 matched.parameters = parameters
                 return try await route.handler(matched)
             }

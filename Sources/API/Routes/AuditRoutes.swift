@@ -6,7 +6,7 @@ struct AuditRoutes: Sendable {
     let context: CWOMContext
 
     func register(on router: inout Router) {
-        router.add("GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM") { request in
+        router.add("GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let filter = AuditLog.Filter(
                 entityKind: request.queryValue("entity_kind"), entityId: request.queryValue("entity_id"),

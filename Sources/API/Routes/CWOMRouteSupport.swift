@@ -7,7 +7,6 @@ import TowerJSON
 struct CWOMContext: Sendable {
     let database: Database
     let engine: LifecycleEngine
-    let auth: Authenticator
 
     static let service = Actor(kind: .system, id: "cwom-service")
 
@@ -65,7 +64,7 @@ struct CWOMContext: Sendable {
         _ load: @escaping @Sendable (Store, String) async throws -> T?)
     {
         let database = self.database
-        router.add("GET", pattern, summary: summary, tag: "CWOM") { request in
+        router.add("GET", pattern, summary: summary, tag: "CWOM", access: .read) { request in
             let id = request.parameter(parameter)
             guard let object = try await database.read({ try await load($0, id) }) else {
                 throw CWOMContext.notFound(T.schemaName)

@@ -20,8 +20,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Repos
 
     func registerRepos(on router: inout Router) {
-        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
             let stored = repo
@@ -30,12 +29,12 @@ struct CWOMRoutes: Sendable {
                     throw APIError.detail(409, .string("Repo with slug '\(stored.slug)' already exists"))
                 }
                 try await store.repos.insert(stored)
-                try await store.audit.created("Repo", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+                try await store.audit.created("Repo", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
             }
             return CWOMContext.created("repo", repo.json)
         }
         context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
-        router.add("GET", "/cwom/repos", summary: "List Repos", tag: "CWOM") { request in
+        router.add("GET", "/cwom/repos", summary: "List Repos", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
             return .json(200, repos.json)
@@ -45,8 +44,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Issues
 
     func registerIssues(on router: inout Router) {
-        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write) { request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
             let stored = issue
@@ -57,14 +55,14 @@ struct CWOMRoutes: Sendable {
                         + [rel.parent].compactMap { $0 } + rel.blocks + rel.blockedBy + rel.duplicates, in: store)
                 try await store.issues.insert(stored)  // links doctrine refs, constraints and context packets
                 let trace = stored.header.traceId
-                try await store.audit.created("Issue", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: trace)
+                try await store.audit.created("Issue", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: trace)
                 for ref in stored.constraints + stored.doctrineRefs + stored.contextPackets {
-                    try await store.audit.linked("Issue", stored.id, to: ref, by: CWOMContext.service, traceId: trace)
+                    try await store.audit.linked("Issue", stored.id, to: ref, by: request.actor(else: CWOMContext.service), traceId: trace)
                 }
             }
             return CWOMContext.created("issue", issue.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM") {
+        router.add("GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read) {
             request in
             let id = request.parameter("issue_id")
             if request.queryValue("expand") == "all" {
@@ -78,15 +76,14 @@ struct CWOMRoutes: Sendable {
             }
             return .json(200, issue.json)
         }
-        router.add("GET", "/cwom/issues", summary: "List Issues", tag: "CWOM") { request in
+        router.add("GET", "/cwom/issues", summary: "List Issues", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let filter = IssueRepository.Filter(
                 repoId: request.queryValue("repo_id"), status: request.queryValue("status"),
                 type: request.queryValue("type"), priority: request.queryValue("priority"))
             return .json(200, try await database.read { try await $0.issues.list(filter, page: page) }.json)
         }
-        router.add("PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM", access: .write) { request in
             guard let raw = request.queryValue("status") else {
                 throw RequestReading.validationError([
                     RequestReading.queryError("status", PydanticError.missing(FieldPath(), input: .null))
@@ -100,19 +97,19 @@ struct CWOMRoutes: Sendable {
             }
             let id = request.parameter("issue_id")
             let trace = context.traceId(request)
-            switch try await context.engine.setIssueStatus(id, to: status, by: CWOMContext.service, traceId: trace) {
+            switch try await context.engine.setIssueStatus(id, to: status, by: request.actor(else: CWOMContext.service), traceId: trace) {
             case .updated(let issue):
                 return .json(200, ["status": "success", "issue": issue.json])
             case .cancelRequested(let issue, let task):
                 return .json(202, ["status": "cancel_requested", "issue": issue.json, "task": task.json])
             }
         }
-        router.add("GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM") {
+        router.add("GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM", access: .read) {
             request in
             let packets = try await database.read { try await $0.contextPackets.list(forIssue: request.parameter("issue_id")) }
             return .json(200, packets.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM") { request in
+        router.add("GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM", access: .read) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forIssue: request.parameter("issue_id"), type: request.queryValue("type"))
             }
@@ -123,9 +120,8 @@ struct CWOMRoutes: Sendable {
     // MARK: - Context packets, constraint snapshots, doctrine refs
 
     func registerContext(on router: inout Router) {
-        router.add("POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM") {
+        router.add("POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM", access: .write) {
             request in
-            try context.auth.check(request)
             let payload = try context.payload(ContextPacket.self, request)
             let packet = ContextPacket(
                 header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), forIssue: payload.forIssue,
@@ -146,9 +142,9 @@ struct CWOMRoutes: Sendable {
                 try await store.issues.link(packet.forIssue.id, to: packet.ref)
                 let trace = packet.header.traceId
                 try await store.audit.created(
-                    "ContextPacket", packet.id, snapshot: packet.json, by: CWOMContext.service, note: "Immutable object created",
+                    "ContextPacket", packet.id, snapshot: packet.json, by: request.actor(else: CWOMContext.service), note: "Immutable object created",
                     traceId: trace)
-                try await store.audit.linked("Issue", packet.forIssue.id, to: packet.ref, by: CWOMContext.service, traceId: trace)
+                try await store.audit.linked("Issue", packet.forIssue.id, to: packet.ref, by: request.actor(else: CWOMContext.service), traceId: trace)
             }
             return CWOMContext.created("context_packet", packet.json)
         }
@@ -156,7 +152,7 @@ struct CWOMRoutes: Sendable {
             try await $0.contextPackets.get($1)
         }
         for method in ["PUT", "PATCH"] {
-            router.add(method, "/cwom/context-packets/{packet_id}", summary: "Refused: ContextPackets are immutable", tag: "CWOM") {
+            router.add(method, "/cwom/context-packets/{packet_id}", summary: "Refused: ContextPackets are immutable", tag: "CWOM", access: .write) {
                 request in
                 .detail(
                     405,
@@ -168,8 +164,7 @@ struct CWOMRoutes: Sendable {
             }
         }
 
-        router.add("POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write) { request in
             let payload = try context.payload(ConstraintSnapshot.self, request)
             let snapshot = ConstraintSnapshot(
                 header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), scope: payload.scope,
@@ -177,7 +172,7 @@ struct CWOMRoutes: Sendable {
             try await database.write { store in
                 try await store.constraintSnapshots.insert(snapshot)
                 try await store.audit.created(
-                    "ConstraintSnapshot", snapshot.id, snapshot: snapshot.json, by: CWOMContext.service,
+                    "ConstraintSnapshot", snapshot.id, snapshot: snapshot.json, by: request.actor(else: CWOMContext.service),
                     note: "Immutable object created", traceId: snapshot.header.traceId)
             }
             return CWOMContext.created("constraint_snapshot", snapshot.json)
@@ -185,7 +180,7 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", summary: "Get a ConstraintSnapshot") {
             try await $0.constraintSnapshots.get($1)
         }
-        router.add("GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM") { request in
+        router.add("GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let snapshots = try await database.read {
                 try await $0.constraintSnapshots.list(
@@ -194,7 +189,7 @@ struct CWOMRoutes: Sendable {
             return .json(200, snapshots.json)
         }
         for method in ["PUT", "PATCH"] {
-            router.add(method, "/cwom/constraint-snapshots/{snapshot_id}", summary: "Refused: ConstraintSnapshots are immutable", tag: "CWOM") {
+            router.add(method, "/cwom/constraint-snapshots/{snapshot_id}", summary: "Refused: ConstraintSnapshots are immutable", tag: "CWOM", access: .write) {
                 request in
                 .detail(
                     405,
@@ -206,8 +201,7 @@ struct CWOMRoutes: Sendable {
             }
         }
 
-        router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
             doctrine.header.traceId = context.traceId(request)
             let stored = doctrine
@@ -219,14 +213,14 @@ struct CWOMRoutes: Sendable {
                         409, .string("DoctrineRef '\(stored.namespace)/\(stored.name)@\(stored.version)' already exists"))
                 }
                 try await store.doctrineRefs.insert(stored)
-                try await store.audit.created("DoctrineRef", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+                try await store.audit.created("DoctrineRef", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
             }
             return CWOMContext.created("doctrine_ref", doctrine.json)
         }
         context.getOne(&router, "/cwom/doctrine-refs/{doctrine_id}", parameter: "doctrine_id", summary: "Get a DoctrineRef") {
             try await $0.doctrineRefs.get($1)
         }
-        router.add("GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM") { request in
+        router.add("GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let refs = try await database.read {
                 try await $0.doctrineRefs.list(

@@ -10,7 +10,7 @@ struct MetricsRoute: Sendable {
     let emit: @Sendable () -> String
 
     func register(on router: inout Router) {
-        router.add("GET", "/metrics", summary: "Prometheus metrics", tag: "Meta") { _ in
+        router.add("GET", "/metrics", summary: "Prometheus metrics", tag: "Meta", access: .metrics) { _ in
             if let counts = try? await database.read({ try await $0.tasks.countByStatus() }) {
                 for status in TaskStatus.allCases {
                     Gauge(label: "tower_tasks", dimensions: [("status", status.rawValue)]).record(counts[status.rawValue] ?? 0)

@@ -9,8 +9,7 @@ struct ReviewRoutes: Sendable {
     var database: Database { context.database }
 
     func register(on router: inout Router) {
-        router.add("POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM", access: .review) { request in
             var review = try context.payload(ReviewDecision.self, request)
             review.header.traceId = context.traceId(request)
             try await context.engine.review(review)
@@ -19,7 +18,7 @@ struct ReviewRoutes: Sendable {
         context.getOne(&router, "/cwom/reviews/{review_id}", parameter: "review_id", summary: "Get a ReviewDecision") {
             try await $0.reviews.get($1)
         }
-        router.add("GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM") { request in
+        router.add("GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let reviews = try await database.read {
                 try await $0.reviews.list(
@@ -28,7 +27,7 @@ struct ReviewRoutes: Sendable {
             }
             return .json(200, reviews.json)
         }
-        router.add("GET", "/cwom/evidence-packs/{evidence_pack_id}/review", summary: "The ReviewDecision of an EvidencePack", tag: "CWOM") {
+        router.add("GET", "/cwom/evidence-packs/{evidence_pack_id}/review", summary: "The ReviewDecision of an EvidencePack", tag: "CWOM", access: .read) {
             request in
             let reviews = try await database.read {
                 try await $0.reviews.list(evidencePackId: request.parameter("evidence_pack_id"), page: Page(limit: 1))
@@ -38,7 +37,7 @@ struct ReviewRoutes: Sendable {
             }
             return .json(200, review.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM") { request in
+        router.add("GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM", access: .read) { request in
             let reviews = try await database.read {
                 try await $0.reviews.list(
                     issueId: request.parameter("issue_id"), decision: request.queryValue("decision"), page: Page(limit: 10_000))

@@ -7,8 +7,7 @@ import TowerJSON
 /// reviews.
 extension CWOMRoutes {
     func registerRuns(on router: inout Router) {
-        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write) { request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
             let stored = run
@@ -18,29 +17,29 @@ extension CWOMRoutes {
                         + [stored.inputs.constraintSnapshot].compactMap { $0 }, in: store)
                 try await store.runs.insert(stored)
                 try await store.issues.appendRun(stored.forIssue.id, stored.ref)
-                try await store.audit.created("Run", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+                try await store.audit.created("Run", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
             }
             return CWOMContext.created("run", run.json)
         }
         context.getOne(&router, "/cwom/runs/{run_id}", parameter: "run_id", summary: "Get a Run") { try await $0.runs.get($1) }
-        router.add("GET", "/cwom/runs", summary: "List Runs", tag: "CWOM") { request in
+        router.add("GET", "/cwom/runs", summary: "List Runs", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let filter = RunRepository.Filter(
                 issueId: request.queryValue("issue_id"), repoId: request.queryValue("repo_id"),
                 status: request.queryValue("status"), mode: request.queryValue("mode"))
             return .json(200, try await database.read { try await $0.runs.list(filter, page: page) }.json)
         }
-        router.add("PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM") {
+        router.add("PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM", access: .scopes([.write, .agent])) {
             request in
             try await updateRun(request)
         }
-        router.add("GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM") { request in
+        router.add("GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM", access: .read) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forRun: request.parameter("run_id"), type: request.queryValue("type"))
             }
             return .json(200, artifacts.json)
         }
-        router.add("GET", "/cwom/runs/{run_id}/evidence-pack", summary: "The EvidencePack of a Run", tag: "CWOM") { request in
+        router.add("GET", "/cwom/runs/{run_id}/evidence-pack", summary: "The EvidencePack of a Run", tag: "CWOM", access: .read) { request in
             let id = request.parameter("run_id")
             let (run, packs) = try await database.read { store in
                 (try await store.runs.get(id), try await store.evidencePacks.list(forRuns: [id]))
@@ -52,15 +51,14 @@ extension CWOMRoutes {
             return .json(200, pack.json)
         }
 
-        router.add("POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM") { request in
-            try context.auth.check(request)
+        router.add("POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent])) { request in
             var artifact = try context.payload(Artifact.self, request)
             artifact.header.traceId = context.traceId(request)
             let stored = artifact
             try await database.write { store in
                 try await CWOMContext.requireExisting([stored.producedBy, stored.forIssue], in: store)
                 try await store.artifacts.insert(stored)
-                try await store.audit.created("Artifact", stored.id, snapshot: stored.json, by: CWOMContext.service, traceId: stored.header.traceId)
+                try await store.audit.created("Artifact", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
             }
             return CWOMContext.created("artifact", artifact.json)
         }
@@ -71,7 +69,7 @@ extension CWOMRoutes {
         context.getOne(&router, "/cwom/evidence-packs/{evidence_pack_id}", parameter: "evidence_pack_id", summary: "Get an EvidencePack") {
             try await $0.evidencePacks.get($1)
         }
-        router.add("GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM") { request in
+        router.add("GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM", access: .read) { request in
             let page = try context.page(request)
             let packs = try await database.read {
                 try await $0.evidencePacks.list(
@@ -80,7 +78,7 @@ extension CWOMRoutes {
             }
             return .json(200, packs.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM") { request in
+        router.add("GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM", access: .read) { request in
             let packs = try await database.read {
                 try await $0.evidencePacks.list(
                     issueId: request.parameter("issue_id"), verdict: request.queryValue("verdict"), page: Page(limit: 10_000))
@@ -95,7 +93,6 @@ extension CWOMRoutes {
     /// log entries are never removed), and the CWOM invariants checked on the result. A Run a
     /// worker executes can only be cancelled (202), which cancels its task.
     func updateRun(_ request: APIRequest) async throws -> APIResponse {
-        try context.auth.check(request)
         let update = try context.payload(RunUpdate.self, request)
         let id = request.parameter("run_id")
         let trace = context.traceId(request)
@@ -104,7 +101,7 @@ extension CWOMRoutes {
         }
         let outcome: LifecycleEngine.StatusSetOutcome<Run>
         do {
-            outcome = try await context.engine.updateRun(id, update, by: CWOMContext.service, traceId: trace)
+            outcome = try await context.engine.updateRun(id, update, by: request.actor(else: CWOMContext.service), traceId: trace)
         } catch let error as CWOMValidationError {
             throw RequestReading.validationError(error.errors.map {
                 RequestError(loc: ["body"] + $0.path.components.map(\.json), error: $0)

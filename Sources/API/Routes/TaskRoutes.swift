@@ -14,21 +14,20 @@ struct TaskRoutes: Sendable {
     let intake: Batcher<LifecycleEngine.EnqueueRequest, EnqueueOutcome>
     let configuration: APIConfiguration
     let logger: Logger
-    var auth: Authenticator { Authenticator(apiKey: configuration.apiKey) }
 
     func register(on router: inout Router) {
-        router.add("POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks") {
+        router.add("POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write) {
             try await enqueue($0)
         }
-        router.add("GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks") { try await list($0) }
-        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks") { try await get($0) }
-        router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks") {
+        router.add("GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks", access: .read) { try await list($0) }
+        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read) { try await get($0) }
+        router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks", access: .write) {
             try await cancel($0)
         }
-        router.add("POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks") {
+        router.add("POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks", access: .write) {
             try await retry($0)
         }
-        router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks") {
+        router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent])) {
             try await updateStatus($0)
         }
     }
@@ -37,7 +36,6 @@ struct TaskRoutes: Sendable {
 
     func enqueue(_ request: APIRequest) async throws -> APIResponse {
         let body = try RequestReading.jsonBody(request)
-        try auth.check(request)
 
         var errors: [RequestError] = []
         let createCWOM = RequestReading.bool(request, "create_cwom", default: true, errors: &errors)
@@ -64,7 +62,7 @@ struct TaskRoutes: Sendable {
             ])
         }
 
-        let outcome = try await enqueueOnce(normalized, traceId: traceId, createCWOM: createCWOM)
+        let outcome = try await enqueueOnce(normalized, traceId: traceId, createCWOM: createCWOM, actor: request.principal?.actor)
         switch outcome {
         case .conflict(let existing):
             return .json(
@@ -92,9 +90,10 @@ struct TaskRoutes: Sendable {
         }
     }
 
-    func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool) async throws -> EnqueueOutcome {
+    func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool, actor: Actor?) async throws -> EnqueueOutcome {
         try await intake.submit(
-            LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM))
+            LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM,
+                actor: actor))
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing
@@ -119,7 +118,6 @@ struct TaskRoutes: Sendable {
     // MARK: - GET /tasks
 
     func list(_ request: APIRequest) async throws -> APIResponse {
-        try auth.check(request)
         var errors: [RequestError] = []
         let limit = RequestReading.int(request, "limit", default: 100, min: 0, errors: &errors)
         let offset = RequestReading.int(request, "offset", default: 0, min: 0, errors: &errors)
@@ -138,7 +136,6 @@ struct TaskRoutes: Sendable {
     // MARK: - GET /tasks/{task_id}
 
     func get(_ request: APIRequest) async throws -> APIResponse {
-        try auth.check(request)
         let task = try await find(request.parameter("task_id"))
         return .json(200, task.json)
     }
@@ -155,9 +152,8 @@ struct TaskRoutes: Sendable {
     /// A queued task is cancelled at once (200); a running one is marked and its worker stops it
     /// within a heartbeat (202); a finished one is a 409 with its status.
     func cancel(_ request: APIRequest) async throws -> APIResponse {
-        try auth.check(request)
         let id = try await find(request.parameter("task_id")).id
-        switch try await engine.cancel(id, by: Actor(kind: .system, id: "task-cancel-api")) {
+        switch try await engine.cancel(id, by: request.actor(else: Actor(kind: .system, id: "task-cancel-api"))) {
         case .cancelled(let task): return .json(200, ["status": "success", "task": task.json])
         case .requested(let task): return .json(202, ["status": "cancel_requested", "task": task.json])
         }
@@ -168,9 +164,8 @@ struct TaskRoutes: Sendable {
     /// A finished task (completed, failed, cancelled) is queued again: 200 with the task; the
     /// next claim gives it a new attempt and a new Run. Anything else is a 409 with its status.
     func retry(_ request: APIRequest) async throws -> APIResponse {
-        try auth.check(request)
         let id = try await find(request.parameter("task_id")).id
-        let task = try await engine.retry(id, by: Actor(kind: .system, id: "task-retry-api"))
+        let task = try await engine.retry(id, by: request.actor(else: Actor(kind: .system, id: "task-retry-api")))
         return .json(200, ["status": "success", "task": task.json])
     }
 
@@ -178,7 +173,6 @@ struct TaskRoutes: Sendable {
 
     func updateStatus(_ request: APIRequest) async throws -> APIResponse {
         let body = try RequestReading.jsonBody(request)
-        try auth.check(request)
         var errors: [RequestError] = []
         let rawStatus = request.queryValue("status")
         var status: TaskStatus?
@@ -206,7 +200,7 @@ struct TaskRoutes: Sendable {
         let fields = LifecycleEngine.TaskFields(
             assignedTo: request.queryValue("assigned_to"), result: result, error: request.queryValue("error"),
             tracePath: request.queryValue("trace_path"))
-        let updated = try await engine.setTaskStatus(id, to: newStatus, fields: fields, by: Actor(kind: .system, id: "task-status-api"))
+        let updated = try await engine.setTaskStatus(id, to: newStatus, fields: fields, by: request.actor(else: Actor(kind: .system, id: "task-status-api")))
         return .json(200, ["status": "success", "task": updated.json])
     }
 }

@@ -52,22 +52,28 @@ public struct LifecycleEngine: Sendable {
         public var id: String
         public var traceId: String
         public var createCWOM: Bool
-        public init(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool) {
+        /// Who enqueues (an API key); nil means the requester the request names.
+        public var actor: Actor?
+        public init(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool, actor: Actor? = nil) {
             self.request = request
             self.id = id
             self.traceId = traceId
             self.createCWOM = createCWOM
+            self.actor = actor
         }
+
+        /// The actor of the task's creation row.
+        var creator: Actor { actor ?? LifecycleEngine.requester(request) }
     }
 
     /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
     /// Issue and ContextPacket, all in one transaction. A duplicate idempotency key, also one that
     /// a concurrent request took first, is a `.conflict` with the task that won.
-    public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool) async throws
+    public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool, actor: Actor? = nil) async throws
         -> EnqueueOutcome
     {
         do {
-            return try await enqueue([EnqueueRequest(request, id: id, traceId: traceId, createCWOM: createCWOM)])[0]
+            return try await enqueue([EnqueueRequest(request, id: id, traceId: traceId, createCWOM: createCWOM, actor: actor)])[0]
         } catch let error as StorageError where error.kind == .uniqueViolation {
             if let key = request.idempotencyKey,
                 let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
@@ -84,7 +90,7 @@ public struct LifecycleEngine: Sendable {
     /// unique violation (the intake batcher then writes its requests one by one).
     public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueOutcome] {
         guard let first = requests.first else { return [] }
-        return try await transaction("enqueue", by: Self.requester(first.request)) { tx in
+        return try await transaction("enqueue", by: first.creator) { tx in
             let store = tx.store
             let now = tx.now
             var taken = try await store.tasks.get(idempotencyKeys: requests.compactMap(\.request.idempotencyKey))
@@ -127,7 +133,7 @@ public struct LifecycleEngine: Sendable {
                 pending.queuedAt = nil
                 cwomEntries.append(
                     AuditEntry(
-                        ts: now, actor: Self.requester(item.request), action: .created, entityKind: "Task", entityId: task.id,
+                        ts: now, actor: item.creator, action: .created, entityKind: "Task", entityId: task.id,
                         after: pending.json, note: "Task created via /tasks/enqueue", traceId: item.traceId))
                 try tx.moved(
                     Lifecycle.task, task.id, [.pending, .queued], by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
@@ -159,7 +165,7 @@ public struct LifecycleEngine: Sendable {
                 var results: [Result<EnqueueOutcome, any Error>] = []
                 for item in batch {
                     do {
-                        results.append(.success(try await enqueue(item.request, id: item.id, traceId: item.traceId, createCWOM: item.createCWOM)))
+                        results.append(.success(try await enqueue(item.request, id: item.id, traceId: item.traceId, createCWOM: item.createCWOM, actor: item.actor)))
                     } catch { results.append(.failure(error)) }
                 }
                 return results

@@ -36,10 +36,48 @@ struct APIOptions: ParsableArguments {
             port = 8000
         }
         let configuration = APIConfiguration(
-            apiKey: environment["JCT_API_KEY"],
+            access: try Self.access(environment),
             policy: PolicyConfig(environmentValue: allowedRepoPrefixes ?? environment["JCT_ALLOWED_REPO_PREFIXES"]),
-            version: Tower.version)
+            version: Tower.version, limits: try Self.limits(environment))
         return (host, port, configuration)
+    }
+
+    /// `JCT_API_KEY` (full access), `TOWER_API_KEYS_FILE` (scoped keys), `TOWER_METRICS_PUBLIC`,
+    /// `TOWER_RATE_LIMIT` (per key, for keys without their own `rate=`).
+    static func access(_ environment: [String: String]) throws -> AccessConfiguration {
+        var keys: [KeyEntry]?
+        if let path = environment["TOWER_API_KEYS_FILE"], !path.isEmpty {
+            do {
+                keys = try KeyFile.load(path: path)
+            } catch {
+                throw CommandError("TOWER_API_KEYS_FILE: \(error)")
+            }
+        }
+        var rate: RateLimit?
+        if let text = environment["TOWER_RATE_LIMIT"], !text.isEmpty, text != "off" {
+            guard let limit = RateLimit(text) else {
+                throw CommandError("TOWER_RATE_LIMIT must be N/s, N/m or N/h (requests per key), or off, not '\(text)'")
+            }
+            rate = limit
+        }
+        return AccessConfiguration(
+            legacyKey: environment["JCT_API_KEY"], keys: keys, keysFile: environment["TOWER_API_KEYS_FILE"].flatMap { $0.isEmpty ? nil : $0 },
+            metricsPublic: try WorkerOptions.flag("TOWER_METRICS_PUBLIC", environment), defaultRate: rate)
+    }
+
+    /// `TOWER_MAX_BODY_BYTES`, `TOWER_MAX_HEADER_BYTES`, `TOWER_READ_TIMEOUT`, `TOWER_IDLE_TIMEOUT`.
+    static func limits(_ environment: [String: String]) throws -> HTTPLimits {
+        var limits = HTTPLimits()
+        func read(_ name: String, _ value: inout Int, unit: String) throws {
+            guard let text = environment[name], !text.isEmpty else { return }
+            guard let number = Int(text), number > 0 else { throw CommandError("\(name) must be a positive number of \(unit), not '\(text)'") }
+            value = number
+        }
+        try read("TOWER_MAX_BODY_BYTES", &limits.maxBodyBytes, unit: "bytes")
+        try read("TOWER_MAX_HEADER_BYTES", &limits.maxHeaderBytes, unit: "bytes")
+        try read("TOWER_READ_TIMEOUT", &limits.readTimeoutSeconds, unit: "seconds")
+        try read("TOWER_IDLE_TIMEOUT", &limits.idleTimeoutSeconds, unit: "seconds")
+        return limits
     }
 }
 
@@ -50,7 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Creates and migrates the database (SQLite at .tower/tower.db unless DATABASE_URL says otherwise),
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT,
-            JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, LOG_LEVEL.
+            JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC,
+            TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT,
+            LOG_LEVEL (docs/operations.md).
             """
     )
 
@@ -76,6 +116,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    static func describe(_ access: AccessConfiguration) -> String {
+        guard access.isEnabled else { return "off (no JCT_API_KEY, no TOWER_API_KEYS_FILE): every route is open" }
+        var parts: [String] = []
+        if access.legacyKey != nil { parts.append("JCT_API_KEY") }
+        if let keys = access.keys { parts.append("\(keys.count) scoped key(s): " + keys.map(\.name).joined(separator: ", ")) }
+        return parts.joined(separator: " + ")
+    }
+
     static func describe(_ configuration: APIConfiguration) -> String {
         configuration.policy.allowedRepoPrefixes.isEmpty
             ? "none (every enqueue is rejected: set JCT_ALLOWED_REPO_PREFIXES)"
@@ -90,19 +138,23 @@ struct ServeCommand: AsyncParsableCommand {
         let api = TowerAPI(
             database: db, configuration: configuration, logger: logger, engine: bridge?.engine, metrics: Telemetry.emit)
         let app = Application(
-            responder: api, configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
+            responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
             onServerRunning: { _ in
                 logger.info(
                     "serving",
                     metadata: [
                         "address": "http://\(host):\(port)", "database": "\(location)",
                         "allowed_repo_prefixes": "\(Self.describe(configuration))",
-                        "auth": "\(configuration.apiKey == nil ? "off" : "bearer key")",
+                        "auth": "\(Self.describe(configuration.access))",
                         "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
                     ])
             }, logger: logger)
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let path = configuration.access.keysFile {
+            services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
+        }
         if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -128,6 +180,27 @@ struct APICommand: AsyncParsableCommand {
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
                 db, host: host, port: port, configuration: configuration, worker: nil, location: location, logger: logger)
+        }
+    }
+}
+
+/// Re-reads `TOWER_API_KEYS_FILE` on SIGHUP, so keys are added and revoked without a restart. A
+/// file that no longer parses is reported and the keys in force are kept.
+struct KeyFileReloader: Service {
+    let path: String
+    let access: AccessControl
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            do {
+                let keys = try KeyFile.load(path: path)
+                access.replaceKeys(keys)
+                logger.notice("API keys reloaded", metadata: ["file": "\(path)", "keys": "\(keys.map(\.name).joined(separator: ", "))"])
+            } catch {
+                logger.error("API keys not reloaded; the previous keys stay in force", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
         }
     }
 }
