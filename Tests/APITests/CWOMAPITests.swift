@@ -324,7 +324,7 @@ struct CWOMAPITests {
         }
     }
 
-    @Test("writes need the API key when one is set; reads stay open", arguments: Dialect.allCases)
+    @Test("writes and reads need the API key when one is set", arguments: Dialect.allCases)
     func auth(_ dialect: Dialect) async throws {
         let configuration = APIConfiguration(apiKey: "k", policy: testConfiguration.policy)
         try await withAPI(dialect, configuration: configuration) { h in
@@ -334,7 +334,8 @@ struct CWOMAPITests {
             #expect(await h.send("PATCH", "/cwom/runs/x", json: [:]).status == 401)
             #expect(await h.send("PATCH", "/cwom/issues/x/status?status=done").status == 401)
             #expect(await h.send("POST", "/cwom/reviews", json: [:]).status == 401)
-            #expect(await h.get("/cwom/repos").status == 200)
+            #expect(await h.get("/cwom/repos").status == 401)
+            #expect(await h.get("/cwom/repos", headers: [("Authorization", "Bearer k")]).status == 200)
         }
     }
 
