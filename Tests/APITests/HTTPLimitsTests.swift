@@ -1,0 +1,135 @@
+import API
+import Foundation
+import Hummingbird
+import Logging
+import Storage
+import Testing
+import TowerTestSupport
+
+/// The limits of the HTTP server, over real sockets against the server `tower serve` runs:
+/// headers over the limit (431), bodies over the limit (413), connections that stay idle or
+/// whose request stalls are closed. The tests wait for the server's answer or its close, never
+/// for a fixed time.
+@Suite("HTTP limits")
+struct HTTPLimitsTests {
+    static let limits = HTTPLimits(maxBodyBytes: 1000, maxHeaderBytes: 2048, readTimeoutSeconds: 1, idleTimeoutSeconds: 1)
+
+    func withServer(_ limits: HTTPLimits = HTTPLimitsTests.limits, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let logger = quietLogger("tower.http")
+            let api = TowerAPI(
+                database: database, configuration: APIConfiguration(policy: testConfiguration.policy, limits: limits), logger: logger)
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let app = Application(
+                responder: api, server: HTTPServer.builder(limits, logger: logger),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "tower"),
+                onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                try await body(port)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("a request within the limits is answered")
+    func normal() async throws {
+        try await withServer { port in
+            let answer = try await RawConnection.exchange(port: port, Array("GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+        }
+    }
+
+    @Test("headers over TOWER_MAX_HEADER_BYTES: 431 and the connection closed")
+    func headerTooLarge() async throws {
+        try await withServer { port in
+            let big = String(repeating: "a", count: 3000)
+            let answer = try await RawConnection.exchange(port: port, Array("GET /health HTTP/1.1\r\nHost: t\r\nX-Big: \(big)\r\n\r\n".utf8))
+            #expect(answer.text.hasPrefix("HTTP/1.1 431"), "\(answer.text)")
+            #expect(answer.text.contains(#"{"detail":"Request header fields too large"}"#))
+            #expect(answer.closed)
+        }
+    }
+
+    @Test("a body over TOWER_MAX_BODY_BYTES: 413")
+    func bodyTooLarge() async throws {
+        try await withServer { port in
+            let body = String(repeating: "x", count: 2000)
+            let answer = try await RawConnection.exchange(
+                port: port,
+                Array("POST /tasks/enqueue HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n\(body)".utf8))
+            #expect(answer.text.hasPrefix("HTTP/1.1 413"), "\(answer.text)")
+        }
+    }
+
+    @Test(
+        "a connection is closed when it idles, when its headers stall, and when its body stalls",
+        arguments: [
+            ("idle", ""), ("keep-alive after an answer", "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"),
+            ("headers stall", "GET /health HTTP/1.1\r\nHost: t\r\nX-Slo"),
+            ("body stalls", "POST /tasks/enqueue HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n{\"requested_by\":"),
+        ])
+    func slowClients(_ label: String, _ sent: String) async throws {
+        // The idle timeout is long here for the body case, so that only the read timeout can close it.
+        var limits = Self.limits
+        if label == "body stalls" { limits.idleTimeoutSeconds = 3600 }
+        try await withServer(limits) { port in
+            let answer = try await RawConnection.exchange(port: port, Array(sent.utf8), giveUpAfter: 60)
+            #expect(answer.closed, "\(label): the server closed the connection (\(answer.text))")
+            if label == "keep-alive after an answer" { #expect(answer.text.hasPrefix("HTTP/1.1 200")) }
+        }
+    }
+}
+
+/// A blocking TCP client on a thread of its own (so it never holds a thread of the concurrency
+/// pool the server answers on): sends bytes, then reads until the server closes or `giveUpAfter`.
+enum RawConnection {
+    struct Answer: Sendable {
+        var text: String
+        /// The server closed the connection (end of stream or reset) before `giveUpAfter`.
+        var closed: Bool
+    }
+
+    static func exchange(port: Int, _ bytes: [UInt8], giveUpAfter seconds: Int = 30) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try blockingExchange(port: port, bytes, seconds: seconds) })
+            }
+        }
+    }
+
+    struct SocketError: Error { let message: String }
+
+    static func blockingExchange(port: Int, _ bytes: [UInt8], seconds: Int) throws -> Answer {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(message: "socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw SocketError(message: "connect: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if !bytes.isEmpty {
+            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent == bytes.count else { throw SocketError(message: "send: \(String(cString: strerror(errno)))") }
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received += buffer[0..<count]
+                continue
+            }
+            let closed = count == 0 || errno == ECONNRESET
+            return Answer(text: String(decoding: received, as: UTF8.self), closed: closed)
+        }
+    }
+}
