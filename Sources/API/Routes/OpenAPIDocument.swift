@@ -16,10 +16,10 @@ enum OpenAPIDocument {
 
     static func build(for router: Router, version: String) -> JSONValue {
         var paths = JSONObject()
-        var operations: [(method: String, pattern: String, summary: String, tag: String)] = router.routes.map {
-            ($0.method, $0.pattern, $0.summary, $0.tag)
+        var operations: [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess)] = router.routes.map {
+            ($0.method, $0.pattern, $0.summary, $0.tag, $0.access)
         }
-        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta"))
+        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read))
         for operation in operations {
             let path = operation.pattern.replacingOccurrences(of: "...}", with: "}")
             var item = paths[path]?.objectValue ?? [:]
@@ -37,6 +37,12 @@ enum OpenAPIDocument {
                     "required": true,
                     "content": ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]],
                 ]
+            }
+            // Who may call it: a bearer key holding one of these scopes (admin holds them all).
+            let scopes = operation.access.allowed(metricsPublic: router.access.metricsPublic)
+            if !scopes.isEmpty {
+                op["security"] = [["BearerAuth": []]]
+                op["x-scopes"] = .array(scopes.sorted().map { .string($0.rawValue) })
             }
             op["responses"] = [
                 operation.method == "POST" ? "201" : "200": ["description": "Success"],

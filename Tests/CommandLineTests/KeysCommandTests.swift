@@ -1,0 +1,126 @@
+import Foundation
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+
+/// `tower keys` and a running `tower api` that re-reads the keys file on SIGHUP: the operator's
+/// way to add, rotate and revoke keys.
+extension CommandLineTests {
+    /// Polls `condition` (a request to a separate process) until it holds or 60 s pass.
+    func eventually(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+        let held = try await withDeadline(seconds: 60) {
+            while true {
+                if try await condition() { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try #require(held == true, "\(what) within 60 s")
+    }
+
+    @Test("tower keys add, list and revoke; a running API picks the file up on SIGHUP and keeps its keys when the file is wrong")
+    func keysAndReload() async throws {
+        try await withSetup(.sqlite) { setup in
+            let keysFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("keys-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: keysFile) }
+            var setup = setup
+            setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path]) { _, new in new }, traceRoot: setup.traceRoot)
+
+            let added = try tower(setup, "keys", "add", "reader", "--scope", "read")
+            #expect(added.status == 0, "\(added)")
+            let reader = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(reader.hasPrefix("tower_"), "the key is printed once on stdout: \(added)")
+            #expect(added.stderr.contains("shown only this once"))
+            let stored = try String(contentsOf: keysFile, encoding: .utf8)
+            #expect(!stored.contains(reader), "only the digest is stored")
+            #expect(stored.contains("reader read sha256:"))
+            let mode = try FileManager.default.attributesOfItem(atPath: keysFile.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "readable by its owner only")
+
+            #expect(try tower(setup, "keys", "add", "reader", "--scope", "read").status == 4, "a name is used once")
+            let badScope = try tower(setup, "keys", "add", "x", "--scope", "everything")
+            #expect(badScope.status != 0 && badScope.stderr.contains("unknown scope 'everything'"), "\(badScope)")
+            #expect(try tower(setup, "keys", "add", "y").status != 0, "a key needs a scope")
+            let listed = try tower(setup, "keys", "list")
+            #expect(listed.stdout == "reader\tread\t\n", "\(listed)")
+
+            #expect(try tower(setup, "migrate").status == 0)
+            let (fd, port) = try occupiedPort()
+            close(fd)
+            let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: logFile) }
+            let api = Process()
+            api.executableURL = TowerBinary.url
+            api.arguments = ["api", "--port", String(port)]
+            api.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
+                .merging(["LOG_LEVEL": "info"]) { _, new in new }
+            api.standardOutput = FileHandle.nullDevice
+            api.standardError = try FileHandle(forWritingTo: logFile)
+            try api.run()
+            defer { if api.isRunning { api.terminate() } }
+
+            @Sendable func get(_ key: String?) async throws -> Int {
+                let headers = key.map { [("Authorization", "Bearer \($0)")] } ?? []
+                return try await RawConnection.request(port: port, "GET", "/tasks", headers: headers).status
+            }
+            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
+            #expect(try await get(reader) == 200)
+            #expect(try await get(nil) == 401)
+
+            // Rotate: a new key for the same client, the old one revoked; SIGHUP applies both.
+            let rotated = try tower(setup, "keys", "add", "reader-2", "--scope", "read", "--scope", "write")
+            let newReader = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try tower(setup, "keys", "revoke", "reader").status == 0)
+            #expect(try tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
+            kill(api.processIdentifier, SIGHUP)
+            try await eventually("the revoked key is refused") { try await get(reader) == 401 }
+            #expect(try await get(newReader) == 200)
+
+            // A file that no longer parses leaves the keys in force.
+            try (try String(contentsOf: keysFile, encoding: .utf8) + "broken line\n").write(to: keysFile, atomically: true, encoding: .utf8)
+            kill(api.processIdentifier, SIGHUP)
+            try await eventually("the failed reload is logged") {
+                (try String(contentsOf: logFile, encoding: .utf8)).contains("API keys not reloaded")
+            }
+            let log = try String(contentsOf: logFile, encoding: .utf8)
+            #expect(log.contains("line 4: expected NAME SCOPES"), "the log names the line: \(log)")
+            #expect(try await get(newReader) == 200)
+
+            api.terminate()
+            api.waitUntilExit()
+            #expect(api.terminationStatus == 0)
+        }
+    }
+
+    @Test(
+        "a wrong access or limit setting stops the API at start, naming it",
+        arguments: [
+            ("TOWER_API_KEYS_FILE", "/nonexistent/keys"), ("TOWER_RATE_LIMIT", "fast"), ("TOWER_METRICS_PUBLIC", "maybe"),
+            ("TOWER_MAX_BODY_BYTES", "-1"), ("TOWER_MAX_HEADER_BYTES", "big"), ("TOWER_READ_TIMEOUT", "0"), ("TOWER_IDLE_TIMEOUT", "1m"),
+        ])
+    func badAccessConfiguration(_ name: String, _ value: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            var environment = setup.environment
+            environment[name] = value
+            let outcome = try TowerBinary.run(["api", "--port", "1"], environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status == 1, "\(outcome)")
+            #expect(outcome.stderr.contains(name), "the message names the setting: \(outcome)")
+        }
+    }
+
+    @Test("a keys file with a wrong line stops the API at start with the file and line")
+    func badKeysFile() async throws {
+        try await withSetup(.sqlite) { setup in
+            let keysFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("keys-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: keysFile) }
+            try "# keys\nalice reed sha256:\(String(repeating: "0", count: 64))\n".write(to: keysFile, atomically: true, encoding: .utf8)
+            var environment = setup.environment
+            environment["TOWER_API_KEYS_FILE"] = keysFile.path
+            let outcome = try TowerBinary.run(["serve", "--port", "1"], environment: environment, timeout: 30)
+            #expect(outcome.status == 1, "\(outcome)")
+            #expect(outcome.stderr.contains("\(keysFile.path) line 2: unknown scope 'reed'"), "\(outcome)")
+        }
+    }
+}
