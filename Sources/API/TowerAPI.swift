@@ -92,7 +92,8 @@ public final class TowerAPI: HTTPResponder {
         return Self.encode(await respond(apiRequest, host: request.head.authority ?? apiRequest.header("host")))
     }
 
-    static func encode(_ response: APIResponse) -> Response {
+    /// A Hummingbird response for an API response.
+    public static func encode(_ response: APIResponse) -> Response {
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }

@@ -18,6 +18,52 @@ extension CommandLineTests {
         try #require(held == true, "\(what) within 60 s")
     }
 
+    /// Starts `tower ARGUMENTS` in the background, its log (level info) in `log`.
+    func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = TowerBinary.url
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
+            .merging(["LOG_LEVEL": "info"]) { _, new in new }.merging(environment) { _, new in new }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        return process
+    }
+
+    @Test("a worker's /metrics takes the same keys: a read key, or none with TOWER_METRICS_PUBLIC=true", arguments: [false, true])
+    func workerMetrics(_ metricsPublic: Bool) async throws {
+        try await withSetup(.sqlite) { setup in
+            let folder = setup.traceRoot.deletingLastPathComponent()
+            let keysFile = folder.appendingPathComponent("keys-\(UUID().uuidString)")
+            let logFile = folder.appendingPathComponent("worker-\(UUID().uuidString).log")
+            defer {
+                try? FileManager.default.removeItem(at: keysFile)
+                try? FileManager.default.removeItem(at: logFile)
+            }
+            let setup = Setup(
+                environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path, "TOWER_METRICS_PUBLIC": "\(metricsPublic)"]) { _, new in new },
+                traceRoot: setup.traceRoot)
+            let reader = try tower(setup, "keys", "add", "scraper", "--scope", "read").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try tower(setup, "migrate").status == 0)
+            let (fd, port) = try occupiedPort()
+            close(fd)
+            let worker = try start(setup, ["worker", "--metrics-port", String(port)], log: logFile)
+            defer { if worker.isRunning { worker.terminate() } }
+            try await eventually("the worker serves /metrics") {
+                let status = (try? await RawConnection.request(port: port, "GET", "/metrics").status) ?? 0
+                return status != 0
+            }
+            let open = try await RawConnection.request(port: port, "GET", "/metrics")
+            #expect(open.status == (metricsPublic ? 200 : 401), "\(open.text)")
+            let keyed = try await RawConnection.request(port: port, "GET", "/metrics", headers: [("Authorization", "Bearer \(reader)")])
+            #expect(keyed.status == 200 && keyed.text.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(keyed.text.prefix(300))")
+            worker.terminate()
+            worker.waitUntilExit()
+        }
+    }
+
     @Test("tower keys add, list and revoke; a running API picks the file up on SIGHUP and keeps its keys when the file is wrong")
     func keysAndReload() async throws {
         try await withSetup(.sqlite) { setup in
@@ -48,16 +94,8 @@ extension CommandLineTests {
             let (fd, port) = try occupiedPort()
             close(fd)
             let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: logFile) }
-            let api = Process()
-            api.executableURL = TowerBinary.url
-            api.arguments = ["api", "--port", String(port)]
-            api.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
-                .merging(["LOG_LEVEL": "info"]) { _, new in new }
-            api.standardOutput = FileHandle.nullDevice
-            api.standardError = try FileHandle(forWritingTo: logFile)
-            try api.run()
+            let api = try start(setup, ["api", "--port", String(port)], log: logFile)
             defer { if api.isRunning { api.terminate() } }
 
             @Sendable func get(_ key: String?) async throws -> Int {

@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import CWOM
 import Foundation
@@ -127,28 +128,44 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             port = value
         }
+        // The same keys as the API: with keys configured, /metrics needs a read key unless
+        // TOWER_METRICS_PUBLIC=true.
+        let metrics = try port.map { ($0, AccessControl(try APIOptions.access(environment)), try APIOptions.limits(environment)) }
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
-            try await serve(db, configuration: configuration, metricsPort: port, logger: logger)
+            try await serve(db, configuration: configuration, metrics: metrics, logger: logger)
         }
     }
 
-    func serve(_ db: Database, configuration: WorkerConfiguration, metricsPort port: Int?, logger: Logger) async throws {
+    func serve(_ db: Database, configuration: WorkerConfiguration, metrics: (port: Int, access: AccessControl, limits: HTTPLimits)?,
+        logger: Logger) async throws
+    {
         let service = BridgeWorker(database: db, configuration: configuration, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let port {
+        if let (port, access, limits) = metrics {
             let responder = CallbackResponder<BasicRequestContext> { request, _ in
                 guard request.uri.path == "/metrics" else { return Response(status: .notFound) }
+                let asked = APIRequest(
+                    method: request.method.rawValue, path: "/metrics", query: nil,
+                    headers: request.headers.map { (name: $0.name.canonicalName, value: $0.value) }, body: [])
+                do {
+                    _ = try access.admit(asked, to: .metrics, route: "GET /metrics")
+                } catch let refusal as APIError {
+                    return TowerAPI.encode(refusal.response)
+                }
                 return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: ResponseBody(byteBuffer: ByteBuffer(string: Telemetry.emit())))
             }
             services.append(
-                .init(service: Application(responder: responder, configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)))
+                .init(
+                    service: Application(
+                        responder: responder, server: HTTPServer.builder(limits, logger: logger),
+                        configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)))
         }
         services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await runServices(group, listeningOn: "0.0.0.0:\(port ?? 0) (metrics)")
+        try await runServices(group, listeningOn: "0.0.0.0:\(metrics?.port ?? 0) (metrics)")
     }
 }
