@@ -55,7 +55,7 @@ struct DeployManifestTests {
                 if let range = Range(match.range(at: 1), in: text) { names.insert(String(text[range])) }
             }
         }
-        for line in try read("systemd/tower.env.example").split(separator: "\n") {
+        for line in try read("systemd/tower.env.example").split(separator: "\n") where !line.hasPrefix("#") {
             if let name = line.split(separator: "=").first { names.insert(String(name)) }
         }
         let dockerfile = try read("Dockerfile")
