@@ -1,7 +1,8 @@
 import Foundation
 
 /// Why a running execution was stopped.
-enum StopReason: Sendable, Equatable {
+/// Why an attempt stopped before its executor finished.
+public enum StopReason: Sendable, Equatable {
     case timedOut
     case cancelRequested
     case shutdown

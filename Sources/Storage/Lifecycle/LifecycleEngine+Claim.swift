@@ -60,6 +60,26 @@ extension LifecycleEngine {
         }
     }
 
+    /// Claims one queued task by its id for an agent (`jct_claim_task`), exactly as `claim` does
+    /// for a worker: guarded on `queued`, a new Run of the claimant's mode pinned to the Issue's
+    /// newest ContextPacket. The lease lasts the task's time budget (or `leaseSeconds` when
+    /// longer) and every `heartbeat` renews it. Nil when the task is not queued (any more).
+    public func claim(_ taskId: String, for claimant: Claimant) async throws -> Claim? {
+        try await transaction("claim", by: claimant.actor) { tx in
+            guard let queued = try await tx.store.tasks.get(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
+            let lease = max(claimant.leaseSeconds, Double(queued.constraints.timeBudgetSeconds))
+            let tasks = try await tx.sql.claimTasks(
+                worker: claimant.id, limit: 1, now: tx.now, leaseUntil: tx.now.adding(seconds: lease), only: taskId)
+            guard let task = tasks.first else { return nil }
+            try tx.moved(
+                Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
+                traceId: task.traceId)
+            let claims = try await tx.pin([task], for: claimant)
+            tx.events += claims.map { LifecycleEvent(.claimed, taskId: $0.task.id, runId: $0.run.id, status: "running") }
+            return claims.first
+        }
+    }
+
     /// One heartbeat of a worker: extends the leases of the tasks in `taskIds` that it still holds
     /// and reports which of them were asked to stop. A task it runs that is missing from `held`
     /// was rescued (its lease had expired): the worker abandons it.

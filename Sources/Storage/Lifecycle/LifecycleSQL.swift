@@ -18,17 +18,20 @@ struct LifecycleSQL: Sendable {
     /// fence": as a plain subquery the planner may re-run the LIMIT and update more rows than
     /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows. SQLite has one
     /// writer (`BEGIN IMMEDIATE`), so the plain subquery is safe there.
-    func claimTasks(worker: String, limit: Int, now: Timestamp, leaseUntil: Timestamp) async throws(StorageError)
-        -> [TaskRecord]
+    ///
+    /// `only` claims that one task (an agent picks its task by id); `run_after` does not hold it back.
+    func claimTasks(worker: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, only taskId: String? = nil)
+        async throws(StorageError) -> [TaskRecord]
     {
+        let which = taskId == nil ? "(run_after IS NULL OR run_after <= $1)" : "id = $5"
         let pick =
             session.dialect == .postgres
             ? """
-            SELECT id FROM tasks WHERE status = 'queued' AND (run_after IS NULL OR run_after <= $1)
+            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
             ORDER BY queued_at NULLS FIRST, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
             """
             : """
-            SELECT id FROM tasks WHERE status = 'queued' AND (run_after IS NULL OR run_after <= $1)
+            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
             ORDER BY queued_at, created_at, id LIMIT $2
             """
         // `started_at` is never before `queued_at`: on PostgreSQL the claim's snapshot is taken after
@@ -42,7 +45,9 @@ struct LifecycleSQL: Sendable {
             session.dialect == .postgres
             ? "WITH picked AS (\(pick)) \(update) WHERE id IN (SELECT id FROM picked) RETURNING *"
             : "\(update) WHERE id IN (\(pick)) RETURNING *"
-        let rows = try await session.query(sql, [.timestamp(now), .int(limit), .text(worker), .timestamp(leaseUntil)])
+        var binds: [SQLValue] = [.timestamp(now), .int(limit), .text(worker), .timestamp(leaseUntil)]
+        if let taskId { binds.append(.text(taskId)) }
+        let rows = try await session.query(sql, binds)
         return try rows.map(TaskRepository.decode).sorted {
             ($0.queuedAt ?? $0.createdAt ?? now, $0.id) < ($1.queuedAt ?? $1.createdAt ?? now, $1.id)
         }
