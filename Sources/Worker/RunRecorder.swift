@@ -61,7 +61,12 @@ public struct RunRecorder: Sendable {
     /// The end of an attempt as the engine records it: the final manifest, the Artifacts and the
     /// evidence pack are prepared here; the engine writes task, Run, Issue, Artifacts, evidence
     /// and the review policy's decision in one transaction, guarded on the attempt.
-    public func completion(_ result: ExecutionResult, reason: StopReason? = nil) throws -> LifecycleEngine.Completion {
+    ///
+    /// `recorded` are Artifacts already stored for this Run (an agent reports them as it goes):
+    /// their files are not recorded twice, and the evidence counts them.
+    public func completion(_ result: ExecutionResult, reason: StopReason? = nil, recorded: [Artifact] = []) throws
+        -> LifecycleEngine.Completion
+    {
         let now = Timestamp.now()
         var outcome = result.outcome
         var message = result.errorMessage
@@ -81,13 +86,16 @@ public struct RunRecorder: Sendable {
         let outputs = RunOutputs(
             artifacts: [], resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
         // Artifacts: every output file, the logs, and the trace folder itself.
-        var artifacts = try collectArtifacts(now: now)
+        let recordedPaths = Set(recorded.compactMap { $0.meta["path"]?.stringValue })
+        var artifacts = try collectArtifacts(now: now).filter { file in
+            !(file.meta["path"]?.stringValue.map(recordedPaths.contains) ?? false)
+        }
         var evidence: EvidencePack?
         if outcome != .canceled {
             evidence = Prover.prove(
                 run: claim.run, succeeded: outcome == .succeeded,
                 failure: outcome == .succeeded ? nil : Failure(category: category, message: message ?? "execution failed"),
-                issue: claim.issue, packet: claim.packet, artifacts: artifacts, prover: Actor(kind: .system, id: holder),
+                issue: claim.issue, packet: claim.packet, artifacts: recorded + artifacts, prover: Actor(kind: .system, id: holder),
                 trace: trace)
         }
         let taskStatus: TaskStatus = outcome == .succeeded ? .completed : outcome == .canceled ? .cancelled : .failed

@@ -45,22 +45,7 @@ struct TaskRoutes: Sendable {
         guard errors.isEmpty, case .success(let taskRequest) = parsed else {
             throw RequestReading.validationError(errors)
         }
-
-        let normalized: TaskRequest
-        do {
-            normalized = try TaskPolicy.evaluate(taskRequest, config: configuration.policy)
-        } catch {
-            logger.warning("policy rejected a task", metadata: ["code": "\(error.code)", "trace_id": "\(traceId)"])
-            throw APIError.detail(422, .object(["error": "policy_violation", "code": .string(error.code), "message": .string(error.message)]))
-        }
-        // A trimmed objective must still have 5 characters (the legacy service crashed here).
-        if normalized.objective.scalarCount < 5 {
-            throw RequestReading.validationError([
-                RequestError(
-                    loc: ["body", "objective"],
-                    error: PydanticError.tooShort(FieldPath(), input: .string(taskRequest.objective), min: 5))
-            ])
-        }
+        let normalized = try Self.admit(taskRequest, policy: configuration.policy, logger: logger, traceId: traceId)
 
         let outcome = try await enqueueOnce(normalized, traceId: traceId, createCWOM: createCWOM, actor: request.principal?.actor)
         switch outcome {
@@ -88,6 +73,27 @@ struct TaskRoutes: Sendable {
             }
             return .json(201, .object(body))
         }
+    }
+
+    /// The checks after the schema that every intake applies, HTTP and MCP alike: the policy
+    /// (422 `policy_violation` with its code) and a trimmed objective of at least 5 characters.
+    static func admit(_ taskRequest: TaskRequest, policy: PolicyConfig, logger: Logger, traceId: String) throws(APIError) -> TaskRequest {
+        let normalized: TaskRequest
+        do {
+            normalized = try TaskPolicy.evaluate(taskRequest, config: policy)
+        } catch {
+            logger.warning("policy rejected a task", metadata: ["code": "\(error.code)", "trace_id": "\(traceId)"])
+            throw APIError.detail(422, .object(["error": "policy_violation", "code": .string(error.code), "message": .string(error.message)]))
+        }
+        // A trimmed objective must still have 5 characters (the legacy service crashed here).
+        if normalized.objective.scalarCount < 5 {
+            throw RequestReading.validationError([
+                RequestError(
+                    loc: ["body", "objective"],
+                    error: PydanticError.tooShort(FieldPath(), input: .string(taskRequest.objective), min: 5))
+            ])
+        }
+        return normalized
     }
 
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool, actor: Actor?) async throws -> EnqueueOutcome {

@@ -80,6 +80,21 @@ extension LifecycleEngine {
         }
     }
 
+    /// The attempt `holder` runs on `taskId`, as its claim returned it, or nil when the task is
+    /// not running under that holder (never claimed, finished, or rescued after its lease ran out).
+    public func activeClaim(_ taskId: String, holder: String) async throws -> Claim? {
+        try await database.read { store in
+            guard let task = try await store.tasks.get(taskId), task.status == .running, task.assignedTo == holder,
+                let runId = task.currentRunId, let run = try await store.runs.get(runId),
+                let issue = try await store.issues.get(run.forIssue.id),
+                let packetRef = run.inputs.contextPackets.first, let packet = try await store.contextPackets.get(packetRef.id),
+                let snapshotRef = run.inputs.constraintSnapshot,
+                let snapshot = try await store.constraintSnapshots.get(snapshotRef.id)
+            else { return nil }
+            return Claim(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run)
+        }
+    }
+
     /// One heartbeat of a worker: extends the leases of the tasks in `taskIds` that it still holds
     /// and reports which of them were asked to stop. A task it runs that is missing from `held`
     /// was rescued (its lease had expired): the worker abandons it.
