@@ -11,6 +11,12 @@ public struct Principal: Sendable, Equatable {
     /// wrote, so legacy clients and their audit trail notice nothing.
     public let isLegacyKey: Bool
 
+    public init(name: String, scopes: Set<Scope>, isLegacyKey: Bool = false) {
+        self.name = name
+        self.scopes = scopes
+        self.isLegacyKey = isLegacyKey
+    }
+
     /// The actor of the audit rows of what this key does: its name, an agent for an `agent` key,
     /// a person for a `review` key, else a system. Nil for the legacy key.
     public var actor: Actor? {

@@ -108,7 +108,7 @@ extension AgentTools {
             inputSchema: schema(
                 [
                     ("task_id", "string", "The claimed task"), ("title", "string", "A title"),
-                    ("artifact_type", "string", "code_patch, doc, log, report, test_result, build_output, binary, trace, other"),
+                    ("artifact_type", "string", "code_patch, commit, pr, build, container_image, doc, report, dataset, log, trace, binary, link"),
                     ("content", "string", "The artifact's text"), ("uri", "string", "Where it lives, when not given as content"),
                     ("media_type", "string", "Default text/plain"),
                 ], required: ["task_id", "title", "artifact_type"]), scopes: [.agent], failureCode: "REPORT_ARTIFACT_ERROR"

@@ -1,0 +1,184 @@
+import API
+import CWOM
+import Foundation
+import LegacyTasks
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+
+/// The MCP tools themselves, called as a transport calls them: an agent's whole loop, every error
+/// code, scopes, and a lease that runs out. (The transports are tested with a real MCP client.)
+@Suite("MCP tools")
+struct AgentToolsTests {
+    struct Setup {
+        let tools: AgentTools
+        let clock: ManualClock
+        let database: Database
+        let traceRoot: URL
+
+        func call(_ name: String, _ arguments: JSONObject = [:], as caller: AgentTools.Caller) async -> JSONValue {
+            await tools.call(name, arguments: arguments, caller: caller)
+        }
+    }
+
+    static let agent = AgentTools.Caller(principal: Principal(name: "agent-7", scopes: [.agent, .read, .write], isLegacyKey: false))
+    static let other = AgentTools.Caller(principal: Principal(name: "agent-8", scopes: [.agent, .read], isLegacyKey: false))
+    static let reviewer = AgentTools.Caller(principal: Principal(name: "alice", scopes: [.review, .read], isLegacyKey: false))
+    static let reader = AgentTools.Caller(principal: Principal(name: "viewer", scopes: [.read], isLegacyKey: false))
+
+    func withTools(_ dialect: Dialect, _ body: (Setup) async throws -> Void) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let clock = ManualClock()
+            let engine = LifecycleEngine(database: database, clock: clock)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-mcp-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tools = AgentTools(
+                database: database, engine: engine, configuration: testConfiguration, traceRoot: root, logger: quietLogger("tower.mcp"))
+            try await body(Setup(tools: tools, clock: clock, database: database, traceRoot: root))
+        }
+    }
+
+    func error(_ reply: JSONValue) -> String? { reply["success"] == false ? reply["error"]?["code"]?.stringValue : nil }
+
+    @Test("an agent's whole loop: enqueue, list, claim, context, two artifacts, complete, run, evidence, review, audit",
+        arguments: Dialect.allCases)
+    func wholeLoop(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let enqueued = await s.call(
+                "jct_enqueue_task",
+                ["objective": "Document the release process", "operation": "docs", "target_repo": "testorg/docs",
+                    "acceptance_criteria": ["A RELEASE.md exists"]], as: Self.agent)
+            #expect(enqueued["success"] == true, "\(enqueued)")
+            let taskId = try #require(enqueued["task_id"]?.stringValue)
+            #expect(enqueued["cwom"]?["issue_id"]?.stringValue != nil)
+
+            let listed = await s.call("jct_list_tasks", as: Self.agent)
+            #expect(listed["count"] == 1)
+            #expect(listed["tasks"]?.arrayValue?.first?["task_id"]?.stringValue == taskId)
+            #expect(listed["tasks"]?.arrayValue?.first?["time_budget_seconds"] == 3600, "the MCP default budget, as the legacy tool")
+
+            let claimed = await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)
+            #expect(claimed["success"] == true, "\(claimed)")
+            let runId = try #require(claimed["run_id"]?.stringValue)
+            #expect(claimed["issue"]?["acceptance_criteria"] == ["A RELEASE.md exists"])
+            #expect(claimed["context_packet"]?["id"]?.stringValue != nil)
+            #expect(claimed["constraint_snapshot"]?["id"]?.stringValue != nil)
+            let run = try #require(try await s.database.read { try await $0.runs.get(runId) })
+            #expect(run.mode == .agent)
+            #expect(run.status == .running)
+            let task = try #require(try await s.database.read { try await $0.tasks.get(taskId) })
+            #expect(task.assignedTo == "agent:agent-7")
+            #expect(task.leaseExpiresAt == s.clock.now().adding(seconds: 3600), "the lease is the time budget")
+            #expect(error(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.other)) == "TASK_ALREADY_CLAIMED")
+
+            let context = await s.call("jct_get_context", ["task_id": .string(taskId)], as: Self.agent)
+            #expect(context["issue"]?["id"] == claimed["issue"]?["id"])
+            #expect(context["context_packet"]?["id"] == claimed["context_packet"]?["id"])
+
+            let doc = await s.call(
+                "jct_report_artifact",
+                ["task_id": .string(taskId), "title": "../../RELEASE.md", "artifact_type": "doc", "content": "# Releases\n"],
+                as: Self.agent)
+            #expect(doc["success"] == true, "\(doc)")
+            let docURI = try #require(doc["uri"]?.stringValue)
+            let docPath = try #require(URL(string: docURI)?.path)
+            #expect(docPath.hasPrefix(s.traceRoot.appendingPathComponent(runId).appendingPathComponent("artifacts").path), "inside the run's folder: \(docPath)")
+            #expect(try String(contentsOfFile: docPath, encoding: .utf8) == "# Releases\n")
+            #expect(doc["digest"]?.stringValue?.hasPrefix("sha256:") == true)
+            #expect(doc["size_bytes"] == 11)
+            let link = await s.call(
+                "jct_report_artifact",
+                ["task_id": .string(taskId), "title": "Pull request", "artifact_type": "pr", "uri": "https://example.com/pr/1"],
+                as: Self.agent)
+            #expect(link["uri"] == "https://example.com/pr/1")
+            #expect(error(await s.call("jct_report_artifact", ["task_id": .string(taskId), "title": "x", "artifact_type": "pdf", "content": "x"], as: Self.agent)) == "INVALID_ARTIFACT_TYPE")
+            #expect(error(await s.call("jct_report_artifact", ["task_id": .string(taskId), "title": "x", "artifact_type": "doc", "content": "x"], as: Self.other)) == "NO_ACTIVE_CLAIM", "only the claimant reports")
+            #expect(error(await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "x"], as: Self.other)) == "NO_ACTIVE_CLAIM", "only the claimant completes")
+
+            let completed = await s.call(
+                "jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "Wrote RELEASE.md", "outputs": #"{"files":1}"#],
+                as: Self.agent)
+            #expect(completed["success"] == true, "\(completed)")
+            #expect(completed["task_status"] == "completed")
+            #expect(completed["run_status"] == "under_review")
+            let packId = try #require(completed["evidence_pack"]?["id"]?.stringValue)
+            #expect(error(await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "again"], as: Self.agent)) == "TASK_NOT_RUNNING", "never twice")
+
+            let manifest = try JSONParser.parse(String(contentsOf: s.traceRoot.appendingPathComponent(runId).appendingPathComponent("manifest.json"), encoding: .utf8))
+            #expect(manifest["status"] == "completed")
+            #expect(manifest["result"]?["outputs"]?["files"] == 1)
+            let artifacts = try await s.database.read { try await $0.artifacts.list(forRun: runId) }
+            #expect(artifacts.filter { $0.title == "../../RELEASE.md" }.count == 1, "a reported file is recorded once")
+            #expect(artifacts.contains { $0.type == .trace }, "the trace folder, as for a worker's run")
+
+            let gotRun = await s.call("jct_get_run", ["run_id": .string(runId)], as: Self.reader)
+            #expect(gotRun["run"]?["evidence_pack"]?["id"]?.stringValue == packId)
+            #expect(await s.call("jct_get_evidence", ["run_id": .string(runId)], as: Self.reader)["evidence_pack"]?["id"]?.stringValue == packId)
+            #expect(await s.call("jct_get_evidence", ["run_id": .string(packId)], as: Self.reader)["evidence_pack"]?["id"]?.stringValue == packId)
+            let pending = await s.call("jct_list_pending_reviews", as: Self.reader)
+            #expect(pending["pending_reviews"]?.arrayValue?.first?["evidence_pack_id"]?.stringValue == packId, "\(pending)")
+
+            #expect(error(await s.call("jct_submit_review", ["evidence_pack_id": .string(packId), "decision": "ok", "reason": "x"], as: Self.reviewer)) == "INVALID_DECISION")
+            let reviewed = await s.call(
+                "jct_submit_review", ["evidence_pack_id": .string(packId), "decision": "approved", "reason": "Looks right"], as: Self.reviewer)
+            #expect(reviewed["success"] == true, "\(reviewed)")
+            #expect(try await s.database.read { try await $0.runs.get(runId) }?.status == .done)
+
+            let trail = await s.call("jct_get_audit_trail", ["entity_kind": "Task", "entity_id": .string(taskId)], as: Self.reader)
+            let actors = Set((trail["entries"]?.arrayValue ?? []).compactMap { $0["actor_id"]?.stringValue })
+            #expect(actors.contains("agent-7"), "the key's name is the actor: \(actors)")
+            #expect(!actors.contains("claude-code"))
+        }
+    }
+
+    @Test("errors: unknown task, run and pack; missing arguments; scopes", arguments: Dialect.allCases)
+    func errors(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let missing = "00000000-0000-0000-0000-000000000000"
+            #expect(error(await s.call("jct_claim_task", ["task_id": .string(missing)], as: Self.agent)) == "TASK_NOT_FOUND")
+            #expect(error(await s.call("jct_get_task", ["task_id": "not-a-uuid"], as: Self.agent)) == "TASK_NOT_FOUND")
+            #expect(error(await s.call("jct_get_run", ["run_id": "nothing"], as: Self.agent)) == "RUN_NOT_FOUND")
+            #expect(error(await s.call("jct_get_evidence", ["run_id": "nothing"], as: Self.agent)) == "EVIDENCE_NOT_FOUND")
+            #expect(error(await s.call("jct_submit_review", ["evidence_pack_id": "nothing", "decision": "approved", "reason": "x"], as: Self.reviewer)) == "EVIDENCE_NOT_FOUND")
+            #expect(error(await s.call("jct_claim_task", [:], as: Self.agent)) == "INVALID_PARAMETERS")
+            #expect(error(await s.call("jct_list_tasks", ["status": "sleeping"], as: Self.agent)) == "INVALID_PARAMETERS")
+            #expect(error(await s.call("jct_enqueue_task", ["objective": "Do it well", "operation": "docs", "target_repo": "elsewhere/x"], as: Self.agent)) == "REPO_NOT_ALLOWED")
+            #expect(error(await s.call("jct_enqueue_task", ["objective": "Do", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)) == "INVALID_PARAMETERS")
+            let first = await s.call("jct_enqueue_task", ["objective": "Do it once", "operation": "docs", "target_repo": "testorg/x", "idempotency_key": "k1"], as: Self.agent)
+            let second = await s.call("jct_enqueue_task", ["objective": "Do it once", "operation": "docs", "target_repo": "testorg/x", "idempotency_key": "k1"], as: Self.agent)
+            #expect(error(second) == "IDEMPOTENCY_CONFLICT")
+            #expect(second["error"]?["suggestion"]?.stringValue?.contains(first["task_id"]?.stringValue ?? "?") == true)
+            #expect(error(await s.call("jct_claim_task", ["task_id": first["task_id"] ?? .null], as: Self.reader)) == "FORBIDDEN", "claiming needs agent")
+            #expect(error(await s.call("jct_submit_review", ["evidence_pack_id": "x", "decision": "approved", "reason": "x"], as: Self.agent)) == "FORBIDDEN")
+            #expect(error(await s.call("jct_enqueue_task", ["objective": "Do it well", "operation": "docs", "target_repo": "testorg/x"], as: Self.other)) == "FORBIDDEN")
+            #expect(error(await s.call("jct_nothing", as: Self.agent)) == "INVALID_PARAMETERS")
+        }
+    }
+
+    @Test("a lease renewed by calls holds; one that runs out is rescued, its Run failed, and the agent can no longer complete",
+        arguments: Dialect.allCases)
+    func leases(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let enqueued = await s.call(
+                "jct_enqueue_task", ["objective": "A short job", "operation": "docs", "target_repo": "testorg/x", "time_budget_seconds": 60],
+                as: Self.agent)
+            let taskId = try #require(enqueued["task_id"]?.stringValue)
+            let runId = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
+            let rescuer = Actor(kind: .system, id: "rescuer")
+            // Calls that name the task renew the lease: 50 s later, a heartbeat; 50 s after that, still held.
+            s.clock.advance(seconds: 50)
+            #expect(await s.call("jct_heartbeat", ["task_id": .string(taskId)], as: Self.agent)["cancel_requested"] == false)
+            s.clock.advance(seconds: 50)
+            #expect(try await s.tools.engine.rescue(by: rescuer, backoff: { _ in 0 }).isEmpty, "a live agent's task is not rescued")
+            #expect(await s.call("jct_get_context", ["task_id": .string(taskId)], as: Self.agent)["success"] == true)
+            // Then the agent vanishes.
+            s.clock.advance(seconds: 61)
+            let rescued = try await s.tools.engine.rescue(by: rescuer, backoff: { _ in 0 })
+            #expect(rescued.map(\.id) == [taskId])
+            #expect(try await s.database.read { try await $0.runs.get(runId) }?.status == .failed)
+            #expect(error(await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "late"], as: Self.agent)) == "TASK_NOT_RUNNING")
+            #expect(error(await s.call("jct_heartbeat", ["task_id": .string(taskId)], as: Self.agent)) == "NO_ACTIVE_CLAIM")
+        }
+    }
+}
