@@ -126,7 +126,7 @@ extension AgentTools {
                 throw ToolError("INVALID_PARAMETERS", "Give the artifact's content or its uri.")
             }
             let claim = try await tools.activeClaim(try arguments.string("task_id"), caller: caller)
-            let trace = try RunRecorder(claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traceRoot).trace
+            let trace = try TraceStore(root: tools.traceRoot, runId: claim.run.id)
             let now = Timestamp.now()
             var artifact: Artifact
             if let content {
