@@ -24,8 +24,9 @@ public enum TowerBinary {
     /// Output goes to files, so a large answer can never block the child on a full pipe.
     /// A process still running after `timeout` seconds is killed (a hang fails the test, it does
     /// not stop the suite).
+    /// `executable` runs another program the same way (a test client).
     public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
-        timeout: Double = 120) throws -> Outcome
+        timeout: Double = 120, executable: URL = TowerBinary.url) throws -> Outcome
     {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -35,7 +36,7 @@ public enum TowerBinary {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = try FileHandle(forWritingTo: out)

@@ -125,7 +125,12 @@ public final class AccessControl: Sendable {
         guard let header = request.header("authorization"), let space = header.firstIndex(of: " "),
             header[..<space].lowercased() == "bearer"
         else { return nil }
-        let digest = KeyEntry.digest(of: String(header[header.index(after: space)...]))
+        return principal(forKey: String(header[header.index(after: space)...]))
+    }
+
+    /// The key's holder (constant time over every configured key), or nil.
+    public func principal(forKey key: String) -> Principal? {
+        let digest = KeyEntry.digest(of: key)
         let configured = keys.withLock { $0 }
         // Every key is compared, whatever matched before.
         var found: Principal?

@@ -1,0 +1,54 @@
+import Foundation
+import Storage
+import Testing
+import TowerTestSupport
+
+/// The MCP server driven by the official Python MCP client (`mcp` from PyPI, installed by
+/// scripts/test) through an agent's whole loop: Tests/MCPClient/agent_loop.py.
+extension CommandLineTests {
+    /// Runs the client script with `arguments`; the keys of an agent and a reviewer are in the
+    /// environment. Returns its outcome.
+    func runAgentLoop(_ setup: Setup, _ arguments: [String], keys: (agent: String, reviewer: String)) throws -> TowerBinary.Outcome {
+        try TowerBinary.run(
+            ["python3", repositoryRoot.appendingPathComponent("Tests/MCPClient/agent_loop.py").path] + arguments,
+            environment: setup.environment.merging([
+                "AGENT_KEY": keys.agent, "REVIEWER_KEY": keys.reviewer, "TOWER_BINARY": TowerBinary.url.path,
+            ]) { _, new in new }, timeout: 300, executable: URL(fileURLWithPath: "/usr/bin/env"))
+    }
+
+    /// A keys file with the agent's key (agent, read, write) and a reviewer's (review, read).
+    func agentKeys(_ setup: inout Setup) throws -> (agent: String, reviewer: String, file: URL) {
+        let file = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("keys-\(UUID().uuidString)")
+        setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": file.path]) { _, new in new }, traceRoot: setup.traceRoot)
+        let agent = try tower(setup, "keys", "add", "mcp-agent-key", "--scope", "agent", "--scope", "read", "--scope", "write")
+        let reviewer = try tower(setup, "keys", "add", "mcp-reviewer", "--scope", "review", "--scope", "read")
+        try #require(agent.status == 0 && reviewer.status == 0)
+        return (agent.stdout.trimmingCharacters(in: .whitespacesAndNewlines), reviewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines), file)
+    }
+
+    @Test("tower mcp over stdio: the official MCP client runs an agent's whole loop and meets every refusal", arguments: Dialect.allCases)
+    func mcpOverStdio(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            var setup = setup
+            let keys = try agentKeys(&setup)
+            defer { try? FileManager.default.removeItem(at: keys.file) }
+            #expect(try tower(setup, "migrate").status == 0)
+            let outcome = try runAgentLoop(setup, ["stdio"], keys: (keys.agent, keys.reviewer))
+            #expect(outcome.status == 0, "\(outcome)")
+            #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+        }
+    }
+
+    @Test("tower mcp refuses to start without a configured key when keys are configured")
+    func mcpNeedsAKey() async throws {
+        try await withSetup(.sqlite) { setup in
+            var setup = setup
+            let keys = try agentKeys(&setup)
+            defer { try? FileManager.default.removeItem(at: keys.file) }
+            let missing = try TowerBinary.run(["mcp"], environment: setup.environment, timeout: 30)
+            #expect(missing.status == 1 && missing.stderr.contains("TOWER_MCP_KEY is not set"), "\(missing)")
+            let wrong = try TowerBinary.run(["mcp"], environment: setup.environment.merging(["TOWER_MCP_KEY": "nope"]) { _, new in new }, timeout: 30)
+            #expect(wrong.status == 1 && wrong.stderr.contains("TOWER_MCP_KEY is not a configured key"), "\(wrong)")
+        }
+    }
+}
