@@ -1,4 +1,6 @@
+import Foundation
 import LegacyTasks
+import Storage
 
 /// What the HTTP API needs to know, read once at start.
 public struct APIConfiguration: Sendable {
@@ -10,14 +12,21 @@ public struct APIConfiguration: Sendable {
     public var version: String
     /// Request size and time limits.
     public var limits: HTTPLimits
+    /// `JCT_TRACE_ROOT`: where the runs of agents over MCP get their trace folders.
+    public var traceRoot: URL
+    /// What an agent's completion over MCP does after the prover (as a worker's).
+    public var reviewPolicy: ReviewPolicy
 
     public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
-        version: String = "0.1.0", limits: HTTPLimits = HTTPLimits())
+        version: String = "0.1.0", limits: HTTPLimits = HTTPLimits(),
+        traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy())
     {
         self.access = access
         self.policy = policy
         self.version = version
         self.limits = limits
+        self.traceRoot = traceRoot
+        self.reviewPolicy = reviewPolicy
     }
 
     /// The legacy configuration: one full-access key (`JCT_API_KEY`; nil or empty turns keys off).

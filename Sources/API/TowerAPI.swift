@@ -17,6 +17,8 @@ public final class TowerAPI: HTTPResponder {
     public let engine: LifecycleEngine
     public let configuration: APIConfiguration
     public let router: Router
+    /// The open MCP sessions (Streamable HTTP and legacy SSE); `closeAll()` at shutdown.
+    public let mcpSessions = MCPSessions()
     /// The keys and scopes every request is admitted by (SIGHUP replaces the keys).
     public var access: AccessControl { router.access }
     let logger: Logger
@@ -38,6 +40,10 @@ public final class TowerAPI: HTTPResponder {
         CWOMRoutes(context: cwom).register(on: &router)
         TraceRoutes(context: cwom).register(on: &router)
         AuditRoutes(context: cwom).register(on: &router)
+        let agentTools = AgentTools(
+            database: database, engine: engine, configuration: configuration, traceRoot: configuration.traceRoot,
+            reviewPolicy: configuration.reviewPolicy, logger: logger)
+        MCPRoutes(tools: agentTools, sessions: mcpSessions, version: configuration.version).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
         router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in
@@ -97,6 +103,11 @@ public final class TowerAPI: HTTPResponder {
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        if let stream = response.stream {
+            return Response(
+                status: HTTPResponse.Status(code: response.status), headers: fields,
+                body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
         }
         return Response(
             status: HTTPResponse.Status(code: response.status), headers: fields,

@@ -36,12 +36,14 @@ struct AccessTests {
     static func bearer(_ secret: String) -> [(String, String)] { [("Authorization", "Bearer \(secret)")] }
 
     /// What this test expects of a route, written independently of the route table: liveness and
-    /// version are open, every GET reads, reviews need `review`, the agents' reports take `write`
+    /// version are open, MCP takes any key, every GET reads, reviews need `review`, the agents' reports take `write`
     /// or `agent`, every other write needs `write`. A new route that fits none of these fails here
     /// until this rule says what it needs.
     static func expectedScopes(_ method: String, _ path: String, metricsPublic: Bool) -> Set<Scope>? {
         if ["/health", "/healthz", "/version"].contains(path) { return nil }
         if path == "/metrics" { return metricsPublic ? nil : [.read] }
+        // MCP: any key reaches the transport; each tool checks its own scope (AgentToolsTests).
+        if path.hasPrefix("/mcp") { return Set(Scope.allCases) }
         if method == "GET" { return [.read] }
         switch "\(method) \(path)" {
         case "POST /cwom/reviews": return [.review]
@@ -220,6 +222,26 @@ struct AccessTests {
             #expect(await h.get("/tasks", headers: Self.bearer(Self.secret(.read))).status == 200)
             #expect(await h.get("/tasks", headers: Self.bearer(Self.secret(.read))).status == 429)
             #expect(await h.get("/tasks", headers: Self.bearer(Self.legacySecret)).status == 200)
+        }
+    }
+
+    @Test("an MCP session answers only the key that opened it; its session_id alone opens nothing")
+    func mcpSessionsBelongToTheirKey() async throws {
+        try await withKeyedAPI(.sqlite) { h in
+            let opened = await h.api.respond(
+                APIRequest(method: "GET", path: "/mcp/sse", query: nil, headers: [("authorization", "Bearer \(Self.secret(.agent))")], body: []))
+            #expect(opened.status == 200)
+            var events = try #require(opened.stream).makeAsyncIterator()
+            let first = String(decoding: try #require(try await events.next()), as: UTF8.self)
+            #expect(first.hasPrefix("event: endpoint\r\ndata: /mcp/messages/?session_id="), "\(first)")
+            let endpoint = try #require(first.split(separator: "\r\n").first { $0.hasPrefix("data: ") }).dropFirst(6)
+            let ping: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": "ping"]
+            #expect(await h.send("POST", String(endpoint), json: ping).status == 401, "no key")
+            #expect(await h.send("POST", String(endpoint), json: ping, headers: Self.bearer(Self.secret(.read))).status == 403, "another key")
+            #expect(await h.send("POST", "/mcp/messages/?session_id=nothing", json: ping, headers: Self.bearer(Self.secret(.agent))).status == 404)
+            #expect(await h.send("POST", String(endpoint), json: ping, headers: Self.bearer(Self.secret(.agent))).status == 202)
+            let answer = String(decoding: try #require(try await events.next()), as: UTF8.self)
+            #expect(answer.hasPrefix("event: message\r\ndata: ") && answer.contains(#""id":1"#), "the answer arrives on the stream: \(answer)")
         }
     }
 

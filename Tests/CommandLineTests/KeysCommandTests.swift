@@ -32,6 +32,19 @@ extension CommandLineTests {
         return process
     }
 
+    /// SIGTERM, then up to 30 s for a clean exit; a process still running then is killed and the
+    /// answer is false (a hang fails the test instead of stopping the suite).
+    func stop(_ process: Process) async throws -> Bool {
+        process.terminate()
+        let exited = try await withDeadline(seconds: 30) {
+            while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            return true
+        }
+        if exited != true { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return exited == true && process.terminationReason == .exit && process.terminationStatus == 0
+    }
+
     @Test("a worker's /metrics takes the same keys: a read key, or none with TOWER_METRICS_PUBLIC=true", arguments: [false, true])
     func workerMetrics(_ metricsPublic: Bool) async throws {
         try await withSetup(.sqlite) { setup in
@@ -59,8 +72,7 @@ extension CommandLineTests {
             #expect(open.status == (metricsPublic ? 200 : 401), "\(open.text)")
             let keyed = try await RawConnection.request(port: port, "GET", "/metrics", headers: [("Authorization", "Bearer \(reader)")])
             #expect(keyed.status == 200 && keyed.text.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(keyed.text.prefix(300))")
-            worker.terminate()
-            worker.waitUntilExit()
+            #expect(try await stop(worker))
         }
     }
 
@@ -125,9 +137,7 @@ extension CommandLineTests {
             #expect(log.contains("line 4: expected NAME SCOPES"), "the log names the line: \(log)")
             #expect(try await get(newReader) == 200)
 
-            api.terminate()
-            api.waitUntilExit()
-            #expect(api.terminationStatus == 0)
+            #expect(try await stop(api), "SIGTERM stops the API cleanly")
         }
     }
 

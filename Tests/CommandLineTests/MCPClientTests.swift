@@ -39,6 +39,32 @@ extension CommandLineTests {
         }
     }
 
+    @Test("MCP over HTTP on the API: the official client through Streamable HTTP at /mcp and the legacy SSE endpoints",
+        arguments: Dialect.allCases)
+    func mcpOverHTTP(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            var setup = setup
+            let keys = try agentKeys(&setup)
+            defer { try? FileManager.default.removeItem(at: keys.file) }
+            #expect(try tower(setup, "migrate").status == 0)
+            let (fd, port) = try occupiedPort()
+            close(fd)
+            let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
+            defer { try? FileManager.default.removeItem(at: log) }
+            let api = try start(setup, ["api", "--port", String(port)], log: log)
+            defer { if api.isRunning { api.terminate() } }
+            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
+            #expect(try await RawConnection.request(port: port, "POST", "/mcp", body: "{}").status == 401, "a key is needed")
+            #expect(try await RawConnection.request(port: port, "GET", "/mcp/sse").status == 401, "a key is needed")
+            for (transport, path) in [("http", "/mcp"), ("sse", "/mcp/sse")] {
+                let outcome = try runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
+                #expect(outcome.status == 0, "\(transport): \(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+            }
+            #expect(try await stop(api), "SIGTERM stops the API cleanly after MCP sessions")
+        }
+    }
+
     @Test("tower mcp refuses to start without a configured key when keys are configured")
     func mcpNeedsAKey() async throws {
         try await withSetup(.sqlite) { setup in

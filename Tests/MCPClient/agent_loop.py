@@ -135,7 +135,8 @@ async def main(transport, target):
         expect(error_code(await call(reviewer, "jct_claim_task", task_id=task_id)) == "FORBIDDEN", "a reviewer cannot claim")
         trail = await call(reviewer, "jct_get_audit_trail", entity_kind="Task", entity_id=task_id)
         actors = {entry["actor_id"] for entry in trail["entries"]}
-        expect("mcp-agent-key" in actors, f"the agent's key name is the actor, got {actors}", trail)
+        agent_name = os.environ.get("AGENT_NAME", "mcp-agent-key")
+        expect(agent_name in actors, f"the agent's key name is the actor, got {actors}", trail)
         task = await call(reviewer, "jct_get_task", task_id=task_id)
         expect(task["task"]["status"] == "completed", "task", task)
     print(json.dumps({"ok": True, "transport": transport, "task_id": task_id, "run_id": run_id}))

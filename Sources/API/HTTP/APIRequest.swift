@@ -58,11 +58,16 @@ public struct APIResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// A body sent as it is produced (server-sent events), instead of `body`.
+    public var stream: AsyncThrowingStream<[UInt8], any Error>?
 
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+        stream: AsyncThrowingStream<[UInt8], any Error>? = nil)
+    {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
     }
 
     /// A JSON body, serialised compactly as the legacy service did.

@@ -27,7 +27,9 @@ public struct Route: Sendable {
         self.summary = summary
         self.tag = tag
         self.handler = handler
-        self.segments = pattern.split(separator: "/").map { part in
+        // A pattern that ends in `/` matches only with the slash (`/mcp/messages/`, as the legacy SSE
+        // clients post to it).
+        self.segments = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { part in
             if part.hasPrefix("{") && part.hasSuffix("...}") { return .rest(String(part.dropFirst().dropLast(4))) }
             if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
             return .literal(String(part))

@@ -38,7 +38,9 @@ struct APIOptions: ParsableArguments {
         let configuration = APIConfiguration(
             access: try Self.access(environment),
             policy: PolicyConfig(environmentValue: allowedRepoPrefixes ?? environment["JCT_ALLOWED_REPO_PREFIXES"]),
-            version: Tower.version, limits: try Self.limits(environment))
+            version: Tower.version, limits: try Self.limits(environment),
+            traceRoot: try WorkerConfiguration.traceRoot(from: environment["JCT_TRACE_ROOT"], default: ".tower/runs"),
+            reviewPolicy: try WorkerOptions.reviewPolicy(environment))
         return (host, port, configuration)
     }
 
@@ -151,7 +153,10 @@ struct ServeCommand: AsyncParsableCommand {
                     ])
             }, logger: logger)
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app), .init(service: MCPSessionCloser(sessions: api.mcpSessions)),
+        ]
         if let path = configuration.access.keysFile {
             services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
         }
@@ -202,5 +207,16 @@ struct KeyFileReloader: Service {
                 logger.error("API keys not reloaded; the previous keys stay in force", metadata: ["file": "\(path)", "error": "\(error)"])
             }
         }
+    }
+}
+
+/// Ends the MCP sessions when the process shuts down: their event streams never end by
+/// themselves, and the HTTP server's graceful shutdown waits for every response.
+struct MCPSessionCloser: Service {
+    let sessions: MCPSessions
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await sessions.closeAll()
     }
 }

@@ -24,6 +24,19 @@ struct WorkerOptions: ParsableArguments {
         return value
     }
 
+    /// `JCT_REVIEW_AUTO_APPROVE` and `JCT_REVIEW_AUTO_APPROVE_VERDICTS`: what a finished run's
+    /// review policy does, for workers and for agents' completions over MCP alike.
+    static func reviewPolicy(_ environment: [String: String]) throws -> ReviewPolicy {
+        let autoApprove = try Self.flag("JCT_REVIEW_AUTO_APPROVE", environment)
+        let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        for verdict in verdicts where Verdict(rawValue: verdict) == nil {
+            throw CommandError(
+                "JCT_REVIEW_AUTO_APPROVE_VERDICTS: '\(verdict)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return ReviewPolicy(autoApprove: autoApprove, verdicts: verdicts)
+    }
+
     @Option(help: "Tasks run at once (default: $WORKER_CONCURRENCY, else the number of cores).")
     var concurrency: Int?
 
@@ -53,13 +66,8 @@ struct WorkerOptions: ParsableArguments {
         let concurrency = try concurrency ?? Int(number(nil, "WORKER_CONCURRENCY", default: Double(cores)))
         guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
         let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
-        let autoApprove = try Self.flag("JCT_REVIEW_AUTO_APPROVE", environment)
-        let verdicts = (environment["JCT_REVIEW_AUTO_APPROVE_VERDICTS"] ?? "pass").split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-        for verdict in verdicts where Verdict(rawValue: verdict) == nil {
-            throw CommandError(
-                "JCT_REVIEW_AUTO_APPROVE_VERDICTS: '\(verdict)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
+        let review = try Self.reviewPolicy(environment)
+        let (autoApprove, verdicts) = (review.autoApprove, review.verdicts)
         return WorkerConfiguration(
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
