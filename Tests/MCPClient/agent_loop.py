@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -82,8 +83,19 @@ async def main(transport, target):
         expect(error_code(await call(agent, "jct_enqueue_task", objective="Write the release notes", operation="docs",
                                      target_repo="elsewhere/docs")) == "REPO_NOT_ALLOWED", "the intake policy applies")
 
+        run_key = f"notes-{uuid.uuid4()}"
+        expect(error_code(await call(agent, "jct_enqueue_task", objective="Write the release notes", operation="docs",
+                                     target_repo="myorg/docs", idempotency_key=run_key)) is None, "a keyed enqueue")
+        expect(error_code(await call(agent, "jct_enqueue_task", objective="Write the release notes", operation="docs",
+                                     target_repo="myorg/docs", idempotency_key=run_key)) == "IDEMPOTENCY_CONFLICT",
+               "the same key twice")
+        expect(error_code(await call(agent, "jct_list_tasks", status="sleeping")) == "INVALID_PARAMETERS", "arguments checked")
+
         tasks = await call(agent, "jct_list_tasks")
         expect(any(t["task_id"] == task_id for t in tasks["tasks"]), "the task is listed", tasks)
+
+        expect(error_code(await call(agent, "jct_report_artifact", task_id=task_id, title="early", artifact_type="doc",
+                                     content="x")) == "NO_ACTIVE_CLAIM", "no report before the claim")
 
         claimed = await call(agent, "jct_claim_task", task_id=task_id)
         expect(claimed.get("success") is True and claimed["run_id"], "claim", claimed)
