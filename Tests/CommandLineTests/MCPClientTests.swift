@@ -65,6 +65,26 @@ extension CommandLineTests {
         }
     }
 
+    @Test("an agent that vanishes: once its lease runs out a worker rescues the task, fails its Run and refuses its late completion")
+    func mcpLeaseRunsOut() async throws {
+        try await withSetup(.postgres) { setup in
+            #expect(try tower(setup, "migrate").status == 0)
+            var setup = setup
+            let keys = try agentKeys(&setup)
+            defer { try? FileManager.default.removeItem(at: keys.file) }
+            let (fd, port) = try occupiedPort()
+            close(fd)
+            let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("serve-\(UUID().uuidString).log")
+            defer { try? FileManager.default.removeItem(at: log) }
+            let serve = try start(setup, ["api", "--port", String(port)], log: log)
+            defer { if serve.isRunning { serve.terminate() } }
+            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
+            let outcome = try runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
+            #expect(outcome.status == 0, "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            #expect(try await stop(serve))
+        }
+    }
+
     @Test("tower mcp refuses to start without a configured key when keys are configured")
     func mcpNeedsAKey() async throws {
         try await withSetup(.sqlite) { setup in

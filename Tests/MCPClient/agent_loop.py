@@ -3,6 +3,7 @@
     python3 Tests/MCPClient/agent_loop.py stdio
     python3 Tests/MCPClient/agent_loop.py http URL     (Streamable HTTP, e.g. http://127.0.0.1:8000/mcp)
     python3 Tests/MCPClient/agent_loop.py sse URL      (the legacy SSE endpoint, e.g. http://127.0.0.1:8000/mcp/sse)
+    python3 Tests/MCPClient/agent_loop.py lease http URL   (a claim abandoned until its lease runs out; needs a worker)
 
 The agent's key is AGENT_KEY (scopes agent, read, write) and the reviewer's REVIEWER_KEY (review,
 read); over stdio they are handed to `tower mcp` as TOWER_MCP_KEY, over HTTP as bearer keys.
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import uuid
 
@@ -154,9 +156,50 @@ async def main(transport, target):
     print(json.dumps({"ok": True, "transport": transport, "task_id": task_id, "run_id": run_id}))
 
 
+async def lease_runs_out(transport, target):
+    """An agent claims a task and vanishes: once the lease (the task's 30-second time budget) has
+    run out, a worker rescues the task, the agent's Run is failed, and its late completion is
+    refused. Polling goes through jct_get_run, which does not name the task (a call naming the
+    task would renew the lease)."""
+    async with connect(transport, target, os.environ["AGENT_KEY"]) as agent:
+        enqueued = await call(agent, "jct_enqueue_task", objective="A task its agent abandons", operation="docs",
+                              target_repo="myorg/docs", time_budget_seconds=30)
+        task_id = enqueued["task_id"]
+        claimed = await call(agent, "jct_claim_task", task_id=task_id)
+        expect(claimed.get("success") is True, "claim", claimed)
+        run_id = claimed["run_id"]
+        # A worker, started only now so that it cannot take the task first, rescues expired leases.
+        worker = subprocess.Popen([os.environ["TOWER_BINARY"], "worker", "--poll-interval", "0.5"], env=os.environ,
+                                  stdout=subprocess.DEVNULL)
+        try:
+            await wait_for_rescue(agent, task_id, run_id)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    print(json.dumps({"ok": True, "transport": transport, "rescued": task_id}))
+
+
+async def wait_for_rescue(agent, task_id, run_id):
+    """Polls the agent's Run (through jct_get_run, which does not renew the lease) until the rescuer fails it."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while True:
+        run = await call(agent, "jct_get_run", run_id=run_id)
+        if run["run"]["status"] == "failed":
+            break
+        expect(asyncio.get_running_loop().time() < deadline, "the run was failed by the rescuer within 120 s", run)
+        await asyncio.sleep(0.5)
+    late = await call(agent, "jct_complete_task", task_id=task_id, success=True, summary="too late")
+    expect(error_code(late) in ("NO_ACTIVE_CLAIM", "TASK_NOT_RUNNING"), "a late completion is refused", late)
+    trail = await call(agent, "jct_get_audit_trail", entity_kind="Run", entity_id=run_id)
+    expect(any(e["after"] and e["after"].get("status") == "failed" for e in trail["entries"]), "the failure is audited", trail)
+
+
 if __name__ == "__main__":
     try:
-        asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
+        if sys.argv[1] == "lease":
+            asyncio.run(lease_runs_out(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
+        else:
+            asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
     except AssertionError as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
