@@ -150,16 +150,26 @@ public actor MCPSessions {
         var legacy: LegacySSETransport?
         let server: Server
         let owner: String?
+        var lastUsed = ContinuousClock.now
     }
 
     private var sessions: [String: Session] = [:]
+    /// A Streamable HTTP session unused this long is ended (its client went away without
+    /// `DELETE`); a legacy SSE session ends with its event stream.
+    let idleLimit: Duration
 
-    public init() {}
+    public init(idleLimit: Duration = .seconds(3600)) {
+        self.idleLimit = idleLimit
+    }
 
     public var count: Int { sessions.count }
 
-    func add(streamable: StatefulHTTPServerTransport, server: Server, id: String, owner: String?) {
+    func add(streamable: StatefulHTTPServerTransport, server: Server, id: String, owner: String?) async {
         sessions[id] = Session(streamable: streamable, legacy: nil, server: server, owner: owner)
+        let now = ContinuousClock.now
+        for (idle, session) in sessions where session.streamable != nil && now - session.lastUsed > idleLimit {
+            await remove(idle)
+        }
     }
 
     func add(legacy: LegacySSETransport, server: Server, id: String, owner: String?) {
@@ -168,7 +178,9 @@ public actor MCPSessions {
 
     func streamable(_ id: String, owner: String?) -> Lookup<StatefulHTTPServerTransport> {
         guard let session = sessions[id], let transport = session.streamable else { return .missing }
-        return session.owner == owner ? .found(transport) : .foreign
+        guard session.owner == owner else { return .foreign }
+        sessions[id]?.lastUsed = .now
+        return .found(transport)
     }
 
     func legacy(_ id: String, owner: String?) -> Lookup<LegacySSETransport> {
