@@ -35,9 +35,12 @@ extension CommandLineTests {
     /// SIGTERM, then up to 30 s for a clean exit; a process still running then is killed and the
     /// answer is false (a hang fails the test instead of stopping the suite).
     func stop(_ process: Process) async throws -> Bool {
+        let (ended, signal) = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in signal.finish() }
+        if !process.isRunning { signal.finish() }
         process.terminate()
         let exited = try await withDeadline(seconds: 30) {
-            while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            for await _ in ended {}
             return true
         }
         if exited != true { kill(process.processIdentifier, SIGKILL) }
