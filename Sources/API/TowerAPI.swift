@@ -19,6 +19,8 @@ public final class TowerAPI: HTTPResponder {
     public let router: Router
     /// The open MCP sessions (Streamable HTTP and legacy SSE); `closeAll()` at shutdown.
     public let mcpSessions = MCPSessions()
+    /// The browsers signed in to the console.
+    public let consoleSessions = ConsoleSessions()
     /// The keys and scopes every request is admitted by (SIGHUP replaces the keys).
     public var access: AccessControl { router.access }
     let logger: Logger
@@ -44,6 +46,7 @@ public final class TowerAPI: HTTPResponder {
             database: database, engine: engine, configuration: configuration, traceRoot: configuration.traceRoot,
             reviewPolicy: configuration.reviewPolicy, logger: logger)
         MCPRoutes(tools: agentTools, sessions: mcpSessions, version: configuration.version).register(on: &router)
+        ConsoleRoutes(database: database, access: router.access, sessions: consoleSessions).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
         router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in

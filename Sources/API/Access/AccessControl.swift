@@ -143,6 +143,15 @@ public final class AccessControl: Sendable {
         return found
     }
 
+    /// Whether the key a principal signed in with is still configured with the same scopes (a
+    /// console session ends when its key is revoked or changed).
+    public func isCurrent(_ principal: Principal) -> Bool {
+        keys.withLock { keys in
+            if principal.isLegacyKey { return keys.legacy != nil }
+            return keys.entries?.contains { $0.name == principal.name && $0.scopes == principal.scopes } ?? false
+        }
+    }
+
     func rate(for principal: Principal) -> RateLimit? {
         if principal.isLegacyKey { return defaultRate }
         let entry = keys.withLock { $0.entries?.first { $0.name == principal.name } }

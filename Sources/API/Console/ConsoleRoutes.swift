@@ -1,0 +1,211 @@
+import Foundation
+import LegacyTasks
+import Storage
+import TowerJSON
+
+/// The review console at `/ui`: server-rendered pages over the same repositories as the API,
+/// acting only through engine operations. The router lets `/ui` through (`.open`): the console
+/// admits browsers itself, by a session cookie opened with a key, and checks a CSRF token on
+/// every form. Without any key configured, it is open like the API.
+struct ConsoleRoutes: Sendable {
+    let database: Database
+    let access: AccessControl
+    let sessions: ConsoleSessions
+
+    static let cookie = "tower_session"
+    static let loginCookie = "tower_login_csrf"
+
+    /// Who is looking: the session's key, or anyone when no key is configured.
+    struct Viewer: Sendable {
+        let principal: Principal?
+        let csrf: String?
+        var name: String { principal?.name ?? "open access" }
+        /// Read-only keys see no action buttons.
+        func may(_ scope: Scope) -> Bool { principal.map { $0.holds(any: [scope, .admin]) } ?? true }
+    }
+
+    func register(on router: inout Router) {
+        router.add("GET", "/ui/login", summary: "Console: sign in with a key", tag: "Console", access: .open) { request in
+            loginPage(message: nil)
+        }
+        router.add("POST", "/ui/login", summary: "Console: open a session with a key", tag: "Console", access: .open) { request in
+            try await login(request)
+        }
+        router.add("POST", "/ui/logout", summary: "Console: end the session", tag: "Console", access: .open) { request in
+            try await logout(request)
+        }
+        router.add("GET", "/ui", summary: "Console: overview", tag: "Console", access: .open) { request in
+            try await page(request) { viewer in try await overview(viewer) }
+        }
+    }
+
+    // MARK: - Sessions
+
+    /// Renders a page for a signed-in viewer, or sends the browser to sign in.
+    func page(_ request: APIRequest, _ body: (Viewer) async throws -> String) async throws -> APIResponse {
+        guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
+        return HTML.response(200, try await body(viewer))
+    }
+
+    func viewer(_ request: APIRequest) async -> Viewer? {
+        guard access.isEnabled else { return Viewer(principal: nil, csrf: nil) }
+        guard let token = Self.cookie(Self.cookie, in: request),
+            let session = await sessions.session(token, stillValid: { access.isCurrent($0) })
+        else { return nil }
+        return Viewer(principal: session.principal, csrf: session.csrf)
+    }
+
+    func loginPage(message: String?, status: Int = 200) -> APIResponse {
+        let csrf = ConsoleSessions.randomToken()
+        var body = "<h1>Sign in</h1>"
+        if let message { body += #"<p class="error" role="alert">\#(HTML.escape(message))</p>"# }
+        body += """
+            <form method="post" action="/ui/login">
+            <input type="hidden" name="csrf" value="\(csrf)">
+            <label for="key">API key</label>
+            <input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+            <button type="submit">Sign in</button>
+            </form>
+            <p>Any key of <code>TOWER_API_KEYS_FILE</code> (or <code>JCT_API_KEY</code>) signs in; its scopes decide what you may do.</p>
+            """
+        var response = HTML.response(status, HTML.layout(title: "Sign in", viewer: nil, body: body))
+        response.headers.append(("set-cookie", "\(Self.loginCookie)=\(csrf); Path=/ui; HttpOnly; SameSite=Strict"))
+        return response
+    }
+
+    func login(_ request: APIRequest) async throws -> APIResponse {
+        let form = Self.form(request)
+        // Double-submit: the form's token must match the cookie set with the form.
+        guard let sent = form["csrf"], let expected = Self.cookie(Self.loginCookie, in: request), sent == expected else {
+            return loginPage(message: "The form expired: sign in again.", status: 403)
+        }
+        guard let key = form["key"], !key.isEmpty, let principal = access.principal(forKey: key) else {
+            return loginPage(message: "That key is not valid.", status: 401)
+        }
+        let (token, _) = await sessions.open(principal)
+        var response = Self.redirect("/ui")
+        response.headers.append(("set-cookie", "\(Self.cookie)=\(token); Path=/ui; HttpOnly; SameSite=Strict\(Self.secure(request))"))
+        response.headers.append(("set-cookie", "\(Self.loginCookie)=; Path=/ui; Max-Age=0"))
+        return response
+    }
+
+    func logout(_ request: APIRequest) async throws -> APIResponse {
+        guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
+        guard Self.form(request)["csrf"] == viewer.csrf else {
+            return HTML.response(403, HTML.layout(title: "Refused", viewer: viewer, body: "<h1>Refused</h1><p>The form carried no valid CSRF token.</p>"))
+        }
+        if let token = Self.cookie(Self.cookie, in: request) { await sessions.close(token) }
+        var response = Self.redirect("/ui/login")
+        response.headers.append(("set-cookie", "\(Self.cookie)=; Path=/ui; Max-Age=0; HttpOnly; SameSite=Strict"))
+        return response
+    }
+
+    // MARK: - Pages
+
+    func overview(_ viewer: Viewer) async throws -> String {
+        let counts = try await database.read { try await $0.tasks.countByStatus() }
+        var rows = ""
+        for status in TaskStatus.allCases {
+            rows += "<tr><th scope=\"row\">\(HTML.escape(status.rawValue))</th><td>\(counts[status.rawValue] ?? 0)</td></tr>"
+        }
+        let body = """
+            <h1>Overview</h1>
+            <table aria-label="Tasks by status"><thead><tr><th scope="col">Status</th><th scope="col">Tasks</th></tr></thead>
+            <tbody>\(rows)</tbody></table>
+            """
+        return HTML.layout(title: "Overview", viewer: viewer, body: body)
+    }
+
+    // MARK: - HTTP helpers
+
+    static func redirect(_ location: String) -> APIResponse {
+        APIResponse(status: 303, headers: [("location", location), ("cache-control", "no-store")])
+    }
+
+    /// `; Secure` when the browser reached us over TLS (directly or through a proxy that says so).
+    static func secure(_ request: APIRequest) -> String {
+        request.header("x-forwarded-proto")?.lowercased() == "https" ? "; Secure" : ""
+    }
+
+    static func cookie(_ name: String, in request: APIRequest) -> String? {
+        for header in request.headers where header.name.caseInsensitiveCompare("cookie") == .orderedSame {
+            for pair in header.value.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// An `application/x-www-form-urlencoded` body, the last value of each name.
+    static func form(_ request: APIRequest) -> [String: String] {
+        var fields: [String: String] = [:]
+        for (name, value) in APIRequest.parseQuery(String(decoding: request.body, as: UTF8.self)) { fields[name] = value }
+        return fields
+    }
+}
+
+/// Escaping and the page layout of the console.
+enum HTML {
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    static func response(_ status: Int, _ html: String) -> APIResponse {
+        APIResponse(
+            status: status,
+            headers: [
+                ("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store"), ("x-frame-options", "DENY"),
+                ("content-security-policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+                ("referrer-policy", "same-origin"),
+            ],
+            body: Array(html.utf8))
+    }
+
+    static func layout(title: String, viewer: ConsoleRoutes.Viewer?, body: String) -> String {
+        var navigation = ""
+        if let viewer {
+            navigation = #"<nav aria-label="Console"><a href="/ui">Overview</a>"#
+            if let csrf = viewer.csrf {
+                navigation += """
+                    <span class="who">Signed in as \(escape(viewer.name))</span>\
+                    <form method="post" action="/ui/logout" class="inline"><input type="hidden" name="csrf" value="\(csrf)">\
+                    <button type="submit">Sign out</button></form>
+                    """
+            }
+            navigation += "</nav>"
+        }
+        return """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title)) · Control Tower</title>
+            <style>\(style)</style></head>
+            <body><header><strong>Control Tower</strong>\(navigation)</header>
+            <main>\(body)</main></body></html>
+            """
+    }
+
+    static let style = """
+        body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
+        header{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;padding:.75rem 1rem;background:#0b3d5c;color:#fff}
+        header a,header button{color:#fff}nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
+        main{max-width:1200px;margin:0 auto;padding:1rem}table{border-collapse:collapse;width:100%}
+        th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d0d7de}
+        label{display:block;margin:.5rem 0 .25rem}input,button,select{font:inherit;padding:.4rem .6rem}
+        .error{color:#a40e26}.inline{display:inline}
+        a:focus,button:focus,input:focus{outline:3px solid #f0b400;outline-offset:2px}
+        """
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// The console's signed-in browsers: a random session token (the `HttpOnly` cookie) mapped to
+/// the key that signed in and the CSRF token every form of that session carries. Sessions end
+/// at sign-out, after `idleLimit` without a request, or when their key is revoked.
+public actor ConsoleSessions {
+    public struct Session: Sendable {
+        public let principal: Principal
+        public let csrf: String
+        var lastSeen: ContinuousClock.Instant
+    }
+
+    private var sessions: [String: Session] = [:]
+    let idleLimit: Duration
+
+    public init(idleLimit: Duration = .seconds(8 * 3600)) {
+        self.idleLimit = idleLimit
+    }
+
+    /// A new session for `principal`: its token (for the cookie) and its CSRF token.
+    func open(_ principal: Principal) -> (token: String, session: Session) {
+        let now = ContinuousClock.now
+        sessions = sessions.filter { now - $0.value.lastSeen <= idleLimit }
+        let token = Self.randomToken()
+        let session = Session(principal: principal, csrf: Self.randomToken(), lastSeen: now)
+        sessions[token] = session
+        return (token, session)
+    }
+
+    /// The live session of a cookie token, touched; nil when unknown, idle too long, or its key
+    /// is no longer configured (`stillValid`).
+    func session(_ token: String, stillValid: (Principal) -> Bool) -> Session? {
+        guard var session = sessions[token] else { return nil }
+        let now = ContinuousClock.now
+        guard now - session.lastSeen <= idleLimit, stillValid(session.principal) else {
+            sessions[token] = nil
+            return nil
+        }
+        session.lastSeen = now
+        sessions[token] = session
+        return session
+    }
+
+    func close(_ token: String) { sessions[token] = nil }
+
+    /// 256 random bits, base64url.
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,114 @@
+import API
+import Foundation
+import Storage
+import Testing
+import TowerJSON
+import TowerTestSupport
+
+/// The console's door: a key opens a session cookie, every form carries a CSRF token, and a
+/// session ends at sign-out or when its key goes.
+@Suite("Console sessions")
+struct ConsoleTests {
+    func withConsole(_ access: AccessConfiguration = AccessTests.access(), _ body: (Harness) async throws -> Void) async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let api = TowerAPI(
+                database: database, configuration: APIConfiguration(access: access, policy: testConfiguration.policy),
+                logger: quietLogger("tower.api"))
+            try await body(Harness(api: api, database: database, dialect: .sqlite))
+        }
+    }
+
+    /// The value a `Set-Cookie` header of `answer` gives `name`, with its attributes.
+    func setCookie(_ answer: Answer, _ name: String) -> String? {
+        answer.headers.first { $0.name.lowercased() == "set-cookie" && $0.value.hasPrefix(name + "=") }?.value
+    }
+
+    func hidden(_ name: String, in html: String) -> String? {
+        guard let range = html.range(of: #"name="\#(name)" value=""#) else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func form(_ fields: [String: String]) -> [UInt8] {
+        Array(fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.joined(separator: "&").utf8)
+    }
+
+    /// Signs in with `secret`: the session cookie (`name=value`) and the page's CSRF token.
+    func signIn(_ h: Harness, _ secret: String) async throws -> (cookie: String, csrf: String) {
+        let login = await h.get("/ui/login")
+        let loginCSRF = try #require(hidden("csrf", in: login.text))
+        let signedIn = await h.send(
+            "POST", "/ui/login", body: form(["key": secret, "csrf": loginCSRF]),
+            headers: [("content-type", "application/x-www-form-urlencoded"), ("cookie", "tower_login_csrf=\(loginCSRF)")])
+        #expect(signedIn.status == 303 && signedIn.header("location") == "/ui")
+        let cookie = try #require(setCookie(signedIn, "tower_session")?.split(separator: ";").first.map(String.init))
+        let overview = await h.get("/ui", headers: [("cookie", cookie)])
+        return (cookie, try #require(hidden("csrf", in: overview.text)))
+    }
+
+    @Test("a key opens a session: HttpOnly, SameSite=Strict cookie; the overview shows; sign-out ends it")
+    func signInAndOut() async throws {
+        try await withConsole { h in
+            let anonymous = await h.get("/ui")
+            #expect(anonymous.status == 303 && anonymous.header("location") == "/ui/login")
+            let login = await h.get("/ui/login")
+            #expect(login.status == 200 && login.text.contains(#"<label for="key">API key</label>"#))
+            #expect(setCookie(login, "tower_login_csrf")?.contains("HttpOnly; SameSite=Strict") == true)
+
+            let (cookie, csrf) = try await signIn(h, AccessTests.secret(.read))
+            let overview = await h.get("/ui", headers: [("cookie", cookie)])
+            #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
+            #expect(overview.text.contains("Signed in as key-read"))
+            #expect(overview.header("content-security-policy")?.contains("frame-ancestors 'none'") == true)
+
+            let noToken = await h.send("POST", "/ui/logout", body: [], headers: [("cookie", cookie)])
+            #expect(noToken.status == 403, "a form without its CSRF token is refused")
+            #expect(await h.get("/ui", headers: [("cookie", cookie)]).status == 200, "and the session stays")
+            let out = await h.send(
+                "POST", "/ui/logout", body: form(["csrf": csrf]),
+                headers: [("cookie", cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(out.status == 303 && out.header("location") == "/ui/login")
+            #expect(await h.get("/ui", headers: [("cookie", cookie)]).status == 303, "the session is gone")
+        }
+    }
+
+    @Test("a wrong key, a login form without its token, and a revoked key are refused")
+    func refusals() async throws {
+        try await withConsole { h in
+            let login = await h.get("/ui/login")
+            let csrf = try #require(hidden("csrf", in: login.text))
+            let wrong = await h.send(
+                "POST", "/ui/login", body: form(["key": "nope", "csrf": csrf]),
+                headers: [("content-type", "application/x-www-form-urlencoded"), ("cookie", "tower_login_csrf=\(csrf)")])
+            #expect(wrong.status == 401 && wrong.text.contains("That key is not valid."))
+            #expect(setCookie(wrong, "tower_session") == nil)
+            let forged = await h.send(
+                "POST", "/ui/login", body: form(["key": AccessTests.secret(.admin), "csrf": "guess"]),
+                headers: [("content-type", "application/x-www-form-urlencoded"), ("cookie", "tower_login_csrf=\(csrf)")])
+            #expect(forged.status == 403 && setCookie(forged, "tower_session") == nil, "login CSRF")
+
+            let (cookie, _) = try await signIn(h, AccessTests.secret(.review))
+            #expect(await h.get("/ui", headers: [("cookie", cookie)]).status == 200)
+            h.api.access.replaceKeys([])
+            #expect(await h.get("/ui", headers: [("cookie", cookie)]).status == 303, "a revoked key's session ends")
+            #expect(await h.get("/ui", headers: [("cookie", "tower_session=forged")]).status == 303)
+        }
+    }
+
+    @Test("behind TLS the session cookie is Secure; without keys the console is open")
+    func secureAndOpen() async throws {
+        try await withConsole { h in
+            let login = await h.get("/ui/login")
+            let csrf = try #require(hidden("csrf", in: login.text))
+            let signedIn = await h.send(
+                "POST", "/ui/login", body: form(["key": AccessTests.secret(.read), "csrf": csrf]),
+                headers: [
+                    ("content-type", "application/x-www-form-urlencoded"), ("cookie", "tower_login_csrf=\(csrf)"), ("x-forwarded-proto", "https"),
+                ])
+            #expect(setCookie(signedIn, "tower_session")?.hasSuffix("; Path=/ui; HttpOnly; SameSite=Strict; Secure") == true)
+        }
+        try await withConsole(AccessConfiguration()) { h in
+            let overview = await h.get("/ui")
+            #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
+        }
+    }
+}
