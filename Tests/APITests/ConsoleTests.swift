@@ -111,4 +111,35 @@ struct ConsoleTests {
             #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
         }
     }
+
+    @Test("tasks: newest first, filtered by status, operation, repository and text (taken literally), escaped, paged",
+        arguments: Dialect.allCases)
+    func tasks(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let api = TowerAPI(database: database, configuration: testConfiguration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: dialect)
+            for index in 0..<52 { #expect(await h.enqueue(validTask(objective: "Routine chore number \(index)")).status == 201) }
+            #expect(await h.enqueue(validTask(objective: "Fix <script>alert(1)</script> 100% of_it", repo: "testorg/web")).status == 201)
+
+            let first = await h.get("/ui/tasks")
+            #expect(first.status == 200)
+            #expect(first.text.contains("Fix &lt;script&gt;alert(1)&lt;/script&gt; 100% of_it"), "escaped")
+            #expect(!first.text.contains("<script>alert"))
+            #expect(first.text.components(separatedBy: "<tr><td>").count - 1 == 50, "50 a page")
+            #expect(first.text.contains(#"rel="next""#) && !first.text.contains(#"rel="prev""#))
+            let second = await h.get("/ui/tasks?page=2")
+            #expect(second.text.components(separatedBy: "<tr><td>").count - 1 == 3)
+            #expect(second.text.contains("Routine chore number 0<"), "the oldest last")
+
+            let found = await h.get("/ui/tasks?q=SCRIPT")
+            #expect(found.text.components(separatedBy: "<tr><td>").count - 1 == 1, "text search, any case")
+            #expect(await h.get("/ui/tasks?q=100%25").text.components(separatedBy: "<tr><td>").count - 1 == 1, "% is literal")
+            #expect(await h.get("/ui/tasks?q=chore_number").text.contains("No task matches."), "_ is literal, not any character")
+            #expect(await h.get("/ui/tasks?repo=testorg/web").text.components(separatedBy: "<tr><td>").count - 1 == 1)
+            #expect(await h.get("/ui/tasks?status=completed").text.contains("No task matches."))
+            let queued = await h.get("/ui/tasks?status=queued&operation=docs&q=chore")
+            #expect(queued.text.contains(#"<option value="queued" selected>"#), "the filter is kept")
+            #expect(queued.text.contains(#"href="/ui/tasks?status=queued&amp;operation=docs&amp;q=chore&amp;page=2""#), "paging keeps the filter")
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import CWOM
 import Foundation
 import LegacyTasks
 import Storage
@@ -36,6 +37,9 @@ struct ConsoleRoutes: Sendable {
         }
         router.add("GET", "/ui", summary: "Console: overview", tag: "Console", access: .open) { request in
             try await page(request) { viewer in try await overview(viewer) }
+        }
+        router.add("GET", "/ui/tasks", summary: "Console: tasks, filtered and paged", tag: "Console", access: .open) { request in
+            try await page(request) { viewer in try await tasks(viewer, request) }
         }
     }
 
@@ -116,6 +120,58 @@ struct ConsoleRoutes: Sendable {
         return HTML.layout(title: "Overview", viewer: viewer, body: body)
     }
 
+    static let pageSize = 50
+
+    /// Tasks newest first, filtered by status, operation, repository and text, 50 a page.
+    func tasks(_ viewer: Viewer, _ request: APIRequest) async throws -> String {
+        func value(_ name: String) -> String? {
+            guard let text = request.queryValue(name)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            return text
+        }
+        let page = max(1, Int(request.queryValue("page") ?? "") ?? 1)
+        let filter = TaskRepository.Filter(status: value("status"), operation: value("operation"), targetRepo: value("repo"), text: value("q"))
+        // One more than a page tells whether there is a next one.
+        let found = try await database.read {
+            try await $0.tasks.list(filter, page: Page(limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize))
+        }
+        func options(_ name: String, _ values: [String]) -> String {
+            (["" ] + values).map { option in
+                let selected = option == (value(name) ?? "") ? " selected" : ""
+                return #"<option value="\#(HTML.escape(option))"\#(selected)>\#(option.isEmpty ? "any" : HTML.escape(option))</option>"#
+            }.joined()
+        }
+        var rows = ""
+        for task in found.prefix(Self.pageSize) {
+            rows += """
+                <tr><td>\(HTML.escape(task.createdAt?.iso8601 ?? ""))</td><td>\(HTML.escape(task.status.rawValue))</td>                <td>\(HTML.escape(task.operation.rawValue))</td><td>\(HTML.escape(task.target.repo))</td>                <td>\(HTML.escape(task.objective))</td></tr>
+                """
+        }
+        if rows.isEmpty { rows = #"<tr><td colspan="5">No task matches.</td></tr>"# }
+        var query: [(String, String)] = []
+        for name in ["status", "operation", "repo", "q"] { if let text = value(name) { query.append((name, text)) } }
+        func link(_ target: Int) -> String {
+            let parts = (query + [("page", String(target))]).map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+            return "/ui/tasks?" + parts.joined(separator: "&")
+        }
+        var paging = ""
+        if page > 1 { paging += #"<a href="\#(HTML.escape(link(page - 1)))" rel="prev">Newer</a> "# }
+        if found.count > Self.pageSize { paging += #"<a href="\#(HTML.escape(link(page + 1)))" rel="next">Older</a>"# }
+        let body = """
+            <h1>Tasks</h1>
+            <form method="get" action="/ui/tasks" class="filters" role="search">
+            <label for="q">Text</label><input id="q" name="q" type="search" value="\(HTML.escape(value("q") ?? ""))">
+            <label for="status">Status</label><select id="status" name="status">\(options("status", TaskStatus.allCases.map(\.rawValue)))</select>
+            <label for="operation">Operation</label><select id="operation" name="operation">\(options("operation", TaskOperation.allCases.map(\.rawValue)))</select>
+            <label for="repo">Repository</label><input id="repo" name="repo" value="\(HTML.escape(value("repo") ?? ""))">
+            <button type="submit">Filter</button>
+            </form>
+            <table aria-label="Tasks, newest first"><thead><tr><th scope="col">Created</th><th scope="col">Status</th>            <th scope="col">Operation</th><th scope="col">Repository</th><th scope="col">Objective</th></tr></thead>
+            <tbody>\(rows)</tbody></table>
+            <nav aria-label="Pages" class="paging">Page \(page) \(paging)</nav>
+            """
+        return HTML.layout(title: "Tasks", viewer: viewer, body: body)
+    }
+
     // MARK: - HTTP helpers
 
     static func redirect(_ location: String) -> APIResponse {
@@ -177,7 +233,7 @@ enum HTML {
     static func layout(title: String, viewer: ConsoleRoutes.Viewer?, body: String) -> String {
         var navigation = ""
         if let viewer {
-            navigation = #"<nav aria-label="Console"><a href="/ui">Overview</a>"#
+            navigation = #"<nav aria-label="Console"><a href="/ui">Overview</a><a href="/ui/tasks">Tasks</a>"#
             if let csrf = viewer.csrf {
                 navigation += """
                     <span class="who">Signed in as \(escape(viewer.name))</span>\

@@ -1,3 +1,4 @@
+import Foundation
 import CWOM
 import LegacyTasks
 import TowerJSON
@@ -63,13 +64,16 @@ public struct TaskRepository: Sendable {
         public var operation: String?
         public var requesterKind: String?
         public var targetRepo: String?
+        /// Words the objective contains, any case (the console's search).
+        public var text: String?
         public init(status: String? = nil, operation: String? = nil, requesterKind: String? = nil,
-            targetRepo: String? = nil)
+            targetRepo: String? = nil, text: String? = nil)
         {
             self.status = status
             self.operation = operation
             self.requesterKind = requesterKind
             self.targetRepo = targetRepo
+            self.text = text
         }
     }
 
@@ -80,6 +84,12 @@ public struct TaskRepository: Sendable {
         filters.add("operation", filter.operation, as: TaskOperation.self)
         filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
         filters.add("target_repo", filter.targetRepo)
+        if let text = filter.text, !text.isEmpty {
+            // A bound pattern with LIKE's own characters escaped: the text is matched literally.
+            let literal = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            filters.addRaw({ "LOWER(objective) LIKE $\($0) ESCAPE '\\'" }, .text("%\(literal)%"))
+        }
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
         return try await session.query(
