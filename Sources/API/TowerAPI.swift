@@ -46,7 +46,7 @@ public final class TowerAPI: HTTPResponder {
             database: database, engine: engine, configuration: configuration, traceRoot: configuration.traceRoot,
             reviewPolicy: configuration.reviewPolicy, logger: logger)
         MCPRoutes(tools: agentTools, sessions: mcpSessions, version: configuration.version).register(on: &router)
-        ConsoleRoutes(database: database, access: router.access, sessions: consoleSessions).register(on: &router)
+        ConsoleRoutes(database: database, engine: engine, access: router.access, sessions: consoleSessions).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
         router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in

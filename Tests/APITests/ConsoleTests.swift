@@ -1,4 +1,6 @@
 import API
+import CWOM
+import LegacyTasks
 import Foundation
 import Storage
 import Testing
@@ -140,6 +142,52 @@ struct ConsoleTests {
             let queued = await h.get("/ui/tasks?status=queued&operation=docs&q=chore")
             #expect(queued.text.contains(#"<option value="queued" selected>"#), "the filter is kept")
             #expect(queued.text.contains(#"href="/ui/tasks?status=queued&amp;operation=docs&amp;q=chore&amp;page=2""#), "paging keeps the filter")
+        }
+    }
+
+    @Test("reviews: a review key approves with a reason through the engine; a read key sees no buttons and cannot post",
+        arguments: Dialect.allCases)
+    func reviews(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: dialect)
+            // An agent finishes a task: its Run waits for a review.
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tools = AgentTools(database: database, engine: api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
+            let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
+            let task = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Document <b>it</b>", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"])
+            _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
+            let done = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
+            let pack = try #require(done["evidence_pack"]?["id"]?.stringValue)
+
+            let reader = try await signIn(h, AccessTests.secret(.read))
+            let readView = await h.get("/ui/reviews", headers: [("cookie", reader.cookie)])
+            #expect(readView.text.contains("Document &lt;b&gt;it&lt;/b&gt;") && readView.text.contains("Verdict <strong>"))
+            #expect(!readView.text.contains("Approve"), "a read-only key sees no action buttons")
+            let form: [String: String] = ["evidence_pack_id": pack, "decision": "approved", "reason": "Looks right"]
+            let readPost = await h.send(
+                "POST", "/ui/reviews", body: self.form(form.merging(["csrf": reader.csrf]) { $1 }),
+                headers: [("cookie", reader.cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(readPost.status == 403)
+
+            let reviewer = try await signIn(h, AccessTests.secret(.review))
+            let reviewView = await h.get("/ui/reviews", headers: [("cookie", reviewer.cookie)])
+            #expect(reviewView.text.contains(#"<button type="submit" name="decision" value="approved">Approve</button>"#))
+            let forged = await h.send(
+                "POST", "/ui/reviews", body: self.form(form),
+                headers: [("cookie", reviewer.cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(forged.status == 403, "no CSRF token, no decision")
+            let approved = await h.send(
+                "POST", "/ui/reviews", body: self.form(form.merging(["csrf": reviewer.csrf]) { $1 }),
+                headers: [("cookie", reviewer.cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(approved.status == 303 && approved.header("location") == "/ui/reviews?done=approved", "\(approved.status) \(approved.text)")
+            let issueId = try #require(try await database.read { try await $0.tasks.get(task.stringValue ?? "") }?.cwomIssueId)
+            #expect(try await database.read { try await $0.issues.get(issueId) }?.status == .done)
+            let reviews = try await database.read { try await $0.reviews.list(evidencePackId: pack) }
+            #expect(reviews.count == 1 && reviews.first?.reviewer.actorId == "key-review", "the key's name is the reviewer")
+            #expect(await h.get("/ui/reviews", headers: [("cookie", reviewer.cookie)]).text.contains("Nothing waits for a review."))
         }
     }
 }

@@ -10,6 +10,7 @@ import TowerJSON
 /// every form. Without any key configured, it is open like the API.
 struct ConsoleRoutes: Sendable {
     let database: Database
+    let engine: LifecycleEngine
     let access: AccessControl
     let sessions: ConsoleSessions
 
@@ -40,6 +41,12 @@ struct ConsoleRoutes: Sendable {
         }
         router.add("GET", "/ui/tasks", summary: "Console: tasks, filtered and paged", tag: "Console", access: .open) { request in
             try await page(request) { viewer in try await tasks(viewer, request) }
+        }
+        router.add("GET", "/ui/reviews", summary: "Console: runs waiting for a review", tag: "Console", access: .open) { request in
+            try await page(request) { viewer in try await reviews(viewer, message: request.queryValue("done").map { "Decision recorded: \($0)." }) }
+        }
+        router.add("POST", "/ui/reviews", summary: "Console: decide on an evidence pack", tag: "Console", access: .open) { request in
+            try await decide(request)
         }
     }
 
@@ -118,6 +125,78 @@ struct ConsoleRoutes: Sendable {
             <tbody>\(rows)</tbody></table>
             """
         return HTML.layout(title: "Overview", viewer: viewer, body: body)
+    }
+
+    /// Issues under review with their newest evidence pack, and a decision form for `review` keys.
+    func reviews(_ viewer: Viewer, message: String? = nil) async throws -> String {
+        let pending = try await database.read { store -> [(Issue, EvidencePack?)] in
+            var pending: [(Issue, EvidencePack?)] = []
+            for issue in try await store.issues.list(IssueRepository.Filter(status: "under_review"), page: Page(limit: 100)) {
+                pending.append((issue, try await store.evidencePacks.list(issueId: issue.id, page: Page(limit: 1)).first))
+            }
+            return pending
+        }
+        var body = "<h1>Reviews</h1>"
+        if let message { body += #"<p role="status">\#(HTML.escape(message))</p>"# }
+        if pending.isEmpty { body += "<p>Nothing waits for a review.</p>" }
+        for (issue, pack) in pending {
+            body += "<section aria-label=\"\(HTML.escape(issue.title))\"><h2>\(HTML.escape(issue.title))</h2>"
+            guard let pack else {
+                body += "<p>No evidence pack yet.</p></section>"
+                continue
+            }
+            body += "<p>Verdict <strong>\(HTML.escape(pack.verdict.rawValue))</strong>: \(HTML.escape(pack.verdictReason))</p><ul>"
+            for criterion in pack.criteriaResults {
+                body += "<li>\(HTML.escape(criterion.criterion)): \(HTML.escape(criterion.status.rawValue))</li>"
+            }
+            body += "</ul>"
+            if viewer.may(.review) {
+                let field = "reason-\(HTML.escape(pack.id))"
+                body += """
+                    <form method="post" action="/ui/reviews">
+                    <input type="hidden" name="csrf" value="\(viewer.csrf ?? "")">
+                    <input type="hidden" name="evidence_pack_id" value="\(HTML.escape(pack.id))">
+                    <label for="\(field)">Reason</label><textarea id="\(field)" name="reason" required rows="2"></textarea>
+                    <button type="submit" name="decision" value="approved">Approve</button>
+                    <button type="submit" name="decision" value="needs_changes">Request changes</button>
+                    <button type="submit" name="decision" value="rejected">Reject</button>
+                    </form>
+                    """
+            }
+            body += "</section>"
+        }
+        return HTML.layout(title: "Reviews", viewer: viewer, body: body)
+    }
+
+    /// A decision from the reviews page: the session's key needs `review`, the form its CSRF
+    /// token; the engine's review operation records it (and moves the Issue and Run).
+    func decide(_ request: APIRequest) async throws -> APIResponse {
+        guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
+        let form = Self.form(request)
+        guard viewer.csrf == nil || form["csrf"] == viewer.csrf else {
+            return HTML.response(403, HTML.layout(title: "Refused", viewer: viewer, body: "<h1>Refused</h1><p>The form carried no valid CSRF token.</p>"))
+        }
+        guard viewer.may(.review) else {
+            return HTML.response(403, HTML.layout(title: "Refused", viewer: viewer, body: "<h1>Refused</h1><p>Your key has no review scope.</p>"))
+        }
+        guard let packId = form["evidence_pack_id"], let decision = form["decision"].flatMap(ReviewDecisionStatus.init(rawValue:)),
+            let reason = form["reason"]?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty
+        else {
+            return HTML.response(422, try await reviews(viewer, message: "Choose a decision and give a reason."))
+        }
+        guard let pack = try await database.read({ try await $0.evidencePacks.get(packId) }) else {
+            return HTML.response(404, try await reviews(viewer, message: "That evidence pack does not exist."))
+        }
+        let reviewer = viewer.principal?.actor ?? Actor(kind: .human, id: "console")
+        do {
+            try await engine.review(
+                ReviewDecision(
+                    forEvidencePack: pack.ref, forRun: pack.forRun, forIssue: pack.forIssue, reviewer: reviewer, decision: decision,
+                    decisionReason: reason, tags: ["console"]))
+        } catch let error as LifecycleError {
+            return HTML.response(409, try await reviews(viewer, message: error.description))
+        }
+        return Self.redirect("/ui/reviews?done=\(decision.rawValue)")
     }
 
     static let pageSize = 50
@@ -233,7 +312,7 @@ enum HTML {
     static func layout(title: String, viewer: ConsoleRoutes.Viewer?, body: String) -> String {
         var navigation = ""
         if let viewer {
-            navigation = #"<nav aria-label="Console"><a href="/ui">Overview</a><a href="/ui/tasks">Tasks</a>"#
+            navigation = #"<nav aria-label="Console"><a href="/ui">Overview</a><a href="/ui/tasks">Tasks</a><a href="/ui/reviews">Reviews</a>"#
             if let csrf = viewer.csrf {
                 navigation += """
                     <span class="who">Signed in as \(escape(viewer.name))</span>\
