@@ -190,4 +190,28 @@ struct ConsoleTests {
             #expect(await h.get("/ui/reviews", headers: [("cookie", reviewer.cookie)]).text.contains("Nothing waits for a review."))
         }
     }
+
+    @Test("overview: queue depth and the oldest task's wait, the last hour's completions, workers with their heartbeats")
+    func overview() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let api = TowerAPI(database: database, configuration: testConfiguration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: .sqlite)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tools = AgentTools(database: database, engine: api.engine, configuration: testConfiguration, traceRoot: root, logger: quietLogger("mcp"))
+            let agent = AgentTools.Caller(principal: nil)
+            #expect(await h.enqueue(validTask()).status == 201)
+            let task = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Finish this", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"])
+            _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
+            _ = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
+            try await database.write { try await $0.queue.upsertWorker(id: "worker-a", host: "box-1", pid: 42, concurrency: 4, now: .now()) }
+
+            let page = await h.get("/ui").text
+            #expect(page.contains("<dt>Queued</dt><dd>1</dd>"), "\(page)")
+            #expect(page.contains("<dt>Completed in the last hour</dt><dd>1</dd>"))
+            #expect(page.contains("<dt>Failed in the last hour</dt><dd>0</dd>"))
+            #expect(!page.contains("none waiting"), "a task waits")
+            #expect(page.contains("<td>worker-a</td><td>box-1 (pid 42)</td><td>4</td><td>beat "))
+        }
+    }
 }

@@ -113,18 +113,54 @@ struct ConsoleRoutes: Sendable {
 
     // MARK: - Pages
 
+    /// Tasks by status, the last hour's completions and failures, the queue's depth and the age of
+    /// its oldest task, and the workers seen in the last ten minutes with their heartbeats.
     func overview(_ viewer: Viewer) async throws -> String {
-        let counts = try await database.read { try await $0.tasks.countByStatus() }
+        let now = Timestamp.now()
+        let (counts, lastHour, oldest, workers) = try await database.read { store in
+            (
+                try await store.tasks.countByStatus(), try await store.queue.finished(since: now.adding(seconds: -3600)),
+                try await store.queue.oldestQueued(), try await store.queue.workers(since: now.adding(seconds: -600))
+            )
+        }
         var rows = ""
         for status in TaskStatus.allCases {
             rows += "<tr><th scope=\"row\">\(HTML.escape(status.rawValue))</th><td>\(counts[status.rawValue] ?? 0)</td></tr>"
         }
+        let age = oldest.map { Self.duration(now.seconds(since: $0)) } ?? "none waiting"
+        var workerRows = ""
+        for worker in workers {
+            let state = worker.stoppedAt == nil ? "beat \(Self.duration(now.seconds(since: worker.heartbeatAt))) ago" : "stopped"
+            workerRows += """
+                <tr><td>\(HTML.escape(worker.id))</td><td>\(HTML.escape(worker.host)) (pid \(worker.pid))</td>\
+                <td>\(worker.concurrency)</td><td>\(state)</td></tr>
+                """
+        }
+        if workerRows.isEmpty { workerRows = #"<tr><td colspan="4">No worker seen in the last ten minutes.</td></tr>"# }
         let body = """
             <h1>Overview</h1>
+            <dl class="figures">
+            <div><dt>Queued</dt><dd>\(counts["queued"] ?? 0)</dd></div>
+            <div><dt>Oldest queued task waits</dt><dd>\(age)</dd></div>
+            <div><dt>Completed in the last hour</dt><dd>\(lastHour["completed"] ?? 0)</dd></div>
+            <div><dt>Failed in the last hour</dt><dd>\(lastHour["failed"] ?? 0)</dd></div>
+            </dl>
+            <h2>Tasks by status</h2>
             <table aria-label="Tasks by status"><thead><tr><th scope="col">Status</th><th scope="col">Tasks</th></tr></thead>
             <tbody>\(rows)</tbody></table>
+            <h2>Workers</h2>
+            <table aria-label="Workers"><thead><tr><th scope="col">Worker</th><th scope="col">Process</th>\
+            <th scope="col">Slots</th><th scope="col">Heartbeat</th></tr></thead><tbody>\(workerRows)</tbody></table>
             """
         return HTML.layout(title: "Overview", viewer: viewer, body: body)
+    }
+
+    /// `42 s`, `3 min`, `2 h 5 min`.
+    static func duration(_ seconds: Double) -> String {
+        let whole = max(0, Int(seconds.rounded()))
+        if whole < 60 { return "\(whole) s" }
+        if whole < 3600 { return "\(whole / 60) min" }
+        return "\(whole / 3600) h \(whole % 3600 / 60) min"
     }
 
     /// Issues under review with their newest evidence pack, and a decision form for `review` keys.
@@ -341,6 +377,7 @@ enum HTML {
         th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d0d7de}
         label{display:block;margin:.5rem 0 .25rem}input,button,select{font:inherit;padding:.4rem .6rem}
         .error{color:#a40e26}.inline{display:inline}
+        .figures{display:flex;flex-wrap:wrap;gap:1.5rem}.figures dd{font-size:1.6rem;margin:0}
         a:focus,button:focus,input:focus{outline:3px solid #f0b400;outline-offset:2px}
         """
 }

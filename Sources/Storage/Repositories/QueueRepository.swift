@@ -30,6 +30,47 @@ public struct QueueRepository: Sendable {
     }
 }
 
+extension QueueRepository {
+    /// A worker process as its heartbeat last recorded it.
+    public struct WorkerRow: Sendable {
+        public var id: String
+        public var host: String
+        public var pid: Int
+        public var concurrency: Int
+        public var startedAt: Timestamp
+        public var heartbeatAt: Timestamp
+        public var stoppedAt: Timestamp?
+    }
+
+    /// Workers that beat since `since`, or stopped since then; newest heartbeat first.
+    public func workers(since: Timestamp) async throws(StorageError) -> [WorkerRow] {
+        try await session.query(
+            "SELECT * FROM tower_workers WHERE heartbeat_at >= $1 ORDER BY heartbeat_at DESC, id LIMIT 200", [.timestamp(since)]
+        ).map { row throws(StorageError) in
+            WorkerRow(
+                id: try row.string("id"), host: try row.string("host"), pid: try row.int("pid"), concurrency: try row.int("concurrency"),
+                startedAt: try row.timestamp("started_at"), heartbeatAt: try row.timestamp("heartbeat_at"),
+                stoppedAt: try row.optionalTimestamp("stopped_at"))
+        }
+    }
+
+    /// The oldest `queued_at` of the queue (how long the longest-waiting task has waited).
+    public func oldestQueued() async throws(StorageError) -> Timestamp? {
+        try await session.query("SELECT MIN(queued_at) AS oldest FROM tasks WHERE status = 'queued'", []).first?.optionalTimestamp("oldest")
+    }
+
+    /// Attempts finished since `since`, by the status they ended with.
+    public func finished(since: Timestamp) async throws(StorageError) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try await session.query(
+            "SELECT status, COUNT(*) AS n FROM tasks WHERE completed_at >= $1 GROUP BY status", [.timestamp(since)])
+        {
+            counts[try row.string("status")] = try row.int("n")
+        }
+        return counts
+    }
+}
+
 extension Store {
     public var queue: QueueRepository { QueueRepository(session: session) }
 }
