@@ -214,4 +214,52 @@ struct ConsoleTests {
             #expect(page.contains("<td>worker-a</td><td>box-1 (pid 42)</td><td>4</td><td>beat "))
         }
     }
+
+    @Test("a task's page: fields, Runs with Artifacts, context, timeline; cancel and retry through the engine for write keys only",
+        arguments: Dialect.allCases)
+    func taskPage(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: dialect)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tools = AgentTools(database: database, engine: api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
+            let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
+            let finished = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Write <docs> now", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"]?.stringValue)
+            _ = await tools.call("jct_claim_task", arguments: ["task_id": .string(finished)], caller: agent)
+            _ = await tools.call("jct_report_artifact", arguments: ["task_id": .string(finished), "title": "notes.md", "artifact_type": "doc", "content": "hello"], caller: agent)
+            _ = await tools.call("jct_complete_task", arguments: ["task_id": .string(finished), "success": true, "summary": "done"], caller: agent)
+            let queued = try #require(await h.enqueue(validTask(), headers: AccessTests.bearer(AccessTests.secret(.write)))["task_id"]?.stringValue)
+
+            let reader = try await signIn(h, AccessTests.secret(.read))
+            let page = await h.get("/ui/tasks/\(finished)", headers: [("cookie", reader.cookie)])
+            #expect(page.status == 200)
+            #expect(page.text.contains("<h1>Write &lt;docs&gt; now</h1>"))
+            #expect(page.text.contains("<td>notes.md</td><td>doc</td><td>5</td><td><code>sha256:"), "the artifact with size and digest")
+            #expect(page.text.contains("ContextPacket") && page.text.contains("ConstraintSnapshot"))
+            #expect(page.text.contains("by agent"), "the timeline names the actors")
+            #expect(!page.text.contains("Retry task"), "a read key sees no buttons")
+            #expect(await h.get("/ui/tasks/00000000-0000-0000-0000-000000000000", headers: [("cookie", reader.cookie)]).status == 404)
+
+            let writer = try await signIn(h, AccessTests.secret(.write))
+            #expect(!(await h.get("/ui/tasks/\(finished)", headers: [("cookie", writer.cookie)]).text.contains("Retry task")),
+                "no retry while its Issue is under review (the state machine would refuse)")
+            #expect(await h.get("/ui/tasks/\(queued)", headers: [("cookie", writer.cookie)]).text.contains("Cancel task"))
+            let headers = [("cookie", writer.cookie), ("content-type", "application/x-www-form-urlencoded")]
+            #expect(await h.send("POST", "/ui/tasks/\(queued)/cancel", body: [], headers: headers).status == 403, "no CSRF token")
+            let readCancel = await h.send("POST", "/ui/tasks/\(queued)/cancel", body: form(["csrf": reader.csrf]),
+                headers: [("cookie", reader.cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(readCancel.status == 403, "a read key cannot cancel")
+            let cancelled = await h.send("POST", "/ui/tasks/\(queued)/cancel", body: form(["csrf": writer.csrf]), headers: headers)
+            #expect(cancelled.status == 303 && cancelled.header("location")?.hasPrefix("/ui/tasks/\(queued)?done=Cancelled") == true)
+            #expect(try await database.read { try await $0.tasks.get(queued) }?.status == .cancelled)
+            let again = await h.send("POST", "/ui/tasks/\(queued)/cancel", body: form(["csrf": writer.csrf]), headers: headers)
+            #expect(again.header("location")?.contains("cancelled") == true, "the state machine's refusal is shown")
+            #expect(await h.get("/ui/tasks/\(queued)", headers: [("cookie", writer.cookie)]).text.contains("Retry task"), "a cancelled task can be retried")
+            let retried = await h.send("POST", "/ui/tasks/\(queued)/retry", body: form(["csrf": writer.csrf]), headers: headers)
+            #expect(retried.status == 303, "\(retried.header("location")?.removingPercentEncoding ?? "")")
+            #expect(try await database.read { try await $0.tasks.get(queued) }?.status == .queued, "\(retried.header("location")?.removingPercentEncoding ?? "")")
+        }
+    }
 }

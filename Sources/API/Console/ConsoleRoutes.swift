@@ -42,6 +42,20 @@ struct ConsoleRoutes: Sendable {
         router.add("GET", "/ui/tasks", summary: "Console: tasks, filtered and paged", tag: "Console", access: .open) { request in
             try await page(request) { viewer in try await tasks(viewer, request) }
         }
+        router.add("GET", "/ui/tasks/{task_id}", summary: "Console: a task, its context, Runs, Artifacts and timeline", tag: "Console", access: .open) {
+            request in
+            let id = request.parameter("task_id")
+            guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
+            guard let html = try await task(viewer, id: id, message: request.queryValue("done")) else {
+                return HTML.response(404, HTML.layout(title: "Not found", viewer: viewer, body: "<h1>Task not found</h1>"))
+            }
+            return HTML.response(200, html)
+        }
+        for action in ["cancel", "retry"] {
+            router.add("POST", "/ui/tasks/{task_id}/\(action)", summary: "Console: \(action) a task", tag: "Console", access: .open) { request in
+                try await act(action, on: request.parameter("task_id"), request)
+            }
+        }
         router.add("GET", "/ui/reviews", summary: "Console: runs waiting for a review", tag: "Console", access: .open) { request in
             try await page(request) { viewer in try await reviews(viewer, message: request.queryValue("done").map { "Decision recorded: \($0)." }) }
         }
@@ -163,6 +177,111 @@ struct ConsoleRoutes: Sendable {
         return "\(whole / 3600) h \(whole % 3600 / 60) min"
     }
 
+    /// One task: its fields, the context it ran under, every attempt's Run with its Artifacts,
+    /// the audit timeline of the task and its Issue, and cancel/retry where the state machine
+    /// allows them and the key may write.
+    func task(_ viewer: Viewer, id: String, message: String?) async throws -> String? {
+        let loaded = try await database.read { store -> (TaskRecord, Issue?, ContextPacket?, ConstraintSnapshot?, [Run], [Artifact], [AuditEntry])? in
+            guard let task = try await store.tasks.get(id) else { return nil }
+            var issue: Issue?
+            var packet: ContextPacket?
+            var snapshot: ConstraintSnapshot?
+            var runs: [Run] = []
+            var artifacts: [Artifact] = []
+            var audit = try await store.audit.list(AuditLog.Filter(entityId: task.id), page: Page(limit: 200))
+            if let issueId = task.cwomIssueId {
+                issue = try await store.issues.get(issueId)
+                packet = try await store.contextPackets.latest(forIssue: issueId)
+                if let ref = packet?.constraintSnapshot { snapshot = try await store.constraintSnapshots.get(ref.id) }
+                runs = try await store.runs.list(RunRepository.Filter(issueId: issueId), page: Page(limit: 100))
+                artifacts = try await store.artifacts.list(forRuns: runs.map(\.id))
+                audit += try await store.audit.list(AuditLog.Filter(entityId: issueId), page: Page(limit: 200))
+            }
+            return (task, issue, packet, snapshot, runs, artifacts, audit)
+        }
+        guard let (task, issue, packet, snapshot, runs, artifacts, audit) = loaded else { return nil }
+        func field(_ name: String, _ value: String?) -> String {
+            "<div><dt>\(HTML.escape(name))</dt><dd>\(HTML.escape(value ?? "—"))</dd></div>"
+        }
+        var body = "<h1>\(HTML.escape(task.objective))</h1>"
+        if let message { body += #"<p role="status">\#(HTML.escape(message))</p>"# }
+        body += "<dl class=\"figures\">"
+            + field("Status", task.status.rawValue) + field("Operation", task.operation.rawValue)
+            + field("Repository", "\(task.target.repo)@\(task.target.ref)") + field("Attempt", String(task.attempt))
+            + field("Created", task.createdAt?.iso8601) + field("Started", task.startedAt?.iso8601)
+            + field("Completed", task.completedAt?.iso8601) + field("Worker", task.assignedTo) + field("Issue", issue.map { "\($0.title) (\($0.status.rawValue))" })
+            + "</dl>"
+        if let error = task.error { body += #"<p class="error">\#(HTML.escape(error))</p>"# }
+        if viewer.may(.write) {
+            let csrf = viewer.csrf ?? ""
+            let escapedId = HTML.escape(task.id)
+            if task.status == .queued || task.status == .running {
+                body += #"<form method="post" action="/ui/tasks/\#(escapedId)/cancel"><input type="hidden" name="csrf" value="\#(csrf)"><button type="submit">Cancel task</button></form>"#
+            }
+            if LifecycleEngine.allowsRetry(task.status, issueStatus: issue?.status) {
+                body += #"<form method="post" action="/ui/tasks/\#(escapedId)/retry"><input type="hidden" name="csrf" value="\#(csrf)"><button type="submit">Retry task</button></form>"#
+            }
+        }
+        body += "<h2>Runs</h2>"
+        if runs.isEmpty { body += "<p>No run yet.</p>" }
+        for run in runs {
+            body += "<section aria-label=\"Run \(HTML.escape(run.id))\"><h3>Run \(HTML.escape(run.id)): \(HTML.escape(run.status.rawValue))</h3>"
+            body += "<p>Mode \(HTML.escape(run.mode.rawValue)), executor \(HTML.escape(run.executor.actor.actorId)), started \(HTML.escape(run.telemetry.startedAt?.iso8601 ?? "—"))</p>"
+            let own = artifacts.filter { $0.producedBy.id == run.id }
+            if !own.isEmpty {
+                body += #"<table aria-label="Artifacts"><thead><tr><th scope="col">Artifact</th><th scope="col">Type</th><th scope="col">Size</th><th scope="col">Digest</th></tr></thead><tbody>"#
+                for artifact in own {
+                    body += "<tr><td>\(HTML.escape(artifact.title))</td><td>\(HTML.escape(artifact.type.rawValue))</td>"
+                        + "<td>\(artifact.sizeBytes.map(String.init) ?? "—")</td><td><code>\(HTML.escape(artifact.digest ?? "—"))</code></td></tr>"
+                }
+                body += "</tbody></table>"
+            }
+            body += "</section>"
+        }
+        body += "<h2>Context</h2>"
+        if let packet {
+            body += "<h3>ContextPacket \(HTML.escape(packet.id)) (version \(packet.version))</h3><pre>\(HTML.escape(packet.json.serialized(.init(pretty: true))))</pre>"
+        }
+        if let snapshot {
+            body += "<h3>ConstraintSnapshot \(HTML.escape(snapshot.id))</h3><pre>\(HTML.escape(snapshot.json.serialized(.init(pretty: true))))</pre>"
+        }
+        body += #"<h2>Timeline</h2><ol class="timeline">"#
+        for entry in audit.sorted(by: { $0.id < $1.id }) {
+            body += "<li><time>\(HTML.escape(entry.ts.iso8601))</time> \(HTML.escape(entry.entityKind)) \(HTML.escape(entry.action.rawValue))"
+                + " by \(HTML.escape(entry.actor.actorId))\(entry.note.map { ": " + HTML.escape($0) } ?? "")</li>"
+        }
+        body += "</ol>"
+        return HTML.layout(title: task.objective, viewer: viewer, body: body)
+    }
+
+    /// Cancel or retry from the task page, through the engine; the state machine decides.
+    func act(_ action: String, on taskId: String, _ request: APIRequest) async throws -> APIResponse {
+        guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
+        guard viewer.csrf == nil || Self.form(request)["csrf"] == viewer.csrf else {
+            return HTML.response(403, HTML.layout(title: "Refused", viewer: viewer, body: "<h1>Refused</h1><p>The form carried no valid CSRF token.</p>"))
+        }
+        guard viewer.may(.write) else {
+            return HTML.response(403, HTML.layout(title: "Refused", viewer: viewer, body: "<h1>Refused</h1><p>Your key has no write scope.</p>"))
+        }
+        let actor = viewer.principal?.actor ?? Actor(kind: .human, id: "console")
+        let outcome: String
+        do {
+            if action == "cancel" {
+                switch try await engine.cancel(taskId, by: actor) {
+                case .cancelled: outcome = "Cancelled."
+                case .requested: outcome = "Cancel requested: the worker stops it within a heartbeat."
+                }
+            } else {
+                _ = try await engine.retry(taskId, by: actor)
+                outcome = "Queued again: the next attempt gets a new Run."
+            }
+        } catch let error as LifecycleError {
+            outcome = error.description
+        }
+        let encoded = outcome.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return Self.redirect("/ui/tasks/\(taskId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "")?done=\(encoded)")
+    }
+
     /// Issues under review with their newest evidence pack, and a decision form for `review` keys.
     func reviews(_ viewer: Viewer, message: String? = nil) async throws -> String {
         let pending = try await database.read { store -> [(Issue, EvidencePack?)] in
@@ -258,7 +377,7 @@ struct ConsoleRoutes: Sendable {
         var rows = ""
         for task in found.prefix(Self.pageSize) {
             rows += """
-                <tr><td>\(HTML.escape(task.createdAt?.iso8601 ?? ""))</td><td>\(HTML.escape(task.status.rawValue))</td>                <td>\(HTML.escape(task.operation.rawValue))</td><td>\(HTML.escape(task.target.repo))</td>                <td>\(HTML.escape(task.objective))</td></tr>
+                <tr><td>\(HTML.escape(task.createdAt?.iso8601 ?? ""))</td><td>\(HTML.escape(task.status.rawValue))</td>                <td>\(HTML.escape(task.operation.rawValue))</td><td>\(HTML.escape(task.target.repo))</td>                <td><a href="/ui/tasks/\(HTML.escape(task.id))">\(HTML.escape(task.objective))</a></td></tr>
                 """
         }
         if rows.isEmpty { rows = #"<tr><td colspan="5">No task matches.</td></tr>"# }

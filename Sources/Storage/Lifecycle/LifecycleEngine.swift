@@ -208,6 +208,17 @@ public struct LifecycleEngine: Sendable {
     /// Queues a finished task (completed, failed or cancelled) again: a new attempt, which the next
     /// claim gives a new Run (the old Runs stay as they are). Its Issue is reopened (`ready`); an
     /// Issue still under review must be reviewed first (`invalidTransition` on the Issue).
+    /// Whether `retry` takes a task in `status` whose Issue is in `issueStatus` (nil: no Issue):
+    /// what a console shows a retry button for.
+    public static func allowsRetry(_ status: TaskStatus, issueStatus: Status?) -> Bool {
+        Lifecycle.task.allows(status, .queued, via: "retry") && (issueStatus.map(issueTakesRetry) ?? true)
+    }
+
+    /// An Issue takes a retry when it can be reopened (`→ ready`) or is open already.
+    static func issueTakesRetry(_ status: Status) -> Bool {
+        Lifecycle.issue.allows(status, .ready) || status == .ready || status == .planned
+    }
+
     public func retry(_ taskId: String, by actor: Actor) async throws -> TaskRecord {
         try await transaction("retry", by: actor) { tx in
             guard let task = try await tx.sql.lockTask(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
@@ -444,7 +455,7 @@ struct LifecycleTransaction {
         if let issueId = task.cwomIssueId, let status = try await sql.issueStatus(issueId) {
             if Lifecycle.issue.allows(status, .ready) {
                 issueMove = (issueId, status)
-            } else if status != .ready && status != .planned {
+            } else if !LifecycleEngine.issueTakesRetry(status) {
                 throw LifecycleError.invalidTransition(entity: "Issue", id: issueId, current: status.rawValue, requested: "ready")
             }
         }
