@@ -145,6 +145,28 @@ struct ConsoleTests {
         }
     }
 
+    /// An agent, through the MCP tools, claims a new task, reports `report` (title, content) and
+    /// completes it: its Run waits for a review. The task's id and its evidence pack's.
+    func finishedByAgent(_ h: Harness, _ configuration: APIConfiguration, objective: String, report: (String, String)? = nil)
+        async throws -> (task: String, pack: String)
+    {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tools = AgentTools(database: h.database, engine: h.api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
+        let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
+        let task = try #require(
+            await tools.call("jct_enqueue_task", arguments: ["objective": .string(objective), "operation": "docs", "target_repo": "testorg/x"], caller: agent)[
+                "task_id"])
+        _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
+        if let (title, content) = report {
+            _ = await tools.call(
+                "jct_report_artifact", arguments: ["task_id": task, "title": .string(title), "artifact_type": "doc", "content": .string(content)],
+                caller: agent)
+        }
+        let done = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
+        return (try #require(task.stringValue), try #require(done["evidence_pack"]?["id"]?.stringValue))
+    }
+
     @Test("reviews: a review key approves with a reason through the engine; a read key sees no buttons and cannot post",
         arguments: Dialect.allCases)
     func reviews(_ dialect: Dialect) async throws {
@@ -152,15 +174,7 @@ struct ConsoleTests {
             let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
             let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
             let h = Harness(api: api, database: database, dialect: dialect)
-            // An agent finishes a task: its Run waits for a review.
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: root) }
-            let tools = AgentTools(database: database, engine: api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
-            let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
-            let task = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Document <b>it</b>", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"])
-            _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
-            let done = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
-            let pack = try #require(done["evidence_pack"]?["id"]?.stringValue)
+            let (taskId, pack) = try await finishedByAgent(h, configuration, objective: "Document <b>it</b>")
 
             let reader = try await signIn(h, AccessTests.secret(.read))
             let readView = await h.get("/ui/reviews", headers: [("cookie", reader.cookie)])
@@ -183,7 +197,7 @@ struct ConsoleTests {
                 "POST", "/ui/reviews", body: self.form(form.merging(["csrf": reviewer.csrf]) { $1 }),
                 headers: [("cookie", reviewer.cookie), ("content-type", "application/x-www-form-urlencoded")])
             #expect(approved.status == 303 && approved.header("location") == "/ui/reviews?done=approved", "\(approved.status) \(approved.text)")
-            let issueId = try #require(try await database.read { try await $0.tasks.get(task.stringValue ?? "") }?.cwomIssueId)
+            let issueId = try #require(try await database.read { try await $0.tasks.get(taskId) }?.cwomIssueId)
             #expect(try await database.read { try await $0.issues.get(issueId) }?.status == .done)
             let reviews = try await database.read { try await $0.reviews.list(evidencePackId: pack) }
             #expect(reviews.count == 1 && reviews.first?.reviewer.actorId == "key-review", "the key's name is the reviewer")
@@ -196,14 +210,8 @@ struct ConsoleTests {
         try await withDatabase(.sqlite) { database, _ in
             let api = TowerAPI(database: database, configuration: testConfiguration, logger: quietLogger("tower.api"))
             let h = Harness(api: api, database: database, dialect: .sqlite)
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: root) }
-            let tools = AgentTools(database: database, engine: api.engine, configuration: testConfiguration, traceRoot: root, logger: quietLogger("mcp"))
-            let agent = AgentTools.Caller(principal: nil)
             #expect(await h.enqueue(validTask()).status == 201)
-            let task = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Finish this", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"])
-            _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
-            _ = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
+            _ = try await finishedByAgent(h, testConfiguration, objective: "Finish this")
             try await database.write { try await $0.queue.upsertWorker(id: "worker-a", host: "box-1", pid: 42, concurrency: 4, now: .now()) }
 
             let page = await h.get("/ui").text
@@ -222,14 +230,7 @@ struct ConsoleTests {
             let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
             let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
             let h = Harness(api: api, database: database, dialect: dialect)
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: root) }
-            let tools = AgentTools(database: database, engine: api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
-            let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
-            let finished = try #require(await tools.call("jct_enqueue_task", arguments: ["objective": "Write <docs> now", "operation": "docs", "target_repo": "testorg/x"], caller: agent)["task_id"]?.stringValue)
-            _ = await tools.call("jct_claim_task", arguments: ["task_id": .string(finished)], caller: agent)
-            _ = await tools.call("jct_report_artifact", arguments: ["task_id": .string(finished), "title": "notes.md", "artifact_type": "doc", "content": "hello"], caller: agent)
-            _ = await tools.call("jct_complete_task", arguments: ["task_id": .string(finished), "success": true, "summary": "done"], caller: agent)
+            let (finished, _) = try await finishedByAgent(h, configuration, objective: "Write <docs> now", report: ("notes.md", "hello"))
             let queued = try #require(await h.enqueue(validTask(), headers: AccessTests.bearer(AccessTests.secret(.write)))["task_id"]?.stringValue)
 
             let reader = try await signIn(h, AccessTests.secret(.read))

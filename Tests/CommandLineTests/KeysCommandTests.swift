@@ -48,6 +48,24 @@ extension CommandLineTests {
         return exited == true && process.terminationReason == .exit && process.terminationStatus == 0
     }
 
+    /// `tower api` on a free port while `body` runs (its port, log and process); then SIGTERM
+    /// must stop it cleanly.
+    func withAPIProcess(_ setup: Setup, _ body: (_ port: Int, _ log: URL, _ api: Process) async throws -> Void) async throws {
+        let (fd, port) = try occupiedPort()
+        close(fd)
+        let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let api = try start(setup, ["api", "--port", String(port)], log: log)
+        do {
+            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
+            try await body(port, log, api)
+        } catch {
+            if api.isRunning { api.terminate() }
+            throw error
+        }
+        #expect(try await stop(api), "SIGTERM stops the API cleanly")
+    }
+
     @Test("a worker's /metrics takes the same keys: a read key, or none with TOWER_METRICS_PUBLIC=true", arguments: [false, true])
     func workerMetrics(_ metricsPublic: Bool) async throws {
         try await withSetup(.sqlite) { setup in
@@ -106,41 +124,33 @@ extension CommandLineTests {
             #expect(listed.stdout == "reader\tread\t\n", "\(listed)")
 
             #expect(try tower(setup, "migrate").status == 0)
-            let (fd, port) = try occupiedPort()
-            close(fd)
-            let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
-            defer { try? FileManager.default.removeItem(at: logFile) }
-            let api = try start(setup, ["api", "--port", String(port)], log: logFile)
-            defer { if api.isRunning { api.terminate() } }
+            try await withAPIProcess(setup) { port, logFile, api in
+                @Sendable func get(_ key: String?) async throws -> Int {
+                    let headers = key.map { [("Authorization", "Bearer \($0)")] } ?? []
+                    return try await RawConnection.request(port: port, "GET", "/tasks", headers: headers).status
+                }
+                #expect(try await get(reader) == 200)
+                #expect(try await get(nil) == 401)
 
-            @Sendable func get(_ key: String?) async throws -> Int {
-                let headers = key.map { [("Authorization", "Bearer \($0)")] } ?? []
-                return try await RawConnection.request(port: port, "GET", "/tasks", headers: headers).status
+                // Rotate: a new key for the same client, the old one revoked; SIGHUP applies both.
+                let rotated = try tower(setup, "keys", "add", "reader-2", "--scope", "read", "--scope", "write")
+                let newReader = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(try tower(setup, "keys", "revoke", "reader").status == 0)
+                #expect(try tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
+                kill(api.processIdentifier, SIGHUP)
+                try await eventually("the revoked key is refused") { try await get(reader) == 401 }
+                #expect(try await get(newReader) == 200)
+
+                // A file that no longer parses leaves the keys in force.
+                try (try String(contentsOf: keysFile, encoding: .utf8) + "broken line\n").write(to: keysFile, atomically: true, encoding: .utf8)
+                kill(api.processIdentifier, SIGHUP)
+                try await eventually("the failed reload is logged") {
+                    (try String(contentsOf: logFile, encoding: .utf8)).contains("API keys not reloaded")
+                }
+                let log = try String(contentsOf: logFile, encoding: .utf8)
+                #expect(log.contains("line 4: expected NAME SCOPES"), "the log names the line: \(log)")
+                #expect(try await get(newReader) == 200)
             }
-            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
-            #expect(try await get(reader) == 200)
-            #expect(try await get(nil) == 401)
-
-            // Rotate: a new key for the same client, the old one revoked; SIGHUP applies both.
-            let rotated = try tower(setup, "keys", "add", "reader-2", "--scope", "read", "--scope", "write")
-            let newReader = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try tower(setup, "keys", "revoke", "reader").status == 0)
-            #expect(try tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
-            kill(api.processIdentifier, SIGHUP)
-            try await eventually("the revoked key is refused") { try await get(reader) == 401 }
-            #expect(try await get(newReader) == 200)
-
-            // A file that no longer parses leaves the keys in force.
-            try (try String(contentsOf: keysFile, encoding: .utf8) + "broken line\n").write(to: keysFile, atomically: true, encoding: .utf8)
-            kill(api.processIdentifier, SIGHUP)
-            try await eventually("the failed reload is logged") {
-                (try String(contentsOf: logFile, encoding: .utf8)).contains("API keys not reloaded")
-            }
-            let log = try String(contentsOf: logFile, encoding: .utf8)
-            #expect(log.contains("line 4: expected NAME SCOPES"), "the log names the line: \(log)")
-            #expect(try await get(newReader) == 200)
-
-            #expect(try await stop(api), "SIGTERM stops the API cleanly")
         }
     }
 

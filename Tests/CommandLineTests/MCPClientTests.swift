@@ -47,21 +47,15 @@ extension CommandLineTests {
             let keys = try agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
             #expect(try tower(setup, "migrate").status == 0)
-            let (fd, port) = try occupiedPort()
-            close(fd)
-            let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
-            defer { try? FileManager.default.removeItem(at: log) }
-            let api = try start(setup, ["api", "--port", String(port)], log: log)
-            defer { if api.isRunning { api.terminate() } }
-            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
-            #expect(try await RawConnection.request(port: port, "POST", "/mcp", body: "{}").status == 401, "a key is needed")
-            #expect(try await RawConnection.request(port: port, "GET", "/mcp/sse").status == 401, "a key is needed")
-            for (transport, path) in [("http", "/mcp"), ("sse", "/mcp/sse")] {
-                let outcome = try runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
-                #expect(outcome.status == 0, "\(transport): \(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-                #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+            try await withAPIProcess(setup) { port, log, _ in
+                #expect(try await RawConnection.request(port: port, "POST", "/mcp", body: "{}").status == 401, "a key is needed")
+                #expect(try await RawConnection.request(port: port, "GET", "/mcp/sse").status == 401, "a key is needed")
+                for (transport, path) in [("http", "/mcp"), ("sse", "/mcp/sse")] {
+                    let outcome = try runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
+                    #expect(outcome.status == 0, "\(transport): \(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                    #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+                }
             }
-            #expect(try await stop(api), "SIGTERM stops the API cleanly after MCP sessions")
         }
     }
 
@@ -72,16 +66,10 @@ extension CommandLineTests {
             var setup = setup
             let keys = try agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
-            let (fd, port) = try occupiedPort()
-            close(fd)
-            let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("serve-\(UUID().uuidString).log")
-            defer { try? FileManager.default.removeItem(at: log) }
-            let serve = try start(setup, ["api", "--port", String(port)], log: log)
-            defer { if serve.isRunning { serve.terminate() } }
-            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
-            let outcome = try runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
-            #expect(outcome.status == 0, "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-            #expect(try await stop(serve))
+            try await withAPIProcess(setup) { port, log, _ in
+                let outcome = try runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
+                #expect(outcome.status == 0, "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            }
         }
     }
 
