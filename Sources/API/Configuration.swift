@@ -16,11 +16,15 @@ public struct APIConfiguration: Sendable {
     public var traceRoot: URL
     /// What an agent's completion over MCP does after the prover (as a worker's).
     public var reviewPolicy: ReviewPolicy
+    /// `TOWER_CORS_ORIGINS`: which other sites' pages may call the API.
+    public var cors: CORSPolicy
 
     public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
         version: String = "0.1.0", limits: HTTPLimits = HTTPLimits(),
-        traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy())
+        traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy(),
+        cors: CORSPolicy = CORSPolicy())
     {
+        self.cors = cors
         self.access = access
         self.policy = policy
         self.version = version

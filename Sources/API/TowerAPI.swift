@@ -46,7 +46,9 @@ public final class TowerAPI: HTTPResponder {
             database: database, engine: engine, configuration: configuration, traceRoot: configuration.traceRoot,
             reviewPolicy: configuration.reviewPolicy, logger: logger)
         MCPRoutes(tools: agentTools, sessions: mcpSessions, version: configuration.version).register(on: &router)
-        ConsoleRoutes(database: database, engine: engine, access: router.access, sessions: consoleSessions).register(on: &router)
+        ConsoleRoutes(
+            database: database, engine: engine, access: router.access, sessions: consoleSessions, configuration: configuration, logger: logger
+        ).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
         let documented = router
         router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in
@@ -55,10 +57,19 @@ public final class TowerAPI: HTTPResponder {
         self.router = router
     }
 
+    /// Ends the streams that would hold the HTTP server's drain at shutdown: MCP sessions and
+    /// the console's live trace logs.
+    public func endStreams() async {
+        await mcpSessions.closeAll()
+        await consoleSessions.endStreams()
+    }
+
     /// Answers one request. Errors a route did not turn into a response become a 500 with a
     /// JSON detail, and are logged with the request.
     public func respond(_ request: APIRequest, host: String? = nil) async -> APIResponse {
-        let response = await answer(request, host: host)
+        if let preflight = configuration.cors.preflight(request) { return preflight }
+        var response = await answer(request, host: host)
+        configuration.cors.decorate(&response, for: request)
         Counter(
             label: "tower_http_requests_total",
             dimensions: [("method", request.method), ("route", router.pattern(for: request)), ("status", String(response.status))]

@@ -367,6 +367,8 @@ struct CWOMAPITests {
             #expect(file.status == 200)
             #expect(file.text == "# out")
             #expect(file.header("content-type") == "text/markdown; charset=utf-8")
+            #expect(file.header("content-security-policy") == "sandbox", "an agent's file never runs as a page of this origin")
+            #expect(file.header("x-content-type-options") == "nosniff")
             for attack in ["../../etc/passwd", "artifacts/../../x", "escape", "artifacts%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd", "artifacts"] {
                 #expect(await h.get("/cwom/runs/\(c.run)/trace/\(attack)").status == 404, "\(attack)")
             }

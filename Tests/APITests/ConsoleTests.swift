@@ -145,26 +145,63 @@ struct ConsoleTests {
         }
     }
 
+    /// An agent working through the MCP tools, its Runs' trace folders under `root`.
+    struct Agent {
+        let tools: AgentTools
+        let caller = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
+
+        /// Enqueues a task and claims it: its id.
+        func claimNew(_ objective: String, criteria: [String] = []) async throws -> String {
+            let task = await tools.call(
+                "jct_enqueue_task",
+                arguments: [
+                    "objective": .string(objective), "operation": "docs", "target_repo": "testorg/x",
+                    "acceptance_criteria": .array(criteria.map { .string($0) }),
+                ], caller: caller)["task_id"]
+            let id = try #require(task?.stringValue)
+            #expect(await tools.call("jct_claim_task", arguments: ["task_id": .string(id)], caller: caller)["run_id"] != nil)
+            return id
+        }
+
+        func report(_ task: String, _ title: String, type: String = "doc", _ content: String) async {
+            let reply = await tools.call(
+                "jct_report_artifact",
+                arguments: ["task_id": .string(task), "title": .string(title), "artifact_type": .string(type), "content": .string(content)],
+                caller: caller)
+            #expect(reply["error"] == nil, "\(reply)")
+        }
+
+        /// Completes the task: its evidence pack's id.
+        func complete(_ task: String) async throws -> String {
+            let done = await tools.call("jct_complete_task", arguments: ["task_id": .string(task), "success": true, "summary": "done"], caller: caller)
+            return try #require(done["evidence_pack"]?["id"]?.stringValue, "\(done)")
+        }
+    }
+
+    func agent(_ h: Harness, _ configuration: APIConfiguration, root: URL) -> Agent {
+        Agent(tools: AgentTools(database: h.database, engine: h.api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp")))
+    }
+
+    /// A fresh folder for trace folders, removed after `body`.
+    func withTraceRoot(_ body: (URL) async throws -> Void) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await body(root)
+    }
+
     /// An agent, through the MCP tools, claims a new task, reports `report` (title, content) and
     /// completes it: its Run waits for a review. The task's id and its evidence pack's.
     func finishedByAgent(_ h: Harness, _ configuration: APIConfiguration, objective: String, report: (String, String)? = nil)
         async throws -> (task: String, pack: String)
     {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-console-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let tools = AgentTools(database: h.database, engine: h.api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp"))
-        let agent = AgentTools.Caller(principal: Principal(name: "agent", scopes: [.agent, .write, .read]))
-        let task = try #require(
-            await tools.call("jct_enqueue_task", arguments: ["objective": .string(objective), "operation": "docs", "target_repo": "testorg/x"], caller: agent)[
-                "task_id"])
-        _ = await tools.call("jct_claim_task", arguments: ["task_id": task], caller: agent)
-        if let (title, content) = report {
-            _ = await tools.call(
-                "jct_report_artifact", arguments: ["task_id": task, "title": .string(title), "artifact_type": "doc", "content": .string(content)],
-                caller: agent)
+        var result: (String, String)?
+        try await withTraceRoot { root in
+            let agent = agent(h, configuration, root: root)
+            let task = try await agent.claimNew(objective)
+            if let (title, content) = report { await agent.report(task, title, content) }
+            result = (task, try await agent.complete(task))
         }
-        let done = await tools.call("jct_complete_task", arguments: ["task_id": task, "success": true, "summary": "done"], caller: agent)
-        return (try #require(task.stringValue), try #require(done["evidence_pack"]?["id"]?.stringValue))
+        return try #require(result)
     }
 
     @Test("reviews: a review key approves with a reason through the engine; a read key sees no buttons and cannot post",
@@ -178,7 +215,7 @@ struct ConsoleTests {
 
             let reader = try await signIn(h, AccessTests.secret(.read))
             let readView = await h.get("/ui/reviews", headers: [("cookie", reader.cookie)])
-            #expect(readView.text.contains("Document &lt;b&gt;it&lt;/b&gt;") && readView.text.contains("Verdict <strong>"))
+            #expect(readView.text.contains("Document &lt;b&gt;it&lt;/b&gt;") && readView.text.contains("Verdict <strong"))
             #expect(!readView.text.contains("Approve"), "a read-only key sees no action buttons")
             let form: [String: String] = ["evidence_pack_id": pack, "decision": "approved", "reason": "Looks right"]
             let readPost = await h.send(
@@ -237,8 +274,8 @@ struct ConsoleTests {
             let page = await h.get("/ui/tasks/\(finished)", headers: [("cookie", reader.cookie)])
             #expect(page.status == 200)
             #expect(page.text.contains("<h1>Write &lt;docs&gt; now</h1>"))
-            #expect(page.text.contains("<td>notes.md</td><td>doc</td><td>5</td><td><code>sha256:"), "the artifact with size and digest")
-            #expect(page.text.contains("ContextPacket") && page.text.contains("ConstraintSnapshot"))
+            #expect(page.text.contains(#"<a href="/ui/runs/"#) && page.text.contains("<td>agent</td><td>agent</td>"), "its Run, linked, with mode and executor")
+            #expect(page.text.contains("ContextPacket"))
             #expect(page.text.contains("by agent"), "the timeline names the actors")
             #expect(!page.text.contains("Retry task"), "a read key sees no buttons")
             #expect(await h.get("/ui/tasks/00000000-0000-0000-0000-000000000000", headers: [("cookie", reader.cookie)]).status == 404)
@@ -261,6 +298,180 @@ struct ConsoleTests {
             let retried = await h.send("POST", "/ui/tasks/\(queued)/retry", body: form(["csrf": writer.csrf]), headers: headers)
             #expect(retried.status == 303, "\(retried.header("location")?.removingPercentEncoding ?? "")")
             #expect(try await database.read { try await $0.tasks.get(queued) }?.status == .queued, "\(retried.header("location")?.removingPercentEncoding ?? "")")
+        }
+    }
+
+    static let patch = """
+        diff --git a/README.md b/README.md
+        --- a/README.md
+        +++ b/README.md
+        @@ -1,2 +1,2 @@
+         # Docs
+        -old <line>
+        +new <line>
+        """
+
+    @Test("a Run's page: the context version it was pinned to, evidence, Artifacts, the patch as a diff, the trace file by file; a review decided there",
+        arguments: Dialect.allCases)
+    func runPage(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: dialect)
+            try await withTraceRoot { root in
+                let agent = agent(h, configuration, root: root)
+                let task = try await agent.claimNew("Fix the README", criteria: ["The README says new"])
+                await agent.report(task, "changes.patch", type: "code_patch", Self.patch)
+                await agent.report(task, "notes.md", "<b>bold</b>")
+                let pack = try await agent.complete(task)
+                let record = try #require(try await database.read { try await $0.tasks.get(task) })
+                let issue = try #require(record.cwomIssueId)
+                let run = try #require(try await database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+                let pinned = try #require(run.inputs.contextPackets.first?.id)
+                // A newer version of the context after the Run: the Run's page still shows the one it ran under.
+                let v2 = await h.send(
+                    "POST", "/cwom/context-packets", json: ["for_issue": ["kind": "Issue", "id": .string(issue)], "version": "2", "summary": "Later"],
+                    headers: AccessTests.bearer(AccessTests.secret(.write)))
+                #expect(v2.status == 201)
+                let newest = try #require(v2["context_packet"]?["id"]?.stringValue)
+
+                let reader = try await signIn(h, AccessTests.secret(.read))
+                let taskPage = await h.get("/ui/tasks/\(task)", headers: [("cookie", reader.cookie)]).text
+                #expect(taskPage.contains("ContextPacket \(newest) (version 2), the newest"))
+                #expect(taskPage.contains("<li>The README says new</li>"), "the acceptance criteria")
+                let page = await h.get("/ui/runs/\(run.id)", headers: [("cookie", reader.cookie)])
+                #expect(page.status == 200)
+                #expect(page.text.contains("ContextPacket \(pinned), version 1"), "the pinned version")
+                #expect(!page.text.contains(newest), "not the newest")
+                #expect(page.text.contains("ConstraintSnapshot "))
+                #expect(page.text.contains(#"Attempt of task <a href="/ui/tasks/\#(task)">Fix the README</a>"#))
+                #expect(page.text.contains("Verdict <strong") && page.text.contains("The README says new: <strong>"), "the evidence and its criteria")
+                #expect(page.text.contains(#"<span class="add">+new &lt;line&gt;</span>"#), "the patch as a coloured diff, escaped")
+                #expect(page.text.contains(#"<span class="del">-old &lt;line&gt;</span>"#))
+                #expect(page.text.contains(#"<span class="hunk">@@ -1,2 +1,2 @@</span>"#))
+                #expect(page.text.contains(#"<a href="/ui/runs/\#(run.id)/files/artifacts/notes.md">notes.md</a></td><td>doc</td><td>11</td>"#),
+                    "an Artifact links to its file, with size")
+                #expect(page.text.contains(#"/files/manifest.json">manifest.json</a>"#), "the trace folder, file by file")
+                #expect(!page.text.contains("Approve"), "a read key sees no decision form")
+
+                let file = await h.get("/ui/runs/\(run.id)/files/artifacts/notes.md", headers: [("cookie", reader.cookie)])
+                #expect(file.status == 200 && file.text.contains("<pre>&lt;b&gt;bold&lt;/b&gt;</pre>"), "a file's text, escaped")
+                let patchFile = await h.get("/ui/runs/\(run.id)/files/artifacts/changes.patch", headers: [("cookie", reader.cookie)])
+                #expect(patchFile.text.contains(#"<span class="add">"#), "a patch file as a diff")
+                for attack in ["../../etc/passwd", "artifacts/../../x", "artifacts%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd", "artifacts", "ghost"] {
+                    #expect(await h.get("/ui/runs/\(run.id)/files/\(attack)", headers: [("cookie", reader.cookie)]).status == 404, "\(attack)")
+                }
+                #expect(await h.get("/ui/runs/ghost", headers: [("cookie", reader.cookie)]).status == 404)
+                #expect(await h.get("/ui/runs/\(run.id)").status == 303, "signed out: to the login page")
+
+                let reviewer = try await signIn(h, AccessTests.secret(.review))
+                let reviewPage = await h.get("/ui/runs/\(run.id)", headers: [("cookie", reviewer.cookie)]).text
+                #expect(reviewPage.contains(#"name="run_id" value="\#(run.id)""#) && reviewPage.contains(">Approve</button>"))
+                let approved = await h.send(
+                    "POST", "/ui/reviews",
+                    body: form(["csrf": reviewer.csrf, "evidence_pack_id": pack, "decision": "approved", "reason": "Right change", "run_id": run.id]),
+                    headers: [("cookie", reviewer.cookie), ("content-type", "application/x-www-form-urlencoded")])
+                #expect(approved.status == 303 && approved.header("location") == "/ui/runs/\(run.id)?done=approved")
+                let after = await h.get("/ui/runs/\(run.id)?done=approved", headers: [("cookie", reviewer.cookie)]).text
+                #expect(after.contains("Reviewed by key-review: <strong>approved</strong> (Right change)"))
+                #expect(after.contains("(done)"), "the Issue is done")
+                #expect(!after.contains(">Approve</button>"), "nothing left to decide")
+            }
+        }
+    }
+
+    /// Reads a stream until `enough` holds for what arrived (or it ends): the text so far.
+    func read(_ stream: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator, until enough: (String) -> Bool) async throws
+        -> (String, AsyncThrowingStream<[UInt8], any Error>.AsyncIterator)
+    {
+        var iterator = stream
+        var text = ""
+        while !enough(text), let chunk = try await iterator.next() { text += String(decoding: chunk, as: UTF8.self) }
+        return (text, iterator)
+    }
+
+    @Test("a running Run's trace log follows live: each new line an event with its offset, then the end with the Run's status")
+    func liveLog() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: .sqlite)
+            try await withTraceRoot { root in
+                let agent = agent(h, configuration, root: root)
+                let task = try await agent.claimNew("Follow me")
+                let issue = try #require(try await database.read { try await $0.tasks.get(task) }?.cwomIssueId)
+                let run = try #require(try await database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+                let log = root.appendingPathComponent(run.id).appendingPathComponent("trace.log")
+                let reader = try await signIn(h, AccessTests.secret(.read))
+
+                let page = await h.get("/ui/runs/\(run.id)", headers: [("cookie", reader.cookie)]).text
+                let before = (try? Data(contentsOf: log).count) ?? 0
+                #expect(page.contains(#"data-follow="/ui/runs/\#(run.id)/log?from=\#(before)""#), "the stream starts where the page ends")
+                #expect(await h.get("/ui/runs/\(run.id)/log").status == 401, "no session, no stream")
+
+                let answer = await api.respond(
+                    APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: "from=\(before)", headers: [(name: "cookie", value: reader.cookie)], body: []))
+                #expect(answer.headers.contains { $0.0 == "content-type" && $0.1 == "text/event-stream" })
+                let stream = try #require(answer.stream)
+                let handle = try FileHandle(forWritingTo: log)
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data("first line\nsecond line\n".utf8))
+                var (text, iterator) = try await read(stream.makeAsyncIterator()) { $0.contains("second line") }
+                #expect(text.contains("event: line\nid: \(before + 11)\ndata: first line\n\n"), "\(text)")
+                #expect(text.contains("event: line\nid: \(before + 23)\ndata: second line\n\n"))
+                try handle.write(contentsOf: Data("half a li".utf8))
+                try handle.close()
+
+                _ = try await agent.complete(task)
+                (text, iterator) = try await read(iterator) { $0.contains("event: end") }
+                #expect(!text.contains("half a li"), "a line is sent once it is whole")
+                #expect(text.contains("event: end\ndata: under_review\n"), "the Run waits for its review: \(text)")
+                #expect(try await iterator.next() == nil, "the stream ends with the Run")
+
+                let resumed = await api.respond(
+                    APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: "from=0",
+                        headers: [(name: "cookie", value: reader.cookie), (name: "last-event-id", value: String(before + 11))], body: []))
+                let (again, _) = try await read(try #require(resumed.stream).makeAsyncIterator()) { $0.contains("event: end") }
+                #expect(!again.contains("data: first line") && again.contains("data: second line"), "a reconnecting browser resumes after Last-Event-ID")
+            }
+        }
+    }
+
+    @Test("a write key enqueues a task from the tasks page through the intake's checks; a read key cannot", arguments: Dialect.allCases)
+    func newTask(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: dialect)
+            let writer = try await signIn(h, AccessTests.secret(.write))
+            #expect(await h.get("/ui/tasks", headers: [("cookie", writer.cookie)]).text.contains(#"<label for="new-objective">Objective</label>"#))
+            let headers = [("cookie", writer.cookie), ("content-type", "application/x-www-form-urlencoded")]
+            let fields = ["objective": "Write the changelog", "operation": "docs", "repo": "testorg/docs", "criteria": "Lists 1.2\n\nDated"]
+
+            let created = await h.send("POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf]) { $1 }), headers: headers)
+            #expect(created.status == 303)
+            let id = try #require(created.header("location")?.split(separator: "/").last.map(String.init))
+            let task = try #require(try await database.read { try await $0.tasks.get(id) })
+            #expect(task.objective == "Write the changelog" && task.status == .queued && task.target.ref == "main")
+            #expect(task.requestedBy.id == "key-write", "the key is the requester")
+            let issue = try await database.read { try await $0.issues.get(task.cwomIssueId ?? "") }
+            #expect(issue?.acceptance.criteria == ["Lists 1.2", "Dated"], "with its CWOM Issue, one criterion a line")
+
+            let denied = await h.send(
+                "POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf, "repo": "elsewhere/x"]) { $1 }), headers: headers)
+            #expect(denied.status == 422 && denied.text.contains("The task was not enqueued:"), "the repository policy")
+            #expect(denied.text.contains(#"value="elsewhere/x""#) && denied.text.contains("<details open>"), "what was typed stays")
+            let short = await h.send("POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf, "objective": "  ab  "]) { $1 }), headers: headers)
+            #expect(short.status == 422, "the objective's length, as the HTTP intake checks it")
+            #expect(await h.send("POST", "/ui/tasks", body: form(fields), headers: headers).status == 403, "no CSRF token")
+
+            let reader = try await signIn(h, AccessTests.secret(.read))
+            #expect(!(await h.get("/ui/tasks", headers: [("cookie", reader.cookie)]).text.contains("New task")))
+            let readPost = await h.send(
+                "POST", "/ui/tasks", body: form(fields.merging(["csrf": reader.csrf]) { $1 }),
+                headers: [("cookie", reader.cookie), ("content-type", "application/x-www-form-urlencoded")])
+            #expect(readPost.status == 403 && readPost.text.contains("has no write scope"))
+            #expect(try await database.read { try await $0.tasks.list() }.count == 1)
         }
     }
 }

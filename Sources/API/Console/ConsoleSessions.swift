@@ -43,6 +43,29 @@ public actor ConsoleSessions {
 
     func close(_ token: String) { sessions[token] = nil }
 
+    // MARK: - Live streams
+
+    /// The open live trace logs, each with the way to end it: at shutdown they end before the
+    /// HTTP server drains, as the MCP sessions do.
+    private var streams: [UUID: @Sendable () -> Void] = [:]
+    private var shuttingDown = false
+
+    /// Registers a live stream; false once shutdown has begun (the stream should end at once).
+    func opened(_ id: UUID, end: @escaping @Sendable () -> Void) -> Bool {
+        guard !shuttingDown else { return false }
+        streams[id] = end
+        return true
+    }
+
+    func closed(_ id: UUID) { streams[id] = nil }
+
+    /// Ends every live stream, and every stream opened from now on.
+    public func endStreams() {
+        shuttingDown = true
+        for end in streams.values { end() }
+        streams = [:]
+    }
+
     /// 256 random bits, base64url.
     static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()

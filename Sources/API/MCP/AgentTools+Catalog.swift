@@ -320,38 +320,20 @@ extension AgentTools {
                     ("idempotency_key", "string", "A key that makes a retry safe"), ("create_cwom", "boolean", "Default true"),
                 ], required: ["objective", "operation", "target_repo"]), scopes: [.write], failureCode: "ENQUEUE_TASK_ERROR"
         ) { tools, arguments, caller in
-            var body: JSONObject = [
-                "version": "1.0",
-                "requested_by": ["kind": "agent", "id": .string(caller.name), "label": .string("\(caller.name) (MCP)")],
-                "objective": .string(try arguments.string("objective")), "operation": .string(try arguments.string("operation")),
-                "target": [
-                    "repo": .string(try arguments.string("target_repo")), "ref": .string(arguments.optionalString("target_ref") ?? "main"),
-                    "path": .string(arguments.optionalString("target_path") ?? ""),
-                ],
-                "constraints": [
-                    "time_budget_seconds": .int(try arguments.int("time_budget_seconds", default: 3600, range: Int.min...Int.max)),
-                    "allow_network": false, "allow_secrets": false,
-                ],
-                "inputs": [:], "acceptance_criteria": arguments.values["acceptance_criteria"] ?? [], "metadata": [:],
-            ]
-            if let key = arguments.optionalString("idempotency_key") { body["idempotency_key"] = .string(key) }
             let traceId = UUID().uuidString.lowercased()
             let request: TaskRequest
-            switch TaskRequestParser.parse(.object(body)) {
-            case .failure(let errors):
-                let messages = errors.errors.map { "\($0.loc.map { $0.stringValue ?? "\($0)" }.dropFirst().joined(separator: ".")): \($0.error.message)" }
-                throw ToolError("INVALID_PARAMETERS", messages.joined(separator: "; "))
-            case .success(let parsed):
-                do {
-                    request = try TaskRoutes.admit(parsed, policy: tools.configuration.policy, logger: tools.logger, traceId: traceId)
-                } catch let refusal as APIError {
-                    let detail = refusal.response
-                    let json = (try? JSONParser.parse(bytes: detail.body))?["detail"]
-                    if let code = json?["code"]?.stringValue {
-                        throw ToolError(code, json?["message"]?.stringValue ?? code)
-                    }
-                    throw ToolError("INVALID_PARAMETERS", json.map { String(decoding: $0.bytes(), as: UTF8.self) } ?? "invalid task")
-                }
+            let objective = try arguments.string("objective"), operation = try arguments.string("operation")
+            let repo = try arguments.string("target_repo")
+            let budget = try arguments.int("time_budget_seconds", default: 3600, range: Int.min...Int.max)
+            do throws(TaskRoutes.Refusal) {
+                request = try TaskRoutes.admit(
+                    objective: objective, operation: operation, repo: repo, ref: arguments.optionalString("target_ref") ?? "main",
+                    path: arguments.optionalString("target_path") ?? "", timeBudgetSeconds: budget,
+                    criteria: arguments.values["acceptance_criteria"] ?? [], idempotencyKey: arguments.optionalString("idempotency_key"),
+                    requestedBy: ["kind": "agent", "id": .string(caller.name), "label": .string("\(caller.name) (MCP)")],
+                    policy: tools.configuration.policy, logger: tools.logger, traceId: traceId)
+            } catch {
+                throw ToolError(error.code, error.message)
             }
             let outcome = try await tools.engine.enqueue(
                 request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: try arguments.bool("create_cwom", default: true),

@@ -70,36 +70,9 @@ struct MCPRoutes: Sendable {
         let headers = answer.headers.map { (name: $0.key, value: $0.value) }
         switch answer {
         case .stream(let stream, _):
-            return APIResponse(status: answer.statusCode, headers: headers, stream: eventStream(stream.map { Array($0) }))
+            return APIResponse(status: answer.statusCode, headers: headers, stream: EventStream.keptAlive(stream.map { Array($0) }))
         default:
             return APIResponse(status: answer.statusCode, headers: headers, body: answer.bodyData.map { Array($0) } ?? [])
-        }
-    }
-
-    /// An event stream as sent: the events of `source`, and a comment every 15 seconds while it is
-    /// quiet, so that a client that went away is noticed (the write fails) and its session ends.
-    /// `closed` runs when the stream ends, whichever side ends it.
-    static func eventStream<S: AsyncSequence & Sendable>(_ source: S, closed: (@Sendable () async -> Void)? = nil)
-        -> AsyncThrowingStream<[UInt8], any Error> where S.Element == [UInt8]
-    {
-        AsyncThrowingStream { continuation in
-            let pump = Task {
-                do {
-                    for try await chunk in source { continuation.yield(chunk) }
-                    continuation.finish()
-                } catch { continuation.finish(throwing: error) }
-            }
-            let keepalive = Task {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(15))
-                    continuation.yield(Array(": keepalive\r\n\r\n".utf8))
-                }
-            }
-            continuation.onTermination = { _ in
-                pump.cancel()
-                keepalive.cancel()
-                if let closed { Task { await closed() } }
-            }
         }
     }
 
@@ -118,10 +91,8 @@ struct MCPRoutes: Sendable {
         }
         await sessions.add(legacy: transport, server: server, id: id, owner: request.principal?.name)
         let sessions = self.sessions
-        let events = Self.eventStream(transport.events(endpoint: "/mcp/messages/?session_id=\(id)")) { await sessions.remove(id) }
-        return APIResponse(
-            status: 200, headers: [("content-type", "text/event-stream"), ("cache-control", "no-store"), ("x-accel-buffering", "no")],
-            stream: events)
+        let events = EventStream.keptAlive(transport.events(endpoint: "/mcp/messages/?session_id=\(id)")) { await sessions.remove(id) }
+        return EventStream.response(events)
     }
 
     func legacyMessage(_ request: APIRequest) async -> APIResponse {

@@ -96,6 +96,47 @@ struct TaskRoutes: Sendable {
         return normalized
     }
 
+    /// Why a task submitted outside the HTTP intake (an MCP tool, a console form) was refused:
+    /// the legacy error code (`INVALID_PARAMETERS` or the policy's) and a message for a person.
+    struct Refusal: Error {
+        let code: String
+        let message: String
+    }
+
+    /// A task request from the few fields an MCP tool or the console's form gives, validated by
+    /// the intake's parser and admitted by `admit`, exactly as `POST /tasks/enqueue` would.
+    static func admit(
+        objective: String, operation: String, repo: String, ref: String = "main", path: String = "",
+        timeBudgetSeconds: Int = 3600, criteria: JSONValue = [], idempotencyKey: String? = nil, requestedBy: JSONValue,
+        policy: PolicyConfig, logger: Logger, traceId: String
+    ) throws(Refusal) -> TaskRequest {
+        var body: JSONObject = [
+            "version": "1.0", "requested_by": requestedBy, "objective": .string(objective), "operation": .string(operation),
+            "target": ["repo": .string(repo), "ref": .string(ref), "path": .string(path)],
+            "constraints": ["time_budget_seconds": .int(timeBudgetSeconds), "allow_network": false, "allow_secrets": false],
+            "inputs": [:], "acceptance_criteria": criteria, "metadata": [:],
+        ]
+        if let idempotencyKey { body["idempotency_key"] = .string(idempotencyKey) }
+        switch TaskRequestParser.parse(.object(body)) {
+        case .failure(let errors):
+            let messages = errors.errors.map { "\($0.loc.map { $0.stringValue ?? "\($0)" }.dropFirst().joined(separator: ".")): \($0.error.message)" }
+            throw Refusal(code: "INVALID_PARAMETERS", message: messages.joined(separator: "; "))
+        case .success(let parsed):
+            do {
+                return try admit(parsed, policy: policy, logger: logger, traceId: traceId)
+            } catch {
+                let json = (try? JSONParser.parse(bytes: error.response.body))?["detail"]
+                if let code = json?["code"]?.stringValue {
+                    throw Refusal(code: code, message: json?["message"]?.stringValue ?? code)
+                }
+                if let first = json?.arrayValue?.first, let message = first["msg"]?.stringValue {
+                    throw Refusal(code: "INVALID_PARAMETERS", message: "\(first["loc"]?.arrayValue?.last?.stringValue ?? "input"): \(message)")
+                }
+                throw Refusal(code: "INVALID_PARAMETERS", message: json.map { String(decoding: $0.bytes(), as: UTF8.self) } ?? "invalid task")
+            }
+        }
+    }
+
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool, actor: Actor?) async throws -> EnqueueOutcome {
         try await intake.submit(
             LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM,

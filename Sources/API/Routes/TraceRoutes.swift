@@ -24,8 +24,14 @@ struct TraceRoutes: Sendable {
             guard let file = TraceFolder.resolve(request.parameter("path"), in: root),
                 let data = FileManager.default.contents(atPath: file.path)
             else { throw APIError.detail(404, "Trace file not found") }
+            // A trace file is written by an executor or an agent: a browser must not run it as a
+            // page of this origin (where the console's session lives), so it is sandboxed.
             return APIResponse(
-                status: 200, headers: [("content-type", TraceFolder.mediaType(for: file.lastPathComponent))], body: Array(data))
+                status: 200,
+                headers: [
+                    ("content-type", TraceFolder.mediaType(for: file.lastPathComponent)), ("content-security-policy", "sandbox"),
+                    ("x-content-type-options", "nosniff"),
+                ], body: Array(data))
         }
     }
 

@@ -66,9 +66,12 @@ public struct TaskRepository: Sendable {
         public var targetRepo: String?
         /// Words the objective contains, any case (the console's search).
         public var text: String?
+        /// The task whose CWOM Issue this is (the console's way from a Run to its task).
+        public var issueId: String?
         public init(status: String? = nil, operation: String? = nil, requesterKind: String? = nil,
-            targetRepo: String? = nil, text: String? = nil)
+            targetRepo: String? = nil, text: String? = nil, issueId: String? = nil)
         {
+            self.issueId = issueId
             self.status = status
             self.operation = operation
             self.requesterKind = requesterKind
@@ -84,6 +87,7 @@ public struct TaskRepository: Sendable {
         filters.add("operation", filter.operation, as: TaskOperation.self)
         filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
         filters.add("target_repo", filter.targetRepo)
+        filters.add("cwom_issue_id", filter.issueId)
         if let text = filter.text, !text.isEmpty {
             // A bound pattern with LIKE's own characters escaped: the text is matched literally.
             let literal = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\")

@@ -40,7 +40,7 @@ struct APIOptions: ParsableArguments {
             policy: PolicyConfig(environmentValue: allowedRepoPrefixes ?? environment["JCT_ALLOWED_REPO_PREFIXES"]),
             version: Tower.version, limits: try Self.limits(environment),
             traceRoot: try WorkerConfiguration.traceRoot(from: environment["JCT_TRACE_ROOT"], default: ".tower/runs"),
-            reviewPolicy: try WorkerOptions.reviewPolicy(environment))
+            reviewPolicy: try WorkerOptions.reviewPolicy(environment), cors: try Self.cors(environment))
         return (host, port, configuration)
     }
 
@@ -65,6 +65,15 @@ struct APIOptions: ParsableArguments {
         return AccessConfiguration(
             legacyKey: environment["JCT_API_KEY"], keys: keys, keysFile: environment["TOWER_API_KEYS_FILE"].flatMap { $0.isEmpty ? nil : $0 },
             metricsPublic: try WorkerOptions.flag("TOWER_METRICS_PUBLIC", environment), defaultRate: rate)
+    }
+
+    /// `TOWER_CORS_ORIGINS`: origins allowed to call the API from a browser.
+    static func cors(_ environment: [String: String]) throws -> CORSPolicy {
+        do {
+            return try CORSPolicy(environmentValue: environment["TOWER_CORS_ORIGINS"])
+        } catch {
+            throw CommandError(error.description)
+        }
     }
 
     /// `TOWER_MAX_BODY_BYTES`, `TOWER_MAX_HEADER_BYTES`, `TOWER_READ_TIMEOUT`, `TOWER_IDLE_TIMEOUT`.
@@ -92,7 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT,
             JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC,
             TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT,
-            LOG_LEVEL (docs/operations.md).
+            TOWER_CORS_ORIGINS, LOG_LEVEL (docs/operations.md).
             """
     )
 
@@ -155,7 +164,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
         // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: app), .init(service: MCPSessionCloser(sessions: api.mcpSessions)),
+            .init(service: app), .init(service: StreamCloser(api: api)),
         ]
         if let path = configuration.access.keysFile {
             services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
@@ -212,11 +221,11 @@ struct KeyFileReloader: Service {
 
 /// Ends the MCP sessions when the process shuts down: their event streams never end by
 /// themselves, and the HTTP server's graceful shutdown waits for every response.
-struct MCPSessionCloser: Service {
-    let sessions: MCPSessions
+struct StreamCloser: Service {
+    let api: TowerAPI
 
     func run() async throws {
         try? await gracefulShutdown()
-        await sessions.closeAll()
+        await api.endStreams()
     }
 }
