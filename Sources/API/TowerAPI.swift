@@ -105,7 +105,11 @@ public final class TowerAPI: HTTPResponder {
         } catch {
             return Self.encode(.detail(413, "Request body too large"))
         }
-        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        // HTTP/1's Host header arrives as the request's authority; routes read it as a header.
+        if let authority = request.head.authority, !headers.contains(where: { $0.name == "host" }) {
+            headers.append((name: "host", value: authority))
+        }
         let apiRequest = APIRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers,
             body: body)

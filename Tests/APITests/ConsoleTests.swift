@@ -111,6 +111,18 @@ struct ConsoleTests {
         try await withConsole(AccessConfiguration()) { h in
             let overview = await h.get("/ui")
             #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
+            // No session, so no CSRF token: the browser's word on where a form comes from decides.
+            let fields = form(["objective": "Open console task", "operation": "docs", "repo": "testorg/x"])
+            let type = ("content-type", "application/x-www-form-urlencoded")
+            for foreign in [[("origin", "https://evil.example"), ("host", "127.0.0.1:8000")], [("origin", "null"), ("host", "127.0.0.1:8000")],
+                [("sec-fetch-site", "cross-site")]]
+            {
+                let refused = await h.send("POST", "/ui/tasks", body: fields, headers: foreign + [type])
+                #expect(refused.status == 403 && refused.text.contains("posted from another site"), "\(foreign)")
+            }
+            let own = await h.send(
+                "POST", "/ui/tasks", body: fields, headers: [("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000"), ("sec-fetch-site", "same-origin"), type])
+            #expect(own.status == 303, "the console's own page may post: \(own.text)")
         }
     }
 

@@ -48,14 +48,16 @@ extension CommandLineTests {
         return exited == true && process.terminationReason == .exit && process.terminationStatus == 0
     }
 
-    /// `tower api` on a free port while `body` runs (its port, log and process); then SIGTERM
+    /// `tower api` (or `command`) on a free port while `body` runs (its port, log and process); then SIGTERM
     /// must stop it cleanly.
-    func withAPIProcess(_ setup: Setup, _ body: (_ port: Int, _ log: URL, _ api: Process) async throws -> Void) async throws {
+    func withAPIProcess(_ setup: Setup, command: String = "api", environment: [String: String] = [:],
+        _ body: (_ port: Int, _ log: URL, _ api: Process) async throws -> Void) async throws
+    {
         let (fd, port) = try occupiedPort()
         close(fd)
         let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
-        let api = try start(setup, ["api", "--port", String(port)], log: log)
+        let api = try start(setup, [command, "--port", String(port)], environment: environment, log: log)
         do {
             try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
             try await body(port, log, api)
@@ -159,6 +161,7 @@ extension CommandLineTests {
         arguments: [
             ("TOWER_API_KEYS_FILE", "/nonexistent/keys"), ("TOWER_RATE_LIMIT", "fast"), ("TOWER_METRICS_PUBLIC", "maybe"),
             ("TOWER_MAX_BODY_BYTES", "-1"), ("TOWER_MAX_HEADER_BYTES", "big"), ("TOWER_READ_TIMEOUT", "0"), ("TOWER_IDLE_TIMEOUT", "1m"),
+            ("TOWER_CORS_ORIGINS", "dash.example.com/app"),
         ])
     func badAccessConfiguration(_ name: String, _ value: String) async throws {
         try await withSetup(.sqlite) { setup in

@@ -111,13 +111,13 @@ enum HTML {
         header a,header button{color:#fff}nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
         header button{background:transparent;border:1px solid #fff;cursor:pointer}
         main{max-width:1200px;margin:0 auto;padding:1rem}table{border-collapse:collapse;width:100%}
-        .scroll{overflow-x:auto}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}
+        h1,h2,h3,li,p{overflow-wrap:anywhere}.scroll{overflow-x:auto}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}
         label{display:block;margin:.5rem 0 .25rem;font-weight:600}input,button,select,textarea{font:inherit;padding:.4rem .6rem}
         textarea,input[type=text],input[type=search],input[type=password]{max-width:100%;box-sizing:border-box}
         textarea{width:40rem}button{cursor:pointer}
         .error{color:#a40e26}.inline{display:inline}.actions{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}
         .figures{display:flex;flex-wrap:wrap;gap:1.5rem}.figures dd{font-size:1.3rem;margin:0;overflow-wrap:anywhere}
-        .filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}.filters label{margin:0}
+        .filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:1rem 0}summary{cursor:pointer;font-weight:600}.filters label{margin:0}
         pre{background:#f6f8fa;padding:.75rem;overflow:auto;max-height:32rem;white-space:pre-wrap;overflow-wrap:anywhere}
         .diff .add{color:#116329;background:#dafbe1;display:inline-block;width:100%}
         .diff .del{color:#82071e;background:#ffebe9;display:inline-block;width:100%}
