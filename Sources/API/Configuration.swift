@@ -18,13 +18,16 @@ public struct APIConfiguration: Sendable {
     public var reviewPolicy: ReviewPolicy
     /// `TOWER_CORS_ORIGINS`: which other sites' pages may call the API.
     public var cors: CORSPolicy
+    /// `TOWER_RETRY_*`: the attempts a task gets when it is enqueued (and by a retry).
+    public var retry: RetryPolicy
 
     public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
         version: String = "0.1.0", limits: HTTPLimits = HTTPLimits(),
         traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy(),
-        cors: CORSPolicy = CORSPolicy())
+        cors: CORSPolicy = CORSPolicy(), retry: RetryPolicy = RetryPolicy())
     {
         self.cors = cors
+        self.retry = retry
         self.access = access
         self.policy = policy
         self.version = version

@@ -28,7 +28,7 @@ public final class TowerAPI: HTTPResponder {
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
         engine: LifecycleEngine? = nil, metrics: (@Sendable () -> String)? = nil)
     {
-        let engine = engine ?? LifecycleEngine(database: database)
+        let engine = engine ?? LifecycleEngine(database: database, retry: configuration.retry)
         self.database = database
         self.engine = engine
         self.configuration = configuration

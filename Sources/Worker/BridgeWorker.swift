@@ -38,7 +38,7 @@ public final class BridgeWorker: Service, Sendable {
         engine: LifecycleEngine? = nil)
     {
         self.database = database
-        let engine = engine ?? LifecycleEngine(database: database)
+        let engine = engine ?? LifecycleEngine(database: database, retry: configuration.retry)
         self.engine = engine
         self.completer = engine.completer(
             policy: ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts))
@@ -205,7 +205,7 @@ public final class BridgeWorker: Service, Sendable {
     /// Requeues (or, after the last attempt, fails) tasks whose lease expired, through the engine.
     public func rescueExpired() async throws -> Int {
         let configuration = self.configuration
-        let rescued = try await engine.rescue(by: actor) { configuration.backoff(afterAttempt: $0) }
+        let rescued = try await engine.rescue(by: actor)
         for task in rescued {
             Counter(label: "tower_task_rescues_total").increment()
             logger.warning(

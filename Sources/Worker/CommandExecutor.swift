@@ -29,6 +29,9 @@ public struct CommandExecutor: TaskExecutor {
     /// Environment variables passed through when secrets are not allowed.
     public var environmentAllowList: [String]
 
+    /// The exit status that marks a failure as transient (`EX_TEMPFAIL`).
+    public static let temporaryFailure: Int32 = 75
+
     public static let defaultAllowList = ["PATH", "LANG", "LC_ALL", "TZ", "TERM", "USER", "LOGNAME", "SHELL"]
 
     public init(executable: String, arguments: [String] = [], sandbox: Bool = false,
@@ -99,6 +102,8 @@ public struct CommandExecutor: TaskExecutor {
         case .exited(let code):
             result.outcome = .failed
             result.errorMessage = result.errorMessage ?? "\(executable) exited with status \(code)"
+            // 75 is sysexits' EX_TEMPFAIL: "try again later".
+            if code == Self.temporaryFailure { result.retryable = true }
         case .signaled(let signal):
             result.outcome = .failed
             result.errorMessage = "\(executable) was killed by signal \(signal)"
@@ -153,6 +158,7 @@ public struct CommandExecutor: TaskExecutor {
         result.outputs = object["outputs"]?.objectValue ?? [:]
         if let summary = result.summary { result.outputs["summary"] = .string(summary) }
         result.errorMessage = object["error"]?.stringValue
+        result.retryable = object["retryable"] == .bool(true)
         return result
     }
 

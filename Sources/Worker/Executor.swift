@@ -28,10 +28,14 @@ public struct ExecutionResult: Sendable {
     public var cost: Cost
     public var errorMessage: String?
     public var failureCategory: FailureCategory
+    /// The failure is transient (a rate-limited API, a flaky clone): try again while the task
+    /// has attempts left (`RetryPolicy`).
+    public var retryable: Bool
 
     public init(outcome: ExecutionOutcome, outputs: JSONObject = [:], summary: String? = nil, decisionLog: [String] = [],
-        cost: Cost = Cost(), errorMessage: String? = nil, failureCategory: FailureCategory = .runtime)
+        cost: Cost = Cost(), errorMessage: String? = nil, failureCategory: FailureCategory = .runtime, retryable: Bool = false)
     {
+        self.retryable = retryable
         self.outcome = outcome
         self.outputs = outputs
         self.summary = summary

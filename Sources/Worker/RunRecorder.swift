@@ -121,7 +121,7 @@ public struct RunRecorder: Sendable {
         return LifecycleEngine.Completion(
             claim: claim, holder: holder, outcome: outcome, message: message, failureCategory: category,
             result: .object(result.outputs), tracePath: trace.uri, telemetry: telemetry, cost: result.cost, outputs: outputs,
-            artifacts: artifacts, evidence: evidence)
+            artifacts: artifacts, evidence: evidence, retryable: result.retryable && outcome == .failed)
     }
 
     /// Output files (`artifacts/`) and non-empty logs become Artifacts with `file://` uri,

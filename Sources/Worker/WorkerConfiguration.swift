@@ -1,6 +1,7 @@
 import CWOM
 import Foundation
 import LegacyTasks
+import Storage
 
 /// How a worker runs, read once at start (`tower worker --help` lists the flags; the legacy
 /// environment names are honoured).
@@ -17,9 +18,9 @@ public struct WorkerConfiguration: Sendable {
     public var rescueSeconds: Double
     /// How long running work may finish after SIGTERM before it is stopped and requeued.
     public var gracePeriodSeconds: Double
-    /// Backoff before a retried task may be claimed again: base × 2^(attempt-1), capped.
-    public var backoffBaseSeconds: Double
-    public var backoffCapSeconds: Double
+    /// Attempts and the delay between them (`TOWER_RETRY_*`), for executor failures and for the
+    /// tasks of lost workers alike.
+    public var retry: RetryPolicy
     /// The root of the trace folders (`JCT_TRACE_ROOT`), one folder per run.
     public var traceRoot: URL
     /// Which executor runs which operation.
@@ -32,7 +33,7 @@ public struct WorkerConfiguration: Sendable {
 
     public init(concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: Double = 5,
         leaseSeconds: Double = 30, heartbeatSeconds: Double = 1, rescueSeconds: Double = 5,
-        gracePeriodSeconds: Double = 30, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 300,
+        gracePeriodSeconds: Double = 30, retry: RetryPolicy = RetryPolicy(),
         traceRoot: URL, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
         autoApproveVerdicts: [String] = ["pass"], workerId: String = WorkerConfiguration.makeWorkerId())
     {
@@ -42,8 +43,7 @@ public struct WorkerConfiguration: Sendable {
         self.heartbeatSeconds = heartbeatSeconds
         self.rescueSeconds = rescueSeconds
         self.gracePeriodSeconds = gracePeriodSeconds
-        self.backoffBaseSeconds = backoffBaseSeconds
-        self.backoffCapSeconds = backoffCapSeconds
+        self.retry = retry
         self.traceRoot = traceRoot
         self.executors = executors
         self.reviewAutoApprove = reviewAutoApprove
@@ -57,10 +57,6 @@ public struct WorkerConfiguration: Sendable {
         return String("\(host.prefix(40))-\(ProcessInfo.processInfo.processIdentifier)-\(ULID.make())".prefix(100))
     }
 
-    /// The delay before attempt `attempt + 1` may start.
-    public func backoff(afterAttempt attempt: Int) -> Double {
-        min(backoffCapSeconds, backoffBaseSeconds * pow(2, Double(max(0, attempt - 1))))
-    }
 
     /// Parses `JCT_TRACE_ROOT`: `file:///abs/path`, or a plain path (relative to the working
     /// directory). Other schemes are refused with a clear error.

@@ -38,7 +38,7 @@ struct WorkerEnvironment: Sendable {
     ) -> WorkerConfiguration {
         WorkerConfiguration(
             concurrency: concurrency, pollInterval: 0.2, leaseSeconds: lease, heartbeatSeconds: 0.2, rescueSeconds: 0.3,
-            gracePeriodSeconds: grace, backoffBaseSeconds: 0.1, backoffCapSeconds: 0.5, traceRoot: traceRoot,
+            gracePeriodSeconds: grace, retry: RetryPolicy(baseDelay: 0.1, maxDelay: 0.5), traceRoot: traceRoot,
             executors: executors, reviewAutoApprove: autoApprove)
     }
 

@@ -42,12 +42,16 @@ extension LifecycleEngine {
         public var artifacts: [Artifact]
         /// The prover's evidence pack (dropped when the attempt ends cancelled).
         public var evidence: EvidencePack?
+        /// The executor says the failure is transient (exit 75, `"retryable": true`): the task is
+        /// queued again while it has attempts left (`RetryPolicy`).
+        public var retryable: Bool
 
         public init(claim: Claim, holder: String, outcome: AttemptOutcome, message: String? = nil,
             failureCategory: FailureCategory = .runtime, result: JSONValue? = nil, tracePath: String? = nil,
             telemetry: Telemetry, cost: Cost = Cost(), outputs: RunOutputs = RunOutputs(), artifacts: [Artifact] = [],
-            evidence: EvidencePack? = nil)
+            evidence: EvidencePack? = nil, retryable: Bool = false)
         {
+            self.retryable = retryable
             self.claim = claim
             self.holder = holder
             self.outcome = outcome
@@ -71,8 +75,8 @@ extension LifecycleEngine {
     }
 
     /// Records the end of an attempt in one transaction: the task (`running → completed | failed |
-    /// cancelled`), its Run, its Artifacts, the evidence pack, the review policy's decision and the
-    /// Issue. A task whose cancellation was requested ends `cancelled` whatever the executor said:
+    /// cancelled`, or `queued` again after a retryable failure with attempts left), its Run, its
+    /// Artifacts, the evidence pack, the review policy's decision and the Issue. A task whose cancellation was requested ends `cancelled` whatever the executor said:
     /// a cancelled Run is never completed.
     public func complete(_ completion: Completion, policy: ReviewPolicy = ReviewPolicy()) async throws -> CompletionResult {
         try await complete([completion], policy: policy)[0]
@@ -146,13 +150,15 @@ extension LifecycleEngine {
     }
 
     /// Takes back tasks whose lease expired (their worker or agent is gone): back to `queued` after
-    /// `backoff(attempt)` seconds, or `failed` after the last attempt; the lost Run is `failed`
+    /// the retry policy's delay (or `backoff(attempt)` seconds, for tests), or `failed` after the
+    /// last attempt; the lost Run is `failed`
     /// (category `runtime`) and the Issue follows. Safe with many rescuers: rows are locked with
     /// `SKIP LOCKED` and every write is guarded on the attempt and the expired lease.
-    public func rescue(by actor: Actor, limit: Int = 100, backoff: @escaping @Sendable (Int) -> Double) async throws
+    public func rescue(by actor: Actor, limit: Int = 100, backoff: (@Sendable (Int) -> Double)? = nil) async throws
         -> [TaskRecord]
     {
-        try await transaction("rescue", by: actor) { tx in
+        let retry = self.retry
+        return try await transaction("rescue", by: actor) { tx in
             var rescued: [TaskRecord] = []
             let now = tx.now
             for expired in try await tx.sql.expiredTasks(now: now, limit: limit) {
@@ -165,7 +171,7 @@ extension LifecycleEngine {
                     task.error = "Worker \(lostWorker) was lost (lease expired); gave up after \(task.attempt) attempts"
                 } else {
                     task.status = .queued
-                    task.runAfter = now.adding(seconds: backoff(task.attempt))
+                    task.runAfter = now.adding(seconds: backoff?(task.attempt) ?? retry.delay(afterAttempt: task.attempt, operation: task.operation))
                 }
                 guard try await tx.sql.rescueTask(task, attempt: expired.attempt, expiredBefore: now) else { continue }
                 try tx.moved(
@@ -241,8 +247,12 @@ extension LifecycleTransaction {
         var task: TaskRecord
         var run: Run
         var runPath: [Status]
+        /// Where the Issue goes from `running`: where the Run ends, or `ready` for the next attempt.
+        var issueStatus: Status
         var evidence: EvidencePack?
         var review: ReviewDecision?
+        /// The note of the task's move.
+        var note: String?
     }
 
     /// See `LifecycleEngine.complete(_:policy:)`: a fixed number of statements for the batch,
@@ -261,10 +271,10 @@ extension LifecycleTransaction {
             endings.append(ending(completion, current: task, policy: policy))
         }
         let finished = try await sql.finishTasks(
-            endings.map { ($0.task, $0.completion.claim.task.attempt, $0.completion.holder) }, at: now)
+            endings.map { ($0.task, $0.completion.claim.task.attempt, $0.completion.holder) })
         endings.removeAll { !finished.contains($0.task.id) }
         for ending in endings {
-            try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], traceId: ending.task.traceId)
+            try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], note: ending.note, traceId: ending.task.traceId)
             for (from, to) in zip([Status.running] + ending.runPath, ending.runPath) {
                 try Lifecycle.run.check(ending.run.id, from: from, to: to)
             }
@@ -291,7 +301,7 @@ extension LifecycleTransaction {
         }
         // Issues follow their Runs out of `running`: one guarded statement per status they go to.
         var issuesWritten: Set<String> = []
-        for (target, group) in Dictionary(grouping: endings, by: { $0.runPath.last ?? .failed }) {
+        for (target, group) in Dictionary(grouping: endings, by: \.issueStatus) {
             let written = try await sql.setStatuses(.issues, group.map(\.completion.claim.issue.id), to: target, expected: .running, at: now)
             for ending in group where written.contains(ending.completion.claim.issue.id) {
                 try moved(
@@ -321,6 +331,8 @@ extension LifecycleTransaction {
                 events.append(LifecycleEvent(.reviewed, runId: ending.run.id, status: "done"))
             }
         }
+        // Attempts queued again wake the workers (delivered on commit).
+        if endings.contains(where: { $0.task.status == .queued }) { try await store.queue.notify() }
         let written = Dictionary(uniqueKeysWithValues: endings.map { ($0.task.id, $0.task.status) })
         return completions.map { completion in
             let id = completion.claim.task.id
@@ -354,8 +366,10 @@ extension LifecycleTransaction {
         run.updatedAt = now
         var evidence = completion.evidence
         var review: ReviewDecision?
-        let taskStatus: TaskStatus
+        var taskStatus: TaskStatus
         var runPath: [Status]
+        var note: String?
+        var runAfter: Timestamp?
         switch outcome {
         case .succeeded:
             taskStatus = .completed
@@ -377,15 +391,28 @@ extension LifecycleTransaction {
             taskStatus = .failed
             runPath = [.failed]
             run.failure = Failure(category: category, message: String((message ?? "execution failed").prefix(4000)))
+            let retryable = completion.retryable || (outcome == .timedOut && retry.retryTimeouts)
+            if retryable && current.attempt < current.maxAttempts {
+                // Every attempt is a new Run: this one fails, the task waits for the next.
+                let delay = retry.delay(afterAttempt: current.attempt, operation: current.operation)
+                taskStatus = .queued
+                runAfter = now.adding(seconds: delay)
+                note = "Attempt \(current.attempt) of \(current.maxAttempts) failed (retryable): next attempt in \(Int(delay.rounded())) s"
+            } else if retryable {
+                note = "Attempt \(current.attempt) of \(current.maxAttempts) failed (retryable): no attempts left"
+            }
         }
         run.status = runPath.last ?? .failed
         var task = current
         task.status = taskStatus
-        task.completedAt = now
+        task.completedAt = taskStatus == .queued ? nil : now
+        task.runAfter = runAfter
         task.result = completion.result
         task.error = outcome == .succeeded ? nil : message
         task.tracePath = completion.tracePath ?? current.tracePath
-        return Ending(completion: completion, outcome: outcome, task: task, run: run, runPath: runPath, evidence: evidence, review: review)
+        return Ending(
+            completion: completion, outcome: outcome, task: task, run: run, runPath: runPath,
+            issueStatus: taskStatus == .queued ? .ready : run.status, evidence: evidence, review: review, note: note)
     }
 
     /// Stores a review decision and moves the Issue and the Run out of `under_review`.

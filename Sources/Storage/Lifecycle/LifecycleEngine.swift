@@ -16,11 +16,16 @@ public struct LifecycleEngine: Sendable {
     public let database: Database
     public let clock: any LifecycleClock
     public let events: LifecycleEvents
+    /// How many attempts a new task gets, and when a retryable failure is tried again.
+    public let retry: RetryPolicy
 
-    public init(database: Database, clock: any LifecycleClock = SystemClock(), events: LifecycleEvents = LifecycleEvents()) {
+    public init(database: Database, clock: any LifecycleClock = SystemClock(), events: LifecycleEvents = LifecycleEvents(),
+        retry: RetryPolicy = RetryPolicy())
+    {
         self.database = database
         self.clock = clock
         self.events = events
+        self.retry = retry
     }
 
     /// The operation whose transaction the current task runs (for statement counts).
@@ -32,10 +37,11 @@ public struct LifecycleEngine: Sendable {
         _ body: @Sendable (inout LifecycleTransaction) async throws -> T) async throws -> T
     {
         let clock = self.clock
+        let retry = self.retry
         let (result, events) = try await Self.$operation.withValue(operation) { try await database.write { store in
             // The clock is read once the transaction holds the writer (SQLite) or has begun, so that
             // timestamps follow the order in which transactions see each other.
-            var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now())
+            var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry)
             let result = try await body(&tx)
             try await store.audit.append(tx.audit)
             return (result, tx.events)
@@ -105,6 +111,7 @@ public struct LifecycleEngine: Sendable {
                     continue
                 }
                 var task = TaskRecord(request: item.request, id: item.id, traceId: item.traceId, now: now)
+                task.maxAttempts = tx.retry.maxAttempts(for: task.operation)
                 var objects: TaskCWOM?
                 var entries: [AuditEntry] = []
                 if item.createCWOM {
@@ -379,6 +386,7 @@ struct LifecycleTransaction {
     let store: Store
     let actor: Actor
     let now: Timestamp
+    let retry: RetryPolicy
     var audit: [AuditEntry] = []
     var events: [LifecycleEvent] = []
 
@@ -459,8 +467,8 @@ struct LifecycleTransaction {
                 throw LifecycleError.invalidTransition(entity: "Issue", id: issueId, current: status.rawValue, requested: "ready")
             }
         }
-        // A fresh allowance of attempts (the default three) on top of those already spent.
-        let maxAttempts = task.attempt + TaskRecord.defaultMaxAttempts
+        // A fresh allowance of attempts (the retry policy's) on top of those already spent.
+        let maxAttempts = task.attempt + retry.maxAttempts(for: task.operation)
         guard try await sql.retryTask(task.id, from: task.status, now: now, maxAttempts: maxAttempts, kept: keepOutcome ? task : nil)
         else {
             throw LifecycleError.invalidTransition(entity: "Task", id: task.id, current: "changed meanwhile", requested: "queued")

@@ -137,23 +137,24 @@ struct LifecycleSQL: Sendable {
 
     /// The ends of several attempts in one statement, each row guarded on its attempt still
     /// running for the same worker; returns the ids written.
-    func finishTasks(_ ends: [(task: TaskRecord, attempt: Int, worker: String)], at time: Timestamp) async throws(StorageError)
-        -> Set<String>
-    {
+    func finishTasks(_ ends: [(task: TaskRecord, attempt: Int, worker: String)]) async throws(StorageError) -> Set<String> {
         guard !ends.isEmpty else { return [] }
-        var binds: [SQLValue] = [.timestamp(time)]
+        var binds: [SQLValue] = []
         let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
         let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "jsonb")
         let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
         let tracePath = caseById(ends.map { ($0.task.id, .text($0.task.tracePath)) }, binds: &binds)
         let attempt = caseById(ends.map { ($0.task.id, .int($0.attempt)) }, binds: &binds)
         let worker = caseById(ends.map { ($0.task.id, .text($0.worker)) }, binds: &binds)
+        // An attempt queued again for a retry has no completion time and a time to wait for.
+        let completedAt = caseById(ends.map { ($0.task.id, .timestamp($0.task.completedAt)) }, binds: &binds, cast: "timestamptz")
+        let runAfter = caseById(ends.map { ($0.task.id, .timestamp($0.task.runAfter)) }, binds: &binds, cast: "timestamptz")
         let ids = SQL.placeholders(count: ends.count, after: binds.count)
         binds += ends.map { .text($0.task.id) }
         let rows = try await session.query(
             """
-            UPDATE tasks SET status = \(status), completed_at = $1, result = \(result), error = \(error),
-            trace_path = \(tracePath), lease_expires_at = NULL
+            UPDATE tasks SET status = \(status), completed_at = \(completedAt), result = \(result), error = \(error),
+            trace_path = \(tracePath), lease_expires_at = NULL, run_after = \(runAfter)
             WHERE id IN (\(ids)) AND status = 'running' AND attempt = \(attempt) AND assigned_to = \(worker) RETURNING id
             """, binds)
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })

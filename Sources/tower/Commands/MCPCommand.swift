@@ -42,10 +42,11 @@ struct MCPCommand: AsyncParsableCommand {
         }
         let configuration = APIConfiguration(
             access: accessConfiguration,
-            policy: PolicyConfig(environmentValue: environment["JCT_ALLOWED_REPO_PREFIXES"]), version: Tower.version)
+            policy: PolicyConfig(environmentValue: environment["JCT_ALLOWED_REPO_PREFIXES"]), version: Tower.version,
+            retry: workerConfiguration.retry)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             let tools = AgentTools(
-                database: db, engine: LifecycleEngine(database: db), configuration: configuration,
+                database: db, engine: LifecycleEngine(database: db, retry: workerConfiguration.retry), configuration: configuration,
                 traceRoot: workerConfiguration.traceRoot,
                 reviewPolicy: ReviewPolicy(
                     autoApprove: workerConfiguration.reviewAutoApprove, verdicts: workerConfiguration.autoApproveVerdicts),

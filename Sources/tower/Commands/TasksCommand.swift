@@ -128,7 +128,8 @@ extension DatabaseOptions {
     /// code (3 not found, 4 conflict).
     func lifecycle<T: Sendable>(_ body: @Sendable (LifecycleEngine) async throws -> T) async throws -> T {
         do {
-            return try await withDatabase { db in try await body(LifecycleEngine(database: db)) }
+            let retry = try WorkerOptions.retryPolicy(ProcessInfo.processInfo.environment)
+            return try await withDatabase { db in try await body(LifecycleEngine(database: db, retry: retry)) }
         } catch let error as LifecycleError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             switch error {

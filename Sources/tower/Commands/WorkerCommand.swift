@@ -71,8 +71,19 @@ struct WorkerOptions: ParsableArguments {
         return WorkerConfiguration(
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
-            gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), traceRoot: root,
-            executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+            gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), retry: try Self.retryPolicy(environment),
+            traceRoot: root, executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+    }
+
+    /// `TOWER_RETRY_MAX_ATTEMPTS`, `TOWER_RETRY_BASE_DELAY` (each with `_<OPERATION>`),
+    /// `TOWER_RETRY_TIMEOUTS`: read by the API (the attempts a new task gets) and the worker (the
+    /// delay after a failure) alike.
+    static func retryPolicy(_ environment: [String: String]) throws -> RetryPolicy {
+        do {
+            return try RetryPolicy(environment: environment)
+        } catch {
+            throw CommandError(error.description)
+        }
     }
 
     /// `TOWER_EXECUTOR=command` runs `TOWER_EXECUTOR_COMMAND` (or `TOWER_EXECUTOR_COMMAND_<OPERATION>`
