@@ -8,10 +8,11 @@ import TowerJSON
     import Glibc
 #endif
 
-/// Runs a configured program (an agent CLI, a script) for a task, in a per-run workspace.
+/// Runs a configured program (an agent CLI, a script) for a task, in the Run's workspace (a
+/// folder of its own outside the trace folder, removed by the worker when the Run ends).
 ///
-/// The program gets `task.json` (the task, issue, context packet and constraint snapshot exactly
-/// as pinned) and `TOWER_*` environment variables; its stdout and stderr go to `stdout.log` and
+/// The program gets `task.json` in the trace folder (the task, issue, context packet and
+/// constraint snapshot exactly as pinned) and `TOWER_*` environment variables; its stdout and stderr go to `stdout.log` and
 /// `stderr.log` in the trace folder. Exit 0 means success. An optional `result.json` (path in
 /// `TOWER_RESULT_FILE`) gives `{"summary","decision_log":[…],"cost":{…},"outputs":{…}}`. Files in
 /// `TOWER_ARTIFACTS_DIR` become artifacts; a git workspace's diff becomes a `code_patch`.
@@ -53,12 +54,12 @@ public struct CommandExecutor: TaskExecutor {
 
     public func execute(_ context: ExecutionContext) async -> ExecutionResult {
         let trace = context.trace
-        let workspace = trace.folder.appendingPathComponent("workspace", isDirectory: true)
+        let workspace = context.workspace
         let task = context.task
         do {
             try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
             try trace.writeJSON(
-                "workspace/task.json",
+                "task.json",
                 [
                     "task": task.json, "run_id": .string(context.runId), "trace_id": .string(context.traceId),
                     "issue": context.issue.json, "context_packet": context.contextPacket.json,
@@ -128,7 +129,7 @@ public struct CommandExecutor: TaskExecutor {
             "TOWER_TASK_ID": task.id, "TOWER_RUN_ID": context.runId, "TOWER_TRACE_ID": context.traceId,
             "TOWER_ISSUE_ID": context.issue.id, "TOWER_CONTEXT_PACKET_ID": context.contextPacket.id,
             "TOWER_CONSTRAINT_SNAPSHOT_ID": context.constraintSnapshot.id,
-            "TOWER_TASK_FILE": workspace.appendingPathComponent("task.json").path,
+            "TOWER_TASK_FILE": context.trace.url("task.json").path,
             "TOWER_WORKSPACE": workspace.path, "TOWER_ARTIFACTS_DIR": context.trace.artifactsFolder.path,
             "TOWER_RESULT_FILE": context.trace.url("result.json").path, "TOWER_OBJECTIVE": task.objective,
             "TOWER_OPERATION": task.operation.rawValue, "TOWER_TARGET_REPO": task.target.repo,

@@ -23,9 +23,11 @@ extension BridgeWorker {
             let trace = recorder.trace
             try recorder.start()
             log.info("run started", metadata: ["executor": "\(claimed.executor.name)", "attempt": "\(task.attempt)"])
+            let workspace = configuration.workspaceRoot.appendingPathComponent(claimed.run.id, isDirectory: true)
             let context = ExecutionContext(
                 task: task, runId: claimed.run.id, traceId: task.traceId ?? claimed.run.id, issue: claimed.issue,
-                contextPacket: claimed.packet, constraintSnapshot: claimed.snapshot, trace: trace, workerId: workerId)
+                contextPacket: claimed.packet, constraintSnapshot: claimed.snapshot, trace: trace, workerId: workerId,
+                workspace: workspace)
             let executor = claimed.executor
             let execution = Task { await executor.execute(context) }
             await state.attach(task.id) { execution.cancel() }
@@ -36,6 +38,7 @@ extension BridgeWorker {
             }
             let result = await execution.value
             timer.cancel()
+            removeWorkspace(workspace, log: log)
             let reason = await state.reason(task.id)
             switch reason {
             case .shutdown:
@@ -83,6 +86,17 @@ extension BridgeWorker {
     func requeue(_ claimed: ClaimedTask, trace: TraceStore) async throws {
         trace.log("Execution stopped: the worker shut down; the task was requeued")
         if try await engine.requeue(claimed.claim, holder: workerId, note: "Worker shut down") == .fenced { throw Fenced() }
+    }
+
+    /// The Run's workspace goes when the Run ends, whatever the outcome, so that workspaces never
+    /// pile up (`--keep-workspaces` leaves them for debugging).
+    func removeWorkspace(_ workspace: URL, log: Logger) {
+        guard !configuration.keepWorkspaces, FileManager.default.fileExists(atPath: workspace.path) else { return }
+        do {
+            try FileManager.default.removeItem(at: workspace)
+        } catch {
+            log.warning("cannot remove the workspace", metadata: ["workspace": "\(workspace.path)", "error": "\(error)"])
+        }
     }
 
     /// The ids every log line about a task carries.

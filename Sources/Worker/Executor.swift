@@ -14,6 +14,10 @@ public struct ExecutionContext: Sendable {
     public var constraintSnapshot: ConstraintSnapshot
     public var trace: TraceStore
     public var workerId: String
+    /// A folder of the Run's own to work in, outside the trace folder; the worker removes it when
+    /// the Run ends (unless told to keep it). What should outlive the Run goes to the trace's
+    /// `artifacts/`.
+    public var workspace: URL
 }
 
 /// How an execution ended.

@@ -23,6 +23,11 @@ public struct WorkerConfiguration: Sendable {
     public var retry: RetryPolicy
     /// The root of the trace folders (`JCT_TRACE_ROOT`), one folder per run.
     public var traceRoot: URL
+    /// Where executors work (`TOWER_WORKSPACE_ROOT`), one folder per Run, outside the trace
+    /// folders: a checkout never lands in a trace, and is removed when the Run ends.
+    public var workspaceRoot: URL
+    /// `--keep-workspaces` (`TOWER_KEEP_WORKSPACES`): leave them for debugging.
+    public var keepWorkspaces: Bool
     /// Which executor runs which operation.
     public var executors: ExecutorRegistry
     /// `JCT_REVIEW_AUTO_APPROVE` and `JCT_REVIEW_AUTO_APPROVE_VERDICTS`.
@@ -34,7 +39,7 @@ public struct WorkerConfiguration: Sendable {
     public init(concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: Double = 5,
         leaseSeconds: Double = 30, heartbeatSeconds: Double = 1, rescueSeconds: Double = 5,
         gracePeriodSeconds: Double = 30, retry: RetryPolicy = RetryPolicy(),
-        traceRoot: URL, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
+        traceRoot: URL, workspaceRoot: URL? = nil, keepWorkspaces: Bool = false, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
         autoApproveVerdicts: [String] = ["pass"], workerId: String = WorkerConfiguration.makeWorkerId())
     {
         self.concurrency = max(1, concurrency)
@@ -45,6 +50,8 @@ public struct WorkerConfiguration: Sendable {
         self.gracePeriodSeconds = gracePeriodSeconds
         self.retry = retry
         self.traceRoot = traceRoot
+        self.workspaceRoot = workspaceRoot ?? traceRoot.deletingLastPathComponent().appendingPathComponent("workspaces", isDirectory: true)
+        self.keepWorkspaces = keepWorkspaces
         self.executors = executors
         self.reviewAutoApprove = reviewAutoApprove
         self.autoApproveVerdicts = autoApproveVerdicts
@@ -72,6 +79,27 @@ public struct WorkerConfiguration: Sendable {
             throw WorkerError("JCT_TRACE_ROOT '\(text)': only local folders (file:///… or a path) are supported")
         }
         return URL(fileURLWithPath: text).standardizedFileURL
+    }
+}
+
+extension WorkerConfiguration {
+    /// `TOWER_WORKSPACE_ROOT`: a path (or `file:///…`), never inside the trace root (every file
+    /// of a trace folder is hashed and listed).
+    public static func workspaceRoot(from value: String?, traceRoot: URL) throws -> URL? {
+        guard let text = value, !text.isEmpty else { return nil }
+        let url: URL
+        if text.hasPrefix("file://") {
+            guard let parsed = URL(string: text), parsed.isFileURL, parsed.path.hasPrefix("/") else {
+                throw WorkerError("TOWER_WORKSPACE_ROOT '\(text)' must be an absolute file:/// URI or a path")
+            }
+            url = parsed.standardizedFileURL
+        } else {
+            url = URL(fileURLWithPath: text).standardizedFileURL
+        }
+        if (url.path + "/").hasPrefix(traceRoot.path + "/") {
+            throw WorkerError("TOWER_WORKSPACE_ROOT '\(url.path)' must not be inside the trace root '\(traceRoot.path)'")
+        }
+        return url
     }
 }
 

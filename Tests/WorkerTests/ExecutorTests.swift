@@ -11,7 +11,7 @@ import Worker
 @Suite("The command executor enforces the constraints")
 struct ExecutorTests {
     static func run(_ env: WorkerEnvironment, command: String, sandbox: Bool = false, budget: Int = 900,
-        allowNetwork: Bool = false, allowSecrets: Bool = false) async throws -> (TaskRecord, Run?, URL)
+        allowNetwork: Bool = false, allowSecrets: Bool = false, keepWorkspaces: Bool = false) async throws -> (TaskRecord, Run?, URL)
     {
         let executor = try CommandExecutor(commandLine: command, sandbox: sandbox)
         let task = try await env.enqueue(budget: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets)
@@ -20,7 +20,7 @@ struct ExecutorTests {
                 try await store.session.query("UPDATE tasks SET time_budget_seconds = $1 WHERE id = $2", [.int(budget), .text(task.id)])
             }
         }
-        let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor)))
+        let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor), keepWorkspaces: keepWorkspaces))
         let done = try await env.finished(task.id, seconds: 60)
         try await running.stop()
         let run = try await env.database.read { store in try await store.runs.get(done.currentRunId ?? "") }
@@ -141,6 +141,114 @@ struct ExecutorTests {
             #expect(failed.error?.contains("exited with status 3") == true)
             #expect(failedRun?.status == .failed)
             #expect(failedRun?.failure?.category == .runtime)
+        }
+    }
+
+    /// A git repository with one commit, in a folder of its own (removed by the caller).
+    static func localRepository() throws -> URL {
+        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(ULID.make())")
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        try "# Project\n\nRun setup.py install.\n".write(to: repository.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        try Data(repeating: 7, count: 256 << 10).write(to: repository.appendingPathComponent("data.bin"))
+        for arguments in [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "first"]] {
+            let git = Process()
+            git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+            git.arguments = ["-C", repository.path] + arguments
+            try git.run()
+            git.waitUntilExit()
+            try #require(git.terminationStatus == 0, "git \(arguments)")
+        }
+        return repository
+    }
+
+    @Test("the workspace lives outside the trace folder: a clone leaves a small trace, its diff is collected, the workspace is removed")
+    func workspaceOutsideTrace() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let repository = try Self.localRepository()
+            let script = FileManager.default.temporaryDirectory.appendingPathComponent("clone-\(ULID.make()).sh")
+            try """
+            #!/bin/sh
+            set -e
+            git clone -q "\(repository.path)" .
+            echo "pwd=$(pwd)"
+            printf 'Install with pip.\n' >> README.md
+            """.write(to: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            defer {
+                try? FileManager.default.removeItem(at: script)
+                try? FileManager.default.removeItem(at: repository)
+            }
+            let (task, run, folder) = try await Self.run(env, command: script.path)
+            #expect(task.status == .completed, "\(task.error ?? "")")
+            let runId = try #require(run?.id)
+            let stdout = try String(contentsOf: folder.appendingPathComponent("stdout.log"), encoding: .utf8)
+            #expect(stdout == "pwd=\(env.workspaceRoot.appendingPathComponent(runId).path)\n", "the program ran in its workspace")
+            #expect(!FileManager.default.fileExists(atPath: env.workspaceRoot.appendingPathComponent(runId).path), "the workspace is gone")
+            let files = try TraceFile.scan(folder)
+            #expect(!files.contains { $0.path.hasPrefix("workspace") || $0.path.contains(".git/") }, "no checkout in the trace: \(files.map(\.path))")
+            #expect(files.reduce(0) { $0 + $1.size } < 64 << 10, "the trace stays small (the clone holds 256 KiB)")
+            let patch = try String(contentsOf: folder.appendingPathComponent("artifacts/changes.patch"), encoding: .utf8)
+            #expect(patch.contains("+Install with pip."), "the diff is still collected")
+            let artifacts = try await env.database.read { store in try await store.artifacts.list(forRun: runId) }
+            #expect(artifacts.contains { $0.title == "changes.patch" && $0.type == .codePatch })
+            #expect(files.contains { $0.path == "task.json" }, "task.json is kept in the trace")
+
+            let (_, kept, _) = try await Self.run(env, command: script.path, keepWorkspaces: true)
+            let keptFolder = env.workspaceRoot.appendingPathComponent(try #require(kept?.id))
+            #expect(FileManager.default.fileExists(atPath: keptFolder.appendingPathComponent("README.md").path), "--keep-workspaces keeps it")
+        }
+    }
+
+    @Test("TOWER_WORKSPACE_ROOT may not lie inside the trace root")
+    func workspaceRootOutsideTraces() throws {
+        let traces = URL(fileURLWithPath: "/srv/tower/runs")
+        #expect(throws: WorkerError.self) { try WorkerConfiguration.workspaceRoot(from: "/srv/tower/runs/ws", traceRoot: traces) }
+        #expect(try WorkerConfiguration.workspaceRoot(from: "/srv/tower/runs-work", traceRoot: traces)?.path == "/srv/tower/runs-work")
+        #expect(try WorkerConfiguration.workspaceRoot(from: nil, traceRoot: traces) == nil)
+    }
+
+    @Test("exit 75 twice then 0: completed with three Runs; always 75: failed after its attempts; \"retryable\": true in the result file retries too")
+    func retries() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let counters = FileManager.default.temporaryDirectory.appendingPathComponent("attempts-\(ULID.make())")
+            try FileManager.default.createDirectory(at: counters, withIntermediateDirectories: true)
+            let script = FileManager.default.temporaryDirectory.appendingPathComponent("flaky-\(ULID.make()).sh")
+            // A rate-limited API, as an agent CLI would meet it: attempts counted per task.
+            try """
+            #!/bin/sh
+            counter="\(counters.path)/$TOWER_TASK_ID"
+            n=$(( $(cat "$counter" 2>/dev/null || echo 0) + 1 ))
+            echo "$n" > "$counter"
+            case "$TOWER_OBJECTIVE" in
+              *always*) echo "429 Too Many Requests" >&2; exit 75 ;;
+              *result*) [ "$n" -ge 2 ] && exit 0; echo '{"error": "clone timed out", "retryable": true}' > "$TOWER_RESULT_FILE"; exit 1 ;;
+              *) [ "$n" -ge 3 ] && exit 0; exit 75 ;;
+            esac
+            """.write(to: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            defer {
+                try? FileManager.default.removeItem(at: script)
+                try? FileManager.default.removeItem(at: counters)
+            }
+            let flaky = try await env.enqueue(objective: "Succeeds on the third attempt")
+            let doomed = try await env.enqueue(objective: "Fails always, transiently")
+            let result = try await env.enqueue(objective: "Says so in its result file")
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: try CommandExecutor(commandLine: script.path))))
+            let done = try await env.finished(flaky.id, seconds: 60)
+            let failed = try await env.finished(doomed.id, seconds: 60)
+            let second = try await env.finished(result.id, seconds: 60)
+            try await running.stop()
+
+            func runs(_ task: TaskRecord) async throws -> [Run] {
+                try await env.database.read { try await $0.runs.list(RunRepository.Filter(issueId: task.cwomIssueId)) }
+            }
+            #expect(done.status == .completed && done.attempt == 3)
+            let flakyRuns = try await runs(done)
+            #expect(flakyRuns.count == 3 && flakyRuns.filter { $0.status == .failed }.count == 2, "three attempts, three Runs")
+            #expect(failed.status == .failed && failed.attempt == 3, "the allowance set at enqueue: \(failed.attempt)")
+            #expect(failed.error?.contains("exited with status 75") == true)
+            #expect(try await runs(failed).allSatisfy { $0.status == .failed })
+            #expect(second.status == .completed && second.attempt == 2)
         }
     }
 }

@@ -34,13 +34,18 @@ struct WorkerEnvironment: Sendable {
 
     func configuration(
         executors: ExecutorRegistry = ExecutorRegistry(), concurrency: Int = 2, lease: Double = 30, grace: Double = 5,
-        autoApprove: Bool = false
+        autoApprove: Bool = false, keepWorkspaces: Bool = false
     ) -> WorkerConfiguration {
         WorkerConfiguration(
             concurrency: concurrency, pollInterval: 0.2, leaseSeconds: lease, heartbeatSeconds: 0.2, rescueSeconds: 0.3,
-            gracePeriodSeconds: grace, retry: RetryPolicy(baseDelay: 0.1, maxDelay: 0.5), traceRoot: traceRoot,
+            gracePeriodSeconds: grace, retry: Self.retry, traceRoot: traceRoot, keepWorkspaces: keepWorkspaces,
             executors: executors, reviewAutoApprove: autoApprove)
     }
+
+    /// Short delays, so that retried and rescued tasks come back at once.
+    static let retry = RetryPolicy(baseDelay: 0.1, maxDelay: 0.5)
+
+    var workspaceRoot: URL { traceRoot.deletingLastPathComponent().appendingPathComponent("workspaces", isDirectory: true) }
 
     func start(_ configuration: WorkerConfiguration) -> RunningWorker {
         RunningWorker(
@@ -115,8 +120,10 @@ struct WorkerTestError: Error, CustomStringConvertible {
 func withWorkerEnvironment(_ dialect: Dialect, legacyLayout: Bool = false, _ body: (WorkerEnvironment) async throws -> Void)
     async throws
 {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-runs-\(ULID.make())")
-    defer { try? FileManager.default.removeItem(at: root) }
+    // Trace folders in runs/, workspaces beside them in workspaces/ (the default layout).
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-worker-\(ULID.make())")
+    let root = folder.appendingPathComponent("runs", isDirectory: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
     try await withDatabase(dialect, migrate: !legacyLayout) { database, test in
         if legacyLayout {
             let fixture = testsFolder.appendingPathComponent("StorageTests/Fixtures/legacy-\(dialect.rawValue).sql")
@@ -125,6 +132,8 @@ func withWorkerEnvironment(_ dialect: Dialect, legacyLayout: Bool = false, _ bod
             #expect(outcome.first?.state == .adopted)
         }
         try await body(
-            WorkerEnvironment(database: database, dialect: dialect, traceRoot: root, engine: LifecycleEngine(database: database)))
+            WorkerEnvironment(
+                database: database, dialect: dialect, traceRoot: root,
+                engine: LifecycleEngine(database: database, retry: WorkerEnvironment.retry)))
     }
 }

@@ -46,6 +46,12 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Root folder of the trace folders (default: $JCT_TRACE_ROOT, else .tower/runs).")
     var traceRoot: String?
 
+    @Option(help: "Root folder of the executors' workspaces, one per Run (default: $TOWER_WORKSPACE_ROOT, else workspaces/ beside the trace root).")
+    var workspaceRoot: String?
+
+    @Flag(help: "Keep each Run's workspace after it ends, for debugging (default: $TOWER_KEEP_WORKSPACES, else removed).")
+    var keepWorkspaces = false
+
     @Option(help: "Seconds running work may finish after SIGTERM before it is requeued (default: $WORKER_GRACE_PERIOD, else 30).")
     var gracePeriod: Double?
 
@@ -72,7 +78,9 @@ struct WorkerOptions: ParsableArguments {
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
             gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), retry: try Self.retryPolicy(environment),
-            traceRoot: root, executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+            traceRoot: root,
+            workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
+            keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
     }
 
     /// `TOWER_RETRY_MAX_ATTEMPTS`, `TOWER_RETRY_BASE_DELAY` (each with `_<OPERATION>`),
@@ -124,8 +132,8 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Runs until SIGTERM or SIGINT, then stops claiming, lets running work finish within the grace
             period and requeues the rest. Any number of workers may share one PostgreSQL database.
-            Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_EXECUTOR,
-            TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
+            Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT,
+            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
 
