@@ -140,10 +140,9 @@ public final class BridgeWorker: Service, Sendable {
         }
         for item in claimed {
             await state.add(item.task.id)
-            Counter(label: "tower_task_claims_total", dimensions: [("operation", item.task.operation.rawValue)]).increment()
+            TowerMetrics.claims(item.task.operation).increment()
             if let queued = item.task.queuedAt, let started = item.task.startedAt {
-                Metrics.Timer(label: "tower_enqueue_to_start_seconds").recordNanoseconds(
-                    max(0, (started.microseconds - queued.microseconds) * 1000))
+                TowerMetrics.enqueueToStart.recordNanoseconds(max(0, (started.microseconds - queued.microseconds) * 1000))
             }
         }
         // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
@@ -207,7 +206,7 @@ public final class BridgeWorker: Service, Sendable {
         let configuration = self.configuration
         let rescued = try await engine.rescue(by: actor)
         for task in rescued {
-            Counter(label: "tower_task_rescues_total").increment()
+            TowerMetrics.rescues.increment()
             logger.warning(
                 "rescued a task",
                 metadata: Self.metadata(task, runId: task.currentRunId).merging(

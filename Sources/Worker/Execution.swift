@@ -49,12 +49,12 @@ extension BridgeWorker {
             default:
                 let outcome = try await complete(claimed, recorder: recorder, result: result, reason: reason)
                 log.info("run finished", metadata: ["status": "\(outcome)"])
-                let operation = task.operation.rawValue
-                Counter(label: "tower_task_completions_total", dimensions: [("operation", operation), ("status", outcome)]).increment()
-                if outcome == "cancelled" { Counter(label: "tower_task_cancellations_total").increment() }
+                let retried = outcome == TaskStatus.queued.rawValue
+                TowerMetrics.completions(task.operation, status: retried ? "retried" : outcome).increment()
+                if retried { TowerMetrics.retries(task.operation).increment() }
+                if outcome == "cancelled" { TowerMetrics.cancellations.increment() }
                 if let started = claimed.run.telemetry.startedAt {
-                    Metrics.Timer(label: "tower_run_duration_seconds", dimensions: [("operation", operation)]).recordNanoseconds(
-                        max(0, (Timestamp.now().microseconds - started.microseconds) * 1000))
+                    TowerMetrics.runDuration(task.operation).recordNanoseconds(max(0, (Timestamp.now().microseconds - started.microseconds) * 1000))
                 }
             }
         } catch is Fenced {

@@ -1,5 +1,6 @@
 import Metrics
 import Prometheus
+import Worker
 
 /// The process's metrics: swift-metrics backed by a Prometheus registry, bootstrapped once.
 enum Telemetry {
@@ -7,6 +8,7 @@ enum Telemetry {
 
     static func bootstrap() {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        TowerMetrics.declare()
     }
 
     /// The Prometheus text exposition of every metric.

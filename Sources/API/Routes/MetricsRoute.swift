@@ -2,19 +2,25 @@ import LegacyTasks
 import Metrics
 import Storage
 import TowerJSON
+import Worker
+import CWOM
 
-/// `GET /metrics`: Prometheus text format. Task counts by status are read from the database at
-/// each scrape; the other series are recorded where things happen (worker, HTTP).
+/// `GET /metrics`: Prometheus text format. Task counts by status, the queue's depth and the age
+/// of its oldest task are read from the database at each scrape; the other series are recorded
+/// where things happen (`TowerMetrics`).
 struct MetricsRoute: Sendable {
     let database: Database
     let emit: @Sendable () -> String
 
     func register(on router: inout Router) {
         router.add("GET", "/metrics", summary: "Prometheus metrics", tag: "Meta", access: .metrics) { _ in
-            if let counts = try? await database.read({ try await $0.tasks.countByStatus() }) {
-                for status in TaskStatus.allCases {
-                    Gauge(label: "tower_tasks", dimensions: [("status", status.rawValue)]).record(counts[status.rawValue] ?? 0)
-                }
+            let now = Timestamp.now()
+            if let (counts, oldest) = try? await database.read({ store in
+                (try await store.tasks.countByStatus(), try await store.queue.oldestQueued())
+            }) {
+                for status in TaskStatus.allCases { TowerMetrics.tasks(status).record(counts[status.rawValue] ?? 0) }
+                TowerMetrics.queueDepth.record(counts[TaskStatus.queued.rawValue] ?? 0)
+                TowerMetrics.oldestQueuedAge.record(oldest.map { max(0, now.seconds(since: $0)) } ?? 0)
             }
             Gauge(label: "tower_db_pool_connections_in_use").record(database.driver.sessionsInUse)
             if let postgres = database.driver as? PostgresDriver {
