@@ -18,6 +18,7 @@ public struct Store: Sendable {
     public var evidencePacks: EvidencePackRepository { EvidencePackRepository(session: session) }
     public var reviews: ReviewDecisionRepository { ReviewDecisionRepository(session: session) }
     public var audit: AuditLog { AuditLog(session: session) }
+    public var retention: RetentionRepository { RetentionRepository(session: session) }
 }
 
 /// An open database with its repositories.

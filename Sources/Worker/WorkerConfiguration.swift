@@ -28,6 +28,9 @@ public struct WorkerConfiguration: Sendable {
     public var workspaceRoot: URL
     /// `--keep-workspaces` (`TOWER_KEEP_WORKSPACES`): leave them for debugging.
     public var keepWorkspaces: Bool
+    /// `TOWER_RETENTION_DAYS`: the hourly retention pass this worker runs (one process at a
+    /// time prunes); nil: none.
+    public var retention: Retention.Options?
     /// Which executor runs which operation.
     public var executors: ExecutorRegistry
     /// `JCT_REVIEW_AUTO_APPROVE` and `JCT_REVIEW_AUTO_APPROVE_VERDICTS`.
@@ -39,7 +42,7 @@ public struct WorkerConfiguration: Sendable {
     public init(concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: Double = 5,
         leaseSeconds: Double = 30, heartbeatSeconds: Double = 1, rescueSeconds: Double = 5,
         gracePeriodSeconds: Double = 30, retry: RetryPolicy = RetryPolicy(),
-        traceRoot: URL, workspaceRoot: URL? = nil, keepWorkspaces: Bool = false, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
+        traceRoot: URL, retention: Retention.Options? = nil, workspaceRoot: URL? = nil, keepWorkspaces: Bool = false, executors: ExecutorRegistry = ExecutorRegistry(), reviewAutoApprove: Bool = false,
         autoApproveVerdicts: [String] = ["pass"], workerId: String = WorkerConfiguration.makeWorkerId())
     {
         self.concurrency = max(1, concurrency)
@@ -52,6 +55,7 @@ public struct WorkerConfiguration: Sendable {
         self.traceRoot = traceRoot
         self.workspaceRoot = workspaceRoot ?? traceRoot.deletingLastPathComponent().appendingPathComponent("workspaces", isDirectory: true)
         self.keepWorkspaces = keepWorkspaces
+        self.retention = retention
         self.executors = executors
         self.reviewAutoApprove = reviewAutoApprove
         self.autoApproveVerdicts = autoApproveVerdicts

@@ -16,7 +16,7 @@ struct Tower: AsyncParsableCommand {
         version: version,
         subcommands: [
             ServeCommand.self, APICommand.self, WorkerCommand.self, MigrateCommand.self, BackfillCommand.self, EnqueueCommand.self,
-            TasksCommand.self, RunsCommand.self, TraceCommand.self, KeysCommand.self, MCPCommand.self, BenchCommand.self, SchemaCommand.self,
+            TasksCommand.self, RunsCommand.self, TraceCommand.self, KeysCommand.self, MCPCommand.self, PruneCommand.self, BenchCommand.self, SchemaCommand.self,
         ]
     )
 }

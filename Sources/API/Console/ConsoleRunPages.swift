@@ -89,7 +89,7 @@ extension ConsoleRoutes {
     /// a review), its Artifacts with a `code_patch` shown as a diff, its trace folder file by file,
     /// and its trace log, followed live while it runs.
     func run(_ viewer: Viewer, id: String, message: String?) async throws -> String? {
-        typealias Loaded = (Run, Issue?, TaskRecord?, [ContextPacket], ConstraintSnapshot?, [EvidencePack], [ReviewDecision], [Artifact])
+        typealias Loaded = (Run, Issue?, TaskRecord?, [ContextPacket], ConstraintSnapshot?, [EvidencePack], [ReviewDecision], [Artifact], Timestamp?)
         let loaded = try await database.read { store -> Loaded? in
             guard let run = try await store.runs.get(id) else { return nil }
             var packets: [ContextPacket] = []
@@ -101,10 +101,10 @@ extension ConsoleRoutes {
                 try await store.tasks.list(TaskRepository.Filter(issueId: run.forIssue.id), page: Page(limit: 1)).first,
                 packets, snapshot, try await store.evidencePacks.list(runId: run.id, page: Page(limit: 20)),
                 try await store.reviews.list(issueId: run.forIssue.id, page: Page(limit: 100)),
-                try await store.artifacts.list(forRuns: [run.id])
+                try await store.artifacts.list(forRuns: [run.id]), try await store.retention.tracePrunedAt(run.id)
             )
         }
-        guard let (run, issue, task, packets, snapshot, packs, decisions, artifacts) = loaded else { return nil }
+        guard let (run, issue, task, packets, snapshot, packs, decisions, artifacts, prunedAt) = loaded else { return nil }
         let root = Self.traceRoot(run)
         var body = "<h1>Run \(HTML.escape(run.id)): \(HTML.escape(run.status.rawValue))</h1>"
         if let message { body += #"<p role="status">Decision recorded: \#(HTML.escape(message)).</p>"# }
@@ -163,7 +163,11 @@ extension ConsoleRoutes {
 
         body += "<h2>Trace folder</h2>"
         let files = root.flatMap { try? TraceFile.scan($0) } ?? []
-        if files.isEmpty { body += "<p>No local trace folder.</p>" }
+        if let prunedAt {
+            body += "<p>Pruned by retention at \(HTML.escape(prunedAt.iso8601)); the Artifacts' records remain.</p>"
+        } else if files.isEmpty {
+            body += "<p>No local trace folder.</p>"
+        }
         if !files.isEmpty {
             body += #"<ul aria-label="Trace files">"#
             for file in files {

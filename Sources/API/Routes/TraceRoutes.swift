@@ -36,8 +36,12 @@ struct TraceRoutes: Sendable {
     }
 
     func traceRoot(_ runId: String) async throws -> URL {
-        guard let run = try await context.database.read({ try await $0.runs.get(runId) }) else {
-            throw CWOMContext.notFound("Run")
+        let (found, prunedAt) = try await context.database.read { store in
+            (try await store.runs.get(runId), try await store.retention.tracePrunedAt(runId))
+        }
+        guard let run = found else { throw CWOMContext.notFound("Run") }
+        if let prunedAt {
+            throw APIError.detail(410, .string("The trace folder of Run '\(runId)' was pruned at \(prunedAt.iso8601) (retention)"))
         }
         guard let uri = run.artifactRootUri, let url = URL(string: uri), url.isFileURL else {
             throw APIError.detail(404, .string("Run '\(runId)' has no local trace folder"))

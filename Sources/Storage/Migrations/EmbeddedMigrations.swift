@@ -765,6 +765,14 @@ CREATE TABLE tower_workers (
     stopped_at timestamp with time zone
 );
 """####),
+        (file: "0003_retention.sql", sql: ####"""
+-- Control Tower 0003: retention (`tower prune`, TOWER_RETENTION_DAYS). Additive only.
+
+-- When the Run's trace folder was deleted by retention; its Artifacts say so in their meta.
+ALTER TABLE cwom_runs ADD COLUMN trace_pruned_at timestamp with time zone;
+-- Finished Runs whose trace folder is still there, oldest first: what a prune pass walks.
+CREATE INDEX ix_cwom_runs_unpruned ON cwom_runs (updated_at) WHERE trace_pruned_at IS NULL;
+"""####),
     ]
     static let sqlite: [(file: String, sql: String)] = [
         (file: "0001_legacy_layout.sql", sql: ####"""
@@ -1271,6 +1279,14 @@ CREATE TABLE tower_workers (
     heartbeat_at DATETIME NOT NULL,
     stopped_at DATETIME
 );
+"""####),
+        (file: "0003_retention.sql", sql: ####"""
+-- Control Tower 0003: retention (`tower prune`, TOWER_RETENTION_DAYS). Additive only.
+
+-- When the Run's trace folder was deleted by retention; its Artifacts say so in their meta.
+ALTER TABLE cwom_runs ADD COLUMN trace_pruned_at DATETIME;
+-- Finished Runs whose trace folder is still there, oldest first: what a prune pass walks.
+CREATE INDEX ix_cwom_runs_unpruned ON cwom_runs (updated_at) WHERE trace_pruned_at IS NULL;
 """####),
     ]
 }

@@ -78,9 +78,19 @@ struct WorkerOptions: ParsableArguments {
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
             gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), retry: try Self.retryPolicy(environment),
-            traceRoot: root,
+            traceRoot: root, retention: try Self.retention(environment),
             workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
             keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+    }
+
+    /// `TOWER_RETENTION_DAYS` (fractions allowed; unset or empty: no retention) and
+    /// `TOWER_RETENTION_DELETE_TASKS`: the maintenance loop's pass, and `tower prune`'s default.
+    static func retention(_ environment: [String: String]) throws -> Retention.Options? {
+        guard let text = environment["TOWER_RETENTION_DAYS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        guard let days = Double(text), days >= 0, days.isFinite else {
+            throw CommandError("TOWER_RETENTION_DAYS must be a number of days, not '\(text)'")
+        }
+        return Retention.Options(olderThan: days * 86_400, deleteTasks: try flag("TOWER_RETENTION_DELETE_TASKS", environment))
     }
 
     /// `TOWER_RETRY_MAX_ATTEMPTS`, `TOWER_RETRY_BASE_DELAY` (each with `_<OPERATION>`),
@@ -133,7 +143,8 @@ struct WorkerCommand: AsyncParsableCommand {
             Runs until SIGTERM or SIGINT, then stops claiming, lets running work finish within the grace
             period and requeues the rest. Any number of workers may share one PostgreSQL database.
             Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT,
-            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
+            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS,
+            TOWER_RETENTION_DELETE_TASKS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
 
