@@ -95,7 +95,10 @@ public final class BridgeWorker: Service, Sendable {
                     group.addTask { await self.rescueLoop() }
                     group.addTask { await self.eventLoop() }
                     if let retention = configuration.retention {
-                        group.addTask { await Retention(database: self.database, engine: self.engine, actor: self.actor, logger: self.logger).loop(retention) }
+                        group.addTask {
+                            await Retention(database: self.database, engine: self.engine, actor: self.actor, logger: self.logger).loop(
+                                retention, interval: self.configuration.retentionInterval, initialDelay: self.configuration.retentionFirstPass)
+                        }
                     }
                     if let postgres = database.driver as? PostgresDriver {
                         group.addTask { await self.listenLoop(postgres) }

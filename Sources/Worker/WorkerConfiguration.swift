@@ -31,6 +31,9 @@ public struct WorkerConfiguration: Sendable {
     /// `TOWER_RETENTION_DAYS`: the hourly retention pass this worker runs (one process at a
     /// time prunes); nil: none.
     public var retention: Retention.Options?
+    /// How often that pass runs (an hour), and how long after the start the first does (a minute).
+    public var retentionInterval: Duration = .seconds(3600)
+    public var retentionFirstPass: Duration = .seconds(60)
     /// Which executor runs which operation.
     public var executors: ExecutorRegistry
     /// `JCT_REVIEW_AUTO_APPROVE` and `JCT_REVIEW_AUTO_APPROVE_VERDICTS`.

@@ -115,4 +115,25 @@ struct RetentionTests {
         #expect(Retention.Options.age("90m") == 5400 && Retention.Options.age("0d") == 0 && Retention.Options.age("5s") == 5)
         for bad in ["30", "d", "-1d", "3w", ""] { #expect(Retention.Options.age(bad) == nil, "\(bad)") }
     }
+
+    @Test("a worker with a retention period prunes on its own: a finished Run's trace folder goes after the period")
+    func workerLoop() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let events = env.engine.events.subscribe()
+            var configuration = env.configuration(autoApprove: true)
+            configuration.retention = Retention.Options(olderThan: 0)
+            configuration.retentionFirstPass = .zero
+            configuration.retentionInterval = .milliseconds(100)
+            let running = env.start(configuration)
+            let task = try await env.finished(try await env.enqueue(objective: "Prune me later").id)
+            let runId = try #require(task.currentRunId)
+            let pruned = try await withDeadline(seconds: 30) { () async -> LifecycleEvent? in
+                for await event in events where event.kind == .pruned && event.runId == runId { return event }
+                return nil
+            }
+            try await running.stop()
+            #expect(pruned != nil)
+            #expect(!FileManager.default.fileExists(atPath: env.traceRoot.appendingPathComponent(runId).path))
+        }
+    }
 }

@@ -46,6 +46,7 @@ extension LifecycleEngine {
                         note: "Trace folder pruned (\(reason))", traceId: candidate.traceId))
             }
             try await retention.markRunsPruned(pruned, at: tx.now)
+            tx.events += pruned.map { LifecycleEvent(.pruned, runId: $0) }
             batch.artifacts = try await retention.markArtifactsPruned(ofRuns: pruned, inFolders: roots, at: tx.now, reason: reason)
             batch.runs = pruned.count
             return batch
@@ -69,6 +70,7 @@ extension LifecycleEngine {
                 tx.audit.append(
                     AuditEntry(ts: tx.now, actor: actor, action: .deleted, entityKind: "Task", entityId: id, note: "Task row pruned (\(reason))"))
             }
+            tx.events += ids.map { LifecycleEvent(.pruned, taskId: $0) }
             batch.tasks = ids.count
             return batch
         }

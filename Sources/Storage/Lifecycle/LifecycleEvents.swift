@@ -11,6 +11,8 @@ public struct LifecycleEvent: Sendable, Hashable, CustomStringConvertible {
         case fenced
         /// A status set directly (`PATCH`) on a task, Run or Issue.
         case statusSet = "status_set"
+        /// Retention deleted a Run's trace folder (`runId`) or a task row (`taskId`).
+        case pruned
     }
 
     public var kind: Kind
