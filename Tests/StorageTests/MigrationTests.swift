@@ -42,10 +42,11 @@ struct MigrationTests {
     func fresh(_ dialect: Dialect) async throws {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let applied = try await database.migrator().migrate()
-            #expect(applied.map(\.state) == [.applied, .applied])
+            #expect(applied.map(\.state) == [.applied, .applied, .applied])
             #expect(try await tableNames(database).isSuperset(of: cwomTables))
             #expect(try await database.migrator().migrate().isEmpty)
-            #expect(try await database.migrator().status().map(\.state) == [.applied, .applied])
+            #expect(try await database.migrator().status().map(\.state) == [.applied, .applied, .applied])
+            #expect(try await columnType(database, "cwom_runs", "trace_pruned_at") != nil, "retention's column")
             if dialect == .postgres {
                 #expect(try await columnType(database, "tasks", "inputs") == "jsonb")
                 #expect(try await columnType(database, "cwom_runs", "telemetry") == "jsonb")
@@ -58,8 +59,8 @@ struct MigrationTests {
     func pendingStatus(_ dialect: Dialect) async throws {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let status = try await database.migrator().status()
-            #expect(status.map(\.state) == [.pending, .pending])
-            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql"])
+            #expect(status.map(\.state) == [.pending, .pending, .pending])
+            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql"])
         }
     }
 
@@ -72,11 +73,11 @@ struct MigrationTests {
         async let a = first.migrator().migrate()
         async let b = second.migrator().migrate()
         let (ra, rb) = try await (a, b)
-        #expect(ra.count + rb.count == 2)
+        #expect(ra.count + rb.count == 3)
         let recorded = try await first.read { store in
             try await store.session.query("SELECT COUNT(*) AS n FROM tower_migrations", []).first?.int("n")
         }
-        #expect(recorded == 2)
+        #expect(recorded == 3)
         await first.close()
         await second.close()
     }
@@ -85,12 +86,12 @@ struct MigrationTests {
     func checksumMismatch(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
             try await database.write { store in
-                try await store.session.query("UPDATE tower_migrations SET checksum = 'abc' WHERE version = 2", [])
+                try await store.session.query("UPDATE tower_migrations SET checksum = 'abc' WHERE version = 3", [])
             }
             await #expect(throws: StorageError.self) { try await database.migrator().migrate() }
             do { try await database.migrator().migrate() } catch let error as StorageError {
                 #expect(error.kind == .migration)
-                #expect(error.message.contains("0002_worker_leases.sql was changed after it was applied"))
+                #expect(error.message.contains("0003_retention.sql was changed after it was applied"))
             }
             #expect(try await database.migrator().status().last?.state == .modified)
         }
@@ -151,8 +152,8 @@ struct AdoptionTests {
             try await test.runScript(Self.legacyTaskInsert(dialect, id: "11111111-2222-4333-8444-555555555555"), on: database)
 
             let outcome = try await database.migrator().migrate()
-            #expect(outcome.map(\.state) == [.adopted, .applied])
-            #expect(try await database.migrator().status().map(\.state) == [.adopted, .applied])
+            #expect(outcome.map(\.state) == [.adopted, .applied, .applied])
+            #expect(try await database.migrator().status().map(\.state) == [.adopted, .applied, .applied])
             let after = try await tableNames(database)
             #expect(after.isSuperset(of: before), "nothing is dropped")
             #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])
