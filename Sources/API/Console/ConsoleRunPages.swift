@@ -35,11 +35,17 @@ extension ConsoleRoutes {
         if let message { body += #"<p role="status">\#(HTML.escape(message))</p>"# }
         body += "<dl class=\"figures\">"
             + Self.field("Status", task.status.rawValue) + Self.field("Operation", task.operation.rawValue)
-            + Self.field("Repository", "\(task.target.repo)@\(task.target.ref)") + Self.field("Attempt", String(task.attempt))
+            + Self.field("Repository", "\(task.target.repo)@\(task.target.ref)") + Self.field("Attempt", "\(task.attempt) of \(task.maxAttempts)")
             + Self.field("Created", task.createdAt?.iso8601) + Self.field("Started", task.startedAt?.iso8601)
             + Self.field("Completed", task.completedAt?.iso8601) + Self.field("Worker", task.assignedTo)
             + Self.field("Issue", issue.map { "\($0.title) (\($0.status.rawValue))" }) + "</dl>"
-        if let error = task.error { body += #"<p class="error">\#(HTML.escape(error))</p>"# }
+        if let error = task.error {
+            let label = task.status == .queued ? "The last attempt failed; it will be tried again" : "Error"
+            body += #"<p class="error">\#(label): \#(HTML.escape(error))</p>"#
+        }
+        if task.status == .queued, let runAfter = task.runAfter, runAfter > Timestamp.now() {
+            body += "<p>Next attempt not before \(HTML.escape(runAfter.iso8601)).</p>"
+        }
         if let issue, !issue.acceptance.criteria.isEmpty {
             body += #"<h2>Acceptance criteria</h2><ul>"# + issue.acceptance.criteria.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
         }
