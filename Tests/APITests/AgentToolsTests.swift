@@ -181,4 +181,25 @@ struct AgentToolsTests {
             #expect(error(await s.call("jct_heartbeat", ["task_id": .string(taskId)], as: Self.agent)) == "NO_ACTIVE_CLAIM")
         }
     }
+
+    @Test("an agent's failure marked retryable queues the task again for a new attempt; an unmarked one is final", arguments: Dialect.allCases)
+    func retryableFailure(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let taskId = try #require(
+                await s.call("jct_enqueue_task", ["objective": "Call a rate-limited API", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
+                    "task_id"]?.stringValue)
+            let first = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
+            let failed = await s.call(
+                "jct_complete_task",
+                ["task_id": .string(taskId), "success": false, "summary": "429 from the model API", "retryable": true], as: Self.agent)
+            #expect(failed["task_status"] == "queued" && failed["run_status"] == "failed", "\(failed)")
+            let waiting = try #require(try await s.database.read { try await $0.tasks.get(taskId) })
+            #expect(waiting.attempt == 1 && waiting.runAfter != nil, "the next attempt waits for the policy's delay")
+            s.clock.advance(seconds: 3600)
+            let second = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
+            #expect(second != first, "a new attempt, a new Run")
+            let final = await s.call("jct_complete_task", ["task_id": .string(taskId), "success": false, "summary": "wrong objective"], as: Self.agent)
+            #expect(final["task_status"] == "failed", "not marked retryable: final")
+        }
+    }
 }

@@ -170,12 +170,13 @@ extension AgentTools {
         Tool(
             name: "jct_complete_task",
             description:
-                "Complete the task you claimed with a summary and whether it succeeded. The trace folder is closed, the prover builds the evidence pack and the review policy decides, as for a worker's run.",
+                "Complete the task you claimed with a summary and whether it succeeded. The trace folder is closed, the prover builds the evidence pack and the review policy decides, as for a worker's run. A failure marked retryable queues the task again (task_status queued) while it has attempts left.",
             inputSchema: schema(
                 [
                     ("task_id", "string", "The claimed task"), ("success", "boolean", "Whether the work succeeded"),
                     ("summary", "string", "What was done"), ("outputs", "string", "A JSON object of outputs (text)"),
                     ("error_message", "string", "Why it failed"),
+                    ("retryable", "boolean", "The failure is transient (a rate limit, a flaky remote): queue the task again while it has attempts left. Default false"),
                 ], required: ["task_id", "success", "summary"]), scopes: [.agent], failureCode: "COMPLETE_TASK_ERROR"
         ) { tools, arguments, caller in
             let success = try arguments.bool("success")
@@ -191,9 +192,10 @@ extension AgentTools {
             }
             outputs["summary"] = .string(summary)
             let message = success ? nil : (arguments.optionalString("error_message") ?? summary)
+            let retryable = try arguments.bool("retryable", default: false)
             let result = ExecutionResult(
                 outcome: success ? .succeeded : .failed, outputs: outputs, summary: summary, errorMessage: message,
-                failureCategory: .unknown)
+                failureCategory: .unknown, retryable: !success && retryable)
             let recorder = try RunRecorder(claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traceRoot)
             let recorded = try await tools.database.read { try await $0.artifacts.list(forRun: claim.run.id) }
             let completion = try recorder.completion(result, recorded: recorded)
