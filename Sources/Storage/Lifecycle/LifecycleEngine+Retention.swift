@@ -25,13 +25,8 @@ extension LifecycleEngine {
     public func pruneTraces(before cutoff: Timestamp, statuses: [Status], limit: Int, reason: String, by actor: Actor,
         delete: @escaping @Sendable (RetentionRepository.Candidate) -> Int?) async throws -> PruneBatch
     {
-        try await transaction("prune", by: actor) { tx in
-            var batch = PruneBatch()
+        try await pruneBatch(by: actor) { tx, batch in
             let retention = tx.store.retention
-            guard try await retention.tryLock() else {
-                batch.locked = true
-                return batch
-            }
             var pruned: [String] = []
             var roots: [String: String] = [:]
             for candidate in try await retention.unprunedRuns(before: cutoff, statuses: statuses, limit: limit) {
@@ -49,7 +44,6 @@ extension LifecycleEngine {
             tx.events += pruned.map { LifecycleEvent(.pruned, runId: $0) }
             batch.artifacts = try await retention.markArtifactsPruned(ofRuns: pruned, inFolders: roots, at: tx.now, reason: reason)
             batch.runs = pruned.count
-            return batch
         }
     }
 
@@ -57,13 +51,8 @@ extension LifecycleEngine {
     /// `cutoff` are deleted (never one whose Issue waits for a review), each audited. Their CWOM
     /// records and the audit log are the record of the work and stay.
     public func pruneTasks(before cutoff: Timestamp, limit: Int, reason: String, by actor: Actor) async throws -> PruneBatch {
-        try await transaction("prune", by: actor) { tx in
-            var batch = PruneBatch()
+        try await pruneBatch(by: actor) { tx, batch in
             let retention = tx.store.retention
-            guard try await retention.tryLock() else {
-                batch.locked = true
-                return batch
-            }
             let ids = try await retention.finishedTasks(before: cutoff, limit: limit)
             try await retention.deleteTasks(ids)
             for id in ids {
@@ -72,6 +61,21 @@ extension LifecycleEngine {
             }
             tx.events += ids.map { LifecycleEvent(.pruned, taskId: $0) }
             batch.tasks = ids.count
+        }
+    }
+
+    /// One "prune" transaction under the maintenance lock; when another process holds it the
+    /// batch does nothing and says `locked`.
+    func pruneBatch(by actor: Actor, _ body: @Sendable (inout LifecycleTransaction, inout PruneBatch) async throws -> Void)
+        async throws -> PruneBatch
+    {
+        try await transaction("prune", by: actor) { tx in
+            var batch = PruneBatch()
+            guard try await tx.store.retention.tryLock() else {
+                batch.locked = true
+                return batch
+            }
+            try await body(&tx, &batch)
             return batch
         }
     }
