@@ -486,4 +486,25 @@ struct ConsoleTests {
             #expect(try await database.read { try await $0.tasks.list() }.count == 1)
         }
     }
+
+    @Test("a task waiting for its retry shows its attempts, the last failure and when the next attempt may start")
+    func retryShown() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let api = TowerAPI(database: database, configuration: testConfiguration, logger: quietLogger("tower.api"))
+            let h = Harness(api: api, database: database, dialect: .sqlite)
+            try await withTraceRoot { root in
+                let agent = agent(h, testConfiguration, root: root)
+                let task = try await agent.claimNew("Ask a busy model")
+                let failed = await agent.tools.call(
+                    "jct_complete_task", arguments: ["task_id": .string(task), "success": false, "summary": "429 Too Many Requests", "retryable": true],
+                    caller: agent.caller)
+                #expect(failed["task_status"] == "queued", "\(failed)")
+                let page = await h.get("/ui/tasks/\(task)").text
+                #expect(page.contains("<dt>Attempt</dt><dd>1 of 3</dd>"))
+                #expect(page.contains("The last attempt failed; it will be tried again: 429 Too Many Requests"))
+                #expect(page.contains("Next attempt not before "))
+                #expect(page.contains("<td>failed</td>"), "the failed attempt's Run is listed")
+            }
+        }
+    }
 }
