@@ -123,6 +123,10 @@ struct ConsoleTests {
             let own = await h.send(
                 "POST", "/ui/tasks", body: fields, headers: [("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000"), ("sec-fetch-site", "same-origin"), type])
             #expect(own.status == 303, "the console's own page may post: \(own.text)")
+            let proxied = await h.send(
+                "POST", "/ui/tasks", body: fields,
+                headers: [("origin", "https://tower.example.com"), ("host", "127.0.0.1:8000"), ("x-forwarded-host", "tower.example.com"), type])
+            #expect(proxied.status == 303, "behind a proxy that forwards the host")
         }
     }
 

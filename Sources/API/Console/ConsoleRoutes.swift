@@ -118,7 +118,9 @@ struct ConsoleRoutes: Sendable {
     /// key holding `scope`. Otherwise the response that refuses it.
     func poster(_ request: APIRequest, needs scope: Scope?) async -> Result<(Viewer, [String: String]), Refusal> {
         guard let viewer = await viewer(request) else { return .failure(Refusal(response: Self.redirect("/ui/login"))) }
-        guard Self.sameOrigin(request) else {
+        // Without keys there is no session and so no CSRF token: the browser's word on where the
+        // form comes from is then the guard (with keys, the token is, whatever a proxy does to Host).
+        guard viewer.csrf != nil || Self.sameOrigin(request) else {
             return .failure(Refusal(response: HTML.refused(viewer, "The form was posted from another site.")))
         }
         let form = Self.form(request)
@@ -155,7 +157,6 @@ struct ConsoleRoutes: Sendable {
 
     func login(_ request: APIRequest) async throws -> APIResponse {
         let form = Self.form(request)
-        guard Self.sameOrigin(request) else { return loginPage(message: "The form was posted from another site.", status: 403) }
         // Double-submit: the form's token must match the cookie set with the form.
         guard let sent = form["csrf"], let expected = Self.cookie(Self.loginCookie, in: request), sent == expected else {
             return loginPage(message: "The form expired: sign in again.", status: 403)
@@ -277,13 +278,12 @@ struct ConsoleRoutes: Sendable {
     }
 
     /// False when a browser says the request comes from another site (`Sec-Fetch-Site`, or an
-    /// `Origin` that is not this host). Without keys there is no session and no CSRF token, and
-    /// this is what keeps another site's page from posting the console's forms.
+    /// `Origin` that is neither this host nor the host a proxy says it forwarded for).
     static func sameOrigin(_ request: APIRequest) -> Bool {
         if let site = request.header("sec-fetch-site")?.lowercased(), site == "cross-site" || site == "same-site" { return false }
         guard let origin = request.header("origin")?.lowercased() else { return true }
-        guard let host = request.header("host")?.lowercased() else { return false }
-        return origin == "http://\(host)" || origin == "https://\(host)"
+        let hosts = [request.header("host"), request.header("x-forwarded-host")].compactMap { $0?.lowercased() }
+        return hosts.contains { origin == "http://\($0)" || origin == "https://\($0)" }
     }
 
     static func queryEncoded(_ text: String) -> String {
