@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import NIOCore
 import Storage
+import Synchronization
 import TowerJSON
 
 /// The HTTP API: the legacy `/tasks` shim and health routes, over one database.
@@ -24,6 +25,7 @@ public final class TowerAPI: HTTPResponder {
     /// The keys and scopes every request is admitted by (SIGHUP replaces the keys).
     public var access: AccessControl { router.access }
     let logger: Logger
+    private let requestCounters = Mutex<[String: Counter]>([:])
 
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
         engine: LifecycleEngine? = nil, metrics: (@Sendable () -> String)? = nil)
@@ -68,18 +70,27 @@ public final class TowerAPI: HTTPResponder {
     /// JSON detail, and are logged with the request.
     public func respond(_ request: APIRequest, host: String? = nil) async -> APIResponse {
         if let preflight = configuration.cors.preflight(request) { return preflight }
-        var response = await answer(request, host: host)
+        var pattern = "unmatched"
+        var response = await answer(request, host: host, pattern: &pattern)
         configuration.cors.decorate(&response, for: request)
-        Counter(
-            label: "tower_http_requests_total",
-            dimensions: [("method", request.method), ("route", router.pattern(for: request)), ("status", String(response.status))]
-        ).increment()
+        requestCounter(method: request.method, route: pattern, status: response.status).increment()
         return response
     }
 
-    func answer(_ request: APIRequest, host: String?) async -> APIResponse {
+    /// The request counter of one method, route and status, made once: creating a swift-metrics
+    /// counter asks the backend's registry (a lock and a lookup) every time.
+    func requestCounter(method: String, route: String, status: Int) -> Counter {
+        let key = "\(method) \(route) \(status)"
+        if let counter = requestCounters.withLock({ $0[key] }) { return counter }
+        let counter = Counter(
+            label: "tower_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))])
+        requestCounters.withLock { $0[key] = counter }
+        return counter
+    }
+
+    func answer(_ request: APIRequest, host: String?, pattern: inout String) async -> APIResponse {
         do {
-            return try await router.respond(to: request, host: host)
+            return try await router.respond(to: request, host: host, pattern: &pattern)
         } catch let error as APIError {
             return error.response
         } catch let error as LifecycleError {

@@ -82,19 +82,16 @@ public struct Router: Sendable {
         }
     }
 
-    /// The pattern of the route that answers `request` (for metrics), or `unmatched`.
-    public func pattern(for request: APIRequest) -> String {
-        let segments = Self.split(request.path)
-        return routes.first { $0.method == request.method && $0.match(segments) != nil }?.pattern ?? "unmatched"
-    }
-
-    public func respond(to request: APIRequest, host: String?) async throws -> APIResponse {
+    /// Answers `request`; `pattern` is set to the pattern of the route that answers it (for the
+    /// metrics' `route` label) as soon as one matches, and stays `unmatched` otherwise.
+    public func respond(to request: APIRequest, host: String?, pattern: inout String) async throws -> APIResponse {
         let segments = Self.split(request.path)
         // Like Starlette, the first route whose path matches names the allowed method.
         var partial: Route?
         for route in routes {
             guard let parameters = route.match(segments) else { continue }
             if route.method == request.method {
+                pattern = route.pattern
                 var matched = request
                 matched.principal = try access.admit(request, to: route.access, route: "\(route.method) \(route.pattern)")
                 matched.parameters = parameters
