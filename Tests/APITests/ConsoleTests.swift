@@ -11,12 +11,16 @@ import TowerTestSupport
 /// session ends at sign-out or when its key goes.
 @Suite("Console sessions")
 struct ConsoleTests {
-    func withConsole(_ access: AccessConfiguration = AccessTests.access(), _ body: (Harness) async throws -> Void) async throws {
-        try await withDatabase(.sqlite) { database, _ in
+    /// A console over a fresh database of `dialect`, with the access tests' keys unless told
+    /// otherwise (its configuration is `h.api.configuration`).
+    func withConsole(_ dialect: Dialect = .sqlite, _ access: AccessConfiguration = AccessTests.access(), _ body: (Harness) async throws -> Void)
+        async throws
+    {
+        try await withDatabase(dialect) { database, _ in
             let api = TowerAPI(
                 database: database, configuration: APIConfiguration(access: access, policy: testConfiguration.policy),
                 logger: quietLogger("tower.api"))
-            try await body(Harness(api: api, database: database, dialect: .sqlite))
+            try await body(Harness(api: api, database: database, dialect: dialect))
         }
     }
 
@@ -108,7 +112,7 @@ struct ConsoleTests {
                 ])
             #expect(setCookie(signedIn, "tower_session")?.hasSuffix("; Path=/ui; HttpOnly; SameSite=Strict; Secure") == true)
         }
-        try await withConsole(AccessConfiguration()) { h in
+        try await withConsole(.sqlite, AccessConfiguration()) { h in
             let overview = await h.get("/ui")
             #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
             // No session, so no CSRF token: the browser's word on where a form comes from decides.
@@ -223,10 +227,8 @@ struct ConsoleTests {
     @Test("reviews: a review key approves with a reason through the engine; a read key sees no buttons and cannot post",
         arguments: Dialect.allCases)
     func reviews(_ dialect: Dialect) async throws {
-        try await withDatabase(dialect) { database, _ in
-            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
-            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
-            let h = Harness(api: api, database: database, dialect: dialect)
+        try await withConsole(dialect) { h in
+            let (configuration, database) = (h.api.configuration, h.database)
             let (taskId, pack) = try await finishedByAgent(h, configuration, objective: "Document <b>it</b>")
 
             let reader = try await signIn(h, AccessTests.secret(.read))
@@ -279,10 +281,8 @@ struct ConsoleTests {
     @Test("a task's page: fields, Runs with Artifacts, context, timeline; cancel and retry through the engine for write keys only",
         arguments: Dialect.allCases)
     func taskPage(_ dialect: Dialect) async throws {
-        try await withDatabase(dialect) { database, _ in
-            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
-            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
-            let h = Harness(api: api, database: database, dialect: dialect)
+        try await withConsole(dialect) { h in
+            let (configuration, database) = (h.api.configuration, h.database)
             let (finished, _) = try await finishedByAgent(h, configuration, objective: "Write <docs> now", report: ("notes.md", "hello"))
             let queued = try #require(await h.enqueue(validTask(), headers: AccessTests.bearer(AccessTests.secret(.write)))["task_id"]?.stringValue)
 
@@ -330,10 +330,8 @@ struct ConsoleTests {
     @Test("a Run's page: the context version it was pinned to, evidence, Artifacts, the patch as a diff, the trace file by file; a review decided there",
         arguments: Dialect.allCases)
     func runPage(_ dialect: Dialect) async throws {
-        try await withDatabase(dialect) { database, _ in
-            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
-            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
-            let h = Harness(api: api, database: database, dialect: dialect)
+        try await withConsole(dialect) { h in
+            let (configuration, database) = (h.api.configuration, h.database)
             try await withTraceRoot { root in
                 let agent = agent(h, configuration, root: root)
                 let task = try await agent.claimNew("Fix the README", criteria: ["The README says new"])
@@ -408,10 +406,8 @@ struct ConsoleTests {
 
     @Test("a running Run's trace log follows live: each new line an event with its offset, then the end with the Run's status")
     func liveLog() async throws {
-        try await withDatabase(.sqlite) { database, _ in
-            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
-            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
-            let h = Harness(api: api, database: database, dialect: .sqlite)
+        try await withConsole { h in
+            let (configuration, database) = (h.api.configuration, h.database)
             try await withTraceRoot { root in
                 let agent = agent(h, configuration, root: root)
                 let task = try await agent.claimNew("Follow me")
@@ -425,7 +421,7 @@ struct ConsoleTests {
                 #expect(page.contains(#"data-follow="/ui/runs/\#(run.id)/log?from=\#(before)""#), "the stream starts where the page ends")
                 #expect(await h.get("/ui/runs/\(run.id)/log").status == 401, "no session, no stream")
 
-                let answer = await api.respond(
+                let answer = await h.api.respond(
                     APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: "from=\(before)", headers: [(name: "cookie", value: reader.cookie)], body: []))
                 #expect(answer.headers.contains { $0.0 == "content-type" && $0.1 == "text/event-stream" })
                 let stream = try #require(answer.stream)
@@ -444,7 +440,7 @@ struct ConsoleTests {
                 #expect(text.contains("event: end\ndata: under_review\n"), "the Run waits for its review: \(text)")
                 #expect(try await iterator.next() == nil, "the stream ends with the Run")
 
-                let resumed = await api.respond(
+                let resumed = await h.api.respond(
                     APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: "from=0",
                         headers: [(name: "cookie", value: reader.cookie), (name: "last-event-id", value: String(before + 11))], body: []))
                 let (again, _) = try await read(try #require(resumed.stream).makeAsyncIterator()) { $0.contains("event: end") }
@@ -455,10 +451,8 @@ struct ConsoleTests {
 
     @Test("a write key enqueues a task from the tasks page through the intake's checks; a read key cannot", arguments: Dialect.allCases)
     func newTask(_ dialect: Dialect) async throws {
-        try await withDatabase(dialect) { database, _ in
-            let configuration = APIConfiguration(access: AccessTests.access(), policy: testConfiguration.policy)
-            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
-            let h = Harness(api: api, database: database, dialect: dialect)
+        try await withConsole(dialect) { h in
+            let database = h.database
             let writer = try await signIn(h, AccessTests.secret(.write))
             #expect(await h.get("/ui/tasks", headers: [("cookie", writer.cookie)]).text.contains(#"<label for="new-objective">Objective</label>"#))
             let headers = [("cookie", writer.cookie), ("content-type", "application/x-www-form-urlencoded")]
