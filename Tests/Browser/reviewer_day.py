@@ -12,7 +12,7 @@ import os
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -33,15 +33,24 @@ def browser():
 
 
 driver = browser()
-wait = WebDriverWait(driver, 60)
+# A wait polls the page while it navigates or reloads itself (the task page does so every 3 s
+# while its task waits or runs): an element found just before the new page replaced it is stale,
+# which means "not yet", not failure.
+wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def check(condition, what):
     if not condition:
-        raise AssertionError(f"{what}\n--- page {driver.current_url} ---\n{driver.find_element(By.TAG_NAME, 'body').text[:3000]}")
+        raise AssertionError(f"{what}\n--- page {driver.current_url} ---\n{text()[:3000]}")
 
 
 def text():
+    """The page's text; read again if the page replaced its body while it was being read."""
+    for _ in range(10):
+        try:
+            return driver.find_element(By.TAG_NAME, "body").text
+        except StaleElementReferenceException:
+            continue
     return driver.find_element(By.TAG_NAME, "body").text
 
 
