@@ -209,7 +209,6 @@ public final class BridgeWorker: Service, Sendable {
 
     /// Requeues (or, after the last attempt, fails) tasks whose lease expired, through the engine.
     public func rescueExpired() async throws -> Int {
-        let configuration = self.configuration
         let rescued = try await engine.rescue(by: actor)
         for task in rescued {
             TowerMetrics.rescues.increment()

@@ -42,10 +42,10 @@ struct MigrationTests {
     func fresh(_ dialect: Dialect) async throws {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let applied = try await database.migrator().migrate()
-            #expect(applied.map(\.state) == [.applied, .applied, .applied])
+            #expect(applied.map(\.state) == [.applied, .applied, .applied, .applied])
             #expect(try await tableNames(database).isSuperset(of: cwomTables))
             #expect(try await database.migrator().migrate().isEmpty)
-            #expect(try await database.migrator().status().map(\.state) == [.applied, .applied, .applied])
+            #expect(try await database.migrator().status().map(\.state) == [.applied, .applied, .applied, .applied])
             #expect(try await columnType(database, "cwom_runs", "trace_pruned_at") != nil, "retention's column")
             if dialect == .postgres {
                 #expect(try await columnType(database, "tasks", "inputs") == "jsonb")
@@ -59,8 +59,8 @@ struct MigrationTests {
     func pendingStatus(_ dialect: Dialect) async throws {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let status = try await database.migrator().status()
-            #expect(status.map(\.state) == [.pending, .pending, .pending])
-            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql"])
+            #expect(status.map(\.state) == [.pending, .pending, .pending, .pending])
+            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql"])
         }
     }
 
@@ -73,11 +73,11 @@ struct MigrationTests {
         async let a = first.migrator().migrate()
         async let b = second.migrator().migrate()
         let (ra, rb) = try await (a, b)
-        #expect(ra.count + rb.count == 3)
+        #expect(ra.count + rb.count == 4)
         let recorded = try await first.read { store in
             try await store.session.query("SELECT COUNT(*) AS n FROM tower_migrations", []).first?.int("n")
         }
-        #expect(recorded == 3)
+        #expect(recorded == 4)
         await first.close()
         await second.close()
     }
@@ -93,7 +93,7 @@ struct MigrationTests {
                 #expect(error.kind == .migration)
                 #expect(error.message.contains("0003_retention.sql was changed after it was applied"))
             }
-            #expect(try await database.migrator().status().last?.state == .modified)
+            #expect(try await database.migrator().status().first { $0.migration.name == "0003_retention.sql" }?.state == .modified)
         }
     }
 
@@ -152,8 +152,8 @@ struct AdoptionTests {
             try await test.runScript(Self.legacyTaskInsert(dialect, id: "11111111-2222-4333-8444-555555555555"), on: database)
 
             let outcome = try await database.migrator().migrate()
-            #expect(outcome.map(\.state) == [.adopted, .applied, .applied])
-            #expect(try await database.migrator().status().map(\.state) == [.adopted, .applied, .applied])
+            #expect(outcome.map(\.state) == [.adopted, .applied, .applied, .applied])
+            #expect(try await database.migrator().status().map(\.state) == [.adopted, .applied, .applied, .applied])
             let after = try await tableNames(database)
             #expect(after.isSuperset(of: before), "nothing is dropped")
             #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])

@@ -27,7 +27,7 @@ public enum TowerMCP {
             var arguments = JSONObject()
             for (name, argument) in call.arguments ?? [:] { arguments[name] = json(argument) }
             let reply = await tools.call(call.name, arguments: arguments, caller: caller)
-            return .init(content: [.text(String(decoding: reply.bytes(), as: UTF8.self))], isError: false)
+            return .init(content: [.text(text: String(decoding: reply.bytes(), as: UTF8.self), annotations: nil, _meta: nil)], isError: false)
         }
         return server
     }

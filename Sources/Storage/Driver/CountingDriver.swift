@@ -3,11 +3,13 @@ import Synchronization
 /// Wraps a driver and counts the statements sent through it and the transactions opened, so
 /// that a test can show that an operation's cost does not grow with its input, and `tower bench`
 /// can print statements per task. Statements are also tallied by the lifecycle engine operation
-/// that sent them (`LifecycleEngine.operation`).
+/// that sent them (`LifecycleEngine.operation`), and, while `record` is on, kept with their binds
+/// (a test reads the plan of the engine's own SQL).
 public final class CountingDriver: DatabaseDriver {
     public let base: any DatabaseDriver
     private let counts = Mutex<(statements: Int, transactions: Int)>((0, 0))
     private let perOperation = Mutex<[String: (statements: Int, transactions: Int)]>([:])
+    private let recorded = Mutex<[(sql: String, binds: [SQLValue])]?>(nil)
 
     public init(_ base: any DatabaseDriver) { self.base = base }
 
@@ -31,6 +33,17 @@ public final class CountingDriver: DatabaseDriver {
         }
     }
 
+    /// Starts keeping every statement sent from now on.
+    public func record() { recorded.withLock { $0 = [] } }
+
+    /// The statements kept since `record()`; stops keeping them.
+    public func takeRecorded() -> [(sql: String, binds: [SQLValue])] {
+        recorded.withLock { value in
+            defer { value = nil }
+            return value ?? []
+        }
+    }
+
     struct Session: DatabaseSession {
         let base: any DatabaseSession
         let driver: CountingDriver
@@ -38,6 +51,7 @@ public final class CountingDriver: DatabaseDriver {
         func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
             driver.counts.withLock { $0.statements += 1 }
             driver.perOperation.withLock { $0[LifecycleEngine.operation ?? "other", default: (0, 0)].statements += 1 }
+            driver.recorded.withLock { $0?.append((sql, binds)) }
             return try await base.query(sql, binds)
         }
     }
