@@ -69,8 +69,7 @@ public enum Prover {
                 ])
             try? trace.writeJSON(
                 "evidence/collected.json", ["evidence_collected": collected.json, "evidence_missing": missing.json])
-            try? FileManager.default.createDirectory(
-                at: trace.url("evidence/criteria"), withIntermediateDirectories: true)
+            try? trace.makeFolder("evidence/criteria")
             for result in results { try? trace.writeJSON("evidence/criteria/criterion_\(result.index).json", result.json) }
             trace.event(
                 "evidence_pack_created",
