@@ -23,7 +23,9 @@ public struct Ceiling: Sendable {
 
     public init(database: Database) { self.database = database }
 
-    public func measure(tasks count: Int, batch: Int = 32) async throws -> Figures {
+    /// `clients` writers work through the batches at once (PostgreSQL takes several writers; the
+    /// reference `pgbench` runs 4 clients), each batch in its own transaction.
+    public func measure(tasks count: Int, batch: Int = 32, clients: Int = 1) async throws -> Figures {
         let now = Timestamp.now()
         let actor = Actor(kind: .system, id: "ceiling")
         let (repo, _) = try await database.write { store in
@@ -42,7 +44,7 @@ public struct Ceiling: Sendable {
         let chunks = stride(from: 0, to: prepared.count, by: batch).map { Array(prepared[$0..<min(prepared.count, $0 + batch)]) }
 
         let intakeStart = Date()
-        for chunk in chunks {
+        try await Self.inParallel(chunks, clients: clients) { chunk in
             try await database.write { store in
                 var audit: [Columns] = []
                 for (task, cwom) in chunk {
@@ -71,7 +73,7 @@ public struct Ceiling: Sendable {
         let intakeSeconds = Date().timeIntervalSince(intakeStart)
 
         let workStart = Date()
-        for chunk in chunks {
+        try await Self.inParallel(chunks, clients: clients) { chunk in
             let ids = chunk.map(\.task.id)
             let issueIds = chunk.map(\.cwom.issue.id)
             let runs = chunk.map { task, cwom in
@@ -141,6 +143,20 @@ public struct Ceiling: Sendable {
         }
         let workSeconds = Date().timeIntervalSince(workStart)
         return Figures(intake: Double(count) / intakeSeconds, work: Double(count) / workSeconds)
+    }
+
+    /// Runs `body` on every chunk, `clients` chunks at a time.
+    static func inParallel<Chunk: Sendable>(
+        _ chunks: [Chunk], clients: Int, _ body: @escaping @Sendable (Chunk) async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<max(1, clients) {
+                group.addTask {
+                    for index in stride(from: client, to: chunks.count, by: max(1, clients)) { try await body(chunks[index]) }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     static func setStatus(_ table: String, _ status: String, _ ids: [String], _ now: Timestamp) -> (String, [SQLValue]) {

@@ -41,6 +41,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Also measure the database's ceiling for our rows, and print our figures as a share of it.")
     var ceiling = false
 
+    @Option(help: "Concurrent writers of the ceiling (default: 1 on SQLite, 4 on PostgreSQL, as the pgbench reference).")
+    var ceilingClients: Int?
+
     func run() async throws {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
@@ -104,8 +107,10 @@ struct BenchCommand: AsyncParsableCommand {
         printStatements(counting, tasks: idle.count, operations: ["enqueue", "claim", "complete"])
         try traceFolderCost(scratch)
         if ceiling {
-            let figures = try await Ceiling(database: opened).measure(tasks: tasks)
-            print(String(format: "ceiling (plain multi-row SQL, batches of 32): intake %.0f tasks/s, claim + complete %.0f tasks/s", figures.intake, figures.work))
+            // As many writers as the database takes at once: one on SQLite, the reference pgbench's 4 on PostgreSQL.
+            let writers = ceilingClients ?? (opened.dialect == .postgres ? 4 : 1)
+            let figures = try await Ceiling(database: opened).measure(tasks: tasks, clients: writers)
+            print(String(format: "ceiling (plain multi-row SQL, batches of 32, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", writers, figures.intake, figures.work))
             if let enqueueRate = measured.enqueue {
                 print(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
             }
