@@ -29,6 +29,9 @@ public struct CommandExecutor: TaskExecutor {
     public var sandbox: Bool
     /// Environment variables passed through when secrets are not allowed.
     public var environmentAllowList: [String]
+    /// The environment a child starts from (filtered by the allow-list unless the task allows
+    /// secrets): the worker's own, read once when the executor is made.
+    public var parentEnvironment: [String: String]
 
     /// The exit status that marks a failure as transient (`EX_TEMPFAIL`).
     public static let temporaryFailure: Int32 = 75
@@ -36,12 +39,14 @@ public struct CommandExecutor: TaskExecutor {
     public static let defaultAllowList = ["PATH", "LANG", "LC_ALL", "TZ", "TERM", "USER", "LOGNAME", "SHELL"]
 
     public init(executable: String, arguments: [String] = [], sandbox: Bool = false,
-        environmentAllowList: [String] = CommandExecutor.defaultAllowList)
+        environmentAllowList: [String] = CommandExecutor.defaultAllowList,
+        parentEnvironment: [String: String] = ProcessInfo.processInfo.environment)
     {
         self.executable = executable
         self.arguments = arguments
         self.sandbox = sandbox
         self.environmentAllowList = environmentAllowList
+        self.parentEnvironment = parentEnvironment
     }
 
     /// Parses a command line such as `claude -p --output-format json` (words split on spaces;
@@ -115,7 +120,7 @@ public struct CommandExecutor: TaskExecutor {
     }
 
     func environment(_ context: ExecutionContext, workspace: URL) -> [String: String] {
-        let parent = ProcessInfo.processInfo.environment
+        let parent = parentEnvironment
         var environment: [String: String] = [:]
         if context.task.constraints.allowSecrets {
             environment = parent

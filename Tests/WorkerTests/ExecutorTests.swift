@@ -11,9 +11,11 @@ import Worker
 @Suite("The command executor enforces the constraints")
 struct ExecutorTests {
     static func run(_ env: WorkerEnvironment, command: String, sandbox: Bool = false, budget: Int = 900,
-        allowNetwork: Bool = false, allowSecrets: Bool = false, keepWorkspaces: Bool = false) async throws -> (TaskRecord, Run?, URL)
+        allowNetwork: Bool = false, allowSecrets: Bool = false, keepWorkspaces: Bool = false,
+        parentEnvironment: [String: String]? = nil) async throws -> (TaskRecord, Run?, URL)
     {
-        let executor = try CommandExecutor(commandLine: command, sandbox: sandbox)
+        var executor = try CommandExecutor(commandLine: command, sandbox: sandbox)
+        if let parentEnvironment { executor.parentEnvironment = parentEnvironment }
         let task = try await env.enqueue(budget: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets)
         if budget < 30 {
             try await env.database.write { store in
@@ -79,16 +81,18 @@ struct ExecutorTests {
 
     @Test("the child's environment is an allow-list unless the task allows secrets")
     func environmentScrub() async throws {
-        setenv("TOWER_TEST_SECRET_TOKEN", "hunter2", 1)
+        // The worker's environment with a secret in it (given to the executor: `setenv` would race
+        // with the processes other tests start meanwhile).
+        let worker = ProcessInfo.processInfo.environment.merging(["TOWER_TEST_SECRET_TOKEN": "hunter2"]) { $1 }
         try await withWorkerEnvironment(.sqlite) { env in
             let command = "/bin/sh -c env>$TOWER_ARTIFACTS_DIR/env.txt"
-            let (task, _, folder) = try await Self.run(env, command: command)
+            let (task, _, folder) = try await Self.run(env, command: command, parentEnvironment: worker)
             #expect(task.status == .completed)
             let seen = try String(contentsOf: folder.appendingPathComponent("artifacts/env.txt"), encoding: .utf8)
             #expect(!seen.contains("hunter2"))
             #expect(seen.contains("TOWER_TASK_ID=\(task.id)"))
             #expect(seen.contains("PATH="))
-            let (secretTask, _, secretFolder) = try await Self.run(env, command: command, allowSecrets: true)
+            let (secretTask, _, secretFolder) = try await Self.run(env, command: command, allowSecrets: true, parentEnvironment: worker)
             #expect(secretTask.status == .completed)
             let withSecrets = try String(contentsOf: secretFolder.appendingPathComponent("artifacts/env.txt"), encoding: .utf8)
             #expect(withSecrets.contains("TOWER_TEST_SECRET_TOKEN=hunter2"))
