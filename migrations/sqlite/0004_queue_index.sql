@@ -7,7 +7,7 @@
 -- queued rows in the claim's exact order. (Not a partial index as on PostgreSQL: without
 -- statistics SQLite's planner prefers an equality search on `status` in another index and a sort
 -- to a scan of a partial index.)
-CREATE INDEX ix_tasks_queue ON tasks (status, queued_at, created_at, id);
+CREATE INDEX IF NOT EXISTS ix_tasks_queue ON tasks (status, queued_at, created_at, id);
 -- Nothing else reads ix_tasks_claim, and every status change of a task paid for it.
 DROP INDEX ix_tasks_claim;
 

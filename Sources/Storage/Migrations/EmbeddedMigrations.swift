@@ -783,7 +783,7 @@ CREATE INDEX ix_cwom_runs_unpruned ON cwom_runs (updated_at) WHERE trace_pruned_
 -- on every claim: 4 ms with a backlog of 3,000, and growing with the backlog. This index holds
 -- only the queued rows, in the claim's exact order, so a claim reads the n rows it takes (plus
 -- those locked by other claimers) and stops. It also answers the oldest queued task's age.
-CREATE INDEX ix_tasks_queue ON tasks (queued_at NULLS FIRST, created_at, id) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS ix_tasks_queue ON tasks (queued_at NULLS FIRST, created_at, id) WHERE status = 'queued';
 -- Nothing else reads ix_tasks_claim, and every status change of a task paid for it.
 DROP INDEX ix_tasks_claim;
 
@@ -1327,7 +1327,7 @@ CREATE INDEX ix_cwom_runs_unpruned ON cwom_runs (updated_at) WHERE trace_pruned_
 -- queued rows in the claim's exact order. (Not a partial index as on PostgreSQL: without
 -- statistics SQLite's planner prefers an equality search on `status` in another index and a sort
 -- to a scan of a partial index.)
-CREATE INDEX ix_tasks_queue ON tasks (status, queued_at, created_at, id);
+CREATE INDEX IF NOT EXISTS ix_tasks_queue ON tasks (status, queued_at, created_at, id);
 -- Nothing else reads ix_tasks_claim, and every status change of a task paid for it.
 DROP INDEX ix_tasks_claim;
 
