@@ -47,14 +47,18 @@ struct QueueContractTests {
         }
     }
 
+    /// An engine whose statements are counted (and can be recorded) on its way to `database`.
+    static func countedBench(_ database: Database) -> (Bench, CountingDriver) {
+        let counting = CountingDriver(database.driver)
+        let counted = Database(driver: counting, location: database.location)
+        let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
+        return (Bench(database: counted, clock: clock, engine: LifecycleEngine(database: counted, clock: clock)), counting)
+    }
+
     @Test("a claim of one task and a claim of sixteen send the same number of statements", arguments: Dialect.allCases)
     func claimCost(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
-            let counting = CountingDriver(database.driver)
-            let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
-            let bench = Bench(
-                database: Database(driver: counting, location: database.location), clock: clock,
-                engine: LifecycleEngine(database: Database(driver: counting, location: database.location), clock: clock))
+            let (bench, counting) = Self.countedBench(database)
             for n in 0..<17 { try await bench.enqueue("Task number \(n)") }
             _ = counting.take()
             #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 1).count == 1)
@@ -70,11 +74,7 @@ struct QueueContractTests {
         arguments: Dialect.allCases)
     func claimUsesTheQueueIndex(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
-            let counting = CountingDriver(database.driver)
-            let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
-            let bench = Bench(
-                database: Database(driver: counting, location: database.location), clock: clock,
-                engine: LifecycleEngine(database: Database(driver: counting, location: database.location), clock: clock))
+            let (bench, counting) = Self.countedBench(database)
             for n in 0..<40 { try await bench.enqueue("Task number \(n)") }
             counting.record()
             #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 4).count == 4)
