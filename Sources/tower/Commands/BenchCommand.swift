@@ -47,6 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
+        if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
         var logger = Logger(label: "tower.bench")
         logger.logLevel = .error
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-bench-\(ULID.make())")
