@@ -112,6 +112,8 @@ public struct TraceFile: Sendable, Hashable {
     public var sha256: String
     public var size: Int
 
+    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+
     /// Every regular file below `folder` (links are not followed), sorted by path. A walk with
     /// `readdir` and `lstat` and a hash read through one buffer: Foundation's enumerator and
     /// `FileHandle` cost a completed run more than writing its folder did.
@@ -123,7 +125,10 @@ public struct TraceFile: Sendable, Hashable {
             guard let directory = opendir(relative.isEmpty ? base : base + "/" + relative) else { return }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                // The name is read in place up to its NUL: copying `d_name` (256 bytes) out of
+                // the entry can read past the end of readdir's buffer (Foundation's Process.run
+                // crashes that way with many descriptors open).
+                let name = String(cString: UnsafeRawPointer(entry).advanced(by: Self.nameOffset).assumingMemoryBound(to: CChar.self))
                 if name == "." || name == ".." { continue }
                 let path = relative.isEmpty ? name : relative + "/" + name
                 var info = stat()
