@@ -101,7 +101,7 @@ public struct CommandExecutor: TaskExecutor {
         }
 
         var result = readResultFile(trace.url("result.json"))
-        writeGitDiff(workspace: workspace, trace: trace)
+        await writeGitDiff(workspace: workspace, trace: trace)
         switch status {
         case .exited(0):
             result.outcome = .succeeded
@@ -168,22 +168,17 @@ public struct CommandExecutor: TaskExecutor {
         return result
     }
 
-    func writeGitDiff(workspace: URL, trace: TraceStore) {
+    /// `git diff HEAD` of a git workspace into `artifacts/changes.patch` (kept only when not
+    /// empty), started like the task's own command: Foundation's `Process` finds descriptors to
+    /// close by copying `/proc/self/fd` entries in a way that crashes a process holding ~1,350 of
+    /// them, which a busy `tower serve` can.
+    func writeGitDiff(workspace: URL, trace: TraceStore) async {
         guard FileManager.default.fileExists(atPath: workspace.appendingPathComponent(".git").path) else { return }
         let output = trace.artifactsFolder.appendingPathComponent("changes.patch")
-        let runner = Process()
-        runner.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        runner.arguments = ["-C", workspace.path, "diff", "HEAD"]
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: output.path) else { return }
-        runner.standardOutput = handle
-        runner.standardError = FileHandle.nullDevice
-        try? runner.run()
-        runner.waitUntilExit()
-        try? handle.close()
-        if (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) == 0 {
-            try? FileManager.default.removeItem(at: output)
-        }
+        _ = try? await ProcessRunner.run(
+            ["/usr/bin/git", "-C", workspace.path, "diff", "HEAD"], environment: parentEnvironment, directory: workspace,
+            stdout: output, stderr: URL(fileURLWithPath: "/dev/null"))
+        if TraceFile.regularFileSize(output.path) == 0 { try? FileManager.default.removeItem(at: output) }
     }
 }
 
