@@ -22,6 +22,10 @@ public struct PostgresSettings: Sendable {
     /// The longest a statement of a transaction may wait for its answer before its connection is
     /// closed and the transaction fails as `unreachable` (`?query_timeout=SECONDS`).
     public var queryTimeout: Double = 60
+    /// Uses of a statement text after which each connection keeps it prepared
+    /// (`?prepare_threshold=N`; 0 never prepares, for PgBouncer's transaction pooling). See
+    /// `StatementCatalog`.
+    public var prepareThreshold: Int = 3
 
     public init(host: String, port: Int = 5432, username: String, password: String?, database: String,
         searchPath: String? = nil, maximumConnections: Int = 10)
@@ -53,6 +57,7 @@ public struct PostgresSettings: Sendable {
         var searchPath: String?
         var applicationName: String?
         var queryTimeout: Double?
+        var prepareThreshold: Int?
         var pool = maximumConnections
         for item in components.queryItems ?? [] {
             switch item.name {
@@ -63,6 +68,11 @@ public struct PostgresSettings: Sendable {
                     throw StorageError(.configuration, "DATABASE_URL: query_timeout must be a positive number of seconds")
                 }
                 queryTimeout = value
+            case "prepare_threshold":
+                guard let value = item.value.flatMap(Int.init), value >= 0 else {
+                    throw StorageError(.configuration, "DATABASE_URL: prepare_threshold must be 0 (never prepare) or a positive integer")
+                }
+                prepareThreshold = value
             case "pool_size", "max_connections":
                 guard let value = item.value.flatMap(Int.init), value > 0 else {
                     throw StorageError(.configuration, "DATABASE_URL: \(item.name) must be a positive integer")
@@ -83,6 +93,7 @@ public struct PostgresSettings: Sendable {
             maximumConnections: pool)
         if let applicationName, !applicationName.isEmpty { self.applicationName = applicationName }
         if let queryTimeout { self.queryTimeout = queryTimeout }
+        if let prepareThreshold { self.prepareThreshold = prepareThreshold }
     }
 
     /// Startup parameters of every connection.
@@ -123,6 +134,7 @@ public final class PostgresDriver: DatabaseDriver {
     let client: PostgresClient
     private let runTask: Task<Void, Never>
     let watchdog = QueryWatchdog()
+    let statements: StatementCatalog
     private let watchdogTask: Task<Void, Never>
     let logger: Logger
     private let inUse = Atomic<Int>(0)
@@ -147,6 +159,7 @@ public final class PostgresDriver: DatabaseDriver {
     private init(settings: PostgresSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
+        self.statements = StatementCatalog(threshold: settings.prepareThreshold)
         let client = PostgresClient(configuration: settings.clientConfiguration(), backgroundLogger: logger)
         self.client = client
         // Started immediately so that the pool is running before the first lease.
@@ -164,7 +177,7 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog)
+                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements)
                 try await session.query("BEGIN", [])
                 do {
                     let value = try await body(session)
@@ -191,7 +204,7 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog))
+                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements))
             }
         } catch let error as PSQLError {
             throw Self.map(error)
@@ -264,25 +277,13 @@ public final class PostgresDriver: DatabaseDriver {
     }
 }
 
-/// A text value sent without a declared type: the server infers it from its context, so one
-/// statement fits `json` and `jsonb` columns, legacy enum columns and plain text.
-struct UntypedText: PostgresDynamicTypeEncodable {
-    let value: String
-    var psqlType: PostgresDataType { .null }
-    var psqlFormat: PostgresFormat { .text }
-    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer,
-        context: PostgresEncodingContext<JSONEncoder>)
-    {
-        byteBuffer.writeString(value)
-    }
-}
-
 struct PostgresSession: DatabaseSession {
     let connection: PostgresConnection
     let logger: Logger
     /// Seconds a statement may wait for its answer (see `PostgresSettings.queryTimeout`).
     let timeout: Double
     let watchdog: QueryWatchdog
+    let statements: StatementCatalog
     var dialect: SQLDialect { .postgres }
 
     /// Runs `operation` with a deadline. PostgresNIO 1.33 can leave a query waiting forever when
@@ -317,6 +318,49 @@ struct PostgresSession: DatabaseSession {
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
         try StorageError.checkBinds(binds)
+        let connection = self.connection
+        let logger = self.logger
+        do {
+            if let name = statements.name(for: sql) {
+                let statement = NamedStatement(bindings: Self.textBindings(binds))
+                do {
+                    let rows = try await withDeadline(sql) {
+                        try await NamedStatement.$current.withValue((name, sql)) {
+                            try await Self.collect(connection.execute(statement, logger: logger))
+                        }
+                    }
+                    statements.succeeded(sql)
+                    return rows
+                } catch {
+                    statements.failed(sql, name: name)
+                    throw error
+                }
+            }
+            let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds))
+            return try await withDeadline(sql) { try await Self.collect(connection.query(query, logger: logger)) }
+        } catch let error as PSQLError {
+            throw PostgresDriver.map(error)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(.query, "PostgreSQL query failed: \(String(reflecting: error))")
+        }
+    }
+
+    static func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [SQLRow] where Rows.Element == PostgresRow {
+        var result: [SQLRow] = []
+        for try await row in rows {
+            var values: [String: SQLValue] = [:]
+            for cell in row { values[cell.columnName] = try value(cell) }
+            result.append(SQLRow(values: values))
+        }
+        return result
+    }
+
+    /// An unnamed statement's values: numbers and booleans in binary with their type declared,
+    /// text, times and JSON as text without a type, so that the server infers it from the context
+    /// (one statement fits `json` and `jsonb` columns, legacy enum columns and plain text).
+    static func bindings(_ binds: [SQLValue]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -324,31 +368,37 @@ struct PostgresSession: DatabaseSession {
             case .int(let i): bindings.append(i)
             case .double(let d): bindings.append(d)
             case .bool(let b): bindings.append(b)
-            case .text(let s): bindings.append(UntypedText(value: s))
-            case .timestamp(let t): bindings.append(UntypedText(value: t.sqliteText + "+00"))
-            case .json(let j): bindings.append(UntypedText(value: j.serialized()))
+            case .text, .timestamp, .json: bindings.append(TypedText(value: text(value), psqlType: .null))
             }
         }
-        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
-        let connection = self.connection
-        let logger = self.logger
-        do {
-            return try await withDeadline(sql) {
-                let rows = try await connection.query(query, logger: logger)
-                var result: [SQLRow] = []
-                for try await row in rows {
-                    var values: [String: SQLValue] = [:]
-                    for cell in row { values[cell.columnName] = try Self.value(cell) }
-                    result.append(SQLRow(values: values))
-                }
-                return result
+        return bindings
+    }
+
+    /// A prepared statement's values: all in text (see `TypedText`), with the same declared types.
+    static func textBindings(_ binds: [SQLValue]) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .null: bindings.appendNull()
+            case .int: bindings.append(TypedText(value: text(value), psqlType: .int8))
+            case .double: bindings.append(TypedText(value: text(value), psqlType: .float8))
+            case .bool: bindings.append(TypedText(value: text(value), psqlType: .bool))
+            case .text, .timestamp, .json: bindings.append(TypedText(value: text(value), psqlType: .null))
             }
-        } catch let error as PSQLError {
-            throw PostgresDriver.map(error)
-        } catch let error as StorageError {
-            throw error
-        } catch {
-            throw StorageError(.query, "PostgreSQL query failed: \(String(reflecting: error))")
+        }
+        return bindings
+    }
+
+    /// A value as PostgreSQL reads it in text form.
+    static func text(_ value: SQLValue) -> String {
+        switch value {
+        case .null: ""
+        case .int(let i): String(i)
+        case .double(let d): d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : String(d)
+        case .bool(let b): b ? "true" : "false"
+        case .text(let s): s
+        case .timestamp(let t): t.sqliteText + "+00"
+        case .json(let j): j.serialized()
         }
     }
 
