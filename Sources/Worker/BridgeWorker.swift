@@ -122,14 +122,35 @@ public final class BridgeWorker: Service, Sendable {
     /// Keeps every slot busy: whenever slots are free (and the heartbeat is healthy) a claim for
     /// all of them starts, without waiting for claims already in flight, so claim round trips
     /// overlap with each other and with running work.
+    ///
+    /// Slots free up one at a time as the completer acknowledges a batch of completions: claiming
+    /// for the first free slot alone turns a backlog into claims of one or two tasks, each paying
+    /// the claim's dozen statements. So while there is a backlog (the last claim filled every
+    /// slot it asked for) a partly busy worker gathers free slots before it claims: until half of
+    /// them are free or `claimGather` has passed, as River's fetch cooldown does. An idle worker,
+    /// or one whose last claim emptied the queue, claims at once: a task enqueued on a quiet queue
+    /// starts without that wait.
     func claimLoop(_ group: inout DiscardingTaskGroup) async {
+        var gatherUntil: ContinuousClock.Instant?
         while await !state.shuttingDown, !Task.isCancelled {
             let free = configuration.concurrency - (await state.busySlots)
             if free > 0, await state.healthy, await !state.queueLooksEmpty {
+                if configuration.claimGather > .zero, free < (configuration.concurrency + 1) / 2, await state.lastClaimFilled {
+                    let deadline = gatherUntil ?? ContinuousClock.now.advanced(by: configuration.claimGather)
+                    gatherUntil = deadline
+                    let left = ContinuousClock.now.duration(to: deadline)
+                    if left > .zero {
+                        // A freed slot fires the wake-up: count again.
+                        await wake.wait(for: left)
+                        continue
+                    }
+                }
+                gatherUntil = nil
                 await state.reserve(free)
                 group.addTask { await self.claimAndRun(limit: free) }
                 continue
             }
+            gatherUntil = nil
             await wake.wait(seconds: configuration.pollInterval)
             await state.setQueueLooksEmpty(false)
         }
@@ -154,6 +175,7 @@ public final class BridgeWorker: Service, Sendable {
         // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
         // task) or the poll interval before claiming again.
         if claimed.count < limit { await state.setQueueLooksEmpty(true) }
+        await state.setLastClaimFilled(claimed.count == limit)
         await state.release(limit)
         await withDiscardingTaskGroup { group in
             for item in claimed { group.addTask { await self.process(item) } }

@@ -10,6 +10,10 @@ public struct WorkerConfiguration: Sendable {
     public var concurrency: Int
     /// Seconds between polls when nothing wakes the worker (`WORKER_POLL_INTERVAL`, default 5).
     public var pollInterval: Double
+    /// How long a partly busy worker waits for more slots to free before it claims
+    /// (`TOWER_CLAIM_GATHER_MS`, default 50 ms; 0 claims for each slot as it frees). See
+    /// `BridgeWorker.claimLoop`.
+    public var claimGather: Duration = .milliseconds(50)
     /// How long a claim holds without a heartbeat.
     public var leaseSeconds: Double
     /// How often the worker extends its leases and looks for cancellations.

@@ -30,6 +30,11 @@ actor WorkerState {
     var queueLooksEmpty = false
     func setQueueLooksEmpty(_ value: Bool) { queueLooksEmpty = value }
 
+    /// Set when the last claim got every task it asked for: a backlog is likely, so the claim
+    /// loop gathers free slots before claiming again.
+    private(set) var lastClaimFilled = false
+    func setLastClaimFilled(_ value: Bool) { lastClaimFilled = value }
+
     func reserve(_ slots: Int) { reserved += slots }
     func release(_ slots: Int) { reserved -= slots }
     var runningIds: [String] { Array(running.keys) }
@@ -78,7 +83,10 @@ actor Signal {
     }
 
     /// Returns when fired or after `seconds`.
-    func wait(seconds: Double) async {
+    func wait(seconds: Double) async { await wait(for: .seconds(seconds)) }
+
+    /// Returns when fired or after `duration`.
+    func wait(for duration: Duration) async {
         if pending {
             pending = false
             return
@@ -86,7 +94,7 @@ actor Signal {
         next += 1
         let id = next
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: .seconds(seconds))
+            try? await Task.sleep(for: duration)
             if !Task.isCancelled { await self?.timeout(id) }
         }
         await withCheckedContinuation { waiters[id] = $0 }

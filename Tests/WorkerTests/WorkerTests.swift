@@ -151,6 +151,28 @@ struct WorkerTests {
         }
     }
 
+    @Test("draining a backlog, a partly busy worker claims the slots freed together, not one claim per slot",
+        arguments: Dialect.allCases)
+    func claimGathersFreeSlots(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            var ids: [String] = []
+            for n in 0..<24 { ids.append(try await env.enqueue(objective: "Backlog task \(n)").id) }
+            // A gather far longer than the test: only "half the slots are free" can start a claim
+            // once the first claim filled every slot, so a claim for a single slot would be a bug.
+            var configuration = env.configuration(concurrency: 4)
+            configuration.claimGather = .seconds(3600)
+            let worker = env.start(configuration)
+            for id in ids { _ = try await env.finished(id, seconds: 120) }
+            try await worker.stop()
+            let tasks = try await env.database.read { store in try await store.tasks.list(page: Page(limit: 100)) }
+            // One claim stamps its tasks with one started_at.
+            let claims = Dictionary(grouping: tasks, by: { $0.startedAt?.microseconds ?? 0 }).sorted { $0.key < $1.key }.map(\.value.count)
+            #expect(claims.first == 4, "the idle worker claims for every slot at once: \(claims)")
+            #expect(claims.dropLast().allSatisfy { $0 >= 2 }, "every claim but the one that emptied the queue took two tasks or more: \(claims)")
+            #expect(claims.reduce(0, +) == 24)
+        }
+    }
+
     @Test("tasks enqueued while two workers claim: queued_at ≤ started_at ≤ completed_at for every task",
         arguments: Dialect.allCases)
     func timestampsInOrder(_ dialect: Dialect) async throws {

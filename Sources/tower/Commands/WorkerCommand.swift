@@ -74,13 +74,20 @@ struct WorkerOptions: ParsableArguments {
         let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
         let review = try Self.reviewPolicy(environment)
         let (autoApprove, verdicts) = (review.autoApprove, review.verdicts)
-        return WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
             leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
             gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), retry: try Self.retryPolicy(environment),
             traceRoot: root, retention: try Self.retention(environment),
             workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
             keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+        if let text = environment["TOWER_CLAIM_GATHER_MS"], !text.isEmpty {
+            guard let milliseconds = Double(text), milliseconds >= 0, milliseconds <= 1_000 else {
+                throw CommandError("TOWER_CLAIM_GATHER_MS must be a number of milliseconds from 0 to 1000, not '\(text)'")
+            }
+            configuration.claimGather = .microseconds(Int(milliseconds * 1_000))
+        }
+        return configuration
     }
 
     /// `TOWER_RETENTION_DAYS` (fractions allowed; unset or empty: no retention) and
