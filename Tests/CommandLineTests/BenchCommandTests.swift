@@ -8,7 +8,8 @@ extension CommandLineTests {
         arguments: Dialect.allCases)
     func benchBurnDown(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
-            var arguments = ["bench", "--mode", "burn-down", "--tasks", "40", "--workers", "2", "--concurrency", "2", "--path", "storage", "--ceiling"]
+            var arguments = ["bench", "--mode", "burn-down", "--tasks", "40", "--workers", "2", "--concurrency", "2", "--path", "storage", "--ceiling",
+                "--trace-root", setup.traceRoot.path]
             if dialect == .postgres, let url = setup.environment["DATABASE_URL"] { arguments += ["--database-url", url] }
             let outcome = try TowerBinary.run(arguments, environment: setup.environment)
             #expect(outcome.status == 0, "\(outcome)")
@@ -18,6 +19,9 @@ extension CommandLineTests {
             let writers = dialect == .postgres ? "4 writer(s)" : "1 writer(s)"
             #expect(lines.contains { $0.hasPrefix("ceiling (plain multi-row SQL, batches of 32, \(writers))") }, "\(outcome.stdout)")
             #expect(lines.contains { $0.contains("burn-down at") && $0.contains("% of the claim + complete ceiling") })
+            #expect(lines.contains { $0.hasPrefix("trace folder per run:") && $0.contains(setup.traceRoot.path) }, "\(outcome.stdout)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: setup.traceRoot.path)
+            #expect(left.isEmpty, "the bench removes its trace folders: \(left)")
         }
     }
 }

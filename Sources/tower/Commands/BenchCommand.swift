@@ -41,6 +41,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Also measure the database's ceiling for our rows, and print our figures as a share of it.")
     var ceiling = false
 
+    @Option(help: """
+        Where the runs' trace folders go (default: the scratch folder under TMPDIR, with the SQLite file). A \
+        folder of its own is made inside and removed at the end. docs/benchmarks.md says why scripts/bench puts \
+        them on tmpfs.
+        """)
+    var traceRoot: String?
+
     @Option(help: "Concurrent writers of the ceiling (default: 1 on SQLite, 4 on PostgreSQL, as the pgbench reference).")
     var ceilingClients: Int?
 
@@ -53,10 +60,13 @@ struct BenchCommand: AsyncParsableCommand {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-bench-\(ULID.make())")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
+        let traces = traceRoot.map { URL(fileURLWithPath: $0).appendingPathComponent("tower-bench-\(ULID.make())") } ?? scratch
+        try FileManager.default.createDirectory(at: traces, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: traces) }
         let location = try DatabaseLocation(url: databaseURL ?? scratch.appendingPathComponent("bench.db").path)
         let opened = try await Database.open(location, poolSize: concurrency + clients + 4, requireCurrentSchema: false, logger: logger)
         do {
-            try await measure(opened, location: location, scratch: scratch, logger: logger)
+            try await measure(opened, location: location, traces: traces, logger: logger)
         } catch {
             await opened.close()
             throw error
@@ -64,13 +74,14 @@ struct BenchCommand: AsyncParsableCommand {
         await opened.close()
     }
 
-    func measure(_ opened: Database, location: DatabaseLocation, scratch: URL, logger: Logger) async throws {
+    /// `traces`: the folder the runs' trace folders go in (`runs/`), and the trace-cost samples.
+    func measure(_ opened: Database, location: DatabaseLocation, traces: URL, logger: Logger) async throws {
         try await opened.migrator(logger: logger).migrate()
         // Every statement is counted, by the engine operation that sent it.
         let counting = CountingDriver(opened.driver)
         let db = Database(driver: counting, location: location)
         let configuration = WorkerConfiguration(
-            concurrency: concurrency, pollInterval: 1, traceRoot: scratch.appendingPathComponent("runs"))
+            concurrency: concurrency, pollInterval: 1, traceRoot: traces.appendingPathComponent("runs"))
         let worker = BridgeWorker(database: db, configuration: configuration, logger: logger)
         let api = TowerAPI(
             database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger,
@@ -79,7 +90,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("tower bench: --mode \(mode), \(tasks) tasks, \(clients) clients, \(path) path, \(location)")
         var measured = Measured()
         if mode == "burn-down" {
-            measured = try await burnDown(db: db, counting: counting, api: api, worker: worker, location: location, scratch: scratch)
+            measured = try await burnDown(db: db, counting: counting, api: api, worker: worker, location: location, traces: traces)
         }
         let running = Task { try await worker.run() }
         if mode == "mixed" {
@@ -106,7 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("enqueue-to-start, idle:   p50 \(Self.ms(percentile(idle, 0.5)))  p99 \(Self.ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
         print("  one task at a time:")
         printStatements(counting, tasks: idle.count, operations: ["enqueue", "claim", "complete"])
-        try traceFolderCost(scratch)
+        try traceFolderCost(traces)
         if ceiling {
             // As many writers as the database takes at once: one on SQLite, the reference pgbench's 4 on PostgreSQL.
             let writers = ceilingClients ?? (opened.dialect == .postgres ? 4 : 1)
@@ -126,8 +137,8 @@ struct BenchCommand: AsyncParsableCommand {
     /// What the files of a stub run cost, without the database: the trace folder with its
     /// manifest, context, constraints, log, events, output, evidence and the final manifest
     /// digest (which reads every file back).
-    func traceFolderCost(_ scratch: URL) throws {
-        let root = scratch.appendingPathComponent("trace-cost")
+    func traceFolderCost(_ traces: URL) throws {
+        let root = traces.appendingPathComponent("trace-cost")
         let samples = 200
         let body: JSONValue = ["objective": "Benchmark task", "constraints": ["time_budget_seconds": 900], "instructions": .array((0..<10).map { .string("step \($0)") })]
         let start = Date()
@@ -167,7 +178,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Enqueues the whole backlog, then drains it with separate `tower worker` processes.
     func burnDown(db: Database, counting: CountingDriver, api: TowerAPI, worker: BridgeWorker, location: DatabaseLocation,
-        scratch: URL) async throws -> Measured
+        traces: URL) async throws -> Measured
     {
         _ = counting.takeByOperation()
         let start = Date()
@@ -190,7 +201,7 @@ struct BenchCommand: AsyncParsableCommand {
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["worker", "--concurrency", String(concurrency)]
             process.environment = ProcessInfo.processInfo.environment.merging([
-                "DATABASE_URL": url, "JCT_TRACE_ROOT": scratch.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
+                "DATABASE_URL": url, "JCT_TRACE_ROOT": traces.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
                 "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
             ]) { _, new in new }
             process.standardOutput = FileHandle.nullDevice
