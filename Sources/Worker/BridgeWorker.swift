@@ -203,6 +203,8 @@ public final class BridgeWorker: Service, Sendable {
                 // A task this worker runs that the database no longer gives it was rescued.
                 let held = Set(running)
                 for id in known where !held.contains(id) { await state.stop(id, .leaseLost) }
+            } catch where Task.isCancelled {
+                break  // the worker is stopping: a heartbeat cut short is no failure
             } catch {
                 await state.setHealthy(false)
                 logger.error("heartbeat failed: not claiming until it succeeds", metadata: ["error": "\(error)"])

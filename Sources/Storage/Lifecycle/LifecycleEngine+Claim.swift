@@ -176,7 +176,7 @@ extension LifecycleTransaction {
             pinnedTask.currentRunId = run.id
             claims.append(LifecycleEngine.Claim(task: pinnedTask, issue: issue, packet: packet, snapshot: snapshot, run: run))
         }
-        try await store.runs.insert(claims.map(\.run))
+        later(RunRepository.insertStatements(claims.map(\.run)))
         // The Issues follow their tasks to `running`: one guarded statement per status they come from.
         var following: Set<String> = []
         let movable = runsByIssue.keys.compactMap { issues[$0] }.filter { Lifecycle.issue.allows($0.status, .running) }
@@ -200,7 +200,7 @@ extension LifecycleTransaction {
             claims[index].issue.runs = runsByIssue[issueId] ?? claims[index].issue.runs
             if following.contains(issueId) { claims[index].issue.status = .running }
         }
-        try await sql.pinTasks(claims.map { ($0.task.id, $0.issue.id, $0.run.id) })
+        later(sql.pinStatements(claims.map { ($0.task.id, $0.issue.id, $0.run.id) }))
         return claims
     }
 

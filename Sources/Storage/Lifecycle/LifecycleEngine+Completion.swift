@@ -286,13 +286,14 @@ extension LifecycleTransaction {
             try moved(Lifecycle.run, ending.run.id, [.running] + ending.runPath, note: note, traceId: ending.task.traceId)
         }
         let artifacts = endings.flatMap(\.completion.artifacts)
-        try await store.artifacts.insert(artifacts)
+        // New rows nothing below reads: sent with the audit rows at the end.
+        later(SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns)))
         for artifact in artifacts {
             audit.append(
                 AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: artifact.header.traceId))
         }
         let packs = endings.compactMap(\.evidence)
-        try await store.evidencePacks.insert(packs)
+        later(SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns)))
         for pack in packs {
             audit.append(
                 AuditEntry(
@@ -313,7 +314,7 @@ extension LifecycleTransaction {
         // The auto-approve policy's decisions, for Runs now under review.
         let approved = endings.filter { $0.review != nil && runsWritten.contains($0.run.id) }
         if !approved.isEmpty {
-            try await store.reviews.insert(approved.compactMap(\.review))
+            later(SQL.insertMany("cwom_review_decisions", approved.compactMap(\.review).map(ReviewDecisionRepository.columns)))
             let runs = try await sql.setStatuses(.runs, approved.map(\.run.id), to: .done, expected: .underReview, at: now)
             let issueIds = approved.map(\.completion.claim.issue.id).filter { issuesWritten.contains($0) }
             let issues = try await sql.setStatuses(.issues, issueIds, to: .done, expected: .underReview, at: now)
@@ -332,7 +333,7 @@ extension LifecycleTransaction {
             }
         }
         // Attempts queued again wake the workers (delivered on commit).
-        if endings.contains(where: { $0.task.status == .queued }) { try await store.queue.notify() }
+        if endings.contains(where: { $0.task.status == .queued }) { later(store.queue.notifyStatements) }
         let written = Dictionary(uniqueKeysWithValues: endings.map { ($0.task.id, $0.task.status) })
         return completions.map { completion in
             let id = completion.claim.task.id

@@ -43,7 +43,8 @@ public struct LifecycleEngine: Sendable {
             // timestamps follow the order in which transactions see each other.
             var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry)
             let result = try await body(&tx)
-            try await store.audit.append(tx.audit)
+            // The writes left for the end and the audit rows: one statement on PostgreSQL.
+            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit))
             return (result, tx.events)
         } }
         self.events.emit(events)
@@ -149,15 +150,14 @@ public struct LifecycleEngine: Sendable {
                 outcomes.append(.created(task, objects))
                 tx.events.append(LifecycleEvent(.enqueued, taskId: task.id, status: "queued"))
             }
-            try await store.write(batch)
-            try await store.tasks.insert(tasks)
+            tx.later(batch.statements + TaskRepository.insertStatements(tasks))
             // Ids are re-issued so that they follow the legacy order.
             tx.audit += cwomEntries.map { entry in
                 var ordered = entry
                 ordered.id = ULID.make()
                 return ordered
             }
-            if !tasks.isEmpty { try await store.queue.notify() }  // delivered on commit: one wake-up hint per transaction
+            if !tasks.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
             return outcomes
         }
     }
@@ -389,6 +389,12 @@ struct LifecycleTransaction {
     let retry: RetryPolicy
     var audit: [AuditEntry] = []
     var events: [LifecycleEvent] = []
+    /// Writes whose results nothing in the transaction reads (new rows, a wake-up), sent at its
+    /// end together with the audit rows: on PostgreSQL one statement for all of them
+    /// (`WriteBatch`). Nothing read later in the transaction may depend on them.
+    var writes: [(String, [SQLValue])] = []
+
+    mutating func later(_ statements: [(String, [SQLValue])]) { writes += statements }
 
     var sql: LifecycleSQL { LifecycleSQL(session: store.session) }
 

@@ -54,15 +54,16 @@ struct LifecycleSQL: Sendable {
     }
 
     /// Records, for claimed tasks, the CWOM Issue each was given and the Run it executes under:
-    /// one statement for the whole claim.
-    func pinTasks(_ pins: [(taskId: String, issueId: String?, runId: String)]) async throws(StorageError) {
-        guard !pins.isEmpty else { return }
+    /// one statement for the whole claim, sent with the claim's last writes (the tasks were
+    /// claimed by this transaction, so no guard is needed and nothing reads it back before).
+    func pinStatements(_ pins: [(taskId: String, issueId: String?, runId: String)]) -> [(String, [SQLValue])] {
+        guard !pins.isEmpty else { return [] }
         var binds: [SQLValue] = []
         let issue = caseById(pins.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
         let run = caseById(pins.map { ($0.taskId, .text($0.runId)) }, binds: &binds)
         let ids = SQL.placeholders(count: pins.count, after: binds.count)
         binds += pins.map { .text($0.taskId) }
-        try await session.query("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE id IN (\(ids))", binds)
+        return [("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE id IN (\(ids))", binds)]
     }
 
     /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row. On PostgreSQL

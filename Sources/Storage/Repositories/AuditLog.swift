@@ -66,7 +66,11 @@ public struct AuditLog: Sendable {
 
     /// Appends several entries in one statement, in order.
     public func append(_ entries: [AuditEntry]) async throws(StorageError) {
-        for (sql, binds) in SQL.insertMany("audit_log", entries.map(Self.columns)) { try await session.query(sql, binds) }
+        try await session.writeAll(Self.insertStatements(entries))
+    }
+
+    static func insertStatements(_ entries: [AuditEntry]) -> [(String, [SQLValue])] {
+        SQL.insertMany("audit_log", entries.map(Self.columns))
     }
 
     /// `created`: no before, the snapshot after.

@@ -12,8 +12,12 @@ public struct QueueRepository: Sendable {
 
     /// Wakes listening workers (PostgreSQL); a no-op on SQLite. A hint: polling is the truth.
     public func notify() async throws(StorageError) {
-        guard session.dialect == .postgres else { return }
-        try await session.query("SELECT pg_notify($1, '')", [.text(Self.channel)])
+        try await session.writeAll(notifyStatements)
+    }
+
+    /// The wake-up as a statement to send later (none on SQLite).
+    var notifyStatements: [(String, [SQLValue])] {
+        session.dialect == .postgres ? [("SELECT pg_notify($1, '')", [.text(Self.channel)])] : []
     }
 
     /// Records a worker process and its heartbeat.

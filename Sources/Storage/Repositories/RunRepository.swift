@@ -39,6 +39,11 @@ public struct RunRepository: Sendable {
 
     /// Inserts several runs and their pins with one multi-row statement per table.
     public func insert(_ runs: [Run]) async throws(StorageError) {
+        try await session.writeAll(Self.insertStatements(runs))
+    }
+
+    /// The Runs and their links to context packets and doctrine refs.
+    static func insertStatements(_ runs: [Run]) -> [(String, [SQLValue])] {
         func link(_ run: Run, _ column: String, _ ref: Ref) -> Columns {
             ["run_id": .text(run.id), column: .text(ref.id), "created_at": .timestamp(run.createdAt)]
         }
@@ -50,7 +55,7 @@ public struct RunRepository: Sendable {
             + SQL.insertMany(
                 "cwom_run_doctrine_refs", runs.flatMap { run in run.inputs.doctrineRefs.map { link(run, "doctrine_ref_id", $0) } },
                 suffix: " ON CONFLICT DO NOTHING")
-        for (sql, binds) in statements { try await session.query(sql, binds) }
+        return statements
     }
 
     public func get(_ id: String) async throws(StorageError) -> Run? {

@@ -39,7 +39,11 @@ public struct TaskRepository: Sendable {
 
     /// Inserts several tasks with one multi-row statement.
     public func insert(_ tasks: [TaskRecord]) async throws(StorageError) {
-        for (sql, binds) in SQL.insertMany("tasks", tasks.map(Self.columns)) { try await session.query(sql, binds) }
+        try await session.writeAll(Self.insertStatements(tasks))
+    }
+
+    static func insertStatements(_ tasks: [TaskRecord]) -> [(String, [SQLValue])] {
+        SQL.insertMany("tasks", tasks.map(Self.columns))
     }
 
     /// The tasks holding any of these idempotency keys, by key.

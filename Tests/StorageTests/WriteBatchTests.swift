@@ -1,0 +1,77 @@
+import Foundation
+import Storage
+import Testing
+import TowerTestSupport
+
+@Suite("Writes combined into one PostgreSQL statement")
+struct WriteBatchTests {
+    @Test("inserts become WITH clauses of one statement, their binds renumbered, quoted text untouched")
+    func combinesInserts() {
+        let combined = WriteBatch.combined([
+            ("INSERT INTO a (x, y) VALUES ($1, $2)", [.int(1), .text("one")]),
+            ("INSERT INTO b (z) VALUES ($1) ON CONFLICT DO NOTHING", [.int(2)]),
+            ("UPDATE c SET s = 'costs $1' WHERE id = $1", [.text("c1")]),
+        ])
+        #expect(combined.count == 1)
+        #expect(
+            combined.first?.0
+                == "WITH w1 AS (INSERT INTO a (x, y) VALUES ($1, $2)), w2 AS (INSERT INTO b (z) VALUES ($3) ON CONFLICT DO NOTHING) UPDATE c SET s = 'costs $1' WHERE id = $4"
+        )
+        #expect(combined.first?.1 == [.int(1), .text("one"), .int(2), .text("c1")])
+    }
+
+    @Test("a SELECT is the main statement; a second SELECT or a statement with its own WITH stays alone, in order")
+    func keepsWhatCannotBeCombined() {
+        let notify: (String, [SQLValue]) = ("SELECT pg_notify($1, '')", [.text("q")])
+        let own: (String, [SQLValue]) = ("WITH x AS (SELECT 1) UPDATE t SET n = $1", [.int(3)])
+        let combined = WriteBatch.combined([
+            ("INSERT INTO a (x) VALUES ($1)", [.int(1)]), notify, ("INSERT INTO b (x) VALUES ($1)", [.int(2)]), own,
+            notify, notify,
+        ])
+        #expect(combined.map(\.0) == [
+            "WITH w1 AS (INSERT INTO a (x) VALUES ($1)), w2 AS (INSERT INTO b (x) VALUES ($2)) SELECT pg_notify($3, '')",
+            own.0, notify.0, notify.0,
+        ])
+        #expect(combined[0].1 == [.int(1), .int(2), .text("q")])
+    }
+
+    @Test("a batch is cut before PostgreSQL's bind limit, and $10 is renumbered as one placeholder")
+    func cutsAtTheBindLimit() {
+        let wide = (1...20_000).map { _ in SQLValue.int(0) }
+        let statement: (String, [SQLValue]) = ("INSERT INTO a VALUES ($1, $10, $20000)", wide)
+        let combined = WriteBatch.combined([statement, statement, statement, statement])
+        #expect(combined.map(\.1.count) == [60_000, 20_000])
+        #expect(combined[0].0.hasSuffix("INSERT INTO a VALUES ($40001, $40010, $60000)"))
+    }
+
+    @Test("PostgreSQL: a child before its parent in one combined statement is fine; a missing parent still fails it")
+    func foreignKeysAtTheEndOfTheStatement() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        defer { Task { await database.drop() } }
+        let driver = try await database.location.open(poolSize: 1)
+        defer { Task { await driver.close() } }
+        try await driver.withSession { session in
+            try await session.query("CREATE TABLE parents (id text PRIMARY KEY)")
+            try await session.query("CREATE TABLE children (id text PRIMARY KEY, parent text NOT NULL REFERENCES parents (id))")
+        }
+        try await driver.write { session in
+            try await session.writeAll([
+                ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c1"), .text("p1")]),
+                ("INSERT INTO parents (id) VALUES ($1)", [.text("p1")]),
+            ])
+        }
+        await #expect(throws: StorageError.self) {
+            try await driver.write { session in
+                try await session.writeAll([
+                    ("INSERT INTO parents (id) VALUES ($1)", [.text("p2")]),
+                    ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c2"), .text("nobody")]),
+                ])
+            }
+        }
+        let rows = try await driver.read { session in
+            try await session.query("SELECT (SELECT count(*) FROM parents) AS p, (SELECT count(*) FROM children) AS c")
+        }
+        #expect(try rows[0].int("p") == 1, "the failed statement wrote nothing")
+        #expect(try rows[0].int("c") == 1)
+    }
+}
