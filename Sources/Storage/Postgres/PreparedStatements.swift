@@ -73,10 +73,10 @@ final class StatementCatalog: Sendable {
         }
     }
 
-    /// A prepared run of `sql` under `name` succeeded.
+    /// A prepared run of `sql` succeeded.
     func succeeded(_ sql: String) {
         state.withLock { state in
-            if state.entries[sql]?.failuresInARow != 0 { state.entries[sql]?.failuresInARow = 0 }
+            if let failures = state.entries[sql]?.failuresInARow, failures > 0 { state.entries[sql]?.failuresInARow = 0 }
         }
     }
 
