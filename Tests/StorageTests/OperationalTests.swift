@@ -106,72 +106,65 @@ struct OperationalTests {
 
     @Test("PostgreSQL keeps a statement prepared from its third use, whatever its first values were")
     func preparedStatements() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        defer { Task { await database.drop() } }
-        let driver = try await database.location.open(poolSize: 1)
-        defer { Task { await driver.close() } }
-        try await driver.withSession { session in
-            try await session.query("CREATE TABLE counters (id text PRIMARY KEY, n int4, flag bool, ratio float8)")
-            try await session.query("INSERT INTO counters (id) VALUES ('a')")
-            // The first two uses carry a NULL where later ones carry an integer: the server typed
-            // the parameter int4 from the column, which a binary int8 would not fit.
-            let update = "UPDATE counters SET n = $1, flag = $2, ratio = $3 WHERE id = $4 RETURNING n, flag, ratio"
-            for (round, value) in [SQLValue.null, .null, .int(7), .int(8), .null, .int(9)].enumerated() {
-                let row = try await session.query(update, value, .bool(round % 2 == 0), .double(Double(round) / 4), .text("a"))[0]
-                #expect(row.isNull("n") == (value == .null))
-                if case .int(let n) = value { #expect(try row.int("n") == n) }
-                #expect(try row.bool("flag") == (round % 2 == 0))
-                #expect(row.values["ratio"] == .double(Double(round) / 4))
-                let count = try await prepared(session, update)
-                #expect(count == (round >= 2 ? 1 : 0), "prepared from the third use, round \(round)")
+        try await withPostgresDriver { driver in
+            try await driver.withSession { session in
+                try await session.query("CREATE TABLE counters (id text PRIMARY KEY, n int4, flag bool, ratio float8)")
+                try await session.query("INSERT INTO counters (id) VALUES ('a')")
+                // The first two uses carry a NULL where later ones carry an integer: the server typed
+                // the parameter int4 from the column, which a binary int8 would not fit.
+                let update = "UPDATE counters SET n = $1, flag = $2, ratio = $3 WHERE id = $4 RETURNING n, flag, ratio"
+                for (round, value) in [SQLValue.null, .null, .int(7), .int(8), .null, .int(9)].enumerated() {
+                    let row = try await session.query(update, value, .bool(round % 2 == 0), .double(Double(round) / 4), .text("a"))[0]
+                    #expect(row.isNull("n") == (value == .null))
+                    if case .int(let n) = value { #expect(try row.int("n") == n) }
+                    #expect(try row.bool("flag") == (round % 2 == 0))
+                    #expect(row.values["ratio"] == .double(Double(round) / 4))
+                    let count = try await prepared(session, update)
+                    #expect(count == (round >= 2 ? 1 : 0), "prepared from the third use, round \(round)")
+                }
             }
         }
     }
 
     @Test("PostgreSQL: a statement first prepared in a failed transaction works in the next one")
     func preparedAfterAFailedTransaction() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        defer { Task { await database.drop() } }
-        let driver = try await database.location.open(poolSize: 1)
-        defer { Task { await driver.close() } }
-        let select = "SELECT $1::int8 + 1 AS n"
-        try await driver.withSession { session in
-            for _ in 0..<2 {
-                let n = try await session.query(select, .int(1))[0].int("n")
-                #expect(n == 2)
+        try await withPostgresDriver { driver in
+            let select = "SELECT $1::int8 + 1 AS n"
+            try await driver.withSession { session in
+                for _ in 0..<2 {
+                    let n = try await session.query(select, .int(1))[0].int("n")
+                    #expect(n == 2)
+                }
             }
-        }
-        // The third use (the one that prepares) comes after the transaction failed: the server
-        // refuses it, and PostgresNIO would remember that refusal for the name's lifetime.
-        await #expect(throws: StorageError.self) {
-            try await driver.write { session in
-                _ = try? await session.query("SELECT 1/0")
-                try await session.query(select, .int(1))
+            // The third use (the one that prepares) comes after the transaction failed: the server
+            // refuses it, and PostgresNIO would remember that refusal for the name's lifetime.
+            await #expect(throws: StorageError.self) {
+                try await driver.write { session in
+                    _ = try? await session.query("SELECT 1/0")
+                    try await session.query(select, .int(1))
+                }
             }
-        }
-        try await driver.withSession { session in
-            let n = try await session.query(select, .int(41))[0].int("n")
-            let count = try await prepared(session, select)
-            #expect(n == 42)
-            #expect(count == 1)
+            try await driver.withSession { session in
+                let n = try await session.query(select, .int(41))[0].int("n")
+                let count = try await prepared(session, select)
+                #expect(n == 42)
+                #expect(count == 1)
+            }
         }
     }
 
     @Test("PostgreSQL with prepare_threshold=0 prepares nothing")
     func preparedStatementsOff() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        defer { Task { await database.drop() } }
-        guard case .postgres(let url) = database.location else { return }
-        let driver = try await DatabaseLocation.postgres(url: url + "&prepare_threshold=0").open(poolSize: 1)
-        defer { Task { await driver.close() } }
-        try await driver.withSession { session in
-            let select = "SELECT $1::int8 AS n"
-            for i in 0..<5 {
-                let n = try await session.query(select, .int(i))[0].int("n")
-                #expect(n == i)
+        try await withPostgresDriver(parameters: "&prepare_threshold=0") { driver in
+            try await driver.withSession { session in
+                let select = "SELECT $1::int8 AS n"
+                for i in 0..<5 {
+                    let n = try await session.query(select, .int(i))[0].int("n")
+                    #expect(n == i)
+                }
+                let count = try await prepared(session, select)
+                #expect(count == 0)
             }
-            let count = try await prepared(session, select)
-            #expect(count == 0)
         }
     }
 }

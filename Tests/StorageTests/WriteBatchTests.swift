@@ -46,32 +46,30 @@ struct WriteBatchTests {
 
     @Test("PostgreSQL: a child before its parent in one combined statement is fine; a missing parent still fails it")
     func foreignKeysAtTheEndOfTheStatement() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        defer { Task { await database.drop() } }
-        let driver = try await database.location.open(poolSize: 1)
-        defer { Task { await driver.close() } }
-        try await driver.withSession { session in
-            try await session.query("CREATE TABLE parents (id text PRIMARY KEY)")
-            try await session.query("CREATE TABLE children (id text PRIMARY KEY, parent text NOT NULL REFERENCES parents (id))")
-        }
-        try await driver.write { session in
-            try await session.writeAll([
-                ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c1"), .text("p1")]),
-                ("INSERT INTO parents (id) VALUES ($1)", [.text("p1")]),
-            ])
-        }
-        await #expect(throws: StorageError.self) {
+        try await withPostgresDriver { driver in
+            try await driver.withSession { session in
+                try await session.query("CREATE TABLE parents (id text PRIMARY KEY)")
+                try await session.query("CREATE TABLE children (id text PRIMARY KEY, parent text NOT NULL REFERENCES parents (id))")
+            }
             try await driver.write { session in
                 try await session.writeAll([
-                    ("INSERT INTO parents (id) VALUES ($1)", [.text("p2")]),
-                    ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c2"), .text("nobody")]),
+                    ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c1"), .text("p1")]),
+                    ("INSERT INTO parents (id) VALUES ($1)", [.text("p1")]),
                 ])
             }
+            await #expect(throws: StorageError.self) {
+                try await driver.write { session in
+                    try await session.writeAll([
+                        ("INSERT INTO parents (id) VALUES ($1)", [.text("p2")]),
+                        ("INSERT INTO children (id, parent) VALUES ($1, $2)", [.text("c2"), .text("nobody")]),
+                    ])
+                }
+            }
+            let rows = try await driver.read { session in
+                try await session.query("SELECT (SELECT count(*) FROM parents) AS p, (SELECT count(*) FROM children) AS c")
+            }
+            #expect(try rows[0].int("p") == 1, "the failed statement wrote nothing")
+            #expect(try rows[0].int("c") == 1)
         }
-        let rows = try await driver.read { session in
-            try await session.query("SELECT (SELECT count(*) FROM parents) AS p, (SELECT count(*) FROM children) AS c")
-        }
-        #expect(try rows[0].int("p") == 1, "the failed statement wrote nothing")
-        #expect(try rows[0].int("c") == 1)
     }
 }

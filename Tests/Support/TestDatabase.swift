@@ -106,6 +106,26 @@ public func withDatabase(_ dialect: Dialect, migrate: Bool = true,
     await test.drop()
 }
 
+/// Runs `body` with a bare driver of one connection on a PostgreSQL schema of its own (no
+/// migrations; `parameters` are added to the URL, `&prepare_threshold=0` say), then closes the
+/// driver and drops the schema.
+public func withPostgresDriver(parameters: String = "", _ body: (any DatabaseDriver) async throws -> Void) async throws {
+    let test = try await TestDatabase.make(.postgres)
+    guard case .postgres(let url) = test.location else { return }
+    let driver: any DatabaseDriver
+    do { driver = try await DatabaseLocation.postgres(url: url + parameters).open(poolSize: 1) } catch {
+        await test.drop()
+        throw error
+    }
+    do { try await body(driver) } catch {
+        await driver.close()
+        await test.drop()
+        throw error
+    }
+    await driver.close()
+    await test.drop()
+}
+
 /// A logger that keeps test output to warnings and errors.
 public func quietLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)

@@ -322,7 +322,7 @@ struct PostgresSession: DatabaseSession {
         let logger = self.logger
         do {
             if let name = statements.name(for: sql) {
-                let statement = NamedStatement(bindings: Self.textBindings(binds))
+                let statement = NamedStatement(bindings: Self.bindings(binds, asText: true))
                 do {
                     let rows = try await withDeadline(sql) {
                         try await NamedStatement.$current.withValue((name, sql)) {
@@ -336,7 +336,7 @@ struct PostgresSession: DatabaseSession {
                     throw error
                 }
             }
-            let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds))
+            let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds, asText: false))
             return try await withDeadline(sql) { try await Self.collect(connection.query(query, logger: logger)) }
         } catch let error as PSQLError {
             throw PostgresDriver.map(error)
@@ -357,32 +357,22 @@ struct PostgresSession: DatabaseSession {
         return result
     }
 
-    /// An unnamed statement's values: numbers and booleans in binary with their type declared,
-    /// text, times and JSON as text without a type, so that the server infers it from the context
-    /// (one statement fits `json` and `jsonb` columns, legacy enum columns and plain text).
-    static func bindings(_ binds: [SQLValue]) -> PostgresBindings {
+    /// A statement's values. Unnamed statements send numbers and booleans in binary with their
+    /// type declared, and text, times and JSON as text without a type, so that the server infers
+    /// it from the context (one statement fits `json` and `jsonb` columns, legacy enum columns and
+    /// plain text). Prepared statements (`asText`) send every value as text with the same declared
+    /// types (see `TypedText`).
+    static func bindings(_ binds: [SQLValue], asText: Bool) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
             case .null: bindings.appendNull()
-            case .int(let i): bindings.append(i)
-            case .double(let d): bindings.append(d)
-            case .bool(let b): bindings.append(b)
-            case .text, .timestamp, .json: bindings.append(TypedText(value: text(value), psqlType: .null))
-            }
-        }
-        return bindings
-    }
-
-    /// A prepared statement's values: all in text (see `TypedText`), with the same declared types.
-    static func textBindings(_ binds: [SQLValue]) -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: binds.count)
-        for value in binds {
-            switch value {
-            case .null: bindings.appendNull()
-            case .int: bindings.append(TypedText(value: text(value), psqlType: .int8))
-            case .double: bindings.append(TypedText(value: text(value), psqlType: .float8))
-            case .bool: bindings.append(TypedText(value: text(value), psqlType: .bool))
+            case .int(let i):
+                if asText { bindings.append(TypedText(value: text(value), psqlType: .int8)) } else { bindings.append(i) }
+            case .double(let d):
+                if asText { bindings.append(TypedText(value: text(value), psqlType: .float8)) } else { bindings.append(d) }
+            case .bool(let b):
+                if asText { bindings.append(TypedText(value: text(value), psqlType: .bool)) } else { bindings.append(b) }
             case .text, .timestamp, .json: bindings.append(TypedText(value: text(value), psqlType: .null))
             }
         }
