@@ -321,7 +321,7 @@ struct PostgresSession: DatabaseSession {
         let connection = self.connection
         let logger = self.logger
         do {
-            if let name = statements.name(for: sql) {
+            if let name = statements.name(for: sql, binds: binds.count) {
                 let statement = NamedStatement(bindings: Self.bindings(binds, asText: true))
                 do {
                     let rows = try await withDeadline(sql) {
