@@ -97,6 +97,37 @@ struct QueueContractTests {
         }
     }
 
+    @Test("an engine looks up (or creates) a repository's Repo once and remembers it once committed; a new engine looks it up again",
+        arguments: Dialect.allCases)
+    func intakeRemembersRepos(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let counting = CountingDriver(database.driver)
+            let counted = Database(driver: counting, location: database.location)
+            func request(_ repo: String, key: String? = nil) -> LifecycleEngine.EnqueueRequest {
+                LifecycleEngine.EnqueueRequest(
+                    TaskRequest(
+                        idempotencyKey: key, requestedBy: Requester(kind: .human, id: "alice"), objective: "Update the docs",
+                        operation: .docs, target: TaskTarget(repo: repo)),
+                    id: UUID().uuidString.lowercased(), traceId: "trace", createCWOM: true)
+            }
+            func statements(_ engine: LifecycleEngine, _ repo: String) async throws -> Int {
+                _ = counting.take()
+                _ = try await engine.enqueue([request(repo)])
+                return counting.take().statements
+            }
+            let engine = LifecycleEngine(database: counted)
+            let creating = try await statements(engine, "testorg/docs")  // looks up, creates
+            let remembered = try await statements(engine, "testorg/docs")
+            let other = try await statements(engine, "testorg/other")  // another repository: looked up
+            let fresh = try await statements(LifecycleEngine(database: counted), "testorg/docs")  // exists, looked up
+            #expect(remembered < fresh, "remembered: \(remembered), a new engine: \(fresh)")
+            #expect(fresh < creating, "a new engine finds the Repo without creating it")
+            #expect(other == creating)
+            let repos = try await database.read { store in try await store.repos.list() }
+            #expect(repos.count == 2)
+        }
+    }
+
     @Test("sixteen enqueues in one batch send the statements of one; keys taken before or within the batch conflict",
         arguments: Dialect.allCases)
     func intakeBatch(_ dialect: Dialect) async throws {

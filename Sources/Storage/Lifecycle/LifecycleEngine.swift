@@ -1,3 +1,4 @@
+import Synchronization
 import Bridge
 import CWOM
 import LegacyTasks
@@ -18,6 +19,8 @@ public struct LifecycleEngine: Sendable {
     public let events: LifecycleEvents
     /// How many attempts a new task gets, and when a retryable failure is tried again.
     public let retry: RetryPolicy
+    /// Repos met at intake, by the repository a task names (see `KnownRepos`).
+    let knownRepos = KnownRepos()
 
     public init(database: Database, clock: any LifecycleClock = SystemClock(), events: LifecycleEvents = LifecycleEvents(),
         retry: RetryPolicy = RetryPolicy())
@@ -97,7 +100,7 @@ public struct LifecycleEngine: Sendable {
     /// unique violation (the intake batcher then writes its requests one by one).
     public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueOutcome] {
         guard let first = requests.first else { return [] }
-        return try await transaction("enqueue", by: first.creator) { tx in
+        let (outcomes, repos) = try await transaction("enqueue", by: first.creator) { tx in
             let store = tx.store
             let now = tx.now
             var taken = try await store.tasks.get(idempotencyKeys: requests.compactMap(\.request.idempotencyKey))
@@ -119,10 +122,12 @@ public struct LifecycleEngine: Sendable {
                     // One Repo per repository in the batch, created (and audited) by the first task that needs it.
                     var repo: Repo
                     var created = false
-                    if let known = repos[task.target.repo] {
+                    if let known = repos[task.target.repo] ?? knownRepos[task.target.repo] {
                         repo = known
                     } else {
                         (repo, created) = try await store.repo(for: task, traceId: item.traceId, now: now)
+                        // A Repo this transaction creates is remembered only once it is committed.
+                        if !created { knownRepos[task.target.repo] = repo }
                         repos[task.target.repo] = repo
                     }
                     let (cwom, built) = Store.buildCWOM(
@@ -158,8 +163,10 @@ public struct LifecycleEngine: Sendable {
                 return ordered
             }
             if !tasks.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
-            return outcomes
+            return (outcomes, repos)
         }
+        for (name, repo) in repos { knownRepos[name] = repo }
+        return outcomes
     }
 
     /// A group-commit intake: concurrent enqueues share one transaction (see `Batcher`). A batch
@@ -489,5 +496,24 @@ struct LifecycleTransaction {
         events.append(LifecycleEvent(.retried, taskId: task.id, status: "queued"))
         guard let retried = try await store.tasks.get(task.id) else { throw LifecycleError.notFound(entity: "Task", id: task.id) }
         return retried
+    }
+}
+
+/// The Repos intake has met, by the repository a task names, so that an enqueue does not look
+/// up the same Repo on every transaction (a round trip each on PostgreSQL). Tower never changes
+/// or deletes a Repo once created, so a remembered one stays right; at most `capacity` are kept
+/// (the whole set is dropped when full, and found again one lookup each).
+final class KnownRepos: Sendable {
+    private let repos = Mutex<[String: Repo]>([:])
+    let capacity = 10_000
+
+    subscript(repository: String) -> Repo? {
+        get { repos.withLock { $0[repository] } }
+        set {
+            repos.withLock { repos in
+                if repos.count >= capacity { repos.removeAll() }
+                repos[repository] = newValue
+            }
+        }
     }
 }
