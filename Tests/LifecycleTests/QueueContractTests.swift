@@ -97,22 +97,26 @@ struct QueueContractTests {
         }
     }
 
+    /// A docs task for `repo`, as the engine's intake takes it.
+    static func enqueueRequest(objective: String = "Update the docs", repo: String = "testorg/docs", key: String? = nil,
+        traceId: String = "trace") -> LifecycleEngine.EnqueueRequest
+    {
+        LifecycleEngine.EnqueueRequest(
+            TaskRequest(
+                idempotencyKey: key, requestedBy: Requester(kind: .human, id: "alice"), objective: objective,
+                operation: .docs, target: TaskTarget(repo: repo)),
+            id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: true)
+    }
+
     @Test("an engine looks up (or creates) a repository's Repo once and remembers it once committed; a new engine looks it up again",
         arguments: Dialect.allCases)
     func intakeRemembersRepos(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
             let counting = CountingDriver(database.driver)
             let counted = Database(driver: counting, location: database.location)
-            func request(_ repo: String, key: String? = nil) -> LifecycleEngine.EnqueueRequest {
-                LifecycleEngine.EnqueueRequest(
-                    TaskRequest(
-                        idempotencyKey: key, requestedBy: Requester(kind: .human, id: "alice"), objective: "Update the docs",
-                        operation: .docs, target: TaskTarget(repo: repo)),
-                    id: UUID().uuidString.lowercased(), traceId: "trace", createCWOM: true)
-            }
             func statements(_ engine: LifecycleEngine, _ repo: String) async throws -> Int {
                 _ = counting.take()
-                _ = try await engine.enqueue([request(repo)])
+                _ = try await engine.enqueue([Self.enqueueRequest(repo: repo)])
                 return counting.take().statements
             }
             let engine = LifecycleEngine(database: counted)
@@ -136,11 +140,7 @@ struct QueueContractTests {
             let counted = Database(driver: counting, location: database.location)
             let engine = LifecycleEngine(database: counted)
             func request(_ n: Int, key: String? = nil) -> LifecycleEngine.EnqueueRequest {
-                LifecycleEngine.EnqueueRequest(
-                    TaskRequest(
-                        idempotencyKey: key, requestedBy: Requester(kind: .human, id: "alice"), objective: "Task number \(n)",
-                        operation: .docs, target: TaskTarget(repo: "testorg/docs")),
-                    id: UUID().uuidString.lowercased(), traceId: "trace-\(n)", createCWOM: true)
+                Self.enqueueRequest(objective: "Task number \(n)", key: key, traceId: "trace-\(n)")
             }
             _ = try await engine.enqueue([request(0, key: "first")])  // the Repo exists from here on
             _ = counting.take()
