@@ -1,8 +1,6 @@
 import CWOM
 import Foundation
 import Logging
-import NIOCore
-import SQLiteNIO
 import Synchronization
 import TowerJSON
 
@@ -34,19 +32,18 @@ public final class SQLiteDriver: DatabaseDriver {
             throw StorageError(.configuration, "cannot create the folder for the SQLite database \(path): \(error)")
         }
         var opened: [SQLiteConnection] = []
-        do {
+        do throws(StorageError) {
             for index in 0...readerCount {
-                let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                let connection = try await SQLiteConnection.open(
+                    path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, name: index == 0 ? "tower.sqlite.writer" : "tower.sqlite.reader")
                 opened.append(connection)
-                // busy_timeout replaces SQLiteNIO's retry-forever busy handler.
-                _ = try await connection.query("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)", [])
-                if index == 0 { _ = try await connection.query("PRAGMA journal_mode = WAL", []) }
-                _ = try await connection.query("PRAGMA foreign_keys = ON", [])
-                _ = try await connection.query("PRAGMA synchronous = NORMAL", [])
+                if index == 0 { try await connection.execute("PRAGMA journal_mode = WAL") }
+                try await connection.execute("PRAGMA foreign_keys = ON")
+                try await connection.execute("PRAGMA synchronous = NORMAL")
             }
         } catch {
-            for connection in opened { try? await connection.close() }
-            throw StorageError(.unreachable, "cannot open the SQLite database \(path): \(error)")
+            for connection in opened { await connection.close() }
+            throw StorageError(error.kind == .unreachable ? .unreachable : error.kind, "cannot open the SQLite database \(path): \(error.message)")
         }
         return SQLiteDriver(path: path, writer: [opened[0]], readers: Array(opened.dropFirst()))
     }
@@ -69,7 +66,9 @@ public final class SQLiteDriver: DatabaseDriver {
         guard !closed.value else { throw StorageError(.unreachable, "the SQLite database \(path) is closed") }
         let connection = await writer.acquire()
         do {
-            let result = try await body(SQLiteSession(connection: connection))
+            let result = try await withTaskExecutorPreference(connection.thread) {
+                try await body(SQLiteSession(connection: connection))
+            }
             await writer.release(connection)
             return result
         } catch {
@@ -78,6 +77,8 @@ public final class SQLiteDriver: DatabaseDriver {
         }
     }
 
+    /// The transaction's body runs with the connection's thread as its executor, so its
+    /// statements run there inline: one thread hop in, one out (`SQLiteThread`).
     private func transaction<T: Sendable>(on pool: ConnectionPool<SQLiteConnection>, begin: String,
         _ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
     {
@@ -87,13 +88,20 @@ public final class SQLiteDriver: DatabaseDriver {
         defer { inUse.subtract(1, ordering: .relaxed) }
         let session = SQLiteSession(connection: connection)
         do {
-            try await session.query(begin, [])
-            let result = try await body(session)
-            try await session.query("COMMIT", [])
+            let result = try await withTaskExecutorPreference(connection.thread) {
+                try await session.query(begin, [])
+                do {
+                    let result = try await body(session)
+                    try await session.query("COMMIT", [])
+                    return result
+                } catch {
+                    _ = try? await session.query("ROLLBACK", [])
+                    throw error
+                }
+            }
             await pool.release(connection)
             return result
         } catch {
-            _ = try? await session.query("ROLLBACK", [])
             await pool.release(connection)
             throw error
         }
@@ -104,7 +112,47 @@ public final class SQLiteDriver: DatabaseDriver {
         // Wait for work in progress: take every connection before closing it.
         for _ in writer.all { _ = await writer.acquire() }
         for _ in readers.all { _ = await readers.acquire() }
-        for connection in writer.all + readers.all { try? await connection.close() }
+        for connection in writer.all + readers.all { await connection.close() }
+    }
+}
+
+/// One SQLite handle and the thread that uses it.
+final class SQLiteConnection: Sendable {
+    let thread: SQLiteThread
+    private let handle: SQLiteHandle
+
+    private init(thread: SQLiteThread, handle: SQLiteHandle) {
+        self.thread = thread
+        self.handle = handle
+    }
+
+    static func open(path: String, busyTimeoutMilliseconds: Int, name: String) async throws(StorageError) -> SQLiteConnection {
+        let thread = SQLiteThread(name: name)
+        do throws(StorageError) {
+            let handle = try await thread.perform { () throws(StorageError) in
+                try SQLiteHandle(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            }
+            return SQLiteConnection(thread: thread, handle: handle)
+        } catch {
+            thread.stop()
+            throw error
+        }
+    }
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+        let handle = handle
+        return try await thread.perform { () throws(StorageError) in try handle.query(sql, binds) }
+    }
+
+    func execute(_ sql: String) async throws(StorageError) {
+        _ = try await query(sql, [])
+    }
+
+    /// Closes the handle on its thread, then ends the thread.
+    func close() async {
+        let handle = handle
+        _ = try? await thread.perform { handle.close() }
+        thread.stop()
     }
 }
 
@@ -123,78 +171,6 @@ struct SQLiteSession: DatabaseSession {
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
         try StorageError.checkBinds(binds)
-        let rows: [SQLiteRow]
-        do {
-            rows = try await connection.query(Self.rewritePlaceholders(sql), binds.map(Self.bind))
-        } catch let error as SQLiteError {
-            throw Self.map(error, sql: sql)
-        } catch {
-            throw StorageError(.query, "SQLite query failed: \(error)")
-        }
-        return rows.map { row in
-            var values: [String: SQLValue] = [:]
-            for column in row.columns { values[column.name] = Self.value(column.data) }
-            return SQLRow(values: values)
-        }
-    }
-
-    /// `$1` → `?1`: SQLite's numbered parameters bind the same array in the same order.
-    static func rewritePlaceholders(_ sql: String) -> String {
-        guard sql.contains("$") else { return sql }
-        var out = ""
-        out.reserveCapacity(sql.utf8.count)
-        var inString = false
-        var previous: Character = " "
-        for ch in sql {
-            if ch == "'" { inString.toggle() }
-            if ch == "$" && !inString {
-                out.append("?")
-            } else {
-                out.append(ch)
-            }
-            previous = ch
-        }
-        _ = previous
-        return out
-    }
-
-    static func bind(_ value: SQLValue) -> SQLiteData {
-        switch value {
-        case .null: return .null
-        case .int(let i): return .integer(i)
-        case .double(let d): return .float(d)
-        case .bool(let b): return .integer(b ? 1 : 0)
-        case .text(let s): return .text(s)
-        case .timestamp(let t): return .text(t.sqliteText)
-        case .json(let j): return .text(j.serialized())
-        }
-    }
-
-    static func value(_ data: SQLiteData) -> SQLValue {
-        switch data {
-        case .null: return .null
-        case .integer(let i): return .int(i)
-        case .float(let d): return .double(d)
-        case .text(let s): return .text(s)
-        case .blob(let buffer): return .text(String(buffer: buffer))
-        }
-    }
-
-    static func map(_ error: SQLiteError, sql: String) -> StorageError {
-        switch error.reason {
-        case .constraintUniqueFailed, .constraintPrimaryKeyFailed:
-            // "UNIQUE constraint failed: tasks.idempotency_key"
-            let column = error.message.components(separatedBy: ": ").last
-            return StorageError(.uniqueViolation, error.message, constraint: column)
-        case .constraintForeignKeyFailed:
-            return StorageError(.foreignKeyViolation, error.message)
-        case .busy, .locked, .busyTimeout:
-            return StorageError(.query, "the SQLite database stayed locked by another process past the busy timeout: \(error.message)")
-        default:
-            if error.message.contains("no such table") {
-                return StorageError(.schemaBehind, "the database schema is missing tables (\(error.message)); run `tower migrate`")
-            }
-            return StorageError(.query, "SQLite: \(error.message)")
-        }
+        return try await connection.query(sql, binds)
     }
 }

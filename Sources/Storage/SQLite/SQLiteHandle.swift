@@ -1,0 +1,204 @@
+// The SQLite C API of the library SQLiteNIO vendors (its `sqlite_nio_`-prefixed build of
+// SQLite): the same SQLite the project already ships, no second copy and no system library to
+// install. SQLiteNIO's product does not list this module; it is built as part of it.
+import CWOM
+import Foundation
+import TowerJSON
+import VaporCSQLite
+
+/// An open `sqlite3` handle with its prepared statements.
+///
+/// Not thread-safe: used only on its connection's `SQLiteThread` (SQLite's multi-thread mode,
+/// `SQLITE_OPEN_NOMUTEX`: one thread at a time per connection, and here always the same one).
+final class SQLiteHandle: @unchecked Sendable {
+    private var db: OpaquePointer?
+    private var statements: [String: CachedStatement] = [:]
+    private var uses: UInt64 = 0
+
+    /// Prepared statements kept per connection. A hot statement is compiled once instead of on
+    /// every call (about a third of a small insert's time in SQLite); the texts that vary with a
+    /// batch's size stay well under this.
+    static let statementCapacity = 256
+
+    private final class CachedStatement {
+        let pointer: OpaquePointer
+        let columns: [String]
+        var lastUse: UInt64
+
+        init(pointer: OpaquePointer, columns: [String], lastUse: UInt64) {
+            self.pointer = pointer
+            self.columns = columns
+            self.lastUse = lastUse
+        }
+    }
+
+    init(path: String, busyTimeoutMilliseconds: Int) throws(StorageError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        guard opened == SQLITE_OK, let handle else {
+            let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(opened)"
+            sqlite_nio_sqlite3_close_v2(handle)
+            throw StorageError(.unreachable, "cannot open the SQLite database \(path): \(message)")
+        }
+        db = handle
+        // Constraint failures then say which kind (UNIQUE, FOREIGN KEY) by their code.
+        sqlite_nio_sqlite3_extended_result_codes(handle, 1)
+        sqlite_nio_sqlite3_busy_timeout(handle, Int32(clamping: busyTimeoutMilliseconds))
+    }
+
+    deinit { close() }
+
+    func close() {
+        for statement in statements.values { sqlite_nio_sqlite3_finalize(statement.pointer) }
+        statements = [:]
+        if let db { sqlite_nio_sqlite3_close_v2(db) }
+        db = nil
+    }
+
+    /// Runs one statement and returns its rows. `$1`, `$2`, … placeholders.
+    func query(_ sql: String, _ binds: [SQLValue]) throws(StorageError) -> [SQLRow] {
+        let statement = try prepared(sql)
+        let pointer = statement.pointer
+        defer {
+            sqlite_nio_sqlite3_reset(pointer)
+            sqlite_nio_sqlite3_clear_bindings(pointer)
+        }
+        for (index, value) in binds.enumerated() {
+            let code = Self.bind(value, to: pointer, at: Int32(index + 1))
+            guard code == SQLITE_OK else { throw failure(code, sql: sql) }
+        }
+        var rows: [SQLRow] = []
+        while true {
+            let code = sqlite_nio_sqlite3_step(pointer)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else { throw failure(code, sql: sql) }
+            var values: [String: SQLValue] = Dictionary(minimumCapacity: statement.columns.count)
+            for (index, name) in statement.columns.enumerated() {
+                values[name] = Self.value(of: pointer, at: Int32(index))
+            }
+            rows.append(SQLRow(values: values))
+        }
+        return rows
+    }
+
+    private func prepared(_ sql: String) throws(StorageError) -> CachedStatement {
+        uses &+= 1
+        if let cached = statements[sql] {
+            cached.lastUse = uses
+            return cached
+        }
+        guard let db else { throw StorageError(.unreachable, "the SQLite connection is closed") }
+        var pointer: OpaquePointer?
+        var trailing = false
+        let code = Self.rewritePlaceholders(sql).withCString { text in
+            var rest: UnsafePointer<CChar>?
+            let code = sqlite_nio_sqlite3_prepare_v3(db, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, &rest)
+            if code == SQLITE_OK, let rest, rest.pointee != 0 {
+                // SQLite runs only the first statement of a text and drops the rest unseen;
+                // what follows may only be blanks, semicolons and comments (no statement).
+                var more: OpaquePointer?
+                trailing = sqlite_nio_sqlite3_prepare_v2(db, rest, -1, &more, nil) != SQLITE_OK || more != nil
+                sqlite_nio_sqlite3_finalize(more)
+            }
+            return code
+        }
+        guard code == SQLITE_OK else { throw failure(code, sql: sql) }
+        guard let pointer else {
+            // An empty text or only a comment: nothing to run.
+            throw StorageError(.query, "SQLite: no statement in \(sql.debugDescription)")
+        }
+        guard !trailing else {
+            sqlite_nio_sqlite3_finalize(pointer)
+            throw StorageError(.query, "SQLite: one statement per query; this text holds more: \(sql.prefix(200))")
+        }
+        let count = sqlite_nio_sqlite3_column_count(pointer)
+        let columns = (0..<count).map { index in
+            sqlite_nio_sqlite3_column_name(pointer, index).map { String(cString: $0) } ?? "column\(index)"
+        }
+        if statements.count >= Self.statementCapacity, let oldest = statements.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            sqlite_nio_sqlite3_finalize(oldest.value.pointer)
+            statements[oldest.key] = nil
+        }
+        let statement = CachedStatement(pointer: pointer, columns: columns, lastUse: uses)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// `$1` → `?1`: SQLite's numbered parameters bind the same array in the same order.
+    static func rewritePlaceholders(_ sql: String) -> String {
+        guard sql.contains("$") else { return sql }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count)
+        var inString = false
+        for ch in sql {
+            if ch == "'" { inString.toggle() }
+            out.append(ch == "$" && !inString ? "?" : ch)
+        }
+        return out
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private static func bind(_ value: SQLValue, to statement: OpaquePointer, at index: Int32) -> Int32 {
+        switch value {
+        case .null: return sqlite_nio_sqlite3_bind_null(statement, index)
+        case .int(let i): return sqlite_nio_sqlite3_bind_int64(statement, index, Int64(i))
+        case .double(let d): return sqlite_nio_sqlite3_bind_double(statement, index, d)
+        case .bool(let b): return sqlite_nio_sqlite3_bind_int64(statement, index, b ? 1 : 0)
+        case .text(let s): return bindText(s, to: statement, at: index)
+        case .timestamp(let t): return bindText(t.sqliteText, to: statement, at: index)
+        case .json(let j): return bindText(j.serialized(), to: statement, at: index)
+        }
+    }
+
+    private static func bindText(_ text: String, to statement: OpaquePointer, at index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) {
+                sqlite_nio_sqlite3_bind_text64(statement, index, $0.baseAddress, UInt64($0.count), transient, UInt8(SQLITE_UTF8))
+            }
+        }
+    }
+
+    private static func value(of statement: OpaquePointer, at index: Int32) -> SQLValue {
+        switch sqlite_nio_sqlite3_column_type(statement, index) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(Int(sqlite_nio_sqlite3_column_int64(statement, index)))
+        case SQLITE_FLOAT: return .double(sqlite_nio_sqlite3_column_double(statement, index))
+        case SQLITE_BLOB:
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            guard count > 0, let bytes = sqlite_nio_sqlite3_column_blob(statement, index) else { return .text("") }
+            return .text(String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self))
+        default:
+            // Ask for the text before its length: the length is of the value as converted.
+            guard let bytes = sqlite_nio_sqlite3_column_text(statement, index) else { return .text("") }
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self))
+        }
+    }
+
+    // Extended result codes; the header defines them as expressions Swift does not import.
+    private static let constraintUnique = SQLITE_CONSTRAINT | (8 << 8)
+    private static let constraintPrimaryKey = SQLITE_CONSTRAINT | (6 << 8)
+    private static let constraintForeignKey = SQLITE_CONSTRAINT | (3 << 8)
+
+    private func failure(_ code: Int32, sql: String) -> StorageError {
+        let message = db.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(code)"
+        switch code {
+        case Self.constraintUnique, Self.constraintPrimaryKey:
+            // "UNIQUE constraint failed: tasks.idempotency_key"
+            return StorageError(.uniqueViolation, message, constraint: message.components(separatedBy: ": ").last)
+        case Self.constraintForeignKey:
+            return StorageError(.foreignKeyViolation, message)
+        default:
+            if code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED {
+                return StorageError(.query, "the SQLite database stayed locked by another process past the busy timeout: \(message)")
+            }
+            if message.contains("no such table") {
+                return StorageError(.schemaBehind, "the database schema is missing tables (\(message)); run `tower migrate`")
+            }
+            return StorageError(.query, "SQLite: \(message)")
+        }
+    }
+}
