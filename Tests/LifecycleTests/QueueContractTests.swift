@@ -190,6 +190,19 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on SQLite, an enqueue, a claim and a completion run every statement on their connection's thread without a hop each")
+    func sqliteStatementsRunInline() async throws {
+        try await withEngine(.sqlite) { bench in
+            let driver = try #require(bench.database.driver as? SQLiteDriver)
+            let before = driver.statementHops
+            try await bench.enqueue()
+            let claim = try await bench.claimOne()
+            #expect(try await bench.engine.complete([bench.completion(claim, .succeeded, evidence: true)]) == [.finished(.completed)])
+            #expect(try await bench.task(claim.task.id).status == .completed)
+            #expect(driver.statementHops == before, "hops: \(driver.statementHops - before)")
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -21,6 +21,11 @@ public final class SQLiteDriver: DatabaseDriver {
 
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
+    /// Statements sent to a connection's thread from another thread since the driver opened
+    /// (`SQLiteThread`): the statements of transactions run inline and do not count. A test
+    /// signal, and a figure for `tower bench`.
+    public var statementHops: Int { (writer.all + readers.all).reduce(0) { $0 + $1.thread.statementHops } }
+
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, readers readerCount: Int = 4, busyTimeoutMilliseconds: Int = 30_000,
         logger: Logger = Logger(label: "tower.sqlite")) async throws(StorageError) -> SQLiteDriver

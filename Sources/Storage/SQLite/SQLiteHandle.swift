@@ -22,12 +22,10 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private final class CachedStatement {
         let pointer: OpaquePointer
-        let columns: [String]
         var lastUse: UInt64
 
-        init(pointer: OpaquePointer, columns: [String], lastUse: UInt64) {
+        init(pointer: OpaquePointer, lastUse: UInt64) {
             self.pointer = pointer
-            self.columns = columns
             self.lastUse = lastUse
         }
     }
@@ -69,12 +67,20 @@ final class SQLiteHandle: @unchecked Sendable {
             guard code == SQLITE_OK else { throw failure(code, sql: sql) }
         }
         var rows: [SQLRow] = []
+        var columns: [String] = []
         while true {
             let code = sqlite_nio_sqlite3_step(pointer)
             if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else { throw failure(code, sql: sql) }
-            var values: [String: SQLValue] = Dictionary(minimumCapacity: statement.columns.count)
-            for (index, name) in statement.columns.enumerated() {
+            if rows.isEmpty {
+                // Named at each run, not at preparation: SQLite prepares a kept statement again
+                // when the schema changed, and `SELECT *` may then have other columns.
+                columns = (0..<sqlite_nio_sqlite3_column_count(pointer)).map { index in
+                    sqlite_nio_sqlite3_column_name(pointer, index).map { String(cString: $0) } ?? "column\(index)"
+                }
+            }
+            var values: [String: SQLValue] = Dictionary(minimumCapacity: columns.count)
+            for (index, name) in columns.enumerated() {
                 values[name] = Self.value(of: pointer, at: Int32(index))
             }
             rows.append(SQLRow(values: values))
@@ -112,15 +118,11 @@ final class SQLiteHandle: @unchecked Sendable {
             sqlite_nio_sqlite3_finalize(pointer)
             throw StorageError(.query, "SQLite: one statement per query; this text holds more: \(sql.prefix(200))")
         }
-        let count = sqlite_nio_sqlite3_column_count(pointer)
-        let columns = (0..<count).map { index in
-            sqlite_nio_sqlite3_column_name(pointer, index).map { String(cString: $0) } ?? "column\(index)"
-        }
         if statements.count >= Self.statementCapacity, let oldest = statements.min(by: { $0.value.lastUse < $1.value.lastUse }) {
             sqlite_nio_sqlite3_finalize(oldest.value.pointer)
             statements[oldest.key] = nil
         }
-        let statement = CachedStatement(pointer: pointer, columns: columns, lastUse: uses)
+        let statement = CachedStatement(pointer: pointer, lastUse: uses)
         statements[sql] = statement
         return statement
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The one thread that uses a SQLite connection, and a task executor on it.
 ///
@@ -19,6 +20,11 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
     private var stopping = false
     private var threadID: pthread_t?
     private var finished = false
+    private let hops = Atomic<Int>(0)
+
+    /// Statements (and other work) that had to be sent to this thread because they were asked
+    /// for elsewhere: zero for a transaction whose body stays on its connection's executor.
+    var statementHops: Int { hops.load(ordering: .relaxed) }
 
     init(name: String) {
         let thread = Thread { [self] in self.loop() }
@@ -42,6 +48,7 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
     /// Runs `work` on this thread: inline when already here, otherwise by sending it here.
     func perform<T: Sendable>(_ work: @escaping @Sendable () throws(StorageError) -> T) async throws(StorageError) -> T {
         if isCurrent { return try work() }
+        hops.add(1, ordering: .relaxed)
         let result: Result<T, StorageError> = await withCheckedContinuation { continuation in
             submit {
                 do throws(StorageError) {

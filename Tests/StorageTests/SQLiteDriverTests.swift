@@ -1,0 +1,133 @@
+import Dispatch
+import Foundation
+import Storage
+import Testing
+
+@Suite("SQLite driver")
+struct SQLiteDriverTests {
+    /// A driver on a file of its own, closed and removed afterwards.
+    func withDriver(_ body: (SQLiteDriver) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
+        let driver = try await SQLiteDriver.open(path: folder.appendingPathComponent("t.db").path, readers: 2)
+        do {
+            _ = try await driver.withSession { try await $0.query("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v TEXT)", []) }
+            try await body(driver)
+        } catch {
+            await driver.close()
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
+        await driver.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    @Test("a transaction's statements run inline on its connection's thread, also after the body waited elsewhere")
+    func statementsRunInline() async throws {
+        try await withDriver { driver in
+            let before = driver.statementHops
+            try await driver.write { session in
+                for n in 0..<10 { try await session.query("INSERT INTO t (k, v) VALUES ($1, $2)", .text("k\(n)"), .text("v")) }
+                // Resumed from a thread of another pool: the body comes back to the connection's thread.
+                await withCheckedContinuation { continuation in DispatchQueue.global().async { continuation.resume() } }
+                for n in 10..<20 { try await session.query("INSERT INTO t (k, v) VALUES ($1, $2)", .text("k\(n)"), .text("v")) }
+            }
+            let count = try await driver.read { session in
+                try await session.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n")
+            }
+            #expect(count == 20)
+            #expect(driver.statementHops == before, "BEGIN, 20 inserts, COMMIT and a read: none sent to the thread one by one")
+        }
+    }
+
+    @Test("one statement per text: a second one is refused, a trailing semicolon or comment is not")
+    func oneStatementPerText() async throws {
+        try await withDriver { driver in
+            try await driver.write { session in
+                do {
+                    try await session.query("INSERT INTO t (k) VALUES ('a'); INSERT INTO t (k) VALUES ('b')", [])
+                    Issue.record("two statements in one text were accepted")
+                } catch let error as StorageError {
+                    #expect(error.kind == .query)
+                    #expect(error.message.contains("one statement per query"), "\(error.message)")
+                }
+                try await session.query("INSERT INTO t (k) VALUES ('c');  -- the last one\n", [])
+            }
+            let keys = try await driver.read { try await $0.query("SELECT k FROM t ORDER BY k", []).map { try $0.string("k") } }
+            #expect(keys == ["c"], "nothing of the refused text ran")
+        }
+    }
+
+    @Test("a unique violation names its column, a foreign key violation says so, and the transaction rolls back")
+    func constraintErrors() async throws {
+        try await withDriver { driver in
+            _ = try await driver.write { try await $0.query("INSERT INTO t (k) VALUES ('same')", []) }
+            do {
+                try await driver.write { session in
+                    try await session.query("INSERT INTO t (k) VALUES ('other')", [])
+                    try await session.query("INSERT INTO t (k) VALUES ('same')", [])
+                }
+                Issue.record("a duplicate key was accepted")
+            } catch let error as StorageError {
+                #expect(error.kind == .uniqueViolation)
+                #expect(error.constraint == "t.k")
+            }
+            let keys = try await driver.read { try await $0.query("SELECT k FROM t ORDER BY k", []).map { try $0.string("k") } }
+            #expect(keys == ["same"], "the transaction's first insert was rolled back")
+            do {
+                try await driver.write { session in
+                    try await session.query("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES t(id))", [])
+                    try await session.query("INSERT INTO child (parent) VALUES (4711)", [])
+                }
+                Issue.record("a missing parent was accepted")
+            } catch let error as StorageError {
+                #expect(error.kind == .foreignKeyViolation, "\(error)")
+            }
+        }
+    }
+
+    @Test("a kept statement follows a schema change: SELECT * after a new column returns it")
+    func keptStatementsFollowTheSchema() async throws {
+        try await withDriver { driver in
+            _ = try await driver.write { try await $0.query("INSERT INTO t (k, v) VALUES ('a', 'x')", []) }
+            let select = "SELECT * FROM t"
+            let before = try await driver.write { try await $0.query(select, []) }
+            #expect(before.first?.values.keys.sorted() == ["id", "k", "v"])
+            _ = try await driver.write { try await $0.query("ALTER TABLE t ADD COLUMN w TEXT DEFAULT 'new'", []) }
+            let after = try await driver.write { try await $0.query(select, []) }
+            #expect(after.first?.values.keys.sorted() == ["id", "k", "v", "w"])
+            #expect(try after.first?.optionalString("w") == "new")
+        }
+    }
+
+    @Test("more distinct statements than a connection keeps still answer right, each value bound")
+    func manyDistinctStatements() async throws {
+        try await withDriver { driver in
+            try await driver.write { session in
+                for n in 0..<600 {
+                    // 600 texts, each run twice: the oldest are finalized as new ones come.
+                    let sql = "INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v || '/\(n)'"
+                    try await session.query(sql, .text("k\(n % 7)"), .text("first \(n)"))
+                    try await session.query(sql, .text("k\(n % 7)"), .text("again"))
+                }
+            }
+            let rows = try await driver.read { try await $0.query("SELECT k, v FROM t ORDER BY k", []) }
+            #expect(rows.count == 7)
+            #expect(try rows.first?.optionalString("v") == "again/595", "the last text for k0 (n = 595) ran last")
+        }
+    }
+
+    @Test("a closed driver refuses transactions with a clear error")
+    func closedDriver() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let driver = try await SQLiteDriver.open(path: folder.appendingPathComponent("t.db").path, readers: 1)
+        await driver.close()
+        do {
+            _ = try await driver.read { try await $0.query("SELECT 1 AS one", []) }
+            Issue.record("a closed driver answered")
+        } catch let error as StorageError {
+            #expect(error.kind == .unreachable)
+            #expect(error.message.contains("closed"))
+        }
+    }
+}
