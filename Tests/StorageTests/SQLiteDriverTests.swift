@@ -6,9 +6,9 @@ import Testing
 @Suite("SQLite driver")
 struct SQLiteDriverTests {
     /// A driver on a file of its own, closed and removed afterwards.
-    func withDriver(_ body: (SQLiteDriver) async throws -> Void) async throws {
+    func withDriver(checkpointPages: Int = 1_000, _ body: (SQLiteDriver) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
-        let driver = try await SQLiteDriver.open(path: folder.appendingPathComponent("t.db").path, readers: 2)
+        let driver = try await SQLiteDriver.open(path: folder.appendingPathComponent("t.db").path, readers: 2, checkpointPages: checkpointPages)
         do {
             _ = try await driver.withSession { try await $0.query("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v TEXT)", []) }
             try await body(driver)
@@ -113,6 +113,22 @@ struct SQLiteDriverTests {
             let rows = try await driver.read { try await $0.query("SELECT k, v FROM t ORDER BY k", []) }
             #expect(rows.count == 7)
             #expect(try rows.first?.optionalString("v") == "again/595", "the last text for k0 (n = 595) ran last")
+        }
+    }
+
+    @Test("commits that grow the WAL past its threshold are checkpointed by the checkpointer, not by the committing writer")
+    func backgroundCheckpoints() async throws {
+        try await withDriver(checkpointPages: 8) { driver in
+            let before = await driver.checkpointsCompleted()
+            let filler = String(repeating: "x", count: 3_000)
+            for n in 0..<40 {
+                _ = try await driver.write { try await $0.query("INSERT INTO t (k, v) VALUES ($1, $2)", .text("k\(n)"), .text(filler)) }
+            }
+            let after = await driver.checkpointsCompleted()
+            #expect(after > before, "40 commits of a page or more each, a threshold of 8 pages")
+            #expect(after - before < 40, "at most one checkpoint is queued at a time: \(after - before)")
+            let count = try await driver.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+            #expect(count == 40)
         }
     }
 

@@ -47,7 +47,35 @@ final class SQLiteHandle: @unchecked Sendable {
 
     deinit { close() }
 
+    /// What the WAL hook calls, kept alive by the handle (SQLite holds only a raw pointer).
+    private final class WALWatch {
+        let threshold: Int32
+        let grew: @Sendable () -> Void
+
+        init(threshold: Int32, grew: @escaping @Sendable () -> Void) {
+            self.threshold = threshold
+            self.grew = grew
+        }
+    }
+    private var walWatch: WALWatch?
+
+    /// Calls `grew` after each commit that leaves the WAL at `threshold` pages or more, instead
+    /// of SQLite checkpointing on this connection then and there (a WAL hook replaces the
+    /// automatic checkpoint). `grew` runs inside the commit: it must only hand work elsewhere.
+    func watchWAL(threshold: Int32, _ grew: @escaping @Sendable () -> Void) {
+        let watch = WALWatch(threshold: threshold, grew: grew)
+        walWatch = watch
+        sqlite_nio_sqlite3_wal_hook(db, { context, _, _, pages in
+            guard let context else { return SQLITE_OK }
+            let watch = Unmanaged<WALWatch>.fromOpaque(context).takeUnretainedValue()
+            if pages >= watch.threshold { watch.grew() }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(watch).toOpaque())
+    }
+
     func close() {
+        if let db, walWatch != nil { sqlite_nio_sqlite3_wal_hook(db, nil, nil) }
+        walWatch = nil
         for statement in statements.values { sqlite_nio_sqlite3_finalize(statement.pointer) }
         statements = [:]
         if let db { sqlite_nio_sqlite3_close_v2(db) }

@@ -70,7 +70,8 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
-    private func submit(_ job: @escaping () -> Void) {
+    /// Runs `job` on this thread later; returns at once.
+    func submit(_ job: @escaping () -> Void) {
         condition.lock()
         jobs.append(job)
         condition.signal()
