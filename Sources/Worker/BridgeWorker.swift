@@ -160,6 +160,7 @@ public final class BridgeWorker: Service, Sendable {
     /// One claim of up to `limit` tasks, then their executions, each in its own child task.
     func claimAndRun(limit: Int) async {
         var claimed: [ClaimedTask] = []
+        let wakeups = await wake.fired
         do {
             claimed = try await claim(limit: limit)
         } catch {
@@ -173,8 +174,11 @@ public final class BridgeWorker: Service, Sendable {
             }
         }
         // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
-        // task) or the poll interval before claiming again.
-        if claimed.count < limit { await state.setQueueLooksEmpty(true) }
+        // task) or the poll interval before claiming again. Unless a wake-up came while this
+        // claim ran: its task may have committed after the claim's snapshot, and the loop has
+        // already taken that wake-up, so marking the queue empty now would leave the task
+        // waiting for the poll interval (seen: one idle enqueue-to-start in fifty took 1 s).
+        if claimed.count < limit, await wake.fired == wakeups { await state.setQueueLooksEmpty(true) }
         await state.setLastClaimFilled(claimed.count == limit)
         await state.release(limit)
         await withDiscardingTaskGroup { group in

@@ -65,10 +65,13 @@ actor WorkerState {
 /// A wake-up signal: `fire` wakes every waiter, or the next `wait` if nobody waits.
 actor Signal {
     private var pending = false
+    /// How many times the signal has fired: lets a claim tell whether a wake-up came while it ran.
+    private(set) var fired = 0
     private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     private var next = 0
 
     func fire() {
+        fired &+= 1
         if waiters.isEmpty {
             pending = true
             return
