@@ -175,12 +175,16 @@ public final class BridgeWorker: Service, Sendable {
         }
         // Fewer tasks than slots: the loop waits for a wake-up (enqueue, NOTIFY, a finished
         // task) or the poll interval before claiming again. Unless a wake-up came while this
-        // claim ran: its task may have committed after the claim's snapshot, and the loop has
-        // already taken that wake-up, so marking the queue empty now would leave the task
-        // waiting for the poll interval (seen: one idle enqueue-to-start in fifty took 1 s).
-        if claimed.count < limit, await wake.fired == wakeups { await state.setQueueLooksEmpty(true) }
+        // claim ran: its task may have committed after the claim's snapshot, and the loop took
+        // that wake-up while every slot was reserved for this claim, so it waits again. The claim
+        // then wakes it once its slots are free, instead of marking the queue empty (seen: one
+        // idle enqueue-to-start in fifty waited the 1 s poll interval on PostgreSQL).
+        let firedSince = await wake.fired != wakeups
+        let missed = claimed.count < limit && firedSince
+        if claimed.count < limit, !missed { await state.setQueueLooksEmpty(true) }
         await state.setLastClaimFilled(claimed.count == limit)
         await state.release(limit)
+        if missed { await wake.fire() }
         await withDiscardingTaskGroup { group in
             for item in claimed { group.addTask { await self.process(item) } }
         }

@@ -3,6 +3,7 @@ import CWOM
 import Foundation
 import LegacyTasks
 import Storage
+import Synchronization
 import Testing
 import TowerJSON
 import TowerTestSupport
@@ -148,6 +149,35 @@ struct WorkerTests {
             #expect(Set(runs.compactMap { $0.meta["task_id"]?.stringValue }).count == 200)
             let workers = Set(tasks.compactMap(\.assignedTo))
             #expect(workers.isSubset(of: [first.worker.workerId, second.worker.workerId]))
+        }
+    }
+
+    @Test("a task enqueued while a claim runs, after the claim's snapshot, starts at once, not after the poll interval")
+    func wakeUpDuringAClaim() async throws {
+        try await withWorkerEnvironment(.postgres) { env in
+            let id = UUID().uuidString.lowercased()
+            let worker = Mutex<BridgeWorker?>(nil)
+            // On PostgreSQL the enqueue commits on another connection while the claim's
+            // transaction, which found nothing, is still open; the worker hears of it at once.
+            let interleaving = ClaimInterleaving(env.database.driver) {
+                let request = TaskRequest(
+                    requestedBy: Requester(kind: .human, id: "alice"), objective: "Enqueued while a claim runs", operation: .docs,
+                    target: TaskTarget(repo: "testorg/docs"))
+                _ = try await env.engine.enqueue(request, id: id, traceId: id, createCWOM: true)
+                await worker.withLock { $0 }?.wakeUp()
+            }
+            let database = Database(driver: interleaving, location: env.database.location)
+            var configuration = env.configuration(concurrency: 2)
+            configuration.pollInterval = 3600  // only a wake-up can start another claim
+            // An engine of its own: the worker hears only the wake-up above (no events, no LISTEN).
+            let bridge = BridgeWorker(
+                database: database, configuration: configuration, logger: quietLogger("tower.worker"),
+                engine: LifecycleEngine(database: database, retry: WorkerEnvironment.retry))
+            worker.withLock { $0 = bridge }
+            let running = RunningWorker(bridge)
+            let done = try await env.pollFor(id, seconds: 60) { $0.status.isFinished }
+            try await running.stop()
+            #expect(done.status == .completed)
         }
     }
 
@@ -385,4 +415,43 @@ struct WorkerTests {
             #expect(failed.error?.contains("gave up after 3 attempts") == true)
         }
     }
+}
+
+/// A driver that runs `hook` once, right after the first statement of a claim that found
+/// nothing: a test's way to put an event inside a claim's transaction, after its snapshot.
+final class ClaimInterleaving: DatabaseDriver {
+    let base: any DatabaseDriver
+    private let hook: Mutex<(@Sendable () async throws -> Void)?>
+
+    init(_ base: any DatabaseDriver, hook: @escaping @Sendable () async throws -> Void) {
+        self.base = base
+        self.hook = Mutex(hook)
+    }
+
+    var dialect: SQLDialect { base.dialect }
+    var sessionsInUse: Int { base.sessionsInUse }
+
+    struct Session: DatabaseSession {
+        let base: any DatabaseSession
+        let driver: ClaimInterleaving
+        var dialect: SQLDialect { base.dialect }
+        func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+            let rows = try await base.query(sql, binds)
+            if rows.isEmpty, LifecycleEngine.operation == "claim", let hook = driver.hook.withLock({ hook in defer { hook = nil }; return hook }) {
+                do { try await hook() } catch { throw StorageError(.query, "the test's hook failed: \(error)") }
+            }
+            return rows
+        }
+    }
+
+    func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await base.write { session in try await body(Session(base: session, driver: self)) }
+    }
+    func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await base.read { session in try await body(Session(base: session, driver: self)) }
+    }
+    func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await base.withSession { session in try await body(Session(base: session, driver: self)) }
+    }
+    func close() async {}
 }
