@@ -132,6 +132,21 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("a database path SQLite cannot open gets one clear error naming it")
+    func unopenable() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString).db")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        do {
+            let driver = try await SQLiteDriver.open(path: folder.path, readers: 1)
+            await driver.close()
+            Issue.record("a folder opened as a database")
+        } catch {
+            #expect(error.kind == .unreachable)
+            #expect(error.message == "cannot open the SQLite database \(folder.path): unable to open database file", "\(error.message)")
+        }
+    }
+
     @Test("a closed driver refuses transactions with a clear error")
     func closedDriver() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")

@@ -37,7 +37,8 @@ final class SQLiteHandle: @unchecked Sendable {
         guard opened == SQLITE_OK, let handle else {
             let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(opened)"
             sqlite_nio_sqlite3_close_v2(handle)
-            throw StorageError(.unreachable, "cannot open the SQLite database \(path): \(message)")
+            // The driver says which database; this is SQLite's reason.
+            throw StorageError(.unreachable, message)
         }
         db = handle
         // Constraint failures then say which kind (UNIQUE, FOREIGN KEY) by their code.
