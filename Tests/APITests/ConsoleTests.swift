@@ -488,10 +488,14 @@ struct ConsoleTests {
     @Test("a task waiting for its retry shows its attempts, the last failure and when the next attempt may start")
     func retryShown() async throws {
         try await withDatabase(.sqlite) { database, _ in
-            let api = TowerAPI(database: database, configuration: testConfiguration, logger: quietLogger("tower.api"))
+            // An hour's backoff: the page is read long before the next attempt may start, however
+            // slowly a loaded machine runs the test (the default 7.5–12.5 s once ran out).
+            var configuration = testConfiguration
+            configuration.retry = RetryPolicy(baseDelay: 3600)
+            let api = TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api"))
             let h = Harness(api: api, database: database, dialect: .sqlite)
             try await withTraceRoot { root in
-                let agent = agent(h, testConfiguration, root: root)
+                let agent = agent(h, configuration, root: root)
                 let task = try await agent.claimNew("Ask a busy model")
                 let failed = await agent.tools.call(
                     "jct_complete_task", arguments: ["task_id": .string(task), "success": false, "summary": "429 Too Many Requests", "retryable": true],
