@@ -27,6 +27,9 @@ let package = Package(
     targets: [
         // Ordered JSON values, a strict parser and a deterministic serializer.
         .target(name: "TowerJSON", swiftSettings: strict),
+        // Child processes: posix_spawn with a clean signal mask and no inherited descriptors.
+        .target(name: "CSpawn"),
+        .target(name: "Spawn", dependencies: ["CSpawn"], swiftSettings: strict),
         // The Canonical Work Object Model: objects, validation, ULIDs, JSON Schema export.
         .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
         // The legacy V1 task contract: the task row and its JSON representation.
@@ -49,7 +52,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "CWOM", "LegacyTasks", "Bridge", "Storage", "TowerJSON",
+                "CWOM", "LegacyTasks", "Bridge", "Spawn", "Storage", "TowerJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "tower",
             dependencies: [
-                "API", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "Worker",
+                "API", "CWOM", "LegacyTasks", "Spawn", "Storage", "TowerJSON", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,7 +91,7 @@ let package = Package(
         // Test helpers: a database of its own per test, on SQLite or the PostgreSQL of scripts/test.
         .target(
             name: "TowerTestSupport",
-            dependencies: ["Storage", "CWOM", "TowerJSON", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
+            dependencies: ["Storage", "CWOM", "TowerJSON", "Spawn", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
             swiftSettings: strict),
         .testTarget(
             name: "APITests",
@@ -99,15 +102,15 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport"],
+            dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Spawn", "Storage", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Bridge", "Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "DeployTests", dependencies: ["TowerTestSupport"], swiftSettings: strict),
-        .testTarget(name: "CommandLineTests", dependencies: ["Storage", "TowerJSON", "TowerTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CommandLineTests", dependencies: ["Spawn", "Storage", "TowerJSON", "TowerTestSupport"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "CWOM", "LegacyTasks", "TowerJSON"], swiftSettings: strict),
-        .testTarget(name: "CWOMTests", dependencies: ["CWOM", "TowerJSON"], swiftSettings: strict),
+        .testTarget(name: "CWOMTests", dependencies: ["CWOM", "Spawn", "TowerJSON"], swiftSettings: strict),
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"], exclude: ["Fixtures"],
             swiftSettings: strict),

@@ -1,5 +1,6 @@
 import CWOM
 import Foundation
+import Spawn
 import Storage
 import LegacyTasks
 import TowerJSON
@@ -88,9 +89,9 @@ public struct CommandExecutor: TaskExecutor {
 
         let status: ProcessStatus
         do {
-            status = try await ProcessRunner.run(
+            status = try await Self.run(
                 command, environment: environment, directory: workspace,
-                stdout: trace.url("stdout.log"), stderr: trace.url("stderr.log"))
+                stdout: .file(trace.url("stdout.log")), stderr: .file(trace.url("stderr.log")))
         } catch {
             trace.log("FATAL ERROR: \(error)")
             return ExecutionResult(outcome: .failed, errorMessage: "cannot start \(executable): \(error)")
@@ -169,97 +170,28 @@ public struct CommandExecutor: TaskExecutor {
     }
 
     /// `git diff HEAD` of a git workspace into `artifacts/changes.patch` (kept only when not
-    /// empty), started like the task's own command: Foundation's `Process` finds descriptors to
-    /// close by copying `/proc/self/fd` entries in a way that crashes a process holding ~1,350 of
-    /// them, which a busy `tower serve` can.
+    /// empty), started like the task's own command.
     func writeGitDiff(workspace: URL, trace: TraceStore) async {
         guard FileManager.default.fileExists(atPath: workspace.appendingPathComponent(".git").path) else { return }
         let output = trace.artifactsFolder.appendingPathComponent("changes.patch")
-        _ = try? await ProcessRunner.run(
+        _ = try? await Self.run(
             ["/usr/bin/git", "-C", workspace.path, "diff", "HEAD"], environment: parentEnvironment, directory: workspace,
-            stdout: output, stderr: URL(fileURLWithPath: "/dev/null"))
+            stdout: .file(output), stderr: .discard)
         if TraceFile.regularFileSize(output.path) == 0 { try? FileManager.default.removeItem(at: output) }
     }
-}
 
-enum ProcessStatus: Equatable {
-    case exited(Int32)
-    case signaled(Int32)
-}
-
-/// Runs a process and waits for it. The child leads a new process group (its pgid is its pid),
-/// which its own children inherit, so the whole tree can be killed. Cancelling the calling task
-/// sends SIGTERM to the group, then SIGKILL two seconds later.
-///
-/// `posix_spawn` rather than Foundation's `Process`: a child inherits the signal mask of the thread
-/// that starts it, and the threads of a Swift server block SIGTERM (ServiceLifecycle and Dispatch
-/// handle it), so a child started by `Process` could only be stopped by the SIGKILL, never given
-/// the chance to clean up. The spawn here unblocks every signal and resets each to its default.
-enum ProcessRunner {
-    struct SpawnError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func run(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)
+    /// Runs a program and waits for it. The child leads a new process group, which its own
+    /// children inherit, so the whole tree can be stopped: cancelling the calling task sends
+    /// SIGTERM to the group, then SIGKILL two seconds later.
+    static func run(_ command: [String], environment: [String: String], directory: URL, stdout: ChildOutput, stderr: ChildOutput)
         async throws -> ProcessStatus
     {
-        let pid = try spawn(command, environment: environment, directory: directory, stdout: stdout, stderr: stderr)
+        let child = try ChildProcess(
+            command, environment: environment, directory: directory, stdout: stdout, stderr: stderr, newProcessGroup: true)
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ProcessStatus, Never>) in
-                // waitpid blocks: one thread per running child, for as long as it runs.
-                Thread.detachNewThread {
-                    var status: Int32 = 0
-                    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-                    let signal = status & 0x7f
-                    continuation.resume(returning: signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal))
-                }
-            }
+            await child.wait()
         } onCancel: {
-            killGroup(pid)
+            child.terminate(grace: 2)
         }
-    }
-
-    static func spawn(_ command: [String], environment: [String: String], directory: URL, stdout: URL, stderr: URL)
-        throws -> pid_t
-    {
-        guard let executable = command.first else { throw SpawnError(description: "empty command") }
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw SpawnError(description: "\(executable) is not an executable file")
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var unblocked = sigset_t()
-        sigemptyset(&unblocked)
-        posix_spawnattr_setsigmask(&attributes, &unblocked)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in Int32(1)..<32 where signal != SIGKILL && signal != SIGSTOP { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        // The working directory: `env -C` (coreutils) changes it in the child, because glibc's
-        // `posix_spawn_file_actions_addchdir_np` is not visible to Swift.
-        let argv = (["/usr/bin/env", "-C", directory.path, "--"] + command).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var pid: pid_t = 0
-        let code = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, envp)
-        guard code == 0 else { throw SpawnError(description: "\(executable): \(String(cString: strerror(code)))") }
-        return pid
-    }
-
-    /// SIGTERM to the process group, SIGKILL two seconds later.
-    static func killGroup(_ pid: Int32) {
-        guard pid > 0 else { return }
-        kill(-pid, SIGTERM)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { kill(-pid, SIGKILL) }
     }
 }

@@ -1,5 +1,6 @@
 import CWOM
 import Foundation
+import Spawn
 import Testing
 import TowerJSON
 
@@ -65,18 +66,16 @@ func validateWithPython(_ cases: [(schema: String, instance: JSONValue)]) throws
             out.append(validators[name].is_valid(case["instance"]))
         print(json.dumps(out))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, committedSchemas.path, casesFile.path]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ValidatorFailure(message: "python3 jsonschema exited with \(process.terminationStatus); run scripts/test, which installs it")
+    let output = work.appendingPathComponent("out.json")
+    let python = try ChildProcess(
+        ["/usr/bin/env", "python3", "-c", script, committedSchemas.path, casesFile.path],
+        environment: ProcessInfo.processInfo.environment, stdout: .file(output), stderr: .inherit)
+    let status = python.waitBlocking(timeout: 300)
+    guard status == .exited(0) else {
+        python.send(SIGKILL)
+        throw ValidatorFailure(message: "python3 jsonschema ended with \(status.map(\.description) ?? "a timeout"); run scripts/test, which installs it")
     }
-    let result = try JSONParser.parse(String(decoding: data, as: UTF8.self))
+    let result = try JSONParser.parse(String(decoding: try Data(contentsOf: output), as: UTF8.self))
     return (result.arrayValue ?? []).map { $0.boolValue ?? false }
 }
 

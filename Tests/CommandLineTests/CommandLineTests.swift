@@ -117,16 +117,9 @@ struct CommandLineTests {
 
             // a worker process runs the first task, logging JSON lines; SIGTERM stops it cleanly
             let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("worker-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: logFile) }
-            let worker = Process()
-            worker.executableURL = TowerBinary.url
-            worker.arguments = ["worker", "--concurrency", "1", "--poll-interval", "0.2"]
-            worker.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
-                .merging(["LOG_FORMAT": "json", "LOG_LEVEL": "info"]) { _, new in new }
-            worker.standardOutput = FileHandle.nullDevice
-            worker.standardError = try FileHandle(forWritingTo: logFile)
-            try worker.run()
+            let worker = try start(
+                setup, ["worker", "--concurrency", "1", "--poll-interval", "0.2"], environment: ["LOG_FORMAT": "json"], log: logFile)
             var task: JSONValue = .null
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
@@ -134,9 +127,7 @@ struct CommandLineTests {
                 if task["status"] == "completed" { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            worker.terminate()
-            worker.waitUntilExit()
-            #expect(worker.terminationReason == .exit && worker.terminationStatus == 0, "SIGTERM ends the worker cleanly")
+            #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
             #expect(task["status"] == "completed", "\(task)")
             let runId = try #require(task["runs"]?.arrayValue?.first?["id"]?.stringValue)
 
@@ -264,17 +255,11 @@ struct CommandLineTests {
                 try tower(setup, "enqueue", "--objective", "A legacy task", "--operation", "docs", "--repo", "myorg/app", "--no-cwom")
                     .status == 0)
             // `script` (util-linux) gives the command a pseudo-terminal.
-            let script = Process()
-            script.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            script.arguments = ["-qec", "'\(TowerBinary.url.path)' backfill", "/dev/null"]
-            script.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
-            let output = Pipe()
-            script.standardOutput = output
-            script.standardInput = FileHandle.nullDevice
-            try script.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            script.waitUntilExit()
-            #expect(script.terminationStatus == 0, "\(text)")
+            let script = try TowerBinary.run(
+                ["-qec", "'\(TowerBinary.url.path)' backfill", "/dev/null"], environment: setup.environment,
+                executable: URL(fileURLWithPath: "/usr/bin/script"))
+            let text = script.stdout
+            #expect(script.status == 0, "\(script)")
             #expect(text.contains("\r[##############################] 1/1 (100%)"), "\(text)")
             #expect(!text.contains("progress: "), "no plain lines on a terminal")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Storage
 import Testing
 import TowerJSON
@@ -19,39 +20,28 @@ extension CommandLineTests {
     }
 
     /// Starts `tower ARGUMENTS` in the background, its log (level info) in `log`.
-    func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
-        process.executableURL = TowerBinary.url
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(setup.environment) { _, new in new }
-            .merging(["LOG_LEVEL": "info"]) { _, new in new }.merging(environment) { _, new in new }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        return process
+    func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> ChildProcess {
+        try TowerBinary.start(
+            arguments, environment: setup.environment.merging(["LOG_LEVEL": "info"]) { _, new in new }.merging(environment) { _, new in new },
+            stderr: log)
     }
 
     /// SIGTERM, then up to 30 s for a clean exit; a process still running then is killed and the
     /// answer is false (a hang fails the test instead of stopping the suite).
-    func stop(_ process: Process) async throws -> Bool {
-        let (ended, signal) = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in signal.finish() }
-        if !process.isRunning { signal.finish() }
-        process.terminate()
-        let exited = try await withDeadline(seconds: 30) {
-            for await _ in ended {}
-            return true
+    func stop(_ process: ChildProcess) async throws -> Bool {
+        process.send(SIGTERM)
+        let status = await process.wait(timeout: 30)
+        if status == nil {
+            process.send(SIGKILL)
+            _ = await process.wait()
         }
-        if exited != true { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return exited == true && process.terminationReason == .exit && process.terminationStatus == 0
+        return status == .exited(0)
     }
 
     /// `tower api` (or `command`) on a free port while `body` runs (its port, log and process); then SIGTERM
     /// must stop it cleanly.
     func withAPIProcess(_ setup: Setup, command: String = "api", environment: [String: String] = [:],
-        _ body: (_ port: Int, _ log: URL, _ api: Process) async throws -> Void) async throws
+        _ body: (_ port: Int, _ log: URL, _ api: ChildProcess) async throws -> Void) async throws
     {
         let (fd, port) = try occupiedPort()
         close(fd)
@@ -62,7 +52,7 @@ extension CommandLineTests {
             try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
             try await body(port, log, api)
         } catch {
-            if api.isRunning { api.terminate() }
+            api.send(SIGKILL)
             throw error
         }
         #expect(try await stop(api), "SIGTERM stops the API cleanly")
@@ -86,7 +76,7 @@ extension CommandLineTests {
             let (fd, port) = try occupiedPort()
             close(fd)
             let worker = try start(setup, ["worker", "--metrics-port", String(port)], log: logFile)
-            defer { if worker.isRunning { worker.terminate() } }
+            defer { worker.send(SIGKILL) }
             try await eventually("the worker serves /metrics") {
                 let status = (try? await RawConnection.request(port: port, "GET", "/metrics").status) ?? 0
                 return status != 0
@@ -139,13 +129,13 @@ extension CommandLineTests {
                 let newReader = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 #expect(try tower(setup, "keys", "revoke", "reader").status == 0)
                 #expect(try tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
-                kill(api.processIdentifier, SIGHUP)
+                api.send(SIGHUP)
                 try await eventually("the revoked key is refused") { try await get(reader) == 401 }
                 #expect(try await get(newReader) == 200)
 
                 // A file that no longer parses leaves the keys in force.
                 try (try String(contentsOf: keysFile, encoding: .utf8) + "broken line\n").write(to: keysFile, atomically: true, encoding: .utf8)
-                kill(api.processIdentifier, SIGHUP)
+                api.send(SIGHUP)
                 try await eventually("the failed reload is logged") {
                     (try String(contentsOf: logFile, encoding: .utf8)).contains("API keys not reloaded")
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// The `tower` executable that `scripts/test` builds, run as a separate process the way an
 /// operator runs it.
@@ -33,37 +34,42 @@ public enum TowerBinary {
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("stdout")
         let err = folder.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
+        var input: URL?
         if let stdin {
-            let input = folder.appendingPathComponent("stdin")
-            try stdin.write(to: input)
-            process.standardInput = try FileHandle(forReadingFrom: input)
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            let file = folder.appendingPathComponent("stdin")
+            try stdin.write(to: file)
+            input = file
         }
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            usleep(20_000)
+        let child = try start(arguments, environment: environment, stdin: input, stdout: out, stderr: err, executable: executable)
+        var status = child.waitBlocking(timeout: timeout)
+        let timedOut = status == nil
+        if timedOut {
+            child.send(SIGKILL)
+            status = child.waitBlocking(timeout: 60)
         }
-        process.waitUntilExit()
+        let code: Int32
+        switch status {
+        case .exited(let exit): code = exit
+        case .signaled(let signal): code = signal
+        case nil: code = -1
+        }
         return Outcome(
-            status: process.terminationStatus,
+            status: code,
             stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
-            signalled: process.terminationReason == .uncaughtSignal, timedOut: timedOut)
+            signalled: status.map { if case .signaled = $0 { true } else { false } } ?? true, timedOut: timedOut)
+    }
+
+    /// Starts `tower ARGUMENTS` (or `executable`) in the background with the test process's
+    /// environment plus `environment`; output to the given files, discarded when nil.
+    /// Started by `ChildProcess` (posix_spawn), not Foundation's `Process`, which crashes a
+    /// process holding ~1,350 descriptors, as the parallel suite can.
+    public static func start(_ arguments: [String], environment: [String: String] = [:], stdin: URL? = nil,
+        stdout: URL? = nil, stderr: URL? = nil, executable: URL = TowerBinary.url) throws -> ChildProcess
+    {
+        try ChildProcess(
+            [executable.path] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, stdin: stdin,
+            stdout: stdout.map { .file($0) } ?? .discard, stderr: stderr.map { .file($0) } ?? .discard)
     }
 }

@@ -1,6 +1,7 @@
 import CWOM
 import Foundation
 import LegacyTasks
+import Spawn
 import Storage
 import Testing
 import TowerJSON
@@ -21,25 +22,17 @@ struct CrashTests {
             case .postgres(let postgres): url = postgres
             case nil: throw WorkerTestError("no location")
             }
-            let process = Process()
-            process.executableURL = TowerBinary.url
-            process.arguments = ["worker", "--concurrency", "1"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["DATABASE_URL"] = url
-            environment["TOWER_EXECUTOR"] = "command"
-            environment["TOWER_EXECUTOR_COMMAND"] = "sleep 20"
-            environment["WORKER_LEASE_SECONDS"] = "2"
-            environment["WORKER_POLL_INTERVAL"] = "0.2"
-            environment["JCT_TRACE_ROOT"] = env.traceRoot.path
-            environment["LOG_LEVEL"] = "warning"
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let pid = process.processIdentifier
+            let process = try TowerBinary.start(
+                ["worker", "--concurrency", "1"],
+                environment: [
+                    "DATABASE_URL": url, "TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "sleep 20",
+                    "WORKER_LEASE_SECONDS": "2", "WORKER_POLL_INTERVAL": "0.2", "JCT_TRACE_ROOT": env.traceRoot.path,
+                    "LOG_LEVEL": "warning",
+                ])
             let claimed = try await env.pollFor(task.id, seconds: 60) { $0.status == .running }
-            #expect(claimed.assignedTo?.contains("-\(pid)-") == true, "the subprocess claimed it")
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
+            #expect(claimed.assignedTo?.contains("-\(process.pid)-") == true, "the subprocess claimed it")
+            process.send(SIGKILL)
+            _ = await process.wait()
             let lostRunId = try #require(claimed.currentRunId)
 
             let survivor = env.start(env.configuration())

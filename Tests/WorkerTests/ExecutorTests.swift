@@ -155,12 +155,9 @@ struct ExecutorTests {
         try "# Project\n\nRun setup.py install.\n".write(to: repository.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
         try Data(repeating: 7, count: 256 << 10).write(to: repository.appendingPathComponent("data.bin"))
         for arguments in [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "first"]] {
-            let git = Process()
-            git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-            git.arguments = ["-C", repository.path] + arguments
-            try git.run()
-            git.waitUntilExit()
-            try #require(git.terminationStatus == 0, "git \(arguments)")
+            let git = try TowerBinary.run(
+                ["-C", repository.path] + arguments, executable: URL(fileURLWithPath: "/usr/bin/git"))
+            try #require(git.status == 0, "git \(arguments): \(git)")
         }
         return repository
     }

@@ -4,6 +4,7 @@ import CWOM
 import Foundation
 import LegacyTasks
 import Logging
+import Spawn
 import Storage
 import TowerJSON
 import Worker
@@ -188,30 +189,26 @@ struct BenchCommand: AsyncParsableCommand {
         print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
         printStatements(counting, tasks: ids.count, operations: ["enqueue"])
 
-        let binary = workerBinary ?? CommandLine.arguments[0]
+        let binary = URL(fileURLWithPath: workerBinary ?? Bundle.main.executablePath ?? CommandLine.arguments[0]).path
         let url: String
         switch location {
         case .sqlite(let path): url = path
         case .postgres(let postgres): url = postgres
         }
-        var processes: [Process] = []
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "DATABASE_URL": url, "JCT_TRACE_ROOT": traces.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
+            "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
+        ]) { _, new in new }
         let drainStart = Date()
-        for _ in 0..<workers {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["worker", "--concurrency", String(concurrency)]
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "DATABASE_URL": url, "JCT_TRACE_ROOT": traces.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
-                "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
-            ]) { _, new in new }
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
+        let processes = try (0..<workers).map { _ in
+            try ChildProcess(
+                [binary, "worker", "--concurrency", String(concurrency)], environment: environment,
+                stderr: .inherit)
         }
         try await waitUntilFinished(db, count: ids.count)
         let drainSeconds = Date().timeIntervalSince(drainStart)
-        for process in processes { process.terminate() }
-        for process in processes { process.waitUntilExit() }
+        for process in processes { process.send(SIGTERM) }
+        for process in processes { _ = await process.wait() }
         let (first, last) = try await db.read { store -> (Timestamp?, Timestamp?) in
             let tasks = try await store.tasks.list(page: Page(limit: 1_000_000))
             return (tasks.compactMap(\.startedAt).min(), tasks.compactMap(\.completedAt).max())

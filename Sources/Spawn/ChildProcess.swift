@@ -1,0 +1,196 @@
+import CSpawn
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a child process ended.
+public enum ProcessStatus: Equatable, Sendable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// Exit status 0.
+    public var succeeded: Bool { self == .exited(0) }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exit \(code)"
+        case .signaled(let signal): "signal \(signal)"
+        }
+    }
+}
+
+/// Where a child's stdout or stderr goes.
+public enum ChildOutput: Sendable {
+    /// `/dev/null`.
+    case discard
+    /// A file, created or truncated.
+    case file(URL)
+    /// The parent's own descriptor.
+    case inherit
+}
+
+/// A failure to start a child process, naming the program.
+public struct SpawnError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A process started with `posix_spawn` and reaped by a thread of its own. Every program this
+/// project starts (an executor's command, `git diff`, `tower bench`'s workers, the tests' `tower`
+/// processes) starts here, for three reasons:
+///
+/// - Foundation's `Process` finds the descriptors to close in the child by copying
+///   `/proc/self/fd` entries in a way that crashes a parent holding ~1,350 of them (a busy
+///   `tower serve`, or the parallel test suite with its dozens of open databases).
+/// - A child inherits the signal mask of the thread that starts it, and the threads of a Swift
+///   server block SIGTERM (ServiceLifecycle and Dispatch handle it); a child started by `Process`
+///   could only be stopped by SIGKILL, never given the chance to clean up. Here every signal is
+///   unblocked and reset to its default in the child.
+/// - The child gets descriptors 0, 1 and 2 and nothing else (`closefrom(3)`): no database socket
+///   or WAL file of the parent leaks into an agent's command.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    /// True when the child leads a process group of its own (its children inherit it), so that
+    /// `signalGroup` reaches the whole tree.
+    public let leadsGroup: Bool
+    private let state = Mutex(State())
+
+    private struct State {
+        var status: ProcessStatus?
+        var waiters: [@Sendable (ProcessStatus) -> Void] = []
+    }
+
+    /// Starts `command` (an absolute path, then its arguments) with exactly `environment`.
+    /// stdin is a file (`/dev/null` unless given); output goes to files, never pipes, so a large
+    /// output can never block the child on a full pipe. `directory` is the child's working
+    /// directory (the parent's when nil).
+    public init(
+        _ command: [String], environment: [String: String], directory: URL? = nil, stdin: URL? = nil,
+        stdout: ChildOutput = .discard, stderr: ChildOutput = .discard, newProcessGroup: Bool = false
+    ) throws {
+        guard let executable = command.first else { throw SpawnError(description: "an empty command") }
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw SpawnError(description: "\(executable) is not an executable file")
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in Int32(1)..<32 where signal != SIGKILL && signal != SIGSTOP { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin?.path ?? "/dev/null", O_RDONLY, 0)
+        for (descriptor, output) in [(Int32(1), stdout), (2, stderr)] {
+            switch output {
+            case .discard: posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", O_WRONLY, 0)
+            case .file(let url):
+                posix_spawn_file_actions_addopen(&actions, descriptor, url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            case .inherit: break
+            }
+        }
+        cspawn_file_actions_addclosefrom(&actions, 3)
+        if let directory { cspawn_file_actions_addchdir(&actions, directory.path) }
+
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard code == 0 else { throw SpawnError(description: "\(executable): \(String(cString: strerror(code)))") }
+        self.pid = pid
+        self.leadsGroup = newProcessGroup
+        // waitpid blocks: one thread per running child, for as long as it runs.
+        Thread.detachNewThread { [self] in
+            var raw: Int32 = 0
+            while waitpid(self.pid, &raw, 0) == -1 && errno == EINTR {}
+            let signal = raw & 0x7f
+            finish(signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal))
+        }
+    }
+
+    private func finish(_ status: ProcessStatus) {
+        let waiters = state.withLock { state in
+            state.status = status
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter(status) }
+    }
+
+    /// Calls `waiter` once the child has ended (at once when it already has).
+    private func whenEnded(_ waiter: @escaping @Sendable (ProcessStatus) -> Void) {
+        let ended = state.withLock { state -> ProcessStatus? in
+            if let status = state.status { return status }
+            state.waiters.append(waiter)
+            return nil
+        }
+        if let ended { waiter(ended) }
+    }
+
+    /// How the child ended, or nil while it runs.
+    public var status: ProcessStatus? { state.withLock { $0.status } }
+
+    /// Waits for the child to end.
+    public func wait() async -> ProcessStatus {
+        await withCheckedContinuation { continuation in whenEnded { continuation.resume(returning: $0) } }
+    }
+
+    /// Waits for the child to end, at most `timeout` seconds (nil then; the child runs on).
+    public func wait(timeout: Double) async -> ProcessStatus? {
+        final class Once: Sendable {
+            let resumed = Mutex(false)
+            func first() -> Bool { resumed.withLock { resumed in defer { resumed = true }; return !resumed } }
+        }
+        let once = Once()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<ProcessStatus?, Never>) in
+            whenEnded { status in if once.first() { continuation.resume(returning: status) } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                if once.first() { continuation.resume(returning: nil) }
+            }
+        }
+    }
+
+    /// Blocks the calling thread until the child ends or `timeout` seconds pass (nil then).
+    public func waitBlocking(timeout: Double) -> ProcessStatus? {
+        let ended = DispatchSemaphore(value: 0)
+        whenEnded { _ in ended.signal() }
+        _ = ended.wait(timeout: .now() + timeout)
+        return status
+    }
+
+    /// Sends `signal` to the child, or to its whole group when it leads one. A group is
+    /// signalled even after its leader was reaped (members that outlived it still get the
+    /// signal; Linux reuses no pid while a group of that id exists); a lone child is not, since
+    /// its pid may belong to another process by then.
+    public func send(_ signal: Int32) {
+        if leadsGroup {
+            kill(-pid, signal)
+            return
+        }
+        state.withLock { state in
+            guard state.status == nil else { return }
+            kill(pid, signal)
+        }
+    }
+
+    /// SIGTERM, then SIGKILL `grace` seconds later if the child still runs.
+    public func terminate(grace: Double = 2) {
+        send(SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in send(SIGKILL) }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Spawn
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ChildProcess`: how every program this project starts is started.
+@Suite("Child processes")
+struct ChildProcessTests {
+    /// A folder of its own, removed after `body`.
+    func withFolder(_ body: (URL) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await body(folder)
+    }
+
+    @Test("a parent holding 2,000 open descriptors starts a child, which inherits none of them")
+    func manyDescriptors() async throws {
+        try await withFolder { folder in
+            // Not close-on-exec, like a descriptor some library opened carelessly.
+            let held = (0..<2_000).map { _ in open("/dev/null", O_RDONLY) }
+            defer { for descriptor in held where descriptor >= 0 { close(descriptor) } }
+            try #require(held.allSatisfy { $0 >= 0 }, "2,000 more descriptors open (raise ulimit -n)")
+            let listing = folder.appendingPathComponent("fds")
+            let child = try ChildProcess(
+                ["/bin/sh", "-c", "ls /proc/self/fd"], environment: [:], stdout: .file(listing))
+            #expect(await child.wait() == .exited(0))
+            let descriptors = try String(contentsOf: listing, encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+            // 0, 1, 2, and the one `ls` opened to read /proc/self/fd.
+            #expect(descriptors.count == 4, "\(descriptors)")
+        }
+    }
+
+    @Test("the child runs in the given folder with exactly the given environment, and its exit status is reported")
+    func directoryEnvironmentAndStatus() async throws {
+        try await withFolder { folder in
+            let output = folder.appendingPathComponent("out")
+            let child = try ChildProcess(
+                ["/bin/sh", "-c", "pwd; echo \"$ONLY\"; env | wc -l; exit 3"], environment: ["ONLY": "this"],
+                directory: folder, stdout: .file(output))
+            #expect(await child.wait() == .exited(3))
+            #expect(child.status == .exited(3))
+            let lines = try String(contentsOf: output, encoding: .utf8).split(separator: "\n").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            #expect(lines.first.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path } == folder.resolvingSymlinksInPath().path)
+            #expect(lines.dropFirst().first == "this")
+        }
+    }
+
+    @Test("a child started from a thread that blocks and ignores signals has none blocked or ignored")
+    func signalMaskReset() async throws {
+        try await withFolder { folder in
+            // Block SIGTERM on this thread, as a Swift server's threads do, and ignore SIGHUP.
+            var blocked = sigset_t()
+            sigemptyset(&blocked)
+            sigaddset(&blocked, SIGTERM)
+            var previous = sigset_t()
+            pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+            let hangUp = signal(SIGHUP, SIG_IGN)
+            defer {
+                pthread_sigmask(SIG_SETMASK, &previous, nil)
+                signal(SIGHUP, hangUp)
+            }
+            let output = folder.appendingPathComponent("status")
+            let child = try ChildProcess(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"], environment: [:], stdout: .file(output))
+            #expect(await child.wait() == .exited(0))
+            let masks = try String(contentsOf: output, encoding: .utf8)
+            let values = masks.split(separator: "\n").compactMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+            // The standard signals 1–31; glibc keeps 32 and 33 for itself (its threads' cancellation).
+            #expect(values.count == 2 && values.allSatisfy { $0 & 0x7fff_ffff == 0 }, "\(masks)")
+        }
+    }
+
+    @Test("a wait with a timeout answers nil while the child runs; SIGKILL then ends it")
+    func waitTimeout() async throws {
+        let child = try ChildProcess(["/bin/sleep", "30"], environment: [:])
+        #expect(await child.wait(timeout: 0.1) == nil)
+        #expect(child.status == nil)
+        child.send(SIGKILL)
+        #expect(await child.wait() == .signaled(SIGKILL))
+        #expect(child.waitBlocking(timeout: 1) == .signaled(SIGKILL), "the status stays known")
+    }
+
+    @Test("a program that does not exist is an error naming it")
+    func missingProgram() {
+        #expect(throws: SpawnError.self) {
+            try ChildProcess(["/nonexistent/tool"], environment: [:])
+        }
+        do {
+            _ = try ChildProcess(["/nonexistent/tool"], environment: [:])
+        } catch {
+            #expect("\(error)".contains("/nonexistent/tool"))
+        }
+    }
+}
