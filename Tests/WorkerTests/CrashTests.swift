@@ -79,7 +79,22 @@ struct CrashTests {
                 }
             }
             #expect(dropped > 0, "there were connections to drop")
-            for id in ids { _ = try await env.finished(id, seconds: 120) }
+            do {
+                for id in ids { _ = try await env.finished(id, seconds: 120) }
+            } catch {
+                // What the worker's connections were doing: a task that never leaves the queue
+                // is either not claimed at all or locked by a transaction that never ends.
+                let activity = try? await env.database.read { store in
+                    try await store.session.query(
+                        """
+                        SELECT pid, state, (now() - state_change)::text AS for, left(query, 100) AS query FROM pg_stat_activity
+                        WHERE application_name = $1
+                        """, [.text(name)])
+                }
+                let inUse = (workerDatabase.driver as? PostgresDriver)?.sessionsInUse ?? -1
+                Issue.record("the worker's connections (\(inUse) leased): \(activity.map { "\($0)" } ?? "unknown")")
+                throw error
+            }
             try await worker.stop()
             await workerDatabase.close()
 

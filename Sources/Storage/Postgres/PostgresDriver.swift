@@ -97,8 +97,20 @@ public struct PostgresSettings: Sendable {
     }
 
     /// Startup parameters of every connection.
+    ///
+    /// `idle_in_transaction_session_timeout` is the server's half of the query deadline: a
+    /// transaction that waits longer than `query_timeout` for its client's next statement is
+    /// ended by the server, its locks released. Without it, a transaction whose client side is gone
+    /// while its socket is not (a connection the deadline abandoned, a frozen or partitioned
+    /// process) keeps its row locks: a task locked by a claim that never commits is skipped by
+    /// every other claim (`FOR UPDATE SKIP LOCKED`) and stays queued for as long as that
+    /// backend lives. Tower's transactions never wait on their client for long: each runs its
+    /// statements back to back.
     var startupParameters: [(String, String)] {
-        [("application_name", applicationName)] + (searchPath.map { [("search_path", $0)] } ?? [])
+        [
+            ("application_name", applicationName),
+            ("idle_in_transaction_session_timeout", String(max(1, Int((queryTimeout * 1000).rounded(.up))))),
+        ] + (searchPath.map { [("search_path", $0)] } ?? [])
     }
 
     /// The URL with its password replaced by `***`, for messages and logs.
