@@ -34,19 +34,24 @@ struct OperationalTests {
         }
     }
 
-    @Test("SQLite runs in WAL mode with foreign keys on and a busy timeout")
+    @Test("SQLite runs in WAL mode with foreign keys on, a busy timeout and temporary data in memory, on readers and the writer")
     func sqlitePragmas() async throws {
-        try await withDatabase(.sqlite) { database, _ in
-            let (mode, keys, timeout) = try await database.read { store in
-                (
-                    try await store.session.query("PRAGMA journal_mode", []).first?.string("journal_mode"),
-                    try await store.session.query("PRAGMA foreign_keys", []).first?.int("foreign_keys"),
-                    try await store.session.query("PRAGMA busy_timeout", []).first?.int("timeout")
-                )
+        @Sendable func pragmas(_ store: Store) async throws -> [String: Int] {
+            var values: [String: Int] = [:]
+            for (pragma, column) in [("foreign_keys", "foreign_keys"), ("busy_timeout", "timeout"), ("temp_store", "temp_store")] {
+                values[pragma] = try await store.session.query("PRAGMA \(pragma)", []).first?.int(column)
             }
+            return values
+        }
+        try await withDatabase(.sqlite) { database, _ in
+            let mode = try await database.read { store in try await store.session.query("PRAGMA journal_mode", []).first?.string("journal_mode") }
             #expect(mode == "wal")
-            #expect(keys == 1)
-            #expect((timeout ?? 0) > 0)
+            for values in [try await database.read(pragmas), try await database.write(pragmas)] {
+                #expect(values["foreign_keys"] == 1)
+                #expect((values["busy_timeout"] ?? 0) > 0)
+                // 2 = MEMORY: statement journals (a multi-row insert's undo) are not written to a file.
+                #expect(values["temp_store"] == 2)
+            }
         }
     }
 

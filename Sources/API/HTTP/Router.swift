@@ -78,7 +78,8 @@ public struct Router: Sendable {
 
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
-            String($0).removingPercentEncoding ?? String($0)
+            // Foundation's percent decoding is slow; most segments have nothing to decode.
+            $0.contains("%") ? String($0).removingPercentEncoding ?? String($0) : String($0)
         }
     }
 

@@ -24,7 +24,8 @@ extension CWOMModel {
 public protocol CWOMEnum: RawRepresentable<String>, CaseIterable, Sendable, Hashable, JSONRepresentable {}
 
 extension CWOMEnum {
-    public static var allValues: [String] { allCases.map(\.rawValue) }
+    // Closures, not key paths: a key path in generic code is built (demangled) at every call.
+    public static var allValues: [String] { allCases.map { $0.rawValue } }
     public var json: JSONValue { .string(rawValue) }
     /// The first declared value (every CWOM enum has at least one).
     static var firstCase: Self { allCases[allCases.startIndex] }
@@ -155,9 +156,13 @@ public final class ObjectReader {
 
     // MARK: - Core
 
-    private func record(_ key: String, _ node: SchemaNode, required: Bool, default value: JSONValue? = nil) {
+    /// The schema and default are built only by a describing reader: reading a request must not
+    /// pay for them (an enum's list of values cost a tenth of the intake's CPU).
+    private func record(
+        _ key: String, _ node: @autoclosure () -> SchemaNode, required: Bool, default value: @autoclosure () -> JSONValue? = nil
+    ) {
         guard source == nil, recorder != nil else { return }
-        recorded.append(SchemaProperty(name: key, node: node, required: required, defaultValue: value))
+        recorded.append(SchemaProperty(name: key, node: node(), required: required, defaultValue: value()))
     }
 
     /// The raw value of `key`, or nil when absent (recording `missing` if required).
@@ -353,7 +358,7 @@ public final class ObjectReader {
     /// An enum value; required when `default` is nil. `literal` selects pydantic's
     /// `literal_error` (for `Literal[...]` fields) instead of `enum`.
     public func enumeration<E: CWOMEnum>(_ key: String, default defaultValue: E? = nil, literal: Bool = false) -> E {
-        record(key, .enumeration(E.allValues), required: defaultValue == nil, default: defaultValue.map(\.json))
+        record(key, .enumeration(E.allValues), required: defaultValue == nil, default: defaultValue.map { $0.json })
         let fallback = defaultValue ?? E.firstCase
         guard let value = lookup(key, required: defaultValue == nil) else { return fallback }
         return validEnum(value, key, literal: literal) ?? fallback

@@ -39,7 +39,7 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
             inFlight += 1
             let flush = self.flush
             Task {
-                let results = await flush(batch.map(\.item))
+                let results = await flush(batch.map { $0.item })  // a closure: a generic key path is built per call
                 for (index, entry) in batch.enumerated() {
                     entry.answer.resume(with: index < results.count ? results[index] : .failure(BatcherError.missingAnswer))
                 }

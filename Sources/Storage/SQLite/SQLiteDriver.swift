@@ -49,6 +49,7 @@ public final class SQLiteDriver: DatabaseDriver {
                 if index == 0 { try await connection.execute("PRAGMA journal_mode = WAL") }
                 try await connection.execute("PRAGMA foreign_keys = ON")
                 try await connection.execute("PRAGMA synchronous = NORMAL")
+                try await connection.execute("PRAGMA temp_store = MEMORY")
             }
             let checkpointer = SQLiteCheckpointer(connection: opened[readerCount + 1])
             try await opened[0].watchWAL(threshold: Int32(clamping: max(1, checkpointPages))) { checkpointer.walGrew() }
