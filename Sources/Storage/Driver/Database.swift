@@ -97,33 +97,39 @@ public enum WriteBatch {
     }
 
     /// `sql` with every placeholder `$n` raised by `offset`; quoted text is left alone.
+    /// Works on UTF-8 bytes (`$`, `'` and digits are ASCII, never part of a longer character):
+    /// walking `Character`s cost a tenth of `tower api`'s CPU on PostgreSQL.
     static func renumbered(_ sql: String, after offset: Int) -> String {
         guard offset > 0 else { return sql }
-        var output = ""
+        let dollar = UInt8(ascii: "$"), quote = UInt8(ascii: "'"), zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        var output: [UInt8] = []
         output.reserveCapacity(sql.utf8.count + 16)
         var inQuote = false
         var placeholder: Int??  // after a `$`: the digits read so far (nil before the first)
         func close() {
-            if let read = placeholder { output += read.map { "$\($0 + offset)" } ?? "$" }
+            if let read = placeholder {
+                output.append(dollar)
+                if let number = read { output += String(number + offset).utf8 }
+            }
             placeholder = nil
         }
-        for character in sql {
+        for byte in sql.utf8 {
             if let read = placeholder {
-                if character.isASCII, let digit = character.wholeNumberValue {
-                    placeholder = .some((read ?? 0) * 10 + digit)
+                if byte >= zero && byte <= nine {
+                    placeholder = .some((read ?? 0) * 10 + Int(byte - zero))
                     continue
                 }
                 close()
             }
-            if character == "'" { inQuote.toggle() }
-            if character == "$" && !inQuote {
+            if byte == quote { inQuote.toggle() }
+            if byte == dollar && !inQuote {
                 placeholder = .some(nil)
                 continue
             }
-            output.append(character)
+            output.append(byte)
         }
         close()
-        return output
+        return String(decoding: output, as: UTF8.self)
     }
 }
 
