@@ -79,7 +79,16 @@ public final class BridgeWorker: Service, Sendable {
 
     public func run() async throws {
         try FileManager.default.createDirectory(at: configuration.traceRoot, withIntermediateDirectories: true)
-        try await recordWorker(stopped: false)
+        // The start record is a courtesy (every heartbeat records the worker too): a database
+        // that is briefly unreachable at this moment (a restart, dropped connections) must not
+        // stop the worker before it ran. It used to: `run` threw before claiming anything (the
+        // dropped-connections crash test's worker, started under load just before the first
+        // drop, left its 40 tasks queued).
+        do {
+            try await recordWorker(stopped: false)
+        } catch {
+            logger.warning("cannot record the worker's start; its first heartbeat will", metadata: ["error": "\(error)"])
+        }
         logger.info(
             "worker started",
             metadata: [

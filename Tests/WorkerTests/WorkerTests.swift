@@ -181,6 +181,23 @@ struct WorkerTests {
         }
     }
 
+    @Test("a worker that finds the database unreachable when it starts keeps running and does its work once it is back",
+        arguments: Dialect.allCases)
+    func unreachableAtStart(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let task = try await env.enqueue(objective: "Run after a bad start")
+            // The worker's first write (its start record) fails as a dropped connection would.
+            let database = Database(driver: UnreachableOnce(env.database.driver), location: env.database.location)
+            let worker = RunningWorker(
+                BridgeWorker(
+                    database: database, configuration: env.configuration(), logger: quietLogger("tower.worker"),
+                    engine: LifecycleEngine(database: database, events: env.engine.events, retry: WorkerEnvironment.retry)))
+            let done = try await env.finished(task.id, seconds: 60)
+            try await worker.stop()
+            #expect(done.status == .completed)
+        }
+    }
+
     @Test("draining a backlog, a partly busy worker claims the slots freed together, not one claim per slot",
         arguments: Dialect.allCases)
     func claimGathersFreeSlots(_ dialect: Dialect) async throws {
@@ -452,6 +469,29 @@ final class ClaimInterleaving: DatabaseDriver {
     }
     func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         try await base.withSession { session in try await body(Session(base: session, driver: self)) }
+    }
+    func close() async {}
+}
+
+/// A driver whose first write transaction fails as if PostgreSQL had dropped the connection.
+final class UnreachableOnce: DatabaseDriver {
+    let base: any DatabaseDriver
+    private let failed = Mutex(false)
+
+    init(_ base: any DatabaseDriver) { self.base = base }
+
+    var dialect: SQLDialect { base.dialect }
+    var sessionsInUse: Int { base.sessionsInUse }
+
+    func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        if failed.withLock({ failed in defer { failed = true }; return !failed }) {
+            throw StorageError(.unreachable, "lost the connection to PostgreSQL (57P01: terminating connection due to administrator command)")
+        }
+        return try await base.write(body)
+    }
+    func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T { try await base.read(body) }
+    func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await base.withSession(body)
     }
     func close() async {}
 }
