@@ -203,6 +203,26 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on PostgreSQL, an enqueue into a repository the engine knows is one statement, without BEGIN and COMMIT")
+    func postgresIntakeIsOneStatement() async throws {
+        try await withEngine(.postgres) { bench in
+            let driver = try #require(bench.database.driver as? PostgresDriver)
+            _ = try await bench.engine.enqueue([Self.enqueueRequest(objective: "The first task of its repository: its Repo is looked up")])
+            let auditBefore = try await bench.auditCount()
+            let before = driver.transactionsCommitted
+            let outcomes = try await bench.engine.enqueue([Self.enqueueRequest(objective: "The second: the Repo is known")])
+            #expect(driver.transactionsCommitted == before, "sent as one statement")
+            guard case .created(let task, let objects) = try #require(outcomes.first) else {
+                Issue.record("not created: \(outcomes)")
+                return
+            }
+            let stored = try await bench.task(task.id)
+            #expect(stored.status == .queued)
+            #expect(try await bench.issue(stored.cwomIssueId).id == objects?.issue.id)
+            #expect(try await bench.auditCount() > auditBefore, "its audit rows came with it")
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -139,6 +139,58 @@ struct OperationalTests {
         }
     }
 
+    @Test("PostgreSQL: a transaction of one last statement goes without BEGIN and COMMIT and stays atomic; one that reads first begins")
+    func loneLastStatement() async throws {
+        try await withPostgresDriver { driver in
+            let postgres = try #require(driver as? PostgresDriver)
+            try await driver.withSession { session in
+                try await session.query("CREATE TABLE nodes (id int8 PRIMARY KEY, parent int8 REFERENCES nodes (id))")
+            }
+            let count: @Sendable () async throws -> Int = {
+                try await driver.read { try await $0.query("SELECT count(*) AS n FROM nodes")[0].int("n") }
+            }
+            let before = postgres.transactionsCommitted
+            // Two rows in one statement, the child first: checked at the statement's end, as in a transaction.
+            try await driver.write { session in
+                try await session.writeAll(
+                    [("INSERT INTO nodes (id, parent) VALUES (2, 1)", []), ("INSERT INTO nodes (id, parent) VALUES (1, NULL)", [])],
+                    last: true)
+            }
+            #expect(postgres.transactionsCommitted == before, "sent alone")
+            #expect(try await count() == 2)
+            // A lone statement that fails leaves nothing, parts that would succeed included.
+            do {
+                try await driver.write { session in
+                    try await session.writeAll(
+                        [("INSERT INTO nodes (id, parent) VALUES (3, NULL)", []), ("INSERT INTO nodes (id, parent) VALUES (4, 99)", [])],
+                        last: true)
+                }
+                Issue.record("a missing parent was accepted")
+            } catch let error as StorageError {
+                #expect(error.kind == .foreignKeyViolation)
+            }
+            #expect(try await count() == 2)
+            // Nothing may follow the last statement: it has committed already.
+            do {
+                try await driver.write { session in
+                    try await session.queryLast("INSERT INTO nodes (id, parent) VALUES (5, NULL)", [])
+                    try await session.query("INSERT INTO nodes (id, parent) VALUES (6, NULL)")
+                }
+                Issue.record("a statement after the last one was sent")
+            } catch let error as StorageError {
+                #expect(error.message.contains("after the transaction's last"), "\(error.message)")
+            }
+            // A body that reads first is a transaction as before: BEGIN, the read, the last write, COMMIT.
+            let begun = postgres.transactionsCommitted
+            try await driver.write { session in
+                let n = try await session.query("SELECT count(*) AS n FROM nodes")[0].int("n")
+                try await session.queryLast("INSERT INTO nodes (id, parent) VALUES ($1, NULL)", [.int(100 + n)])
+            }
+            #expect(postgres.transactionsCommitted == begun + 1)
+            #expect(try await count() == 4)
+        }
+    }
+
     @Test("PostgreSQL: a statement first prepared in a failed transaction works in the next one")
     func preparedAfterAFailedTransaction() async throws {
         try await withPostgresDriver { driver in

@@ -49,10 +49,17 @@ public final class CountingDriver: DatabaseDriver {
         let driver: CountingDriver
         var dialect: SQLDialect { base.dialect }
         func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+            count(sql, binds)
+            return try await base.query(sql, binds)
+        }
+        func queryLast(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) {
+            count(sql, binds)
+            try await base.queryLast(sql, binds)
+        }
+        private func count(_ sql: String, _ binds: [SQLValue]) {
             driver.counts.withLock { $0.statements += 1 }
             driver.perOperation.withLock { $0[LifecycleEngine.operation ?? "other", default: (0, 0)].statements += 1 }
             driver.recorded.withLock { $0?.append((sql, binds)) }
-            return try await base.query(sql, binds)
         }
     }
 

@@ -13,6 +13,10 @@ public protocol DatabaseSession: Sendable {
     /// Runs one statement and returns its rows (use `RETURNING` to learn what a write touched).
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow]
+    /// Runs the transaction's last statement: the body sends nothing after it. A driver may send
+    /// it as the whole transaction when nothing came before it (PostgreSQL: one statement is
+    /// atomic on its own, so no `BEGIN` and `COMMIT` round trips).
+    func queryLast(_ sql: String, _ binds: [SQLValue]) async throws(StorageError)
 }
 
 extension DatabaseSession {
@@ -21,11 +25,22 @@ extension DatabaseSession {
         try await query(sql, binds)
     }
 
+    public func queryLast(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) {
+        try await query(sql, binds)
+    }
+
     /// Runs writes whose results nobody reads, in order. On PostgreSQL they go as one statement
     /// (`WriteBatch.combined`): a transaction's inserts cost one round trip instead of one each.
-    public func writeAll(_ statements: [(String, [SQLValue])]) async throws(StorageError) {
+    /// `last`: nothing follows them in the transaction (see `queryLast`).
+    public func writeAll(_ statements: [(String, [SQLValue])], last: Bool = false) async throws(StorageError) {
         let sent = dialect == .postgres ? WriteBatch.combined(statements) : statements
-        for (sql, binds) in sent { try await query(sql, binds) }
+        for (index, (sql, binds)) in sent.enumerated() {
+            if last && index == sent.count - 1 {
+                try await queryLast(sql, binds)
+            } else {
+                try await query(sql, binds)
+            }
+        }
     }
 }
 

@@ -42,12 +42,15 @@ public struct LifecycleEngine: Sendable {
         let clock = self.clock
         let retry = self.retry
         let (result, events) = try await Self.$operation.withValue(operation) { try await database.write { store in
-            // The clock is read once the transaction holds the writer (SQLite) or has begun, so that
-            // timestamps follow the order in which transactions see each other.
+            // The clock is read once the transaction holds the writer (SQLite) or its connection
+            // (PostgreSQL, where `BEGIN` goes with the first statement: it takes no snapshot, so
+            // sending it earlier would order nothing), so that timestamps follow the order in
+            // which transactions see each other.
             var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry)
             let result = try await body(&tx)
-            // The writes left for the end and the audit rows: one statement on PostgreSQL.
-            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit))
+            // The writes left for the end and the audit rows: one statement on PostgreSQL, and the
+            // whole transaction when the body read nothing (an enqueue into a known repository).
+            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit), last: true)
             return (result, tx.events)
         } }
         self.events.emit(events)

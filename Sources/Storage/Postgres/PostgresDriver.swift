@@ -150,6 +150,11 @@ public final class PostgresDriver: DatabaseDriver {
     private let watchdogTask: Task<Void, Never>
     let logger: Logger
     private let inUse = Atomic<Int>(0)
+    private let begun = Atomic<Int>(0)
+
+    /// Write transactions that sent `BEGIN` and `COMMIT` since the driver opened; one whose only
+    /// statement was its last went alone and does not count (`PostgresTransaction`). A test signal.
+    public var transactionsCommitted: Int { begun.load(ordering: .relaxed) }
 
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
@@ -180,7 +185,9 @@ public final class PostgresDriver: DatabaseDriver {
         self.watchdogTask = Task { await watchdog.run() }
     }
 
-    /// BEGIN, `body`, COMMIT; ROLLBACK when `body` throws, except after the connection was lost:
+    /// BEGIN, `body`, COMMIT (`BEGIN` goes with the body's first statement, and a body whose only
+    /// statement is its last, `queryLast`, sends it alone: see `PostgresTransaction`); ROLLBACK
+    /// when `body` throws, except after the connection was lost:
     /// PostgresNIO 1.33 can wait forever for a ROLLBACK sent on a connection the server has just
     /// terminated (`PostgresClient.withTransaction` does that, and a worker hung on it), and the
     /// server has rolled the transaction back anyway.
@@ -189,15 +196,19 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                let session = PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements)
-                try await session.query("BEGIN", [])
+                let transaction = PostgresTransaction()
+                let session = PostgresSession(
+                    connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements,
+                    transaction: transaction)
                 do {
                     let value = try await body(session)
-                    try await session.query("COMMIT", [])
+                    guard transaction.begun else { return value }
+                    begun.add(1, ordering: .relaxed)
+                    try await session.run("COMMIT", [])
                     return value
                 } catch {
-                    if (error as? StorageError)?.kind != .unreachable {
-                        _ = try? await session.query("ROLLBACK", [])
+                    if transaction.begun, (error as? StorageError)?.kind != .unreachable {
+                        _ = try? await session.run("ROLLBACK", [])
                     }
                     throw error
                 }
@@ -216,7 +227,10 @@ public final class PostgresDriver: DatabaseDriver {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
-                return try await body(PostgresSession(connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements))
+                return try await body(
+                    PostgresSession(
+                        connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements,
+                        transaction: nil))
             }
         } catch let error as PSQLError {
             throw Self.map(error)
@@ -289,6 +303,44 @@ public final class PostgresDriver: DatabaseDriver {
     }
 }
 
+/// Where a write transaction on PostgreSQL is: `BEGIN` is sent with the first statement, not
+/// before it, so that a transaction made of one statement sends only that statement.
+///
+/// An enqueue into a known repository reads nothing and writes everything in one statement
+/// (`WriteBatch`): `BEGIN`, that statement and `COMMIT` were three round trips where one does the
+/// same, since a single statement is atomic on its own (its data-modifying `WITH` clauses and
+/// their foreign keys included). `BEGIN` takes no snapshot in PostgreSQL (the first statement
+/// does), so sending it later changes nothing else.
+final class PostgresTransaction: Sendable {
+    enum Phase { case idle, begun, sentAlone }
+    private let phase = Mutex(Phase.idle)
+
+    var begun: Bool { phase.withLock { $0 == .begun } }
+
+    /// Moves to `begun` before a statement; true when `BEGIN` must be sent first.
+    func beginning() throws(StorageError) -> Bool {
+        try phase.withLock { (phase: inout Phase) throws(StorageError) -> Bool in
+            switch phase {
+            case .idle:
+                phase = .begun
+                return true
+            case .begun: return false
+            case .sentAlone:
+                throw StorageError(.query, "a statement after the transaction's last one (it was sent as the whole transaction)")
+            }
+        }
+    }
+
+    /// True when the last statement is the first one, and so goes alone.
+    func sendingAlone() -> Bool {
+        phase.withLock { phase in
+            guard phase == .idle else { return false }
+            phase = .sentAlone
+            return true
+        }
+    }
+}
+
 struct PostgresSession: DatabaseSession {
     let connection: PostgresConnection
     let logger: Logger
@@ -296,7 +348,23 @@ struct PostgresSession: DatabaseSession {
     let timeout: Double
     let watchdog: QueryWatchdog
     let statements: StatementCatalog
+    /// Nil outside a transaction (`withSession`).
+    let transaction: PostgresTransaction?
     var dialect: SQLDialect { .postgres }
+
+    @discardableResult
+    func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+        if try transaction?.beginning() == true { try await run("BEGIN", []) }
+        return try await run(sql, binds)
+    }
+
+    func queryLast(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) {
+        if transaction?.sendingAlone() == true {
+            try await run(sql, binds)
+        } else {
+            try await query(sql, binds)
+        }
+    }
 
     /// Runs `operation` with a deadline. PostgresNIO 1.33 can leave a query waiting forever when
     /// the server terminates its connection at the wrong moment (seen with pg_terminate_backend
@@ -327,8 +395,9 @@ struct PostgresSession: DatabaseSession {
         }
     }
 
+    /// Sends one statement as it is.
     @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+    func run(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
         try StorageError.checkBinds(binds)
         let connection = self.connection
         let logger = self.logger
