@@ -235,11 +235,12 @@ struct OperationalTests {
 
     @Test("PostgreSQL ends a transaction left idle longer than the query timeout (the server's half of the deadline)")
     func idleTransactionsEnd() async throws {
-        try await withPostgresDriver(parameters: "&query_timeout=2.5") { driver in
+        // Not a tight timeout: a loaded machine (the full suite) can take seconds to answer.
+        try await withPostgresDriver(parameters: "&query_timeout=37.5") { driver in
             let setting = try await driver.withSession { session in
                 try await session.query("SHOW idle_in_transaction_session_timeout", [])[0].string("idle_in_transaction_session_timeout")
             }
-            #expect(setting == "2500ms")
+            #expect(setting == "37500ms")
         }
     }
 }
