@@ -11,7 +11,7 @@ extension CommandLineTests {
             var arguments = ["bench", "--mode", "burn-down", "--tasks", "40", "--workers", "2", "--concurrency", "2", "--path", "storage", "--ceiling",
                 "--trace-root", setup.traceRoot.path]
             if dialect == .postgres, let url = setup.environment["DATABASE_URL"] { arguments += ["--database-url", url] }
-            let outcome = try TowerBinary.run(arguments, environment: setup.environment)
+            let outcome = try await TowerBinary.run(arguments, environment: setup.environment)
             #expect(outcome.status == 0, "\(outcome)")
             let lines = outcome.stdout.split(separator: "\n").map(String.init)
             #expect(lines.contains { $0.hasPrefix("burn-down:") && $0.contains("2 workers × 2 slots") }, "\(outcome.stdout)")

@@ -23,14 +23,14 @@ extension CommandLineTests {
                 try? FileManager.default.removeItem(at: scratch)
             }
             let setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path]) { _, new in new }, traceRoot: setup.traceRoot)
-            let reviewer = try tower(setup, "keys", "add", "alice", "--scope", "write", "--scope", "review", "--scope", "read")
-            let reader = try tower(setup, "keys", "add", "viewer", "--scope", "read")
+            let reviewer = try await tower(setup, "keys", "add", "alice", "--scope", "write", "--scope", "review", "--scope", "read")
+            let reader = try await tower(setup, "keys", "add", "viewer", "--scope", "read")
             try #require(reviewer.status == 0 && reader.status == 0)
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             let agent = repositoryRoot.appendingPathComponent("Tests/Browser/fake_agent.sh").path
             let worker = ["TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "/bin/sh \(agent)"]
             try await withAPIProcess(setup, command: "serve", environment: worker) { port, log, _ in
-                let outcome = try TowerBinary.run(
+                let outcome = try await TowerBinary.run(
                     ["python3", repositoryRoot.appendingPathComponent("Tests/Browser/reviewer_day.py").path, "http://127.0.0.1:\(port)", screenshots.path],
                     environment: [
                         "REVIEWER_KEY": reviewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines),

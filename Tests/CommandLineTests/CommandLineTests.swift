@@ -38,8 +38,8 @@ struct CommandLineTests {
         try? FileManager.default.removeItem(at: traceRoot)
     }
 
-    func tower(_ setup: Setup, _ arguments: String..., stdin: String? = nil) throws -> TowerBinary.Outcome {
-        let outcome = try TowerBinary.run(arguments, environment: setup.environment, stdin: stdin.map { Data($0.utf8) })
+    func tower(_ setup: Setup, _ arguments: String..., stdin: String? = nil) async throws -> TowerBinary.Outcome {
+        let outcome = try await TowerBinary.run(arguments, environment: setup.environment, stdin: stdin.map { Data($0.utf8) })
         #expect(!outcome.signalled, "tower \(arguments.joined(separator: " ")) crashed: \(outcome)")
         return outcome
     }
@@ -50,70 +50,70 @@ struct CommandLineTests {
         arguments: Dialect.allCases)
     func followOneTask(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
-            let pending = try tower(setup, "migrate", "--status")
+            let pending = try await tower(setup, "migrate", "--status")
             #expect(pending.status == 0, "\(pending)")
             #expect(pending.stdout.contains("pending"), "\(pending)")
-            let before = try tower(setup, "tasks", "list")
+            let before = try await tower(setup, "tasks", "list")
             #expect(before.status != 0, "a database that was never migrated is refused")
             #expect(before.stderr.contains("tower migrate"), "and the error says what to do: \(before)")
-            let migrated = try tower(setup, "migrate")
+            let migrated = try await tower(setup, "migrate")
             #expect(migrated.status == 0, "\(migrated)")
-            #expect(try tower(setup, "migrate").stdout.contains("up to date"))
+            #expect(try await tower(setup, "migrate").stdout.contains("up to date"))
 
             // enqueue: same validation and policy as POST /tasks/enqueue, with exit codes.
-            let created = try tower(
+            let created = try await tower(
                 setup, "enqueue", "--objective", "Update the README", "--operation", "docs", "--repo", "MyOrg/Docs.git",
                 "--idempotency-key", "cli-1")
             #expect(created.status == 0, "\(created)")
             let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(UUID(uuidString: taskId) != nil, "prints the task id: \(created)")
-            let duplicate = try tower(
+            let duplicate = try await tower(
                 setup, "enqueue", "--objective", "Something else", "--operation", "ops", "--repo", "myorg/x",
                 "--idempotency-key", "cli-1")
             #expect(duplicate.status == 4, "\(duplicate)")
             #expect(duplicate.stderr.contains(taskId), "the conflict names the first task")
-            let denied = try tower(setup, "enqueue", "--objective", "Not ours", "--operation", "docs", "--repo", "other/x")
+            let denied = try await tower(setup, "enqueue", "--objective", "Not ours", "--operation", "docs", "--repo", "other/x")
             #expect(denied.status == 2, "\(denied)")
             #expect(denied.stderr.contains("REPO_NOT_ALLOWED"))
-            let invalid = try tower(setup, "enqueue", "--objective", "abc", "--operation", "docs", "--repo", "myorg/x")
+            let invalid = try await tower(setup, "enqueue", "--objective", "abc", "--operation", "docs", "--repo", "myorg/x")
             #expect(invalid.status == 2, "\(invalid)")
             #expect(invalid.stderr.contains("string_too_short"))
-            let fromFile = try tower(
+            let fromFile = try await tower(
                 setup, "enqueue", "--file", "-",
                 stdin: #"{"requested_by":{"kind":"agent","id":"bot"},"objective":"Tidy the docs","type":"docs","target":{"repository":"myorg/docs"}}"#)
             #expect(fromFile.status == 0, "\(fromFile)")
             let secondId = fromFile.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
             // list and show
-            let table = try tower(setup, "tasks", "list")
+            let table = try await tower(setup, "tasks", "list")
             #expect(table.status == 0, "\(table)")
             #expect(table.stdout.contains(taskId) && table.stdout.contains(secondId))
             #expect(table.stdout.contains("myorg/docs"), "the normalised repo")
-            let lines = try tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n")
+            let lines = try await tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n")
             #expect(lines.count == 2)
             for line in lines { #expect(try json(String(line))["status"] == "queued") }
-            let shown = try tower(setup, "tasks", "show", taskId.uppercased())
+            let shown = try await tower(setup, "tasks", "show", taskId.uppercased())
             #expect(shown.status == 0, "\(shown)")
             #expect(shown.stdout.contains("queued") && shown.stdout.contains("Update the README"))
-            #expect(try tower(setup, "tasks", "show", "00000000-0000-0000-0000-000000000000").status == 3)
+            #expect(try await tower(setup, "tasks", "show", "00000000-0000-0000-0000-000000000000").status == 3)
 
             // cancel the second one: once succeeds, twice is a conflict
-            let cancelled = try tower(setup, "tasks", "cancel", secondId)
+            let cancelled = try await tower(setup, "tasks", "cancel", secondId)
             #expect(cancelled.status == 0, "\(cancelled)")
-            #expect(try json(tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "cancelled")
-            #expect(try tower(setup, "tasks", "cancel", secondId).status == 4)
-            #expect(try tower(setup, "tasks", "cancel", "00000000-0000-0000-0000-000000000000").status == 3)
+            #expect(try json(await tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "cancelled")
+            #expect(try await tower(setup, "tasks", "cancel", secondId).status == 4)
+            #expect(try await tower(setup, "tasks", "cancel", "00000000-0000-0000-0000-000000000000").status == 3)
 
             // retry the cancelled one: it is queued again; a queued task cannot be retried (conflict)
-            let retried = try tower(setup, "tasks", "retry", secondId)
+            let retried = try await tower(setup, "tasks", "retry", secondId)
             #expect(retried.status == 0, "\(retried)")
             #expect(retried.stdout.contains("queued \(secondId)"), "\(retried)")
-            #expect(try json(tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "queued")
-            let twice = try tower(setup, "tasks", "retry", secondId)
+            #expect(try json(await tower(setup, "tasks", "show", secondId, "--json").stdout)["status"] == "queued")
+            let twice = try await tower(setup, "tasks", "retry", secondId)
             #expect(twice.status == 4, "\(twice)")
             #expect(twice.stderr.contains("cannot go from queued to queued"), "\(twice)")
-            #expect(try tower(setup, "tasks", "retry", "00000000-0000-0000-0000-000000000000").status == 3)
-            #expect(try tower(setup, "tasks", "cancel", secondId).status == 0, "and cancelled again")
+            #expect(try await tower(setup, "tasks", "retry", "00000000-0000-0000-0000-000000000000").status == 3)
+            #expect(try await tower(setup, "tasks", "cancel", secondId).status == 0, "and cancelled again")
 
             // a worker process runs the first task, logging JSON lines; SIGTERM stops it cleanly
             let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("worker-\(UUID().uuidString).log")
@@ -123,7 +123,7 @@ struct CommandLineTests {
             var task: JSONValue = .null
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
-                task = try json(tower(setup, "tasks", "show", taskId, "--json").stdout)
+                task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
                 if task["status"] == "completed" { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
@@ -143,24 +143,24 @@ struct CommandLineTests {
                 #expect(line["level"] != nil && line["ts"] != nil)
             }
 
-            let run = try tower(setup, "runs", "show", runId)
+            let run = try await tower(setup, "runs", "show", runId)
             #expect(run.status == 0, "\(run)")
             #expect(run.stdout.contains("pinned context packet") && run.stdout.contains("pinned constraint snapshot"))
             #expect(run.stdout.contains("artifacts/output.md") && run.stdout.contains("trace.log"))
-            let runJSON = try json(tower(setup, "runs", "show", runId, "--json").stdout)
+            let runJSON = try json(await tower(setup, "runs", "show", runId, "--json").stdout)
             #expect(runJSON["run"]?["status"] == "under_review")
             #expect(runJSON["context_packet"]?["id"] == runJSON["run"]?["inputs"]?["context_packets"]?.arrayValue?.first?["id"])
-            #expect(try tower(setup, "runs", "show", "01NOSUCHRUN0000000000000000").status == 3)
+            #expect(try await tower(setup, "runs", "show", "01NOSUCHRUN0000000000000000").status == 3)
 
-            let trace = try tower(setup, "trace", taskId)
+            let trace = try await tower(setup, "trace", taskId)
             #expect(trace.status == 0, "\(trace)")
             #expect(trace.stdout.contains("Execution started") && trace.stdout.contains(taskId))
-            #expect(try tower(setup, "trace", runId).stdout == trace.stdout, "by run id or by task id")
-            let followed = try tower(setup, "trace", runId, "--follow")
+            #expect(try await tower(setup, "trace", runId).stdout == trace.stdout, "by run id or by task id")
+            let followed = try await tower(setup, "trace", runId, "--follow")
             #expect(followed.status == 0 && followed.stdout == trace.stdout, "--follow ends when the run has ended")
-            #expect(try tower(setup, "trace", "nothing-here").status == 3)
+            #expect(try await tower(setup, "trace", "nothing-here").status == 3)
 
-            let completed = try tower(setup, "tasks", "list", "--status", "completed", "--json").stdout.split(separator: "\n")
+            let completed = try await tower(setup, "tasks", "list", "--status", "completed", "--json").stdout.split(separator: "\n")
             #expect(completed.count == 1)
         }
     }
@@ -188,7 +188,7 @@ struct CommandLineTests {
         try await withSetup(.sqlite) { setup in
             let (fd, port) = try occupiedPort()
             defer { close(fd) }
-            let outcome = try TowerBinary.run(["serve", "--port", String(port)], environment: setup.environment, timeout: 60)
+            let outcome = try await TowerBinary.run(["serve", "--port", String(port)], environment: setup.environment, timeout: 60)
             #expect(!outcome.timedOut, "serve hung instead of stopping: \(outcome)")
             #expect(outcome.status == 1, "\(outcome)")
             #expect(outcome.stderr.contains("cannot serve on 127.0.0.1:\(port)"), "\(outcome)")
@@ -209,7 +209,7 @@ struct CommandLineTests {
         try await withSetup(.sqlite) { setup in
             var environment = setup.environment
             environment[name] = value
-            let outcome = try TowerBinary.run(["worker"], environment: environment, timeout: 30)
+            let outcome = try await TowerBinary.run(["worker"], environment: environment, timeout: 30)
             #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
             #expect(outcome.status != 0, "\(outcome)")
             #expect(outcome.stderr.contains(name) || outcome.stderr.contains(value), "the message names the setting: \(outcome)")
@@ -220,17 +220,17 @@ struct CommandLineTests {
         arguments: Dialect.allCases)
     func backfill(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             for repo in ["MyOrg/App.git", "myorg/app", "myorg/docs"] {
-                let created = try tower(
+                let created = try await tower(
                     setup, "enqueue", "--objective", "A legacy task for \(repo)", "--operation", "docs", "--repo", repo, "--no-cwom")
                 #expect(created.status == 0, "\(created)")
             }
-            let dry = try tower(setup, "backfill", "--dry-run")
+            let dry = try await tower(setup, "backfill", "--dry-run")
             #expect(dry.status == 0, "\(dry)")
             #expect(dry.stdout.contains("Dry run: would migrate 3 tasks") && dry.stdout.contains("Would migrate 3 tasks."), "\(dry)")
 
-            let run = try tower(setup, "backfill", "--batch-size", "2")
+            let run = try await tower(setup, "backfill", "--batch-size", "2")
             #expect(run.status == 0, "\(run)")
             #expect(run.stdout.contains("Migrating 3 tasks in batches of 2"), "\(run)")
             #expect(run.stdout.contains("progress: 3/3 (100%)") && run.stdout.contains("tasks/s  ETA"), "plain progress lines: \(run)")
@@ -238,10 +238,10 @@ struct CommandLineTests {
             #expect(run.stdout.contains("queued: 3") && run.stdout.contains("myorg/app: 2") && run.stdout.contains("myorg/docs: 1"))
             #expect(run.stdout.contains("Issue 3") && run.stdout.contains("Repo 2"), "one Repo per normalised slug: \(run)")
 
-            let again = try tower(setup, "backfill")
+            let again = try await tower(setup, "backfill")
             #expect(again.status == 0 && again.stdout.contains("Nothing to do"), "\(again)")
-            #expect(try json(tower(setup, "backfill", "--json").stdout)["migrated"] == 0)
-            for line in try tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n") {
+            #expect(try json(await tower(setup, "backfill", "--json").stdout)["migrated"] == 0)
+            for line in try await tower(setup, "tasks", "list", "--json").stdout.split(separator: "\n") {
                 #expect(try json(String(line))["cwom_issue_id"]?.stringValue != nil)
             }
         }
@@ -250,12 +250,12 @@ struct CommandLineTests {
     @Test("backfill on a terminal draws a progress bar")
     func backfillProgressBar() async throws {
         try await withSetup(.sqlite) { setup in
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             #expect(
-                try tower(setup, "enqueue", "--objective", "A legacy task", "--operation", "docs", "--repo", "myorg/app", "--no-cwom")
+                try await tower(setup, "enqueue", "--objective", "A legacy task", "--operation", "docs", "--repo", "myorg/app", "--no-cwom")
                     .status == 0)
             // `script` (util-linux) gives the command a pseudo-terminal.
-            let script = try TowerBinary.run(
+            let script = try await TowerBinary.run(
                 ["-qec", "'\(TowerBinary.url.path)' backfill", "/dev/null"], environment: setup.environment,
                 executable: URL(fileURLWithPath: "/usr/bin/script"))
             let text = script.stdout

@@ -71,8 +71,8 @@ extension CommandLineTests {
             let setup = Setup(
                 environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path, "TOWER_METRICS_PUBLIC": "\(metricsPublic)"]) { _, new in new },
                 traceRoot: setup.traceRoot)
-            let reader = try tower(setup, "keys", "add", "scraper", "--scope", "read").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try tower(setup, "migrate").status == 0)
+            let reader = try await tower(setup, "keys", "add", "scraper", "--scope", "read").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await tower(setup, "migrate").status == 0)
             let (fd, port) = try occupiedPort()
             close(fd)
             let worker = try start(setup, ["worker", "--metrics-port", String(port)], log: logFile)
@@ -97,7 +97,7 @@ extension CommandLineTests {
             var setup = setup
             setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path]) { _, new in new }, traceRoot: setup.traceRoot)
 
-            let added = try tower(setup, "keys", "add", "reader", "--scope", "read")
+            let added = try await tower(setup, "keys", "add", "reader", "--scope", "read")
             #expect(added.status == 0, "\(added)")
             let reader = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(reader.hasPrefix("tower_"), "the key is printed once on stdout: \(added)")
@@ -108,14 +108,14 @@ extension CommandLineTests {
             let mode = try FileManager.default.attributesOfItem(atPath: keysFile.path)[.posixPermissions] as? Int
             #expect(mode == 0o600, "readable by its owner only")
 
-            #expect(try tower(setup, "keys", "add", "reader", "--scope", "read").status == 4, "a name is used once")
-            let badScope = try tower(setup, "keys", "add", "x", "--scope", "everything")
+            #expect(try await tower(setup, "keys", "add", "reader", "--scope", "read").status == 4, "a name is used once")
+            let badScope = try await tower(setup, "keys", "add", "x", "--scope", "everything")
             #expect(badScope.status != 0 && badScope.stderr.contains("unknown scope 'everything'"), "\(badScope)")
-            #expect(try tower(setup, "keys", "add", "y").status != 0, "a key needs a scope")
-            let listed = try tower(setup, "keys", "list")
+            #expect(try await tower(setup, "keys", "add", "y").status != 0, "a key needs a scope")
+            let listed = try await tower(setup, "keys", "list")
             #expect(listed.stdout == "reader\tread\t\n", "\(listed)")
 
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             try await withAPIProcess(setup) { port, logFile, api in
                 @Sendable func get(_ key: String?) async throws -> Int {
                     let headers = key.map { [("Authorization", "Bearer \($0)")] } ?? []
@@ -125,10 +125,10 @@ extension CommandLineTests {
                 #expect(try await get(nil) == 401)
 
                 // Rotate: a new key for the same client, the old one revoked; SIGHUP applies both.
-                let rotated = try tower(setup, "keys", "add", "reader-2", "--scope", "read", "--scope", "write")
+                let rotated = try await tower(setup, "keys", "add", "reader-2", "--scope", "read", "--scope", "write")
                 let newReader = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                #expect(try tower(setup, "keys", "revoke", "reader").status == 0)
-                #expect(try tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
+                #expect(try await tower(setup, "keys", "revoke", "reader").status == 0)
+                #expect(try await tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
                 api.send(SIGHUP)
                 try await eventually("the revoked key is refused") { try await get(reader) == 401 }
                 #expect(try await get(newReader) == 200)
@@ -157,7 +157,7 @@ extension CommandLineTests {
         try await withSetup(.sqlite) { setup in
             var environment = setup.environment
             environment[name] = value
-            let outcome = try TowerBinary.run(["api", "--port", "1"], environment: environment, timeout: 30)
+            let outcome = try await TowerBinary.run(["api", "--port", "1"], environment: environment, timeout: 30)
             #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
             #expect(outcome.status == 1, "\(outcome)")
             #expect(outcome.stderr.contains(name), "the message names the setting: \(outcome)")
@@ -172,7 +172,7 @@ extension CommandLineTests {
             try "# keys\nalice reed sha256:\(String(repeating: "0", count: 64))\n".write(to: keysFile, atomically: true, encoding: .utf8)
             var environment = setup.environment
             environment["TOWER_API_KEYS_FILE"] = keysFile.path
-            let outcome = try TowerBinary.run(["serve", "--port", "1"], environment: environment, timeout: 30)
+            let outcome = try await TowerBinary.run(["serve", "--port", "1"], environment: environment, timeout: 30)
             #expect(outcome.status == 1, "\(outcome)")
             #expect(outcome.stderr.contains("\(keysFile.path) line 2: unknown scope 'reed'"), "\(outcome)")
         }

@@ -8,8 +8,8 @@ import TowerTestSupport
 extension CommandLineTests {
     /// Runs the client script with `arguments`; the keys of an agent and a reviewer are in the
     /// environment. Returns its outcome.
-    func runAgentLoop(_ setup: Setup, _ arguments: [String], keys: (agent: String, reviewer: String)) throws -> TowerBinary.Outcome {
-        try TowerBinary.run(
+    func runAgentLoop(_ setup: Setup, _ arguments: [String], keys: (agent: String, reviewer: String)) async throws -> TowerBinary.Outcome {
+        try await TowerBinary.run(
             ["python3", repositoryRoot.appendingPathComponent("Tests/MCPClient/agent_loop.py").path] + arguments,
             environment: setup.environment.merging([
                 "AGENT_KEY": keys.agent, "REVIEWER_KEY": keys.reviewer, "TOWER_BINARY": TowerBinary.url.path,
@@ -17,11 +17,11 @@ extension CommandLineTests {
     }
 
     /// A keys file with the agent's key (agent, read, write) and a reviewer's (review, read).
-    func agentKeys(_ setup: inout Setup) throws -> (agent: String, reviewer: String, file: URL) {
+    func agentKeys(_ setup: inout Setup) async throws -> (agent: String, reviewer: String, file: URL) {
         let file = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("keys-\(UUID().uuidString)")
         setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": file.path]) { _, new in new }, traceRoot: setup.traceRoot)
-        let agent = try tower(setup, "keys", "add", "mcp-agent-key", "--scope", "agent", "--scope", "read", "--scope", "write")
-        let reviewer = try tower(setup, "keys", "add", "mcp-reviewer", "--scope", "review", "--scope", "read")
+        let agent = try await tower(setup, "keys", "add", "mcp-agent-key", "--scope", "agent", "--scope", "read", "--scope", "write")
+        let reviewer = try await tower(setup, "keys", "add", "mcp-reviewer", "--scope", "review", "--scope", "read")
         try #require(agent.status == 0 && reviewer.status == 0)
         return (agent.stdout.trimmingCharacters(in: .whitespacesAndNewlines), reviewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines), file)
     }
@@ -30,10 +30,10 @@ extension CommandLineTests {
     func mcpOverStdio(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
             var setup = setup
-            let keys = try agentKeys(&setup)
+            let keys = try await agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
-            #expect(try tower(setup, "migrate").status == 0)
-            let outcome = try runAgentLoop(setup, ["stdio"], keys: (keys.agent, keys.reviewer))
+            #expect(try await tower(setup, "migrate").status == 0)
+            let outcome = try await runAgentLoop(setup, ["stdio"], keys: (keys.agent, keys.reviewer))
             #expect(outcome.status == 0, "\(outcome)")
             #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
         }
@@ -44,14 +44,14 @@ extension CommandLineTests {
     func mcpOverHTTP(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
             var setup = setup
-            let keys = try agentKeys(&setup)
+            let keys = try await agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             try await withAPIProcess(setup) { port, log, _ in
                 #expect(try await RawConnection.request(port: port, "POST", "/mcp", body: "{}").status == 401, "a key is needed")
                 #expect(try await RawConnection.request(port: port, "GET", "/mcp/sse").status == 401, "a key is needed")
                 for (transport, path) in [("http", "/mcp"), ("sse", "/mcp/sse")] {
-                    let outcome = try runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
+                    let outcome = try await runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
                     #expect(outcome.status == 0, "\(transport): \(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
                     #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
                 }
@@ -62,12 +62,12 @@ extension CommandLineTests {
     @Test("an agent that vanishes: once its lease runs out a worker rescues the task, fails its Run and refuses its late completion")
     func mcpLeaseRunsOut() async throws {
         try await withSetup(.postgres) { setup in
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             var setup = setup
-            let keys = try agentKeys(&setup)
+            let keys = try await agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
             try await withAPIProcess(setup) { port, log, _ in
-                let outcome = try runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
+                let outcome = try await runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
                 #expect(outcome.status == 0, "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
         }
@@ -77,11 +77,11 @@ extension CommandLineTests {
     func mcpNeedsAKey() async throws {
         try await withSetup(.sqlite) { setup in
             var setup = setup
-            let keys = try agentKeys(&setup)
+            let keys = try await agentKeys(&setup)
             defer { try? FileManager.default.removeItem(at: keys.file) }
-            let missing = try TowerBinary.run(["mcp"], environment: setup.environment, timeout: 30)
+            let missing = try await TowerBinary.run(["mcp"], environment: setup.environment, timeout: 30)
             #expect(missing.status == 1 && missing.stderr.contains("TOWER_MCP_KEY is not set"), "\(missing)")
-            let wrong = try TowerBinary.run(["mcp"], environment: setup.environment.merging(["TOWER_MCP_KEY": "nope"]) { _, new in new }, timeout: 30)
+            let wrong = try await TowerBinary.run(["mcp"], environment: setup.environment.merging(["TOWER_MCP_KEY": "nope"]) { _, new in new }, timeout: 30)
             #expect(wrong.status == 1 && wrong.stderr.contains("TOWER_MCP_KEY is not a configured key"), "\(wrong)")
         }
     }

@@ -20,7 +20,7 @@ extension CommandLineTests {
     func metricsFromTheStart() async throws {
         // On PostgreSQL: the pool's size is a PostgreSQL series.
         try await withSetup(.postgres) { setup in
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             try await withAPIProcess(setup) { port, _, _ in
                 let answer = try await RawConnection.request(port: port, "GET", "/metrics").text
                 let text = answer.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")

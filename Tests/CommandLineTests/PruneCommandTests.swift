@@ -9,9 +9,9 @@ extension CommandLineTests {
         arguments: Dialect.allCases)
     func pruneCommand(_ dialect: Dialect) async throws {
         try await withSetup(dialect) { setup in
-            #expect(try tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "migrate").status == 0)
             let setup = Setup(environment: setup.environment.merging(["JCT_REVIEW_AUTO_APPROVE": "true"]) { $1 }, traceRoot: setup.traceRoot)
-            let created = try tower(setup, "enqueue", "--objective", "Write the changelog", "--operation", "docs", "--repo", "myorg/docs")
+            let created = try await tower(setup, "enqueue", "--objective", "Write the changelog", "--operation", "docs", "--repo", "myorg/docs")
             let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             try await withAPIProcess(setup, command: "serve") { port, _, _ in
                 try await eventually("the task is completed") {
@@ -27,19 +27,19 @@ extension CommandLineTests {
                 let artifactId = try #require(
                     artifacts.range(of: #""kind":"Artifact","id":""#).map { String(artifacts[$0.upperBound...].prefix { $0 != "\"" }) })
 
-                let dry = try tower(setup, "prune", "--older-than", "0d", "--dry-run")
+                let dry = try await tower(setup, "prune", "--older-than", "0d", "--dry-run")
                 #expect(dry.status == 0 && dry.stdout.hasPrefix("would prune: 1 trace folder(s)"), "\(dry)")
                 #expect(FileManager.default.fileExists(atPath: folder.path))
-                let pruned = try tower(setup, "prune", "--older-than", "0d")
+                let pruned = try await tower(setup, "prune", "--older-than", "0d")
                 #expect(pruned.status == 0 && pruned.stdout.hasPrefix("pruned: 1 trace folder(s)"), "\(pruned)")
                 #expect(!FileManager.default.fileExists(atPath: folder.path), "the trace folder is gone")
                 let artifact = try await RawConnection.request(port: port, "GET", "/cwom/artifacts/\(artifactId)").text
                 #expect(artifact.contains(#""pruned_at":"#) && artifact.contains(#""pruned_reason":"retention: older than 0d""#), "\(artifact)")
                 #expect(try await RawConnection.request(port: port, "GET", "/cwom/runs/\(runId)/trace").status == 410)
-                let again = try tower(setup, "prune", "--older-than", "0d")
+                let again = try await tower(setup, "prune", "--older-than", "0d")
                 #expect(again.stdout.hasPrefix("pruned: 0 trace folder(s)"), "\(again)")
-                #expect(try tower(setup, "prune", "--older-than", "soon").status != 0, "a wrong age is refused")
-                #expect(try tower(setup, "prune").stderr.contains("TOWER_RETENTION_DAYS"), "an age is needed")
+                #expect(try await tower(setup, "prune", "--older-than", "soon").status != 0, "a wrong age is refused")
+                #expect(try await tower(setup, "prune").stderr.contains("TOWER_RETENTION_DAYS"), "an age is needed")
             }
         }
     }

@@ -68,20 +68,20 @@ struct DeployManifestTests {
         return names
     }
 
-    func help(_ arguments: [String]) throws -> (Int32, String) {
-        let outcome = try TowerBinary.run(arguments)
+    func help(_ arguments: [String]) async throws -> (Int32, String) {
+        let outcome = try await TowerBinary.run(arguments)
         return (outcome.status, outcome.stdout + outcome.stderr)
     }
 
     @Test("every tower subcommand and flag used by deploy/ exists")
-    func commandsAndFlags() throws {
+    func commandsAndFlags() async throws {
         try #require(TowerBinary.isBuilt, "build tower first (scripts/test does)")
         let invocations = try Self.invocations()
         #expect(invocations.count >= 8, "the parser found the invocations: \(invocations)")
         for invocation in invocations {
             guard let subcommand = invocation.first else { continue }
             if subcommand == "--version" { continue }
-            let (status, text) = try help([subcommand, "--help"])
+            let (status, text) = try await help([subcommand, "--help"])
             #expect(status == 0, "tower \(subcommand) is not a command")
             for flag in invocation.dropFirst() where flag.hasPrefix("--") {
                 #expect(text.contains(flag), "tower \(subcommand) has no \(flag)")

@@ -27,7 +27,7 @@ public enum TowerBinary {
     /// not stop the suite).
     /// `executable` runs another program the same way (a test client).
     public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
-        timeout: Double = 120, executable: URL = TowerBinary.url) throws -> Outcome
+        timeout: Double = 120, executable: URL = TowerBinary.url) async throws -> Outcome
     {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -41,11 +41,13 @@ public enum TowerBinary {
             input = file
         }
         let child = try start(arguments, environment: environment, stdin: input, stdout: out, stderr: err, executable: executable)
-        var status = child.waitBlocking(timeout: timeout)
+        // Waits without holding a thread: the suite's async tests share a cooperative pool of
+        // as many threads as cores, and a blocked one stalls every test waiting on its turn.
+        var status = await child.wait(timeout: timeout)
         let timedOut = status == nil
         if timedOut {
             child.send(SIGKILL)
-            status = child.waitBlocking(timeout: 60)
+            status = await child.wait(timeout: 60)
         }
         let code: Int32
         switch status {

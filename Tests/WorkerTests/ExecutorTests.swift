@@ -149,13 +149,13 @@ struct ExecutorTests {
     }
 
     /// A git repository with one commit, in a folder of its own (removed by the caller).
-    static func localRepository() throws -> URL {
+    static func localRepository() async throws -> URL {
         let repository = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(ULID.make())")
         try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
         try "# Project\n\nRun setup.py install.\n".write(to: repository.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
         try Data(repeating: 7, count: 256 << 10).write(to: repository.appendingPathComponent("data.bin"))
         for arguments in [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "first"]] {
-            let git = try TowerBinary.run(
+            let git = try await TowerBinary.run(
                 ["-C", repository.path] + arguments, executable: URL(fileURLWithPath: "/usr/bin/git"))
             try #require(git.status == 0, "git \(arguments): \(git)")
         }
@@ -165,7 +165,7 @@ struct ExecutorTests {
     @Test("the workspace lives outside the trace folder: a clone leaves a small trace, its diff is collected, the workspace is removed")
     func workspaceOutsideTrace() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
-            let repository = try Self.localRepository()
+            let repository = try await Self.localRepository()
             let script = FileManager.default.temporaryDirectory.appendingPathComponent("clone-\(ULID.make()).sh")
             try """
             #!/bin/sh
