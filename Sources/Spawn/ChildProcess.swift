@@ -53,7 +53,7 @@ public struct SpawnError: Error, CustomStringConvertible {
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     /// True when the child leads a process group of its own (its children inherit it), so that
-    /// `signalGroup` reaches the whole tree.
+    /// `send` and `terminate` reach the whole tree.
     public let leadsGroup: Bool
     private let state = Mutex(State())
 
