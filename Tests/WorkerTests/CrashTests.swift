@@ -63,12 +63,8 @@ struct CrashTests {
             var ids: [String] = []
             for n in 0..<40 { ids.append(try await env.enqueue(objective: "Survive dropped connections \(n)").id) }
             let executor = try CommandExecutor(commandLine: "sleep 0.2")
-            let worker = RunningWorker(
-                BridgeWorker(
-                    database: workerDatabase,
-                    configuration: env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3),
-                    logger: quietLogger("tower.worker"),
-                    engine: LifecycleEngine(database: workerDatabase, events: env.engine.events)))
+            let worker = env.start(
+                env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3), on: workerDatabase)
             var dropped = 0
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(600))

@@ -47,9 +47,17 @@ struct WorkerEnvironment: Sendable {
 
     var workspaceRoot: URL { traceRoot.deletingLastPathComponent().appendingPathComponent("workspaces", isDirectory: true) }
 
-    func start(_ configuration: WorkerConfiguration) -> RunningWorker {
-        RunningWorker(
-            BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker"), engine: engine))
+    /// A worker on this environment's database, or on `other` (the same data through another
+    /// driver or pool) with an engine of its own that shares this one's events and retry policy.
+    func start(_ configuration: WorkerConfiguration, on other: Database? = nil) -> RunningWorker {
+        var database = self.database
+        var workerEngine = engine
+        if let other {
+            database = other
+            workerEngine = LifecycleEngine(database: other, events: engine.events, retry: Self.retry)
+        }
+        return RunningWorker(
+            BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker"), engine: workerEngine))
     }
 
     /// Inserts a queued task directly (as the legacy service would), optionally with CWOM.

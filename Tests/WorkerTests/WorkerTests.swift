@@ -188,10 +188,7 @@ struct WorkerTests {
             let task = try await env.enqueue(objective: "Run after a bad start")
             // The worker's first write (its start record) fails as a dropped connection would.
             let database = Database(driver: UnreachableOnce(env.database.driver), location: env.database.location)
-            let worker = RunningWorker(
-                BridgeWorker(
-                    database: database, configuration: env.configuration(), logger: quietLogger("tower.worker"),
-                    engine: LifecycleEngine(database: database, events: env.engine.events, retry: WorkerEnvironment.retry)))
+            let worker = env.start(env.configuration(), on: database)
             let done = try await env.finished(task.id, seconds: 60)
             try await worker.stop()
             #expect(done.status == .completed)
