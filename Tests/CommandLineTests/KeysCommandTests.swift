@@ -8,17 +8,6 @@ import TowerTestSupport
 /// `tower keys` and a running `tower api` that re-reads the keys file on SIGHUP: the operator's
 /// way to add, rotate and revoke keys.
 extension CommandLineTests {
-    /// Polls `condition` (a request to a separate process) until it holds or 60 s pass.
-    func eventually(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-        let held = try await withDeadline(seconds: 60) {
-            while true {
-                if try await condition() { return true }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        try #require(held == true, "\(what) within 60 s")
-    }
-
     /// Starts `tower ARGUMENTS` in the background, its log (level info) in `log`.
     func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> ChildProcess {
         try TowerBinary.start(

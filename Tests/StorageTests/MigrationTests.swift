@@ -82,6 +82,72 @@ struct MigrationTests {
         await second.close()
     }
 
+    /// The lock a migration of this schema takes (`Migrator`).
+    static let migrationLock = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), 7368257318))"
+
+    @Test("on PostgreSQL a migration waits for another process's migration past query_timeout, and then applies")
+    func waitsPastQueryTimeoutOnPostgres() async throws {
+        let test = try await TestDatabase.make(.postgres)
+        defer { Task { await test.drop() } }
+        guard case .postgres(let url) = test.location else { return }
+        let holder = try await test.open(migrate: false)
+        let migrating = try await Database.open(.postgres(url: url + "&query_timeout=2"), poolSize: 2, requireCurrentSchema: false)
+        try await holder.driver.withSession { session in
+            // Another process's migration, holding the lock for as long as its statements run.
+            try await session.query("BEGIN", [])
+            try await session.query(Self.migrationLock, [])
+            let pid = try #require(try await session.query("SELECT pg_backend_pid() AS pid", []).first?.int("pid"))
+            let migration = Task { try await migrating.migrator(logger: quietLogger("tower.migrate")).migrate() }
+            try await eventually("the migration waits for the lock longer than its query_timeout of 2 s") {
+                // Within a transaction the statistics views keep their first snapshot unless cleared.
+                try await session.query("SELECT pg_stat_clear_snapshot()", [])
+                let rows = try await session.query(
+                    """
+                    SELECT count(*) AS n FROM pg_stat_activity
+                    WHERE $1 = ANY(pg_blocking_pids(pid)) AND clock_timestamp() - query_start > interval '3 seconds'
+                    """, [.int(pid)])
+                return try rows.first?.int("n") == 1
+            }
+            try await session.query("COMMIT", [])
+            #expect(try await migration.value.count == 4)
+        }
+        #expect(try await migrating.migrator().status().allSatisfy { $0.state == .applied })
+        await migrating.close()
+        await holder.close()
+    }
+
+    @Test("on SQLite a migration waits for another connection's write lock past the busy timeout, and then applies")
+    func waitsPastBusyTimeoutOnSQLite() async throws {
+        let test = try await TestDatabase.make(.sqlite)
+        defer { Task { await test.drop() } }
+        guard case .sqlite(let path) = test.location else { return }
+        let holder = try await test.open(migrate: false)
+        let migrating = try await SQLiteDriver.open(path: path, readers: 1, busyTimeoutMilliseconds: 200)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let (lockTaken, locked) = AsyncStream.makeStream(of: Void.self)
+        let holding = Task {
+            try await holder.driver.write { _ in
+                locked.yield()
+                for await _ in released { break }
+            }
+        }
+        for await _ in lockTaken { break }
+        let migration = Task { try await Migrator(driver: migrating, logger: quietLogger("tower.migrate")).migrate() }
+        // What is tested is a wait longer than the busy timeout, so the test lets time pass: five
+        // times the 200 ms after which an ordinary write gives up.
+        try await Task.sleep(for: .seconds(1))
+        release.yield()
+        try await holding.value
+        #expect(try await migration.value.count == 4)
+        await #expect(throws: StorageError.self, "an ordinary write still gives up after the busy timeout") {
+            try await holder.driver.write { _ in
+                try await migrating.write { session in try await session.query("SELECT 1", []) }
+            }
+        }
+        await migrating.close()
+        await holder.close()
+    }
+
     @Test("an applied migration whose file changed stops the runner", arguments: Dialect.allCases)
     func checksumMismatch(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

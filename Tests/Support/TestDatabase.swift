@@ -147,3 +147,17 @@ public func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendab
         return first
     }
 }
+
+/// Polls `condition` until it holds, for at most `seconds`: for a change made where this process
+/// hears no event of it (another process, the database server's own state).
+public func eventually(_ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () async throws -> Bool)
+    async throws
+{
+    let held = try await withDeadline(seconds: seconds) {
+        while true {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+    try #require(held == true, "\(what) within \(seconds) s")
+}

@@ -69,6 +69,11 @@ public final class CountingDriver: DatabaseDriver {
         return try await base.write { session in try await body(Session(base: session, driver: self)) }
     }
 
+    public func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        counts.withLock { $0.transactions += 1 }
+        return try await base.writeSchema { session in try await body(Session(base: session, driver: self)) }
+    }
+
     public func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         counts.withLock { $0.transactions += 1 }
         return try await base.read { session in try await body(Session(base: session, driver: self)) }

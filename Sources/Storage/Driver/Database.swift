@@ -158,6 +158,14 @@ public protocol DatabaseDriver: Sendable {
     @discardableResult
     func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
 
+    /// `write` for a schema change, which may rightly take minutes: an index built over a large
+    /// table, or the wait for another process's migration of the same database (it holds the
+    /// migration lock for as long as its own statements run). No statement deadline applies, not
+    /// PostgreSQL's `query_timeout` nor SQLite's busy timeout: a migration ends when its work is
+    /// done, or when the operator who started it stops it. The `Migrator` writes only through this.
+    @discardableResult
+    func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
+
     /// Runs `body` on a consistent read snapshot.
     @discardableResult
     func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
@@ -172,4 +180,11 @@ public protocol DatabaseDriver: Sendable {
 
     /// Closes every connection. The driver cannot be used afterwards.
     func close() async
+}
+
+extension DatabaseDriver {
+    /// For drivers without a statement deadline of their own (test doubles): `write`.
+    public func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await write(body)
+    }
 }

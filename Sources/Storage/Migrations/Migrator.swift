@@ -118,7 +118,7 @@ public struct Migrator: Sendable {
         try await ensureTable()
         var done: [MigrationStatus] = []
         for migration in migrations {
-            let outcome = try await driver.write { session -> MigrationStatus.State? in
+            let outcome = try await driver.writeSchema { session -> MigrationStatus.State? in
                 if let lock = lockStatement { try await session.query(lock) }
                 let recorded = try await Self.recorded(session)
                 if let row = recorded[migration.version] {
@@ -158,7 +158,7 @@ public struct Migrator: Sendable {
     // MARK: - Internals
 
     private func ensureTable() async throws {
-        try await driver.write { session in
+        try await driver.writeSchema { session in
             if let lock = lockStatement { try await session.query(lock) }
             try await session.query(
                 """

@@ -192,13 +192,27 @@ public final class PostgresDriver: DatabaseDriver {
     /// terminated (`PostgresClient.withTransaction` does that, and a worker hung on it), and the
     /// server has rolled the transaction back anyway.
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await transaction(timeout: settings.queryTimeout, body)
+    }
+
+    /// A write whose statements have no deadline: see `DatabaseDriver.writeSchema`. The server's
+    /// `idle_in_transaction_session_timeout` still ends the transaction if this process stops
+    /// sending statements.
+    public func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await transaction(timeout: nil, body)
+    }
+
+    /// `timeout`: seconds each statement may wait for its answer; nil waits as long as it takes.
+    private func transaction<T: Sendable>(timeout: Double?, _ body: @Sendable (any DatabaseSession) async throws -> T)
+        async throws -> T
+    {
         do {
             return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
                 let transaction = PostgresTransaction()
                 let session = PostgresSession(
-                    connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements,
+                    connection: connection, logger: logger, timeout: timeout, watchdog: watchdog, statements: statements,
                     transaction: transaction)
                 do {
                     let value = try await body(session)
@@ -344,8 +358,9 @@ final class PostgresTransaction: Sendable {
 struct PostgresSession: DatabaseSession {
     let connection: PostgresConnection
     let logger: Logger
-    /// Seconds a statement may wait for its answer (see `PostgresSettings.queryTimeout`).
-    let timeout: Double
+    /// Seconds a statement may wait for its answer (see `PostgresSettings.queryTimeout`); nil for
+    /// no deadline (`PostgresDriver.writeSchema`).
+    let timeout: Double?
     let watchdog: QueryWatchdog
     let statements: StatementCatalog
     /// Nil outside a transaction (`withSession`).
@@ -372,8 +387,8 @@ struct PostgresSession: DatabaseSession {
     /// deadline the connection is closed and the caller gets an `unreachable` error at once; the
     /// stuck query is abandoned (its task stays suspended), which is the price of not hanging.
     func withDeadline<T: Sendable>(_ sql: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let timeout = self.timeout else { return try await operation() }
         let connection = self.connection
-        let timeout = self.timeout
         let watchdog = self.watchdog
         let answered = Mutex(false)
         let claim: @Sendable () -> Bool = { answered.withLock { done in defer { done = true }; return !done } }

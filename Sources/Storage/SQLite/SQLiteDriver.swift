@@ -19,6 +19,8 @@ public final class SQLiteDriver: DatabaseDriver {
     private let checkpointer: SQLiteCheckpointer
     private let closed = ClosedFlag()
     private let inUse = Atomic<Int>(0)
+    /// How long a connection waits for another process's lock on the file.
+    private let busyTimeoutMilliseconds: Int
 
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
@@ -53,15 +55,20 @@ public final class SQLiteDriver: DatabaseDriver {
             }
             let checkpointer = SQLiteCheckpointer(connection: opened[readerCount + 1])
             try await opened[0].watchWAL(threshold: Int32(clamping: max(1, checkpointPages))) { checkpointer.walGrew() }
-            return SQLiteDriver(path: path, writer: [opened[0]], readers: Array(opened[1...readerCount]), checkpointer: checkpointer)
+            return SQLiteDriver(
+                path: path, writer: [opened[0]], readers: Array(opened[1...readerCount]), checkpointer: checkpointer,
+                busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         } catch {
             for connection in opened { await connection.close() }
             throw StorageError(error.kind, "cannot open the SQLite database \(path): \(error.message)")
         }
     }
 
-    private init(path: String, writer: [SQLiteConnection], readers: [SQLiteConnection], checkpointer: SQLiteCheckpointer) {
+    private init(path: String, writer: [SQLiteConnection], readers: [SQLiteConnection], checkpointer: SQLiteCheckpointer,
+        busyTimeoutMilliseconds: Int)
+    {
         self.path = path
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.checkpointer = checkpointer
         self.writer = ConnectionPool(writer)
         self.readers = ConnectionPool(readers)
@@ -69,6 +76,13 @@ public final class SQLiteDriver: DatabaseDriver {
 
     public func write<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         try await transaction(on: writer, begin: "BEGIN IMMEDIATE", body)
+    }
+
+    /// A write that waits for another process's write lock as long as it takes (see
+    /// `DatabaseDriver.writeSchema`): the writer's busy timeout is lifted for this transaction
+    /// and set back after it.
+    public func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
+        try await transaction(on: writer, begin: "BEGIN IMMEDIATE", busyTimeout: Int(Int32.max), body)
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
@@ -92,7 +106,9 @@ public final class SQLiteDriver: DatabaseDriver {
 
     /// The transaction's body runs with the connection's thread as its executor, so its
     /// statements run there inline: one thread hop in, one out (`SQLiteThread`).
-    private func transaction<T: Sendable>(on pool: ConnectionPool<SQLiteConnection>, begin: String,
+    /// `busyTimeout`: milliseconds this transaction waits for another process's lock, instead of
+    /// the driver's.
+    private func transaction<T: Sendable>(on pool: ConnectionPool<SQLiteConnection>, begin: String, busyTimeout: Int? = nil,
         _ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T
     {
         guard !closed.value else { throw StorageError(.unreachable, "the SQLite database \(path) is closed") }
@@ -100,17 +116,26 @@ public final class SQLiteDriver: DatabaseDriver {
         inUse.add(1, ordering: .relaxed)
         defer { inUse.subtract(1, ordering: .relaxed) }
         let session = SQLiteSession(connection: connection)
+        let usual = busyTimeoutMilliseconds
         do {
             let result = try await withTaskExecutorPreference(connection.thread) {
-                try await session.query(begin, [])
+                if let busyTimeout { try await session.query("PRAGMA busy_timeout = \(busyTimeout)", []) }
+                let outcome: Result<T, any Error>
                 do {
-                    let result = try await body(session)
-                    try await session.query("COMMIT", [])
-                    return result
+                    try await session.query(begin, [])
+                    do {
+                        let result = try await body(session)
+                        try await session.query("COMMIT", [])
+                        outcome = .success(result)
+                    } catch {
+                        _ = try? await session.query("ROLLBACK", [])
+                        throw error
+                    }
                 } catch {
-                    _ = try? await session.query("ROLLBACK", [])
-                    throw error
+                    outcome = .failure(error)
                 }
+                if busyTimeout != nil { try await session.query("PRAGMA busy_timeout = \(usual)", []) }
+                return try outcome.get()
             }
             await pool.release(connection)
             return result
