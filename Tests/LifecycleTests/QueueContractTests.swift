@@ -223,6 +223,33 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on PostgreSQL, the statement of an intake batch of four is kept prepared from its third use")
+    func postgresIntakeBatchIsPrepared() async throws {
+        try await withDatabase(.postgres) { _, test in
+            // One connection, so that the server's list of prepared statements is the engine's.
+            let database = try await Database.open(test.location, poolSize: 1, requireCurrentSchema: false)
+            let (bench, counting) = Self.countedBench(database)
+            try await bench.enqueue("The first task of its repository: its Repo is looked up")
+            var statement = ""
+            for round in 0..<3 {
+                counting.record()
+                let outcomes = try await bench.engine.enqueue((0..<4).map { Self.enqueueRequest(objective: "Batch \(round), task \($0)") })
+                #expect(outcomes.count == 4)
+                let sent = counting.takeRecorded()
+                #expect(sent.count == 1, "one statement")
+                #expect(statement.isEmpty || sent.first?.sql == statement, "the same text every time")
+                statement = sent.first?.sql ?? ""
+            }
+            let text = statement
+            let prepared = try await database.driver.withSession { session in
+                try await session.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", [.text(text)])
+                    .first?.int("n")
+            }
+            #expect(prepared == 1)
+            await database.close()
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -128,10 +128,10 @@ struct OperationalTests {
                     #expect(count == (round >= 2 ? 1 : 0), "prepared from the third use, round \(round)")
                 }
                 // A statement of many values stays unnamed (its plan would hold memory per connection).
-                let wide = "SELECT " + (1...300).map { "$\($0)::int8" }.joined(separator: " + ") + " AS n"
+                let wide = "SELECT " + (1...800).map { "$\($0)::int8" }.joined(separator: " + ") + " AS n"
                 for _ in 0..<4 {
-                    let n = try await session.query(wide, (1...300).map { _ in SQLValue.int(1) })[0].int("n")
-                    #expect(n == 300)
+                    let n = try await session.query(wide, (1...800).map { _ in SQLValue.int(1) })[0].int("n")
+                    #expect(n == 800)
                 }
                 let wideCount = try await prepared(session, wide)
                 #expect(wideCount == 0)
