@@ -32,6 +32,43 @@ struct JSONTests {
         #expect(try JSONParser.parse(" [true, false, null] ") == [true, false, nil])
     }
 
+    @Test("objects keep insertion order, replace in place, remove, and compare and hash without order",
+        arguments: [3, 40, 5_000])
+    func objects(_ size: Int) throws {
+        var object = JSONObject()
+        for n in 0..<size { object["k\(n)"] = .int(n) }
+        #expect(object.count == size)
+        #expect(object.keys == (0..<size).map { "k\($0)" })
+        object["k1"] = "replaced"
+        #expect(object.keys[1] == "k1", "a replaced key keeps its place")
+        #expect(object["k1"] == "replaced")
+        object["k0"] = nil
+        #expect(object.count == size - 1)
+        #expect(object["k0"] == nil)
+        #expect(object["k\(size - 1)"] == .int(size - 1), "found after a removal")
+        object["k0"] = 0
+        #expect(object.keys.last == "k0", "a key set again after its removal goes last")
+        #expect(Array(object.map(\.key)) == object.keys)
+
+        let reversed = JSONObject(object.reversed().map { ($0.key, $0.value) })
+        #expect(reversed == object)
+        #expect(reversed.hashValue == object.hashValue)
+        #expect(Set([JSONValue.object(reversed), .object(object)]).count == 1)
+        var different = object
+        different["k2"] = .int(-2)
+        #expect(different != object)
+        var longer = object
+        longer["extra"] = nil
+        longer["extra"] = .null
+        #expect(longer != object, "a key holding null is not a missing key")
+
+        // A parsed body of many keys, duplicates included: the last value wins in the first place.
+        let text = "{" + (0..<size).map { #""d\#($0 % 7)": \#($0)"# }.joined(separator: ", ") + "}"
+        let parsed = try #require(try JSONParser.parse(text).objectValue)
+        #expect(parsed.keys == (0..<min(7, size)).map { "d\($0)" })
+        #expect(parsed["d0"] == .int((size - 1) / 7 * 7))
+    }
+
     @Test("serialization is compact, keeps key order and prints floats like Python")
     func serialize() {
         let value: JSONValue = ["b": 1, "a": [1.0, 1e20, 0.5], "s": "é\"\n"]

@@ -2,6 +2,7 @@ import CWOM
 import Foundation
 import LegacyTasks
 import Storage
+import Synchronization
 import Testing
 import TowerJSON
 import TowerTestSupport
@@ -91,20 +92,32 @@ struct MigrationTests {
         defer { Task { await test.drop() } }
         guard case .postgres(let url) = test.location else { return }
         let holder = try await test.open(migrate: false)
-        let migrating = try await Database.open(.postgres(url: url + "&query_timeout=2"), poolSize: 2, requireCurrentSchema: false)
+        // A query_timeout that the test outlasts, long enough that a loaded machine does not leave
+        // the migration's own transaction idle past it (the server's idle_in_transaction timeout).
+        let migrating = try await Database.open(.postgres(url: url + "&query_timeout=4"), poolSize: 2, requireCurrentSchema: false)
         try await holder.driver.withSession { session in
             // Another process's migration, holding the lock for as long as its statements run.
             try await session.query("BEGIN", [])
             try await session.query(Self.migrationLock, [])
             let pid = try #require(try await session.query("SELECT pg_backend_pid() AS pid", []).first?.int("pid"))
-            let migration = Task { try await migrating.migrator(logger: quietLogger("tower.migrate")).migrate() }
-            try await eventually("the migration waits for the lock longer than its query_timeout of 2 s") {
+            let ended = Mutex<String?>(nil)
+            let migration = Task {
+                do { return try await migrating.migrator(logger: quietLogger("tower.migrate")).migrate() } catch {
+                    ended.withLock { $0 = "\(error)" }
+                    throw error
+                }
+            }
+            try await eventually("the migration waits for the lock longer than its query_timeout of 4 s") {
+                if let error = ended.withLock({ $0 }) {
+                    Issue.record("the migration failed while it waited: \(error)")
+                    return true
+                }
                 // Within a transaction the statistics views keep their first snapshot unless cleared.
                 try await session.query("SELECT pg_stat_clear_snapshot()", [])
                 let rows = try await session.query(
                     """
                     SELECT count(*) AS n FROM pg_stat_activity
-                    WHERE $1 = ANY(pg_blocking_pids(pid)) AND clock_timestamp() - query_start > interval '3 seconds'
+                    WHERE $1 = ANY(pg_blocking_pids(pid)) AND clock_timestamp() - query_start > interval '5 seconds'
                     """, [.int(pid)])
                 return try rows.first?.int("n") == 1
             }
