@@ -27,6 +27,24 @@ struct TimestampTests {
         #expect(Timestamp(iso8601: text) == nil)
     }
 
+    @Test("every instant of years 1 to 9999 formats with fixed widths and parses back to itself")
+    func formatWidths() throws {
+        #expect(Timestamp(iso8601: "0001-01-01T00:00:00Z")?.iso8601 == "0001-01-01T00:00:00.000000Z")
+        #expect(Timestamp(iso8601: "9999-12-31T23:59:59.999999Z")?.sqliteText == "9999-12-31 23:59:59.999999")
+        #expect(Timestamp(iso8601: "0099-03-04T05:06:07.000089Z")?.iso8601 == "0099-03-04T05:06:07.000089Z")
+        let year10000 = try #require(Timestamp(iso8601: "9999-12-31T23:59:59.999999Z")).adding(seconds: 0.000001)
+        #expect(year10000.iso8601 == "10000-01-01T00:00:00.000000Z", "wider years keep every digit")
+        let first = try #require(Timestamp(iso8601: "0001-01-01T00:00:00Z")).microseconds
+        let last = try #require(Timestamp(iso8601: "9999-12-31T23:59:59.999999Z")).microseconds
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let t = Timestamp(microseconds: Int64.random(in: first...last, using: &generator))
+            #expect(t.iso8601.utf8.count == 27 && t.sqliteText.utf8.count == 26)
+            #expect(Timestamp(iso8601: t.iso8601) == t, "\(t.microseconds)")
+            #expect(Timestamp(iso8601: t.sqliteText) == t, "\(t.microseconds)")
+        }
+    }
+
     @Test("dates before 1970 and leap days work")
     func calendar() {
         #expect(Timestamp(iso8601: "1969-12-31T23:59:59Z")?.microseconds == -1_000_000)

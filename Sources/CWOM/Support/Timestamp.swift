@@ -35,22 +35,54 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     // MARK: - Formatting
 
     /// `2026-11-24T22:11:23.094351Z`: ISO-8601, UTC, microseconds. The canonical CWOM format.
-    public var iso8601: String { format(dateTimeSeparator: "T", suffix: "Z") }
+    public var iso8601: String { format(dateTimeSeparator: UInt8(ascii: "T"), zulu: true) }
 
     /// `2026-11-24 22:11:23.094351`: how SQLAlchemy stores a datetime in SQLite, so that rows
     /// written by Control Tower stay readable by the legacy service.
-    public var sqliteText: String { format(dateTimeSeparator: " ", suffix: "") }
+    public var sqliteText: String { format(dateTimeSeparator: UInt8(ascii: " "), zulu: false) }
 
     public var description: String { iso8601 }
 
-    private func format(dateTimeSeparator: String, suffix: String) -> String {
+    /// Written into one buffer: every stored row and audit entry carries several timestamps, and
+    /// the text built of twelve small strings was a twelfth of a request thread at intake (`perf`).
+    private func format(dateTimeSeparator: UInt8, zulu: Bool) -> String {
+        let (days, micros) = microseconds.floorDividedAndModulo(86_400_000_000)
+        let (year, month, day) = Self.civil(fromDays: days)
+        guard (0...9999).contains(year) else { return wideYearFormat(dateTimeSeparator: dateTimeSeparator, zulu: zulu) }
+        let secondsOfDay = micros / 1_000_000
+        let fraction = micros % 1_000_000
+        return String(unsafeUninitializedCapacity: 27) { buffer in
+            var at = 0
+            func put(_ value: Int64, _ width: Int) {
+                var rest = value
+                for position in stride(from: at + width - 1, through: at, by: -1) {
+                    buffer[position] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                    rest /= 10
+                }
+                at += width
+            }
+            func put(_ byte: UInt8) {
+                buffer[at] = byte
+                at += 1
+            }
+            put(year, 4); put(UInt8(ascii: "-")); put(month, 2); put(UInt8(ascii: "-")); put(day, 2)
+            put(dateTimeSeparator)
+            put(secondsOfDay / 3600, 2); put(UInt8(ascii: ":")); put(secondsOfDay / 60 % 60, 2); put(UInt8(ascii: ":"))
+            put(secondsOfDay % 60, 2); put(UInt8(ascii: ".")); put(fraction, 6)
+            if zulu { put(UInt8(ascii: "Z")) }
+            return at
+        }
+    }
+
+    /// Years outside 0...9999 (never written by Control Tower; kept exact for any value).
+    private func wideYearFormat(dateTimeSeparator: UInt8, zulu: Bool) -> String {
         let (days, micros) = microseconds.floorDividedAndModulo(86_400_000_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let secondsOfDay = micros / 1_000_000
         let fraction = micros % 1_000_000
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + dateTimeSeparator
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + String(UnicodeScalar(dateTimeSeparator))
             + pad(secondsOfDay / 3600, 2) + ":" + pad(secondsOfDay / 60 % 60, 2) + ":" + pad(secondsOfDay % 60, 2)
-            + "." + pad(fraction, 6) + suffix
+            + "." + pad(fraction, 6) + (zulu ? "Z" : "")
     }
 
     private func pad(_ value: Int64, _ width: Int) -> String {
