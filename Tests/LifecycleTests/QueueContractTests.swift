@@ -173,10 +173,7 @@ struct QueueContractTests {
     @Test("a batch of sixteen completions sends the statements of one", arguments: Dialect.allCases)
     func completionCost(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
-            let counting = CountingDriver(database.driver)
-            let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))
-            let counted = Database(driver: counting, location: database.location)
-            let bench = Bench(database: counted, clock: clock, engine: LifecycleEngine(database: counted, clock: clock))
+            let (bench, counting) = Self.countedBench(database)
             for n in 0..<17 { try await bench.enqueue("Task number \(n)") }
             let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 17)
             _ = counting.take()
