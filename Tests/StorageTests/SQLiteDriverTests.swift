@@ -132,6 +132,34 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("when the checkpointer cannot keep up, the writer finishes a checkpoint at the WAL's limit and the WAL starts over")
+    func walStartsOver() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("t.db").path
+        let driver = try await SQLiteDriver.open(path: path, readers: 1, checkpointPages: 8, walLimitPages: 32)
+        do {
+            _ = try await driver.withSession { try await $0.query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", []) }
+            let filler = String(repeating: "x", count: 3_000)
+            try await driver.whileCheckpointerIsHeld {
+                for n in 0..<300 {
+                    _ = try await driver.write { try await $0.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
+                }
+            }
+            // 300 commits of a page or more each: without a restart the WAL would hold them all.
+            let frame = 24 + 4_096
+            let walBytes = try #require(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int)
+            #expect(walBytes <= 32 + (32 + 8) * frame, "the WAL stays near its limit of 32 pages: \(walBytes / frame) frames")
+            #expect(driver.checkpointsFinishedByWriter > 0)
+            let count = try await driver.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+            #expect(count == 300, "nothing lost when the WAL started over")
+        } catch {
+            await driver.close()
+            throw error
+        }
+        await driver.close()
+    }
+
     @Test("a database path SQLite cannot open gets one clear error naming it")
     func unopenable() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString).db")

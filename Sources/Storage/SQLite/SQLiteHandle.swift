@@ -48,28 +48,45 @@ final class SQLiteHandle: @unchecked Sendable {
 
     deinit { close() }
 
+    /// What the WAL hook does after a commit (`watchWAL`).
+    enum WALStep {
+        case nothing
+        /// Hand a checkpoint to another connection; the commit only asks.
+        case handOff
+        /// Checkpoint on this connection, right after the commit, before its next transaction.
+        case checkpointHere
+    }
+
     /// What the WAL hook calls, kept alive by the handle (SQLite holds only a raw pointer).
     private final class WALWatch {
-        let threshold: Int32
-        let grew: @Sendable () -> Void
+        let step: @Sendable (_ walPages: Int32) -> WALStep
+        let checkpointed: @Sendable (_ busy: Bool) -> Void
 
-        init(threshold: Int32, grew: @escaping @Sendable () -> Void) {
-            self.threshold = threshold
-            self.grew = grew
+        init(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (Bool) -> Void) {
+            self.step = step
+            self.checkpointed = checkpointed
         }
     }
     private var walWatch: WALWatch?
 
-    /// Calls `grew` after each commit that leaves the WAL at `threshold` pages or more, instead
-    /// of SQLite checkpointing on this connection then and there (a WAL hook replaces the
-    /// automatic checkpoint). `grew` runs inside the commit: it must only hand work elsewhere.
-    func watchWAL(threshold: Int32, _ grew: @escaping @Sendable () -> Void) {
-        let watch = WALWatch(threshold: threshold, grew: grew)
+    /// After each commit, asks `step` what to do with a WAL of that many pages, instead of SQLite
+    /// checkpointing on this connection at 1,000 pages (a WAL hook replaces the automatic
+    /// checkpoint). `.handOff` runs nothing here (`step` handed the work elsewhere);
+    /// `.checkpointHere` runs a `PASSIVE` checkpoint on this connection at once and reports
+    /// whether it found another checkpoint running (`busy`) to `checkpointed`. Both closures run
+    /// inside the commit, on this connection's thread.
+    func watchWAL(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (Bool) -> Void) {
+        let watch = WALWatch(step: step, checkpointed: checkpointed)
         walWatch = watch
-        sqlite_nio_sqlite3_wal_hook(db, { context, _, _, pages in
+        sqlite_nio_sqlite3_wal_hook(db, { context, db, name, pages in
             guard let context else { return SQLITE_OK }
             let watch = Unmanaged<WALWatch>.fromOpaque(context).takeUnretainedValue()
-            if pages >= watch.threshold { watch.grew() }
+            if watch.step(pages) == .checkpointHere {
+                // What SQLite's own automatic checkpoint does from this hook. A passive
+                // checkpoint never waits: another one running answers SQLITE_BUSY at once.
+                let code = sqlite_nio_sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                watch.checkpointed(code & 0xFF == SQLITE_BUSY)
+            }
             return SQLITE_OK
         }, Unmanaged.passUnretained(watch).toOpaque())
     }
