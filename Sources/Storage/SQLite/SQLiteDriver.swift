@@ -248,17 +248,18 @@ final class SQLiteConnection: Sendable {
 /// write transaction begins with every frame already copied. Under a steady stream of commits
 /// the writer appends while the checkpointer copies, so that moment never came and the WAL grew
 /// without end (1.8 GB after 15 s of `wrk` against intake, 128 MB/s: every commit extended the
-/// file, and the checkpointer, asked again after every commit past the threshold, ran and synced
-/// nonstop, an eighth of the machine). So a checkpoint is handed off once per `threshold` pages
-/// of growth, and when the WAL reaches `limit` pages the writer runs one `PASSIVE` checkpoint
+/// file, and the checkpointer ran and synced nonstop over an ever longer WAL, an eighth of the
+/// machine). So when the WAL reaches `limit` pages the writer runs one `PASSIVE` checkpoint
 /// itself from the same hook (SQLite's automatic checkpoint does that at every threshold): it
 /// copies only what the checkpointer has not, and the writer's next transaction starts the WAL
 /// over, unless a reader still holds an older snapshot (then again after `threshold` more
 /// pages). If the checkpointer is copying just then, the writer's answers "busy" at once and the
 /// next commit tries again. That checkpoint syncs the WAL and the database file while the writer
-/// waits (8–15 ms each on this VM's disk), hence a limit well above the threshold: at 4,000
-/// pages `wrk` against intake lost 10 % to those waits, at 16,000 it gained 10–20 % over the
-/// unbounded WAL.
+/// waits: 20–55 ms once per 64 MB written under `wrk` on this VM's disk, hence a limit well above
+/// the threshold (at 4,000 pages `wrk` lost a tenth to those waits), and not higher (at 65,536
+/// pages each took 55–110 ms). Below the limit a checkpoint is handed off once per
+/// `threshold` pages of growth, and while one runs the first commit after it asks for the next,
+/// so that the checkpointer keeps up and what the writer copies stays short.
 final class SQLiteCheckpointer: Sendable {
     let connection: SQLiteConnection
     /// WAL growth, in pages, after which a checkpoint is handed off.
@@ -289,7 +290,7 @@ final class SQLiteCheckpointer: Sendable {
 
     /// Called from inside a commit on the writer's thread.
     @Sendable func afterCommit(walPages: Int32) -> SQLiteHandle.WALStep {
-        let step: SQLiteHandle.WALStep = marks.withLock { marks in
+        marks.withLock { marks in
             if walPages < marks.lastPages {
                 // The WAL started over.
                 marks.nextHandOff = threshold
@@ -302,17 +303,18 @@ final class SQLiteCheckpointer: Sendable {
                 marks.nextFinish = walPages &+ threshold
                 return .checkpointHere
             }
-            guard walPages >= marks.nextHandOff else { return .nothing }
+            // While one runs, the next is asked for by the first commit after it: the
+            // checkpointer keeps up, and what the writer copies when it finishes one stays short.
+            guard walPages >= marks.nextHandOff,
+                pending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+            else { return .nothing }
             marks.nextHandOff = walPages &+ threshold
-            return .handOff
-        }
-        if step == .handOff, pending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
             connection.send("PRAGMA wal_checkpoint(PASSIVE)") { [self] in
                 done.add(1, ordering: .relaxed)
                 pending.store(false, ordering: .releasing)
             }
+            return .handOff
         }
-        return step
     }
 
     /// Called from inside a commit on the writer's thread, after its own checkpoint.
