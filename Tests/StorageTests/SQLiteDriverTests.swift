@@ -6,9 +6,10 @@ import Testing
 @Suite("SQLite driver")
 struct SQLiteDriverTests {
     /// A driver on a file of its own, closed and removed afterwards.
-    func withDriver(checkpointPages: Int = 1_000, _ body: (SQLiteDriver) async throws -> Void) async throws {
+    func withDriver(checkpointPages: Int = 1_000, walLimitPages: Int = 16_000, _ body: (SQLiteDriver) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
-        let driver = try await SQLiteDriver.open(path: folder.appendingPathComponent("t.db").path, readers: 2, checkpointPages: checkpointPages)
+        let driver = try await SQLiteDriver.open(
+            path: folder.appendingPathComponent("t.db").path, readers: 2, checkpointPages: checkpointPages, walLimitPages: walLimitPages)
         do {
             _ = try await driver.withSession { try await $0.query("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v TEXT)", []) }
             try await body(driver)
@@ -134,12 +135,7 @@ struct SQLiteDriverTests {
 
     @Test("when the checkpointer cannot keep up, the writer finishes a checkpoint at the WAL's limit and the WAL starts over")
     func walStartsOver() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("t.db").path
-        let driver = try await SQLiteDriver.open(path: path, readers: 1, checkpointPages: 8, walLimitPages: 32)
-        do {
-            _ = try await driver.withSession { try await $0.query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", []) }
+        try await withDriver(checkpointPages: 8, walLimitPages: 32) { driver in
             let filler = String(repeating: "x", count: 3_000)
             try await driver.whileCheckpointerIsHeld {
                 for n in 0..<300 {
@@ -148,16 +144,12 @@ struct SQLiteDriverTests {
             }
             // 300 commits of a page or more each: without a restart the WAL would hold them all.
             let frame = 24 + 4_096
-            let walBytes = try #require(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int)
+            let walBytes = try #require(try FileManager.default.attributesOfItem(atPath: driver.path + "-wal")[.size] as? Int)
             #expect(walBytes <= 32 + (32 + 8) * frame, "the WAL stays near its limit of 32 pages: \(walBytes / frame) frames")
             #expect(driver.checkpointsFinishedByWriter > 0)
             let count = try await driver.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
             #expect(count == 300, "nothing lost when the WAL started over")
-        } catch {
-            await driver.close()
-            throw error
         }
-        await driver.close()
     }
 
     @Test("a database path SQLite cannot open gets one clear error naming it")

@@ -211,7 +211,9 @@ final class SQLiteConnection: Sendable {
     }
 
     /// See `SQLiteHandle.watchWAL`; set up on the connection's thread.
-    func watchWAL(step: @escaping @Sendable (Int32) -> SQLiteHandle.WALStep, checkpointed: @escaping @Sendable (Bool) -> Void) async throws(StorageError) {
+    func watchWAL(step: @escaping @Sendable (Int32) -> SQLiteHandle.WALStep, checkpointed: @escaping @Sendable (SQLiteHandle.WALCheckpoint) -> Void)
+        async throws(StorageError)
+    {
         let handle = handle
         try await thread.perform { handle.watchWAL(step: step, checkpointed: checkpointed) }
     }
@@ -234,7 +236,7 @@ final class SQLiteConnection: Sendable {
 }
 
 /// Checkpoints the WAL on a connection of its own, so that no commit pays for copying it, and
-/// has the writer finish each checkpoint so that the WAL starts over instead of growing.
+/// has the writer finish one at the WAL's limit so that the WAL starts over instead of growing.
 ///
 /// SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000 pages: that
 /// commit copies the WAL into the database file and syncs both while the writer, and every
@@ -313,17 +315,18 @@ final class SQLiteCheckpointer: Sendable {
                 done.add(1, ordering: .relaxed)
                 pending.store(false, ordering: .releasing)
             }
-            return .handOff
+            return .nothing
         }
     }
 
     /// Called from inside a commit on the writer's thread, after its own checkpoint.
-    @Sendable func checkpointedByWriter(busy: Bool) {
-        if busy {
-            // The checkpointer's (or another process's) is running: try again at the next commit.
-            marks.withLock { $0.nextFinish = $0.lastPages }
-        } else {
-            finished.add(1, ordering: .relaxed)
+    @Sendable func checkpointedByWriter(_ outcome: SQLiteHandle.WALCheckpoint) {
+        switch outcome {
+        case .done: finished.add(1, ordering: .relaxed)
+        // The checkpointer's (or another process's) is running: try again at the next commit.
+        case .busy: marks.withLock { $0.nextFinish = $0.lastPages }
+        // An I/O error, say: the next try comes after `threshold` more pages.
+        case .failed: break
         }
     }
 

@@ -50,19 +50,27 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// What the WAL hook does after a commit (`watchWAL`).
     enum WALStep {
+        /// Nothing on this connection (the step may have handed work elsewhere).
         case nothing
-        /// Hand a checkpoint to another connection; the commit only asks.
-        case handOff
         /// Checkpoint on this connection, right after the commit, before its next transaction.
         case checkpointHere
+    }
+
+    /// How a checkpoint run from the WAL hook ended.
+    enum WALCheckpoint {
+        case done
+        /// Another checkpoint was running (a passive one does not wait for it).
+        case busy
+        /// Any other error, an I/O error say.
+        case failed
     }
 
     /// What the WAL hook calls, kept alive by the handle (SQLite holds only a raw pointer).
     private final class WALWatch {
         let step: @Sendable (_ walPages: Int32) -> WALStep
-        let checkpointed: @Sendable (_ busy: Bool) -> Void
+        let checkpointed: @Sendable (WALCheckpoint) -> Void
 
-        init(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (Bool) -> Void) {
+        init(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (WALCheckpoint) -> Void) {
             self.step = step
             self.checkpointed = checkpointed
         }
@@ -71,11 +79,10 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// After each commit, asks `step` what to do with a WAL of that many pages, instead of SQLite
     /// checkpointing on this connection at 1,000 pages (a WAL hook replaces the automatic
-    /// checkpoint). `.handOff` runs nothing here (`step` handed the work elsewhere);
-    /// `.checkpointHere` runs a `PASSIVE` checkpoint on this connection at once and reports
-    /// whether it found another checkpoint running (`busy`) to `checkpointed`. Both closures run
-    /// inside the commit, on this connection's thread.
-    func watchWAL(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (Bool) -> Void) {
+    /// checkpoint). `.checkpointHere` runs a `PASSIVE` checkpoint on this connection at once and
+    /// tells `checkpointed` how it ended. Both closures run inside the commit, on this
+    /// connection's thread.
+    func watchWAL(step: @escaping @Sendable (Int32) -> WALStep, checkpointed: @escaping @Sendable (WALCheckpoint) -> Void) {
         let watch = WALWatch(step: step, checkpointed: checkpointed)
         walWatch = watch
         sqlite_nio_sqlite3_wal_hook(db, { context, db, name, pages in
@@ -85,7 +92,8 @@ final class SQLiteHandle: @unchecked Sendable {
                 // What SQLite's own automatic checkpoint does from this hook. A passive
                 // checkpoint never waits: another one running answers SQLITE_BUSY at once.
                 let code = sqlite_nio_sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-                watch.checkpointed(code & 0xFF == SQLITE_BUSY)
+                let primary = code & 0xFF
+                watch.checkpointed(primary == SQLITE_OK ? .done : primary == SQLITE_BUSY ? .busy : .failed)
             }
             return SQLITE_OK
         }, Unmanaged.passUnretained(watch).toOpaque())
