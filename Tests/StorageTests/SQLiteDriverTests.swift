@@ -152,6 +152,44 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("WAL frames gathered per commit: every commit, many pieces long or one page, is in the file for another connection when it returns; a rolled-back spill leaves nothing")
+    func gatheredWAL() async throws {
+        struct RolledBack: Error {}
+        try await withDriver { driver in
+            let other = try await SQLiteDriver.open(path: driver.path, readers: 1)  // as another process would
+            do {
+                func count() async throws -> Int? {
+                    try await other.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+                }
+                let filler = String(repeating: "x", count: 3_000)
+                // About 300 frames, 1.2 MB: ten pieces of gathered bytes.
+                _ = try await driver.write { session in
+                    for n in 0..<400 { try await session.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
+                }
+                #expect(try await count() == 400)
+                // With a tiny page cache, a big transaction writes frames before its commit; it rolls back.
+                _ = try await driver.withSession { try await $0.query("PRAGMA cache_size = 8", []) }
+                await #expect(throws: RolledBack.self) {
+                    _ = try await driver.write { session in
+                        for n in 400..<800 { try await session.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
+                        throw RolledBack()
+                    }
+                }
+                // One-page commits, each read back by the other connection at once.
+                for n in 800..<820 {
+                    _ = try await driver.write { try await $0.query("INSERT INTO t (id, v) VALUES ($1, 'small')", .int(n)) }
+                    #expect(try await count() == 400 + n - 799)
+                }
+                let check = try await other.read { try await $0.query("PRAGMA integrity_check", []).first?.optionalString("integrity_check") }
+                #expect(check == "ok")
+            } catch {
+                await other.close()
+                throw error
+            }
+            await other.close()
+        }
+    }
+
     @Test("a database path SQLite cannot open gets one clear error naming it")
     func unopenable() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-sqlite-\(UUID().uuidString).db")

@@ -33,7 +33,7 @@ final class SQLiteHandle: @unchecked Sendable {
     init(path: String, busyTimeoutMilliseconds: Int) throws(StorageError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, GatheredWAL.registered ? GatheredWAL.name : nil)
         guard opened == SQLITE_OK, let handle else {
             let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(opened)"
             sqlite_nio_sqlite3_close_v2(handle)
