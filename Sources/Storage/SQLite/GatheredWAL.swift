@@ -40,8 +40,7 @@ enum GatheredWAL {
             file.pointee.pMethods = nil
             let code = open(unix, path, inner(file), flags, outFlags)
             guard code == SQLITE_OK else { return code }
-            (UnsafeMutableRawPointer(file) + MemoryLayout<UnsafeMutableRawPointer>.stride)
-                .storeBytes(of: Unmanaged.passRetained(Gathered()).toOpaque(), as: UnsafeMutableRawPointer.self)
+            slot(file).storeBytes(of: Unmanaged.passRetained(Gathered()).toOpaque(), as: UnsafeMutableRawPointer.self)
             file.pointee.pMethods = UnsafePointer(methods)
             return SQLITE_OK
         }
@@ -97,9 +96,13 @@ enum GatheredWAL {
         (UnsafeMutableRawPointer(file) + headerSize).assumingMemoryBound(to: sqlite3_file.self)
     }
 
+    /// Where a WAL file keeps its `Gathered` (retained while the file is open).
+    private static func slot(_ file: UnsafeMutablePointer<sqlite3_file>) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(file) + MemoryLayout<UnsafeMutableRawPointer>.stride
+    }
+
     private static func gathered(_ file: UnsafeMutablePointer<sqlite3_file>) -> Gathered {
-        let pointer = (UnsafeMutableRawPointer(file) + MemoryLayout<UnsafeMutableRawPointer>.stride).load(as: UnsafeMutableRawPointer.self)
-        return Unmanaged<Gathered>.fromOpaque(pointer).takeUnretainedValue()
+        Unmanaged<Gathered>.fromOpaque(slot(file).load(as: UnsafeMutableRawPointer.self)).takeUnretainedValue()
     }
 
     /// `unix`'s method `method` of the file under `file`, after writing what is gathered.
@@ -138,8 +141,7 @@ enum GatheredWAL {
         methods.pointee.xClose = { file in
             guard let file else { return SQLITE_OK }
             let flushed = gathered(file).flush(file)
-            let pointer = (UnsafeMutableRawPointer(file) + MemoryLayout<UnsafeMutableRawPointer>.stride).load(as: UnsafeMutableRawPointer.self)
-            Unmanaged<Gathered>.fromOpaque(pointer).release()
+            Unmanaged<Gathered>.fromOpaque(slot(file).load(as: UnsafeMutableRawPointer.self)).release()
             let closed = inner(file).pointee.pMethods.pointee.xClose?(inner(file)) ?? SQLITE_OK
             return flushed != SQLITE_OK ? flushed : closed
         }
