@@ -169,6 +169,36 @@ struct RepositoryTests {
         }
     }
 
+    /// Batch reads and writes find rows by a list of ids (`SQL.oneOf`: one `text[]` bind on
+    /// PostgreSQL). Idempotency keys come from clients, so they are the list whose values can be
+    /// anything: the array's own syntax must not leak into them.
+    @Test("a list of keys finds exactly its rows, whatever characters the keys hold", arguments: Dialect.allCases)
+    func keyLists(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let keys = [
+                "plain", "with \"quotes\"", "back\\slash", "{braces,comma}", "NULL", " spaced ", "", "'single'", "é ü 漢字 🚀",
+                "trailing\\", "\\\"", "a,b", "}", "{",
+            ]
+            let now = Timestamp.now()
+            var tasks: [TaskRecord] = []
+            for (n, key) in keys.enumerated() {
+                tasks.append(
+                    TaskRecord(
+                        id: UUID().uuidString.lowercased(), idempotencyKey: key, requestedBy: Requester(kind: .system, id: "keys"),
+                        objective: "Task \(n)", operation: .ops, target: TaskTarget(repo: "myorg/keys"), status: .queued,
+                        createdAt: now, queuedAt: now))
+            }
+            try await database.write { [tasks] store in try await store.tasks.insert(tasks) }
+            let found = try await database.read { store in
+                try await store.tasks.get(idempotencyKeys: keys + ["missing", "plain ", "with \\\"quotes\\\""])
+            }
+            #expect(found.count == keys.count)
+            for task in tasks { #expect(found[task.idempotencyKey ?? "?"]?.id == task.id) }
+            let some = try await database.read { store in try await store.tasks.get(idempotencyKeys: ["NULL", "{", "nothing"]) }
+            #expect(Set(some.keys) == ["NULL", "{"])
+        }
+    }
+
     @Test("the audit log records the legacy actions and lists newest first", arguments: Dialect.allCases)
     func audit(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

@@ -61,9 +61,21 @@ struct LifecycleSQL: Sendable {
         var binds: [SQLValue] = []
         let issue = caseById(pins.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
         let run = caseById(pins.map { ($0.taskId, .text($0.runId)) }, binds: &binds)
-        let ids = SQL.placeholders(count: pins.count, after: binds.count)
-        binds += pins.map { .text($0.taskId) }
-        return [("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE id IN (\(ids))", binds)]
+        let ids = oneOf("id", pins.map(\.taskId), binds: &binds)
+        return [("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE \(ids)", binds)]
+    }
+
+    /// The expected status of a batch write's rows, compared as text so that no index on `status`
+    /// can answer it: the rows are found by id (`oneOf`, the primary key) and their status only
+    /// checked. Without statistics (a new table, a database's first minute, every benchmark)
+    /// PostgreSQL's generic plan took `ix_cwom_issues_status` instead, walking every Issue of the
+    /// expected status to filter eight ids out of them: 1.5 ms per claim with 3,000 Issues `ready`,
+    /// 0.1 ms by id. (Writes of one row look it up by `id = $n`, which no planner misses.)
+    static func statusIs(_ value: String) -> String { "CAST(status AS TEXT) = \(value)" }
+
+    /// `id` (or another column) is one of `values` (`SQL.oneOf`).
+    func oneOf(_ column: String, _ values: [String], binds: inout [SQLValue]) -> String {
+        SQL.oneOf(column, values, binds: &binds, dialect: session.dialect)
     }
 
     /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row. On PostgreSQL
@@ -87,12 +99,13 @@ struct LifecycleSQL: Sendable {
         held: [String], cancelRequested: [String]
     ) {
         guard !taskIds.isEmpty else { return ([], []) }
+        var binds: [SQLValue] = [.timestamp(leaseUntil), .text(worker)]
+        let ids = oneOf("id", taskIds, binds: &binds)
         let rows = try await session.query(
             """
-            UPDATE tasks SET lease_expires_at = $1 WHERE assigned_to = $2 AND status = 'running'
-            AND id IN (\(SQL.placeholders(count: taskIds.count, after: 2)))
+            UPDATE tasks SET lease_expires_at = $1 WHERE assigned_to = $2 AND \(ids) AND \(Self.statusIs("'running'"))
             RETURNING id, cancel_requested_at
-            """, [.timestamp(leaseUntil), .text(worker)] + taskIds.map { .text($0) })
+            """, binds)
         var held: [String] = []
         var cancel: [String] = []
         for row in rows {
@@ -127,9 +140,9 @@ struct LifecycleSQL: Sendable {
         guard !ids.isEmpty else { return [:] }
         let lock = session.dialect == .postgres ? " FOR UPDATE" : ""
         var tasks: [String: TaskRecord] = [:]
-        for row in try await session.query(
-            "SELECT * FROM tasks WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))\(lock)", ids.map { .text($0) })
-        {
+        var binds: [SQLValue] = []
+        let list = oneOf("id", ids, binds: &binds)
+        for row in try await session.query("SELECT * FROM tasks WHERE \(list)\(lock)", binds) {
             let task = try TaskRepository.decode(row)
             tasks[task.id] = task
         }
@@ -150,13 +163,12 @@ struct LifecycleSQL: Sendable {
         // An attempt queued again for a retry has no completion time and a time to wait for.
         let completedAt = caseById(ends.map { ($0.task.id, .timestamp($0.task.completedAt)) }, binds: &binds, cast: "timestamptz")
         let runAfter = caseById(ends.map { ($0.task.id, .timestamp($0.task.runAfter)) }, binds: &binds, cast: "timestamptz")
-        let ids = SQL.placeholders(count: ends.count, after: binds.count)
-        binds += ends.map { .text($0.task.id) }
+        let ids = oneOf("id", ends.map(\.task.id), binds: &binds)
         let rows = try await session.query(
             """
             UPDATE tasks SET status = \(status), completed_at = \(completedAt), result = \(result), error = \(error),
             trace_path = \(tracePath), lease_expires_at = NULL, run_after = \(runAfter)
-            WHERE id IN (\(ids)) AND status = 'running' AND attempt = \(attempt) AND assigned_to = \(worker) RETURNING id
+            WHERE \(ids) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker) RETURNING id
             """, binds)
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
@@ -267,12 +279,11 @@ struct LifecycleSQL: Sendable {
         let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "jsonb")
         let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "jsonb")
         let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "jsonb")
-        let ids = SQL.placeholders(count: runs.count, after: binds.count)
-        binds += runs.map { .text($0.id) }
+        let ids = oneOf("id", runs.map(\.id), binds: &binds)
         let rows = try await session.query(
             """
             UPDATE cwom_runs SET status = \(status), telemetry = \(telemetry), cost = \(cost), outputs = \(outputs),
-            failure = \(failure), updated_at = $1 WHERE id IN (\(ids)) AND status = $2 RETURNING id
+            failure = \(failure), updated_at = $1 WHERE \(ids) AND \(Self.statusIs("$2")) RETURNING id
             """, binds)
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
@@ -283,11 +294,10 @@ struct LifecycleSQL: Sendable {
         async throws(StorageError) -> Set<String>
     {
         guard !ids.isEmpty else { return [] }
+        var binds: [SQLValue] = [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)]
+        let list = oneOf("id", ids, binds: &binds)
         let rows = try await session.query(
-            """
-            UPDATE \(table.rawValue) SET status = $1, updated_at = $2
-            WHERE status = $3 AND id IN (\(SQL.placeholders(count: ids.count, after: 3))) RETURNING id
-            """, [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)] + ids.map { .text($0) })
+            "UPDATE \(table.rawValue) SET status = $1, updated_at = $2 WHERE \(list) AND \(Self.statusIs("$3")) RETURNING id", binds)
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
 
@@ -306,10 +316,9 @@ struct LifecycleSQL: Sendable {
         guard !moves.isEmpty else { return [] }
         var binds: [SQLValue] = [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)]
         let runs = caseById(moves.map { ($0.id, .json($0.runs.json)) }, binds: &binds, cast: "jsonb")
-        let ids = SQL.placeholders(count: moves.count, after: binds.count)
-        binds += moves.map { .text($0.id) }
+        let ids = oneOf("id", moves.map(\.id), binds: &binds)
         let rows = try await session.query(
-            "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE status = $3 AND id IN (\(ids)) RETURNING id", binds)
+            "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE \(ids) AND \(Self.statusIs("$3")) RETURNING id", binds)
         return Set(try rows.map { row throws(StorageError) in try row.string("id") })
     }
 

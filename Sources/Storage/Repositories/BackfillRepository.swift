@@ -55,9 +55,8 @@ public struct BackfillRepository: Sendable {
     public func repos(slugs: [String]) async throws(StorageError) -> [String: Repo] {
         guard !slugs.isEmpty else { return [:] }
         var found: [String: Repo] = [:]
-        for row in try await session.query(
-            "SELECT * FROM cwom_repos WHERE slug IN (\(SQL.placeholders(count: slugs.count, after: 0)))", slugs.map { .text($0) })
-        {
+        let (list, binds) = SQL.oneOf("slug", slugs, dialect: session.dialect)
+        for row in try await session.query("SELECT * FROM cwom_repos WHERE \(list)", binds) {
             let repo = try RepoRepository.decode(row)
             found[repo.slug] = repo
         }

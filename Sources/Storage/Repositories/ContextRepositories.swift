@@ -51,10 +51,9 @@ public struct ContextPacketRepository: Sendable {
     /// The newest version for each of several issues, in one query.
     public func latest(forIssues issueIds: [String]) async throws(StorageError) -> [String: ContextPacket] {
         guard !issueIds.isEmpty else { return [:] }
+        let (list, binds) = SQL.oneOf("for_issue_id", issueIds, dialect: session.dialect)
         let packets = try await decode(
-            session.query(
-                "SELECT * FROM cwom_context_packets WHERE for_issue_id IN (\(SQL.placeholders(count: issueIds.count, after: 0))) ORDER BY created_at DESC, id DESC",
-                issueIds.map { .text($0) }))
+            session.query("SELECT * FROM cwom_context_packets WHERE \(list) ORDER BY created_at DESC, id DESC", binds))
         var newest: [String: ContextPacket] = [:]
         for packet in packets where newest[packet.forIssue.id] == nil { newest[packet.forIssue.id] = packet }
         return newest
@@ -64,11 +63,12 @@ public struct ContextPacketRepository: Sendable {
         guard !rows.isEmpty else { return [] }
         let ids = try rows.map { row throws(StorageError) in try row.string("id") }
         var doctrine: [String: [Ref]] = [:]
+        let (list, binds) = SQL.oneOf("context_packet_id", ids, dialect: session.dialect)
         for row in try await session.query(
             """
             SELECT context_packet_id, doctrine_ref_id FROM cwom_context_packet_doctrine_refs
-            WHERE context_packet_id IN (\(SQL.placeholders(count: ids.count, after: 0))) ORDER BY created_at, doctrine_ref_id
-            """, ids.map { .text($0) })
+            WHERE \(list) ORDER BY created_at, doctrine_ref_id
+            """, binds)
         {
             doctrine[try row.string("context_packet_id"), default: []].append(
                 Ref(kind: .doctrineRef, id: try row.string("doctrine_ref_id")))
@@ -133,8 +133,8 @@ public struct ConstraintSnapshotRepository: Sendable {
     /// Several snapshots by id, in one query.
     public func get(ids: [String]) async throws(StorageError) -> [String: ConstraintSnapshot] {
         guard !ids.isEmpty else { return [:] }
-        let rows = try await session.query(
-            "SELECT * FROM cwom_constraint_snapshots WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))", ids.map { .text($0) })
+        let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
+        let rows = try await session.query("SELECT * FROM cwom_constraint_snapshots WHERE \(list)", binds)
         var snapshots: [String: ConstraintSnapshot] = [:]
         for row in rows {
             let snapshot = try Self.decode(row)
@@ -223,9 +223,8 @@ extension DoctrineRefRepository {
     /// Several doctrine refs by id, in one query.
     public func get(ids: [String]) async throws(StorageError) -> [DoctrineRef] {
         guard !ids.isEmpty else { return [] }
-        return try await session.query(
-            "SELECT * FROM cwom_doctrine_refs WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0))) ORDER BY namespace, name, version",
-            ids.map { .text($0) }
-        ).map(Self.decode)
+        let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
+        return try await session.query("SELECT * FROM cwom_doctrine_refs WHERE \(list) ORDER BY namespace, name, version", binds)
+            .map(Self.decode)
     }
 }

@@ -57,8 +57,8 @@ public struct IssueRepository: Sendable {
     /// Several issues by id, in one query for the rows and one for their links.
     public func get(ids: [String]) async throws(StorageError) -> [Issue] {
         guard !ids.isEmpty else { return [] }
-        return try await decode(
-            session.query("SELECT * FROM cwom_issues WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0)))", ids.map { .text($0) }))
+        let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
+        return try await decode(session.query("SELECT * FROM cwom_issues WHERE \(list)", binds))
     }
 
     public struct Filter: Sendable {
@@ -102,15 +102,15 @@ public struct IssueRepository: Sendable {
         guard !rows.isEmpty else { return [] }
         let ids = try rows.map { row throws(StorageError) in try row.string("id") }
         var linked: [String: [ObjectKind: [Ref]]] = [:]
-        let placeholders = SQL.placeholders(count: ids.count, after: 0)
+        let (list, binds) = SQL.oneOf("issue_id", ids, dialect: session.dialect)
         let sql =
             Self.links.map { link in
                 """
                 SELECT issue_id, \(link.column) AS ref_id, '\(link.kind.rawValue)' AS ref_kind, created_at FROM \(link.table)
-                WHERE issue_id IN (\(placeholders))
+                WHERE \(list)
                 """
             }.joined(separator: " UNION ALL ") + " ORDER BY created_at, ref_id"
-        for row in try await session.query(sql, ids.map { .text($0) }) {
+        for row in try await session.query(sql, binds) {
             guard let kind = ObjectKind(rawValue: try row.string("ref_kind")) else { continue }
             linked[try row.string("issue_id"), default: [:]][kind, default: []].append(Ref(kind: kind, id: try row.string("ref_id")))
         }

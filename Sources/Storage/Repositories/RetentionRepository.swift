@@ -50,9 +50,9 @@ public struct RetentionRepository: Sendable {
     /// Marks the Runs' trace folders pruned at `time`.
     public func markRunsPruned(_ runIds: [String], at time: Timestamp) async throws(StorageError) {
         guard !runIds.isEmpty else { return }
-        try await session.query(
-            "UPDATE cwom_runs SET trace_pruned_at = $1 WHERE id IN (\(SQL.placeholders(count: runIds.count, after: 1)))",
-            [.timestamp(time)] + runIds.map { .text($0) })
+        var binds: [SQLValue] = [.timestamp(time)]
+        let list = SQL.oneOf("id", runIds, binds: &binds, dialect: session.dialect)
+        try await session.query("UPDATE cwom_runs SET trace_pruned_at = $1 WHERE \(list)", binds)
     }
 
     /// When the Run's trace folder was pruned, nil while it is there.
@@ -100,8 +100,7 @@ public struct RetentionRepository: Sendable {
 
     public func deleteTasks(_ ids: [String]) async throws(StorageError) {
         guard !ids.isEmpty else { return }
-        try await session.query(
-            "DELETE FROM tasks WHERE id IN (\(SQL.placeholders(count: ids.count, after: 0))) AND status IN ('completed', 'failed', 'cancelled')",
-            ids.map { .text($0) })
+        let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
+        try await session.query("DELETE FROM tasks WHERE \(list) AND status IN ('completed', 'failed', 'cancelled')", binds)
     }
 }

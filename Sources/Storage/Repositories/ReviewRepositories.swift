@@ -140,10 +140,8 @@ extension EvidencePackRepository {
     /// The packs of several runs, in one query, oldest first.
     public func list(forRuns runIds: [String]) async throws(StorageError) -> [EvidencePack] {
         guard !runIds.isEmpty else { return [] }
-        return try await session.query(
-            "SELECT * FROM cwom_evidence_packs WHERE for_run_id IN (\(SQL.placeholders(count: runIds.count, after: 0))) ORDER BY created_at, id",
-            runIds.map { .text($0) }
-        ).map(Self.decode)
+        let (list, binds) = SQL.oneOf("for_run_id", runIds, dialect: session.dialect)
+        return try await session.query("SELECT * FROM cwom_evidence_packs WHERE \(list) ORDER BY created_at, id", binds).map(Self.decode)
     }
 }
 

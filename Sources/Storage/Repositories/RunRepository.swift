@@ -169,10 +169,8 @@ public struct ArtifactRepository: Sendable {
     /// The artifacts of several runs at once (for an issue with all its runs).
     public func list(forRuns runIds: [String]) async throws(StorageError) -> [Artifact] {
         guard !runIds.isEmpty else { return [] }
-        return try await session.query(
-            "SELECT * FROM cwom_artifacts WHERE produced_by_id IN (\(SQL.placeholders(count: runIds.count, after: 0))) ORDER BY created_at, id",
-            runIds.map { .text($0) }
-        ).map(Self.decode)
+        let (list, binds) = SQL.oneOf("produced_by_id", runIds, dialect: session.dialect)
+        return try await session.query("SELECT * FROM cwom_artifacts WHERE \(list) ORDER BY created_at, id", binds).map(Self.decode)
     }
 
     private func list(column: String, id: String, type: String?) async throws(StorageError) -> [Artifact] {

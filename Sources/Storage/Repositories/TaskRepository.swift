@@ -50,9 +50,8 @@ public struct TaskRepository: Sendable {
     public func get(idempotencyKeys keys: [String]) async throws(StorageError) -> [String: TaskRecord] {
         guard !keys.isEmpty else { return [:] }
         var found: [String: TaskRecord] = [:]
-        for row in try await session.query(
-            "SELECT * FROM tasks WHERE idempotency_key IN (\(SQL.placeholders(count: keys.count, after: 0)))", keys.map { .text($0) })
-        {
+        let (list, binds) = SQL.oneOf("idempotency_key", keys, dialect: session.dialect)
+        for row in try await session.query("SELECT * FROM tasks WHERE \(list)", binds) {
             let task = try Self.decode(row)
             if let key = task.idempotencyKey { found[key] = task }
         }
