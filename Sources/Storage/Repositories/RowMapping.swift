@@ -19,15 +19,22 @@ enum SQL {
         let perChunk = max(1, 30_000 / names.count)
         var statements: [(String, [SQLValue])] = []
         var start = 0
+        let head = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES "
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
             var binds: [SQLValue] = []
-            var tuples: [String] = []
-            for row in chunk {
-                tuples.append("(" + placeholders(count: names.count, after: binds.count) + ")")
+            binds.reserveCapacity(chunk.count * names.count)
+            // Written into one string: an enqueue's statements hold hundreds of placeholders, and
+            // building each as its own string and joining them was 3 % of SQLite's writer thread.
+            var sql = head
+            sql.reserveCapacity(head.utf8.count + chunk.count * names.count * 6 + suffix.utf8.count)
+            for (index, row) in chunk.enumerated() {
+                sql += index == 0 ? "(" : ", ("
+                appendPlaceholders(to: &sql, count: names.count, after: binds.count)
+                sql += ")"
                 binds += row.pairs.map(\.1)
             }
-            statements.append(("INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))\(suffix)", binds))
+            statements.append((sql + suffix, binds))
             start += perChunk
         }
         return statements
@@ -35,7 +42,16 @@ enum SQL {
 
     /// `$n, $n+1, …` for an `IN (…)` list starting after `offset` binds.
     static func placeholders(count: Int, after offset: Int) -> String {
-        (0..<count).map { "$\(offset + $0 + 1)" }.joined(separator: ", ")
+        var text = ""
+        appendPlaceholders(to: &text, count: count, after: offset)
+        return text
+    }
+
+    static func appendPlaceholders(to text: inout String, count: Int, after offset: Int) {
+        for n in 0..<count {
+            text += n == 0 ? "$" : ", $"
+            text += String(offset + n + 1)
+        }
     }
 
     /// "`column` is one of `values`", the id list of every batch read and write, with its binds
