@@ -170,6 +170,40 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a batch mixing a task without CWOM objects, one into a known repository and one into a new one writes every row, parents first",
+        arguments: Dialect.allCases)
+    func intakeMixedBatch(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let engine = LifecycleEngine(database: database)
+            _ = try await engine.enqueue([Self.enqueueRequest(repo: "testorg/docs")])  // the engine knows this Repo from here on
+            var plain = Self.enqueueRequest(objective: "No CWOM objects", traceId: "trace-plain")
+            plain.createCWOM = false
+            // Built before the transaction: the first has only its task and audit rows, the
+            // second everything, the third waits for its Repo, found in the transaction.
+            let prepared = try [plain, Self.enqueueRequest(objective: "Known repository"), Self.enqueueRequest(repo: "testorg/new")].map(engine.prepare)
+            let outcomes = try await engine.enqueue(prepared)
+            var issues: [String?] = []
+            var tasks: [TaskRecord] = []
+            for outcome in outcomes {
+                guard case .created(let task, let objects) = outcome else {
+                    Issue.record("not created: \(outcome)")
+                    continue
+                }
+                #expect(task.cwomIssueId == objects?.issue.id)
+                issues.append(task.cwomIssueId)
+                tasks.append(task)
+            }
+            #expect(issues.count == 3 && issues[0] == nil && issues[1] != nil && issues[2] != nil)
+            let stored = try await database.read { try await $0.tasks.list(page: Page(limit: 10)) }
+            #expect(stored.count == 4)
+            let repos = try await database.read { store in try await store.repos.list() }
+            #expect(Set(repos.map(\.name)).count == 2)
+            let plainId = try #require(tasks.first?.id)
+            let audit = try await database.read { store in try await store.audit.list(AuditLog.Filter(entityId: plainId)) }
+            #expect(audit.map(\.action) == [.statusChanged, .created], "the plain task's creation and its move to the queue, newest first")
+        }
+    }
+
     @Test("a batch of sixteen completions sends the statements of one", arguments: Dialect.allCases)
     func completionCost(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

@@ -11,7 +11,7 @@ struct TaskRoutes: Sendable {
     let database: Database
     let engine: LifecycleEngine
     /// Concurrent enqueues share a transaction (group commit).
-    let intake: Batcher<LifecycleEngine.EnqueueRequest, EnqueueOutcome>
+    let intake: Batcher<LifecycleEngine.PreparedEnqueue, EnqueueOutcome>
     let configuration: APIConfiguration
     let logger: Logger
 
@@ -138,9 +138,11 @@ struct TaskRoutes: Sendable {
     }
 
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool, actor: Actor?) async throws -> EnqueueOutcome {
+        // Built here, while the batch before it is written (see `LifecycleEngine.PreparedEnqueue`).
         try await intake.submit(
-            LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM,
-                actor: actor))
+            engine.prepare(
+                LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM,
+                    actor: actor)))
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing

@@ -79,16 +79,99 @@ public struct LifecycleEngine: Sendable {
         var creator: Actor { actor ?? LifecycleEngine.requester(request) }
     }
 
+    /// An enqueue built before its transaction, by the task that asks for it: the task, its CWOM
+    /// objects and every row they and their audit entries take, JSON already serialized. On
+    /// SQLite this is work that the one writer thread no longer does while every other write
+    /// waits (a fifth of its time under `wrk`, docs/benchmarks.md). Its timestamps are the time
+    /// it was built, the request's arrival, as the legacy service stamped a task in its handler
+    /// (a claim's `started_at` is never before `queued_at` all the same, see
+    /// `LifecycleSQL.claimTasks`). Built without the database: an idempotency key is looked up,
+    /// and a Repo the engine has not met yet is found or created, in the transaction.
+    public struct PreparedEnqueue: Sendable {
+        public let item: EnqueueRequest
+        let now: Timestamp
+        /// nil when the task's Repo was not known yet: built in the transaction, once found.
+        let built: BuiltEnqueue?
+    }
+
+    /// A new task as stored, with its CWOM objects and the rows of both and of their audit.
+    struct BuiltEnqueue: Sendable {
+        var task: TaskRecord
+        var objects: TaskCWOM?
+        var rows: InsertRows
+    }
+
+    /// Builds an enqueue (see `PreparedEnqueue`). Throws when a value can be stored by neither
+    /// database (text holding NUL).
+    public func prepare(_ item: EnqueueRequest) throws -> PreparedEnqueue {
+        let now = clock.now()
+        let task = newTask(item, now: now)
+        if item.createCWOM {
+            guard let repo = knownRepos[task.target.repo] else { return PreparedEnqueue(item: item, now: now, built: nil) }
+            return PreparedEnqueue(item: item, now: now, built: try build(item, task: task, repo: repo, repoCreated: false, now: now))
+        }
+        return PreparedEnqueue(item: item, now: now, built: try build(item, task: task, repo: nil, repoCreated: false, now: now))
+    }
+
+    func newTask(_ item: EnqueueRequest, now: Timestamp) -> TaskRecord {
+        var task = TaskRecord(request: item.request, id: item.id, traceId: item.traceId, now: now)
+        task.maxAttempts = retry.maxAttempts(for: task.operation)
+        return task
+    }
+
+    /// The rows of one enqueue: its CWOM objects when it has a `repo` (created by this enqueue
+    /// when `repoCreated`), the task, and their audit entries in the legacy order (the task as
+    /// created, pending; its move to the queue; then the CWOM objects).
+    func build(_ item: EnqueueRequest, task: TaskRecord, repo: Repo?, repoCreated: Bool, now: Timestamp) throws -> BuiltEnqueue {
+        var task = task
+        var objects: TaskCWOM?
+        var rows = InsertRows()
+        var cwomEntries: [AuditEntry] = []
+        if let repo {
+            let (cwom, entries) = Store.buildCWOM(
+                for: task, repo: repo, repoCreated: repoCreated, acceptanceCriteria: item.request.acceptanceCriteria,
+                evidenceRequirements: item.request.evidenceRequirements, traceId: item.traceId, now: now)
+            task.cwomIssueId = cwom.issue.id
+            var batch = CWOMBatch()
+            batch.add(cwom)
+            rows = batch.rows
+            objects = cwom
+            cwomEntries = entries
+        }
+        var pending = task
+        pending.status = .pending
+        pending.queuedAt = nil
+        var audit = [
+            AuditEntry(
+                ts: now, actor: item.creator, action: .created, entityKind: "Task", entityId: task.id,
+                after: pending.json, note: "Task created via /tasks/enqueue", traceId: item.traceId)
+        ]
+        audit += try LifecycleTransaction.moves(
+            Lifecycle.task, task.id, [.pending, .queued], at: now, by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
+        audit += cwomEntries
+        // Ids are issued now so that they follow the legacy order.
+        for index in audit.indices { audit[index].id = ULID.make() }
+        rows.add("tasks", [TaskRepository.columns(task)])
+        rows.add("audit_log", audit.map(AuditLog.columns))
+        return BuiltEnqueue(task: task, objects: objects, rows: try rows.serializingJSON())
+    }
+
     /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
     /// Issue and ContextPacket, all in one transaction. A duplicate idempotency key, also one that
     /// a concurrent request took first, is a `.conflict` with the task that won.
     public func enqueue(_ request: TaskRequest, id: String, traceId: String, createCWOM: Bool, actor: Actor? = nil) async throws
         -> EnqueueOutcome
     {
+        try await enqueue(prepare(EnqueueRequest(request, id: id, traceId: traceId, createCWOM: createCWOM, actor: actor)))
+    }
+
+    /// One prepared enqueue in its own transaction; a key a concurrent transaction took first is a
+    /// `.conflict` with the task that won.
+    func enqueue(_ prepared: PreparedEnqueue) async throws -> EnqueueOutcome {
         do {
-            return try await enqueue([EnqueueRequest(request, id: id, traceId: traceId, createCWOM: createCWOM, actor: actor)])[0]
+            return try await enqueue([prepared])[0]
         } catch let error as StorageError where error.kind == .uniqueViolation {
-            if let key = request.idempotencyKey,
+            if let key = prepared.item.request.idempotencyKey,
                 let existing = try await database.read({ store in try await store.tasks.get(idempotencyKey: key) })
             {
                 return .conflict(existing)
@@ -97,75 +180,55 @@ public struct LifecycleEngine: Sendable {
         }
     }
 
-    /// Stores several new tasks in one transaction with a fixed number of statements (plus one or
-    /// two per distinct new Repo). A key already taken, or taken earlier in the batch, is a
-    /// `.conflict`; a key a concurrent transaction takes first fails the whole batch with a
-    /// unique violation (the intake batcher then writes its requests one by one).
+    /// Stores several new tasks in one transaction (see `enqueue(_ prepared:)`).
     public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueOutcome] {
-        guard let first = requests.first else { return [] }
-        let (outcomes, repos) = try await transaction("enqueue", by: first.creator) { tx in
+        try await enqueue(requests.map(prepare))
+    }
+
+    /// Stores several prepared enqueues in one transaction with a fixed number of statements
+    /// (plus one or two per distinct new Repo). A key already taken, or taken earlier in the
+    /// batch, is a `.conflict`; a key a concurrent transaction takes first fails the whole batch
+    /// with a unique violation (the intake batcher then writes its requests one by one).
+    public func enqueue(_ prepared: [PreparedEnqueue]) async throws -> [EnqueueOutcome] {
+        guard let first = prepared.first else { return [] }
+        let (outcomes, repos) = try await transaction("enqueue", by: first.item.creator) { tx in
             let store = tx.store
-            let now = tx.now
-            var taken = try await store.tasks.get(idempotencyKeys: requests.compactMap(\.request.idempotencyKey))
+            var taken = try await store.tasks.get(idempotencyKeys: prepared.compactMap(\.item.request.idempotencyKey))
             var repos: [String: Repo] = [:]
             var outcomes: [EnqueueOutcome] = []
-            var tasks: [TaskRecord] = []
-            var batch = CWOMBatch()
-            var cwomEntries: [AuditEntry] = []
-            for item in requests {
+            var rows = InsertRows()
+            for enqueue in prepared {
+                let item = enqueue.item
                 if let key = item.request.idempotencyKey, let existing = taken[key] {
                     outcomes.append(.conflict(existing))
                     continue
                 }
-                var task = TaskRecord(request: item.request, id: item.id, traceId: item.traceId, now: now)
-                task.maxAttempts = tx.retry.maxAttempts(for: task.operation)
-                var objects: TaskCWOM?
-                var entries: [AuditEntry] = []
-                if item.createCWOM {
-                    // One Repo per repository in the batch, created (and audited) by the first task that needs it.
+                let built: BuiltEnqueue
+                if let prebuilt = enqueue.built {
+                    built = prebuilt
+                } else {
+                    // Its Repo was not known when it was built: one Repo per repository in the
+                    // batch, created (and audited) by the first task that needs it.
+                    let task = newTask(item, now: enqueue.now)
                     var repo: Repo
                     var created = false
                     if let known = repos[task.target.repo] ?? knownRepos[task.target.repo] {
                         repo = known
                     } else {
-                        (repo, created) = try await store.repo(for: task, traceId: item.traceId, now: now)
+                        (repo, created) = try await store.repo(for: task, traceId: item.traceId, now: enqueue.now)
                         // A Repo this transaction creates is remembered only once it is committed.
                         if !created { knownRepos[task.target.repo] = repo }
                         repos[task.target.repo] = repo
                     }
-                    let (cwom, built) = Store.buildCWOM(
-                        for: task, repo: repo, repoCreated: created, acceptanceCriteria: item.request.acceptanceCriteria,
-                        evidenceRequirements: item.request.evidenceRequirements, traceId: item.traceId, now: now)
-                    task.cwomIssueId = cwom.issue.id
-                    batch.add(cwom)
-                    objects = cwom
-                    entries = built
+                    built = try build(item, task: task, repo: repo, repoCreated: created, now: enqueue.now)
                 }
-                if let key = item.request.idempotencyKey { taken[key] = task }
-                tasks.append(task)
-                // The legacy order (task rows first): the task as created (pending), then its move to the queue.
-                var pending = task
-                pending.status = .pending
-                pending.queuedAt = nil
-                cwomEntries.append(
-                    AuditEntry(
-                        ts: now, actor: item.creator, action: .created, entityKind: "Task", entityId: task.id,
-                        after: pending.json, note: "Task created via /tasks/enqueue", traceId: item.traceId))
-                try tx.moved(
-                    Lifecycle.task, task.id, [.pending, .queued], by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
-                cwomEntries.append(tx.audit.removeLast())
-                cwomEntries += entries
-                outcomes.append(.created(task, objects))
-                tx.events.append(LifecycleEvent(.enqueued, taskId: task.id, status: "queued"))
+                if let key = item.request.idempotencyKey { taken[key] = built.task }
+                rows.add(built.rows)
+                outcomes.append(.created(built.task, built.objects))
+                tx.events.append(LifecycleEvent(.enqueued, taskId: built.task.id, status: "queued"))
             }
-            tx.later(batch.statements + TaskRepository.insertStatements(tasks))
-            // Ids are re-issued so that they follow the legacy order.
-            tx.audit += cwomEntries.map { entry in
-                var ordered = entry
-                ordered.id = ULID.make()
-                return ordered
-            }
-            if !tasks.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
+            tx.later(rows.statements)
+            if !rows.tables.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
             return (outcomes, repos)
         }
         for (name, repo) in repos { knownRepos[name] = repo }
@@ -174,16 +237,16 @@ public struct LifecycleEngine: Sendable {
 
     /// A group-commit intake: concurrent enqueues share one transaction (see `Batcher`). A batch
     /// that fails as a whole (a key taken by a concurrent transaction) is written one by one.
-    public func intake(maxBatch: Int = 64) -> Batcher<EnqueueRequest, EnqueueOutcome> {
+    /// Callers `prepare` their enqueue before they submit it, while the batch before theirs is
+    /// being written.
+    public func intake(maxBatch: Int = 64) -> Batcher<PreparedEnqueue, EnqueueOutcome> {
         Batcher(maxBatch: maxBatch, maxInFlight: database.dialect == .postgres ? 2 : 1) { batch in
             do {
                 return try await enqueue(batch).map { .success($0) }
             } catch {
                 var results: [Result<EnqueueOutcome, any Error>] = []
-                for item in batch {
-                    do {
-                        results.append(.success(try await enqueue(item.request, id: item.id, traceId: item.traceId, createCWOM: item.createCWOM, actor: item.actor)))
-                    } catch { results.append(.failure(error)) }
+                for prepared in batch {
+                    do { results.append(.success(try await enqueue(prepared))) } catch { results.append(.failure(error)) }
                 }
                 return results
             }
@@ -413,14 +476,24 @@ struct LifecycleTransaction {
     mutating func moved<S>(_ machine: StateMachine<S>, _ id: String, _ path: [S], by who: Actor? = nil, note: String? = nil,
         traceId: String?) throws(LifecycleError)
     {
+        audit += try Self.moves(machine, id, path, at: now, by: who ?? actor, note: note, traceId: traceId)
+    }
+
+    /// The audit rows of a move along `path`, one per step, each step checked against `machine`
+    /// (`moved`, and an enqueue built before its transaction).
+    static func moves<S>(_ machine: StateMachine<S>, _ id: String, _ path: [S], at now: Timestamp, by actor: Actor,
+        note: String? = nil, traceId: String?) throws(LifecycleError) -> [AuditEntry]
+    {
+        var entries: [AuditEntry] = []
         for (from, to) in zip(path, path.dropFirst()) {
             try machine.check(id, from: from, to: to)
-            audit.append(
+            entries.append(
                 AuditEntry(
-                    ts: now, actor: who ?? actor, action: .statusChanged, entityKind: machine.entity, entityId: id,
+                    ts: now, actor: actor, action: .statusChanged, entityKind: machine.entity, entityId: id,
                     before: ["status": .string(from.rawValue)], after: ["status": .string(to.rawValue)],
                     note: note ?? "Status changed: \(from.rawValue) -> \(to.rawValue)", traceId: traceId))
         }
+        return entries
     }
 
     /// Moves an Issue along `path` from `from` when every step is legal and the Issue still has that

@@ -104,9 +104,63 @@ enum SQL {
 }
 
 /// Column names and values, in order.
-struct Columns: ExpressibleByDictionaryLiteral {
+struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
+
+    /// The same row with its JSON values serialized (and refused when they hold NUL, as every
+    /// driver refuses them at bind time): both drivers bind JSON as its text, so the row binds
+    /// the same, and whoever writes it later has no JSON left to walk.
+    func serializingJSON() throws(StorageError) -> Columns {
+        var row = self
+        for index in row.pairs.indices {
+            guard case .json(let value) = row.pairs[index].1 else { continue }
+            if value.firstNUL() != nil { throw StorageError(.invalidValue, StorageError.nulMessage) }
+            row.pairs[index].1 = .text(value.serialized())
+        }
+        return row
+    }
+}
+
+/// Rows to insert, table by table: gathered from many sources (the enqueues of one transaction)
+/// and written as one multi-row `INSERT` per table, parents before the rows that refer to them.
+struct InsertRows: Sendable {
+    /// Every table rows are gathered for, in foreign-key order: a row's parents are written
+    /// first, whichever source added its table first.
+    static let order = [
+        "cwom_constraint_snapshots", "cwom_issues", "cwom_issue_constraint_snapshots", "cwom_issue_doctrine_refs",
+        "cwom_context_packets", "cwom_issue_context_packets", "cwom_runs", "cwom_run_context_packets", "cwom_artifacts",
+        "tasks", "audit_log",
+    ]
+
+    private(set) var tables: [(name: String, rows: [Columns])] = []
+
+    /// Adds rows to `table`, which must be one of `order`.
+    mutating func add(_ table: String, _ rows: [Columns]) {
+        guard !rows.isEmpty else { return }
+        if let index = tables.firstIndex(where: { $0.name == table }) {
+            tables[index].rows += rows
+            return
+        }
+        let rank = Self.order.firstIndex(of: table) ?? Self.order.count
+        let position = tables.firstIndex { (Self.order.firstIndex(of: $0.name) ?? Self.order.count) > rank } ?? tables.count
+        tables.insert((table, rows), at: position)
+    }
+
+    mutating func add(_ other: InsertRows) {
+        for table in other.tables { add(table.name, table.rows) }
+    }
+
+    var statements: [(String, [SQLValue])] { tables.flatMap { SQL.insertMany($0.name, $0.rows) } }
+
+    /// See `Columns.serializingJSON`.
+    func serializingJSON() throws(StorageError) -> InsertRows {
+        var copy = self
+        for index in copy.tables.indices {
+            copy.tables[index].rows = try copy.tables[index].rows.map { row throws(StorageError) in try row.serializingJSON() }
+        }
+        return copy
+    }
 }
 
 /// Collects optional `column = $n` filters into a WHERE clause.

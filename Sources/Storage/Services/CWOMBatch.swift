@@ -28,11 +28,14 @@ public struct CWOMBatch: Sendable {
 }
 
 extension CWOMBatch {
-    /// The batch's multi-row `INSERT`s, in foreign-key order. Issues are linked to their
+    /// The batch's multi-row `INSERT`s, in foreign-key order.
+    var statements: [(String, [SQLValue])] { rows.statements }
+
+    /// The batch's rows, table by table in foreign-key order. Issues are linked to their
     /// constraint snapshots and context packets, runs to their pinned context packets.
-    var statements: [(String, [SQLValue])] {
-        var rows = issues
-        for index in rows.indices { rows[index].contextPackets = [] }
+    var rows: InsertRows {
+        var issueRows = issues
+        for index in issueRows.indices { issueRows[index].contextPackets = [] }
         func links(_ column: String, _ pairs: [(String, String, Timestamp)]) -> [Columns] {
             pairs.map { ["issue_id": .text($0.0), column: .text($0.1), "created_at": .timestamp($0.2)] }
         }
@@ -42,16 +45,18 @@ extension CWOMBatch {
         let runLinks: [Columns] = runs.flatMap { run in
             run.inputs.contextPackets.map { ["run_id": .text(run.id), "context_packet_id": .text($0.id), "created_at": .timestamp(run.createdAt)] }
         }
-        return SQL.insertMany("cwom_constraint_snapshots", snapshots.map(ConstraintSnapshotRepository.columns))
-            + SQL.insertMany("cwom_issues", rows.map(IssueRepository.columns))
-            + SQL.insertMany("cwom_issue_constraint_snapshots", links("constraint_snapshot_id", constraintLinks))
-            + SQL.insertMany("cwom_issue_doctrine_refs", links("doctrine_ref_id", doctrineLinks))
-            + SQL.insertMany("cwom_context_packets", packets.map(ContextPacketRepository.columns))
-            + SQL.insertMany("cwom_issue_context_packets", links("context_packet_id", packetLinks))
-            + SQL.insertMany("cwom_runs", runs.map(RunRepository.columns))
-            + SQL.insertMany("cwom_run_context_packets", runLinks)
-            + SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns))
-            + SQL.insertMany("audit_log", audit.map(AuditLog.columns))
+        var rows = InsertRows()
+        rows.add("cwom_constraint_snapshots", snapshots.map(ConstraintSnapshotRepository.columns))
+        rows.add("cwom_issues", issueRows.map(IssueRepository.columns))
+        rows.add("cwom_issue_constraint_snapshots", links("constraint_snapshot_id", constraintLinks))
+        rows.add("cwom_issue_doctrine_refs", links("doctrine_ref_id", doctrineLinks))
+        rows.add("cwom_context_packets", packets.map(ContextPacketRepository.columns))
+        rows.add("cwom_issue_context_packets", links("context_packet_id", packetLinks))
+        rows.add("cwom_runs", runs.map(RunRepository.columns))
+        rows.add("cwom_run_context_packets", runLinks)
+        rows.add("cwom_artifacts", artifacts.map(ArtifactRepository.columns))
+        rows.add("audit_log", audit.map(AuditLog.columns))
+        return rows
     }
 }
 
