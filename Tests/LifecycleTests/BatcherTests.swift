@@ -1,4 +1,6 @@
+import Foundation
 import Storage
+import TowerTestSupport
 import Synchronization
 import Testing
 
@@ -57,5 +59,23 @@ struct BatcherTests {
         }
         #expect(results == [1: true, 2: true, 3: false, 4: true])
         #expect(sizes.withLock { $0 } == [1, 2, 2])
+    }
+}
+
+@Suite("Batcher on a database")
+struct BatcherExecutorTests {
+    @Test("on SQLite, flushes given the writer's executor run on the thread of its transactions, so that they reach them without a hop; without it, elsewhere")
+    func flushesOnTheWriterThread() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let writer = try await database.driver.write { _ in pthread_self() }
+            let executor = try #require(database.driver.writeExecutor)
+            let onWriter = Batcher<Int, pthread_t>(executor: executor) { items in items.map { _ in .success(pthread_self()) } }
+            let elsewhere = Batcher<Int, pthread_t> { items in items.map { _ in .success(pthread_self()) } }
+            #expect(try await onWriter.submit(1) == writer)
+            #expect(try await elsewhere.submit(1) != writer)
+        }
+        try await withDatabase(.postgres) { database, _ in
+            #expect(database.driver.writeExecutor == nil, "PostgreSQL's transactions run on any thread")
+        }
     }
 }

@@ -15,6 +15,7 @@ public final class CountingDriver: DatabaseDriver {
 
     public var dialect: SQLDialect { base.dialect }
     public var sessionsInUse: Int { base.sessionsInUse }
+    public var writeExecutor: (any TaskExecutor)? { base.writeExecutor }
 
     /// Statements and transactions since the last call; resets both.
     public func take() -> (statements: Int, transactions: Int) {

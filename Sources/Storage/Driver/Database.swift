@@ -178,11 +178,17 @@ public protocol DatabaseDriver: Sendable {
     /// Connections lent out right now (for the pool usage metric).
     var sessionsInUse: Int { get }
 
+    /// Where write transactions run, when they all run on one thread (SQLite's writer): a task
+    /// that starts there reaches its transactions without a thread hop (`Batcher`).
+    var writeExecutor: (any TaskExecutor)? { get }
+
     /// Closes every connection. The driver cannot be used afterwards.
     func close() async
 }
 
 extension DatabaseDriver {
+    public var writeExecutor: (any TaskExecutor)? { nil }
+
     /// For drivers without a statement deadline of their own (test doubles): `write`.
     public func writeSchema<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         try await write(body)

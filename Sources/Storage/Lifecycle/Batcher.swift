@@ -12,12 +12,18 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
     private let maxBatch: Int
     private let maxInFlight: Int
     private let flush: Flush
+    /// Where flushes start (see `init`).
+    private let executor: (any TaskExecutor)?
     private var waiting: [(item: Item, answer: CheckedContinuation<Output, any Error>)] = []
     private var inFlight = 0
 
-    public init(maxBatch: Int = 64, maxInFlight: Int = 1, flush: @escaping Flush) {
+    /// `executor`: where a flush starts, the database's writer thread when it has one
+    /// (`DatabaseDriver.writeExecutor`), so that a flush reaches its transaction without a
+    /// thread hop in or out.
+    public init(maxBatch: Int = 64, maxInFlight: Int = 1, executor: (any TaskExecutor)? = nil, flush: @escaping Flush) {
         self.maxBatch = max(1, maxBatch)
         self.maxInFlight = max(1, maxInFlight)
+        self.executor = executor
         self.flush = flush
     }
 
@@ -38,12 +44,12 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
             waiting.removeFirst(batch.count)
             inFlight += 1
             let flush = self.flush
-            Task {
+            Task(executorPreference: executor) {
                 let results = await flush(batch.map { $0.item })  // a closure: a generic key path is built per call
                 for (index, entry) in batch.enumerated() {
                     entry.answer.resume(with: index < results.count ? results[index] : .failure(BatcherError.missingAnswer))
                 }
-                self.flushed()
+                await self.flushed()
             }
         }
     }

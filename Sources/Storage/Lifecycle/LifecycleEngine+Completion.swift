@@ -99,7 +99,7 @@ extension LifecycleEngine {
     /// a whole (a value no database stores, say), its completions are written one by one, so that
     /// one bad completion fails alone.
     public func completer(policy: ReviewPolicy, maxBatch: Int = 64) -> Batcher<Completion, CompletionResult> {
-        Batcher(maxBatch: maxBatch) { batch in
+        Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor) { batch in
             do {
                 return try await complete(batch, policy: policy).map { .success($0) }
             } catch {

@@ -24,6 +24,9 @@ public final class SQLiteDriver: DatabaseDriver {
 
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
+    /// The writer connection's thread (`SQLiteThread`).
+    public var writeExecutor: (any TaskExecutor)? { writer.all.first?.thread }
+
     /// Statements sent to a connection's thread from another thread since the driver opened
     /// (`SQLiteThread`): the statements of transactions run inline and do not count. A test
     /// signal, and a figure for `tower bench`.
