@@ -332,6 +332,11 @@ struct EnqueueTests {
             let empty = await h.enqueue(validTask(), headers: [("X-Trace-Id", "")])
             let generated = try #require(empty["trace_id"]?.stringValue)
             #expect(UUID(uuidString: generated) != nil && generated == generated.lowercased())
+            // Version 7, like task ids: ordered by time (TaskRecord.newTraceId).
+            #expect(generated.split(separator: "-")[2].hasPrefix("7"), "\(generated)")
+            let taskId = try #require(empty["task_id"]?.stringValue)
+            let later = try #require(await h.enqueue(validTask())["task_id"]?.stringValue)
+            #expect(taskId.split(separator: "-")[2].hasPrefix("7") && taskId.prefix(8) <= later.prefix(8), "\(taskId), then \(later)")
             #expect(await h.enqueue(validTask(), headers: [("X-Trace-Id", String(repeating: "t", count: 36))]).status == 201)
             let long = await h.enqueue(validTask(), headers: [("X-Trace-Id", String(repeating: "t", count: 37))])
             #expect(long.status == 422)

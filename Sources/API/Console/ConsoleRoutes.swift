@@ -195,7 +195,7 @@ struct ConsoleRoutes: Sendable {
         }
         let criteria = (form["criteria"] ?? "").split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let traceId = UUID().uuidString.lowercased()
+        let traceId = TaskRecord.newTraceId()
         let taskRequest: TaskRequest
         do throws(TaskRoutes.Refusal) {
             taskRequest = try TaskRoutes.admit(
@@ -206,7 +206,7 @@ struct ConsoleRoutes: Sendable {
         } catch {
             return HTML.response(422, try await tasks(viewer, request, refused: (error.message, form)))
         }
-        let outcome = try await engine.enqueue(taskRequest, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: true, actor: viewer.actor)
+        let outcome = try await engine.enqueue(taskRequest, id: TaskRecord.newId(), traceId: traceId, createCWOM: true, actor: viewer.actor)
         guard case .created(let task, _) = outcome else {
             return HTML.response(409, try await tasks(viewer, request, refused: ("That task exists already.", form)))
         }

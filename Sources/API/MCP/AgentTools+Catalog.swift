@@ -322,7 +322,7 @@ extension AgentTools {
                     ("idempotency_key", "string", "A key that makes a retry safe"), ("create_cwom", "boolean", "Default true"),
                 ], required: ["objective", "operation", "target_repo"]), scopes: [.write], failureCode: "ENQUEUE_TASK_ERROR"
         ) { tools, arguments, caller in
-            let traceId = UUID().uuidString.lowercased()
+            let traceId = TaskRecord.newTraceId()
             let request: TaskRequest
             let objective = try arguments.string("objective"), operation = try arguments.string("operation")
             let repo = try arguments.string("target_repo")
@@ -338,7 +338,7 @@ extension AgentTools {
                 throw ToolError(error.code, error.message)
             }
             let outcome = try await tools.engine.enqueue(
-                request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: try arguments.bool("create_cwom", default: true),
+                request, id: TaskRecord.newId(), traceId: traceId, createCWOM: try arguments.bool("create_cwom", default: true),
                 actor: caller.actor)
             switch outcome {
             case .conflict(let existing):

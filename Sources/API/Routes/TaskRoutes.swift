@@ -141,14 +141,14 @@ struct TaskRoutes: Sendable {
         // Built here, while the batch before it is written (see `LifecycleEngine.PreparedEnqueue`).
         try await intake.submit(
             engine.prepare(
-                LifecycleEngine.EnqueueRequest(request, id: UUID().uuidString.lowercased(), traceId: traceId, createCWOM: createCWOM,
+                LifecycleEngine.EnqueueRequest(request, id: TaskRecord.newId(), traceId: traceId, createCWOM: createCWOM,
                     actor: actor)))
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing
     /// means a new UUID; anything else is a 422 (the legacy service stored or crashed on it).
     func traceId(from request: APIRequest, errors: inout [RequestError]) -> String {
-        guard let raw = request.header("x-trace-id"), !raw.isEmpty else { return UUID().uuidString.lowercased() }
+        guard let raw = request.header("x-trace-id"), !raw.isEmpty else { return TaskRecord.newTraceId() }
         let loc: [JSONValue] = ["header", "x-trace-id"]
         if raw.unicodeScalars.count > 36 {
             errors.append(RequestError(loc: loc, error: PydanticError.tooLong(FieldPath(), input: .string(raw), max: 36)))

@@ -36,7 +36,7 @@ public struct Ceiling: Sendable {
             let request = TaskRequest(
                 requestedBy: Requester(kind: .system, id: "ceiling"), objective: "Ceiling task \(n)", operation: .ops,
                 target: TaskTarget(repo: repo.slug))
-            var task = TaskRecord(request: request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), now: now)
+            var task = TaskRecord(request: request, id: TaskRecord.newId(), traceId: TaskRecord.newTraceId(), now: now)
             let cwom = TaskBridge.cwom(for: task, repo: repo, actor: actor, acceptanceCriteria: [], evidenceRequirements: [], now: now)
             task.cwomIssueId = cwom.issue.id
             prepared.append((task, cwom))

@@ -270,8 +270,8 @@ struct BenchCommand: AsyncParsableCommand {
         let request = TaskRequest(
             requestedBy: Requester(kind: .system, id: "bench"), objective: objective, operation: .ops,
             target: TaskTarget(repo: "bench/repo"))
-        let id = UUID().uuidString.lowercased()
-        _ = try await worker.engine.enqueue(request, id: id, traceId: UUID().uuidString.lowercased(), createCWOM: true)
+        let id = TaskRecord.newId()
+        _ = try await worker.engine.enqueue(request, id: id, traceId: TaskRecord.newTraceId(), createCWOM: true)
         return id
     }
 
