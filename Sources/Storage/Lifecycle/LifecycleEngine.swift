@@ -106,11 +106,9 @@ public struct LifecycleEngine: Sendable {
     public func prepare(_ item: EnqueueRequest) throws -> PreparedEnqueue {
         let now = clock.now()
         let task = newTask(item, now: now)
-        if item.createCWOM {
-            guard let repo = knownRepos[task.target.repo] else { return PreparedEnqueue(item: item, now: now, built: nil) }
-            return PreparedEnqueue(item: item, now: now, built: try build(item, task: task, repo: repo, repoCreated: false, now: now))
-        }
-        return PreparedEnqueue(item: item, now: now, built: try build(item, task: task, repo: nil, repoCreated: false, now: now))
+        let repo = item.createCWOM ? knownRepos[task.target.repo] : nil
+        if item.createCWOM && repo == nil { return PreparedEnqueue(item: item, now: now, built: nil) }
+        return PreparedEnqueue(item: item, now: now, built: try build(item, task: task, repo: repo, repoCreated: false, now: now))
     }
 
     func newTask(_ item: EnqueueRequest, now: Timestamp) -> TaskRecord {
