@@ -108,14 +108,14 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
 
-    /// The same row with its JSON values serialized (and refused when they hold NUL, as every
-    /// driver refuses them at bind time): both drivers bind JSON as its text, so the row binds
+    /// The same row with its JSON values serialized (and refused when they hold NUL, by the check
+    /// every driver applies at bind time, `StorageError.checkBinds`): both drivers bind JSON as its text, so the row binds
     /// the same, and whoever writes it later has no JSON left to walk.
     func serializingJSON() throws(StorageError) -> Columns {
         var row = self
         for index in row.pairs.indices {
             guard case .json(let value) = row.pairs[index].1 else { continue }
-            if value.firstNUL() != nil { throw StorageError(.invalidValue, StorageError.nulMessage) }
+            try StorageError.checkBinds([row.pairs[index].1])
             row.pairs[index].1 = .text(value.serialized())
         }
         return row
