@@ -29,10 +29,12 @@ public final class BridgeWorker: Service, Sendable {
     public let engine: LifecycleEngine
     public let configuration: WorkerConfiguration
     let logger: Logger
-    let state = WorkerState()
+    let state: WorkerState
     let wake = Signal()
     /// Completions leave in batches: one transaction for all that finished while the last was written.
     let completer: Batcher<LifecycleEngine.Completion, LifecycleEngine.CompletionResult>
+    /// `configuration.traceRoot`, its path and URI worked out once.
+    let traceRoot: TraceRoot
 
     public init(database: Database, configuration: WorkerConfiguration, logger: Logger = Logger(label: "tower.worker"),
         engine: LifecycleEngine? = nil)
@@ -43,6 +45,8 @@ public final class BridgeWorker: Service, Sendable {
         self.completer = engine.completer(
             policy: ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts))
         self.configuration = configuration
+        self.traceRoot = TraceRoot(configuration.traceRoot)
+        self.state = WorkerState(recordingBacklog: configuration.concurrency)
         var logger = logger
         logger[metadataKey: "worker_id"] = "\(configuration.workerId)"
         self.logger = logger
@@ -54,17 +58,14 @@ public final class BridgeWorker: Service, Sendable {
     /// The worker as the engine sees it: lease holder, Run executor and trace folders.
     var claimant: LifecycleEngine.Claimant {
         let executors = configuration.executors
-        let root = configuration.traceRoot
+        let root = traceRoot
         return LifecycleEngine.Claimant(
             id: workerId, actor: actor, mode: .system, leaseSeconds: configuration.leaseSeconds,
             executor: { operation in
                 let executor = executors.executor(for: operation)
                 return (executor.name, executor.version)
             },
-            artifactRoot: { runId in
-                let uri = root.appendingPathComponent(runId, isDirectory: true).absoluteURL.absoluteString
-                return uri.hasSuffix("/") ? uri : uri + "/"
-            })
+            artifactRoot: { runId in root.folderURI(runId) })
     }
 
     /// Wakes the claim loop (after an enqueue in the same process).
@@ -132,7 +133,7 @@ public final class BridgeWorker: Service, Sendable {
     /// all of them starts, without waiting for claims already in flight, so claim round trips
     /// overlap with each other and with running work.
     ///
-    /// Slots free up one at a time as the completer acknowledges a batch of completions: claiming
+    /// Slots free up one at a time as executions end (`WorkerState.ended`): claiming
     /// for the first free slot alone turns a backlog into claims of one or two tasks, each paying
     /// the claim's dozen statements. So while there is a backlog (the last claim filled every
     /// slot it asked for) a partly busy worker gathers free slots before it claims: until half of

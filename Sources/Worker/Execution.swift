@@ -19,7 +19,7 @@ extension BridgeWorker {
         do {
             let recorder = try RunRecorder(
                 claim: claimed.claim, executor: (claimed.executor.name, claimed.executor.version), holder: workerId,
-                traceRoot: configuration.traceRoot)
+                traceRoot: traceRoot)
             let trace = recorder.trace
             try recorder.start()
             log.info("run started", metadata: ["executor": "\(claimed.executor.name)", "attempt": "\(task.attempt)"])
@@ -40,6 +40,10 @@ extension BridgeWorker {
             timer.cancel()
             removeWorkspace(workspace, log: log)
             let reason = await state.reason(task.id)
+            // The slot is free while the completion waits for its batch's commit: the next claim
+            // overlaps it, as River's producer frees a slot when its job returns. The attempt stays
+            // this worker's (heartbeat, shutdown) until the commit acknowledges it.
+            if await state.ended(task.id) { await wake.fire() }
             switch reason {
             case .shutdown:
                 try await requeue(claimed, trace: trace)

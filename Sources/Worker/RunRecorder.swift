@@ -16,7 +16,7 @@ public struct RunRecorder: Sendable {
     public let holder: String
     public let trace: TraceStore
 
-    public init(claim: LifecycleEngine.Claim, executor: (name: String, version: String), holder: String, traceRoot: URL) throws {
+    public init(claim: LifecycleEngine.Claim, executor: (name: String, version: String), holder: String, traceRoot: TraceRoot) throws {
         self.claim = claim
         self.executor = executor
         self.holder = holder
@@ -128,8 +128,7 @@ public struct RunRecorder: Sendable {
     /// sha256 digest, size and media type.
     func collectArtifacts(now: Timestamp) throws -> [Artifact] {
         var artifacts: [Artifact] = []
-        for file in try TraceFile.scan(trace.artifactsFolder) {
-            let url = trace.artifactsFolder.appendingPathComponent(file.path)
+        for file in try TraceFile.scan(path: trace.path + "/artifacts") {
             let type: ArtifactType
             switch (file.path as NSString).pathExtension.lowercased() {
             case "patch", "diff": type = .codePatch
@@ -143,18 +142,18 @@ public struct RunRecorder: Sendable {
                 Artifact(
                     header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref,
                     forIssue: claim.issue.ref, type: type, title: isStub ? "Stub Output" : String(file.path.prefix(512)),
-                    uri: url.absoluteURL.absoluteString, digest: "sha256:" + file.sha256,
+                    uri: trace.fileURI("artifacts/" + file.path), digest: "sha256:" + file.sha256,
                     mediaType: TraceFile.mediaType(file.path), sizeBytes: file.size, meta: ["path": .string("artifacts/" + file.path)],
                     createdAt: now))
         }
         for log in ["stdout.log", "stderr.log"] {
-            let url = trace.url(log)
-            guard let size = TraceFile.regularFileSize(url.path), size > 0 else { continue }
+            let path = trace.path + "/" + log
+            guard let size = TraceFile.regularFileSize(path), size > 0 else { continue }
             artifacts.append(
                 Artifact(
                     header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref,
-                    forIssue: claim.issue.ref, type: .log, title: log, uri: url.absoluteURL.absoluteString,
-                    digest: "sha256:" + (try TraceFile.sha256(url.path)), mediaType: "text/plain", sizeBytes: size,
+                    forIssue: claim.issue.ref, type: .log, title: log, uri: trace.fileURI(log),
+                    digest: "sha256:" + (try TraceFile.sha256(path)), mediaType: "text/plain", sizeBytes: size,
                     createdAt: now))
         }
         return artifacts

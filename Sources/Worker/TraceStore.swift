@@ -8,23 +8,81 @@ import TowerJSON
     import Glibc
 #endif
 
+/// Where trace folders live, with the root's path and `file://` URI worked out once: a run's
+/// folder and the URIs of its files are then joined as strings. Foundation's `URL` parses and
+/// normalizes on every `appendingPathComponent` and `absoluteString`; per file of a stub run that
+/// came to a tenth of the worker's time in a burn-down.
+public struct TraceRoot: Sendable {
+    public let url: URL
+    /// The root's path, without a trailing slash ("" for `/`).
+    let path: String
+    /// The root's URI, with a trailing slash.
+    let uri: String
+
+    public init(_ url: URL) {
+        self.url = url
+        let path = url.path
+        self.path = path.hasSuffix("/") ? String(path.dropLast()) : path
+        let uri = url.absoluteURL.absoluteString
+        self.uri = uri.hasSuffix("/") ? uri : uri + "/"
+    }
+
+    /// A run's folder: `<root>/<run_id>`.
+    public func folderPath(_ runId: String) -> String {
+        Self.isPlain(runId) ? path + "/" + runId : url.appendingPathComponent(runId, isDirectory: true).path
+    }
+
+    /// A run's folder as `Run.artifact_root_uri` spells it: `file:///…/<run_id>/`.
+    public func folderURI(_ runId: String) -> String {
+        guard Self.isPlain(runId) else {
+            let uri = url.appendingPathComponent(runId, isDirectory: true).absoluteURL.absoluteString
+            return uri.hasSuffix("/") ? uri : uri + "/"
+        }
+        return uri + runId + "/"
+    }
+
+    /// A relative path that needs no percent-encoding in a URI and no normalizing in a path
+    /// (letters, digits, `-`, `_`, `.`, `/`; no empty, `.` or `..` component): joined as it is.
+    /// Anything else takes Foundation's way, so that both spell it the same.
+    static func isPlain(_ relative: String) -> Bool {
+        guard !relative.isEmpty else { return false }
+        let plainBytes = relative.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "/"):
+                return true
+            default: return false
+            }
+        }
+        return plainBytes && relative.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+}
+
 /// One run's trace folder: `manifest.json`, `events.jsonl`, `trace.log`, `context.json`,
 /// `constraints.json` and `artifacts/` (reference §6.3, written the same way: JSON files
 /// pretty-printed with ASCII escapes, events one JSON object per line).
 public final class TraceStore: Sendable {
-    public let folder: URL
+    /// The folder's path (no trailing slash).
+    public let path: String
+    /// `file:///…/<run_id>/` (with the trailing slash, as `Run.artifact_root_uri`).
+    public let rootURI: String
     private let lock = Mutex(())
     /// Subfolders known to exist, so that a write does not ask the file system again.
     private let folders = Mutex<Set<String>>(["", "artifacts"])
 
-    public init(root: URL, runId: String) throws {
-        folder = root.appendingPathComponent(runId, isDirectory: true)
+    public convenience init(root: URL, runId: String) throws {
+        try self.init(root: TraceRoot(root), runId: runId)
+    }
+
+    public init(root: TraceRoot, runId: String) throws {
+        path = root.folderPath(runId)
+        rootURI = root.folderURI(runId)
         // Plain `mkdir` for the run's two folders; Foundation's `createDirectory` checks every
         // component of the path first. Only a missing trace root takes the long way.
-        if mkdir(folder.path, 0o755) != 0 && errno != EEXIST {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
-        try Self.mkdirIfNeeded(folder.appendingPathComponent("artifacts").path)
+        try Self.mkdirIfNeeded(path + "/artifacts")
     }
 
     static func mkdirIfNeeded(_ path: String) throws {
@@ -37,22 +95,37 @@ public final class TraceStore: Sendable {
     /// system only about folders this store has not made yet.
     public func makeFolder(_ name: String) throws {
         guard !name.isEmpty, !folders.withLock({ $0.contains(name) }) else { return }
-        try makeFolder((name as NSString).deletingLastPathComponent)
-        try Self.mkdirIfNeeded(folder.appendingPathComponent(name).path)
+        try makeFolder(Self.parent(name))
+        try Self.mkdirIfNeeded(filePath(name))
         _ = folders.withLock { $0.insert(name) }
     }
 
-    public var artifactsFolder: URL { folder.appendingPathComponent("artifacts", isDirectory: true) }
-    /// `file:///…/<run_id>/` (with the trailing slash, as `Run.artifact_root_uri`).
-    public var rootURI: String { folder.absoluteURL.absoluteString.hasSuffix("/") ? folder.absoluteURL.absoluteString : folder.absoluteURL.absoluteString + "/" }
+    public var folder: URL { URL(fileURLWithPath: path, isDirectory: true) }
+    public var artifactsFolder: URL { URL(fileURLWithPath: path + "/artifacts", isDirectory: true) }
     /// `file:///…/<run_id>` (no trailing slash, as `tasks.trace_path`).
     public var uri: String { String(rootURI.dropLast()) }
 
-    public func url(_ name: String) -> URL { folder.appendingPathComponent(name) }
+    public func url(_ name: String) -> URL { URL(fileURLWithPath: filePath(name)) }
+
+    /// The path of `name` inside the folder.
+    func filePath(_ name: String) -> String {
+        TraceRoot.isPlain(name) ? path + "/" + name : folder.appendingPathComponent(name).path
+    }
+
+    /// The `file://` URI of `name` inside the folder.
+    public func fileURI(_ name: String) -> String {
+        TraceRoot.isPlain(name) ? rootURI + name : folder.appendingPathComponent(name).absoluteURL.absoluteString
+    }
+
+    /// `a/b/c` → `a/b`, `c` → "".
+    static func parent(_ name: String) -> String {
+        guard let slash = name.lastIndex(of: "/") else { return "" }
+        return String(name[..<slash])
+    }
 
     public func write(_ name: String, _ text: String) throws {
-        try makeFolder((name as NSString).deletingLastPathComponent)
-        try Self.put(folder.appendingPathComponent(name).path, text, flags: O_TRUNC)
+        try makeFolder(Self.parent(name))
+        try Self.put(filePath(name), text, flags: O_TRUNC)
     }
 
     /// Writes (or appends) the file with plain `open`/`write`/`close`. Foundation's
@@ -94,13 +167,13 @@ public final class TraceStore: Sendable {
     }
 
     private func append(_ name: String, _ text: String) {
-        lock.withLock { _ in try? Self.put(folder.appendingPathComponent(name).path, text, flags: O_APPEND) }
+        lock.withLock { _ in try? Self.put(path + "/" + name, text, flags: O_APPEND) }
     }
 
     /// Every file in the folder as (path, sha256, size), sorted by path, and the digest of that
     /// manifest (one `path\tsha256\tsize` line per file): the trace artifact's digest.
     public func manifestDigest() throws -> (files: [TraceFile], digest: String) {
-        let files = try TraceFile.scan(folder)
+        let files = try TraceFile.scan(path: path)
         let lines = files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
         return (files, "sha256:" + Hex.encode(SHA256.hash(data: Data(lines.utf8))))
     }
@@ -114,11 +187,14 @@ public struct TraceFile: Sendable, Hashable {
 
     private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
-    /// Every regular file below `folder` (links are not followed), sorted by path. A walk with
-    /// `readdir` and `lstat` and a hash read through one buffer: Foundation's enumerator and
-    /// `FileHandle` cost a completed run more than writing its folder did.
-    public static func scan(_ folder: URL) throws -> [TraceFile] {
-        let base = folder.resolvingSymlinksInPath().path
+    /// Every regular file below `folder` (links below it are not followed), sorted by path.
+    public static func scan(_ folder: URL) throws -> [TraceFile] { try scan(path: folder.path) }
+
+    /// Every regular file below the folder at `base` (links below it are not followed), sorted
+    /// by path. A walk with `readdir` and `lstat` and a hash read through one buffer:
+    /// Foundation's enumerator and `FileHandle` cost a completed run more than writing its folder
+    /// did.
+    public static func scan(path base: String) throws -> [TraceFile] {
         var files: [TraceFile] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         func walk(_ relative: String) throws {

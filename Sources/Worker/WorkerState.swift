@@ -14,6 +14,8 @@ actor WorkerState {
     struct Running {
         var stop: (@Sendable () -> Void)?
         var reason: StopReason?
+        /// The execution ended; its completion is being recorded.
+        var recording = false
     }
 
     private var running: [String: Running] = [:]
@@ -22,9 +24,29 @@ actor WorkerState {
     /// Slots held by claims in flight.
     private(set) var reserved = 0
 
+    /// Attempts this worker holds: executions running and ended ones whose completion has not
+    /// committed yet. The heartbeat keeps the lease of every one.
     var runningCount: Int { running.count }
-    /// Slots in use: running executions plus claims in flight.
-    var busySlots: Int { running.count + reserved }
+    /// Ended attempts whose completion has not committed yet.
+    private var recording = 0
+    /// How many of those may wait for their commit without holding a slot (River's completer
+    /// backlog): beyond it, a slot frees only at a commit, so a stalled database stops claims.
+    let recordingBacklog: Int
+
+    init(recordingBacklog: Int) { self.recordingBacklog = recordingBacklog }
+
+    /// Slots in use: running executions, claims in flight, and ended attempts beyond the
+    /// recording backlog.
+    var busySlots: Int { running.count - recording + reserved + max(0, recording - recordingBacklog) }
+
+    /// The attempt's execution ended and its completion is on its way to the database: its slot
+    /// is free for the next claim while the backlog has room. True when a slot was freed.
+    func ended(_ id: String) -> Bool {
+        guard running[id] != nil, running[id]?.recording == false else { return false }
+        running[id]?.recording = true
+        recording += 1
+        return recording <= recordingBacklog
+    }
 
     /// Set when the last claim found fewer tasks than slots: the loop then waits for a wake-up.
     var queueLooksEmpty = false
@@ -46,7 +68,10 @@ actor WorkerState {
         if running[id]?.reason != nil { stop() }
     }
 
-    func remove(_ id: String) { running[id] = nil }
+    func remove(_ id: String) {
+        if running[id]?.recording == true { recording -= 1 }
+        running[id] = nil
+    }
 
     /// Stops an execution; the first reason wins.
     func stop(_ id: String, _ reason: StopReason) {

@@ -34,4 +34,26 @@ struct TraceStoreTests {
         try again.write("evidence/verdict.json", "{}")
         #expect(try TraceFile.scan(again.folder).count == 5)
     }
+
+    @Test("a trace folder's paths and URIs are spelled as Foundation spells them, plain names joined, others percent-encoded")
+    func spelling() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for rootPath in [scratch.path + "/runs", scratch.path + "/runs/", scratch.path + "/with space"] {
+            let rootURL = URL(fileURLWithPath: rootPath, isDirectory: true)
+            let root = TraceRoot(rootURL)
+            for runId in ["01JD7W3YV3Q6K8T2P9M4N5B6C7", "run 1", "é"] {
+                let expected = rootURL.appendingPathComponent(runId, isDirectory: true)
+                #expect(root.folderPath(runId) == expected.path)
+                #expect(root.folderURI(runId) == expected.absoluteURL.absoluteString)
+                let trace = try TraceStore(root: root, runId: runId)
+                #expect(trace.rootURI == expected.absoluteURL.absoluteString)
+                for name in ["artifacts/output.md", "stdout.log", "artifacts/a b.txt", "artifacts/%41", "artifacts/ü.md"] {
+                    #expect(trace.fileURI(name) == expected.appendingPathComponent(name).absoluteURL.absoluteString, "\(name)")
+                    try trace.write(name, "x")
+                    #expect(FileManager.default.fileExists(atPath: expected.appendingPathComponent(name).path), "\(name)")
+                }
+            }
+        }
+    }
 }

@@ -181,6 +181,46 @@ struct WorkerTests {
         }
     }
 
+    @Test("a slot is free once its execution ends: the next task starts while the last one's completion waits to commit")
+    func slotFreeWhileRecording() async throws {
+        // PostgreSQL, where the test can hold back one completion (by locking its task row) while
+        // claims go on; the worker's logic is the same on both databases.
+        try await withWorkerEnvironment(.postgres) { env in
+            let gate = FirstRunGate()
+            let worker = env.start(env.configuration(executors: ExecutorRegistry(fallback: GatedExecutor(gate: gate)), concurrency: 1))
+            let first = try await env.enqueue(objective: "Held at its commit")
+            #expect(await gate.firstArrival() == first.id)
+            // Lock the first task's row, on a connection of its own (not one of the worker's pool,
+            // whose heartbeat and completer now wait for it): its completion waits for this
+            // transaction to end.
+            let lockDriver = try await #require(env.database.location).open(poolSize: 1)
+            let (locked, lockedContinuation) = AsyncStream<Void>.makeStream()
+            let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
+            defer { releaseContinuation.finish() }  // whatever happens, the lock goes
+            let holder = Task {
+                try await lockDriver.write { session in
+                    _ = try await session.query("SELECT id FROM tasks WHERE id = $1 FOR UPDATE", [.text(first.id)])
+                    lockedContinuation.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in locked { break }
+            let second = try await env.enqueue(objective: "Claimed while the first one is recorded")
+            await gate.open()
+            // With one slot, the second task can start only if the first's slot was freed when its
+            // execution ended, before its completion committed.
+            let started = try await env.waitFor(second.id, seconds: 30) { $0.status == .running }
+            #expect(started.attempt == 1)
+            #expect(try await env.task(first.id)?.status == .running, "the first task's completion has not committed")
+            releaseContinuation.yield()
+            try await holder.value
+            await lockDriver.close()
+            #expect(try await env.finished(first.id).status == .completed)
+            #expect(try await env.finished(second.id).status == .completed)
+            try await worker.stop()
+        }
+    }
+
     @Test("a worker that finds the database unreachable when it starts keeps running and does its work once it is back",
         arguments: Dialect.allCases)
     func unreachableAtStart(_ dialect: Dialect) async throws {
@@ -491,4 +531,44 @@ final class UnreachableOnce: DatabaseDriver {
         try await base.withSession(body)
     }
     func close() async {}
+}
+
+/// Holds the first execution it sees until `open()`; every later one passes at once.
+actor FirstRunGate {
+    private var first: String?
+    private var isOpen = false
+    private var held: CheckedContinuation<Void, Never>?
+    private var arrivalWaiters: [CheckedContinuation<String, Never>] = []
+
+    func pass(_ taskId: String) async {
+        guard first == nil else { return }
+        first = taskId
+        for waiter in arrivalWaiters { waiter.resume(returning: taskId) }
+        arrivalWaiters = []
+        if !isOpen { await withCheckedContinuation { held = $0 } }
+    }
+
+    /// The task of the first execution, once it has started.
+    func firstArrival() async -> String {
+        if let first { return first }
+        return await withCheckedContinuation { arrivalWaiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        held?.resume()
+        held = nil
+    }
+}
+
+/// Succeeds at once, after its gate lets it pass.
+struct GatedExecutor: TaskExecutor {
+    let name = "gated"
+    let version = "1"
+    let gate: FirstRunGate
+
+    func execute(_ context: ExecutionContext) async -> ExecutionResult {
+        await gate.pass(context.task.id)
+        return ExecutionResult(outcome: .succeeded)
+    }
 }

@@ -58,7 +58,7 @@ extension AgentTools {
                     suggestion: "Use jct_list_tasks to find another available task.")
             }
             let recorder = try RunRecorder(
-                claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traceRoot)
+                claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traces)
             try recorder.start()
             let claimed = claim.task
             return [
@@ -126,7 +126,7 @@ extension AgentTools {
                 throw ToolError("INVALID_PARAMETERS", "Give the artifact's content or its uri.")
             }
             let claim = try await tools.activeClaim(try arguments.string("task_id"), caller: caller)
-            let trace = try TraceStore(root: tools.traceRoot, runId: claim.run.id)
+            let trace = try TraceStore(root: tools.traces, runId: claim.run.id)
             let now = Timestamp.now()
             var artifact: Artifact
             if let content {
@@ -134,7 +134,7 @@ extension AgentTools {
                 let base = safeFileName(title)
                 var name = base
                 var counter = 2
-                while FileManager.default.fileExists(atPath: trace.artifactsFolder.appendingPathComponent(name).path) {
+                while FileManager.default.fileExists(atPath: trace.url("artifacts/" + name).path) {
                     name = "\(base)-\(counter)"
                     counter += 1
                 }
@@ -143,7 +143,7 @@ extension AgentTools {
                 trace.event("artifact_reported", ["title": .string(title), "type": .string(typeName), "path": .string("artifacts/" + name)])
                 artifact = Artifact(
                     header: ObjectHeader(traceId: claim.task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref, type: type,
-                    title: String(title.prefix(512)), uri: trace.artifactsFolder.appendingPathComponent(name).absoluteURL.absoluteString,
+                    title: String(title.prefix(512)), uri: trace.fileURI("artifacts/" + name),
                     digest: "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(),
                     mediaType: arguments.optionalString("media_type") ?? "text/plain", sizeBytes: bytes.count,
                     meta: ["path": .string("artifacts/" + name), "reported_by": .string(caller.name)], createdAt: now)
@@ -196,7 +196,7 @@ extension AgentTools {
             let result = ExecutionResult(
                 outcome: success ? .succeeded : .failed, outputs: outputs, summary: summary, errorMessage: message,
                 failureCategory: .unknown, retryable: !success && retryable)
-            let recorder = try RunRecorder(claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traceRoot)
+            let recorder = try RunRecorder(claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traces)
             let recorded = try await tools.database.read { try await $0.artifacts.list(forRun: claim.run.id) }
             let completion = try recorder.completion(result, recorded: recorded)
             switch try await tools.engine.complete(completion, policy: tools.reviewPolicy) {

@@ -23,6 +23,8 @@ public struct AgentTools: Sendable {
     public let engine: LifecycleEngine
     public let configuration: APIConfiguration
     public let traceRoot: URL
+    /// `traceRoot`, its path and URI worked out once.
+    let traces: TraceRoot
     public let reviewPolicy: ReviewPolicy
     let logger: Logger
 
@@ -33,6 +35,7 @@ public struct AgentTools: Sendable {
         self.engine = engine
         self.configuration = configuration
         self.traceRoot = traceRoot
+        self.traces = TraceRoot(traceRoot)
         self.reviewPolicy = reviewPolicy
         self.logger = logger
     }
@@ -166,11 +169,11 @@ public struct AgentTools: Sendable {
     }
 
     func claimant(lease: Double, caller: Caller) -> LifecycleEngine.Claimant {
-        let root = traceRoot
+        let root = traces
         return LifecycleEngine.Claimant(
             id: caller.holder, actor: caller.actor, mode: .agent, leaseSeconds: lease,
             executor: { _ in (name: "mcp-agent", version: "0.1.0") },
-            artifactRoot: { runId in root.appendingPathComponent(runId, isDirectory: true).absoluteURL.absoluteString })
+            artifactRoot: { runId in root.folderURI(runId) })
     }
 
     static func taskSummary(_ task: TaskRecord) -> JSONValue {
