@@ -19,22 +19,25 @@ enum SQL {
         let perChunk = max(1, 30_000 / names.count)
         var statements: [(String, [SQLValue])] = []
         var start = 0
-        let head = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES "
+        let head = Array("INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES ".utf8)
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * names.count)
-            // Written into one string: an enqueue's statements hold hundreds of placeholders, and
-            // building each as its own string and joining them was 3 % of SQLite's writer thread.
+            // Written as bytes into one buffer: an enqueue batch's statements hold hundreds of
+            // placeholders, and a `String` per placeholder was 6 % of SQLite's writer thread
+            // under `wrk` (a string per placeholder joined afterwards was 3 % more).
             var sql = head
-            sql.reserveCapacity(head.utf8.count + chunk.count * names.count * 6 + suffix.utf8.count)
+            sql.reserveCapacity(head.count + chunk.count * (names.count * 7 + 4) + suffix.utf8.count)
             for (index, row) in chunk.enumerated() {
-                sql += index == 0 ? "(" : ", ("
+                if index > 0 { sql += [UInt8(ascii: ","), UInt8(ascii: " ")] }
+                sql.append(UInt8(ascii: "("))
                 appendPlaceholders(to: &sql, count: names.count, after: binds.count)
-                sql += ")"
+                sql.append(UInt8(ascii: ")"))
                 binds += row.pairs.map(\.1)
             }
-            statements.append((sql + suffix, binds))
+            sql += suffix.utf8
+            statements.append((String(decoding: sql, as: UTF8.self), binds))
             start += perChunk
         }
         return statements
@@ -42,15 +45,29 @@ enum SQL {
 
     /// `$n, $n+1, …` for an `IN (…)` list starting after `offset` binds.
     static func placeholders(count: Int, after offset: Int) -> String {
-        var text = ""
+        var text: [UInt8] = []
         appendPlaceholders(to: &text, count: count, after: offset)
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 
-    static func appendPlaceholders(to text: inout String, count: Int, after offset: Int) {
+    /// `$a, $b, …`: `count` placeholders numbered from `offset + 1`, digits written in place.
+    static func appendPlaceholders(to text: inout [UInt8], count: Int, after offset: Int) {
         for n in 0..<count {
-            text += n == 0 ? "$" : ", $"
-            text += String(offset + n + 1)
+            if n > 0 { text += [UInt8(ascii: ","), UInt8(ascii: " ")] }
+            text.append(UInt8(ascii: "$"))
+            var number = offset + n + 1
+            var digits = 1
+            while number >= 10 {
+                number /= 10
+                digits += 1
+            }
+            number = offset + n + 1
+            let end = text.count + digits
+            text += repeatElement(UInt8(ascii: "0"), count: digits)
+            for position in stride(from: end - 1, through: end - digits, by: -1) {
+                text[position] = UInt8(ascii: "0") + UInt8(number % 10)
+                number /= 10
+            }
         }
     }
 
