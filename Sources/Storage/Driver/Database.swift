@@ -124,7 +124,7 @@ public enum WriteBatch {
         func close() {
             if let read = placeholder {
                 output.append(dollar)
-                if let number = read { output += String(number + offset).utf8 }
+                if let number = read { SQL.appendDecimal(number + offset, to: &output) }
             }
             placeholder = nil
         }

@@ -50,24 +50,30 @@ enum SQL {
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// `$a, $b, …`: `count` placeholders numbered from `offset + 1`, digits written in place.
+    /// `$a, $b, …`: `count` placeholders numbered from `offset + 1`.
     static func appendPlaceholders(to text: inout [UInt8], count: Int, after offset: Int) {
         for n in 0..<count {
             if n > 0 { text += [UInt8(ascii: ","), UInt8(ascii: " ")] }
             text.append(UInt8(ascii: "$"))
-            var number = offset + n + 1
-            var digits = 1
-            while number >= 10 {
-                number /= 10
-                digits += 1
-            }
-            number = offset + n + 1
-            let end = text.count + digits
-            text += repeatElement(UInt8(ascii: "0"), count: digits)
-            for position in stride(from: end - 1, through: end - digits, by: -1) {
-                text[position] = UInt8(ascii: "0") + UInt8(number % 10)
-                number /= 10
-            }
+            appendDecimal(offset + n + 1, to: &text)
+        }
+    }
+
+    /// The digits of a non-negative `number`, written in place (no `String` per number: SQL
+    /// texts hold hundreds of placeholders).
+    static func appendDecimal(_ number: Int, to text: inout [UInt8]) {
+        var digits = 1
+        var rest = number
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        let end = text.count + digits
+        text += repeatElement(UInt8(ascii: "0"), count: digits)
+        rest = number
+        for position in stride(from: end - 1, through: end - digits, by: -1) {
+            text[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
         }
     }
 
