@@ -28,7 +28,7 @@ actor WorkerState {
     /// committed yet. The heartbeat keeps the lease of every one.
     var runningCount: Int { running.count }
     /// Ended attempts whose completion has not committed yet.
-    private var recording = 0
+    private var recording: Int { running.values.count(where: \.recording) }
     /// How many of those may wait for their commit without holding a slot (River's completer
     /// backlog): beyond it, a slot frees only at a commit, so a stalled database stops claims.
     let recordingBacklog: Int
@@ -44,7 +44,6 @@ actor WorkerState {
     func ended(_ id: String) -> Bool {
         guard running[id] != nil, running[id]?.recording == false else { return false }
         running[id]?.recording = true
-        recording += 1
         return recording <= recordingBacklog
     }
 
@@ -68,10 +67,7 @@ actor WorkerState {
         if running[id]?.reason != nil { stop() }
     }
 
-    func remove(_ id: String) {
-        if running[id]?.recording == true { recording -= 1 }
-        running[id] = nil
-    }
+    func remove(_ id: String) { running[id] = nil }
 
     /// Stops an execution; the first reason wins.
     func stop(_ id: String, _ reason: StopReason) {
