@@ -120,13 +120,11 @@ struct CommandLineTests {
             defer { try? FileManager.default.removeItem(at: logFile) }
             let worker = try start(
                 setup, ["worker", "--concurrency", "1", "--poll-interval", "0.2"], environment: ["LOG_FORMAT": "json"], log: logFile)
-            var task: JSONValue = .null
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
-                task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
-                if task["status"] == "completed" { break }
-                try await Task.sleep(for: .milliseconds(200))
+            // The worker is another process: its progress is read back until the task completed.
+            try await eventually("the task completed", seconds: 60) {
+                try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)["status"] == "completed"
             }
+            let task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
             #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
             #expect(task["status"] == "completed", "\(task)")
             let runId = try #require(task["runs"]?.arrayValue?.first?["id"]?.stringValue)
