@@ -25,3 +25,39 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test("tower bench --worker-schema lets the worker binary migrate the database, then its workers drain the backlog",
+        arguments: Dialect.allCases)
+    func benchWorkerSchema(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            // A worker binary that notes how it is called, then runs this build's tower.
+            let folder = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("tower-bench-wrapper-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let calls = folder.appendingPathComponent("calls")
+            let wrapper = folder.appendingPathComponent("tower")
+            try "#!/bin/sh\necho \"$*\" >> '\(calls.path)'\nexec '\(TowerBinary.url.path)' \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+
+            var arguments = ["bench", "--mode", "burn-down", "--tasks", "20", "--workers", "2", "--concurrency", "2", "--path", "storage",
+                "--idle-samples", "0", "--worker-binary", wrapper.path, "--worker-schema", "--trace-root", setup.traceRoot.path]
+            if dialect == .postgres, let url = setup.environment["DATABASE_URL"] { arguments += ["--database-url", url] }
+            let outcome = try await TowerBinary.run(arguments, environment: setup.environment)
+            #expect(outcome.status == 0, "\(outcome)")
+            #expect(outcome.stdout.split(separator: "\n").contains { $0.hasPrefix("burn-down:") && $0.contains("2 workers × 2 slots") }, "\(outcome.stdout)")
+            let lines = try String(contentsOf: calls, encoding: .utf8).split(separator: "\n").map(String.init)
+            #expect(lines == ["migrate", "worker --concurrency 2", "worker --concurrency 2"], "the worker binary migrated the database first: \(lines)")
+        }
+    }
+
+    @Test("tower bench --worker-schema measures a burn-down only, and says so when asked for more")
+    func benchWorkerSchemaNeedsABurnDown() async throws {
+        try await withSetup(.sqlite) { setup in
+            let outcome = try await TowerBinary.run(
+                ["bench", "--mode", "burn-down", "--worker-binary", TowerBinary.url.path, "--worker-schema", "--ceiling"], environment: setup.environment)
+            #expect(outcome.status != 0, "\(outcome)")
+            #expect(outcome.stderr.contains("--worker-schema measures a burn-down only"), "\(outcome)")
+        }
+    }
+}

@@ -39,6 +39,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "burn-down: worker processes draining the backlog.") var workers = 2
     @Option(help: "burn-down: the tower binary the workers run (default: this one), to compare builds.")
     var workerBinary: String?
+    @Flag(help: """
+        burn-down: the database gets the worker binary's own schema (its `tower migrate`) instead of this build's, \
+        so a previous build is measured as it ran, without this build's indexes. Measures the burn-down only.
+        """)
+    var workerSchema = false
     @Flag(help: "Also measure the database's ceiling for our rows, and print our figures as a share of it.")
     var ceiling = false
 
@@ -56,6 +61,12 @@ struct BenchCommand: AsyncParsableCommand {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
         if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
+        if workerSchema {
+            // The idle samples and the ceiling run this build's code, which needs this build's schema.
+            guard mode == "burn-down", workerBinary != nil, idleSamples == 0, !ceiling else {
+                throw ValidationError("--worker-schema measures a burn-down only: it needs --mode burn-down, --worker-binary and --idle-samples 0, and no --ceiling")
+            }
+        }
         var logger = Logger(label: "tower.bench")
         logger.logLevel = .error
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-bench-\(ULID.make())")
@@ -77,7 +88,15 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// `traces`: the folder the runs' trace folders go in (`runs/`), and the trace-cost samples.
     func measure(_ opened: Database, location: DatabaseLocation, traces: URL, logger: Logger) async throws {
-        try await opened.migrator(logger: logger).migrate()
+        if workerSchema, let workerBinary {
+            // This build's intake writes the same rows into the previous build's tables (the legacy
+            // layout); only the previous build's workers touch the database after that.
+            let migrate = try ChildProcess([workerBinary, "migrate"], environment: workerEnvironment(location, traces: traces), stderr: .inherit)
+            let status = await migrate.wait()
+            guard status.succeeded else { throw CommandError("\(workerBinary) migrate failed: \(status)") }
+        } else {
+            try await opened.migrator(logger: logger).migrate()
+        }
         // Every statement is counted, by the engine operation that sent it.
         let counting = CountingDriver(opened.driver)
         let db = Database(driver: counting, location: location)
@@ -92,6 +111,8 @@ struct BenchCommand: AsyncParsableCommand {
         var measured = Measured()
         if mode == "burn-down" {
             measured = try await burnDown(db: db, counting: counting, api: api, worker: worker, location: location, traces: traces)
+            // The previous build's tables: this build's worker does not run on them.
+            if workerSchema { return }
         }
         let running = Task { try await worker.run() }
         if mode == "mixed" {
@@ -190,15 +211,7 @@ struct BenchCommand: AsyncParsableCommand {
         printStatements(counting, tasks: ids.count, operations: ["enqueue"])
 
         let binary = URL(fileURLWithPath: workerBinary ?? Bundle.main.executablePath ?? CommandLine.arguments[0]).path
-        let url: String
-        switch location {
-        case .sqlite(let path): url = path
-        case .postgres(let postgres): url = postgres
-        }
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "DATABASE_URL": url, "JCT_TRACE_ROOT": traces.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
-            "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
-        ]) { _, new in new }
+        let environment = workerEnvironment(location, traces: traces)
         let drainStart = Date()
         let processes = try (0..<workers).map { _ in
             try ChildProcess(
@@ -217,6 +230,19 @@ struct BenchCommand: AsyncParsableCommand {
         measured.work = Double(ids.count) / working
         print(String(format: "burn-down:               %8.0f tasks/s  (first start to last completion, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(ids.count) / working, working, drainSeconds, workers, concurrency))
         return measured
+    }
+
+    /// The environment of the worker processes (and of the worker binary's `migrate`).
+    func workerEnvironment(_ location: DatabaseLocation, traces: URL) -> [String: String] {
+        let url: String
+        switch location {
+        case .sqlite(let path): url = path
+        case .postgres(let postgres): url = postgres
+        }
+        return ProcessInfo.processInfo.environment.merging([
+            "DATABASE_URL": url, "JCT_TRACE_ROOT": traces.appendingPathComponent("runs").path, "LOG_LEVEL": "error",
+            "WORKER_POLL_INTERVAL": "1", "TOWER_EXECUTOR": "stub",
+        ]) { _, new in new }
     }
 
     /// Enqueues while the in-process worker runs.
