@@ -19,6 +19,7 @@ public struct Store: Sendable {
     public var reviews: ReviewDecisionRepository { ReviewDecisionRepository(session: session) }
     public var audit: AuditLog { AuditLog(session: session) }
     public var retention: RetentionRepository { RetentionRepository(session: session) }
+    public var statistics: StatisticsRepository { StatisticsRepository(session: session) }
 }
 
 /// An open database with its repositories.

@@ -14,6 +14,8 @@ public struct BackfillReport: Sendable {
     public var created = ["Repo": 0, "Issue": 0, "ContextPacket": 0, "ConstraintSnapshot": 0, "Run": 0, "Artifact": 0]
     public var failures: [(taskId: String, reason: String)] = []
     public var skippedConcurrently = 0
+    /// The tables with planner statistics after the backfill (PostgreSQL; see `run`).
+    public var analyzed: [String] = []
 
     public init() {}
 
@@ -23,6 +25,7 @@ public struct BackfillReport: Sendable {
             "by_repo": .object(JSONObject(byRepo.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             "created": .object(JSONObject(created.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             "failures": .array(failures.map { ["task_id": .string($0.taskId), "reason": .string($0.reason)] }),
+            "analyzed_tables": .array(analyzed.map { .string($0) }),
         ]
     }
 }
@@ -75,6 +78,17 @@ public struct Backfill: Sendable {
             report.failures += batchReport.failures
             await progress(report.migrated + report.failures.count)
             if Task.isCancelled { break }
+        }
+        if !dryRun && report.migrated > 0 {
+            // A backfill is a bulk load: the tables it filled get their statistics now, not at
+            // autovacuum's next pass, or the workers' first claims plan them as nearly empty and
+            // read them whole (`StatisticsRepository`). A failure here loses nothing.
+            do {
+                report.analyzed = try await database.write { try await $0.statistics.refreshAfterBulkLoad() }
+                if !report.analyzed.isEmpty { logger.info("planner statistics refreshed", metadata: ["tables": "\(report.analyzed.joined(separator: ", "))"]) }
+            } catch {
+                logger.warning("planner statistics not refreshed after the backfill; autovacuum will", metadata: ["error": "\(error)"])
+            }
         }
         return report
     }

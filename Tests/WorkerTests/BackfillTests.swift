@@ -138,4 +138,25 @@ struct BackfillTests {
             #expect(try await Backfill(database: env.database).remaining() == 0)
         }
     }
+
+    @Test("a backfill is a bulk load: PostgreSQL gets statistics for the tables it filled, not for those it left empty", arguments: Dialect.allCases)
+    func statisticsAfterTheLoad(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            for n in 0..<60 { _ = try await env.enqueue(objective: "Legacy task \(n)", createCWOM: false) }
+            let report = try await Backfill(database: env.database, batchSize: 25).run()
+            #expect(report.migrated == 60)
+            guard dialect == .postgres else {
+                #expect(report.analyzed.isEmpty, "SQLite plans without statistics")
+                return
+            }
+            // 60 Issues, ContextPackets and ConstraintSnapshots; queued tasks get no Run.
+            #expect(Set(["tasks", "cwom_issues", "cwom_context_packets", "cwom_constraint_snapshots"]).isSubset(of: report.analyzed), "\(report.analyzed)")
+            #expect(!report.analyzed.contains("cwom_runs") && !report.analyzed.contains("cwom_artifacts"), "\(report.analyzed)")
+            let known = try await env.database.read { store in
+                try await store.session.query(
+                    "SELECT CAST(reltuples AS bigint) AS reltuples FROM pg_class WHERE relname = 'cwom_issues' AND relnamespace = CAST(current_schema() AS regnamespace)", [])
+            }
+            #expect(try known.first?.int("reltuples") == 60, "the planner knows the Issues' table's size")
+        }
+    }
 }

@@ -54,6 +54,7 @@ struct BackfillCommand: AsyncParsableCommand {
             print("  \(repo): \(count)")
         }
         print("Objects \(dryRun ? "to create" : "created"): " + report.created.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        if !report.analyzed.isEmpty { print("Planner statistics refreshed (ANALYZE): " + report.analyzed.joined(separator: ", ")) }
         if !report.failures.isEmpty {
             print("Not migrated (\(report.failures.count)):")
             for failure in report.failures { print("  \(failure.taskId): \(failure.reason)") }

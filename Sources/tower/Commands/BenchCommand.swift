@@ -210,8 +210,10 @@ struct BenchCommand: AsyncParsableCommand {
         print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
         printStatements(counting, tasks: ids.count, operations: ["enqueue"])
         if db.dialect == .postgres {
-            let analyzed = try await analyzeLoadedTables(db)
-            print("analyzed after the load:  \(analyzed.isEmpty ? "none" : analyzed.joined(separator: ", ")) (what autovacuum's first pass does)")
+            // As autovacuum's first pass after the load would, within a minute: the drain is
+            // measured as a running queue has it (`StatisticsRepository`).
+            let analyzed = try await db.write { try await $0.statistics.refreshAfterBulkLoad() }
+            print("analyzed after the load:  \(analyzed.isEmpty ? "none" : analyzed.joined(separator: ", "))")
         }
 
         let binary = URL(fileURLWithPath: workerBinary ?? Bundle.main.executablePath ?? CommandLine.arguments[0]).path
@@ -234,39 +236,6 @@ struct BenchCommand: AsyncParsableCommand {
         measured.work = Double(ids.count) / working
         print(String(format: "burn-down:               %8.0f tasks/s  (first start to last completion, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(ids.count) / working, working, drainSeconds, workers, concurrency))
         return measured
-    }
-
-    /// PostgreSQL: `ANALYZE` of every table of the bench's schema that the load gave 50 rows or
-    /// more, the tables autovacuum analyzes first after a load (50 changed rows plus a tenth of
-    /// what a table held). Without statistics the planner takes a freshly filled table for a few
-    /// pages, and the plans the workers prepare at their start read the Issues' link tables from
-    /// end to end on every claim: a quarter of the server's time in a burn-down, until
-    /// autovacuum's next pass (it wakes once a minute) makes them plan again. The bench does
-    /// that pass at once, so that the drain is measured as a running queue has it. Tables the
-    /// load left empty (Runs, Artifacts) keep no statistics, as autovacuum leaves them: an
-    /// `ANALYZE` of an empty table would have the planner read those by sequential scans.
-    func analyzeLoadedTables(_ db: Database) async throws -> [String] {
-        try await db.driver.withSession { session in
-            try await session.query(
-                """
-                DO $$
-                DECLARE
-                    t text;
-                    n int;
-                BEGIN
-                    FOR t IN SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() LOOP
-                        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I LIMIT 50) AS sample', t) INTO n;
-                        IF n >= 50 THEN
-                            EXECUTE format('ANALYZE %I', t);
-                        END IF;
-                    END LOOP;
-                END
-                $$
-                """, [])
-            return try await session.query(
-                "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL ORDER BY relname", []
-            ).map { row throws(StorageError) in try row.string("relname") }
-        }
     }
 
     /// The environment of the worker processes (and of the worker binary's `migrate`).
