@@ -143,6 +143,13 @@ struct BackfillTests {
     func statisticsAfterTheLoad(_ dialect: Dialect) async throws {
         try await withWorkerEnvironment(dialect) { env in
             for n in 0..<60 { _ = try await env.enqueue(objective: "Legacy task \(n)", createCWOM: false) }
+            if dialect == .postgres {
+                // Another application's table in the same schema.
+                try await env.database.write { store in
+                    try await store.session.query("CREATE TABLE reports_of_another_app (n int)", [])
+                    try await store.session.query("INSERT INTO reports_of_another_app SELECT generate_series(1, 60)", [])
+                }
+            }
             let report = try await Backfill(database: env.database, batchSize: 25).run()
             #expect(report.migrated == 60)
             guard dialect == .postgres else {
@@ -152,11 +159,15 @@ struct BackfillTests {
             // 60 Issues, ContextPackets and ConstraintSnapshots; queued tasks get no Run.
             #expect(Set(["tasks", "cwom_issues", "cwom_context_packets", "cwom_constraint_snapshots"]).isSubset(of: report.analyzed), "\(report.analyzed)")
             #expect(!report.analyzed.contains("cwom_runs") && !report.analyzed.contains("cwom_artifacts"), "\(report.analyzed)")
-            let known = try await env.database.read { store in
-                try await store.session.query(
-                    "SELECT CAST(reltuples AS bigint) AS reltuples FROM pg_class WHERE relname = 'cwom_issues' AND relnamespace = CAST(current_schema() AS regnamespace)", [])
+            func rows(_ table: String) async throws -> Int? {
+                try await env.database.read { store in
+                    try await store.session.query(
+                        "SELECT CAST(reltuples AS bigint) AS n FROM pg_class WHERE relname = $1 AND relnamespace = CAST(current_schema() AS regnamespace)",
+                        [.text(table)])
+                }.first?.int("n")
             }
-            #expect(try known.first?.int("reltuples") == 60, "the planner knows the Issues' table's size")
+            #expect(try await rows("cwom_issues") == 60, "the planner knows the Issues' table's size")
+            #expect(try await rows("reports_of_another_app") == -1, "a table that is not ours is left alone")
         }
     }
 }

@@ -10,8 +10,12 @@
 public struct StatisticsRepository: Sendable {
     let session: any DatabaseSession
 
-    /// PostgreSQL: `ANALYZE` of every table in the current schema that holds 50 rows or more
-    /// (the rows after which autovacuum analyzes a table it never analyzed). Tables left empty
+    /// The layout's tables in the current schema, as a condition on `pg_class`.
+    static let layoutTables = #"relnamespace = CAST(current_schema() AS regnamespace) AND relkind = 'r' AND (relname IN ('tasks', 'audit_log') OR relname LIKE 'cwom\_%')"#
+
+    /// PostgreSQL: `ANALYZE` of every table of the layout (`tasks`, `audit_log`, `cwom_*`) in the
+    /// current schema that holds 50 rows or more (the rows after which autovacuum analyzes a table
+    /// it never analyzed); other tables sharing the schema are not ours to touch. Tables left empty
     /// (Runs and Artifacts before any work) are left without statistics, as autovacuum leaves
     /// them: statistics that say "empty" would have the planner read them by sequential scans
     /// once they fill. A table the user may not analyze is skipped with a warning from the server.
@@ -30,7 +34,11 @@ public struct StatisticsRepository: Sendable {
                 t text;
                 n int;
             BEGIN
-                FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename LOOP
+                FOR t IN
+                    SELECT relname FROM pg_class
+                    WHERE \(Self.layoutTables)
+                    ORDER BY relname
+                LOOP
                     EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I LIMIT 50) AS sample', t) INTO n;
                     IF n >= 50 THEN
                         EXECUTE format('ANALYZE %I', t);
@@ -43,9 +51,7 @@ public struct StatisticsRepository: Sendable {
         // statistics views, shows this transaction's own change.
         return try await session.query(
             """
-            SELECT relname FROM pg_class
-            WHERE relnamespace = CAST(current_schema() AS regnamespace) AND relkind = 'r' AND reltuples >= 0
-            ORDER BY relname
+            SELECT relname FROM pg_class WHERE \(Self.layoutTables) AND reltuples >= 0 ORDER BY relname
             """, []
         ).map { row throws(StorageError) in try row.string("relname") }
     }
