@@ -144,10 +144,14 @@ struct BackfillTests {
         try await withWorkerEnvironment(dialect) { env in
             for n in 0..<60 { _ = try await env.enqueue(objective: "Legacy task \(n)", createCWOM: false) }
             if dialect == .postgres {
-                // Another application's table in the same schema.
+                // Another application's table in the same schema. Autovacuum is kept off these
+                // tables, so that only the backfill can have analyzed them.
                 try await env.database.write { store in
-                    try await store.session.query("CREATE TABLE reports_of_another_app (n int)", [])
+                    try await store.session.query("CREATE TABLE reports_of_another_app (n int) WITH (autovacuum_enabled = false)", [])
                     try await store.session.query("INSERT INTO reports_of_another_app SELECT generate_series(1, 60)", [])
+                    for table in ["tasks", "cwom_issues", "cwom_context_packets", "cwom_constraint_snapshots", "cwom_runs", "cwom_artifacts"] {
+                        try await store.session.query("ALTER TABLE \(table) SET (autovacuum_enabled = false)", [])
+                    }
                 }
             }
             let report = try await Backfill(database: env.database, batchSize: 25).run()
