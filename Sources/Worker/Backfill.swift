@@ -82,9 +82,10 @@ public struct Backfill: Sendable {
         if !dryRun && report.migrated > 0 {
             // A backfill is a bulk load: the tables it filled get their statistics now, not at
             // autovacuum's next pass, or the workers' first claims plan them as nearly empty and
-            // read them whole (`StatisticsRepository`). A failure here loses nothing.
+            // read them whole (`StatisticsRepository`). A failure here loses nothing. Without a
+            // statement deadline, as a schema change: sampling large tables may take a while.
             do {
-                report.analyzed = try await database.write { try await $0.statistics.refreshAfterBulkLoad() }
+                report.analyzed = try await database.driver.writeSchema { try await Store(session: $0).statistics.refreshAfterBulkLoad() }
                 if !report.analyzed.isEmpty { logger.info("planner statistics refreshed", metadata: ["tables": "\(report.analyzed.joined(separator: ", "))"]) }
             } catch {
                 logger.warning("planner statistics not refreshed after the backfill; autovacuum will", metadata: ["error": "\(error)"])
