@@ -66,8 +66,17 @@ struct CrashTests {
             let worker = env.start(
                 env.configuration(executors: ExecutorRegistry(fallback: executor), concurrency: 4, lease: 3), on: workerDatabase)
             var dropped = 0
-            for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(600))
+            let finishedCount: @Sendable () async throws -> Int = {
+                let counts = try await env.database.read { try await $0.tasks.countByStatus() }
+                return counts.filter { TaskStatus(rawValue: $0.key)?.isFinished == true }.values.reduce(0, +)
+            }
+            var finishedBefore = 0
+            for round in 0..<3 {
+                // Each drop hits a worker that is running tasks: the first one finished, or one
+                // more since the last drop (the worker came back).
+                let before = finishedBefore
+                try await eventually("a task finished before drop \(round + 1)") { try await finishedCount() > before }
+                finishedBefore = try await finishedCount()
                 dropped += try await env.database.read { store in
                     try await store.session.query(
                         "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = $1", [.text(name)]
