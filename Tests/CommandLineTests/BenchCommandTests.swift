@@ -68,3 +68,22 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test("tower bench --ceiling-batch writes the ceiling's rows in transactions of that many tasks, and refuses fewer than one")
+    func benchCeilingBatch() async throws {
+        try await withSetup(.sqlite) { setup in
+            let outcome = try await TowerBinary.run(
+                ["bench", "--tasks", "20", "--clients", "2", "--concurrency", "2", "--idle-samples", "0", "--ceiling", "--ceiling-batch", "4",
+                    "--trace-root", setup.traceRoot.path], environment: setup.environment)
+            #expect(outcome.status == 0, "\(outcome)")
+            let lines = outcome.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains { $0.hasPrefix("ceiling (plain multi-row SQL, batches of 4, 1 writer(s))") }, "\(outcome.stdout)")
+            #expect(lines.contains { $0.contains("enqueue at") && $0.contains("% of the intake ceiling") }, "\(outcome.stdout)")
+
+            let refused = try await TowerBinary.run(["bench", "--ceiling", "--ceiling-batch", "0"], environment: setup.environment)
+            #expect(refused.status != 0, "\(refused)")
+            #expect(refused.stderr.contains("--ceiling-batch must be at least 1"), "\(refused)")
+        }
+    }
+}

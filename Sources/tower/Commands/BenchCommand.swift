@@ -57,10 +57,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent writers of the ceiling (default: 1 on SQLite, 4 on PostgreSQL, as the pgbench reference).")
     var ceilingClients: Int?
 
+    @Option(help: """
+        Tasks per transaction of the ceiling (default: 32, as River's and Oban's batches). Four `wrk` connections \
+        give the intake transactions of at most 4 enqueues: --ceiling-batch 4 shows what that alone costs.
+        """)
+    var ceilingBatch = 32
+
     func run() async throws {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
         if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
+        guard ceilingBatch >= 1 else { throw ValidationError("--ceiling-batch must be at least 1") }
         if workerSchema {
             // The idle samples and the ceiling run this build's code, which needs this build's schema.
             guard mode == "burn-down", workerBinary != nil, idleSamples == 0, !ceiling else {
@@ -143,8 +150,8 @@ struct BenchCommand: AsyncParsableCommand {
         if ceiling {
             // As many writers as the database takes at once: one on SQLite, the reference pgbench's 4 on PostgreSQL.
             let writers = ceilingClients ?? (opened.dialect == .postgres ? 4 : 1)
-            let figures = try await Ceiling(database: opened).measure(tasks: tasks, clients: writers)
-            print(String(format: "ceiling (plain multi-row SQL, batches of 32, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", writers, figures.intake, figures.work))
+            let figures = try await Ceiling(database: opened).measure(tasks: tasks, batch: ceilingBatch, clients: writers)
+            print(String(format: "ceiling (plain multi-row SQL, batches of %d, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", ceilingBatch, writers, figures.intake, figures.work))
             if let enqueueRate = measured.enqueue {
                 print(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
             }
