@@ -103,12 +103,7 @@ struct WorkerEnvironment: Sendable {
     func pollFor(_ id: String, seconds: Double = 60, _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws
         -> TaskRecord
     {
-        let found = try await withDeadline(seconds: seconds) {
-            while true {
-                if let task = try await self.task(id), condition(task) { return task }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
+        let found = try await poll(seconds: seconds) { try await self.task(id).flatMap { condition($0) ? $0 : nil } }
         guard let found else { throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s") }
         return found
     }
