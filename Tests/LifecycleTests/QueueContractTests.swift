@@ -234,6 +234,24 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on SQLite, a round of enqueue, claim and completion like the ones before it compiles no statement: each is kept and run again")
+    func sqliteStatementsAreKept() async throws {
+        try await withEngine(.sqlite) { bench in
+            let driver = try #require(bench.database.driver as? SQLiteDriver)
+            func round() async throws {
+                try await bench.enqueue()
+                let claim = try await bench.claimOne()
+                #expect(try await bench.engine.complete([bench.completion(claim, .succeeded, evidence: true)]) == [.finished(.completed)])
+            }
+            // The first rounds prepare what they need (the first enqueue also creates the Repo).
+            try await round()
+            try await round()
+            let before = driver.statementCompilations
+            try await round()
+            #expect(driver.statementCompilations == before, "compiled again: \(driver.statementCompilations - before)")
+        }
+    }
+
     @Test("on PostgreSQL, an enqueue into a repository the engine knows is one statement, without BEGIN and COMMIT")
     func postgresIntakeIsOneStatement() async throws {
         try await withEngine(.postgres) { bench in

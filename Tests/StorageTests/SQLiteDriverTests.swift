@@ -40,6 +40,23 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("a kept statement with a bound LIMIT is compiled once, whatever limit each run binds")
+    func boundLimitCompiledOnce() async throws {
+        try await withDriver { driver in
+            try await driver.write { session in
+                for n in 0..<10 { try await session.query("INSERT INTO t (k, v) VALUES ($1, $2)", .text("k\(n)"), .text("LIMIT $1")) }
+            }
+            let before = driver.statementCompilations
+            for limit in [3, 3, 1, 5, 0] {
+                let rows = try await driver.write { session in
+                    try await session.query("SELECT k, v FROM t WHERE v = 'LIMIT $1' ORDER BY k LIMIT $1 OFFSET $2", .int(limit), .int(2))
+                }
+                #expect(rows.map { try? $0.string("k") } == (0..<10).dropFirst(2).prefix(limit).map { "k\($0)" })
+            }
+            #expect(driver.statementCompilations == before + 1, "compiled \(driver.statementCompilations - before) times")
+        }
+    }
+
     @Test("one statement per text: a second one is refused, a trailing semicolon or comment is not")
     func oneStatementPerText() async throws {
         try await withDriver { driver in

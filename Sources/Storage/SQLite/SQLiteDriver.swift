@@ -32,6 +32,11 @@ public final class SQLiteDriver: DatabaseDriver {
     /// signal, and a figure for `tower bench`.
     public var statementHops: Int { (writer.all + readers.all).reduce(0) { $0 + $1.thread.statementHops } }
 
+    /// Statements compiled on every connection since the driver opened: prepared once for its
+    /// connection's cache, or again by SQLite inside a run (`SQLiteHandle.compilations`). A kept
+    /// statement run again compiles nothing; a test signal.
+    public var statementCompilations: Int { (writer.all + readers.all).reduce(0) { $0 + $1.compilations } }
+
     /// Opens (creating if needed) the database file at `path`. `checkpointPages`: the WAL's
     /// growth after which the checkpointer copies it into the database file (SQLite's automatic
     /// checkpoint runs at 1,000 pages; 4,000 pages of 4 KB is 16 MB, see `SQLiteCheckpointer`).
@@ -203,6 +208,8 @@ final class SQLiteConnection: Sendable {
             throw error
         }
     }
+
+    var compilations: Int { handle.compilations }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
         let handle = handle

@@ -3,6 +3,7 @@
 // install. SQLiteNIO's product does not list this module; it is built as part of it.
 import CWOM
 import Foundation
+import Synchronization
 import TowerJSON
 import VaporCSQLite
 
@@ -14,6 +15,12 @@ final class SQLiteHandle: @unchecked Sendable {
     private var db: OpaquePointer?
     private var statements: [String: CachedStatement] = [:]
     private var uses: UInt64 = 0
+    private let compiled = Atomic<Int>(0)
+
+    /// Statements compiled on this handle: prepared for the cache, and prepared again by SQLite
+    /// inside a step (after a schema change, or a rebound parameter the plan depended on).
+    /// Readable from any thread; a test signal.
+    var compilations: Int { compiled.load(ordering: .relaxed) }
 
     /// Prepared statements kept per connection: a hot statement is compiled once instead of on
     /// every call (SQLiteNIO prepared and finalized each one). The texts that vary with a batch's
@@ -122,6 +129,11 @@ final class SQLiteHandle: @unchecked Sendable {
         }
         var rows: [SQLRow] = []
         var columns: [String] = []
+        defer {
+            // Read and reset: what the steps below had SQLite compile again.
+            let again = sqlite_nio_sqlite3_stmt_status(pointer, SQLITE_STMTSTATUS_REPREPARE, 1)
+            if again > 0 { compiled.add(Int(again), ordering: .relaxed) }
+        }
         while true {
             let code = sqlite_nio_sqlite3_step(pointer)
             if code == SQLITE_DONE { break }
@@ -164,6 +176,7 @@ final class SQLiteHandle: @unchecked Sendable {
             return code
         }
         guard code == SQLITE_OK else { throw failure(code, sql: sql) }
+        compiled.add(1, ordering: .relaxed)
         guard let pointer else {
             // An empty text or only a comment: nothing to run.
             throw StorageError(.query, "SQLite: no statement in \(sql.debugDescription)")
@@ -182,14 +195,25 @@ final class SQLiteHandle: @unchecked Sendable {
     }
 
     /// `$1` → `?1`: SQLite's numbered parameters bind the same array in the same order.
+    ///
+    /// `LIMIT $n` becomes `LIMIT +?n`. SQLite (3.54) reads a bound LIMIT's value into the plan and
+    /// marks the statement to be compiled again whenever that parameter is bound, which a kept
+    /// statement is at every run: the worker's claim (`LIMIT` its free slots) was compiled anew
+    /// at each of its runs, 4 % of a burn-down's writer thread. The unary `+` is SQLite's own way
+    /// to keep an expression out of the planner; the value, still bound, limits the rows alike.
     static func rewritePlaceholders(_ sql: String) -> String {
         guard sql.contains("$") else { return sql }
         var out = ""
-        out.reserveCapacity(sql.utf8.count)
+        out.reserveCapacity(sql.utf8.count + 8)
         var inString = false
         for ch in sql {
             if ch == "'" { inString.toggle() }
-            out.append(ch == "$" && !inString ? "?" : ch)
+            guard ch == "$", !inString else {
+                out.append(ch)
+                continue
+            }
+            if out.hasSuffix("LIMIT ") { out.append("+") }
+            out.append("?")
         }
         return out
     }
