@@ -22,7 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
             (validation, policy, transaction; in process, no socket); --path storage calls the engine directly.
             Every run prints the statements per task of intake, claim and completion (counted), and the idle
             enqueue-to-start latency. --ceiling also writes the very rows of an enqueue, a claim and a completion with
-            plain multi-row SQL in batches of 32, without the application, and prints our figures as a share of it.
+            plain multi-row SQL in batches of 32 (--ceiling-batch), without the application, and prints our figures as a share of it.
             Use a throwaway database: the default is a new SQLite file in a temporary folder.
             """
     )
