@@ -5,8 +5,9 @@ import LegacyTasks
 import TowerJSON
 
 /// What the database can do with the rows Control Tower writes per task, without Control Tower:
-/// the rows of an enqueue, a claim and a completion, built by the same Bridge and row mappers,
-/// written by plain multi-row SQL in batches (one transaction per batch and phase). `tower bench
+/// the rows of an enqueue (the engine's own, `LifecycleEngine.prepare`), a claim and a completion
+/// (built by the same Bridge and row mappers), written by plain multi-row SQL in batches (one
+/// transaction per batch and phase). `tower bench
 /// --ceiling` prints our figures as a share of these. It runs only in the benchmark's throwaway
 /// database and on rows of its own: the one place outside the lifecycle engine that writes a
 /// status, on purpose, because it measures what the engine costs.
@@ -28,52 +29,38 @@ public struct Ceiling: Sendable {
     public func measure(tasks count: Int, batch: Int = 32, clients: Int = 1) async throws -> Figures {
         let now = Timestamp.now()
         let actor = Actor(kind: .system, id: "ceiling")
-        let (repo, _) = try await database.write { store in
-            try await store.repos.getOrCreate(Repo(name: "ceiling", slug: "ceiling/repo-\(ULID.make().lowercased())", source: Source(system: "jct")))
+        // The intake's rows are the engine's own: a task, its CWOM objects and links and every
+        // audit row, as `LifecycleEngine.prepare` builds them for `POST /tasks/enqueue`. One
+        // enqueue through the engine first makes the ceiling's repository known to it, so that
+        // each prepared enqueue holds all of its rows (a Repo is created only once).
+        let engine = LifecycleEngine(database: database)
+        let slug = "ceiling/repo-\(ULID.make().lowercased())"
+        let request = { (n: Int) in
+            TaskRequest(requestedBy: Requester(kind: .system, id: "ceiling"), objective: "Ceiling task \(n)", operation: .ops, target: TaskTarget(repo: slug))
         }
-        var prepared: [(task: TaskRecord, cwom: TaskCWOM)] = []
+        let enqueue = { (n: Int) in LifecycleEngine.EnqueueRequest(request(n), id: TaskRecord.newId(), traceId: TaskRecord.newTraceId(), createCWOM: true) }
+        _ = try await engine.enqueue([enqueue(-1)])
+        var prepared: [(task: TaskRecord, cwom: TaskCWOM, rows: InsertRows)] = []
         for n in 0..<count {
-            let request = TaskRequest(
-                requestedBy: Requester(kind: .system, id: "ceiling"), objective: "Ceiling task \(n)", operation: .ops,
-                target: TaskTarget(repo: repo.slug))
-            var task = TaskRecord(request: request, id: TaskRecord.newId(), traceId: TaskRecord.newTraceId(), now: now)
-            let cwom = TaskBridge.cwom(for: task, repo: repo, actor: actor, acceptanceCriteria: [], evidenceRequirements: [], now: now)
-            task.cwomIssueId = cwom.issue.id
-            prepared.append((task, cwom))
+            guard let built = try engine.prepare(enqueue(n)).built, let cwom = built.objects else {
+                throw StorageError(.query, "the ceiling's enqueue was not built whole: its repository \(slug) is not known to the engine")
+            }
+            prepared.append((built.task, cwom, built.rows))
         }
         let chunks = stride(from: 0, to: prepared.count, by: batch).map { Array(prepared[$0..<min(prepared.count, $0 + batch)]) }
 
         let intakeStart = Date()
         try await Self.inParallel(chunks, clients: clients) { chunk in
-            try await database.write { store in
-                var audit: [Columns] = []
-                for (task, cwom) in chunk {
-                    for (kind, id) in [("Task", task.id), ("Task", task.id), ("ConstraintSnapshot", cwom.constraintSnapshot.id),
-                        ("Issue", cwom.issue.id), ("Issue", cwom.issue.id), ("ContextPacket", cwom.contextPacket.id), ("Issue", cwom.issue.id)]
-                    {
-                        audit.append(AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: kind, entityId: id, after: ["status": "queued"], traceId: task.traceId)))
-                    }
-                }
-                var issues = chunk.map(\.cwom.issue)
-                for index in issues.indices { issues[index].contextPackets = []; issues[index].constraints = [] }
-                let links: (String, String, [(String, String)]) -> [Columns] = { _, column, pairs in
-                    pairs.map { ["issue_id": .text($0.0), column: .text($0.1), "created_at": .timestamp(now)] }
-                }
-                try await Self.run(store, [
-                    SQL.insertMany("cwom_constraint_snapshots", chunk.map { ConstraintSnapshotRepository.columns($0.cwom.constraintSnapshot) }),
-                    SQL.insertMany("cwom_issues", issues.map(IssueRepository.columns)),
-                    SQL.insertMany("cwom_issue_constraint_snapshots", links("", "constraint_snapshot_id", chunk.map { ($0.cwom.issue.id, $0.cwom.constraintSnapshot.id) })),
-                    SQL.insertMany("cwom_context_packets", chunk.map { ContextPacketRepository.columns($0.cwom.contextPacket) }),
-                    SQL.insertMany("cwom_issue_context_packets", links("", "context_packet_id", chunk.map { ($0.cwom.issue.id, $0.cwom.contextPacket.id) })),
-                    SQL.insertMany("tasks", chunk.map { TaskRepository.columns($0.task) }),
-                    SQL.insertMany("audit_log", audit),
-                ])
-            }
+            var rows = InsertRows()
+            for item in chunk { rows.add(item.rows) }
+            let statements = rows.statements
+            try await database.write { store in try await Self.run(store, [statements]) }
         }
         let intakeSeconds = Date().timeIntervalSince(intakeStart)
 
+        let work = chunks.map { chunk in chunk.map { (task: $0.task, cwom: $0.cwom) } }
         let workStart = Date()
-        try await Self.inParallel(chunks, clients: clients) { chunk in
+        try await Self.inParallel(work, clients: clients) { chunk in
             let ids = chunk.map(\.task.id)
             let issueIds = chunk.map(\.cwom.issue.id)
             let runs = chunk.map { task, cwom in
