@@ -7,8 +7,7 @@ import TowerJSON
 /// What the database can do with the rows Control Tower writes per task, without Control Tower:
 /// the rows of an enqueue (the engine's own, `LifecycleEngine.prepare`), a claim and a completion
 /// (built by the same Bridge and row mappers), written by plain multi-row SQL in batches (one
-/// transaction per batch and phase). `tower bench
-/// --ceiling` prints our figures as a share of these. It runs only in the benchmark's throwaway
+/// transaction per batch and phase). `tower bench --ceiling` prints our figures as a share of these. It runs only in the benchmark's throwaway
 /// database and on rows of its own: the one place outside the lifecycle engine that writes a
 /// status, on purpose, because it measures what the engine costs.
 public struct Ceiling: Sendable {
