@@ -152,6 +152,16 @@ struct AccessTests {
         }
     }
 
+    @Test("header names match in any ASCII case: Authorization, authorization and AUTHORIZATION are one header")
+    func headerNamesIgnoreCase() async throws {
+        try await withKeyedAPI(.sqlite) { h in
+            for name in ["Authorization", "authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"] {
+                #expect(await h.get("/cwom/audit", headers: [(name, "Bearer \(Self.secret(.read))")]).status == 200, "\(name)")
+            }
+            #expect(await h.get("/cwom/audit", headers: [("Authorisation", "Bearer \(Self.secret(.read))")]).status == 401)
+        }
+    }
+
     @Test("reads of tasks, CWOM objects, trace files and the audit log need a read key", arguments: Dialect.allCases)
     func readsNeedTheReadScope(_ dialect: Dialect) async throws {
         try await withKeyedAPI(dialect) { h in

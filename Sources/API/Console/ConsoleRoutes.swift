@@ -296,7 +296,7 @@ struct ConsoleRoutes: Sendable {
     }
 
     static func cookie(_ name: String, in request: APIRequest) -> String? {
-        for header in request.headers where header.name.caseInsensitiveCompare("cookie") == .orderedSame {
+        for header in request.headers where FieldName.equal(header.name, "cookie") {
             for pair in header.value.split(separator: ";") {
                 let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
                 if parts.count == 2, parts[0] == name { return String(parts[1]) }

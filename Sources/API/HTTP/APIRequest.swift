@@ -34,9 +34,7 @@ public struct APIRequest: Sendable {
     }
 
     /// A header, case-insensitively.
-    public func header(_ name: String) -> String? {
-        headers.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame })?.value
-    }
+    public func header(_ name: String) -> String? { headers.value(named: name) }
 
     public func parameter(_ name: String) -> String { parameters[name] ?? "" }
 
@@ -84,9 +82,24 @@ public struct APIResponse: Sendable {
         json(status, ["detail": detail], headers: headers)
     }
 
-    public func header(_ name: String) -> String? {
-        headers.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame })?.value
+    public func header(_ name: String) -> String? { headers.value(named: name) }
+}
+
+/// HTTP field names are ASCII tokens compared without regard to case (RFC 9110 §5.1): a byte
+/// comparison does, where Foundation's `caseInsensitiveCompare` folds Unicode under a locale.
+enum FieldName {
+    static func equal(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { x, y in x == y || lowercased(x) == lowercased(y) }
     }
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+    }
+}
+
+extension Array where Element == (name: String, value: String) {
+    /// The first value of the field `name`.
+    func value(named name: String) -> String? { first(where: { FieldName.equal($0.name, name) })?.value }
 }
 
 /// An error a route throws to answer with a specific response.

@@ -54,7 +54,7 @@ struct MCPRoutes: Sendable {
                 return Self.jsonRPCError(500, "MCP session could not start: \(error)")
             }
             let answer = await transport.handleRequest(asked)
-            if let id = answer.headers.first(where: { $0.key.caseInsensitiveCompare(HTTPHeaderName.sessionID) == .orderedSame })?.value {
+            if let id = answer.headers.first(where: { FieldName.equal($0.key, HTTPHeaderName.sessionID) })?.value {
                 await sessions.add(streamable: transport, server: server, id: id, owner: owner)
             } else {
                 await server.stop()
