@@ -299,6 +299,48 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on PostgreSQL, a worker's completion of eight tasks, Artifacts and evidence included, is kept prepared from its third use")
+    func postgresCompletionBatchIsPrepared() async throws {
+        try await withDatabase(.postgres) { _, test in
+            // One connection, so that the server's list of prepared statements is the engine's.
+            let database = try await Database.open(test.location, poolSize: 1, requireCurrentSchema: false)
+            let (bench, counting) = Self.countedBench(database)
+            var sent: [(sql: String, binds: [SQLValue])] = []
+            for round in 0..<3 {
+                for n in 0..<8 { try await bench.enqueue("Round \(round), task \(n)") }
+                let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 8)
+                #expect(claims.count == 8)
+                let completions = claims.map { claim in
+                    var completion = bench.completion(claim, .succeeded, evidence: true)
+                    // What a worker records: the output and the trace folder.
+                    completion.artifacts = [ArtifactType.doc, .trace].map {
+                        Artifact(
+                            header: ObjectHeader(traceId: claim.task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref,
+                            type: $0, title: $0.rawValue, uri: "file:///tmp/runs/\(claim.run.id)/", digest: "sha256:" + String(repeating: "0", count: 64),
+                            mediaType: "text/markdown", sizeBytes: 1000, createdAt: bench.clock.now())
+                    }
+                    return completion
+                }
+                counting.record()
+                #expect(try await bench.engine.complete(completions).allSatisfy { $0 == .finished(.completed) })
+                sent = counting.takeRecorded()
+            }
+            let largest = try #require(sent.max { $0.binds.count < $1.binds.count })
+            #expect(largest.binds.count > 700, "the combined write of eight completions: \(largest.binds.count) values")
+            let statements = sent.map(\.sql)
+            let unprepared = try await database.driver.withSession { session in
+                var unprepared: [String] = []
+                for sql in statements {
+                    let n = try await session.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", [.text(sql)]).first?.int("n")
+                    if n != 1 { unprepared.append(String(sql.prefix(80))) }
+                }
+                return unprepared
+            }
+            #expect(unprepared.isEmpty, "sent unnamed on the third round: \(unprepared)")
+            await database.close()
+        }
+    }
+
     @Test("a task waits for its run_after: a rescued task is claimable only after its backoff", arguments: Dialect.allCases)
     func runAfter(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

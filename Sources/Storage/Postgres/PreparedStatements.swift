@@ -39,11 +39,14 @@ final class StatementCatalog: Sendable {
     /// parse tree and plan per connection, about 350 KB for a 64-row insert of 1,280 values
     /// (`pg_backend_memory_contexts`), while planning is a small share of what such a batch costs.
     /// The hot statements of small batches, where planning weighs most, are under it: an intake
-    /// of up to 4 enqueues (165 values each; 4 is what `wrk` with 4 connections makes, and
+    /// of up to 7 enqueues (165 values each; 4 is what `wrk` with 4 connections makes, and
     /// preparing them took `POST /tasks/enqueue` on PostgreSQL from 461 to 495 req/s on average
     /// over five alternating runs, when the limit of 256 left every batch of 2 or more unnamed),
-    /// a claim of up to 15 tasks, a completion of up to 13.
-    let maximumBinds = 700
+    /// a claim of up to 18 tasks (513 values for 8), and a worker's completion of up to 8 tasks
+    /// (1,072 values with their output and trace-folder Artifacts and evidence packs; 8 is a
+    /// `tower worker`'s slots on 8 cores). With a limit of 700, a burn-down's completions of 6 to
+    /// 8 tasks were parsed and planned at every call.
+    let maximumBinds = 1_200
     private let state = Mutex<(entries: [String: Entry], prepared: Int, nextName: Int)>(([:], 0, 0))
 
     init(threshold: Int, capacity: Int = 400, countedTexts: Int = 4_000) {
