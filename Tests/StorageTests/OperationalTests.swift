@@ -127,11 +127,12 @@ struct OperationalTests {
                     let count = try await prepared(session, update)
                     #expect(count == (round >= 2 ? 1 : 0), "prepared from the third use, round \(round)")
                 }
-                // A statement of many values stays unnamed (its plan would hold memory per connection).
-                let wide = "SELECT " + (1...800).map { "$\($0)::int8" }.joined(separator: " + ") + " AS n"
+                // A statement of many values (more than a worker's completion of 8 tasks, 1,072)
+                // stays unnamed: its plan would hold memory per connection.
+                let wide = "SELECT " + (1...1_300).map { "$\($0)::int8" }.joined(separator: " + ") + " AS n"
                 for _ in 0..<4 {
-                    let n = try await session.query(wide, (1...800).map { _ in SQLValue.int(1) })[0].int("n")
-                    #expect(n == 800)
+                    let n = try await session.query(wide, (1...1_300).map { _ in SQLValue.int(1) })[0].int("n")
+                    #expect(n == 1_300)
                 }
                 let wideCount = try await prepared(session, wide)
                 #expect(wideCount == 0)
