@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import uuid
 
@@ -159,8 +158,7 @@ async def main(transport, target):
 async def lease_runs_out(transport, target):
     """An agent claims a task and vanishes: once the lease (the task's 30-second time budget) has
     run out, a worker rescues the task, the agent's Run is failed, and its late completion is
-    refused. Polling goes through jct_get_run, which does not name the task (a call naming the
-    task would renew the lease)."""
+    refused. Nothing calls a tool naming the task meanwhile (that would renew the lease)."""
     async with connect(transport, target, os.environ["AGENT_KEY"]) as agent:
         enqueued = await call(agent, "jct_enqueue_task", objective="A task its agent abandons", operation="docs",
                               target_repo="myorg/docs", time_budget_seconds=30)
@@ -168,26 +166,42 @@ async def lease_runs_out(transport, target):
         claimed = await call(agent, "jct_claim_task", task_id=task_id)
         expect(claimed.get("success") is True, "claim", claimed)
         run_id = claimed["run_id"]
-        # A worker, started only now so that it cannot take the task first, rescues expired leases.
-        worker = subprocess.Popen([os.environ["TOWER_BINARY"], "worker", "--poll-interval", "0.5"], env=os.environ,
-                                  stdout=subprocess.DEVNULL)
+        # A worker, started only now so that it cannot take the task first, rescues expired leases
+        # and says so in its log: the event this test waits on.
+        worker = await asyncio.create_subprocess_exec(
+            os.environ["TOWER_BINARY"], "worker", "--poll-interval", "0.5",
+            env=dict(os.environ, LOG_FORMAT="json", LOG_LEVEL="warning"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         try:
-            await wait_for_rescue(agent, task_id, run_id)
+            try:
+                await asyncio.wait_for(rescue_logged(worker.stderr, task_id), timeout=120)
+            except asyncio.TimeoutError:
+                expect(False, "the worker rescued the task within 120 s")
+            await after_rescue(agent, task_id, run_id)
         finally:
             worker.terminate()
-            worker.wait(timeout=60)
+            await asyncio.wait_for(worker.wait(), timeout=60)
     print(json.dumps({"ok": True, "transport": transport, "rescued": task_id}))
 
 
-async def wait_for_rescue(agent, task_id, run_id):
-    """Polls the agent's Run (through jct_get_run, which does not renew the lease) until the rescuer fails it."""
-    deadline = asyncio.get_running_loop().time() + 120
+async def rescue_logged(log, task_id):
+    """Reads the worker's JSON log lines until it reports the rescue of task_id."""
     while True:
-        run = await call(agent, "jct_get_run", run_id=run_id)
-        if run["run"]["status"] == "failed":
-            break
-        expect(asyncio.get_running_loop().time() < deadline, "the run was failed by the rescuer within 120 s", run)
-        await asyncio.sleep(0.5)
+        line = await log.readline()
+        expect(line != b"", "the worker logged the rescue before it exited")
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("message") == "rescued a task" and entry.get("task_id") == task_id:
+            return entry
+
+
+async def after_rescue(agent, task_id, run_id):
+    """The rescue committed before the worker logged it: the agent's Run is failed (read through
+    jct_get_run, which does not renew the lease), its late completion refused, the failure audited."""
+    run = await call(agent, "jct_get_run", run_id=run_id)
+    expect(run["run"]["status"] == "failed", "the rescuer failed the agent's Run", run)
     late = await call(agent, "jct_complete_task", task_id=task_id, success=True, summary="too late")
     expect(error_code(late) in ("NO_ACTIVE_CLAIM", "TASK_NOT_RUNNING"), "a late completion is refused", late)
     trail = await call(agent, "jct_get_audit_trail", entity_kind="Run", entity_id=run_id)
