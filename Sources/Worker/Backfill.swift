@@ -256,8 +256,7 @@ public struct Backfill: Sendable {
             var digest: String?
             var size: Int?
             if let files = try? TraceFile.scan(folder), FileManager.default.fileExists(atPath: folder.path) {
-                let lines = files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
-                digest = "sha256:" + TraceFile.sha256(of: Data(lines.utf8))
+                digest = TraceFile.digest(files)
                 size = files.reduce(0) { $0 + $1.size }
                 for file in files where file.path.hasPrefix("artifacts/") {
                     artifacts.append(

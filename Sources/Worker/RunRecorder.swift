@@ -87,7 +87,8 @@ public struct RunRecorder: Sendable {
             artifacts: [], resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
         // Artifacts: every output file, the logs, and the trace folder itself.
         let recordedPaths = Set(recorded.compactMap { $0.meta["path"]?.stringValue })
-        var artifacts = try collectArtifacts(now: now).filter { file in
+        let (collected, hashed) = try collectArtifacts(now: now)
+        var artifacts = collected.filter { file in
             !(file.meta["path"]?.stringValue.map(recordedPaths.contains) ?? false)
         }
         var evidence: EvidencePack?
@@ -112,7 +113,7 @@ public struct RunRecorder: Sendable {
                     "outputs": .object(result.outputs), "error_message": message.json,
                 ],
             ])
-        let (files, digest) = try trace.manifestDigest()
+        let (files, digest) = try trace.manifestDigest(hashed: hashed)
         artifacts.append(
             Artifact(
                 header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref,
@@ -125,10 +126,13 @@ public struct RunRecorder: Sendable {
     }
 
     /// Output files (`artifacts/`) and non-empty logs become Artifacts with `file://` uri,
-    /// sha256 digest, size and media type.
-    func collectArtifacts(now: Timestamp) throws -> [Artifact] {
+    /// sha256 digest, size and media type; `hashed` are those files as read (paths inside the
+    /// trace folder), for the folder's digest.
+    func collectArtifacts(now: Timestamp) throws -> (artifacts: [Artifact], hashed: [TraceFile]) {
         var artifacts: [Artifact] = []
+        var hashed: [TraceFile] = []
         for file in try TraceFile.scan(path: trace.path + "/artifacts") {
+            hashed.append(TraceFile(path: "artifacts/" + file.path, sha256: file.sha256, size: file.size))
             let type: ArtifactType
             switch (file.path as NSString).pathExtension.lowercased() {
             case "patch", "diff": type = .codePatch
@@ -149,13 +153,15 @@ public struct RunRecorder: Sendable {
         for log in ["stdout.log", "stderr.log"] {
             let path = trace.path + "/" + log
             guard let size = TraceFile.regularFileSize(path), size > 0 else { continue }
+            let sha256 = try TraceFile.sha256(path)
+            hashed.append(TraceFile(path: log, sha256: sha256, size: size))
             artifacts.append(
                 Artifact(
                     header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref,
                     forIssue: claim.issue.ref, type: .log, title: log, uri: trace.fileURI(log),
-                    digest: "sha256:" + (try TraceFile.sha256(path)), mediaType: "text/plain", sizeBytes: size,
+                    digest: "sha256:" + sha256, mediaType: "text/plain", sizeBytes: size,
                     createdAt: now))
         }
-        return artifacts
+        return (artifacts, hashed)
     }
 }

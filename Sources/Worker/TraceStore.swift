@@ -171,11 +171,19 @@ public final class TraceStore: Sendable {
     }
 
     /// Every file in the folder as (path, sha256, size), sorted by path, and the digest of that
-    /// manifest (one `path\tsha256\tsize` line per file): the trace artifact's digest.
-    public func manifestDigest() throws -> (files: [TraceFile], digest: String) {
-        let files = try TraceFile.scan(path: path)
-        let lines = files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined()
-        return (files, "sha256:" + Hex.encode(SHA256.hash(data: Data(lines.utf8))))
+    /// manifest (`TraceFile.digest`): the trace artifact's digest.
+    ///
+    /// `hashed` are files of the folder (paths inside it) that the caller has just read and hashed,
+    /// the run's output files as its Artifacts record them: one of the same path and size is not
+    /// read a second time, so that the folder's digest and the Artifacts' digests come from the
+    /// same reading of each file, and a large output is read once.
+    public func manifestDigest(hashed: [TraceFile] = []) throws -> (files: [TraceFile], digest: String) {
+        let known = Dictionary(hashed.map { ($0.path, $0) }) { first, _ in first }
+        let files = try TraceFile.scan(path: path) { relative, absolute, size, buffer in
+            if let file = known[relative], file.size == size { return file.sha256 }
+            return try TraceFile.sha256(absolute, buffer: &buffer)
+        }
+        return (files, TraceFile.digest(files))
     }
 }
 
@@ -184,6 +192,12 @@ public struct TraceFile: Sendable, Hashable {
     public var path: String
     public var sha256: String
     public var size: Int
+
+    public init(path: String, sha256: String, size: Int) {
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+    }
 
     private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
@@ -195,6 +209,12 @@ public struct TraceFile: Sendable, Hashable {
     /// Foundation's enumerator and `FileHandle` cost a completed run more than writing its folder
     /// did.
     public static func scan(path base: String) throws -> [TraceFile] {
+        try scan(path: base) { _, absolute, _, buffer in try sha256(absolute, buffer: &buffer) }
+    }
+
+    /// `scan`, each file's SHA-256 given by `hash` (its path relative to `base`, its absolute
+    /// path, its size and a read buffer).
+    static func scan(path base: String, hash: (String, String, Int, inout [UInt8]) throws -> String) throws -> [TraceFile] {
         var files: [TraceFile] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         func walk(_ relative: String) throws {
@@ -211,7 +231,9 @@ public struct TraceFile: Sendable, Hashable {
                 guard lstat(base + "/" + path, &info) == 0 else { continue }
                 switch info.st_mode & S_IFMT {
                 case S_IFDIR: try walk(path)
-                case S_IFREG: files.append(TraceFile(path: path, sha256: try sha256(base + "/" + path, buffer: &buffer), size: Int(info.st_size)))
+                case S_IFREG:
+                    let size = Int(info.st_size)
+                    files.append(TraceFile(path: path, sha256: try hash(path, base + "/" + path, size, &buffer), size: size))
                 default: continue
                 }
             }
@@ -252,6 +274,12 @@ public struct TraceFile: Sendable, Hashable {
 
     public static func sha256(of data: Data) -> String {
         Hex.encode(SHA256.hash(data: data))
+    }
+
+    /// A folder's digest: the SHA-256 of its manifest, one `path\tsha256\tsize` line per file
+    /// in the order of `files` (a scan's: sorted by path).
+    public static func digest(_ files: [TraceFile]) -> String {
+        "sha256:" + sha256(of: Data(files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined().utf8))
     }
 
     static func mediaType(_ name: String) -> String {

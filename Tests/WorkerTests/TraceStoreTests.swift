@@ -35,6 +35,29 @@ struct TraceStoreTests {
         #expect(try TraceFile.scan(again.folder).count == 5)
     }
 
+    @Test("the folder's digest takes the hashes of the files just read for the Artifacts, and reads any other file")
+    func digestReusesHashedFiles() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let trace = try TraceStore(root: scratch.appendingPathComponent("runs"), runId: "run-1")
+        try trace.write("artifacts/output.md", "first")
+        try trace.write("manifest.json", "{}")
+        let fresh = try TraceFile.scan(trace.folder)
+        #expect(try trace.manifestDigest().digest == TraceFile.digest(fresh), "nothing given: every file read")
+
+        // A hash given for a file of that path and size is taken as it is (a marker shows it).
+        let given = TraceFile(path: "artifacts/output.md", sha256: String(repeating: "a", count: 64), size: 5)
+        let (files, digest) = try trace.manifestDigest(hashed: [given])
+        #expect(files.first { $0.path == "artifacts/output.md" }?.sha256 == given.sha256)
+        #expect(files.first { $0.path == "manifest.json" }?.sha256 == TraceFile.sha256(of: Data("{}".utf8)), "the others read")
+        #expect(digest == TraceFile.digest(files))
+
+        // One whose size no longer matches is read again.
+        try trace.write("artifacts/output.md", "second, longer")
+        let (again, _) = try trace.manifestDigest(hashed: [given])
+        #expect(again.first { $0.path == "artifacts/output.md" }?.sha256 == TraceFile.sha256(of: Data("second, longer".utf8)))
+    }
+
     @Test("a trace folder's paths and URIs are spelled as Foundation spells them, plain names joined, others percent-encoded")
     func spelling() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-trace-\(UUID().uuidString)")
