@@ -43,7 +43,8 @@ public final class BridgeWorker: Service, Sendable {
         let engine = engine ?? LifecycleEngine(database: database, retry: configuration.retry)
         self.engine = engine
         self.completer = engine.completer(
-            policy: ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts))
+            policy: ReviewPolicy(autoApprove: configuration.reviewAutoApprove, verdicts: configuration.autoApproveVerdicts),
+            linger: configuration.completionLinger)
         self.configuration = configuration
         self.traceRoot = TraceRoot(configuration.traceRoot)
         self.state = WorkerState(recordingBacklog: configuration.concurrency)

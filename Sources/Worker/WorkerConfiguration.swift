@@ -14,6 +14,10 @@ public struct WorkerConfiguration: Sendable {
     /// (`TOWER_CLAIM_GATHER_MS`, default 50 ms; 0 claims for each slot as it frees). See
     /// `BridgeWorker.claimLoop`.
     public var claimGather: Duration = .milliseconds(50)
+    /// How long a finished attempt that finds the completer idle waits for others to share its
+    /// transaction (`TOWER_COMPLETION_LINGER_MS`, default 1 ms; 0 writes it at once). See
+    /// `Batcher`.
+    public var completionLinger: Duration = .milliseconds(1)
     /// How long a claim holds without a heartbeat.
     public var leaseSeconds: Double
     /// How often the worker extends its leases and looks for cancellations.

@@ -4,10 +4,84 @@ import TowerTestSupport
 import Synchronization
 import Testing
 
-/// Group commit without a timer: an idle batcher flushes at once, and what arrives while a flush
-/// runs leaves together in the next one.
+/// Group commit: an idle batcher flushes at once (or after its linger), and what arrives while a
+/// flush runs leaves together in the next one.
 @Suite("Batcher")
 struct BatcherTests {
+    /// A linger that ends when the test says so: `started` yields when an item begins to wait,
+    /// `end()` ends the wait.
+    final class ControlledLinger: Sendable {
+        let (started, startedSignal) = AsyncStream<Duration>.makeStream()
+        private let sleepers = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+        var sleep: @Sendable (Duration) async -> Void {
+            { duration in
+                await withCheckedContinuation { sleeper in
+                    self.sleepers.withLock { $0.append(sleeper) }
+                    self.startedSignal.yield(duration)
+                }
+            }
+        }
+
+        /// Ends the oldest linger still waiting.
+        func end() { sleepers.withLock { $0.isEmpty ? nil : $0.removeFirst() }?.resume() }
+    }
+
+    /// The next value of `stream`, or nil after `seconds`: a wait that a broken batcher cannot hang.
+    static func next<T: Sendable>(_ stream: AsyncStream<T>, seconds: Double = 10) async throws -> T? {
+        try await withDeadline(seconds: seconds) {
+            for await value in stream { return value }
+            return nil
+        }
+    }
+
+    @Test("with a linger, an item that finds the batcher idle waits for others and leaves with them")
+    func lingerGathers() async throws {
+        let linger = ControlledLinger()
+        let (flushes, flushed) = AsyncStream<[Int]>.makeStream()
+        let batcher = Batcher<Int, Int>(maxBatch: 10, linger: .milliseconds(1), sleep: linger.sleep) { items in
+            flushed.yield(items)
+            return items.map { .success($0 * 10) }
+        }
+        let first = Task { try await batcher.submit(0) }
+        #expect(try #require(await Self.next(linger.started)) == .milliseconds(1), "the lone item lingers")
+        let others = (1...3).map { n in Task { try await batcher.submit(n) } }
+        while await batcher.waitingCount < 4 { await Task.yield() }
+        linger.end()
+        #expect(try Set(#require(await Self.next(flushes))) == [0, 1, 2, 3], "one flush for all four, after the linger")
+        #expect(try await first.value == 0)
+        for (n, task) in others.enumerated() { #expect(try await task.value == (n + 1) * 10) }
+
+        // A lone item after that lingers again, and leaves alone when nothing joins it.
+        let alone = Task { try await batcher.submit(9) }
+        _ = try #require(await Self.next(linger.started))
+        linger.end()
+        #expect(try #require(await Self.next(flushes)) == [9])
+        #expect(try await alone.value == 90)
+    }
+
+    @Test("a linger ends early when a full batch is waiting")
+    func lingerEndsWhenFull() async throws {
+        let linger = ControlledLinger()
+        let (flushes, flushed) = AsyncStream<[Int]>.makeStream()
+        let batcher = Batcher<Int, Int>(maxBatch: 3, linger: .seconds(3600), sleep: linger.sleep) { items in
+            flushed.yield(items)
+            return items.map { .success($0) }
+        }
+        let first = Task { try await batcher.submit(0) }
+        _ = try #require(await Self.next(linger.started))
+        let others = (1...2).map { n in Task { try await batcher.submit(n) } }
+        #expect(try #require(await Self.next(flushes), "flushed without the linger's end").count == 3)
+        _ = try await first.value
+        for task in others { _ = try await task.value }
+        linger.end()  // that linger's own end, later, flushes nothing
+        let next = Task { try await batcher.submit(7) }
+        _ = try #require(await Self.next(linger.started), "the next lone item lingers anew")
+        linger.end()
+        #expect(try #require(await Self.next(flushes)) == [7])
+        #expect(try await next.value == 7)
+    }
+
     @Test("an item alone is flushed at once; items submitted during a flush leave together in the next one")
     func naturalBatching() async throws {
         let sizes = Mutex<[Int]>([])

@@ -95,11 +95,12 @@ extension LifecycleEngine {
     }
 
     /// A group-commit completer for one worker: completions submitted while a batch is being
-    /// written leave together in the next transaction (at most `maxBatch`). When a batch fails as
-    /// a whole (a value no database stores, say), its completions are written one by one, so that
-    /// one bad completion fails alone.
-    public func completer(policy: ReviewPolicy, maxBatch: Int = 64) -> Batcher<Completion, CompletionResult> {
-        Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor) { batch in
+    /// written leave together in the next transaction (at most `maxBatch`), and one that finds
+    /// the completer idle waits up to `linger` for the completions of its claim's other tasks
+    /// (`Batcher`). When a batch fails as a whole (a value no database stores, say), its
+    /// completions are written one by one, so that one bad completion fails alone.
+    public func completer(policy: ReviewPolicy, maxBatch: Int = 64, linger: Duration = .zero) -> Batcher<Completion, CompletionResult> {
+        Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor, linger: linger) { batch in
             do {
                 return try await complete(batch, policy: policy).map { .success($0) }
             } catch {

@@ -81,13 +81,18 @@ struct WorkerOptions: ParsableArguments {
             traceRoot: root, retention: try Self.retention(environment),
             workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
             keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
-        if let text = environment["TOWER_CLAIM_GATHER_MS"], !text.isEmpty {
-            guard let milliseconds = Double(text), milliseconds >= 0, milliseconds <= 1_000 else {
-                throw CommandError("TOWER_CLAIM_GATHER_MS must be a number of milliseconds from 0 to 1000, not '\(text)'")
-            }
-            configuration.claimGather = .microseconds(Int(milliseconds * 1_000))
-        }
+        configuration.claimGather = try Self.milliseconds("TOWER_CLAIM_GATHER_MS", environment) ?? configuration.claimGather
+        configuration.completionLinger = try Self.milliseconds("TOWER_COMPLETION_LINGER_MS", environment) ?? configuration.completionLinger
         return configuration
+    }
+
+    /// A duration in milliseconds from 0 to 1000 (fractions allowed), nil when unset or empty.
+    static func milliseconds(_ name: String, _ environment: [String: String]) throws -> Duration? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        guard let milliseconds = Double(text), milliseconds >= 0, milliseconds <= 1_000 else {
+            throw CommandError("\(name) must be a number of milliseconds from 0 to 1000, not '\(text)'")
+        }
+        return .microseconds(Int(milliseconds * 1_000))
     }
 
     /// `TOWER_RETENTION_DAYS` (fractions allowed; unset or empty: no retention) and
