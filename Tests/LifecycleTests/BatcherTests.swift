@@ -35,14 +35,21 @@ struct BatcherTests {
         }
     }
 
-    @Test("with a linger, an item that finds the batcher idle waits for others and leaves with them")
-    func lingerGathers() async throws {
+    /// A batcher with a linger the test ends, whose flushes are reported on `flushes` and answer
+    /// each item with ten times its value.
+    static func lingering(maxBatch: Int, linger duration: Duration) -> (Batcher<Int, Int>, ControlledLinger, flushes: AsyncStream<[Int]>) {
         let linger = ControlledLinger()
         let (flushes, flushed) = AsyncStream<[Int]>.makeStream()
-        let batcher = Batcher<Int, Int>(maxBatch: 10, linger: .milliseconds(1), sleep: linger.sleep) { items in
+        let batcher = Batcher<Int, Int>(maxBatch: maxBatch, linger: duration, sleep: linger.sleep) { items in
             flushed.yield(items)
             return items.map { .success($0 * 10) }
         }
+        return (batcher, linger, flushes)
+    }
+
+    @Test("with a linger, an item that finds the batcher idle waits for others and leaves with them")
+    func lingerGathers() async throws {
+        let (batcher, linger, flushes) = Self.lingering(maxBatch: 10, linger: .milliseconds(1))
         let first = Task { try await batcher.submit(0) }
         #expect(try #require(await Self.next(linger.started)) == .milliseconds(1), "the lone item lingers")
         let others = (1...3).map { n in Task { try await batcher.submit(n) } }
@@ -62,12 +69,7 @@ struct BatcherTests {
 
     @Test("a linger ends early when a full batch is waiting")
     func lingerEndsWhenFull() async throws {
-        let linger = ControlledLinger()
-        let (flushes, flushed) = AsyncStream<[Int]>.makeStream()
-        let batcher = Batcher<Int, Int>(maxBatch: 3, linger: .seconds(3600), sleep: linger.sleep) { items in
-            flushed.yield(items)
-            return items.map { .success($0) }
-        }
+        let (batcher, linger, flushes) = Self.lingering(maxBatch: 3, linger: .seconds(3600))
         let first = Task { try await batcher.submit(0) }
         _ = try #require(await Self.next(linger.started))
         let others = (1...2).map { n in Task { try await batcher.submit(n) } }
@@ -79,7 +81,7 @@ struct BatcherTests {
         _ = try #require(await Self.next(linger.started), "the next lone item lingers anew")
         linger.end()
         #expect(try #require(await Self.next(flushes)) == [7])
-        #expect(try await next.value == 7)
+        #expect(try await next.value == 70)
     }
 
     @Test("an item alone is flushed at once; items submitted during a flush leave together in the next one")
