@@ -16,11 +16,13 @@ extension BridgeWorker {
         let task = claimed.task
         var log = logger
         for (key, value) in Self.metadata(task, runId: claimed.run.id) { log[metadataKey: key] = value }
+        var folder: TraceStore?
         do {
             let recorder = try RunRecorder(
                 claim: claimed.claim, executor: (claimed.executor.name, claimed.executor.version), holder: workerId,
-                traceRoot: traceRoot)
+                traceRoot: traceRoot, traceInMemory: claimed.executor.keepsTraceInMemory)
             let trace = recorder.trace
+            folder = trace
             try recorder.start()
             log.info("run started", metadata: ["executor": "\(claimed.executor.name)", "attempt": "\(task.attempt)"])
             let workspace = configuration.workspaceRoot.appendingPathComponent(claimed.run.id, isDirectory: true)
@@ -73,6 +75,13 @@ extension BridgeWorker {
             log.error("run failed", metadata: ["error": "\(error)"])
             await failAfterWorkerError(claimed, message: "\(error)")
         }
+        // A folder kept in memory reaches the disk however the attempt ended (a completion wrote
+        // it already): an abandoned or failed Run keeps what it had written.
+        do {
+            try folder?.flush()
+        } catch {
+            log.warning("cannot write the trace folder", metadata: ["error": "\(error)"])
+        }
         await state.remove(task.id)
         await wake.fire()  // a slot is free
     }
@@ -89,6 +98,7 @@ extension BridgeWorker {
     /// without counting the attempt.
     func requeue(_ claimed: ClaimedTask, trace: TraceStore) async throws {
         trace.log("Execution stopped: the worker shut down; the task was requeued")
+        try trace.flush()
         if try await engine.requeue(claimed.claim, holder: workerId, note: "Worker shut down") == .fenced { throw Fenced() }
     }
 

@@ -58,7 +58,17 @@ public struct ExecutionResult: Sendable {
 public protocol TaskExecutor: Sendable {
     var name: String { get }
     var version: String { get }
+    /// The Run's trace folder may be built in memory and written once when the attempt ends
+    /// (`TraceStore.flush`): the same files, a fraction of the file operations. Only for an
+    /// executor that works in this process and ends within moments, and reads no path of the
+    /// folder: until the attempt ends nothing of it is on disk, for other processes to read or
+    /// write, or for anyone to watch. Default false: the folder is written as the Run goes.
+    var keepsTraceInMemory: Bool { get }
     func execute(_ context: ExecutionContext) async -> ExecutionResult
+}
+
+extension TaskExecutor {
+    public var keepsTraceInMemory: Bool { false }
 }
 
 /// Which executor runs which operation.
@@ -79,6 +89,8 @@ public struct ExecutorRegistry: Sendable {
 public struct StubExecutor: TaskExecutor {
     public let name = "stub"
     public let version = "0.1.0"
+    /// It writes its report and returns: nothing to watch, no other process.
+    public var keepsTraceInMemory: Bool { true }
 
     public init() {}
 

@@ -16,11 +16,16 @@ public struct RunRecorder: Sendable {
     public let holder: String
     public let trace: TraceStore
 
-    public init(claim: LifecycleEngine.Claim, executor: (name: String, version: String), holder: String, traceRoot: TraceRoot) throws {
+    /// `traceInMemory`: the trace folder is built in memory and written when the attempt's
+    /// completion is prepared (`TraceStore.flush`), for an executor that keeps its trace in memory.
+    public init(
+        claim: LifecycleEngine.Claim, executor: (name: String, version: String), holder: String, traceRoot: TraceRoot,
+        traceInMemory: Bool = false
+    ) throws {
         self.claim = claim
         self.executor = executor
         self.holder = holder
-        self.trace = try TraceStore(root: traceRoot, runId: claim.run.id)
+        self.trace = try TraceStore(root: traceRoot, runId: claim.run.id, inMemory: traceInMemory)
     }
 
     var task: TaskRecord { claim.task }
@@ -114,6 +119,8 @@ public struct RunRecorder: Sendable {
                 ],
             ])
         let (files, digest) = try trace.manifestDigest(hashed: hashed)
+        // On disk before the engine records the Run that points to it.
+        try trace.flush()
         artifacts.append(
             Artifact(
                 header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref,
@@ -131,7 +138,7 @@ public struct RunRecorder: Sendable {
     func collectArtifacts(now: Timestamp) throws -> (artifacts: [Artifact], hashed: [TraceFile]) {
         var artifacts: [Artifact] = []
         var hashed: [TraceFile] = []
-        for file in try TraceFile.scan(path: trace.path + "/artifacts") {
+        for file in try trace.files(in: "artifacts") {
             hashed.append(TraceFile(path: "artifacts/" + file.path, sha256: file.sha256, size: file.size))
             let type: ArtifactType
             switch (file.path as NSString).pathExtension.lowercased() {
@@ -151,15 +158,13 @@ public struct RunRecorder: Sendable {
                     createdAt: now))
         }
         for log in ["stdout.log", "stderr.log"] {
-            let path = trace.path + "/" + log
-            guard let size = TraceFile.regularFileSize(path), size > 0 else { continue }
-            let sha256 = try TraceFile.sha256(path)
-            hashed.append(TraceFile(path: log, sha256: sha256, size: size))
+            guard let file = try trace.file(log), file.size > 0 else { continue }
+            hashed.append(file)
             artifacts.append(
                 Artifact(
                     header: ObjectHeader(traceId: task.traceId), producedBy: claim.run.ref,
                     forIssue: claim.issue.ref, type: .log, title: log, uri: trace.fileURI(log),
-                    digest: "sha256:" + sha256, mediaType: "text/plain", sizeBytes: size,
+                    digest: "sha256:" + file.sha256, mediaType: "text/plain", sizeBytes: file.size,
                     createdAt: now))
         }
         return (artifacts, hashed)

@@ -61,28 +61,51 @@ public struct TraceRoot: Sendable {
 /// One run's trace folder: `manifest.json`, `events.jsonl`, `trace.log`, `context.json`,
 /// `constraints.json` and `artifacts/` (reference §6.3, written the same way: JSON files
 /// pretty-printed with ASCII escapes, events one JSON object per line).
+///
+/// A folder is written through to disk as it goes, or, for an executor that runs in this process
+/// and ends within moments (`TaskExecutor.keepsTraceInMemory`), kept in memory and written once
+/// by `flush()` when the Run ends: the same files with the same bytes, each created once, none
+/// appended to and none read back for the digest. A stub run's folder cost a PostgreSQL
+/// burn-down a quarter of its throughput in file operations (docs/benchmarks.md).
 public final class TraceStore: Sendable {
     /// The folder's path (no trailing slash).
     public let path: String
     /// `file:///…/<run_id>/` (with the trailing slash, as `Run.artifact_root_uri`).
     public let rootURI: String
-    private let lock = Mutex(())
-    /// Subfolders known to exist, so that a write does not ask the file system again.
-    private let folders = Mutex<Set<String>>(["", "artifacts"])
+    private let state: Mutex<State>
 
-    public convenience init(root: URL, runId: String) throws {
-        try self.init(root: TraceRoot(root), runId: runId)
+    private struct State {
+        /// The folder while it is kept in memory: its files (paths inside it → bytes) and
+        /// subfolders. nil once it is on disk.
+        var pending: Pending?
+        /// Subfolders known to exist on disk, so that a write does not ask the file system again.
+        var folders: Set<String> = ["", "artifacts"]
     }
 
-    public init(root: TraceRoot, runId: String) throws {
+    private struct Pending {
+        var files: [String: [UInt8]] = [:]
+        var folders: Set<String> = ["artifacts"]
+    }
+
+    public convenience init(root: URL, runId: String, inMemory: Bool = false) throws {
+        try self.init(root: TraceRoot(root), runId: runId, inMemory: inMemory)
+    }
+
+    /// `inMemory`: nothing reaches the disk until `flush()`.
+    public init(root: TraceRoot, runId: String, inMemory: Bool = false) throws {
         path = root.folderPath(runId)
         rootURI = root.folderURI(runId)
-        // Plain `mkdir` for the run's two folders; Foundation's `createDirectory` checks every
-        // component of the path first. Only a missing trace root takes the long way.
+        state = Mutex(State(pending: inMemory ? Pending() : nil))
+        if !inMemory { try Self.makeRunFolder(path) }
+    }
+
+    /// Plain `mkdir` for the run's two folders; Foundation's `createDirectory` checks every
+    /// component of the path first. Only a missing trace root takes the long way.
+    static func makeRunFolder(_ path: String) throws {
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
-        try Self.mkdirIfNeeded(path + "/artifacts")
+        try mkdirIfNeeded(path + "/artifacts")
     }
 
     static func mkdirIfNeeded(_ path: String) throws {
@@ -94,12 +117,42 @@ public final class TraceStore: Sendable {
     /// Makes the subfolder `name` (and its parents) inside the trace folder, asking the file
     /// system only about folders this store has not made yet.
     public func makeFolder(_ name: String) throws {
-        guard !name.isEmpty, !folders.withLock({ $0.contains(name) }) else { return }
-        try makeFolder(Self.parent(name))
-        try Self.mkdirIfNeeded(filePath(name))
-        _ = folders.withLock { $0.insert(name) }
+        try state.withLock { try makeFolder(name, &$0) }
     }
 
+    private func makeFolder(_ name: String, _ state: inout State) throws {
+        guard !name.isEmpty else { return }
+        if state.pending != nil, TraceRoot.isPlain(name) {
+            var folder = name
+            while !folder.isEmpty {
+                state.pending?.folders.insert(folder)
+                folder = Self.parent(folder)
+            }
+            return
+        }
+        try writeThrough(&state)
+        guard !state.folders.contains(name) else { return }
+        try makeFolder(Self.parent(name), &state)
+        try Self.mkdirIfNeeded(filePath(name))
+        state.folders.insert(name)
+    }
+
+    /// Writes a folder kept in memory to disk; from then on every write goes there. Does nothing
+    /// for a folder already on disk.
+    public func flush() throws {
+        try state.withLock { try writeThrough(&$0) }
+    }
+
+    private func writeThrough(_ state: inout State) throws {
+        guard let pending = state.pending else { return }
+        state.pending = nil
+        try Self.makeRunFolder(path)
+        for folder in pending.folders.sorted() { try makeFolder(folder, &state) }
+        for (name, bytes) in pending.files { try Self.put(filePath(name), bytes, flags: O_TRUNC) }
+    }
+
+    /// The folder as a URL. For a folder kept in memory, paths name where its files will be once
+    /// flushed.
     public var folder: URL { URL(fileURLWithPath: path, isDirectory: true) }
     public var artifactsFolder: URL { URL(fileURLWithPath: path + "/artifacts", isDirectory: true) }
     /// `file:///…/<run_id>` (no trailing slash, as `tasks.trace_path`).
@@ -124,19 +177,26 @@ public final class TraceStore: Sendable {
     }
 
     public func write(_ name: String, _ text: String) throws {
-        try makeFolder(Self.parent(name))
-        try Self.put(filePath(name), text, flags: O_TRUNC)
+        try state.withLock { state in
+            try makeFolder(Self.parent(name), &state)
+            if state.pending != nil, TraceRoot.isPlain(name) {
+                state.pending?.files[name] = Array(text.utf8)
+                return
+            }
+            try writeThrough(&state)
+            try Self.put(filePath(name), Array(text.utf8), flags: O_TRUNC)
+        }
     }
 
     /// Writes (or appends) the file with plain `open`/`write`/`close`. Foundation's
     /// `String.write(to:atomically:)` also calls `fsync` on every file, which cost a trace folder
     /// most of its time; a trace survives a crash of its worker only as far as its Run does (a
     /// rescued task runs again on a new Run and a new folder), so the page cache is enough.
-    static func put(_ path: String, _ text: String, flags: Int32) throws {
+    static func put(_ path: String, _ bytes: [UInt8], flags: Int32) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0o644)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         defer { close(fd) }
-        try Array(text.utf8).withUnsafeBytes { buffer in
+        try bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
@@ -167,7 +227,43 @@ public final class TraceStore: Sendable {
     }
 
     private func append(_ name: String, _ text: String) {
-        lock.withLock { _ in try? Self.put(path + "/" + name, text, flags: O_APPEND) }
+        state.withLock { state in
+            if state.pending != nil {
+                state.pending?.files[name, default: []].append(contentsOf: text.utf8)
+                return
+            }
+            try? Self.put(path + "/" + name, Array(text.utf8), flags: O_APPEND)
+        }
+    }
+
+    /// Every regular file below `folder` (a path inside the trace folder; "" for all of it) as
+    /// (path relative to `folder`, sha256, size), sorted by path. `known` are files (same
+    /// relative paths) the caller has just hashed: one of the same path and size is not read again.
+    public func files(in folder: String = "", known: [TraceFile] = []) throws -> [TraceFile] {
+        let known = Dictionary(known.map { ($0.path, $0) }) { first, _ in first }
+        func reuse(_ relative: String, _ size: Int) -> String? { known[relative].flatMap { $0.size == size ? $0.sha256 : nil } }
+        if let memory = state.withLock({ $0.pending?.files }) {
+            let prefix = folder.isEmpty ? "" : folder + "/"
+            return memory.compactMap { name, bytes -> TraceFile? in
+                guard name.hasPrefix(prefix) else { return nil }
+                let relative = String(name.dropFirst(prefix.count))
+                return TraceFile(path: relative, sha256: reuse(relative, bytes.count) ?? TraceFile.sha256(of: bytes), size: bytes.count)
+            }.sorted { $0.path < $1.path }
+        }
+        return try TraceFile.scan(path: folder.isEmpty ? path : filePath(folder)) { relative, absolute, size, buffer in
+            try reuse(relative, size) ?? TraceFile.sha256(absolute, buffer: &buffer)
+        }
+    }
+
+    /// The regular file `name` (a path inside the folder) as (name, sha256, size); nil when there
+    /// is none.
+    public func file(_ name: String) throws -> TraceFile? {
+        if let memory = state.withLock({ $0.pending?.files }) {
+            return memory[name].map { TraceFile(path: name, sha256: TraceFile.sha256(of: $0), size: $0.count) }
+        }
+        let path = filePath(name)
+        guard let size = TraceFile.regularFileSize(path) else { return nil }
+        return TraceFile(path: name, sha256: size == 0 ? TraceFile.sha256(of: [UInt8]()) : try TraceFile.sha256(path), size: size)
     }
 
     /// Every file in the folder as (path, sha256, size), sorted by path, and the digest of that
@@ -178,11 +274,7 @@ public final class TraceStore: Sendable {
     /// read a second time, so that the folder's digest and the Artifacts' digests come from the
     /// same reading of each file, and a large output is read once.
     public func manifestDigest(hashed: [TraceFile] = []) throws -> (files: [TraceFile], digest: String) {
-        let known = Dictionary(hashed.map { ($0.path, $0) }) { first, _ in first }
-        let files = try TraceFile.scan(path: path) { relative, absolute, size, buffer in
-            if let file = known[relative], file.size == size { return file.sha256 }
-            return try TraceFile.sha256(absolute, buffer: &buffer)
-        }
+        let files = try files(known: hashed)
         return (files, TraceFile.digest(files))
     }
 }
@@ -272,8 +364,8 @@ public struct TraceFile: Sendable, Hashable {
         return Hex.encode(hasher.finalize())
     }
 
-    public static func sha256(of data: Data) -> String {
-        Hex.encode(SHA256.hash(data: data))
+    public static func sha256(of bytes: some DataProtocol) -> String {
+        Hex.encode(SHA256.hash(data: bytes))
     }
 
     /// A folder's digest: the SHA-256 of its manifest, one `path\tsha256\tsize` line per file

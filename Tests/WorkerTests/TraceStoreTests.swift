@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TowerJSON
 import Worker
 
 @Suite("Trace folders")
@@ -56,6 +57,58 @@ struct TraceStoreTests {
         try trace.write("artifacts/output.md", "second, longer")
         let (again, _) = try trace.manifestDigest(hashed: [given])
         #expect(again.first { $0.path == "artifacts/output.md" }?.sha256 == TraceFile.sha256(of: Data("second, longer".utf8)))
+    }
+
+    @Test("a folder kept in memory reaches the disk only when flushed, with the very files, bytes and digest of one written through")
+    func inMemoryFolder() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let root = scratch.appendingPathComponent("runs")
+        // What a stub run does to its folder: files written, one rewritten, appends, nested folders.
+        func run(_ trace: TraceStore) throws {
+            try trace.writeJSON("manifest.json", ["status": "running"])
+            try trace.write("context.json", "{}")
+            trace.log("Execution started", details: ["Executor: stub"])
+            trace.event("execution_started", ["executor": "stub", "timestamp": "2026-12-03T00:00:00Z"])
+            try trace.write("artifacts/output.md", "# Stub Execution Report\n")
+            trace.event("execution_completed", ["status": "succeeded", "timestamp": "2026-12-03T00:00:01Z"])
+            try trace.makeFolder("evidence/criteria")
+            try trace.write("evidence/criteria/criterion_0.json", "[1]")
+            try trace.makeFolder("empty")
+            try trace.writeJSON("manifest.json", ["status": "completed"])
+        }
+        let through = try TraceStore(root: root, runId: "through")
+        try run(through)
+        let memory = try TraceStore(root: root, runId: "memory", inMemory: true)
+        try run(memory)
+        #expect(!FileManager.default.fileExists(atPath: memory.path), "nothing on disk before the flush")
+
+        // The log lines carry the time of writing; everything else is the same byte for byte.
+        let logged = try String(contentsOf: through.url("trace.log"), encoding: .utf8)
+        let onDisk = try through.files().filter { $0.path != "trace.log" }
+        let (inMemory, digest) = try memory.manifestDigest()
+        #expect(inMemory.filter { $0.path != "trace.log" } == onDisk)
+        let scanned = try TraceFile.scan(through.folder)
+        #expect(inMemory.map(\.path) == scanned.map(\.path))
+        #expect(try memory.files(in: "artifacts") == [TraceFile(path: "output.md", sha256: TraceFile.sha256(of: Data("# Stub Execution Report\n".utf8)), size: 24)])
+        #expect(try memory.file("stdout.log") == nil)
+        #expect(try memory.file("context.json")?.size == 2)
+
+        try memory.flush()
+        #expect(try TraceFile.scan(memory.folder) == inMemory, "the files flushed are those digested")
+        #expect(TraceFile.digest(try TraceFile.scan(memory.folder)) == digest)
+        #expect(try String(contentsOf: memory.url("trace.log"), encoding: .utf8).hasSuffix("] Execution started\n  Executor: stub\n"))
+        #expect(logged.hasSuffix("] Execution started\n  Executor: stub\n"))
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: memory.url("empty").path, isDirectory: &isFolder) && isFolder.boolValue)
+
+        // From then on it writes through.
+        memory.log("Execution stopped")
+        try memory.write("artifacts/later.md", "later")
+        #expect(try String(contentsOf: memory.url("trace.log"), encoding: .utf8).hasSuffix("] Execution stopped\n"))
+        #expect(try TraceFile.scan(memory.folder).count == inMemory.count + 1)
+        try memory.flush()  // a second flush changes nothing
+        #expect(try TraceFile.scan(memory.folder).count == inMemory.count + 1)
     }
 
     @Test("a trace folder's paths and URIs are spelled as Foundation spells them, plain names joined, others percent-encoded")
