@@ -45,16 +45,26 @@ public struct TraceRoot: Sendable {
     /// (letters, digits, `-`, `_`, `.`, `/`; no empty, `.` or `..` component): joined as it is.
     /// Anything else takes Foundation's way, so that both spell it the same.
     static func isPlain(_ relative: String) -> Bool {
-        guard !relative.isEmpty else { return false }
-        let plainBytes = relative.utf8.allSatisfy { byte in
+        // One pass over the bytes, no allocation: called for every file and folder of every run.
+        var length = 0  // of the current component
+        var onlyDots = true
+        for byte in relative.utf8 {
             switch byte {
+            case UInt8(ascii: "/"):
+                if length == 0 || (onlyDots && length <= 2) { return false }
+                length = 0
+                onlyDots = true
+            case UInt8(ascii: "."):
+                length += 1
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "/"):
-                return true
-            default: return false
+                UInt8(ascii: "-"), UInt8(ascii: "_"):
+                length += 1
+                onlyDots = false
+            default:
+                return false
             }
         }
-        return plainBytes && relative.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+        return length > 0 && !(onlyDots && length <= 2)
     }
 }
 
@@ -123,11 +133,9 @@ public final class TraceStore: Sendable {
     private func makeFolder(_ name: String, _ state: inout State) throws {
         guard !name.isEmpty else { return }
         if state.pending != nil, TraceRoot.isPlain(name) {
+            // A folder already known has its parents known too.
             var folder = name
-            while !folder.isEmpty {
-                state.pending?.folders.insert(folder)
-                folder = Self.parent(folder)
-            }
+            while !folder.isEmpty, state.pending?.folders.insert(folder).inserted == true { folder = Self.parent(folder) }
             return
         }
         try writeThrough(&state)

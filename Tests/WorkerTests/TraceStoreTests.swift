@@ -124,7 +124,10 @@ struct TraceStoreTests {
                 #expect(root.folderURI(runId) == expected.absoluteURL.absoluteString)
                 let trace = try TraceStore(root: root, runId: runId)
                 #expect(trace.rootURI == expected.absoluteURL.absoluteString)
-                for name in ["artifacts/output.md", "stdout.log", "artifacts/a b.txt", "artifacts/%41", "artifacts/ü.md"] {
+                for name in [
+                    "artifacts/output.md", "stdout.log", "artifacts/a b.txt", "artifacts/%41", "artifacts/ü.md", "artifacts/.../x.md",
+                    "artifacts/./y.md", "artifacts//z.md", ".hidden",
+                ] {
                     #expect(trace.fileURI(name) == expected.appendingPathComponent(name).absoluteURL.absoluteString, "\(name)")
                     try trace.write(name, "x")
                     #expect(FileManager.default.fileExists(atPath: expected.appendingPathComponent(name).path), "\(name)")
