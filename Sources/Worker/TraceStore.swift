@@ -75,8 +75,8 @@ public struct TraceRoot: Sendable {
 /// A folder is written through to disk as it goes, or, for an executor that runs in this process
 /// and ends within moments (`TaskExecutor.keepsTraceInMemory`), kept in memory and written once
 /// by `flush()` when the Run ends: the same files with the same bytes, each created once, none
-/// appended to and none read back for the digest. A stub run's folder cost a PostgreSQL
-/// burn-down a quarter of its throughput in file operations (docs/benchmarks.md).
+/// appended to and none read back for the digest: a SQLite burn-down of stub runs drains a
+/// fifth faster so (docs/benchmarks.md).
 public final class TraceStore: Sendable {
     /// The folder's path (no trailing slash).
     public let path: String
