@@ -404,6 +404,29 @@ struct WorkerTests {
         }
     }
 
+    @Test("a trace folder kept in memory is on disk only once the attempt ends, however it ends: here a shutdown's requeue")
+    func inMemoryTraceReachesTheDisk() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let task = try await env.enqueue(objective: "Wait until stopped")
+            let (started, signal) = AsyncStream<Void>.makeStream()
+            let executor = WaitingInMemoryExecutor(started: signal)
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor), grace: 0.2))
+            for await _ in started { break }
+            let claimed = try #require(try await env.task(task.id))
+            let folder = env.traceRoot.appendingPathComponent(try #require(claimed.currentRunId))
+            #expect(!FileManager.default.fileExists(atPath: folder.path), "nothing on disk while it runs")
+
+            try await running.stop()
+            #expect(try await env.task(task.id)?.status == .queued)
+            let log = try String(contentsOf: folder.appendingPathComponent("trace.log"), encoding: .utf8)
+            #expect(log.contains("] Execution started\n"), "what RunRecorder wrote at the start")
+            #expect(log.contains("] waiting\n"), "what the executor wrote")
+            #expect(log.hasSuffix("] Execution stopped: the worker shut down; the task was requeued\n"))
+            let files = try TraceFile.scan(folder).map(\.path)
+            #expect(files == ["constraints.json", "context.json", "events.jsonl", "manifest.json", "trace.log"])
+        }
+    }
+
     @Test("graceful shutdown: running work past the grace period is stopped and requeued without counting an attempt",
         arguments: Dialect.allCases)
     func gracefulShutdown(_ dialect: Dialect) async throws {
@@ -558,6 +581,22 @@ actor FirstRunGate {
         isOpen = true
         held?.resume()
         held = nil
+    }
+}
+
+/// Keeps its trace in memory, writes to it, says it started, and waits until it is stopped.
+struct WaitingInMemoryExecutor: TaskExecutor {
+    let name = "waiting"
+    let version = "1"
+    let started: AsyncStream<Void>.Continuation
+    var keepsTraceInMemory: Bool { true }
+
+    func execute(_ context: ExecutionContext) async -> ExecutionResult {
+        context.trace.log("waiting")
+        context.trace.event("waiting")
+        started.yield()
+        try? await Task.sleep(for: .seconds(3600))  // until the worker cancels it
+        return ExecutionResult(outcome: .canceled)
     }
 }
 

@@ -63,7 +63,7 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
             let (sleep, linger) = (self.sleep, self.linger)
             Task {
                 await sleep(linger)
-                await self.lingered(number)
+                self.lingered(number)  // the task runs on this actor
             }
             return
         }
