@@ -595,7 +595,10 @@ struct WaitingInMemoryExecutor: TaskExecutor {
         context.trace.log("waiting")
         context.trace.event("waiting")
         started.yield()
-        try? await Task.sleep(for: .seconds(3600))  // until the worker cancels it
+        // A stream nobody feeds: its iteration ends when the worker cancels this execution.
+        let (stopped, feed) = AsyncStream<Void>.makeStream()
+        for await _ in stopped {}
+        feed.finish()
         return ExecutionResult(outcome: .canceled)
     }
 }
