@@ -113,15 +113,20 @@ public final class TraceStore: Sendable {
     /// component of the path first. Only a missing trace root takes the long way.
     static func makeRunFolder(_ path: String) throws {
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            guard errno == ENOENT else { throw TraceFolderError(path: path, operation: "create the folder") }
+            // A parent is missing (the trace root, say): made with its parents. Should that fail,
+            // one more `mkdir` says why in the system's words.
+            if (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) == nil,
+                mkdir(path, 0o755) != 0 && errno != EEXIST
+            {
+                throw TraceFolderError(path: path, operation: "create the folder")
+            }
         }
         try mkdirIfNeeded(path + "/artifacts")
     }
 
     static func mkdirIfNeeded(_ path: String) throws {
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-        }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw TraceFolderError(path: path, operation: "create the folder") }
     }
 
     /// Makes the subfolder `name` (and its parents) inside the trace folder, asking the file
@@ -202,7 +207,7 @@ public final class TraceStore: Sendable {
     /// rescued task runs again on a new Run and a new folder), so the page cache is enough.
     static func put(_ path: String, _ bytes: [UInt8], flags: Int32) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        guard fd >= 0 else { throw TraceFolderError(path: path, operation: "open the file") }
         defer { close(fd) }
         try bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return }
@@ -210,7 +215,7 @@ public final class TraceStore: Sendable {
             while offset < buffer.count {
                 let count = Glibc.write(fd, base + offset, buffer.count - offset)
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+                guard count > 0 else { throw TraceFolderError(path: path, operation: "write the file") }
                 offset += count
             }
         }
@@ -285,6 +290,23 @@ public final class TraceStore: Sendable {
         let files = try files(known: hashed)
         return (files, TraceFile.digest(files))
     }
+}
+
+/// A trace folder or one of its files could not be made, written or read: what, where and why
+/// (the system's reason), as a worker's log and a failed Run's error say it.
+public struct TraceFolderError: Error, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public let reason: String
+
+    /// `reason` defaults to the system's text for the current `errno`.
+    init(path: String, operation: String, reason: String = String(cString: strerror(errno))) {
+        self.path = path
+        self.operation = operation
+        self.reason = reason
+    }
+
+    public var description: String { "trace folder: cannot \(operation) \(path): \(reason)" }
 }
 
 /// A file of a trace folder.
@@ -365,7 +387,7 @@ public struct TraceFile: Sendable, Hashable {
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            if count < 0 { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: path]) }
+            if count < 0 { throw TraceFolderError(path: path, operation: "read the file") }
             if count == 0 { break }
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
         }

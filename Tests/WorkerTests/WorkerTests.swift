@@ -427,6 +427,31 @@ struct WorkerTests {
         }
     }
 
+    @Test("a trace root that cannot be written fails the attempt as a worker error, whether the folder is kept in memory or not",
+        arguments: [true, false])
+    func unwritableTraceRoot(inMemory: Bool) async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let executor: any TaskExecutor = inMemory ? StubExecutor() : WriteThroughStub()
+            #expect(executor.keepsTraceInMemory == inMemory)
+            let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor)))
+            // The worker runs (a worker refuses to start on a trace root it cannot make) ...
+            let first = try await env.finished(try await env.enqueue(objective: "Keeps a trace").id)
+            #expect(first.status == .completed)
+            // ... then a file takes the trace root's place: no run folder can be made under it.
+            try FileManager.default.removeItem(at: env.traceRoot)
+            try Data("not a folder".utf8).write(to: env.traceRoot)
+            let task = try await env.enqueue(objective: "Cannot keep a trace")
+            let failed = try await env.finished(task.id)
+            try await running.stop()
+            #expect(failed.status == .failed)
+            // What, where and why, in words a person can act on.
+            #expect(failed.error?.hasPrefix("Worker error: trace folder: cannot create the folder \(env.traceRoot.path)/") == true, "\(failed.error ?? "no error")")
+            #expect(failed.error?.hasSuffix(": Not a directory") == true, "\(failed.error ?? "no error")")
+            let run = try await env.database.read { store in try await store.runs.get(failed.currentRunId ?? "") }
+            #expect(run?.status == .failed)
+        }
+    }
+
     @Test("graceful shutdown: running work past the grace period is stopped and requeued without counting an attempt",
         arguments: Dialect.allCases)
     func gracefulShutdown(_ dialect: Dialect) async throws {
@@ -582,6 +607,14 @@ actor FirstRunGate {
         held?.resume()
         held = nil
     }
+}
+
+/// The stub's work with its trace folder written as it goes (the default of executors).
+struct WriteThroughStub: TaskExecutor {
+    let name = "stub-through"
+    let version = "1"
+
+    func execute(_ context: ExecutionContext) async -> ExecutionResult { await StubExecutor().execute(context) }
 }
 
 /// Keeps its trace in memory, writes to it, says it started, and waits until it is stopped.
