@@ -80,7 +80,7 @@ public final class BridgeWorker: Service, Sendable {
     }
 
     public func run() async throws {
-        try FileManager.default.createDirectory(at: configuration.traceRoot, withIntermediateDirectories: true)
+        try TraceStore.makeFolder(atPath: configuration.traceRoot.path)
         // The start record is a courtesy (every heartbeat records the worker too): a database
         // that is briefly unreachable at this moment (a restart, dropped connections) must not
         // stop the worker before it ran. It used to: `run` threw before claiming anything (the

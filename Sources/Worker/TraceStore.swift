@@ -112,17 +112,22 @@ public final class TraceStore: Sendable {
     /// Plain `mkdir` for the run's two folders; Foundation's `createDirectory` checks every
     /// component of the path first. Only a missing trace root takes the long way.
     static func makeRunFolder(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            guard errno == ENOENT else { throw TraceFolderError(path: path, operation: "create the folder") }
-            // A parent is missing (the trace root, say): made with its parents. Should that fail,
-            // one more `mkdir` says why in the system's words.
-            if (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) == nil,
-                mkdir(path, 0o755) != 0 && errno != EEXIST
-            {
-                throw TraceFolderError(path: path, operation: "create the folder")
-            }
-        }
+        try makeFolder(atPath: path)
         try mkdirIfNeeded(path + "/artifacts")
+    }
+
+    /// Makes the folder at `path` and any missing parent (a trace root, a run's folder); an
+    /// existing one is fine.
+    public static func makeFolder(atPath path: String) throws {
+        guard mkdir(path, 0o755) != 0 && errno != EEXIST else { return }
+        guard errno == ENOENT else { throw TraceFolderError(path: path, operation: "create the folder") }
+        // A parent is missing: made with its parents. Should that fail, one more `mkdir` says why
+        // in the system's words.
+        if (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) == nil,
+            mkdir(path, 0o755) != 0 && errno != EEXIST
+        {
+            throw TraceFolderError(path: path, operation: "create the folder")
+        }
     }
 
     static func mkdirIfNeeded(_ path: String) throws {

@@ -194,6 +194,21 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a worker whose trace root cannot be made does not start, and says where and why")
+    func traceRootCannotBeMade() async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let file = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("a-file")
+            try Data("not a folder".utf8).write(to: file)
+            var environment = setup.environment
+            environment["JCT_TRACE_ROOT"] = file.path + "/runs"
+            let outcome = try await TowerBinary.run(["worker"], environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status == 1, "\(outcome)")
+            #expect(outcome.stderr.contains("trace folder: cannot create the folder \(file.path)/runs: Not a directory"), "\(outcome)")
+        }
+    }
+
     @Test("configuration is read once at start: a wrong value stops the command with a message that names it",
         arguments: [
             ("WORKER_CONCURRENCY", "abc"), ("WORKER_POLL_INTERVAL", "-1"), ("WORKER_LEASE_SECONDS", "0"),
