@@ -91,7 +91,7 @@ let package = Package(
         // Test helpers: a database of its own per test, on SQLite or the PostgreSQL of scripts/test.
         .target(
             name: "TowerTestSupport",
-            dependencies: ["Storage", "CWOM", "TowerJSON", "Spawn", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
+            dependencies: ["Storage", "CWOM", "TowerJSON", "Spawn", "CSpawn", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
             swiftSettings: strict),
         .testTarget(
             name: "APITests",

@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include <spawn.h>
 #include "CSpawn.h"
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int cspawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
@@ -13,5 +16,15 @@ int cspawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int fr
     (void)actions;
     (void)from;
     return 0;
+#endif
+}
+
+int cspawn_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
 #endif
 }

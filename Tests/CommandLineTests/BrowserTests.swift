@@ -37,7 +37,7 @@ extension CommandLineTests {
                         "READER_KEY": reader.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                     ], timeout: 300, executable: URL(fileURLWithPath: "/usr/bin/env"))
                 #expect(outcome.status == 0 && outcome.stdout.contains(#""ok": true"#),
-                    "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                    "\(outcome)\n\(log.text)")
                 let saved = try FileManager.default.contentsOfDirectory(atPath: screenshots.path).filter { $0.hasSuffix(".png") }
                 #expect(saved.count >= 8, "a screenshot of each page: \(saved.sorted())")
             }

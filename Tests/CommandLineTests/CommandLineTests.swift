@@ -116,21 +116,19 @@ struct CommandLineTests {
             #expect(try await tower(setup, "tasks", "cancel", secondId).status == 0, "and cancelled again")
 
             // a worker process runs the first task, logging JSON lines; SIGTERM stops it cleanly
-            let logFile = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("worker-\(UUID().uuidString).log")
-            defer { try? FileManager.default.removeItem(at: logFile) }
+            let log = try logFile(setup, "worker")
+            defer { try? FileManager.default.removeItem(at: log.url) }
             let worker = try start(
-                setup, ["worker", "--concurrency", "1", "--poll-interval", "0.2"], environment: ["LOG_FORMAT": "json"], log: logFile)
-            // The worker is another process: its progress is read back until the task completed.
-            try await eventually("the task completed", seconds: 60) {
-                try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)["status"] == "completed"
-            }
+                setup, ["worker", "--concurrency", "1", "--poll-interval", "0.2"], environment: ["LOG_FORMAT": "json"], log: log)
+            // The worker is another process: its log says when the run's completion is committed.
+            try await log.require("the task's run finished") { $0.contains(#""message":"run finished""#) && $0.contains(taskId) }
             let task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
             #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
             #expect(task["status"] == "completed", "\(task)")
             let runId = try #require(task["runs"]?.arrayValue?.first?["id"]?.stringValue)
 
             // LOG_FORMAT=json: one object per line; every line about the task names task, run and trace.
-            let logLines = try String(contentsOf: logFile, encoding: .utf8).split(separator: "\n").map { try json(String($0)) }
+            let logLines = try log.text.split(separator: "\n").map { try json(String($0)) }
             #expect(logLines.contains { $0["message"] == "worker started" })
             let about = logLines.filter { $0["task_id"]?.stringValue == taskId }
             let messages = Set(about.compactMap { $0["message"]?.stringValue })

@@ -9,10 +9,15 @@ import TowerTestSupport
 /// way to add, rotate and revoke keys.
 extension CommandLineTests {
     /// Starts `tower ARGUMENTS` in the background, its log (level info) in `log`.
-    func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> ChildProcess {
+    func start(_ setup: Setup, _ arguments: [String], environment: [String: String] = [:], log: LogFile) throws -> ChildProcess {
         try TowerBinary.start(
             arguments, environment: setup.environment.merging(["LOG_LEVEL": "info"]) { _, new in new }.merging(environment) { _, new in new },
-            stderr: log)
+            stderr: log.url)
+    }
+
+    /// A new log file for a `tower` process, beside the setup's trace root.
+    func logFile(_ setup: Setup, _ name: String) throws -> LogFile {
+        try LogFile(setup.traceRoot.deletingLastPathComponent().appendingPathComponent("\(name)-\(UUID().uuidString).log"))
     }
 
     /// SIGTERM, then up to 30 s for a clean exit; a process still running then is killed and the
@@ -30,15 +35,15 @@ extension CommandLineTests {
     /// `tower api` (or `command`) on a free port while `body` runs (its port, log and process); then SIGTERM
     /// must stop it cleanly.
     func withAPIProcess(_ setup: Setup, command: String = "api", environment: [String: String] = [:],
-        _ body: (_ port: Int, _ log: URL, _ api: ChildProcess) async throws -> Void) async throws
+        _ body: (_ port: Int, _ log: LogFile, _ api: ChildProcess) async throws -> Void) async throws
     {
         let (fd, port) = try occupiedPort()
         close(fd)
-        let log = setup.traceRoot.deletingLastPathComponent().appendingPathComponent("api-\(UUID().uuidString).log")
-        defer { try? FileManager.default.removeItem(at: log) }
+        let log = try logFile(setup, "api")
+        defer { try? FileManager.default.removeItem(at: log.url) }
         let api = try start(setup, [command, "--port", String(port)], environment: environment, log: log)
         do {
-            try await eventually("the API answers") { (try? await RawConnection.request(port: port, "GET", "/health").status) == 200 }
+            try await log.require("the API says it serves") { $0.contains("serving") && $0.contains(":\(port)") }
             try await body(port, log, api)
         } catch {
             api.send(SIGKILL)
@@ -52,10 +57,10 @@ extension CommandLineTests {
         try await withSetup(.sqlite) { setup in
             let folder = setup.traceRoot.deletingLastPathComponent()
             let keysFile = folder.appendingPathComponent("keys-\(UUID().uuidString)")
-            let logFile = folder.appendingPathComponent("worker-\(UUID().uuidString).log")
+            let log = try logFile(setup, "worker")
             defer {
                 try? FileManager.default.removeItem(at: keysFile)
-                try? FileManager.default.removeItem(at: logFile)
+                try? FileManager.default.removeItem(at: log.url)
             }
             let setup = Setup(
                 environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path, "TOWER_METRICS_PUBLIC": "\(metricsPublic)"]) { _, new in new },
@@ -64,12 +69,9 @@ extension CommandLineTests {
             #expect(try await tower(setup, "migrate").status == 0)
             let (fd, port) = try occupiedPort()
             close(fd)
-            let worker = try start(setup, ["worker", "--metrics-port", String(port)], log: logFile)
+            let worker = try start(setup, ["worker", "--metrics-port", String(port)], log: log)
             defer { worker.send(SIGKILL) }
-            try await eventually("the worker serves /metrics") {
-                let status = (try? await RawConnection.request(port: port, "GET", "/metrics").status) ?? 0
-                return status != 0
-            }
+            try await log.require("the worker serves /metrics") { $0.contains("Server started and listening on 0.0.0.0:\(port)") }
             let open = try await RawConnection.request(port: port, "GET", "/metrics")
             #expect(open.status == (metricsPublic ? 200 : 401), "\(open.text)")
             let keyed = try await RawConnection.request(port: port, "GET", "/metrics", headers: [("Authorization", "Bearer \(reader)")])
@@ -105,7 +107,7 @@ extension CommandLineTests {
             #expect(listed.stdout == "reader\tread\t\n", "\(listed)")
 
             #expect(try await tower(setup, "migrate").status == 0)
-            try await withAPIProcess(setup) { port, logFile, api in
+            try await withAPIProcess(setup) { port, log, api in
                 @Sendable func get(_ key: String?) async throws -> Int {
                     let headers = key.map { [("Authorization", "Bearer \($0)")] } ?? []
                     return try await RawConnection.request(port: port, "GET", "/tasks", headers: headers).status
@@ -119,17 +121,15 @@ extension CommandLineTests {
                 #expect(try await tower(setup, "keys", "revoke", "reader").status == 0)
                 #expect(try await tower(setup, "keys", "revoke", "reader").status == 3, "gone already")
                 api.send(SIGHUP)
-                try await eventually("the revoked key is refused") { try await get(reader) == 401 }
+                try await log.require("the keys are reloaded") { $0.contains("API keys reloaded") }
+                #expect(try await get(reader) == 401, "the revoked key is refused")
                 #expect(try await get(newReader) == 200)
 
                 // A file that no longer parses leaves the keys in force.
                 try (try String(contentsOf: keysFile, encoding: .utf8) + "broken line\n").write(to: keysFile, atomically: true, encoding: .utf8)
                 api.send(SIGHUP)
-                try await eventually("the failed reload is logged") {
-                    (try String(contentsOf: logFile, encoding: .utf8)).contains("API keys not reloaded")
-                }
-                let log = try String(contentsOf: logFile, encoding: .utf8)
-                #expect(log.contains("line 4: expected NAME SCOPES"), "the log names the line: \(log)")
+                let failed = try await log.require("the failed reload is logged") { $0.contains("API keys not reloaded") }
+                #expect(failed.contains("line 4: expected NAME SCOPES"), "the log names the line: \(failed)")
                 #expect(try await get(newReader) == 200)
             }
         }

@@ -52,7 +52,7 @@ extension CommandLineTests {
                 #expect(try await RawConnection.request(port: port, "GET", "/mcp/sse").status == 401, "a key is needed")
                 for (transport, path) in [("http", "/mcp"), ("sse", "/mcp/sse")] {
                     let outcome = try await runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
-                    #expect(outcome.status == 0, "\(transport): \(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                    #expect(outcome.status == 0, "\(transport): \(outcome)\n\(log.text)")
                     #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
                 }
             }
@@ -68,7 +68,7 @@ extension CommandLineTests {
             defer { try? FileManager.default.removeItem(at: keys.file) }
             try await withAPIProcess(setup) { port, log, _ in
                 let outcome = try await runAgentLoop(setup, ["lease", "http", "http://127.0.0.1:\(port)/mcp"], keys: (keys.agent, keys.reviewer))
-                #expect(outcome.status == 0, "\(outcome)\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                #expect(outcome.status == 0, "\(outcome)\n\(log.text)")
             }
         }
     }

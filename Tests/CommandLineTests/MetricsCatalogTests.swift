@@ -22,6 +22,8 @@ extension CommandLineTests {
         try await withSetup(.postgres) { setup in
             #expect(try await tower(setup, "migrate").status == 0)
             try await withAPIProcess(setup) { port, _, _ in
+                // The HTTP family has a series per route and status: it appears with the first request.
+                #expect(try await RawConnection.request(port: port, "GET", "/health").status == 200)
                 let answer = try await RawConnection.request(port: port, "GET", "/metrics").text
                 let text = answer.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
                 let exported = Set(text.split(separator: "\n").compactMap { line -> String? in

@@ -13,11 +13,11 @@ extension CommandLineTests {
             let setup = Setup(environment: setup.environment.merging(["JCT_REVIEW_AUTO_APPROVE": "true"]) { $1 }, traceRoot: setup.traceRoot)
             let created = try await tower(setup, "enqueue", "--objective", "Write the changelog", "--operation", "docs", "--repo", "myorg/docs")
             let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            try await withAPIProcess(setup, command: "serve") { port, _, _ in
-                try await eventually("the task is completed") {
-                    (try? await RawConnection.request(port: port, "GET", "/tasks/\(taskId)").text.contains(#""status":"completed""#)) == true
-                }
+            try await withAPIProcess(setup, command: "serve") { port, log, _ in
+                // The worker logs a run's end once its completion is committed.
+                try await log.require("the task's run finished") { $0.contains("run finished") && $0.contains(taskId) }
                 let task = try await RawConnection.request(port: port, "GET", "/tasks/\(taskId)").text
+                #expect(task.contains(#""status":"completed""#), "\(task)")
                 let issueId = try #require(task.range(of: #""cwom_issue_id":""#).map { String(task[$0.upperBound...].prefix { $0 != "\"" }) })
                 let runs = try await RawConnection.request(port: port, "GET", "/cwom/runs?issue_id=\(issueId)").text
                 let runId = try #require(runs.range(of: #""kind":"Run","id":""#).map { String(runs[$0.upperBound...].prefix { $0 != "\"" }) })

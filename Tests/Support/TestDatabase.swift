@@ -147,23 +147,3 @@ public func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendab
         return first
     }
 }
-
-/// Polls `condition` until it holds, for at most `seconds`: for a change made where this process
-/// hears no event of it (another process, the database server's own state).
-public func eventually(_ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () async throws -> Bool)
-    async throws
-{
-    let held = try await poll(seconds: seconds) { try await condition() ? true : nil }
-    try #require(held == true, "\(what) within \(seconds) s")
-}
-
-/// Reads `probe` every 50 ms until it gives a value, for at most `seconds` (nil then): the one
-/// polling loop of the tests, for state that no event announces.
-public func poll<Value: Sendable>(seconds: Double, _ probe: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
-    try await withDeadline(seconds: seconds) {
-        while true {
-            if let value = try await probe() { return value }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-}

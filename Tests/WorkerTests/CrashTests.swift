@@ -22,14 +22,19 @@ struct CrashTests {
             case .postgres(let postgres): url = postgres
             case nil: throw WorkerTestError("no location")
             }
+            let log = try LogFile(FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(ULID.make()).log"))
+            defer { try? FileManager.default.removeItem(at: log.url) }
             let process = try TowerBinary.start(
                 ["worker", "--concurrency", "1"],
                 environment: [
                     "DATABASE_URL": url, "TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "sleep 20",
                     "WORKER_LEASE_SECONDS": "2", "WORKER_POLL_INTERVAL": "0.2", "JCT_TRACE_ROOT": env.traceRoot.path,
-                    "LOG_LEVEL": "warning",
-                ])
-            let claimed = try await env.pollFor(task.id, seconds: 60) { $0.status == .running }
+                    "LOG_LEVEL": "info",
+                ], stderr: log.url)
+            // The subprocess logs the run's start once its claim is committed.
+            try await log.require("the subprocess starts the task's run") { $0.contains("run started") && $0.contains(task.id) }
+            let claimed = try #require(try await env.task(task.id))
+            #expect(claimed.status == .running)
             #expect(claimed.assignedTo?.contains("-\(process.pid)-") == true, "the subprocess claimed it")
             process.send(SIGKILL)
             _ = await process.wait()
@@ -75,7 +80,7 @@ struct CrashTests {
                 // Each drop hits a worker that is running tasks: the first one finished, or one
                 // more since the last drop (the worker came back).
                 let before = finishedBefore
-                try await eventually("a task finished before drop \(round + 1)") { try await finishedCount() > before }
+                try await env.when("a task finished before drop \(round + 1)") { try await finishedCount() > before }
                 finishedBefore = try await finishedCount()
                 dropped += try await env.database.read { store in
                     try await store.session.query(

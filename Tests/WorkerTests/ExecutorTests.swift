@@ -44,11 +44,8 @@ struct ExecutorTests {
             #expect(run?.failure?.message.contains("timed out after 1s") == true)
             // The grandchild was killed with its group.
             let pid = try String(contentsOf: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            // The kernel says when it is gone; no event of it reaches this process.
-            try await eventually("the grandchild \(pid) is gone (or a zombie)", seconds: 10) {
-                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-                return stat.isEmpty || stat.contains(") Z ")
-            }
+            let grandchild = try #require(pid_t(pid))
+            #expect(try await processEnded(grandchild, seconds: 10), "the grandchild \(pid) is gone (or a zombie)")
         }
     }
 

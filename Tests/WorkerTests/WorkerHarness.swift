@@ -80,11 +80,12 @@ struct WorkerEnvironment: Sendable {
     }
 
     /// Waits until `condition` holds for the task: the task is read again at every engine event
-    /// about it (no polling), and the wait gives up after `seconds`.
-    func waitFor(_ id: String, seconds: Double = 60, _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws
-        -> TaskRecord
+    /// about it (no polling), and the wait gives up after `seconds`. `events` are those of the
+    /// engine that changes it, when not this environment's.
+    func waitFor(_ id: String, seconds: Double = 60, on events: LifecycleEvents? = nil,
+        _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord
     {
-        let events = engine.events.subscribe()
+        let events = (events ?? engine.events).subscribe()
         if let task = try await task(id), condition(task) { return task }
         let found = try await withDeadline(seconds: seconds) {
             for await event in events where event.taskId == id {
@@ -98,14 +99,16 @@ struct WorkerEnvironment: Sendable {
         return found
     }
 
-    /// Waits for a change that another process makes (a `tower worker` subprocess), of which this
-    /// process hears no event: the task is read again every 50 ms, for at most `seconds`.
-    func pollFor(_ id: String, seconds: Double = 60, _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws
-        -> TaskRecord
-    {
-        let found = try await poll(seconds: seconds) { try await self.task(id).flatMap { condition($0) ? $0 : nil } }
-        guard let found else { throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s") }
-        return found
+    /// Waits until `condition` holds: checked now and again after each event of this
+    /// environment's engine (no polling), for at most `seconds`.
+    func when(_ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+        let events = engine.events.subscribe()
+        if try await condition() { return }
+        let held = try await withDeadline(seconds: seconds) {
+            for await _ in events where try await condition() { return true }
+            return nil
+        }
+        guard held == true else { throw WorkerTestError("\(what): not within \(seconds) s") }
     }
 
     func finished(_ id: String, seconds: Double = 60) async throws -> TaskRecord {

@@ -170,12 +170,13 @@ struct WorkerTests {
             var configuration = env.configuration(concurrency: 2)
             configuration.pollInterval = 3600  // only a wake-up can start another claim
             // An engine of its own: the worker hears only the wake-up above (no events, no LISTEN).
+            let events = LifecycleEvents()
             let bridge = BridgeWorker(
                 database: database, configuration: configuration, logger: quietLogger("tower.worker"),
-                engine: LifecycleEngine(database: database, retry: WorkerEnvironment.retry))
+                engine: LifecycleEngine(database: database, events: events, retry: WorkerEnvironment.retry))
             worker.withLock { $0 = bridge }
             let running = RunningWorker(bridge)
-            let done = try await env.pollFor(id, seconds: 60) { $0.status.isFinished }
+            let done = try await env.waitFor(id, seconds: 60, on: events) { $0.status.isFinished }
             try await running.stop()
             #expect(done.status == .completed)
         }

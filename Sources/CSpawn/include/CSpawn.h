@@ -11,4 +11,10 @@ int cspawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char
 /// answers 0: the caller marks its own descriptors close-on-exec as well.
 int cspawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 
+/// A descriptor for process `pid` (any process this one may see, not only its children) that
+/// becomes readable when the process ends (Linux 5.3+, `pidfd_open`); -1 with errno set when it
+/// cannot be had (ESRCH: no such process any more). The tests wait on it for a grandchild that
+/// a process group kill must take down.
+int cspawn_pidfd_open(pid_t pid);
+
 #endif
