@@ -85,13 +85,8 @@ struct WorkerEnvironment: Sendable {
     func waitFor(_ id: String, seconds: Double = 60, on events: LifecycleEvents? = nil,
         _ condition: @escaping @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord
     {
-        let events = (events ?? engine.events).subscribe()
-        if let task = try await task(id), condition(task) { return task }
-        let found = try await withDeadline(seconds: seconds) {
-            for await event in events where event.taskId == id {
-                if let task = try await self.task(id), condition(task) { return task }
-            }
-            return nil
+        let found = try await first(seconds: seconds, on: events, after: { $0.taskId == id }) {
+            try await self.task(id).flatMap { condition($0) ? $0 : nil }
         }
         guard let found else {
             throw WorkerTestError("task \(id) did not reach the expected state in \(seconds)s: \(String(describing: try await task(id)?.status))")
@@ -102,13 +97,26 @@ struct WorkerEnvironment: Sendable {
     /// Waits until `condition` holds: checked now and again after each event of this
     /// environment's engine (no polling), for at most `seconds`.
     func when(_ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-        let events = engine.events.subscribe()
-        if try await condition() { return }
-        let held = try await withDeadline(seconds: seconds) {
-            for await _ in events where try await condition() { return true }
+        guard try await first(seconds: seconds, { try await condition() ? true : nil }) == true else {
+            throw WorkerTestError("\(what): not within \(seconds) s")
+        }
+    }
+
+    /// The first value `probe` gives: asked now, then again after each engine event that
+    /// `relevant` admits, for at most `seconds` (nil then). Subscribed before the first ask, so
+    /// that no change between the two goes unheard.
+    func first<T: Sendable>(seconds: Double, on events: LifecycleEvents? = nil,
+        after relevant: @escaping @Sendable (LifecycleEvent) -> Bool = { _ in true },
+        _ probe: @escaping @Sendable () async throws -> T?) async throws -> T?
+    {
+        let stream = (events ?? engine.events).subscribe()
+        if let value = try await probe() { return value }
+        return try await withDeadline(seconds: seconds) {
+            for await event in stream where relevant(event) {
+                if let value = try await probe() { return value }
+            }
             return nil
         }
-        guard held == true else { throw WorkerTestError("\(what): not within \(seconds) s") }
     }
 
     func finished(_ id: String, seconds: Double = 60) async throws -> TaskRecord {
