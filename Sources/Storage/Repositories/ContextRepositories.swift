@@ -28,65 +28,58 @@ public struct ContextPacketRepository: Sendable {
         }
     }
 
+    /// `SELECT` of ContextPackets with the doctrine refs each links to (`linked_doctrine_ref_id`):
+    /// a packet and its links are one statement.
+    var select: String { session.dialect == .postgres ? Self.selectPostgres : Self.selectSQLite }
+    static let selectPostgres = select(.postgres)
+    static let selectSQLite = select(.sqlite)
+    static func select(_ dialect: SQLDialect) -> String {
+        let linked = SQL.linkedIds(
+            "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = cwom_context_packets.id",
+            dialect: dialect)
+        return "SELECT cwom_context_packets.*, \(linked) AS linked_doctrine_ref_id FROM cwom_context_packets"
+    }
+
     public func get(_ id: String) async throws(StorageError) -> ContextPacket? {
-        try await decode(session.query("SELECT * FROM cwom_context_packets WHERE id = $1", [.text(id)])).first
+        try await session.query("\(select) WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }
 
     /// Every version for an issue, oldest first (the newest is last).
     public func list(forIssue issueId: String) async throws(StorageError) -> [ContextPacket] {
-        try await decode(
-            session.query(
-                "SELECT * FROM cwom_context_packets WHERE for_issue_id = $1 ORDER BY created_at, id", [.text(issueId)]))
+        try await session.query("\(select) WHERE for_issue_id = $1 ORDER BY created_at, id", [.text(issueId)]).map(Self.decode)
     }
 
     /// The newest version for an issue.
     public func latest(forIssue issueId: String) async throws(StorageError) -> ContextPacket? {
-        try await decode(
-            session.query(
-                "SELECT * FROM cwom_context_packets WHERE for_issue_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-                [.text(issueId)])
-        ).first
+        try await session.query(
+            "\(select) WHERE for_issue_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1", [.text(issueId)]
+        ).first.map(Self.decode)
     }
 
-    /// The newest version for each of several issues, in one query.
+    /// The newest version for each of several issues, in one statement.
     public func latest(forIssues issueIds: [String]) async throws(StorageError) -> [String: ContextPacket] {
         guard !issueIds.isEmpty else { return [:] }
         let (list, binds) = SQL.oneOf("for_issue_id", issueIds, dialect: session.dialect)
-        let packets = try await decode(
-            session.query("SELECT * FROM cwom_context_packets WHERE \(list) ORDER BY created_at DESC, id DESC", binds))
+        let packets = try await session.query("\(select) WHERE \(list) ORDER BY created_at DESC, id DESC", binds).map(Self.decode)
         var newest: [String: ContextPacket] = [:]
         for packet in packets where newest[packet.forIssue.id] == nil { newest[packet.forIssue.id] = packet }
         return newest
     }
 
-    func decode(_ rows: [SQLRow]) async throws(StorageError) -> [ContextPacket] {
-        guard !rows.isEmpty else { return [] }
-        let ids = try rows.map { row throws(StorageError) in try row.string("id") }
-        var doctrine: [String: [Ref]] = [:]
-        let (list, binds) = SQL.oneOf("context_packet_id", ids, dialect: session.dialect)
-        for row in try await session.query(
-            """
-            SELECT context_packet_id, doctrine_ref_id FROM cwom_context_packet_doctrine_refs
-            WHERE \(list) ORDER BY created_at, doctrine_ref_id
-            """, binds)
-        {
-            doctrine[try row.string("context_packet_id"), default: []].append(
-                Ref(kind: .doctrineRef, id: try row.string("doctrine_ref_id")))
-        }
-        return try rows.map { row throws(StorageError) in
-            var legacy = JSONObject()
-            let id = try row.string("id")
-            return ContextPacket(
-                header: try row.header(), forIssue: try row.ref("for_issue", kind: .issue),
-                version: try row.string("version"), summary: try row.string("summary"),
-                inputs: try row.model("inputs", ContextInputs.self, fallback: ContextInputs(), legacy: &legacy),
-                assumptions: try row.strings("assumptions"), openQuestions: try row.strings("open_questions"),
-                instructions: try row.optionalString("instructions") ?? "", doctrineRefs: doctrine[id] ?? [],
-                constraintSnapshot: try row.optionalString("constraint_snapshot_id").map {
-                    Ref(kind: .constraintSnapshot, id: $0)
-                }, tags: try row.strings("tags"), meta: try row.object("meta").addingLegacy(legacy),
-                createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
-        }
+    /// A ContextPacket from a row of `select`.
+    static func decode(_ row: SQLRow) throws(StorageError) -> ContextPacket {
+        var legacy = JSONObject()
+        return ContextPacket(
+            header: try row.header(), forIssue: try row.ref("for_issue", kind: .issue),
+            version: try row.string("version"), summary: try row.string("summary"),
+            inputs: try row.model("inputs", ContextInputs.self, fallback: ContextInputs(), legacy: &legacy),
+            assumptions: try row.strings("assumptions"), openQuestions: try row.strings("open_questions"),
+            instructions: try row.optionalString("instructions") ?? "",
+            doctrineRefs: try row.strings("linked_doctrine_ref_id").map { Ref(kind: .doctrineRef, id: $0) },
+            constraintSnapshot: try row.optionalString("constraint_snapshot_id").map {
+                Ref(kind: .constraintSnapshot, id: $0)
+            }, tags: try row.strings("tags"), meta: try row.object("meta").addingLegacy(legacy),
+            createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
     }
 }
 

@@ -47,18 +47,27 @@ public struct IssueRepository: Sendable {
             [.text(issueId), .text(ref.id), .timestamp(time)])
     }
 
-    public func get(_ id: String) async throws(StorageError) -> Issue? {
-        guard let row = try await session.query("SELECT * FROM cwom_issues WHERE id = $1", [.text(id)]).first else {
-            return nil
+    /// `SELECT` of Issues with the ids each links to, a column per join table
+    /// (`linked_<column>`): an Issue and its links are one statement.
+    var select: String { session.dialect == .postgres ? Self.selectPostgres : Self.selectSQLite }
+    static let selectPostgres = select(.postgres)
+    static let selectSQLite = select(.sqlite)
+    static func select(_ dialect: SQLDialect) -> String {
+        let linked = links.map { link in
+            SQL.linkedIds(link.column, from: link.table, where: "issue_id = cwom_issues.id", dialect: dialect) + " AS linked_\(link.column)"
         }
-        return try await decode([row]).first
+        return "SELECT cwom_issues.*, \(linked.joined(separator: ", ")) FROM cwom_issues"
     }
 
-    /// Several issues by id, in one query for the rows and one for their links.
+    public func get(_ id: String) async throws(StorageError) -> Issue? {
+        try await session.query("\(select) WHERE id = $1", [.text(id)]).first.map(Self.decode)
+    }
+
+    /// Several issues by id, in one statement.
     public func get(ids: [String]) async throws(StorageError) -> [Issue] {
         guard !ids.isEmpty else { return [] }
         let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
-        return try await decode(session.query("SELECT * FROM cwom_issues WHERE \(list)", binds))
+        return try await session.query("\(select) WHERE \(list)", binds).map(Self.decode)
     }
 
     public struct Filter: Sendable {
@@ -82,9 +91,9 @@ public struct IssueRepository: Sendable {
         filters.add("priority", filter.priority, as: Priority.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
-        let rows = try await session.query(
-            "SELECT * FROM cwom_issues\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds)
-        return try await decode(rows)
+        return try await session.query(
+            "\(select)\(filters.whereClause) ORDER BY created_at DESC, id DESC\(limit)", filters.binds
+        ).map(Self.decode)
     }
 
     /// Appends a run ref to the issue's `runs`.
@@ -97,42 +106,28 @@ public struct IssueRepository: Sendable {
             [.json(issue.runs.json), .timestamp(time), .text(issueId)])
     }
 
-    /// Decodes issue rows, loading the links of all three join tables in one query.
-    func decode(_ rows: [SQLRow]) async throws(StorageError) -> [Issue] {
-        guard !rows.isEmpty else { return [] }
-        let ids = try rows.map { row throws(StorageError) in try row.string("id") }
-        var linked: [String: [ObjectKind: [Ref]]] = [:]
-        let (list, binds) = SQL.oneOf("issue_id", ids, dialect: session.dialect)
-        let sql =
-            Self.links.map { link in
-                """
-                SELECT issue_id, \(link.column) AS ref_id, '\(link.kind.rawValue)' AS ref_kind, created_at FROM \(link.table)
-                WHERE \(list)
-                """
-            }.joined(separator: " UNION ALL ") + " ORDER BY created_at, ref_id"
-        for row in try await session.query(sql, binds) {
-            guard let kind = ObjectKind(rawValue: try row.string("ref_kind")) else { continue }
-            linked[try row.string("issue_id"), default: [:]][kind, default: []].append(Ref(kind: kind, id: try row.string("ref_id")))
+    /// An Issue from a row of `select`.
+    static func decode(_ row: SQLRow) throws(StorageError) -> Issue {
+        var legacy = JSONObject()
+        func linked(_ kind: ObjectKind) throws(StorageError) -> [Ref] {
+            guard let link = links.first(where: { $0.kind == kind }) else { return [] }
+            return try row.strings("linked_\(link.column)").map { Ref(kind: kind, id: $0) }
         }
-        return try rows.map { row throws(StorageError) in
-            var legacy = JSONObject()
-            let id = try row.string("id")
-            return Issue(
-                header: try row.header(), repo: try row.ref("repo", kind: .repo), title: try row.string("title"),
-                description: try row.optionalString("description") ?? "",
-                type: IssueType(rawValue: try row.string("type")) ?? .feature,
-                priority: Priority(rawValue: try row.string("priority")) ?? .p2,
-                status: Status(rawValue: try row.string("status")) ?? .planned,
-                assignees: try row.models("assignees", Actor.self, legacy: &legacy),
-                watchers: try row.models("watchers", Actor.self, legacy: &legacy),
-                doctrineRefs: linked[id]?[.doctrineRef] ?? [], constraints: linked[id]?[.constraintSnapshot] ?? [],
-                contextPackets: linked[id]?[.contextPacket] ?? [],
-                acceptance: try row.model("acceptance", Acceptance.self, fallback: Acceptance(), legacy: &legacy),
-                relationships: try row.model(
-                    "relationships", IssueRelationships.self, fallback: IssueRelationships(), legacy: &legacy),
-                runs: try row.models("runs", Ref.self, legacy: &legacy), tags: try row.strings("tags"),
-                meta: try row.object("meta").addingLegacy(legacy), createdAt: try row.timestamp("created_at"),
-                updatedAt: try row.timestamp("updated_at"))
-        }
+        return Issue(
+            header: try row.header(), repo: try row.ref("repo", kind: .repo), title: try row.string("title"),
+            description: try row.optionalString("description") ?? "",
+            type: IssueType(rawValue: try row.string("type")) ?? .feature,
+            priority: Priority(rawValue: try row.string("priority")) ?? .p2,
+            status: Status(rawValue: try row.string("status")) ?? .planned,
+            assignees: try row.models("assignees", Actor.self, legacy: &legacy),
+            watchers: try row.models("watchers", Actor.self, legacy: &legacy),
+            doctrineRefs: try linked(.doctrineRef), constraints: try linked(.constraintSnapshot),
+            contextPackets: try linked(.contextPacket),
+            acceptance: try row.model("acceptance", Acceptance.self, fallback: Acceptance(), legacy: &legacy),
+            relationships: try row.model(
+                "relationships", IssueRelationships.self, fallback: IssueRelationships(), legacy: &legacy),
+            runs: try row.models("runs", Ref.self, legacy: &legacy), tags: try row.strings("tags"),
+            meta: try row.object("meta").addingLegacy(legacy), createdAt: try row.timestamp("created_at"),
+            updatedAt: try row.timestamp("updated_at"))
     }
 }

@@ -102,6 +102,15 @@ enum SQL {
         }
     }
 
+    /// `(SELECT … FROM table WHERE condition)`: the ids in `column` of the link rows that match,
+    /// as a JSON array in the order they were linked (`created_at`, then id): read with the row
+    /// that links them, as a column of its own, so that an object and its links are one
+    /// statement. NULL (PostgreSQL) or `[]` (SQLite) when there are none.
+    static func linkedIds(_ column: String, from table: String, where condition: String, dialect: SQLDialect) -> String {
+        let aggregate = dialect == .postgres ? "jsonb_agg" : "json_group_array"
+        return "(SELECT \(aggregate)(\(column) ORDER BY created_at, \(column)) FROM \(table) WHERE \(condition))"
+    }
+
     /// `oneOf` as the first binds of a statement: its condition and binds.
     static func oneOf(_ column: String, _ values: [String], dialect: SQLDialect) -> (String, [SQLValue]) {
         var binds: [SQLValue] = []
