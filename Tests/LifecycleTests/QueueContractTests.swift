@@ -456,6 +456,30 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a completion whose Run and Issue another process changed meanwhile ends the task and leaves them as they are",
+        arguments: Dialect.allCases)
+    func runAndIssueChangedElsewhere(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            try await bench.enqueue("Its Run is cancelled behind the engine's back")
+            try await bench.enqueue("Its Issue is blocked behind the engine's back")
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
+            try #require(claims.count == 2)
+            // Another process (the legacy service, an operator's SQL) writes the rows directly.
+            try await bench.database.write { store in
+                try await store.session.query("UPDATE cwom_runs SET status = 'canceled' WHERE id = $1", [.text(claims[0].run.id)])
+                try await store.session.query("UPDATE cwom_issues SET status = 'blocked' WHERE id = $1", [.text(claims[1].issue.id)])
+            }
+            let results = try await bench.engine.complete(claims.map { bench.completion($0, .succeeded, evidence: true) })
+            #expect(results == [.finished(.completed), .finished(.completed)], "both attempts were still the worker's")
+            #expect(try await bench.run(claims[0].run.id).status == .canceled, "a Run changed elsewhere is left as it is")
+            #expect(try await bench.audit("Run", claims[0].run.id).allSatisfy { $0.after?["status"] != "under_review" })
+            #expect(try await bench.issue(claims[0].task.cwomIssueId).status == .underReview, "its Issue follows the task")
+            #expect(try await bench.run(claims[1].run.id).status == .underReview)
+            #expect(try await bench.issue(claims[1].issue.id).status == .blocked, "an Issue changed elsewhere is left as it is")
+            #expect(try await bench.audit("Issue", claims[1].issue.id).allSatisfy { $0.after?["status"] != "under_review" })
+        }
+    }
+
     @Test("the completer batches concurrent completions and answers each after its commit", arguments: Dialect.allCases)
     func completer(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -271,17 +271,24 @@ extension LifecycleTransaction {
             else { continue }
             endings.append(ending(completion, current: task, policy: policy))
         }
-        let finished = try await sql.finishTasks(
-            endings.map { ($0.task, $0.completion.claim.task.attempt, $0.completion.holder) })
-        endings.removeAll { !finished.contains($0.task.id) }
         for ending in endings {
-            try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], note: ending.note, traceId: ending.task.traceId)
             for (from, to) in zip([Status.running] + ending.runPath, ending.runPath) {
                 try Lifecycle.run.check(ending.run.id, from: from, to: to)
             }
         }
-        // Runs: a Run changed elsewhere is left as it is (and gets no review).
-        let runsWritten = try await sql.writeRuns(endings.map(\.run), expected: .running, at: now)
+        // Tasks, then the Runs and Issues of the tasks written (a Run or an Issue changed elsewhere
+        // is left as it is, and a Run so left gets no review).
+        let written = try await sql.finishAttempts(
+            endings.map {
+                LifecycleSQL.AttemptEnd(
+                    task: $0.task, attempt: $0.completion.claim.task.attempt, worker: $0.completion.holder, run: $0.run,
+                    issueId: $0.completion.claim.issue.id, issueStatus: $0.issueStatus)
+            }, at: now)
+        endings.removeAll { !written.tasks.contains($0.task.id) }
+        for ending in endings {
+            try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], note: ending.note, traceId: ending.task.traceId)
+        }
+        let runsWritten = written.runs
         for ending in endings where runsWritten.contains(ending.run.id) {
             let note = ending.outcome == .succeeded ? "Execution completed" : "Execution \(ending.outcome.rawValue): \(ending.task.error ?? "")"
             try moved(Lifecycle.run, ending.run.id, [.running] + ending.runPath, note: note, traceId: ending.task.traceId)
@@ -301,16 +308,12 @@ extension LifecycleTransaction {
                     ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, after: pack.json,
                     note: "Evidence pack created with verdict: \(pack.verdict.rawValue)", traceId: pack.header.traceId))
         }
-        // Issues follow their Runs out of `running`: one guarded statement per status they go to.
-        var issuesWritten: Set<String> = []
-        for (target, group) in Dictionary(grouping: endings, by: \.issueStatus) {
-            let written = try await sql.setStatuses(.issues, group.map(\.completion.claim.issue.id), to: target, expected: .running, at: now)
-            for ending in group where written.contains(ending.completion.claim.issue.id) {
-                try moved(
-                    Lifecycle.issue, ending.completion.claim.issue.id, [.running, target],
-                    note: target == .underReview ? "Awaiting manual review" : nil, traceId: ending.task.traceId)
-            }
-            issuesWritten.formUnion(written)
+        // Issues follow their Runs out of `running` (written above with the tasks).
+        let issuesWritten = written.issues
+        for ending in endings where issuesWritten.contains(ending.completion.claim.issue.id) {
+            try moved(
+                Lifecycle.issue, ending.completion.claim.issue.id, [.running, ending.issueStatus],
+                note: ending.issueStatus == .underReview ? "Awaiting manual review" : nil, traceId: ending.task.traceId)
         }
         // The auto-approve policy's decisions, for Runs now under review.
         let approved = endings.filter { $0.review != nil && runsWritten.contains($0.run.id) }
@@ -335,10 +338,10 @@ extension LifecycleTransaction {
         }
         // Attempts queued again wake the workers (delivered on commit).
         if endings.contains(where: { $0.task.status == .queued }) { later(store.queue.notifyStatements) }
-        let written = Dictionary(uniqueKeysWithValues: endings.map { ($0.task.id, $0.task.status) })
+        let ended = Dictionary(uniqueKeysWithValues: endings.map { ($0.task.id, $0.task.status) })
         return completions.map { completion in
             let id = completion.claim.task.id
-            guard let status = written[id] else {
+            guard let status = ended[id] else {
                 events.append(LifecycleEvent(.fenced, taskId: id, runId: completion.claim.run.id))
                 return .fenced
             }

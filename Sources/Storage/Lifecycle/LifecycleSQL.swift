@@ -149,11 +149,68 @@ struct LifecycleSQL: Sendable {
         return tasks
     }
 
-    /// The ends of several attempts in one statement, each row guarded on its attempt still
-    /// running for the same worker; returns the ids written.
-    func finishTasks(_ ends: [(task: TaskRecord, attempt: Int, worker: String)]) async throws(StorageError) -> Set<String> {
-        guard !ends.isEmpty else { return [] }
+    /// One attempt's end as `finishAttempts` writes it: the task row, its Run and where its
+    /// Issue goes.
+    struct AttemptEnd {
+        var task: TaskRecord
+        var attempt: Int
+        var worker: String
+        var run: Run
+        var issueId: String
+        var issueStatus: Status
+    }
+
+    /// The writes that end several attempts: the tasks, each guarded on its attempt still
+    /// running for the same worker; then, of the tasks written, their Runs and their Issues (each
+    /// to its own status), guarded on `running`. Returns the ids written of each.
+    ///
+    /// PostgreSQL: one statement, three data-modifying CTEs. The Runs' and the Issues' updates
+    /// take only rows whose task the first update returned, which makes PostgreSQL run that one
+    /// first; all three see the same snapshot and touch different tables. SQLite: the same three
+    /// updates one after another (its statements cost no round trip).
+    func finishAttempts(_ ends: [AttemptEnd], at time: Timestamp) async throws(StorageError)
+        -> (tasks: Set<String>, runs: Set<String>, issues: Set<String>)
+    {
+        guard !ends.isEmpty else { return ([], [], []) }
         var binds: [SQLValue] = []
+        let tasks = finishTasks(ends, binds: &binds)
+        guard session.dialect == .postgres else {
+            let finished = try await ids(session.query(tasks, binds))
+            let written = ends.filter { finished.contains($0.task.id) }
+            binds = []
+            let runs = writeRuns(written.map(\.run), expected: .running, at: time, binds: &binds)
+            let runsWritten = written.isEmpty ? [] : try await ids(session.query(runs, binds))
+            binds = []
+            let issues = writeIssueEnds(written, at: time, binds: &binds)
+            let issuesWritten = written.isEmpty ? [] : try await ids(session.query(issues, binds))
+            return (finished, runsWritten, issuesWritten)
+        }
+        let runs = writeRuns(ends.map(\.run), expected: .running, at: time, binds: &binds, alsoWhere: "id IN (SELECT current_run_id FROM t)")
+        let issues = writeIssueEnds(ends, at: time, binds: &binds, alsoWhere: "id IN (SELECT cwom_issue_id FROM t)")
+        var written: (tasks: Set<String>, runs: Set<String>, issues: Set<String>) = ([], [], [])
+        for row in try await session.query(
+            """
+            WITH t AS (\(tasks)), r AS (\(runs)), i AS (\(issues))
+            SELECT 'task' AS part, id FROM t UNION ALL SELECT 'run', id FROM r UNION ALL SELECT 'issue', id FROM i
+            """, binds)
+        {
+            let id = try row.string("id")
+            switch try row.string("part") {
+            case "task": written.tasks.insert(id)
+            case "run": written.runs.insert(id)
+            default: written.issues.insert(id)
+            }
+        }
+        return written
+    }
+
+    /// The ids a statement's `RETURNING id` gave.
+    private func ids(_ rows: [SQLRow]) throws(StorageError) -> Set<String> {
+        Set(try rows.map { row throws(StorageError) in try row.string("id") })
+    }
+
+    /// The tasks' update of `finishAttempts`, returning the ids written with their Run and Issue.
+    private func finishTasks(_ ends: [AttemptEnd], binds: inout [SQLValue]) -> String {
         let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
         let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "jsonb")
         let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
@@ -164,13 +221,26 @@ struct LifecycleSQL: Sendable {
         let completedAt = caseById(ends.map { ($0.task.id, .timestamp($0.task.completedAt)) }, binds: &binds, cast: "timestamptz")
         let runAfter = caseById(ends.map { ($0.task.id, .timestamp($0.task.runAfter)) }, binds: &binds, cast: "timestamptz")
         let ids = oneOf("id", ends.map(\.task.id), binds: &binds)
-        let rows = try await session.query(
-            """
+        return """
             UPDATE tasks SET status = \(status), completed_at = \(completedAt), result = \(result), error = \(error),
             trace_path = \(tracePath), lease_expires_at = NULL, run_after = \(runAfter)
-            WHERE \(ids) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker) RETURNING id
-            """, binds)
-        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+            WHERE \(ids) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker)
+            RETURNING id, current_run_id, cwom_issue_id
+            """
+    }
+
+    /// The Issues' update of `finishAttempts`: each from `running` to the status its attempt's end gives it.
+    private func writeIssueEnds(_ ends: [AttemptEnd], at time: Timestamp, binds: inout [SQLValue], alsoWhere extra: String? = nil)
+        -> String
+    {
+        binds.append(.timestamp(time))
+        let updatedAt = "$\(binds.count)"
+        let status = caseById(ends.map { ($0.issueId, .text($0.issueStatus.rawValue)) }, binds: &binds, cast: "cwom_status")
+        let ids = oneOf("id", ends.map(\.issueId), binds: &binds)
+        return """
+            UPDATE cwom_issues SET status = \(status), updated_at = \(updatedAt)
+            WHERE \(ids) AND \(Self.statusIs("'running'"))\(extra.map { " AND \($0)" } ?? "") RETURNING id
+            """
     }
 
     /// Back to the queue without counting the attempt (shutdown), guarded like `finishTask`.
@@ -273,19 +343,27 @@ struct LifecycleSQL: Sendable {
     /// one statement, each guarded on still having status `expected`; returns the ids written.
     func writeRuns(_ runs: [Run], expected: Status, at time: Timestamp) async throws(StorageError) -> Set<String> {
         guard !runs.isEmpty else { return [] }
-        var binds: [SQLValue] = [.timestamp(time), .text(expected.rawValue)]
+        var binds: [SQLValue] = []
+        return try await ids(session.query(writeRuns(runs, expected: expected, at: time, binds: &binds), binds))
+    }
+
+    /// The statement of `writeRuns`, its binds appended to `binds`; `extra` guards it further.
+    private func writeRuns(_ runs: [Run], expected: Status, at time: Timestamp, binds: inout [SQLValue], alsoWhere extra: String? = nil)
+        -> String
+    {
+        binds += [.timestamp(time), .text(expected.rawValue)]
+        let (updatedAt, expectedStatus) = ("$\(binds.count - 1)", "$\(binds.count)")
         let status = caseById(runs.map { ($0.id, .text($0.status.rawValue)) }, binds: &binds, cast: "cwom_status")
         let telemetry = caseById(runs.map { ($0.id, .json($0.telemetry.json)) }, binds: &binds, cast: "jsonb")
         let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "jsonb")
         let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "jsonb")
         let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "jsonb")
         let ids = oneOf("id", runs.map(\.id), binds: &binds)
-        let rows = try await session.query(
-            """
+        return """
             UPDATE cwom_runs SET status = \(status), telemetry = \(telemetry), cost = \(cost), outputs = \(outputs),
-            failure = \(failure), updated_at = $1 WHERE \(ids) AND \(Self.statusIs("$2")) RETURNING id
-            """, binds)
-        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+            failure = \(failure), updated_at = \(updatedAt)
+            WHERE \(ids) AND \(Self.statusIs(expectedStatus))\(extra.map { " AND \($0)" } ?? "") RETURNING id
+            """
     }
 
     /// Sets one status on several rows of `cwom_runs` or `cwom_issues`, each guarded on still
@@ -298,7 +376,7 @@ struct LifecycleSQL: Sendable {
         let list = oneOf("id", ids, binds: &binds)
         let rows = try await session.query(
             "UPDATE \(table.rawValue) SET status = $1, updated_at = $2 WHERE \(list) AND \(Self.statusIs("$3")) RETURNING id", binds)
-        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+        return try self.ids(rows)
     }
 
     enum StatusTable: String {
@@ -319,7 +397,7 @@ struct LifecycleSQL: Sendable {
         let ids = oneOf("id", moves.map(\.id), binds: &binds)
         let rows = try await session.query(
             "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE \(ids) AND \(Self.statusIs("$3")) RETURNING id", binds)
-        return Set(try rows.map { row throws(StorageError) in try row.string("id") })
+        return try self.ids(rows)
     }
 
     func issueStatus(_ id: String) async throws(StorageError) -> Status? {
