@@ -520,6 +520,32 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a batch of completions in which one task's cancellation was asked: that one ends cancelled, the other completed",
+        arguments: Dialect.allCases)
+    func batchWithCancelRequested(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            try await bench.enqueue("Runs to its end")
+            bench.clock.advance(seconds: 1)
+            try await bench.enqueue("Its cancellation is asked while it runs")
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
+            try #require(claims.count == 2)
+            guard case .requested = try await bench.engine.cancel(claims[1].task.id, by: Actor(kind: .human, id: "carol")) else {
+                Testing.Issue.record("a running task's cancel is a request")
+                return
+            }
+            let results = try await bench.engine.complete(claims.map { bench.completion($0, .succeeded, evidence: true) })
+            #expect(results == [.finished(.completed), .finished(.cancelled)])
+            #expect(try await bench.run(claims[0].run.id).status == .underReview)
+            #expect(try await bench.run(claims[1].run.id).status == .canceled)
+            #expect(try await bench.issue(claims[1].issue.id).status == .canceled)
+            for claim in claims {
+                let moves = try await bench.audit("Task", claim.task.id).filter { $0.action == .statusChanged }
+                #expect(moves.map { $0.after?["status"]?.stringValue }.last == (claim.task.id == claims[0].task.id ? "completed" : "cancelled"))
+                #expect(moves.filter { $0.before?["status"] == "running" }.count == 1, "one end per attempt")
+            }
+        }
+    }
+
     @Test("a retry makes a new attempt with a new Run; the old Run is untouched", arguments: Dialect.allCases)
     func retry(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

@@ -262,28 +262,30 @@ extension LifecycleTransaction {
     mutating func complete(_ completions: [LifecycleEngine.Completion], policy: ReviewPolicy) async throws
         -> [LifecycleEngine.CompletionResult]
     {
-        let current = try await sql.lockTasks(completions.map(\.claim.task.id))
-        var endings: [Ending] = []
-        for completion in completions {
-            let claim = completion.claim
-            guard let task = current[claim.task.id], task.status == .running, task.attempt == claim.task.attempt,
-                task.assignedTo == completion.holder
-            else { continue }
-            endings.append(ending(completion, current: task, policy: policy))
-        }
-        for ending in endings {
-            for (from, to) in zip([Status.running] + ending.runPath, ending.runPath) {
-                try Lifecycle.run.check(ending.run.id, from: from, to: to)
+        // Most attempts end on the row as their claim left it, no cancellation asked meanwhile:
+        // their ends are written at once, guarded on exactly that. The others (a cancellation
+        // was asked, or the task is no longer theirs) are read, locked, and decided on the row as
+        // it is now, in a second round.
+        var endings = completions.map { ending($0, current: $0.claim.task, policy: policy) }
+        try checkRunPaths(endings)
+        var written = try await sql.finishAttempts(attemptEnds(endings), unlessCancelRequested: true, at: now)
+        let missed = completions.filter { !written.tasks.contains($0.claim.task.id) }
+        if !missed.isEmpty {
+            let current = try await sql.lockTasks(missed.map(\.claim.task.id))
+            var decided: [Ending] = []
+            for completion in missed {
+                let claim = completion.claim
+                guard let task = current[claim.task.id], task.status == .running, task.attempt == claim.task.attempt,
+                    task.assignedTo == completion.holder
+                else { continue }
+                decided.append(ending(completion, current: task, policy: policy))
             }
+            try checkRunPaths(decided)
+            let more = try await sql.finishAttempts(attemptEnds(decided), unlessCancelRequested: false, at: now)
+            endings.removeAll { !written.tasks.contains($0.task.id) }
+            endings += decided
+            written = (written.tasks.union(more.tasks), written.runs.union(more.runs), written.issues.union(more.issues))
         }
-        // Tasks, then the Runs and Issues of the tasks written (a Run or an Issue changed elsewhere
-        // is left as it is, and a Run so left gets no review).
-        let written = try await sql.finishAttempts(
-            endings.map {
-                LifecycleSQL.AttemptEnd(
-                    task: $0.task, attempt: $0.completion.claim.task.attempt, worker: $0.completion.holder, run: $0.run,
-                    issueId: $0.completion.claim.issue.id, issueStatus: $0.issueStatus)
-            }, at: now)
         endings.removeAll { !written.tasks.contains($0.task.id) }
         for ending in endings {
             try moved(Lifecycle.task, ending.task.id, [.running, ending.task.status], note: ending.note, traceId: ending.task.traceId)
@@ -347,6 +349,24 @@ extension LifecycleTransaction {
             }
             events.append(LifecycleEvent(.completed, taskId: id, runId: completion.claim.run.id, status: status.rawValue))
             return .finished(status)
+        }
+    }
+
+    /// Every step of each ending's Run path is legal (checked before anything is written).
+    func checkRunPaths(_ endings: [Ending]) throws {
+        for ending in endings {
+            for (from, to) in zip([Status.running] + ending.runPath, ending.runPath) {
+                try Lifecycle.run.check(ending.run.id, from: from, to: to)
+            }
+        }
+    }
+
+    /// The endings as `LifecycleSQL.finishAttempts` writes them.
+    func attemptEnds(_ endings: [Ending]) -> [LifecycleSQL.AttemptEnd] {
+        endings.map {
+            LifecycleSQL.AttemptEnd(
+                task: $0.task, attempt: $0.completion.claim.task.attempt, worker: $0.completion.holder, run: $0.run,
+                issueId: $0.completion.claim.issue.id, issueStatus: $0.issueStatus)
         }
     }
 

@@ -161,19 +161,20 @@ struct LifecycleSQL: Sendable {
     }
 
     /// The writes that end several attempts: the tasks, each guarded on its attempt still
-    /// running for the same worker; then, of the tasks written, their Runs and their Issues (each
-    /// to its own status), guarded on `running`. Returns the ids written of each.
+    /// running for the same worker (and, `unlessCancelRequested`, on no cancellation asked for
+    /// it); then, of the tasks written, their Runs and their Issues (each to its own status),
+    /// guarded on `running`. Returns the ids written of each.
     ///
     /// PostgreSQL: one statement, three data-modifying CTEs. The Runs' and the Issues' updates
     /// take only rows whose task the first update returned, which makes PostgreSQL run that one
     /// first; all three see the same snapshot and touch different tables. SQLite: the same three
     /// updates one after another (its statements cost no round trip).
-    func finishAttempts(_ ends: [AttemptEnd], at time: Timestamp) async throws(StorageError)
+    func finishAttempts(_ ends: [AttemptEnd], unlessCancelRequested: Bool, at time: Timestamp) async throws(StorageError)
         -> (tasks: Set<String>, runs: Set<String>, issues: Set<String>)
     {
         guard !ends.isEmpty else { return ([], [], []) }
         var binds: [SQLValue] = []
-        let tasks = finishTasks(ends, binds: &binds)
+        let tasks = finishTasks(ends, unlessCancelRequested: unlessCancelRequested, binds: &binds)
         guard session.dialect == .postgres else {
             let finished = try await ids(session.query(tasks, binds))
             let written = ends.filter { finished.contains($0.task.id) }
@@ -210,7 +211,7 @@ struct LifecycleSQL: Sendable {
     }
 
     /// The tasks' update of `finishAttempts`, returning the ids written with their Run and Issue.
-    private func finishTasks(_ ends: [AttemptEnd], binds: inout [SQLValue]) -> String {
+    private func finishTasks(_ ends: [AttemptEnd], unlessCancelRequested: Bool, binds: inout [SQLValue]) -> String {
         let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
         let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "jsonb")
         let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
@@ -225,7 +226,7 @@ struct LifecycleSQL: Sendable {
             UPDATE tasks SET status = \(status), completed_at = \(completedAt), result = \(result), error = \(error),
             trace_path = \(tracePath), lease_expires_at = NULL, run_after = \(runAfter)
             WHERE \(ids) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker)
-            RETURNING id, current_run_id, cwom_issue_id
+            \(unlessCancelRequested ? "AND cancel_requested_at IS NULL " : "")RETURNING id, current_run_id, cwom_issue_id
             """
     }
 
