@@ -26,6 +26,13 @@ public struct SQLRow: Sendable {
 
     public init(values: [String: SQLValue]) { self.values = values }
 
+    /// The columns named `prefix…`, without the prefix: a joined row's other object.
+    public func prefixed(_ prefix: String) -> SQLRow {
+        var picked: [String: SQLValue] = [:]
+        for (name, value) in values where name.hasPrefix(prefix) { picked[String(name.dropFirst(prefix.count))] = value }
+        return SQLRow(values: picked)
+    }
+
     private func value(_ column: String) throws(StorageError) -> SQLValue {
         guard let value = values[column] else {
             throw StorageError(.decoding, "column '\(column)' is missing from the result")

@@ -149,15 +149,15 @@ extension LifecycleTransaction {
             }
             tasks.append(task)
         }
-        let packets = try await store.contextPackets.latest(forIssues: Array(issues.keys))
-        let snapshots = try await store.constraintSnapshots.get(ids: packets.values.compactMap { $0.constraintSnapshot?.id })
+        let contexts = try await store.contextPackets.latestWithSnapshots(forIssues: Array(issues.keys))
         var claims: [LifecycleEngine.Claim] = []
         var runsByIssue: [String: [Ref]] = [:]
         for task in tasks {
             guard let issueId = task.cwomIssueId, let issue = issues[issueId] else {
                 throw LifecycleError.rejected("task \(task.id): no issue")
             }
-            let (packet, snapshot) = try await context(for: task, issue: issue, packet: packets[issueId], snapshots: snapshots, worker: worker)
+            let (packet, snapshot) = try await context(
+                for: task, issue: issue, packet: contexts[issueId]?.packet, snapshot: contexts[issueId]?.snapshot, worker: worker)
             let executor = claimant.executor(task.operation)
             let runId = ULID.make()
             let run = Run(
@@ -208,11 +208,10 @@ extension LifecycleTransaction {
     /// ConstraintSnapshot (else the Issue's newest snapshot); an Issue without them (a legacy row)
     /// is given them now.
     mutating func context(for task: TaskRecord, issue: Issue, packet found: ContextPacket?,
-        snapshots: [String: ConstraintSnapshot], worker: Actor) async throws -> (ContextPacket, ConstraintSnapshot)
+        snapshot pinned: ConstraintSnapshot?, worker: Actor) async throws -> (ContextPacket, ConstraintSnapshot)
     {
         var packet = found
-        var snapshot = packet?.constraintSnapshot.flatMap { snapshots[$0.id] }
-        if snapshot == nil, let ref = packet?.constraintSnapshot { snapshot = try await store.constraintSnapshots.get(ref.id) }
+        var snapshot = pinned
         if snapshot == nil { snapshot = try await store.constraintSnapshots.list(forIssue: issue.id).last }
         if packet == nil || snapshot == nil {
             let repo = try await store.repos.get(issue.repo.id)

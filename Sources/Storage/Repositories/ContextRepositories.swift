@@ -33,11 +33,24 @@ public struct ContextPacketRepository: Sendable {
     var select: String { session.dialect == .postgres ? Self.selectPostgres : Self.selectSQLite }
     static let selectPostgres = select(.postgres)
     static let selectSQLite = select(.sqlite)
-    static func select(_ dialect: SQLDialect) -> String {
+    static func select(_ dialect: SQLDialect, with extra: String = "") -> String {
         let linked = SQL.linkedIds(
             "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = cwom_context_packets.id",
             dialect: dialect)
-        return "SELECT cwom_context_packets.*, \(linked) AS linked_doctrine_ref_id FROM cwom_context_packets"
+        return "SELECT cwom_context_packets.*, \(linked) AS linked_doctrine_ref_id\(extra) FROM cwom_context_packets"
+    }
+
+    /// `select` with the ConstraintSnapshot each packet pins joined, its columns as `snapshot__*`
+    /// (NULL when it pins none). Packet columns that a snapshot also has need the table's name.
+    var selectWithSnapshot: String {
+        session.dialect == .postgres ? Self.selectWithSnapshotPostgres : Self.selectWithSnapshotSQLite
+    }
+    static let selectWithSnapshotPostgres = selectWithSnapshot(.postgres)
+    static let selectWithSnapshotSQLite = selectWithSnapshot(.sqlite)
+    static func selectWithSnapshot(_ dialect: SQLDialect) -> String {
+        let snapshot = ConstraintSnapshotRepository.columnNames.map { ", s.\($0) AS snapshot__\($0)" }.joined()
+        return select(dialect, with: snapshot)
+            + " LEFT JOIN cwom_constraint_snapshots s ON s.id = cwom_context_packets.constraint_snapshot_id"
     }
 
     public func get(_ id: String) async throws(StorageError) -> ContextPacket? {
@@ -56,13 +69,22 @@ public struct ContextPacketRepository: Sendable {
         ).first.map(Self.decode)
     }
 
-    /// The newest version for each of several issues, in one statement.
-    public func latest(forIssues issueIds: [String]) async throws(StorageError) -> [String: ContextPacket] {
+    /// The newest version for each of several issues with the ConstraintSnapshot it pins (nil
+    /// when it pins none), in one statement: the snapshot's columns come joined, as `snapshot__*`.
+    public func latestWithSnapshots(forIssues issueIds: [String]) async throws(StorageError)
+        -> [String: (packet: ContextPacket, snapshot: ConstraintSnapshot?)]
+    {
         guard !issueIds.isEmpty else { return [:] }
         let (list, binds) = SQL.oneOf("for_issue_id", issueIds, dialect: session.dialect)
-        let packets = try await session.query("\(select) WHERE \(list) ORDER BY created_at DESC, id DESC", binds).map(Self.decode)
-        var newest: [String: ContextPacket] = [:]
-        for packet in packets where newest[packet.forIssue.id] == nil { newest[packet.forIssue.id] = packet }
+        let rows = try await session.query(
+            "\(selectWithSnapshot) WHERE \(list) ORDER BY cwom_context_packets.created_at DESC, cwom_context_packets.id DESC", binds)
+        var newest: [String: (packet: ContextPacket, snapshot: ConstraintSnapshot?)] = [:]
+        for row in rows {
+            let packet = try Self.decode(row)
+            guard newest[packet.forIssue.id] == nil else { continue }
+            let pinned = row.prefixed("snapshot__")
+            newest[packet.forIssue.id] = (packet, pinned.isNull("id") ? nil : try ConstraintSnapshotRepository.decode(pinned))
+        }
         return newest
     }
 
@@ -86,6 +108,11 @@ public struct ContextPacketRepository: Sendable {
 /// `cwom_constraint_snapshots` (immutable: insert and read only).
 public struct ConstraintSnapshotRepository: Sendable {
     let session: any DatabaseSession
+
+    /// The columns `decode` reads (what a join that brings a snapshot along selects).
+    static let columnNames = [
+        "id", "trace_id", "scope", "captured_at", "owner_kind", "owner_id", "owner_display", "constraints", "tags", "meta",
+    ]
 
     static func columns(_ snapshot: ConstraintSnapshot) -> Columns {
         [
