@@ -47,14 +47,14 @@ extension LifecycleEngine {
     public func claim(_ claimant: Claimant, limit: Int) async throws -> [Claim] {
         guard limit > 0 else { return [] }
         return try await transaction("claim", by: claimant.actor) { tx in
-            let (tasks, issues) = try await tx.sql.claimTasks(
+            let tasks = try await tx.sql.claimTasks(
                 worker: claimant.id, limit: limit, now: tx.now, leaseUntil: tx.now.adding(seconds: claimant.leaseSeconds))
             for task in tasks {
                 try tx.moved(
                     Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
                     traceId: task.traceId)
             }
-            let claims = try await tx.pin(tasks, issues: issues, for: claimant)
+            let claims = try await tx.pin(tasks, for: claimant)
             tx.events += claims.map { LifecycleEvent(.claimed, taskId: $0.task.id, runId: $0.run.id, status: "running") }
             return claims
         }
@@ -68,13 +68,13 @@ extension LifecycleEngine {
         try await transaction("claim", by: claimant.actor) { tx in
             guard let queued = try await tx.store.tasks.get(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
             let lease = max(claimant.leaseSeconds, Double(queued.constraints.timeBudgetSeconds))
-            let (tasks, issues) = try await tx.sql.claimTasks(
+            let tasks = try await tx.sql.claimTasks(
                 worker: claimant.id, limit: 1, now: tx.now, leaseUntil: tx.now.adding(seconds: lease), only: taskId)
             guard let task = tasks.first else { return nil }
             try tx.moved(
                 Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
                 traceId: task.traceId)
-            let claims = try await tx.pin([task], issues: issues, for: claimant)
+            let claims = try await tx.pin([task], for: claimant)
             tx.events += claims.map { LifecycleEvent(.claimed, taskId: $0.task.id, runId: $0.run.id, status: "running") }
             return claims.first
         }
@@ -130,17 +130,12 @@ extension LifecycleTransaction {
     /// Adapts claimed tasks (CWOM objects for those that have none, or a dangling issue), pins
     /// each to its Issue's newest ContextPacket and its ConstraintSnapshot, creates their Runs and
     /// moves their Issues to `running`: a fixed number of statements for the whole claim (tasks
-    /// without CWOM objects, or an Issue without a context, add their own). `read` are the
-    /// tasks' Issues when the claim brought them along (nil: they are read here).
-    mutating func pin(_ claimed: [TaskRecord], issues read: [Issue]?, for claimant: LifecycleEngine.Claimant) async throws
-        -> [LifecycleEngine.Claim]
-    {
+    /// without CWOM objects, or an Issue without a context, add their own).
+    mutating func pin(_ claimed: [TaskRecord], for claimant: LifecycleEngine.Claimant) async throws -> [LifecycleEngine.Claim] {
         guard !claimed.isEmpty else { return [] }
         let worker = claimant.actor
         var issues: [String: Issue] = [:]
-        let found: [Issue]
-        if let read { found = read } else { found = try await store.issues.get(ids: claimed.compactMap(\.cwomIssueId)) }
-        for issue in found { issues[issue.id] = issue }
+        for issue in try await store.issues.get(ids: claimed.compactMap(\.cwomIssueId)) { issues[issue.id] = issue }
         var tasks: [TaskRecord] = []
         for var task in claimed {
             if task.cwomIssueId.flatMap({ issues[$0] }) == nil {

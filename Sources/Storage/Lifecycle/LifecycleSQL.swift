@@ -16,15 +16,12 @@ struct LifecycleSQL: Sendable {
     ///
     /// PostgreSQL: the SELECT sits in a CTE so that it is evaluated once (Oban's "optimization
     /// fence": as a plain subquery the planner may re-run the LIMIT and update more rows than
-    /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows. The claimed rows
-    /// come back with their Issues (and the ids those link to) joined, which the claim reads next
-    /// anyway: one statement fewer. SQLite has one writer (`BEGIN IMMEDIATE`), so the plain
-    /// subquery is safe there; its `RETURNING` cannot feed a join, and its Issues are nil (read
-    /// by the caller; its statements cost no round trip).
+    /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows. SQLite has one
+    /// writer (`BEGIN IMMEDIATE`), so the plain subquery is safe there.
     ///
     /// `only` claims that one task (an agent picks its task by id); `run_after` does not hold it back.
     func claimTasks(worker: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, only taskId: String? = nil)
-        async throws(StorageError) -> (tasks: [TaskRecord], issues: [Issue]?)
+        async throws(StorageError) -> [TaskRecord]
     {
         let which = taskId == nil ? "(run_after IS NULL OR run_after <= $1)" : "id = $5"
         let pick =
@@ -46,28 +43,15 @@ struct LifecycleSQL: Sendable {
             """
         let sql =
             session.dialect == .postgres
-            ? """
-            WITH picked AS (\(pick)), claimed AS (\(update) WHERE id IN (SELECT id FROM picked) RETURNING *)
-            SELECT claimed.*, \(Self.joinedIssue) FROM claimed LEFT JOIN cwom_issues ON cwom_issues.id = claimed.cwom_issue_id
-            """
+            ? "WITH picked AS (\(pick)) \(update) WHERE id IN (SELECT id FROM picked) RETURNING *"
             : "\(update) WHERE id IN (\(pick)) RETURNING *"
         var binds: [SQLValue] = [.timestamp(now), .int(limit), .text(worker), .timestamp(leaseUntil)]
         if let taskId { binds.append(.text(taskId)) }
         let rows = try await session.query(sql, binds)
-        let tasks = try rows.map(TaskRepository.decode).sorted {
+        return try rows.map(TaskRepository.decode).sorted {
             ($0.queuedAt ?? $0.createdAt ?? now, $0.id) < ($1.queuedAt ?? $1.createdAt ?? now, $1.id)
         }
-        guard session.dialect == .postgres else { return (tasks, nil) }
-        var issues: [Issue] = []
-        for row in rows {
-            let issue = row.prefixed("issue__")
-            if !issue.isNull("id") { issues.append(try IssueRepository.decode(issue)) }
-        }
-        return (tasks, issues)
     }
-
-    /// The claimed tasks' Issues, as the claim statement selects them on PostgreSQL.
-    static let joinedIssue = IssueRepository.joinedColumns(.postgres, as: "issue__")
 
     /// Records, for claimed tasks, the CWOM Issue each was given and the Run it executes under:
     /// one statement for the whole claim, sent with the claim's last writes (the tasks were

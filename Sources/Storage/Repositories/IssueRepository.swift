@@ -53,27 +53,10 @@ public struct IssueRepository: Sendable {
     static let selectPostgres = select(.postgres)
     static let selectSQLite = select(.sqlite)
     static func select(_ dialect: SQLDialect) -> String {
-        "SELECT cwom_issues.*, \(linkedColumns(dialect, as: "")) FROM cwom_issues"
-    }
-
-    /// The columns `decode` reads (what a statement that brings Issues along selects).
-    static let columnNames = [
-        "id", "trace_id", "repo_id", "repo_kind", "repo_role", "title", "description", "type", "priority", "status",
-        "assignees", "watchers", "acceptance", "relationships", "runs", "tags", "meta", "created_at", "updated_at",
-    ]
-
-    /// An Issue's columns and links in another table's statement that joins `cwom_issues`, each
-    /// named `<prefix><column>`: `decode` reads them back from `SQLRow.prefixed(prefix)`.
-    static func joinedColumns(_ dialect: SQLDialect, as prefix: String) -> String {
-        columnNames.map { "cwom_issues.\($0) AS \(prefix)\($0)" }.joined(separator: ", ") + ", " + linkedColumns(dialect, as: prefix)
-    }
-
-    /// The ids an Issue links to, a column per join table (`<prefix>linked_<column>`).
-    static func linkedColumns(_ dialect: SQLDialect, as prefix: String) -> String {
-        links.map { link in
-            SQL.linkedIds(link.column, from: link.table, where: "issue_id = cwom_issues.id", dialect: dialect)
-                + " AS \(prefix)linked_\(link.column)"
-        }.joined(separator: ", ")
+        let linked = links.map { link in
+            SQL.linkedIds(link.column, from: link.table, where: "issue_id = cwom_issues.id", dialect: dialect) + " AS linked_\(link.column)"
+        }
+        return "SELECT cwom_issues.*, \(linked.joined(separator: ", ")) FROM cwom_issues"
     }
 
     public func get(_ id: String) async throws(StorageError) -> Issue? {
