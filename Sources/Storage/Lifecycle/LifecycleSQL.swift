@@ -178,13 +178,12 @@ struct LifecycleSQL: Sendable {
         guard session.dialect == .postgres else {
             let finished = try await ids(session.query(tasks, binds))
             let written = ends.filter { finished.contains($0.task.id) }
+            guard !written.isEmpty else { return (finished, [], []) }
             binds = []
-            let runs = writeRuns(written.map(\.run), expected: .running, at: time, binds: &binds)
-            let runsWritten = written.isEmpty ? [] : try await ids(session.query(runs, binds))
+            let runs = try await ids(session.query(writeRuns(written.map(\.run), expected: .running, at: time, binds: &binds), binds))
             binds = []
-            let issues = writeIssueEnds(written, at: time, binds: &binds)
-            let issuesWritten = written.isEmpty ? [] : try await ids(session.query(issues, binds))
-            return (finished, runsWritten, issuesWritten)
+            let issues = try await ids(session.query(writeIssueEnds(written, at: time, binds: &binds), binds))
+            return (finished, runs, issues)
         }
         let runs = writeRuns(ends.map(\.run), expected: .running, at: time, binds: &binds, alsoWhere: "id IN (SELECT current_run_id FROM t)")
         let issues = writeIssueEnds(ends, at: time, binds: &binds, alsoWhere: "id IN (SELECT cwom_issue_id FROM t)")
@@ -244,7 +243,7 @@ struct LifecycleSQL: Sendable {
             """
     }
 
-    /// Back to the queue without counting the attempt (shutdown), guarded like `finishTask`.
+    /// Back to the queue without counting the attempt (shutdown), guarded like `finishAttempts`.
     func requeueTask(_ id: String, attempt: Int, worker: String) async throws(StorageError) -> Bool {
         let rows = try await session.query(
             """
