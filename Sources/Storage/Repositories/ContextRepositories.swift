@@ -30,27 +30,21 @@ public struct ContextPacketRepository: Sendable {
 
     /// `SELECT` of ContextPackets with the doctrine refs each links to (`linked_doctrine_ref_id`):
     /// a packet and its links are one statement.
-    var select: String { session.dialect == .postgres ? Self.selectPostgres : Self.selectSQLite }
-    static let selectPostgres = select(.postgres)
-    static let selectSQLite = select(.sqlite)
-    static func select(_ dialect: SQLDialect, with extra: String = "") -> String {
-        let linked = SQL.linkedIds(
-            "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = cwom_context_packets.id",
-            dialect: dialect)
-        return "SELECT cwom_context_packets.*, \(linked) AS linked_doctrine_ref_id\(extra) FROM cwom_context_packets"
-    }
+    var select: String { Self.select[session.dialect] }
+    static let select = PerDialect { selectColumns($0) + " FROM cwom_context_packets" }
 
     /// `select` with the ConstraintSnapshot each packet pins joined, its columns as `snapshot__*`
     /// (NULL when it pins none). Packet columns that a snapshot also has need the table's name.
-    var selectWithSnapshot: String {
-        session.dialect == .postgres ? Self.selectWithSnapshotPostgres : Self.selectWithSnapshotSQLite
+    static let selectWithSnapshot = PerDialect { dialect in
+        selectColumns(dialect) + ConstraintSnapshotRepository.columnNames.map { ", s.\($0) AS snapshot__\($0)" }.joined()
+            + " FROM cwom_context_packets LEFT JOIN cwom_constraint_snapshots s ON s.id = cwom_context_packets.constraint_snapshot_id"
     }
-    static let selectWithSnapshotPostgres = selectWithSnapshot(.postgres)
-    static let selectWithSnapshotSQLite = selectWithSnapshot(.sqlite)
-    static func selectWithSnapshot(_ dialect: SQLDialect) -> String {
-        let snapshot = ConstraintSnapshotRepository.columnNames.map { ", s.\($0) AS snapshot__\($0)" }.joined()
-        return select(dialect, with: snapshot)
-            + " LEFT JOIN cwom_constraint_snapshots s ON s.id = cwom_context_packets.constraint_snapshot_id"
+
+    static func selectColumns(_ dialect: SQLDialect) -> String {
+        let linked = SQL.linkedIds(
+            "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = cwom_context_packets.id",
+            dialect: dialect)
+        return "SELECT cwom_context_packets.*, \(linked) AS linked_doctrine_ref_id"
     }
 
     public func get(_ id: String) async throws(StorageError) -> ContextPacket? {
@@ -77,7 +71,7 @@ public struct ContextPacketRepository: Sendable {
         guard !issueIds.isEmpty else { return [:] }
         let (list, binds) = SQL.oneOf("for_issue_id", issueIds, dialect: session.dialect)
         let rows = try await session.query(
-            "\(selectWithSnapshot) WHERE \(list) ORDER BY cwom_context_packets.created_at DESC, cwom_context_packets.id DESC", binds)
+            "\(Self.selectWithSnapshot[session.dialect]) WHERE \(list) ORDER BY cwom_context_packets.created_at DESC, cwom_context_packets.id DESC", binds)
         var newest: [String: (packet: ContextPacket, snapshot: ConstraintSnapshot?)] = [:]
         for row in rows {
             let packet = try Self.decode(row)

@@ -49,10 +49,8 @@ public struct IssueRepository: Sendable {
 
     /// `SELECT` of Issues with the ids each links to, a column per join table
     /// (`linked_<column>`): an Issue and its links are one statement.
-    var select: String { session.dialect == .postgres ? Self.selectPostgres : Self.selectSQLite }
-    static let selectPostgres = select(.postgres)
-    static let selectSQLite = select(.sqlite)
-    static func select(_ dialect: SQLDialect) -> String {
+    var select: String { Self.select[session.dialect] }
+    static let select = PerDialect { dialect in
         let linked = links.map { link in
             SQL.linkedIds(link.column, from: link.table, where: "issue_id = cwom_issues.id", dialect: dialect) + " AS linked_\(link.column)"
         }

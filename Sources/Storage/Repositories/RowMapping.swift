@@ -135,6 +135,19 @@ enum SQL {
     }
 }
 
+/// A statement's text built once for each dialect (the texts that differ only by dialect).
+struct PerDialect: Sendable {
+    let postgres: String
+    let sqlite: String
+
+    init(_ make: (SQLDialect) -> String) {
+        postgres = make(.postgres)
+        sqlite = make(.sqlite)
+    }
+
+    subscript(dialect: SQLDialect) -> String { dialect == .postgres ? postgres : sqlite }
+}
+
 /// Column names and values, in order.
 struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
