@@ -32,6 +32,18 @@ struct Bench: Sendable {
         return task
     }
 
+    /// Enqueues a task per objective, a second apart (so that they are claimed in this order), and
+    /// claims them all for `worker` in one claim.
+    func claimAll(_ objectives: [String], by worker: String = "worker-a") async throws -> [LifecycleEngine.Claim] {
+        for (n, objective) in objectives.enumerated() {
+            if n > 0 { clock.advance(seconds: 1) }
+            try await enqueue(objective)
+        }
+        let claims = try await engine.claim(claimant(worker), limit: objectives.count)
+        guard claims.count == objectives.count else { throw HarnessError("claimed \(claims.count) of \(objectives.count)") }
+        return claims
+    }
+
     func claimOne(_ worker: String = "worker-a") async throws -> LifecycleEngine.Claim {
         guard let claim = try await engine.claim(claimant(worker), limit: 1).first else { throw HarnessError("nothing to claim") }
         return claim

@@ -385,10 +385,7 @@ struct QueueContractTests {
     @Test("the heartbeat extends only the leases still held and reports cancel requests", arguments: Dialect.allCases)
     func heartbeat(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in
-            try await bench.enqueue("first")
-            bench.clock.advance(seconds: 1)
-            try await bench.enqueue("second")
-            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
+            let claims = try await bench.claimAll(["first", "second"])
             let (one, two) = (claims[0].task.id, claims[1].task.id)
             _ = try await bench.engine.cancel(one, by: Actor(kind: .human, id: "carol"))
             bench.clock.advance(seconds: 10)
@@ -434,11 +431,7 @@ struct QueueContractTests {
         arguments: Dialect.allCases)
     func batchWithRescuedRow(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in
-            for n in 0..<3 {
-                try await bench.enqueue("Task number \(n)")
-                bench.clock.advance(seconds: 1)
-            }
-            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 3)
+            let claims = try await bench.claimAll((0..<3).map { "Task number \($0)" })
             bench.clock.advance(seconds: Bench.lease - 5)
             // The worker still runs the first two; the third's lease runs out and a rescuer takes it.
             _ = try await bench.engine.heartbeat(bench.claimant("worker-a"), taskIds: [claims[0].task.id, claims[1].task.id])
@@ -460,10 +453,8 @@ struct QueueContractTests {
         arguments: Dialect.allCases)
     func runAndIssueChangedElsewhere(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in
-            try await bench.enqueue("Its Run is cancelled behind the engine's back")
-            try await bench.enqueue("Its Issue is blocked behind the engine's back")
-            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
-            try #require(claims.count == 2)
+            let claims = try await bench.claimAll(
+                ["Its Run is cancelled behind the engine's back", "Its Issue is blocked behind the engine's back"])
             // Another process (the legacy service, an operator's SQL) writes the rows directly.
             try await bench.database.write { store in
                 try await store.session.query("UPDATE cwom_runs SET status = 'canceled' WHERE id = $1", [.text(claims[0].run.id)])
@@ -524,11 +515,7 @@ struct QueueContractTests {
         arguments: Dialect.allCases)
     func batchWithCancelRequested(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in
-            try await bench.enqueue("Runs to its end")
-            bench.clock.advance(seconds: 1)
-            try await bench.enqueue("Its cancellation is asked while it runs")
-            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 2)
-            try #require(claims.count == 2)
+            let claims = try await bench.claimAll(["Runs to its end", "Its cancellation is asked while it runs"])
             guard case .requested = try await bench.engine.cancel(claims[1].task.id, by: Actor(kind: .human, id: "carol")) else {
                 Testing.Issue.record("a running task's cancel is a request")
                 return
