@@ -59,6 +59,7 @@ public final class ChildProcess: Sendable {
 
     private struct State {
         var status: ProcessStatus?
+        var cpuSeconds: Double?
         var waiters: [@Sendable (ProcessStatus) -> Void] = []
     }
 
@@ -114,18 +115,24 @@ public final class ChildProcess: Sendable {
         guard code == 0 else { throw SpawnError(description: "\(executable): \(String(cString: strerror(code)))") }
         self.pid = pid
         self.leadsGroup = newProcessGroup
-        // waitpid blocks: one thread per running child, for as long as it runs.
+        // wait4 blocks: one thread per running child, for as long as it runs. It also reports
+        // the CPU time the child used, which `tower bench` prints per task for its workers.
         Thread.detachNewThread { [self] in
             var raw: Int32 = 0
-            while waitpid(self.pid, &raw, 0) == -1 && errno == EINTR {}
+            var usage = rusage()
+            while wait4(self.pid, &raw, 0, &usage) == -1 && errno == EINTR {}
             let signal = raw & 0x7f
-            finish(signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal))
+            let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+            finish(
+                signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal),
+                cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime))
         }
     }
 
-    private func finish(_ status: ProcessStatus) {
+    private func finish(_ status: ProcessStatus, cpuSeconds: Double) {
         let waiters = state.withLock { state in
             state.status = status
+            state.cpuSeconds = cpuSeconds
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -144,6 +151,10 @@ public final class ChildProcess: Sendable {
 
     /// How the child ended, or nil while it runs.
     public var status: ProcessStatus? { state.withLock { $0.status } }
+
+    /// The CPU time the child used, user and system, in seconds (its own, not its children's);
+    /// nil while it runs.
+    public var cpuSeconds: Double? { state.withLock { $0.cpuSeconds } }
 
     /// Waits for the child to end.
     public func wait() async -> ProcessStatus {

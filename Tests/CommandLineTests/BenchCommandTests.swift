@@ -15,6 +15,7 @@ extension CommandLineTests {
             #expect(outcome.status == 0, "\(outcome)")
             let lines = outcome.stdout.split(separator: "\n").map(String.init)
             #expect(lines.contains { $0.hasPrefix("burn-down:") && $0.contains("2 workers × 2 slots") }, "\(outcome.stdout)")
+            #expect(lines.contains { $0.hasPrefix("workers' CPU per task:") && $0.contains("ms") }, "\(outcome.stdout)")
             #expect(lines.contains { $0.hasPrefix("statements per task:") && $0.contains("claim") && $0.contains("complete") })
             if dialect == .postgres {
                 // 40 enqueues give the audit log 280 rows and the tasks table 40: autovacuum's first

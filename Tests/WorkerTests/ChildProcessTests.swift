@@ -51,6 +51,21 @@ struct ChildProcessTests {
         }
     }
 
+    @Test("a child's CPU time, user and system, is known once it has ended")
+    func cpuTime() async throws {
+        // A shell loop that computes for a while: its CPU time is its own, and more than none.
+        let child = try ChildProcess(["/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"], environment: [:])
+        #expect(await child.wait() == .exited(0))
+        let seconds = try #require(child.cpuSeconds)
+        #expect(seconds > 0)
+
+        let sleeper = try ChildProcess(["/bin/sleep", "30"], environment: [:])
+        #expect(sleeper.cpuSeconds == nil, "nothing is known while the child runs")
+        sleeper.send(SIGKILL)
+        #expect(await sleeper.wait() == .signaled(SIGKILL))
+        #expect(sleeper.cpuSeconds != nil)
+    }
+
     @Test("a child started from a thread that blocks and ignores signals has none blocked or ignored")
     func signalMaskReset() async throws {
         try await withFolder { folder in
