@@ -13,9 +13,11 @@ struct TaskReadTests {
     func getById(_ dialect: Dialect) async throws {
         try await withAPI(dialect) { h in
             let id = try #require(await h.enqueue(validTask())["task_id"]?.stringValue)
-            let spellings = [
-                id, id.uppercased(), id.replacingOccurrences(of: "-", with: ""), "{\(id)}", "urn:uuid:\(id)",
-            ]
+            let hex = id.replacingOccurrences(of: "-", with: "")
+            // As long as the canonical form, hyphens elsewhere: Python drops hyphens wherever they are.
+            let moved = [hex.prefix(4), hex.dropFirst(4).prefix(8), hex.dropFirst(12).prefix(6), hex.dropFirst(18).prefix(5), hex.dropFirst(23)]
+                .joined(separator: "-")
+            let spellings = [id, id.uppercased(), hex, "{\(id)}", "urn:uuid:\(id)", moved]
             for spelling in spellings {
                 let answer = await h.get("/tasks/\(spelling)")
                 #expect(answer.status == 200, "\(spelling)")
