@@ -248,8 +248,8 @@ struct BenchCommand: AsyncParsableCommand {
         let working = (last?.seconds(since: first ?? .now()) ?? drainSeconds)
         measured.work = Double(ids.count) / working
         print(String(format: "burn-down:               %8.0f tasks/s  (first start to last completion, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(ids.count) / working, working, drainSeconds, workers, concurrency))
-        // CPU per task moves less with this machine's speed than a rate does, and it shows where
-        // the drain's CPU goes: the workers' share, beside the database's (on the same machine).
+        // CPU per task moves less with this machine's speed than a rate does, and says how much
+        // of the drain's CPU is the workers' (the database server's is not ours to read here).
         let workerCPU = processes.compactMap(\.cpuSeconds).reduce(0, +)
         print(String(format: "workers' CPU per task:   %8.3f ms  (user + system of the %d worker processes, start-up included)", workerCPU * 1000 / Double(ids.count), workers))
         return measured
