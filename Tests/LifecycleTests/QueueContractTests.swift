@@ -70,6 +70,26 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a claim writes each task it takes once: the Run's id comes with the new status", arguments: Dialect.allCases)
+    func claimWritesTasksOnce(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let (bench, counting) = Self.countedBench(database)
+            for n in 0..<5 { try await bench.enqueue("Task number \(n)") }
+            counting.record()
+            let claims = try await bench.engine.claim(bench.claimant("worker-a"), limit: 4)
+            let updates = counting.takeRecorded().map { $0.sql.components(separatedBy: "UPDATE tasks ").count - 1 }
+            #expect(updates.reduce(0, +) == 1, "statements that update tasks: \(updates)")
+            #expect(claims.count == 4 && Set(claims.map(\.run.id)).count == 4)
+            for claim in claims {
+                #expect(claim.task.currentRunId == claim.run.id)
+                let stored = try await database.read { store in try await store.tasks.get(claim.task.id) }
+                #expect(stored?.currentRunId == claim.run.id && stored?.status == .running)
+                let run = try await database.read { store in try await store.runs.get(claim.run.id) }
+                #expect(run?.meta["task_id"] == .string(claim.task.id))
+            }
+        }
+    }
+
     @Test("a claim reads the queue through an index in its own order: its cost does not grow with the backlog",
         arguments: Dialect.allCases)
     func claimUsesTheQueueIndex(_ dialect: Dialect) async throws {

@@ -48,7 +48,8 @@ extension LifecycleEngine {
         guard limit > 0 else { return [] }
         return try await transaction("claim", by: claimant.actor) { tx in
             let tasks = try await tx.sql.claimTasks(
-                worker: claimant.id, limit: limit, now: tx.now, leaseUntil: tx.now.adding(seconds: claimant.leaseSeconds))
+                worker: claimant.id, runIds: (0..<limit).map { _ in ULID.make() }, now: tx.now,
+                leaseUntil: tx.now.adding(seconds: claimant.leaseSeconds))
             for task in tasks {
                 try tx.moved(
                     Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
@@ -69,7 +70,7 @@ extension LifecycleEngine {
             guard let queued = try await tx.store.tasks.get(taskId) else { throw LifecycleError.notFound(entity: "Task", id: taskId) }
             let lease = max(claimant.leaseSeconds, Double(queued.constraints.timeBudgetSeconds))
             let tasks = try await tx.sql.claimTasks(
-                worker: claimant.id, limit: 1, now: tx.now, leaseUntil: tx.now.adding(seconds: lease), only: taskId)
+                worker: claimant.id, runIds: [ULID.make()], now: tx.now, leaseUntil: tx.now.adding(seconds: lease), only: taskId)
             guard let task = tasks.first else { return nil }
             try tx.moved(
                 Lifecycle.task, task.id, [.queued, .running], note: "Claimed by \(claimant.id) (attempt \(task.attempt))",
@@ -128,15 +129,17 @@ public struct WorkerPresence: Sendable {
 
 extension LifecycleTransaction {
     /// Adapts claimed tasks (CWOM objects for those that have none, or a dangling issue), pins
-    /// each to its Issue's newest ContextPacket and its ConstraintSnapshot, creates their Runs and
-    /// moves their Issues to `running`: a fixed number of statements for the whole claim (tasks
-    /// without CWOM objects, or an Issue without a context, add their own).
+    /// each to its Issue's newest ContextPacket and its ConstraintSnapshot, creates their Runs
+    /// (under the ids the claim gave them) and moves their Issues to `running`: a fixed number of
+    /// statements for the whole claim (tasks without CWOM objects, or an Issue without a context,
+    /// add their own).
     mutating func pin(_ claimed: [TaskRecord], for claimant: LifecycleEngine.Claimant) async throws -> [LifecycleEngine.Claim] {
         guard !claimed.isEmpty else { return [] }
         let worker = claimant.actor
         var issues: [String: Issue] = [:]
         for issue in try await store.issues.get(ids: claimed.compactMap(\.cwomIssueId)) { issues[issue.id] = issue }
         var tasks: [TaskRecord] = []
+        var adopted: [(taskId: String, issueId: String)] = []
         for var task in claimed {
             if task.cwomIssueId.flatMap({ issues[$0] }) == nil {
                 // Adapt: a task with no (or a dangling) issue gets its CWOM objects now.
@@ -146,6 +149,7 @@ extension LifecycleTransaction {
                 task.cwomIssueId = cwom.issue.id
                 issues[cwom.issue.id] = cwom.issue
                 audit += cwomEntries
+                adopted.append((task.id, cwom.issue.id))
             }
             tasks.append(task)
         }
@@ -158,8 +162,8 @@ extension LifecycleTransaction {
             }
             let (packet, snapshot) = try await context(
                 for: task, issue: issue, packet: contexts[issueId]?.packet, snapshot: contexts[issueId]?.snapshot, worker: worker)
+            guard let runId = task.currentRunId else { throw LifecycleError.rejected("task \(task.id): claimed without a Run id") }
             let executor = claimant.executor(task.operation)
-            let runId = ULID.make()
             let run = Run(
                 header: ObjectHeader(id: runId, traceId: task.traceId), forIssue: issue.ref, repo: issue.repo,
                 status: .running, mode: claimant.mode,
@@ -172,9 +176,7 @@ extension LifecycleTransaction {
                     ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
                     note: "Run created for task \(task.id)", traceId: task.traceId))
             runsByIssue[issueId, default: issue.runs].append(run.ref)
-            var pinnedTask = task
-            pinnedTask.currentRunId = run.id
-            claims.append(LifecycleEngine.Claim(task: pinnedTask, issue: issue, packet: packet, snapshot: snapshot, run: run))
+            claims.append(LifecycleEngine.Claim(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run))
         }
         later(RunRepository.insertStatements(claims.map(\.run)))
         // The Issues follow their tasks to `running`: one guarded statement per status they come from.
@@ -200,7 +202,7 @@ extension LifecycleTransaction {
             claims[index].issue.runs = runsByIssue[issueId] ?? claims[index].issue.runs
             if following.contains(issueId) { claims[index].issue.status = .running }
         }
-        later(sql.pinStatements(claims.map { ($0.task.id, $0.issue.id, $0.run.id) }))
+        later(sql.adoptedIssueStatements(adopted))
         return claims
     }
 

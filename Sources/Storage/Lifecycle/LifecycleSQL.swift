@@ -11,41 +11,56 @@ struct LifecycleSQL: Sendable {
 
     // MARK: - Tasks
 
-    /// Claims up to `limit` queued tasks, oldest first: status `running`, `started_at` and
-    /// `assigned_to` set as the legacy worker set them, `attempt` raised and a lease.
+    /// Claims one queued task per id in `runIds` at most, oldest first: status `running`,
+    /// `started_at` and `assigned_to` set as the legacy worker set them, `attempt` raised, a lease,
+    /// and the id of the Run each will execute under (`current_run_id`), `runIds` given out in the
+    /// order the tasks were picked (oldest first; the engine reads each task's id back, so no
+    /// more than the pairing depends on that order).
+    ///
+    /// The Run's id is written by the claim itself, as the ceiling's claim does: a second
+    /// `UPDATE` of the same rows in the same transaction wrote every claimed task a second time,
+    /// a new row version (a third of the table's dead rows for vacuum to clear) and, when its
+    /// page had no room left for it, a new entry in each of the table's twelve indexes.
     ///
     /// PostgreSQL: the SELECT sits in a CTE so that it is evaluated once (Oban's "optimization
     /// fence": as a plain subquery the planner may re-run the LIMIT and update more rows than
-    /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows. SQLite has one
-    /// writer (`BEGIN IMMEDIATE`), so the plain subquery is safe there.
+    /// asked), and `SKIP LOCKED` lets concurrent claimers take different rows; the rows are
+    /// numbered in a CTE of their own (PostgreSQL allows no window function beside `FOR UPDATE`).
+    /// SQLite has one writer (`BEGIN IMMEDIATE`), so a plain subquery is safe there. Either way
+    /// the numbering runs over the rows picked, never over the whole queue, and sorts nothing.
     ///
     /// `only` claims that one task (an agent picks its task by id); `run_after` does not hold it back.
-    func claimTasks(worker: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, only taskId: String? = nil)
+    func claimTasks(worker: String, runIds: [String], now: Timestamp, leaseUntil: Timestamp, only taskId: String? = nil)
         async throws(StorageError) -> [TaskRecord]
     {
-        let which = taskId == nil ? "(run_after IS NULL OR run_after <= $1)" : "id = $5"
-        let pick =
-            session.dialect == .postgres
-            ? """
-            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
-            ORDER BY queued_at NULLS FIRST, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
-            """
-            : """
-            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
-            ORDER BY queued_at, created_at, id LIMIT $2
-            """
+        let which = taskId == nil ? "(run_after IS NULL OR run_after <= $1)" : "id = $6"
         // `started_at` is never before `queued_at`: on PostgreSQL the claim's snapshot is taken after
         // the worker read its clock, so a task queued in between can be claimed by this statement.
         let update = """
             UPDATE tasks SET status = 'running',
-            started_at = CASE WHEN queued_at IS NOT NULL AND queued_at > $1 THEN queued_at ELSE $1 END,
-            assigned_to = $3, attempt = attempt + 1, lease_expires_at = $4, cancel_requested_at = NULL
+            started_at = CASE WHEN tasks.queued_at IS NOT NULL AND tasks.queued_at > $1 THEN tasks.queued_at ELSE $1 END,
+            assigned_to = $3, attempt = attempt + 1, lease_expires_at = $4, cancel_requested_at = NULL,
             """
         let sql =
             session.dialect == .postgres
-            ? "WITH picked AS (\(pick)) \(update) WHERE id IN (SELECT id FROM picked) RETURNING *"
-            : "\(update) WHERE id IN (\(pick)) RETURNING *"
-        var binds: [SQLValue] = [.timestamp(now), .int(limit), .text(worker), .timestamp(leaseUntil)]
+            ? """
+            WITH picked AS (
+            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
+            ORDER BY queued_at NULLS FIRST, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+            numbered AS (SELECT id, row_number() OVER () AS n FROM picked)
+            \(update) current_run_id = (CAST($5 AS text[]))[numbered.n]
+            FROM numbered WHERE tasks.id = numbered.id RETURNING tasks.*
+            """
+            : """
+            \(update) current_run_id = json_extract($5, '$[' || (picked.n - 1) || ']')
+            FROM (SELECT id, row_number() OVER () AS n FROM (
+            SELECT id FROM tasks WHERE status = 'queued' AND \(which)
+            ORDER BY queued_at, created_at, id LIMIT $2)) AS picked
+            WHERE tasks.id = picked.id RETURNING *
+            """
+        let ids: SQLValue =
+            session.dialect == .postgres ? .text(SQL.arrayLiteral(runIds)) : .json(.array(runIds.map { .string($0) }))
+        var binds: [SQLValue] = [.timestamp(now), .int(runIds.count), .text(worker), .timestamp(leaseUntil), ids]
         if let taskId { binds.append(.text(taskId)) }
         let rows = try await session.query(sql, binds)
         return try rows.map(TaskRepository.decode).sorted {
@@ -53,16 +68,15 @@ struct LifecycleSQL: Sendable {
         }
     }
 
-    /// Records, for claimed tasks, the CWOM Issue each was given and the Run it executes under:
-    /// one statement for the whole claim, sent with the claim's last writes (the tasks were
-    /// claimed by this transaction, so no guard is needed and nothing reads it back before).
-    func pinStatements(_ pins: [(taskId: String, issueId: String?, runId: String)]) -> [(String, [SQLValue])] {
-        guard !pins.isEmpty else { return [] }
+    /// Records the CWOM Issue given at claim time to tasks that had none (legacy rows): one
+    /// statement for the whole claim, sent with the claim's last writes (the tasks were claimed by
+    /// this transaction, so no guard is needed and nothing reads it back before).
+    func adoptedIssueStatements(_ adopted: [(taskId: String, issueId: String)]) -> [(String, [SQLValue])] {
+        guard !adopted.isEmpty else { return [] }
         var binds: [SQLValue] = []
-        let issue = caseById(pins.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
-        let run = caseById(pins.map { ($0.taskId, .text($0.runId)) }, binds: &binds)
-        let ids = oneOf("id", pins.map(\.taskId), binds: &binds)
-        return [("UPDATE tasks SET cwom_issue_id = \(issue), current_run_id = \(run) WHERE \(ids)", binds)]
+        let issue = caseById(adopted.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
+        let ids = oneOf("id", adopted.map(\.taskId), binds: &binds)
+        return [("UPDATE tasks SET cwom_issue_id = \(issue) WHERE \(ids)", binds)]
     }
 
     /// The expected status of a batch write's rows, compared as text so that no index on `status`
