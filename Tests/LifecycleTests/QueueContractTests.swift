@@ -319,6 +319,30 @@ struct QueueContractTests {
         }
     }
 
+    @Test("on PostgreSQL a claim of a given size is planned once: after its first runs the server keeps its generic plan")
+    func postgresClaimKeepsItsPlan() async throws {
+        try await withDatabase(.postgres) { _, test in
+            // One connection, so that the server's list of prepared statements is the engine's.
+            let database = try await Database.open(test.location, poolSize: 1, requireCurrentSchema: false)
+            let (bench, counting) = Self.countedBench(database)
+            // A backlog the planner knows of: with `LIMIT $n` it then priced a generic plan for a
+            // tenth of the queue, above the custom one for two rows, and planned every claim anew.
+            _ = try await bench.engine.enqueue((0..<1000).map { Self.enqueueRequest(objective: "Task number \($0)") })
+            _ = try await database.write { store in try await store.session.query("ANALYZE tasks", []) }
+            counting.record()
+            for _ in 0..<12 { #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 2).count == 2) }
+            let claim = try #require(counting.takeRecorded().first { $0.sql.contains("status = 'queued'") }?.sql)
+            let plans = try await database.driver.withSession { session in
+                try await session.query(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", [.text(claim)]
+                ).first.map { (generic: try $0.int("generic_plans"), custom: try $0.int("custom_plans")) }
+            }
+            let counted = try #require(plans, "the claim is not prepared: \(claim)")
+            #expect(counted.generic > 0, "planned at every call: \(counted.custom) custom plans, no generic one")
+            await database.close()
+        }
+    }
+
     @Test("on PostgreSQL, a worker's completion of eight tasks, Artifacts and evidence included, is kept prepared from its third use")
     func postgresCompletionBatchIsPrepared() async throws {
         try await withDatabase(.postgres) { _, test in

@@ -29,39 +29,56 @@ struct LifecycleSQL: Sendable {
     /// SQLite has one writer (`BEGIN IMMEDIATE`), so a plain subquery is safe there. Either way
     /// the numbering runs over the rows picked, never over the whole queue, and sorts nothing.
     ///
+    /// On PostgreSQL the limit is written into the text (an integer the engine computed, never
+    /// input): one text per batch size, each prepared, and each planned once and for all after its
+    /// first few runs. As a bind, `LIMIT $n` made PostgreSQL plan the claim at every call, since
+    /// the custom plan, knowing the limit, always looked cheaper than the generic one (which
+    /// assumes a tenth of the table and joins it by a hash). SQLite keeps the bind: one compiled
+    /// statement for every batch size.
+    ///
     /// `only` claims that one task (an agent picks its task by id); `run_after` does not hold it back.
     func claimTasks(worker: String, runIds: [String], now: Timestamp, leaseUntil: Timestamp, only taskId: String? = nil)
         async throws(StorageError) -> [TaskRecord]
     {
-        let which = taskId == nil ? "(run_after IS NULL OR run_after <= $1)" : "id = $6"
+        let postgres = session.dialect == .postgres
+        var binds: [SQLValue] = [
+            .timestamp(now), .text(worker), .timestamp(leaseUntil),
+            postgres ? .text(SQL.arrayLiteral(runIds)) : .json(.array(runIds.map { .string($0) })),
+        ]
+        var which = "(run_after IS NULL OR run_after <= $1)"
+        if let taskId {
+            binds.append(.text(taskId))
+            which = "id = $\(binds.count)"
+        }
+        var limit = String(runIds.count)
+        if !postgres {
+            binds.append(.int(runIds.count))
+            limit = "$\(binds.count)"
+        }
         // `started_at` is never before `queued_at`: on PostgreSQL the claim's snapshot is taken after
         // the worker read its clock, so a task queued in between can be claimed by this statement.
         let update = """
             UPDATE tasks SET status = 'running',
             started_at = CASE WHEN tasks.queued_at IS NOT NULL AND tasks.queued_at > $1 THEN tasks.queued_at ELSE $1 END,
-            assigned_to = $3, attempt = attempt + 1, lease_expires_at = $4, cancel_requested_at = NULL,
+            assigned_to = $2, attempt = attempt + 1, lease_expires_at = $3, cancel_requested_at = NULL,
             """
         let sql =
-            session.dialect == .postgres
+            postgres
             ? """
             WITH picked AS (
             SELECT id FROM tasks WHERE status = 'queued' AND \(which)
-            ORDER BY queued_at NULLS FIRST, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+            ORDER BY queued_at NULLS FIRST, created_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED),
             numbered AS (SELECT id, row_number() OVER () AS n FROM picked)
-            \(update) current_run_id = (CAST($5 AS text[]))[numbered.n]
+            \(update) current_run_id = (CAST($4 AS text[]))[numbered.n]
             FROM numbered WHERE tasks.id = numbered.id RETURNING tasks.*
             """
             : """
-            \(update) current_run_id = json_extract($5, '$[' || (picked.n - 1) || ']')
+            \(update) current_run_id = json_extract($4, '$[' || (picked.n - 1) || ']')
             FROM (SELECT id, row_number() OVER () AS n FROM (
             SELECT id FROM tasks WHERE status = 'queued' AND \(which)
-            ORDER BY queued_at, created_at, id LIMIT $2)) AS picked
+            ORDER BY queued_at, created_at, id LIMIT \(limit))) AS picked
             WHERE tasks.id = picked.id RETURNING *
             """
-        let ids: SQLValue =
-            session.dialect == .postgres ? .text(SQL.arrayLiteral(runIds)) : .json(.array(runIds.map { .string($0) }))
-        var binds: [SQLValue] = [.timestamp(now), .int(runIds.count), .text(worker), .timestamp(leaseUntil), ids]
-        if let taskId { binds.append(.text(taskId)) }
         let rows = try await session.query(sql, binds)
         return try rows.map(TaskRepository.decode).sorted {
             ($0.queuedAt ?? $0.createdAt ?? now, $0.id) < ($1.queuedAt ?? $1.createdAt ?? now, $1.id)
