@@ -80,21 +80,35 @@ enum SQL {
     /// "`column` is one of `values`", the id list of every batch read and write, with its binds
     /// appended to `binds`.
     ///
-    /// PostgreSQL gets `column = ANY(CAST($n AS text[]))` with the whole list as one bind, as
-    /// River writes its batches (`id = any(@id::bigint[])`). With `IN ($n, $n+1, …)` each length
-    /// was its own statement to prepare, and a generic plan rebuilt the array from its parameters
-    /// for every row it filtered: the claim's read of eight Issues' links, a scan of three link
-    /// tables until statistics exist, took 2.2 ms in a 3,000-task backlog, 1.0 ms with one array
-    /// (0.19 ms once statistics let the planner take the primary key). The array's text form
-    /// quotes every element, so any text is taken as it is.
+    /// PostgreSQL, a batch of up to `listedUpTo` values (every claim and completion of a worker):
+    /// `column IN ($n, $n+1, …)`, one text per length. PostgreSQL plans such a statement five
+    /// times, then keeps its generic plan, which knows the list's length and so costs what the
+    /// custom ones did. With the whole list as one `text[]` bind (`column = ANY(CAST($n AS
+    /// text[]))`, River's shape) the generic plan has to assume ten elements, looks dearer than a
+    /// custom plan for eight, and is never taken: the claim's reads of Issues and packets were
+    /// planned at every call, longer than they ran (fifteenth session, docs/benchmarks.md).
+    /// Longer lists (retention, backfill) keep the array: one bind whatever their length, far
+    /// from PostgreSQL's 65,535. The array's text form quotes every element, so any text is
+    /// taken as it is.
+    ///
+    /// (The fourth session had moved every list to the array: then a generic plan of an
+    /// `IN` list, made without statistics, filtered rows through the status index and rebuilt
+    /// the array for each. Guards now compare the status as text, `LifecycleSQL.statusIs`, and a
+    /// bulk load is followed by `ANALYZE`, so lists are found by their index.)
     ///
     /// SQLite has no arrays: `column IN ($n, $n+1, …)`, one bind per value (its planner looks
     /// each one up by the column's index, and the driver keeps one prepared statement per text).
+    static let listedUpTo = 32
+
     static func oneOf(_ column: String, _ values: [String], binds: inout [SQLValue], dialect: SQLDialect) -> String {
         switch dialect {
-        case .postgres:
+        case .postgres where values.isEmpty || values.count > listedUpTo:
             binds.append(.text(arrayLiteral(values)))
             return "\(column) = ANY(CAST($\(binds.count) AS text[]))"
+        case .postgres:
+            let list = placeholders(count: values.count, after: binds.count)
+            binds += values.map { .text($0) }
+            return "\(column) IN (\(list))"
         case .sqlite:
             let list = placeholders(count: values.count, after: binds.count)
             binds += values.map { .text($0) }
