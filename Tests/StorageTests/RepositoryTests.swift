@@ -169,9 +169,9 @@ struct RepositoryTests {
         }
     }
 
-    /// Batch reads and writes find rows by a list of ids (`SQL.oneOf`: one `text[]` bind on
-    /// PostgreSQL). Idempotency keys come from clients, so they are the list whose values can be
-    /// anything: the array's own syntax must not leak into them.
+    /// Batch reads and writes find rows by a list of ids (`SQL.oneOf`: on PostgreSQL an `IN` list
+    /// up to 32 values, one `text[]` bind beyond). Idempotency keys come from clients, so they are
+    /// the list whose values can be anything: the array's own syntax must not leak into them.
     @Test("a list of keys finds exactly its rows, whatever characters the keys hold", arguments: Dialect.allCases)
     func keyLists(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
@@ -190,10 +190,15 @@ struct RepositoryTests {
             }
             try await database.write { [tasks] store in try await store.tasks.insert(tasks) }
             let found = try await database.read { store in
-                try await store.tasks.get(idempotencyKeys: keys + ["missing", "plain ", "with \\\"quotes\\\""])
+                // Over 32 keys: the array on PostgreSQL.
+                try await store.tasks.get(
+                    idempotencyKeys: keys + ["missing", "plain ", "with \\\"quotes\\\""] + (0..<30).map { "absent \($0)" })
             }
             #expect(found.count == keys.count)
             for task in tasks { #expect(found[task.idempotencyKey ?? "?"]?.id == task.id) }
+            // Up to 32: a list of binds on PostgreSQL.
+            let listed = try await database.read { store in try await store.tasks.get(idempotencyKeys: keys + ["missing"]) }
+            #expect(listed.count == keys.count)
             let some = try await database.read { store in try await store.tasks.get(idempotencyKeys: ["NULL", "{", "nothing"]) }
             #expect(Set(some.keys) == ["NULL", "{"])
         }
