@@ -319,7 +319,7 @@ struct QueueContractTests {
         }
     }
 
-    @Test("on PostgreSQL a claim of a given size is planned once: after its first runs the server keeps the generic plans of its statement and its reads")
+    @Test("on PostgreSQL a claim of a given size is planned once: after its first runs the server keeps the generic plans of its statement and its read")
     func postgresClaimKeepsItsPlan() async throws {
         try await withDatabase(.postgres) { _, test in
             // One connection, so that the server's list of prepared statements is the engine's.
@@ -327,7 +327,7 @@ struct QueueContractTests {
             let (bench, counting) = Self.countedBench(database)
             // A backlog the planner knows of: with `LIMIT $n` it then priced a generic plan for a
             // tenth of the queue, above the custom one for two rows, and planned every claim anew;
-            // reads by `id = ANY($n)` were planned at every call whatever the backlog.
+            // a read by `id = ANY($n)` was planned at every call whatever the backlog.
             _ = try await bench.engine.enqueue((0..<1000).map { Self.enqueueRequest(objective: "Task number \($0)") })
             // The layout's tables of this test's schema only: a bare ANALYZE would lock every
             // table of the database, other tests' too.
@@ -336,7 +336,7 @@ struct QueueContractTests {
             counting.record()
             #expect(try await bench.engine.claim(bench.claimant("worker-a"), limit: 2).count == 2)
             let statements = counting.takeRecorded().map(\.sql).filter { $0.hasPrefix("SELECT") || $0.contains("status = 'queued'") }
-            #expect(statements.count == 3, "the claim and its reads of Issues and packets: \(statements)")
+            #expect(statements.count == 2, "the claim and its read of Issues with their packets: \(statements)")
             let replanned = try await database.driver.withSession { session in
                 var replanned: [String] = []
                 for sql in statements {

@@ -137,7 +137,11 @@ extension LifecycleTransaction {
         guard !claimed.isEmpty else { return [] }
         let worker = claimant.actor
         var issues: [String: Issue] = [:]
-        for issue in try await store.issues.get(ids: claimed.compactMap(\.cwomIssueId)) { issues[issue.id] = issue }
+        var contexts: [String: (packet: ContextPacket?, snapshot: ConstraintSnapshot?)] = [:]
+        for found in try await store.issues.getWithContexts(ids: claimed.compactMap(\.cwomIssueId)) {
+            issues[found.issue.id] = found.issue
+            contexts[found.issue.id] = (found.packet, found.snapshot)
+        }
         var tasks: [TaskRecord] = []
         var adopted: [(taskId: String, issueId: String)] = []
         for var task in claimed {
@@ -148,12 +152,13 @@ extension LifecycleTransaction {
                     evidenceRequirements: Self.strings(task.metadata["evidence_requirements"]), traceId: task.traceId, now: now)
                 task.cwomIssueId = cwom.issue.id
                 issues[cwom.issue.id] = cwom.issue
+                let pinned = cwom.contextPacket.constraintSnapshot?.id == cwom.constraintSnapshot.id
+                contexts[cwom.issue.id] = (cwom.contextPacket, pinned ? cwom.constraintSnapshot : nil)
                 audit += cwomEntries
                 adopted.append((task.id, cwom.issue.id))
             }
             tasks.append(task)
         }
-        let contexts = try await store.contextPackets.latestWithSnapshots(forIssues: Array(issues.keys))
         var claims: [LifecycleEngine.Claim] = []
         var runsByIssue: [String: [Ref]] = [:]
         for task in tasks {

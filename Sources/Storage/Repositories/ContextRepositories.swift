@@ -5,6 +5,12 @@ import TowerJSON
 public struct ContextPacketRepository: Sendable {
     let session: any DatabaseSession
 
+    /// The columns `decode` reads (what a join that brings a packet along selects).
+    static let columnNames = [
+        "id", "kind", "trace_id", "for_issue_id", "for_issue_kind", "for_issue_role", "version", "summary", "inputs",
+        "assumptions", "open_questions", "instructions", "constraint_snapshot_id", "tags", "meta", "created_at", "updated_at",
+    ]
+
     static func columns(_ packet: ContextPacket) -> Columns {
         [
             "id": .text(packet.id), "kind": .text("ContextPacket"), "trace_id": .text(packet.header.traceId),
@@ -33,13 +39,6 @@ public struct ContextPacketRepository: Sendable {
     var select: String { Self.select[session.dialect] }
     static let select = PerDialect { selectColumns($0) + " FROM cwom_context_packets" }
 
-    /// `select` with the ConstraintSnapshot each packet pins joined, its columns as `snapshot__*`
-    /// (NULL when it pins none). Packet columns that a snapshot also has need the table's name.
-    static let selectWithSnapshot = PerDialect { dialect in
-        selectColumns(dialect) + ConstraintSnapshotRepository.columnNames.map { ", s.\($0) AS snapshot__\($0)" }.joined()
-            + " FROM cwom_context_packets LEFT JOIN cwom_constraint_snapshots s ON s.id = cwom_context_packets.constraint_snapshot_id"
-    }
-
     static func selectColumns(_ dialect: SQLDialect) -> String {
         let linked = SQL.linkedIds(
             "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = cwom_context_packets.id",
@@ -61,25 +60,6 @@ public struct ContextPacketRepository: Sendable {
         try await session.query(
             "\(select) WHERE for_issue_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1", [.text(issueId)]
         ).first.map(Self.decode)
-    }
-
-    /// The newest version for each of several issues with the ConstraintSnapshot it pins (nil
-    /// when it pins none), in one statement: the snapshot's columns come joined, as `snapshot__*`.
-    public func latestWithSnapshots(forIssues issueIds: [String]) async throws(StorageError)
-        -> [String: (packet: ContextPacket, snapshot: ConstraintSnapshot?)]
-    {
-        guard !issueIds.isEmpty else { return [:] }
-        let (list, binds) = SQL.oneOf("for_issue_id", issueIds, dialect: session.dialect)
-        let rows = try await session.query(
-            "\(Self.selectWithSnapshot[session.dialect]) WHERE \(list) ORDER BY cwom_context_packets.created_at DESC, cwom_context_packets.id DESC", binds)
-        var newest: [String: (packet: ContextPacket, snapshot: ConstraintSnapshot?)] = [:]
-        for row in rows {
-            let packet = try Self.decode(row)
-            guard newest[packet.forIssue.id] == nil else { continue }
-            let pinned = row.prefixed("snapshot__")
-            newest[packet.forIssue.id] = (packet, pinned.isNull("id") ? nil : try ConstraintSnapshotRepository.decode(pinned))
-        }
-        return newest
     }
 
     /// A ContextPacket from a row of `select`.

@@ -50,11 +50,30 @@ public struct IssueRepository: Sendable {
     /// `SELECT` of Issues with the ids each links to, a column per join table
     /// (`linked_<column>`): an Issue and its links are one statement.
     var select: String { Self.select[session.dialect] }
-    static let select = PerDialect { dialect in
+    static let select = PerDialect { selectColumns($0) + " FROM cwom_issues" }
+
+    static func selectColumns(_ dialect: SQLDialect) -> String {
         let linked = links.map { link in
             SQL.linkedIds(link.column, from: link.table, where: "issue_id = cwom_issues.id", dialect: dialect) + " AS linked_\(link.column)"
         }
-        return "SELECT cwom_issues.*, \(linked.joined(separator: ", ")) FROM cwom_issues"
+        return "SELECT cwom_issues.*, \(linked.joined(separator: ", "))"
+    }
+
+    /// `select` with each Issue's newest ContextPacket joined (its columns as `packet__*`, its
+    /// doctrine links as `packet__linked_doctrine_ref_id`) and the ConstraintSnapshot that packet
+    /// pins (`snapshot__*`): what a claim reads of its Issues, in one statement.
+    static let selectWithContext = PerDialect { dialect in
+        let packetLinks = SQL.linkedIds(
+            "doctrine_ref_id", from: "cwom_context_packet_doctrine_refs", where: "context_packet_id = p.id", dialect: dialect)
+        return selectColumns(dialect)
+            + ContextPacketRepository.columnNames.map { ", p.\($0) AS packet__\($0)" }.joined()
+            + ", \(packetLinks) AS packet__linked_doctrine_ref_id"
+            + ConstraintSnapshotRepository.columnNames.map { ", s.\($0) AS snapshot__\($0)" }.joined()
+            + """
+             FROM cwom_issues LEFT JOIN cwom_context_packets p ON p.id = (SELECT id FROM cwom_context_packets
+            WHERE for_issue_id = cwom_issues.id ORDER BY created_at DESC, id DESC LIMIT 1)
+            LEFT JOIN cwom_constraint_snapshots s ON s.id = p.constraint_snapshot_id
+            """
     }
 
     public func get(_ id: String) async throws(StorageError) -> Issue? {
@@ -66,6 +85,23 @@ public struct IssueRepository: Sendable {
         guard !ids.isEmpty else { return [] }
         let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
         return try await session.query("\(select) WHERE \(list)", binds).map(Self.decode)
+    }
+
+    /// Several issues by id, each with its newest ContextPacket (nil when it has none) and the
+    /// ConstraintSnapshot that packet pins (nil when it pins none), in one statement.
+    public func getWithContexts(ids: [String]) async throws(StorageError)
+        -> [(issue: Issue, packet: ContextPacket?, snapshot: ConstraintSnapshot?)]
+    {
+        guard !ids.isEmpty else { return [] }
+        let (list, binds) = SQL.oneOf("cwom_issues.id", ids, dialect: session.dialect)
+        return try await session.query("\(Self.selectWithContext[session.dialect]) WHERE \(list)", binds).map { row throws(StorageError) in
+            let packet = row.prefixed("packet__")
+            let snapshot = row.prefixed("snapshot__")
+            return (
+                try Self.decode(row), packet.isNull("id") ? nil : try ContextPacketRepository.decode(packet),
+                snapshot.isNull("id") ? nil : try ConstraintSnapshotRepository.decode(snapshot)
+            )
+        }
     }
 
     public struct Filter: Sendable {
