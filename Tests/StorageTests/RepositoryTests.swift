@@ -57,6 +57,11 @@ struct RepositoryTests {
                 #expect(try await store.contextPackets.list(forIssue: g.issue.id).map(\.version) == ["1.0", "2.0"])
                 #expect(try await store.contextPackets.latest(forIssue: g.issue.id) == second)
                 #expect(try await store.issues.get(g.issue.id)?.contextPackets.map(\.id) == [g.packet.id, second.id])
+                // What a claim reads: the Issue with its newest packet and the snapshot that packet pins.
+                let claimed = try await store.issues.getWithContexts(ids: [g.issue.id, "no-such-issue"])
+                #expect(claimed.map(\.issue.id) == [g.issue.id] && claimed.first?.packet == second)
+                let pinned = try #require(second.constraintSnapshot, "the graph's packet pins a snapshot")
+                #expect(claimed.first?.snapshot?.id == pinned.id)
             }
         }
     }

@@ -80,13 +80,6 @@ public struct IssueRepository: Sendable {
         try await session.query("\(select) WHERE id = $1", [.text(id)]).first.map(Self.decode)
     }
 
-    /// Several issues by id, in one statement.
-    public func get(ids: [String]) async throws(StorageError) -> [Issue] {
-        guard !ids.isEmpty else { return [] }
-        let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
-        return try await session.query("\(select) WHERE \(list)", binds).map(Self.decode)
-    }
-
     /// Several issues by id, each with its newest ContextPacket (nil when it has none) and the
     /// ConstraintSnapshot that packet pins (nil when it pins none), in one statement.
     public func getWithContexts(ids: [String]) async throws(StorageError)
