@@ -209,6 +209,31 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a result's rows read by column name: a repeated name is its last column, a prefix picks a joined object's columns", arguments: Dialect.allCases)
+    func resultRows(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let rows = try await database.read { store in
+                try await store.session.query(
+                    """
+                    SELECT 'first' AS name, 'second' AS name, 'packet' AS p_name, NULL AS p_note, n AS p_n
+                    FROM (SELECT 1 AS n UNION ALL SELECT 2 AS n) AS numbers ORDER BY n
+                    """, [])
+            }
+            #expect(rows.count == 2)
+            for (index, row) in rows.enumerated() {
+                #expect(try row.string("name") == "second")
+                let packet = row.prefixed("p_")
+                #expect(try packet.string("name") == "packet")
+                #expect(try packet.int("n") == index + 1)
+                #expect(packet.isNull("note"))
+                #expect(packet.isNull("absent"))
+                #expect(!packet.isNull("name"))
+                #expect(throws: StorageError.self) { try packet.string("p_name") }
+                #expect(Set(packet.values.keys) == ["name", "note", "n"])
+            }
+        }
+    }
+
     @Test("the audit log records the legacy actions and lists newest first", arguments: Dialect.allCases)
     func audit(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

@@ -1,4 +1,5 @@
 import CWOM
+import Synchronization
 import TowerJSON
 
 /// A value bound to a SQL statement. Drivers turn it into their native bind: PostgreSQL receives
@@ -19,29 +20,72 @@ public enum SQLValue: Sendable, Hashable {
     public static func int(_ value: Int?) -> SQLValue { value.map { .int($0) } ?? .null }
 }
 
+/// The column names of one result, shared by its rows: a row keeps its values in column order
+/// and finds a column through this one table, built once per result rather than a dictionary
+/// per row (a claim reads dozens of columns of each of its rows). A repeated name is the last
+/// column of that name, as a dictionary filled in column order would keep it.
+public final class SQLColumns: Sendable {
+    /// Each name's position in a row's values.
+    let positions: [String: Int]
+    /// The column sets `prefixed` made, by prefix: the same few per result, each made once.
+    private let prefixedSets = Mutex<[String: SQLColumns]>([:])
+
+    public convenience init(_ names: [String]) {
+        var positions: [String: Int] = Dictionary(minimumCapacity: names.count)
+        for (position, name) in names.enumerated() { positions[name] = position }
+        self.init(positions: positions)
+    }
+
+    init(positions: [String: Int]) { self.positions = positions }
+
+    /// The columns named `prefix…`, without the prefix, at their positions in the full row.
+    func prefixed(_ prefix: String) -> SQLColumns {
+        prefixedSets.withLock { sets in
+            if let made = sets[prefix] { return made }
+            var picked: [String: Int] = [:]
+            for (name, position) in positions where name.hasPrefix(prefix) { picked[String(name.dropFirst(prefix.count))] = position }
+            let made = SQLColumns(positions: picked)
+            sets[prefix] = made
+            return made
+        }
+    }
+}
+
 /// One result row, by column name. Accessors convert between the storage forms of both
 /// dialects (for example SQLite keeps timestamps as text and booleans as 0/1 or `'false'`).
 public struct SQLRow: Sendable {
-    public var values: [String: SQLValue]
+    let columns: SQLColumns
+    /// The row's values in the order of the result's columns.
+    let cells: [SQLValue]
 
-    public init(values: [String: SQLValue]) { self.values = values }
-
-    /// The columns named `prefix…`, without the prefix: a joined row's other object.
-    public func prefixed(_ prefix: String) -> SQLRow {
-        var picked: [String: SQLValue] = [:]
-        for (name, value) in values where name.hasPrefix(prefix) { picked[String(name.dropFirst(prefix.count))] = value }
-        return SQLRow(values: picked)
+    public init(columns: SQLColumns, cells: [SQLValue]) {
+        self.columns = columns
+        self.cells = cells
     }
+
+    /// A row of its own columns (tests, and rows not read from a database).
+    public init(values: [String: SQLValue]) {
+        self.init(columns: SQLColumns(Array(values.keys)), cells: Array(values.values))
+    }
+
+    /// Every column by name.
+    public var values: [String: SQLValue] { columns.positions.mapValues { cells[$0] } }
+
+    /// The columns named `prefix…`, without the prefix: a joined row's other object. Shares the
+    /// row's values.
+    public func prefixed(_ prefix: String) -> SQLRow { SQLRow(columns: columns.prefixed(prefix), cells: cells) }
 
     private func value(_ column: String) throws(StorageError) -> SQLValue {
-        guard let value = values[column] else {
+        guard let position = columns.positions[column] else {
             throw StorageError(.decoding, "column '\(column)' is missing from the result")
         }
-        return value
+        return cells[position]
     }
 
+    /// True for `NULL`, and for a column the result does not have.
     public func isNull(_ column: String) -> Bool {
-        if case .null = values[column] ?? .null { return true }
+        guard let position = columns.positions[column] else { return true }
+        if case .null = cells[position] { return true }
         return false
     }
 

@@ -445,10 +445,14 @@ struct PostgresSession: DatabaseSession {
 
     static func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [SQLRow] where Rows.Element == PostgresRow {
         var result: [SQLRow] = []
+        var columns: SQLColumns?
         for try await row in rows {
-            var values: [String: SQLValue] = [:]
-            for cell in row { values[cell.columnName] = try value(cell) }
-            result.append(SQLRow(values: values))
+            let names = columns ?? SQLColumns(row.map(\.columnName))
+            columns = names
+            var cells: [SQLValue] = []
+            cells.reserveCapacity(row.count)
+            for cell in row { cells.append(try value(cell)) }
+            result.append(SQLRow(columns: names, cells: cells))
         }
         return result
     }

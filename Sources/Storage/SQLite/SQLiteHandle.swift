@@ -128,7 +128,7 @@ final class SQLiteHandle: @unchecked Sendable {
             guard code == SQLITE_OK else { throw failure(code, sql: sql) }
         }
         var rows: [SQLRow] = []
-        var columns: [String] = []
+        var columns: SQLColumns?
         defer {
             // Read and reset: what the steps below had SQLite compile again.
             let again = sqlite_nio_sqlite3_stmt_status(pointer, SQLITE_STMTSTATUS_REPREPARE, 1)
@@ -138,18 +138,18 @@ final class SQLiteHandle: @unchecked Sendable {
             let code = sqlite_nio_sqlite3_step(pointer)
             if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else { throw failure(code, sql: sql) }
-            if rows.isEmpty {
-                // Named at each run, not at preparation: SQLite prepares a kept statement again
-                // when the schema changed, and `SELECT *` may then have other columns.
-                columns = (0..<sqlite_nio_sqlite3_column_count(pointer)).map { index in
+            // Named at each run, not at preparation: SQLite prepares a kept statement again when
+            // the schema changed, and `SELECT *` may then have other columns.
+            let names = columns ?? SQLColumns(
+                (0..<sqlite_nio_sqlite3_column_count(pointer)).map { index in
                     sqlite_nio_sqlite3_column_name(pointer, index).map { String(cString: $0) } ?? "column\(index)"
-                }
-            }
-            var values: [String: SQLValue] = Dictionary(minimumCapacity: columns.count)
-            for (index, name) in columns.enumerated() {
-                values[name] = Self.value(of: pointer, at: Int32(index))
-            }
-            rows.append(SQLRow(values: values))
+                })
+            columns = names
+            let width = sqlite_nio_sqlite3_column_count(pointer)
+            var cells: [SQLValue] = []
+            cells.reserveCapacity(Int(width))
+            for index in 0..<width { cells.append(Self.value(of: pointer, at: index)) }
+            rows.append(SQLRow(columns: names, cells: cells))
         }
         return rows
     }
