@@ -27,6 +27,33 @@ extension JSONValue {
         String(decoding: bytes(format), as: UTF8.self)
     }
 
+    /// The compact JSON text, or nil when a string or key holds the NUL character U+0000 (see
+    /// `firstNUL`). One walk of the value: the text is written, then its escapes are read, where
+    /// a NUL can only be `\u0000` (the serializer writes a backslash in escapes only).
+    public func serializedWithoutNUL() -> String? {
+        let output = bytes(.compact)
+        let holdsNUL = output.withUnsafeBufferPointer { text -> Bool in
+            let backslash = UInt8(ascii: "\\"), u = UInt8(ascii: "u"), zero = UInt8(ascii: "0")
+            var index = 0
+            while index < text.count {
+                guard text[index] == backslash, index + 1 < text.count else {
+                    index += 1
+                    continue
+                }
+                guard text[index + 1] == u else {
+                    index += 2  // a two-character escape
+                    continue
+                }
+                if index + 5 < text.count, text[index + 2] == zero, text[index + 3] == zero, text[index + 4] == zero, text[index + 5] == zero {
+                    return true
+                }
+                index += 6
+            }
+            return false
+        }
+        return holdsNUL ? nil : String(decoding: output, as: UTF8.self)
+    }
+
     /// The UTF-8 bytes of the JSON text.
     public func bytes(_ format: Format = .compact) -> [UInt8] {
         var output: [UInt8] = []

@@ -47,17 +47,24 @@ struct HostileInputTests {
         }
     }
 
-    @Test("the storage layer refuses text with NUL in both dialects instead of storing or cutting it",
+    @Test("the storage layer refuses text with NUL in both dialects instead of storing or cutting it, and stores look-alikes whole",
         arguments: Dialect.allCases)
     func storage(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
-            for binds: [SQLValue] in [[.text("a\u{0}b")], [.json(["k": "v\u{0}"])]] {
+            let refused: [[SQLValue]] = [
+                [.text("a\u{0}b")], [.json(["k": "v\u{0}"])], [.json(["a\u{0}": 1])], [.json([["deep": ["\\", "\u{0}"]]])],
+            ]
+            for binds in refused {
                 let error = await #expect(throws: StorageError.self) {
                     try await database.write { store in try await store.session.query("SELECT $1 AS v", binds) }
                 }
                 #expect(error?.kind == .invalidValue)
                 #expect(error?.message.contains("NUL") == true)
             }
+            // The six characters `\u0000` are text like any other, alone or after an escaped backslash.
+            let lookAlike: JSONValue = ["text": "\\u0000", "after": "\\\\u0000", "quote": "\"\\"]
+            let stored = try await database.write { store in try await store.session.query("SELECT $1 AS v", [.json(lookAlike)]) }
+            #expect(try stored.first?.json("v") == lookAlike)
         }
     }
 }

@@ -36,17 +36,21 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
 
     static let nulMessage = "text containing the NUL character (U+0000) cannot be stored"
 
-    /// Refuses binds that hold the NUL character, the same way in both dialects: PostgreSQL
-    /// rejects such text and SQLite would silently cut it short.
-    static func checkBinds(_ binds: [SQLValue]) throws(StorageError) {
-        for bind in binds {
+    /// The binds as both drivers send them: JSON as its compact text. Refuses a value that holds
+    /// the NUL character, the same way in both dialects: PostgreSQL rejects such text and SQLite
+    /// would silently cut it short.
+    static func storable(_ binds: [SQLValue]) throws(StorageError) -> [SQLValue] {
+        var result = binds
+        for (index, bind) in binds.enumerated() {
             switch bind {
             case .text(let s) where s.containsNUL:
                 throw StorageError(.invalidValue, nulMessage)
-            case .json(let j) where j.firstNUL() != nil:
-                throw StorageError(.invalidValue, nulMessage)
+            case .json(let j):
+                guard let text = j.serializedWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
+                result[index] = .text(text)
             default: continue
             }
         }
+        return result
     }
 }

@@ -412,8 +412,8 @@ struct PostgresSession: DatabaseSession {
 
     /// Sends one statement as it is.
     @discardableResult
-    func run(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
-        try StorageError.checkBinds(binds)
+    func run(_ sql: String, _ values: [SQLValue]) async throws(StorageError) -> [SQLRow] {
+        let binds = try StorageError.storable(values)
         let connection = self.connection
         let logger = self.logger
         do {

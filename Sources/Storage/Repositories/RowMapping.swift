@@ -167,16 +167,13 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
 
-    /// The same row with its JSON values serialized (and refused when they hold NUL, by the check
-    /// every driver applies at bind time, `StorageError.checkBinds`): both drivers bind JSON as its text, so the row binds
-    /// the same, and whoever writes it later has no JSON left to walk.
+    /// The same row with its JSON values serialized (and refused when they hold NUL), as every
+    /// driver turns binds at bind time (`StorageError.storable`): both drivers bind JSON as its
+    /// text, so the row binds the same, and whoever writes it later has no JSON left to walk.
     func serializingJSON() throws(StorageError) -> Columns {
         var row = self
-        for index in row.pairs.indices {
-            guard case .json(let value) = row.pairs[index].1 else { continue }
-            try StorageError.checkBinds([row.pairs[index].1])
-            row.pairs[index].1 = .text(value.serialized())
-        }
+        let values = try StorageError.storable(row.pairs.map(\.1))
+        for index in row.pairs.indices { row.pairs[index].1 = values[index] }
         return row
     }
 }

@@ -367,7 +367,6 @@ struct SQLiteSession: DatabaseSession {
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
-        try StorageError.checkBinds(binds)
-        return try await connection.query(sql, binds)
+        try await connection.query(sql, StorageError.storable(binds))
     }
 }
