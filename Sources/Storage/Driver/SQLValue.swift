@@ -24,13 +24,13 @@ public enum SQLValue: Sendable, Hashable {
 /// and finds a column through this one table, built once per result rather than a dictionary
 /// per row (a claim reads dozens of columns of each of its rows). A repeated name is the last
 /// column of that name, as a dictionary filled in column order would keep it.
-public final class SQLColumns: Sendable {
+final class SQLColumns: Sendable {
     /// Each name's position in a row's values.
     let positions: [String: Int]
     /// The column sets `prefixed` made, by prefix: the same few per result, each made once.
     private let prefixedSets = Mutex<[String: SQLColumns]>([:])
 
-    public convenience init(_ names: [String]) {
+    convenience init(_ names: [String]) {
         var positions: [String: Int] = Dictionary(minimumCapacity: names.count)
         for (position, name) in names.enumerated() { positions[name] = position }
         self.init(positions: positions)
@@ -58,14 +58,9 @@ public struct SQLRow: Sendable {
     /// The row's values in the order of the result's columns.
     let cells: [SQLValue]
 
-    public init(columns: SQLColumns, cells: [SQLValue]) {
+    init(columns: SQLColumns, cells: [SQLValue]) {
         self.columns = columns
         self.cells = cells
-    }
-
-    /// A row of its own columns (tests, and rows not read from a database).
-    public init(values: [String: SQLValue]) {
-        self.init(columns: SQLColumns(Array(values.keys)), cells: Array(values.values))
     }
 
     /// Every column by name.
