@@ -88,3 +88,30 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test("tower bench --backlog drains --tasks tasks off a deeper queue and leaves the rest queued")
+    func benchBacklog() async throws {
+        try await withSetup(.sqlite) { setup in
+            let outcome = try await TowerBinary.run(
+                ["bench", "--mode", "burn-down", "--tasks", "5", "--backlog", "1500", "--workers", "1", "--concurrency", "1", "--path", "storage",
+                    "--idle-samples", "0", "--trace-root", setup.traceRoot.path], environment: setup.environment)
+            #expect(outcome.status == 0, "\(outcome)")
+            let lines = outcome.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains { $0.hasPrefix("burn-down:") && $0.contains("first start to completion 5,") }, "\(outcome.stdout)")
+            // "backlog: 1505 tasks enqueued, F finished by the workers, Q left queued"
+            let backlog = try #require(lines.first { $0.hasPrefix("backlog:") }, "\(outcome.stdout)")
+            let numbers = backlog.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            #expect(numbers.count == 3, "\(backlog)")
+            if numbers.count == 3 {
+                #expect(numbers[0] == 1505)
+                #expect(numbers[1] >= 5, "the workers finished the drained tasks: \(backlog)")
+                #expect(numbers[2] > 0 && numbers[1] + numbers[2] == 1505, "the workers stopped with the backlog still queued: \(backlog)")
+            }
+
+            let refused = try await TowerBinary.run(["bench", "--backlog", "10"], environment: setup.environment)
+            #expect(refused.status != 0, "\(refused)")
+            #expect(refused.stderr.contains("--backlog measures a burn-down only"), "\(refused)")
+        }
+    }
+}

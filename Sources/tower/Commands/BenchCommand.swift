@@ -18,7 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
             clients while it runs, and waits until every task is finished with full CWOM bookkeeping (Run, Artifacts,
             trace folder, evidence pack, audit). --mode burn-down enqueues --tasks tasks first, then drains the backlog
             with --workers separate `tower worker` processes of --concurrency slots each (how River and graphile-worker
-            publish their figures). --path http sends each enqueue through the HTTP handler of POST /tasks/enqueue
+            publish their figures); with --backlog, that many more tasks wait behind them, and the figure is the
+            drain of the first --tasks off a deep queue. --path http sends each enqueue through the HTTP handler of POST /tasks/enqueue
             (validation, policy, transaction; in process, no socket); --path storage calls the engine directly.
             Every run prints the statements per task of intake, claim and completion (counted), and the idle
             enqueue-to-start latency. --ceiling also writes the very rows of an enqueue, a claim and a completion with
@@ -37,6 +38,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Single-task samples for the idle latency.") var idleSamples = 50
     @Option(help: "mixed or burn-down.") var mode = "mixed"
     @Option(help: "burn-down: worker processes draining the backlog.") var workers = 2
+    @Option(help: """
+        burn-down: tasks enqueued behind the --tasks ones and left queued: the figure is the drain of the first \
+        --tasks tasks off a queue this much deeper (a claim that sorts the whole queue slows with it).
+        """)
+    var backlog = 0
     @Option(help: "burn-down: the tower binary the workers run (default: this one), to compare builds.")
     var workerBinary: String?
     @Flag(help: """
@@ -68,6 +74,13 @@ struct BenchCommand: AsyncParsableCommand {
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
         if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
         guard ceilingBatch >= 1 else { throw ValidationError("--ceiling-batch must be at least 1") }
+        guard backlog >= 0 else { throw ValidationError("--backlog must be 0 or more") }
+        if backlog > 0 {
+            // The idle samples and the ceiling would run on a queue that still holds the backlog.
+            guard mode == "burn-down", idleSamples == 0, !ceiling else {
+                throw ValidationError("--backlog measures a burn-down only: it needs --mode burn-down and --idle-samples 0, and no --ceiling")
+            }
+        }
         if workerSchema {
             // The idle samples and the ceiling run this build's code, which needs this build's schema.
             guard mode == "burn-down", workerBinary != nil, idleSamples == 0, !ceiling else {
@@ -217,7 +230,7 @@ struct BenchCommand: AsyncParsableCommand {
     {
         _ = counting.takeByOperation()
         let start = Date()
-        let ids = try await enqueueAll(api: api, db: db, worker: worker)
+        let ids = try await enqueueAll(tasks + backlog, api: api, db: db, worker: worker)
         let enqueueSeconds = Date().timeIntervalSince(start)
         var measured = Measured(enqueue: Double(ids.count) / enqueueSeconds)
         print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
@@ -237,21 +250,31 @@ struct BenchCommand: AsyncParsableCommand {
                 [binary, "worker", "--concurrency", String(concurrency)], environment: environment,
                 stderr: .inherit)
         }
-        try await waitUntilFinished(db, count: ids.count)
+        try await waitUntilFinished(db, count: tasks)
         let drainSeconds = Date().timeIntervalSince(drainStart)
+        // SIGTERM: the workers claim no more and finish what they run; a backlog stays queued.
         for process in processes { process.send(SIGTERM) }
         for process in processes { _ = await process.wait() }
-        let (first, last) = try await db.read { store -> (Timestamp?, Timestamp?) in
-            let tasks = try await store.tasks.list(page: Page(limit: 1_000_000))
-            return (tasks.compactMap(\.startedAt).min(), tasks.compactMap(\.completedAt).max())
+        let (first, nth, finished, queued) = try await db.read { store -> (Timestamp?, Timestamp?, Int, Int) in
+            let done = try await store.tasks.list(page: Page(limit: 1_000_000)).filter { $0.status.isFinished }
+            // The `tasks`-th completion, not the last: with a backlog the workers finish a few more
+            // after it while they stop (without one, it is the last).
+            let completions = done.compactMap(\.completedAt).sorted { $0.microseconds < $1.microseconds }
+            let counts = try await store.tasks.countByStatus()
+            return (done.compactMap(\.startedAt).min(), completions.count >= tasks ? completions[tasks - 1] : completions.last,
+                done.count, counts[TaskStatus.queued.rawValue] ?? 0)
         }
-        let working = (last?.seconds(since: first ?? .now()) ?? drainSeconds)
-        measured.work = Double(ids.count) / working
-        print(String(format: "burn-down:               %8.0f tasks/s  (first start to last completion, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(ids.count) / working, working, drainSeconds, workers, concurrency))
+        let working = (nth?.seconds(since: first ?? .now()) ?? drainSeconds)
+        measured.work = Double(tasks) / working
+        let upTo = backlog > 0 ? "completion \(tasks)" : "last completion"
+        print(String(format: "burn-down:               %8.0f tasks/s  (first start to %@, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(tasks) / working, upTo, working, drainSeconds, workers, concurrency))
+        if backlog > 0 {
+            print("backlog:                 \(ids.count) tasks enqueued, \(finished) finished by the workers, \(queued) left queued")
+        }
         // CPU per task moves less with this machine's speed than a rate does, and says how much
         // of the drain's CPU is the workers' (the database server's is not ours to read here).
         let workerCPU = processes.compactMap(\.cpuSeconds).reduce(0, +)
-        print(String(format: "workers' CPU per task:   %8.3f ms  (user + system of the %d worker processes, start-up included)", workerCPU * 1000 / Double(ids.count), workers))
+        print(String(format: "workers' CPU per task:   %8.3f ms  (user + system of the %d worker processes, start-up included)", workerCPU * 1000 / Double(max(1, finished)), workers))
         return measured
     }
 
@@ -272,7 +295,7 @@ struct BenchCommand: AsyncParsableCommand {
     func mixed(db: Database, counting: CountingDriver, api: TowerAPI, worker: BridgeWorker) async throws -> Measured {
         _ = counting.takeByOperation()
         let start = Date()
-        let ids = try await enqueueAll(api: api, db: db, worker: worker)
+        let ids = try await enqueueAll(tasks, api: api, db: db, worker: worker)
         let enqueued = Date()
         try await waitUntilFinished(db, count: ids.count)
         let finished = Date()
@@ -286,11 +309,11 @@ struct BenchCommand: AsyncParsableCommand {
         return Measured(enqueue: Double(ids.count) / enqueueSeconds, work: Double(ids.count) / totalSeconds)
     }
 
-    func enqueueAll(api: TowerAPI, db: Database, worker: BridgeWorker) async throws -> [String] {
+    func enqueueAll(_ count: Int, api: TowerAPI, db: Database, worker: BridgeWorker) async throws -> [String] {
         var ids: [String] = []
         try await withThrowingTaskGroup(of: [String].self) { group in
             for client in 0..<clients {
-                let share = tasks / clients + (client < tasks % clients ? 1 : 0)
+                let share = count / clients + (client < count % clients ? 1 : 0)
                 group.addTask {
                     var mine: [String] = []
                     for n in 0..<share { mine.append(try await enqueue(api: api, db: db, worker: worker, n: n, client: client)) }
