@@ -10,7 +10,7 @@ struct Tower: AsyncParsableCommand {
         commandName: "tower",
         abstract: "Control Tower: a task-queue bridge worker that records work as CWOM objects.",
         discussion: """
-            Keeps the legacy JCT V1 task intake working, executes tasks in the background and
+            Keeps the legacy JCT V1 task intake working, executes tasks in the background and \
             records every execution as Canonical Work Object Model (CWOM v0.1) records.
             """,
         version: version,

@@ -14,8 +14,8 @@ struct BackfillCommand: AsyncParsableCommand {
         commandName: "backfill",
         abstract: "Give every legacy task without CWOM objects its Repo, Issue, ContextPacket, ConstraintSnapshot (and Run and Artifacts when finished).",
         discussion: """
-            Idempotent and resumable: a task that has its issue is never touched again, so a second run reports nothing
-            to do and a run stopped with Ctrl-C continues where it stopped. Safe while workers and the legacy API run on
+            Idempotent and resumable: a task that has its issue is never touched again, so a second run reports nothing \
+            to do and a run stopped with Ctrl-C continues where it stopped. Safe while workers and the legacy API run on \
             the same database. See docs/migration.md.
             """
     )

@@ -14,17 +14,17 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput and latency end to end with the stub executor.",
         discussion: """
-            --mode mixed (default) starts a worker in this process, enqueues --tasks tasks from --clients concurrent
-            clients while it runs, and waits until every task is finished with full CWOM bookkeeping (Run, Artifacts,
-            trace folder, evidence pack, audit). --mode burn-down enqueues --tasks tasks first, then drains the backlog
-            with --workers separate `tower worker` processes of --concurrency slots each (how River and graphile-worker
-            publish their figures); with --backlog, that many more tasks wait behind them, and the figure is the drain
-            of the first --tasks off that deeper queue. --path http sends each enqueue through the HTTP handler of
-            POST /tasks/enqueue (validation, policy, transaction; in process, no socket); --path storage calls the
-            engine directly.
-            Every run prints the statements per task of intake, claim and completion (counted), and the idle
-            enqueue-to-start latency. --ceiling also writes the very rows of an enqueue, a claim and a completion with
-            plain multi-row SQL in batches of 32 (--ceiling-batch), without the application, and prints our figures as a share of it.
+            --mode mixed (default) starts a worker in this process, enqueues --tasks tasks from --clients concurrent \
+            clients while it runs, and waits until every task is finished with full CWOM bookkeeping (Run, Artifacts, \
+            trace folder, evidence pack, audit). --mode burn-down enqueues --tasks tasks first, then drains the backlog \
+            with --workers separate `tower worker` processes of --concurrency slots each (how River and graphile-worker \
+            publish their figures); with --backlog, that many more tasks wait behind them, and the figure is the drain \
+            of the first --tasks off that deeper queue. --path http sends each enqueue through the HTTP handler of \
+            POST /tasks/enqueue (validation, policy, transaction; in process, no socket); --path storage calls the \
+            engine directly. \
+            Every run prints the statements per task of intake, claim and completion (counted), and the idle \
+            enqueue-to-start latency. --ceiling also writes the very rows of an enqueue, a claim and a completion with \
+            plain multi-row SQL in batches of 32 (--ceiling-batch), without the application, and prints our figures as a share of it. \
             Use a throwaway database: the default is a new SQLite file in a temporary folder.
             """
     )

@@ -9,7 +9,7 @@ struct KeysCommand: ParsableCommand {
         commandName: "keys",
         abstract: "Add, list and revoke API keys (the file of TOWER_API_KEYS_FILE; docs/operations.md).",
         discussion: """
-            A running server re-reads the file on SIGHUP (or at its next start): add, rotate and revoke
+            A running server re-reads the file on SIGHUP (or at its next start): add, rotate and revoke \
             keys without a restart.
             """,
         subcommands: [Add.self, List.self, Revoke.self]

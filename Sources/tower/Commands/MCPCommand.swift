@@ -14,9 +14,9 @@ struct MCPCommand: AsyncParsableCommand {
         commandName: "mcp",
         abstract: "Serve the MCP tools (jct_list_tasks, jct_claim_task, …) over stdio for an agent (docs/mcp.md).",
         discussion: """
-            Settings as for `tower worker` (DATABASE_URL, JCT_TRACE_ROOT, JCT_ALLOWED_REPO_PREFIXES,
-            JCT_REVIEW_AUTO_APPROVE, …). With keys configured (JCT_API_KEY or TOWER_API_KEYS_FILE), the
-            agent's key is TOWER_MCP_KEY: its scopes decide which tools it may call and its name is the
+            Settings as for `tower worker` (DATABASE_URL, JCT_TRACE_ROOT, JCT_ALLOWED_REPO_PREFIXES, \
+            JCT_REVIEW_AUTO_APPROVE, …). With keys configured (JCT_API_KEY or TOWER_API_KEYS_FILE), the \
+            agent's key is TOWER_MCP_KEY: its scopes decide which tools it may call and its name is the \
             actor of what it does. Without keys, every tool is open.
             """
     )

@@ -40,9 +40,9 @@ struct MigrateCommand: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Create the database schema, adopt a legacy JCT database, or apply pending migrations.",
         discussion: """
-            Each migration runs in its own transaction and is recorded with its checksum in
-            tower_migrations. Running it from several processes at once is safe. On a database made by
-            the legacy service (alembic head j1e2f3a4b5c6) the legacy tables are adopted in place: nothing
+            Each migration runs in its own transaction and is recorded with its checksum in \
+            tower_migrations. Running it from several processes at once is safe. On a database made by \
+            the legacy service (alembic head j1e2f3a4b5c6) the legacy tables are adopted in place: nothing \
             is dropped or retyped, only additive changes are applied.
             """
     )

@@ -10,9 +10,9 @@ struct PruneCommand: AsyncParsableCommand {
         commandName: "prune",
         abstract: "Delete the trace folders of old finished Runs (and, if asked, old finished task rows).",
         discussion: """
-            Trace folders of Runs that ended (done, failed, canceled) longer ago than --older-than are deleted; their
-            Artifacts are kept and marked pruned. CWOM objects and the audit log are never deleted. Runs under review
-            are never pruned. Works in short batches and audits every deletion; with several processes on one
+            Trace folders of Runs that ended (done, failed, canceled) longer ago than --older-than are deleted; their \
+            Artifacts are kept and marked pruned. CWOM objects and the audit log are never deleted. Runs under review \
+            are never pruned. Works in short batches and audits every deletion; with several processes on one \
             PostgreSQL database, one prunes at a time. Environment: DATABASE_URL, TOWER_RETENTION_DAYS (the default age).
             """
     )

@@ -98,10 +98,10 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the HTTP API (legacy /tasks intake, health) on the embedded default: no configuration needed.",
         discussion: """
-            Creates and migrates the database (SQLite at .tower/tower.db unless DATABASE_URL says otherwise),
-            then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT,
-            JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC,
-            TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT,
+            Creates and migrates the database (SQLite at .tower/tower.db unless DATABASE_URL says otherwise), \
+            then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT, \
+            JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC, \
+            TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT, \
             TOWER_CORS_ORIGINS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
             """
     )

@@ -152,10 +152,11 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run a bridge worker: claim queued tasks, execute them, record Runs, Artifacts and traces.",
         discussion: """
-            Runs until SIGTERM or SIGINT, then stops claiming, lets running work finish within the grace
+            Runs until SIGTERM or SIGINT, then stops claiming, lets running work finish within the grace \
             period and requeues the rest. Any number of workers may share one PostgreSQL database.
-            Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT,
-            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS,
+
+            Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT, \
+            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
             TOWER_RETENTION_DELETE_TASKS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
