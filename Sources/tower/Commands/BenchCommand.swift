@@ -257,13 +257,13 @@ struct BenchCommand: AsyncParsableCommand {
         for process in processes { process.send(SIGTERM) }
         for process in processes { _ = await process.wait() }
         let (first, nth, finished, queued) = try await db.read { store -> (Timestamp?, Timestamp?, Int, Int) in
-            let done = try await store.tasks.list(page: Page(limit: 1_000_000)).filter { $0.status.isFinished }
+            let all = try await store.tasks.list(page: Page(limit: 1_000_000))
+            let done = all.filter { $0.status.isFinished }
             // The `tasks`-th completion, not the last: with a backlog the workers finish a few more
             // after it while they stop (without one, it is the last).
             let completions = done.compactMap(\.completedAt).sorted { $0.microseconds < $1.microseconds }
-            let counts = try await store.tasks.countByStatus()
             return (done.compactMap(\.startedAt).min(), completions.count >= tasks ? completions[tasks - 1] : completions.last,
-                done.count, counts[TaskStatus.queued.rawValue] ?? 0)
+                done.count, all.count { $0.status == .queued })
         }
         let working = (nth?.seconds(since: first ?? .now()) ?? drainSeconds)
         measured.work = Double(tasks) / working
