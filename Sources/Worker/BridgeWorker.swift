@@ -174,6 +174,10 @@ public final class BridgeWorker: Service, Sendable {
         let wakeups = await wake.fired
         do {
             claimed = try await claim(limit: limit)
+        } catch where Task.isCancelled {
+            // The worker is stopping. A claim that committed before it was cut short leaves its
+            // tasks leased to this worker; they are rescued when the lease ends.
+            logger.debug("claim cut short by the worker's stop", metadata: ["error": "\(error)"])
         } catch {
             logger.error("claim failed", metadata: ["error": "\(error)"])
         }
@@ -243,6 +247,8 @@ public final class BridgeWorker: Service, Sendable {
             do {
                 let rescued = try await rescueExpired()
                 if rescued > 0 { await wake.fire() }
+            } catch where Task.isCancelled {
+                break  // the worker is stopping: a rescue cut short is no failure
             } catch {
                 logger.error("rescue failed", metadata: ["error": "\(error)"])
             }
