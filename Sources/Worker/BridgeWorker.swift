@@ -176,8 +176,10 @@ public final class BridgeWorker: Service, Sendable {
             claimed = try await claim(limit: limit)
         } catch where Task.isCancelled {
             // The worker is stopping. A claim that committed before it was cut short leaves its
-            // tasks leased to this worker; they are rescued when the lease ends.
-            logger.debug("claim cut short by the worker's stop", metadata: ["error": "\(error)"])
+            // tasks leased to this worker, unknown to it: they are rescued when the lease ends.
+            logger.notice(
+                "claim cut short by the worker's stop; a task it may have claimed is rescued when its lease ends",
+                metadata: ["error": "\(error)", "lease_seconds": "\(configuration.leaseSeconds)"])
         } catch {
             logger.error("claim failed", metadata: ["error": "\(error)"])
         }
