@@ -169,6 +169,48 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("at the WAL's limit a free checkpointer is handed the checkpoint, and the writer finishes one itself only a threshold later")
+    func limitHandedOffOnce() async throws {
+        try await withDriver(checkpointPages: 8, walLimitPages: 32) { driver in
+            let frame = 24 + 4_096
+            func walFrames() throws -> Int {
+                let bytes = try #require(try FileManager.default.attributesOfItem(atPath: driver.path + "-wal")[.size] as? Int)
+                return max(0, bytes - 32) / frame
+            }
+            // A reader's snapshot keeps every checkpoint from copying what came after it, so the
+            // WAL cannot start over and grows through the limit.
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (release, releasing) = AsyncStream<Void>.makeStream()
+            async let reading: Int? = driver.read { session in
+                let count = try await session.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n")
+                holding.yield()
+                for await _ in release { break }
+                return count
+            }
+            for await _ in held { break }
+            let filler = String(repeating: "x", count: 3_000)
+            var n = 0
+            func commit() async throws {
+                let id = n
+                _ = try await driver.write { try await $0.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(id), .text(filler)) }
+                n += 1
+                // Every checkpoint handed off so far has run: the checkpointer is free again.
+                _ = await driver.checkpointsCompleted()
+            }
+            while try walFrames() < 32 { try await commit() }
+            let frames = try walFrames()
+            #expect(frames < 40, "a commit adds a few pages: \(frames) frames")
+            #expect(driver.checkpointsFinishedByWriter == 0, "the commit that reached the limit handed its checkpoint to the free checkpointer")
+            while try walFrames() < 40 + 4 { try await commit() }
+            #expect(driver.checkpointsFinishedByWriter > 0, "a threshold past the limit, the writer finished one itself")
+            releasing.yield()
+            releasing.finish()
+            #expect(try await reading == 0)
+            let count = try await driver.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+            #expect(count == n)
+        }
+    }
+
     @Test("WAL frames gathered per commit: every commit, many pieces long or one page, is in the file for another connection when it returns; a rolled-back spill leaves nothing")
     func gatheredWAL() async throws {
         struct RolledBack: Error {}
