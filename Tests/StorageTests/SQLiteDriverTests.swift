@@ -211,6 +211,30 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("a driver that closes beside another process copies the WAL it grew, so the other's next write starts the WAL over")
+    func closeCheckpointsForTheOthers() async throws {
+        // Thresholds no commit reaches: neither driver's checkpointer runs before the close.
+        try await withDriver(checkpointPages: 1_000_000, walLimitPages: 1_000_000) { server in
+            let worker = try await SQLiteDriver.open(path: server.path, readers: 1, checkpointPages: 1_000_000, walLimitPages: 1_000_000)
+            let filler = String(repeating: "x", count: 3_000)
+            do {
+                _ = try await worker.write { session in
+                    for n in 0..<200 { try await session.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
+                }
+                #expect(worker.walPagesAfterLastCommit > 150, "the worker's commit is in the WAL")
+            } catch {
+                await worker.close()
+                throw error
+            }
+            // Not the last connection to the file: SQLite itself would leave the WAL as it is.
+            await worker.close()
+            _ = try await server.write { try await $0.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(1_000), .text("after")) }
+            #expect(server.walPagesAfterLastCommit < 10, "the WAL started over at the server's write: \(server.walPagesAfterLastCommit) pages")
+            let count = try await server.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+            #expect(count == 201)
+        }
+    }
+
     @Test("WAL frames gathered per commit: every commit, many pieces long or one page, is in the file for another connection when it returns; a rolled-back spill leaves nothing")
     func gatheredWAL() async throws {
         struct RolledBack: Error {}
