@@ -300,12 +300,14 @@ public final class BridgeWorker: Service, Sendable {
 
     /// After shutdown begins: waits up to the grace period for running work, then stops the rest.
     func drain() async {
-        let deadline = Date().addingTimeInterval(configuration.gracePeriodSeconds)
-        while await state.runningCount > 0 && Date() < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        // Every attempt that ends fires `wake` once it has left the running set, and the claim
+        // loop no longer waits on it: the drain wakes as each one ends, not on a poll.
+        let deadline = ContinuousClock.now + .seconds(configuration.gracePeriodSeconds)
+        while await state.runningCount > 0, ContinuousClock.now < deadline {
+            await wake.wait(for: deadline - .now)
         }
         for id in await state.runningIds { await state.stop(id, .shutdown) }
-        while await state.runningCount > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        while await state.runningCount > 0 { await wake.wait(for: .seconds(1)) }
     }
 
     func recordWorker(stopped: Bool) async throws {
