@@ -211,27 +211,45 @@ struct SQLiteDriverTests {
         }
     }
 
-    @Test("a driver that closes beside another process copies the WAL it grew, so the other's next write starts the WAL over")
+    @Test("a driver that wrote and closes beside another process copies the WAL, so the other's next write starts it over; one that only read leaves it")
     func closeCheckpointsForTheOthers() async throws {
-        // Thresholds no commit reaches: neither driver's checkpointer runs before the close.
+        // Thresholds no commit reaches: no driver's checkpointer runs before a close.
         try await withDriver(checkpointPages: 1_000_000, walLimitPages: 1_000_000) { server in
-            let worker = try await SQLiteDriver.open(path: server.path, readers: 1, checkpointPages: 1_000_000, walLimitPages: 1_000_000)
+            func other() async throws -> SQLiteDriver {
+                try await SQLiteDriver.open(path: server.path, readers: 1, checkpointPages: 1_000_000, walLimitPages: 1_000_000)
+            }
             let filler = String(repeating: "x", count: 3_000)
-            do {
-                _ = try await worker.write { session in
-                    for n in 0..<200 { try await session.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
+            func insert(_ driver: SQLiteDriver, _ ids: Range<Int>) async throws {
+                _ = try await driver.write { session in
+                    for n in ids { try await session.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(n), .text(filler)) }
                 }
-                #expect(worker.walPagesAfterLastCommit > 150, "the worker's commit is in the WAL")
+            }
+            try await insert(server, 0..<100)
+            let grown = server.walPagesAfterLastCommit
+            #expect(grown > 75, "the server's commit is in the WAL")
+
+            // A `tower tasks` beside the server, say: it only reads, and copies nothing as it exits.
+            let reader = try await other()
+            let seen = try? await reader.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
+            await reader.close()
+            #expect(seen == 100)
+            try await insert(server, 100..<101)
+            #expect(server.walPagesAfterLastCommit > grown, "the WAL went on growing: \(server.walPagesAfterLastCommit) pages")
+
+            // A worker process: it writes, then stops. Not the last connection to the file, so
+            // SQLite itself would leave the WAL as it is.
+            let worker = try await other()
+            do {
+                try await insert(worker, 200..<300)
             } catch {
                 await worker.close()
                 throw error
             }
-            // Not the last connection to the file: SQLite itself would leave the WAL as it is.
             await worker.close()
-            _ = try await server.write { try await $0.query("INSERT INTO t (id, v) VALUES ($1, $2)", .int(1_000), .text("after")) }
+            try await insert(server, 1_000..<1_001)
             #expect(server.walPagesAfterLastCommit < 10, "the WAL started over at the server's write: \(server.walPagesAfterLastCommit) pages")
             let count = try await server.read { try await $0.query("SELECT COUNT(*) AS n FROM t", []).first?.optionalInt("n") }
-            #expect(count == 201)
+            #expect(count == 202)
         }
     }
 

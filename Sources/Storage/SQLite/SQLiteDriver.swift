@@ -385,8 +385,10 @@ final class SQLiteCheckpointer: Sendable {
     /// inside idle commits (13 and 23 ms, the slowest idle enqueue-to-start). Another process's
     /// checkpoint running answers busy at once; then this one runs after it, so that what that
     /// one did not copy (this process's last commits, say) is copied too. Bounded: a second at
-    /// most, and never an error (the data is safe in the WAL either way).
+    /// most, and never an error (the data is safe in the WAL either way). Only a driver that wrote:
+    /// a `tower tasks` beside a server would otherwise copy the server's WAL as it exits.
     func checkpointAtClose() async {
+        guard lastPages > 0 else { return }
         for _ in 0..<40 {
             guard let row = try? await connection.query("PRAGMA wal_checkpoint(PASSIVE)", []).first,
                 (try? row.optionalInt("busy")) == 1
