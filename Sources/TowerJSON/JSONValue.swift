@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A JSON value that keeps the order of object keys.
 ///
 /// Control Tower builds every response body, trace file and stored JSON column from these
@@ -190,5 +198,19 @@ extension StringProtocol {
     /// Whether the text holds the NUL character U+0000.
     public var containsNUL: Bool {
         utf8.withContiguousStorageIfAvailable { bytes in bytes.contains(0) } ?? utf8.contains(0)
+    }
+}
+
+extension String {
+    /// Whether the text holds the NUL character U+0000. Every text bind of every statement is
+    /// checked, hundreds per intake batch on SQLite's writer thread: this one is specialized
+    /// for `String` and inlined where it is used (the generic one above was 1.3 % of the writer
+    /// under `wrk`), and it asks `memchr`, which reads a vector's width at a time.
+    @inlinable public var containsNUL: Bool {
+        var text = self
+        return text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            return memchr(base, 0, bytes.count) != nil
+        }
     }
 }

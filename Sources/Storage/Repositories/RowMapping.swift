@@ -19,7 +19,12 @@ enum SQL {
         let perChunk = max(1, 30_000 / names.count)
         var statements: [(String, [SQLValue])] = []
         var start = 0
-        let head = Array("INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES ".utf8)
+        var head = Array("INSERT INTO \(table) (".utf8)
+        for (index, name) in names.enumerated() {
+            if index > 0 { head.append(UInt8(ascii: ",")) }
+            head += name.utf8
+        }
+        head += ") VALUES ".utf8
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
             var binds: [SQLValue] = []
@@ -30,11 +35,11 @@ enum SQL {
             var sql = head
             sql.reserveCapacity(head.count + chunk.count * (names.count * 7 + 4) + suffix.utf8.count)
             for (index, row) in chunk.enumerated() {
-                if index > 0 { sql += [UInt8(ascii: ","), UInt8(ascii: " ")] }
+                if index > 0 { sql.append(UInt8(ascii: ",")) }
                 sql.append(UInt8(ascii: "("))
                 appendPlaceholders(to: &sql, count: names.count, after: binds.count)
                 sql.append(UInt8(ascii: ")"))
-                binds += row.pairs.map(\.1)
+                for pair in row.pairs { binds.append(pair.1) }
             }
             sql += suffix.utf8
             statements.append((String(decoding: sql, as: UTF8.self), binds))
@@ -53,7 +58,7 @@ enum SQL {
     /// `$a, $b, …`: `count` placeholders numbered from `offset + 1`.
     static func appendPlaceholders(to text: inout [UInt8], count: Int, after offset: Int) {
         for n in 0..<count {
-            if n > 0 { text += [UInt8(ascii: ","), UInt8(ascii: " ")] }
+            if n > 0 { text.append(UInt8(ascii: ",")) }
             text.append(UInt8(ascii: "$"))
             appendDecimal(offset + n + 1, to: &text)
         }
@@ -167,13 +172,21 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
 
-    /// The same row with its JSON values serialized (and refused when they hold NUL), as every
-    /// driver turns binds at bind time (`StorageError.storable`): both drivers bind JSON as its
-    /// text, so the row binds the same, and whoever writes it later has no JSON left to walk.
-    func serializingJSON() throws(StorageError) -> Columns {
+    /// The same row with its values as `dialect`'s driver turns them at bind time, so that whoever
+    /// writes it later (SQLite's writer thread, in a batch) has nothing left to format: JSON
+    /// serialized (and refused when it holds NUL, `StorageError.storable`), as both drivers bind
+    /// it, and on SQLite timestamps as their stored text (a dozen per enqueue, formatted on the
+    /// writer thread they were 1 % of it under `wrk`). PostgreSQL binds timestamps as such.
+    func bindReady(for dialect: SQLDialect) throws(StorageError) -> Columns {
         var row = self
         let values = try StorageError.storable(row.pairs.map(\.1))
-        for index in row.pairs.indices { row.pairs[index].1 = values[index] }
+        for index in row.pairs.indices {
+            if dialect == .sqlite, case .timestamp(let t) = values[index] {
+                row.pairs[index].1 = .text(t.sqliteText)
+            } else {
+                row.pairs[index].1 = values[index]
+            }
+        }
         return row
     }
 }
@@ -209,11 +222,11 @@ struct InsertRows: Sendable {
 
     var statements: [(String, [SQLValue])] { tables.flatMap { SQL.insertMany($0.name, $0.rows) } }
 
-    /// See `Columns.serializingJSON`.
-    func serializingJSON() throws(StorageError) -> InsertRows {
+    /// See `Columns.bindReady`.
+    func bindReady(for dialect: SQLDialect) throws(StorageError) -> InsertRows {
         var copy = self
         for index in copy.tables.indices {
-            copy.tables[index].rows = try copy.tables[index].rows.map { row throws(StorageError) in try row.serializingJSON() }
+            copy.tables[index].rows = try copy.tables[index].rows.map { row throws(StorageError) in try row.bindReady(for: dialect) }
         }
         return copy
     }
