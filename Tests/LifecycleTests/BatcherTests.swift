@@ -53,7 +53,7 @@ struct BatcherTests {
         let first = Task { try await batcher.submit(0) }
         #expect(try #require(await Self.next(linger.started)) == .milliseconds(1), "the lone item lingers")
         let others = (1...3).map { n in Task { try await batcher.submit(n) } }
-        while await batcher.waitingCount < 4 { await Task.yield() }
+        while batcher.waitingCount < 4 { await Task.yield() }
         linger.end()
         #expect(try Set(#require(await Self.next(flushes))) == [0, 1, 2, 3], "one flush for all four, after the linger")
         #expect(try await first.value == 0)
@@ -100,7 +100,7 @@ struct BatcherTests {
         let first = Task { try await batcher.submit(0) }
         for await _ in started { break }
         let others = (1...5).map { n in Task { try await batcher.submit(n) } }
-        while await batcher.waitingCount < 5 { await Task.yield() }
+        while batcher.waitingCount < 5 { await Task.yield() }
         openGate.yield()
         #expect(try await first.value == 0)
         var answers: [Int] = []
@@ -126,7 +126,7 @@ struct BatcherTests {
         let first = Task { try await batcher.submit(0) }
         for await _ in started { break }
         let others = (1...4).map { n in Task { try await batcher.submit(n) } }
-        while await batcher.waitingCount < 4 { await Task.yield() }
+        while batcher.waitingCount < 4 { await Task.yield() }
         openGate.yield()
         _ = try await first.value
         var results: [Int: Bool] = [:]

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Group commit: many concurrent callers submit items; the batcher hands them to `flush` in
 /// batches and gives each caller its own answer once its batch is done (committed).
 ///
@@ -9,21 +11,38 @@
 /// completed as one transaction of the first and one of the other seven; the intake keeps no
 /// linger (a request's answer waits on its commit, and a delay cost `POST /tasks/enqueue` more
 /// than the bigger batches gained).
-public actor Batcher<Item: Sendable, Output: Sendable> {
+///
+/// A flush that ends takes the batch waiting by then itself, on the thread it ran on (SQLite's
+/// writer): the batcher's state is behind a lock rather than in an actor, so that neither a
+/// submit nor the step from one batch to the next waits for a thread of Swift's global pool.
+/// Under `wrk` both of that pool's threads are busy parsing requests, and an actor hop between
+/// two batches left the writer idle until one of them was free.
+public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     public typealias Flush = @Sendable ([Item]) async -> [Result<Output, any Error>]
+    private typealias Entry = (item: Item, answer: CheckedContinuation<Output, any Error>)
+
+    private struct State {
+        var waiting: [Entry] = []
+        var inFlight = 0
+        /// The linger under way, if any (a number, so that one that ended early is not ended twice).
+        var lingering: Int?
+        var lingers = 0
+    }
+
+    /// What to start once the lock is let go.
+    private enum Start {
+        case batches([[Entry]])
+        case linger(Int)
+    }
 
     private let maxBatch: Int
     private let maxInFlight: Int
     private let flush: Flush
     /// Where flushes start (see `init`).
     private let executor: (any TaskExecutor)?
-    private var waiting: [(item: Item, answer: CheckedContinuation<Output, any Error>)] = []
-    private var inFlight = 0
     private let linger: Duration
     private let sleep: @Sendable (Duration) async -> Void
-    /// The linger under way, if any (a number, so that one that ended early is not ended twice).
-    private var lingering: Int?
-    private var lingers = 0
+    private let state = Mutex(State())
 
     /// `executor`: where a flush starts, the database's writer thread when it has one
     /// (`DatabaseDriver.writeExecutor`), so that a flush reaches its transaction without a
@@ -42,59 +61,90 @@ public actor Batcher<Item: Sendable, Output: Sendable> {
     }
 
     /// Items waiting for the next flush.
-    public var waitingCount: Int { waiting.count }
+    public var waitingCount: Int { state.withLock { $0.waiting.count } }
 
     /// Submits one item and returns its answer once the batch that carried it is done.
     public func submit(_ item: Item) async throws -> Output {
         try await withCheckedThrowingContinuation { answer in
-            waiting.append((item, answer))
-            startFlushes()
+            let start = state.withLock { state in
+                state.waiting.append((item, answer))
+                return next(&state)
+            }
+            launch(start)
         }
     }
 
-    private func startFlushes() {
-        if lingering != nil {
-            guard waiting.count >= maxBatch else { return }
-            lingering = nil
-        } else if linger > .zero, inFlight == 0, waiting.count == 1 {
-            lingers += 1
-            let number = lingers
-            lingering = number
+    /// What may start now, taken out of `state`: a linger for a lone item that finds the batcher
+    /// idle, or batches while fewer than `maxInFlight` flushes run (none while a linger gathers
+    /// a batch that is not full yet).
+    private func next(_ state: inout State) -> Start {
+        if state.lingering != nil {
+            guard state.waiting.count >= maxBatch else { return .batches([]) }
+            state.lingering = nil
+        } else if linger > .zero, state.inFlight == 0, state.waiting.count == 1 {
+            state.lingers += 1
+            state.lingering = state.lingers
+            return .linger(state.lingers)
+        }
+        return .batches(takeBatches(&state))
+    }
+
+    /// Batches out of `waiting` while fewer than `maxInFlight` flushes run.
+    private func takeBatches(_ state: inout State) -> [[Entry]] {
+        var batches: [[Entry]] = []
+        while state.inFlight < maxInFlight && !state.waiting.isEmpty {
+            let batch = Array(state.waiting.prefix(maxBatch))
+            state.waiting.removeFirst(batch.count)
+            state.inFlight += 1
+            batches.append(batch)
+        }
+        return batches
+    }
+
+    private func launch(_ start: Start) {
+        switch start {
+        case .linger(let number):
             let (sleep, linger) = (self.sleep, self.linger)
             Task {
                 await sleep(linger)
-                self.lingered(number)  // the task runs on this actor
+                self.lingered(number)
             }
-            return
+        case .batches(let batches):
+            for batch in batches { Task(executorPreference: executor) { await self.run(batch) } }
         }
-        while inFlight < maxInFlight && !waiting.isEmpty { startOneFlush() }
     }
 
-    private func startOneFlush() {
-        let batch = Array(waiting.prefix(maxBatch))
-        waiting.removeFirst(batch.count)
-        inFlight += 1
-        let flush = self.flush
-        Task(executorPreference: executor) {
+    /// Flushes `batch` and answers its callers; then, on the same thread, the next batch waiting
+    /// by then, until none is.
+    private func run(_ first: [Entry]) async {
+        var batch = first
+        while true {
             let results = await flush(batch.map { $0.item })  // a closure: a generic key path is built per call
             for (index, entry) in batch.enumerated() {
                 entry.answer.resume(with: index < results.count ? results[index] : .failure(BatcherError.missingAnswer))
             }
-            await self.flushed()
+            let start = state.withLock { state in
+                state.inFlight -= 1
+                return next(&state)
+            }
+            guard case .batches(var batches) = start, !batches.isEmpty else {
+                launch(start)
+                return
+            }
+            batch = batches.removeFirst()
+            launch(.batches(batches))
         }
     }
 
     private func lingered(_ number: Int) {
-        guard lingering == number else { return }
-        lingering = nil
-        // The lone item has waited: it leaves now with whatever joined it (`waiting.count` may
-        // be 1 again, which must not start a second linger).
-        while inFlight < maxInFlight && !waiting.isEmpty { startOneFlush() }
-    }
-
-    private func flushed() {
-        inFlight -= 1
-        startFlushes()
+        let start = state.withLock { state -> Start in
+            guard state.lingering == number else { return .batches([]) }
+            state.lingering = nil
+            // The lone item has waited: it leaves now with whatever joined it (`waiting.count`
+            // may be 1 again, which must not start a second linger).
+            return .batches(takeBatches(&state))
+        }
+        launch(start)
     }
 }
 
