@@ -4,16 +4,25 @@ import Logging
 import Synchronization
 import TowerJSON
 
-/// One JSON object per line (`LOG_FORMAT=json`): `ts`, `level`, `label`, `message`, then the
-/// metadata (`task_id`, `run_id`, `trace_id`, `worker_id`, …) as top-level keys.
-struct JSONLogHandler: LogHandler {
+/// Control Tower's log lines on standard error, in one of two formats:
+/// - `json` (`LOG_FORMAT=json`): one JSON object per line, `ts`, `level`, `label`, `message`,
+///   then the metadata (`task_id`, `run_id`, `trace_id`, `worker_id`, …) as top-level keys;
+/// - `text` (the default): exactly the lines of swift-log's `StreamLogHandler`, with the
+///   metadata rendered only when a line is written. `StreamLogHandler` renders it each time a
+///   key is set, and the HTTP server sets a request id on every request's logger: under `wrk`
+///   that was about 1 % of the api's CPU, spent on lines an `info` level never writes.
+struct LineLogHandler: LogHandler {
+    enum Format { case text, json }
+
     let label: String
+    let format: Format
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     static let output = Mutex(())
 
-    init(label: String, level: Logger.Level) {
+    init(label: String, format: Format, level: Logger.Level) {
         self.label = label
+        self.format = format
         self.logLevel = level
     }
 
@@ -23,43 +32,24 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var object: JSONObject = [
-            "ts": .string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])),
-            "level": .string(event.level.rawValue), "label": .string(label), "message": .string("\(event.message)"),
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            object[key] = .string("\(value)")
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            handler.metadata = metadata
+            handler.log(event: event)
+        case .json:
+            var object: JSONObject = [
+                "ts": .string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])),
+                "level": .string(event.level.rawValue), "label": .string(label), "message": .string("\(event.message)"),
+            ]
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+                object[key] = .string("\(value)")
+            }
+            if let error = event.error { object["error"] = .string("\(error)") }
+            let line = JSONValue.object(object).serialized() + "\n"
+            Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
         }
-        if let error = event.error { object["error"] = .string("\(error)") }
-        let line = JSONValue.object(object).serialized() + "\n"
-        Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
-    }
-}
-
-/// Human-readable lines, exactly as swift-log's `StreamLogHandler` writes them, with the metadata
-/// rendered only when a line is written. `StreamLogHandler` renders its metadata each time a key
-/// is set, and the HTTP server sets a request id on every request's logger: under `wrk` that was
-/// about 1 % of the api's CPU spent on lines an `info` level never writes.
-struct TextLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
-
-    init(label: String, level: Logger.Level) {
-        self.label = label
-        self.logLevel = level
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = logLevel
-        handler.metadata = metadata
-        handler.log(event: event)
     }
 }
 
@@ -78,8 +68,7 @@ enum Logs {
         let json = format == "json"
         Telemetry.bootstrap()
         LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, level: level) }
-            return TextLogHandler(label: label, level: level)
+            LineLogHandler(label: label, format: json ? .json : .text, level: level)
         }
         return Logger(label: "tower")
     }
