@@ -78,10 +78,9 @@ public enum TaskBridge {
                 "time_budget_seconds": .int(budget), "allow_network": .bool(network), "allow_secrets": .bool(secrets),
                 "task_id": .string(task.id),
             ])
-        let firstLine = task.objective.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
-            ?? task.objective
-        var title = String(String.UnicodeScalarView(firstLine.unicodeScalars.prefix(200)))
-        if title.pythonStripped().isEmpty { title = String(String.UnicodeScalarView(task.objective.unicodeScalars.prefix(200))) }
+        let firstLine = task.objective.firstIndex(of: "\n").map { String(task.objective[..<$0]) } ?? task.objective
+        var title = firstLine.prefix(scalars: 200)
+        if title.pythonStripped().isEmpty { title = task.objective.prefix(scalars: 200) }
         let criteria = acceptanceCriteria.isEmpty ? [task.objective] : acceptanceCriteria
         var issue = Issue(
             repo: Ref(kind: .repo, id: repo.id), title: title, description: task.objective,
@@ -95,7 +94,7 @@ public enum TaskBridge {
             forIssue: issue.ref, version: "1.0", summary: "Initial context from JCT task",
             assumptions: [
                 "Target branch: \(task.target.ref)", "Working path: \(task.target.path.isEmpty ? "(root)" : task.target.path)",
-            ], instructions: String(String.UnicodeScalarView(task.objective.unicodeScalars.prefix(8000))),
+            ], instructions: task.objective.prefix(scalars: 8000),
             constraintSnapshot: snapshot.ref,
             meta: [
                 "source": "jct_task", "idempotency_key": task.idempotencyKey.json, "acceptance_criteria": criteria.json,
@@ -139,5 +138,13 @@ public enum TaskBridge {
             acceptanceCriteria: issue.acceptance.criteria,
             evidenceRequirements: (issue.meta["evidence_requirements"]?.arrayValue ?? []).compactMap(\.stringValue),
             metadata: issue.meta["task_metadata"]?.objectValue ?? [:])
+    }
+}
+
+extension String {
+    /// The first `count` Unicode scalars (Python's `text[:count]`), copied as bytes; the text
+    /// itself when it is no longer (its UTF-8 length bounds its scalar count).
+    func prefix(scalars count: Int) -> String {
+        utf8.count <= count ? self : String(Substring(unicodeScalars.prefix(count)))
     }
 }

@@ -114,38 +114,42 @@ public struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         let start = index
         index += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
+        // Runs of plain bytes are appended as text at once (a string without escapes, the usual
+        // case, is one run); an escape appends its one scalar.
+        var text = ""
         var runStart = index
-        func flush(_ parser: JSONParser, upTo end: Int, into scalars: inout String.UnicodeScalarView) {
-            if end > runStart {
-                scalars.append(contentsOf: String(decoding: parser.bytes[runStart..<end], as: UTF8.self).unicodeScalars)
-            }
+        func flush(_ parser: JSONParser, upTo end: Int, into text: inout String) {
+            if end > runStart { text += String(decoding: parser.bytes[runStart..<end], as: UTF8.self) }
         }
         while true {
             guard index < bytes.count else { throw error("Unterminated string starting at", at: start) }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                flush(self, upTo: index, into: &scalars)
+                if text.isEmpty {
+                    text = String(decoding: bytes[runStart..<index], as: UTF8.self)
+                } else {
+                    flush(self, upTo: index, into: &text)
+                }
                 index += 1
-                return String(scalars)
+                return text
             }
             if byte < 0x20 { throw error("Invalid control character at", at: index) }
             if byte != UInt8(ascii: "\\") {
                 index += 1
                 continue
             }
-            flush(self, upTo: index, into: &scalars)
+            flush(self, upTo: index, into: &text)
             guard index + 1 < bytes.count else { throw error("Unterminated string starting at", at: start) }
             let escape = bytes[index + 1]
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""): text.unicodeScalars.append("\"")
+            case UInt8(ascii: "\\"): text.unicodeScalars.append("\\")
+            case UInt8(ascii: "/"): text.unicodeScalars.append("/")
+            case UInt8(ascii: "b"): text.unicodeScalars.append("\u{08}")
+            case UInt8(ascii: "f"): text.unicodeScalars.append("\u{0C}")
+            case UInt8(ascii: "n"): text.unicodeScalars.append("\n")
+            case UInt8(ascii: "r"): text.unicodeScalars.append("\r")
+            case UInt8(ascii: "t"): text.unicodeScalars.append("\t")
             case UInt8(ascii: "u"):
                 guard let high = hex4(at: index + 2) else { throw error("Invalid \\uXXXX escape", at: index + 1) }
                 var consumed = 6
@@ -158,7 +162,7 @@ public struct JSONParser {
                     consumed = 12
                 }
                 // A lone surrogate cannot live in a Swift string; it becomes U+FFFD.
-                scalars.append(Unicode.Scalar(scalarValue) ?? "\u{FFFD}")
+                text.unicodeScalars.append(Unicode.Scalar(scalarValue) ?? "\u{FFFD}")
                 index += consumed
                 runStart = index
                 continue

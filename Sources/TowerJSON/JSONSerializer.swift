@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension JSONValue {
     /// Serialization options. The default is the compact form the legacy HTTP service sent
     /// (`separators=(",", ":")`, non-ASCII characters kept).
@@ -33,13 +41,13 @@ extension JSONValue {
     public func serializedWithoutNUL() -> String? {
         let output = bytes(.compact)
         let holdsNUL = output.withUnsafeBufferPointer { text -> Bool in
-            let backslash = UInt8(ascii: "\\"), u = UInt8(ascii: "u"), zero = UInt8(ascii: "0")
+            guard let base = text.baseAddress else { return false }
+            let u = UInt8(ascii: "u"), zero = UInt8(ascii: "0")
             var index = 0
-            while index < text.count {
-                guard text[index] == backslash, index + 1 < text.count else {
-                    index += 1
-                    continue
-                }
+            // From one backslash to the next (`memchr`): most texts have none.
+            while index < text.count, let found = memchr(base + index, Int32(UInt8(ascii: "\\")), text.count - index) {
+                index = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                guard index + 1 < text.count else { return false }
                 guard text[index + 1] == u else {
                     index += 2  // a two-character escape
                     continue
@@ -66,7 +74,7 @@ extension JSONValue {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): output.append(contentsOf: String(i).utf8)
+        case .int(let i): Self.writeInt(i, into: &output)
         case .double(let d): output.append(contentsOf: Self.formatDouble(d).utf8)
         case .string(let s): Self.writeString(s, into: &output, asciiOnly: format.asciiOnly)
         case .array(let elements):
@@ -83,7 +91,7 @@ extension JSONValue {
             if object.isEmpty { output.append(contentsOf: "{}".utf8); return }
             output.append(UInt8(ascii: "{"))
             var first = true
-            for (key, value) in object {
+            for (key, value) in object.members {
                 if !first { Self.separator(into: &output, format) }
                 first = false
                 if format.pretty { newline(into: &output, depth: depth + 1) }
@@ -94,6 +102,22 @@ extension JSONValue {
             }
             if format.pretty { newline(into: &output, depth: depth) }
             output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The decimal digits of `value`, without the `String` that `String(value)` allocates.
+    private static func writeInt(_ value: Int, into output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes; the longest magnitude has 19 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = buffer.count
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            output.append(contentsOf: buffer[start...])
         }
     }
 

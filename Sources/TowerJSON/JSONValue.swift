@@ -30,7 +30,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// is one allocation where a dictionary and a key list were two, plus an iterator box per
     /// walk): building, serialising and freeing the JSON of audit rows and columns was a quarter
     /// of a request thread at intake (`perf`, docs/benchmarks.md).
-    private var members: [(key: String, value: JSONValue)] = []
+    /// (Tuples without labels: a literal's elements are kept as they come, not copied into
+    /// labelled ones.)
+    private(set) var members: [(String, JSONValue)] = []
     /// Positions by key, kept once an object has more than `indexedFrom` keys, so that a parsed
     /// body of 100,000 keys costs 100,000 hash lookups, not 10^10 comparisons.
     private var positions: [String: Int]?
@@ -44,15 +46,25 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(elements)
+        self.init(literal: elements)
+    }
+
+    /// The members of a literal, whose keys are distinct (checked in debug builds), taken as they
+    /// are: no search for a duplicate per key and no index of positions, which a literal's
+    /// object (a row's JSON, a response body, an audit entry's snapshot) is built to be written
+    /// out, not searched. A lookup searches along it; a first insertion builds the index. These
+    /// searches and indexes were 7 % of a request thread at intake (`perf`, docs/benchmarks.md).
+    init(literal elements: [(String, JSONValue)]) {
+        assert(Set(elements.map(\.0)).count == elements.count, "a key is repeated in a JSON object literal")
+        members = elements
     }
 
     /// The keys in order.
-    public var keys: [String] { members.map { $0.key } }
+    public var keys: [String] { members.map { $0.0 } }
 
     private func position(of key: String) -> Int? {
         if let positions { return positions[key] }
-        return members.firstIndex { $0.key == key }
+        return members.firstIndex { $0.0 == key }
     }
 
     private mutating func reindex() {
@@ -62,16 +74,16 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         }
         var index: [String: Int] = [:]
         index.reserveCapacity(members.count)
-        for (offset, member) in members.enumerated() { index[member.key] = offset }
+        for (offset, member) in members.enumerated() { index[member.0] = offset }
         positions = index
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { position(of: key).map { members[$0].value } }
+        get { position(of: key).map { members[$0].1 } }
         set {
             if let newValue {
                 if let existing = position(of: key) {
-                    members[existing].value = newValue
+                    members[existing].1 = newValue
                 } else {
                     members.append((key, newValue))
                     if positions != nil {
@@ -91,13 +103,13 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public var isEmpty: Bool { members.isEmpty }
 
     public func makeIterator() -> some IteratorProtocol<(key: String, value: JSONValue)> {
-        members.makeIterator()
+        members.lazy.map { (key: $0.0, value: $0.1) }.makeIterator()
     }
 
     /// Objects compare equal when they hold the same keys and values, in any order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.count == rhs.count else { return false }
-        return lhs.members.allSatisfy { member in rhs[member.key] == member.value }
+        return lhs.members.allSatisfy { member in rhs[member.0] == member.1 }
     }
 
     /// Independent of the order of keys, as `==` is.
@@ -105,8 +117,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         var members = 0
         for member in self.members {
             var one = Hasher()
-            one.combine(member.key)
-            one.combine(member.value)
+            one.combine(member.0)
+            one.combine(member.1)
             members ^= one.finalize()
         }
         hasher.combine(count)
@@ -123,7 +135,7 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(literal: elements)) }
 }
 
 extension JSONValue {

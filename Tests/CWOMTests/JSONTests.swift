@@ -69,6 +69,36 @@ struct JSONTests {
         #expect(parsed["d0"] == .int((size - 1) / 7 * 7))
     }
 
+    @Test("an object literal of many keys is searched, grown and replaced in like any other")
+    func literalObjects() {
+        var object: JSONObject = [
+            "k0": 0, "k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, "k8": 8, "k9": 9,
+            "k10": 10, "k11": 11, "k12": 12, "k13": 13, "k14": 14, "k15": 15, "k16": 16, "k17": 17, "k18": 18, "k19": 19,
+        ]
+        #expect(object["k17"] == 17)
+        #expect(object["k20"] == nil)
+        object["k3"] = "three"
+        object["k20"] = 20
+        #expect(object["k3"] == "three" && object["k20"] == 20 && object["k19"] == 19)
+        #expect(object.keys == (0...20).map { "k\($0)" })
+        object["k0"] = nil
+        #expect(object["k0"] == nil && object["k20"] == 20 && object.count == 20)
+    }
+
+    @Test("integers are written as Python writes them, the smallest and largest too")
+    func integers() {
+        let value: JSONValue = [0, 7, -7, 1_000_000, .int(Int.max), .int(Int.min)]
+        #expect(value.serialized() == "[0,7,-7,1000000,9223372036854775807,-9223372036854775808]")
+    }
+
+    @Test("a text or key holding NUL cannot be stored; a backslash before u0000 is not a NUL")
+    func nul() {
+        #expect(JSONValue.object(["a": "x\u{0}y"]).serializedWithoutNUL() == nil)
+        #expect(JSONValue.object(["x\u{0}": 1]).serializedWithoutNUL() == nil)
+        #expect(JSONValue.array(["\\", "\\u0000"]).serializedWithoutNUL() == #"["\\","\\u0000"]"#)
+        #expect(JSONValue.string("tab\tthen \u{1}").serializedWithoutNUL() == #""tab\tthen \u0001""#)
+    }
+
     @Test("serialization is compact, keeps key order and prints floats like Python")
     func serialize() {
         let value: JSONValue = ["b": 1, "a": [1.0, 1e20, 0.5], "s": "é\"\n"]
