@@ -41,16 +41,22 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
     /// would silently cut it short.
     static func storable(_ binds: [SQLValue]) throws(StorageError) -> [SQLValue] {
         var result = binds
-        for (index, bind) in binds.enumerated() {
-            switch bind {
-            case .text(let s) where s.containsNUL:
-                throw StorageError(.invalidValue, nulMessage)
-            case .json(let j):
-                guard let text = j.serializedWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
-                result[index] = .text(text)
-            default: continue
-            }
+        for index in binds.indices {
+            if let changed = try storable(binds[index]) { result[index] = changed }
         }
         return result
+    }
+
+    /// One bind as both drivers send it (see `storable(_:)` above); nil when it is sent as it is.
+    static func storable(_ bind: SQLValue) throws(StorageError) -> SQLValue? {
+        switch bind {
+        case .text(let s) where s.containsNUL:
+            throw StorageError(.invalidValue, nulMessage)
+        case .json(let j):
+            guard let text = j.serializedWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
+            return .text(text)
+        default:
+            return nil
+        }
     }
 }

@@ -178,13 +178,12 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     /// it, and on SQLite timestamps as their stored text (a dozen per enqueue, formatted on the
     /// writer thread they were 1 % of it under `wrk`). PostgreSQL binds timestamps as such.
     func bindReady(for dialect: SQLDialect) throws(StorageError) -> Columns {
-        var row = self
-        let values = try StorageError.storable(row.pairs.map(\.1))
+        var row = self  // one copy of the pairs, at the first change, changed in place
         for index in row.pairs.indices {
-            if dialect == .sqlite, case .timestamp(let t) = values[index] {
+            if let changed = try StorageError.storable(row.pairs[index].1) {
+                row.pairs[index].1 = changed
+            } else if dialect == .sqlite, case .timestamp(let t) = row.pairs[index].1 {
                 row.pairs[index].1 = .text(t.sqliteText)
-            } else {
-                row.pairs[index].1 = values[index]
             }
         }
         return row
