@@ -78,8 +78,9 @@ public struct Router: Sendable {
 
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
-            // Foundation's percent decoding is slow; most segments have nothing to decode.
-            $0.contains("%") ? String($0).removingPercentEncoding ?? String($0) : String($0)
+            // Foundation's percent decoding is slow; most segments have nothing to decode (and
+            // `contains("%")` is Foundation's substring search: its bytes are searched instead).
+            $0.utf8.contains(UInt8(ascii: "%")) ? String($0).removingPercentEncoding ?? String($0) : String($0)
         }
     }
 
