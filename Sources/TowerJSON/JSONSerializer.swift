@@ -65,7 +65,7 @@ extension JSONValue {
     /// The UTF-8 bytes of the JSON text.
     public func bytes(_ format: Format = .compact) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(256)
+        output.reserveCapacity(1024)  // an audit row's snapshot is 600–900 bytes: no regrowth
         write(into: &output, format: format, depth: 0)
         return output
     }

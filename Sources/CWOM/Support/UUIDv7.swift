@@ -6,23 +6,35 @@ import Foundation
 public enum UUIDv7 {
     public static func make(millis: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)) -> String {
         var rng = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index))) }
-        let random = (UInt64.random(in: 0...UInt64.max, using: &rng), UInt64.random(in: 0...UInt64.max, using: &rng))
-        for index in 6..<16 {
-            let source = index < 14 ? random.0 >> (8 * (index - 6)) : random.1 >> (8 * (index - 14))
-            bytes[index] = UInt8(truncatingIfNeeded: source)
+        let random = (rng.next() as UInt64, rng.next() as UInt64)
+        // Written straight into the string's storage: no byte arrays on the way (two ids per
+        // enqueue, the task's and its trace's).
+        return String(unsafeUninitializedCapacity: 36) { out in
+            func byte(_ index: Int) -> UInt8 {
+                let source = index < 6 ? millis >> (8 * (5 - index)) : index < 14 ? random.0 >> (8 * (index - 6)) : random.1 >> (8 * (index - 14))
+                let value = UInt8(truncatingIfNeeded: source)
+                switch index {
+                case 6: return 0x70 | (value & 0x0F)  // version 7
+                case 8: return 0x80 | (value & 0x3F)  // variant 10
+                default: return value
+                }
+            }
+            var position = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                let value = byte(index)
+                out[position] = hexDigit(value >> 4)
+                out[position + 1] = hexDigit(value & 0x0F)
+                position += 2
+            }
+            return position
         }
-        bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
-        bytes[8] = 0x80 | (bytes[8] & 0x3F)  // variant 10
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
