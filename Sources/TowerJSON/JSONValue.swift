@@ -34,7 +34,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// labelled ones.)
     private(set) var members: [(String, JSONValue)] = []
     /// Positions by key, kept once an object has more than `indexedFrom` keys, so that a parsed
-    /// body of 100,000 keys costs 100,000 hash lookups, not 10^10 comparisons.
+    /// body of 100,000 keys costs 100,000 hash lookups, not 10^10 comparisons. An object made
+    /// from a literal gets them at its first insertion (`init(literal:)`).
     private var positions: [String: Int]?
     private static let indexedFrom = 16
 
