@@ -78,7 +78,10 @@ public enum TaskBridge {
                 "time_budget_seconds": .int(budget), "allow_network": .bool(network), "allow_secrets": .bool(secrets),
                 "task_id": .string(task.id),
             ])
-        let firstLine = task.objective.firstIndex(of: "\n").map { String(task.objective[..<$0]) } ?? task.objective
+        // Python's `split("\n")[0]`: cut at the first line feed scalar, so a `\r` before it stays
+        // (Swift's "\r\n" is one Character, which a search for "\n" would not find).
+        let scalars = task.objective.unicodeScalars
+        let firstLine = scalars.firstIndex(of: "\n").map { String(Substring(scalars[..<$0])) } ?? task.objective
         var title = firstLine.prefix(scalars: 200)
         if title.pythonStripped().isEmpty { title = task.objective.prefix(scalars: 200) }
         let criteria = acceptanceCriteria.isEmpty ? [task.objective] : acceptanceCriteria

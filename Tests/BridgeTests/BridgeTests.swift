@@ -98,6 +98,19 @@ struct BridgeTests {
         #expect(derived.constraints == TaskConstraints(timeBudgetSeconds: 600, allowNetwork: true, allowSecrets: true))
     }
 
+    @Test("the title is the objective's first line as Python splits it, cut at 200 code points", arguments: [
+        ("   Update the docs  \n\t second line \n ", "   Update the docs  "),
+        ("Fix it\r\nthen test it", "Fix it\r"),
+        ("One line only", "One line only"),
+        (String(repeating: "é", count: 250), String(repeating: "é", count: 200)),
+        (String(repeating: "👍🏽", count: 150) + "\nrest", String(repeating: "👍🏽", count: 100)),
+    ])
+    func titles(_ objective: String, _ title: String) {
+        let cwom = TaskBridge.cwom(for: Self.task(objective: objective), acceptanceCriteria: [], evidenceRequirements: [])
+        #expect(cwom.issue.title == title)
+        #expect(cwom.contextPacket.instructions == objective, "the instructions keep the whole objective")
+    }
+
     @Test("edge cases the legacy adapter crashed on")
     func edges() {
         #expect(TaskBridge.repoName(for: "myorg/") == "myorg")
