@@ -232,11 +232,12 @@ final class SQLiteConnection: Sendable {
         try await thread.perform { handle.watchWAL(step: step, checkpointed: checkpointed) }
     }
 
-    /// Runs `sql` on the connection's thread later, ignoring its rows and errors; then `done`.
-    func send(_ sql: String, then done: @escaping @Sendable () -> Void) {
+    /// Runs `work` with the handle on the connection's thread later, ignoring its errors; then
+    /// `done`.
+    func send(_ work: @escaping @Sendable (SQLiteHandle) throws(StorageError) -> Void, then done: @escaping @Sendable () -> Void) {
         let handle = handle
         thread.submit {
-            _ = try? handle.query(sql, [])
+            try? work(handle)
             done()
         }
     }
@@ -272,19 +273,28 @@ final class SQLiteConnection: Sendable {
 /// the writer appends while the checkpointer copies, so that moment never came and the WAL grew
 /// without end (1.8 GB after 15 s of `wrk` against intake, 128 MB/s: every commit extended the
 /// file, and the checkpointer ran and synced nonstop over an ever longer WAL, an eighth of the
-/// machine). So when the WAL reaches `limit` pages the writer runs one `PASSIVE` checkpoint
-/// itself from the same hook (SQLite's automatic checkpoint does that at every threshold), unless
-/// the checkpointer is free: then it is handed that first one, and the writer finishes one
-/// itself only if the WAL grows `threshold` pages more without starting over. The writer's: it
+/// machine). So once the WAL has reached `limit` pages the writer runs one `PASSIVE` checkpoint
+/// itself from the same hook (SQLite's automatic checkpoint does that at every threshold): it
 /// copies only what the checkpointer has not, and the writer's next transaction starts the WAL
-/// over, unless a reader still holds an older snapshot (then again after `threshold` more
-/// pages). If the checkpointer is copying just then, the writer's answers "busy" at once and the
-/// next commit tries again. That checkpoint syncs the WAL and the database file while the writer
-/// waits: 20–55 ms once per 64 MB written under `wrk` on this VM's disk, hence a limit well above
-/// the threshold (at 4,000 pages `wrk` lost a tenth to those waits), and not higher (at 65,536
-/// pages each took 55–110 ms). Below the limit a checkpoint is handed off once per
-/// `threshold` pages of growth, and while one runs the first commit after it asks for the next,
-/// so that the checkpointer keeps up and what the writer copies stays short.
+/// over, unless a reader still holds an older snapshot (then again after the next pass or
+/// `threshold` more pages). If another process's checkpoint is copying just then, the writer's
+/// answers "busy" at once and the next commit tries again.
+///
+/// That checkpoint syncs the WAL and the database file while the writer, and every request
+/// behind it, waits, and a sync takes as long as the unsynced data it has to write: 20–35 ms
+/// every half second under `wrk` on this VM when the writer finished as soon as the WAL reached
+/// the limit (up to 4,000 pages of WAL since the checkpointer's last sync, and every page the
+/// checkpointer had copied, which a checkpoint that does not copy everything leaves unsynced).
+/// So each pass of the checkpointer ends by syncing both files itself (`SQLiteHandle.syncFiles`,
+/// off the writer's thread), the commit that reaches the limit hands a pass off, and the writer
+/// finishes in the first commit after a pass that ended past the limit: 3–4 ms of syncs in the
+/// commit instead (the slowest `wrk` requests, p99, 16–19 ms → 7–10 ms). Should no pass end (a
+/// disk slower than the writer), the writer finishes anyway once the WAL has grown `threshold`
+/// pages past the limit. The limit stays well above the threshold: the WAL starts over less
+/// often, and each start costs the commit that does it one more sync (of the WAL's new header).
+/// Below the limit a checkpoint is handed off once per `threshold` pages of growth, and while
+/// one runs the first commit after it asks for the next, so that the checkpointer keeps up and
+/// what the writer copies stays short.
 final class SQLiteCheckpointer: Sendable {
     let connection: SQLiteConnection
     /// WAL growth, in pages, after which a checkpoint is handed off.
@@ -301,9 +311,9 @@ final class SQLiteCheckpointer: Sendable {
         var lastPages: Int32
         var nextHandOff: Int32
         var nextFinish: Int32
-        /// The WAL reached the limit since it last started over, and the checkpointer was free
-        /// to take that checkpoint: from here on the writer finishes them itself.
-        var limitHandedOff = false
+        /// The checkpointer's passes completed when the WAL last reached the limit, or when the
+        /// writer last finished one past it; nil below the limit.
+        var passesAtLimit: Int?
     }
 
     init(connection: SQLiteConnection, threshold: Int32, limit: Int32) {
@@ -324,23 +334,35 @@ final class SQLiteCheckpointer: Sendable {
                 // The WAL started over.
                 marks.nextHandOff = threshold
                 marks.nextFinish = limit
-                marks.limitHandedOff = false
+                marks.passesAtLimit = nil
             }
             marks.lastPages = walPages
-            if walPages >= marks.nextFinish {
-                // Again only after as much growth, should a reader's snapshot keep this one from
-                // copying everything (each one syncs the WAL and the database file).
-                marks.nextFinish = walPages &+ threshold
-                // A checkpointer that is free at the limit keeps up: it takes this one, and the
-                // commit does not wait for its syncs (15–30 ms on this project's VM, the slowest
-                // idle enqueue-to-start after a drain by other processes had left the WAL past
-                // the limit). Once per limit: if the WAL still grows, the writer finishes one.
-                if !marks.limitHandedOff, handOff() {
-                    marks.limitHandedOff = true
-                    marks.nextHandOff = walPages &+ threshold
-                    return .nothing
+            if walPages >= limit {
+                // Past the limit the writer finishes a checkpoint so that the WAL starts over. It
+                // waits for that checkpoint's syncs, which take as long as there is unsynced data
+                // to write: up to 4,000 pages of WAL and every page copied since the database
+                // file was last synced, 20–35 ms under `wrk` on this VM, every half second,
+                // while every request waited. So it waits for a pass of the checkpointer that
+                // ends after the limit (which copies nearly everything and syncs both files,
+                // `SQLiteHandle.syncFiles`) and finishes in the first commit after it, when little
+                // is left to copy or write. Should no pass end (a slow disk), it finishes anyway
+                // once the WAL has grown `threshold` pages past the limit, as before.
+                let passes = done.load(ordering: .acquiring)
+                if marks.passesAtLimit == nil {
+                    // The commit that reached the limit: a free checkpointer is handed a pass now.
+                    marks.passesAtLimit = passes
+                    marks.nextFinish = walPages &+ threshold
+                    marks.nextHandOff = walPages
                 }
-                return .checkpointHere
+                let since = marks.passesAtLimit ?? passes
+                let checkpointerIdle = !pending.load(ordering: .acquiring)
+                if (checkpointerIdle && passes > since) || walPages >= marks.nextFinish {
+                    // Again only after another pass, or as much growth, should a reader's
+                    // snapshot keep this one from copying everything.
+                    marks.passesAtLimit = passes
+                    marks.nextFinish = walPages &+ threshold
+                    return .checkpointHere
+                }
             }
             // While one runs, the next is asked for by the first commit after it: the
             // checkpointer keeps up, and what the writer copies when it finishes one stays short.
@@ -356,8 +378,11 @@ final class SQLiteCheckpointer: Sendable {
         guard pending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        connection.send("PRAGMA wal_checkpoint(PASSIVE)") { [self] in
-            done.add(1, ordering: .relaxed)
+        connection.send({ handle throws(StorageError) in
+            _ = try handle.query("PRAGMA wal_checkpoint(PASSIVE)", [])
+            try handle.syncFiles()
+        }) { [self] in
+            done.add(1, ordering: .releasing)
             pending.store(false, ordering: .releasing)
         }
         return true
