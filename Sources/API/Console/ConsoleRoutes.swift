@@ -68,11 +68,11 @@ struct ConsoleRoutes: Sendable {
                 try await act(action, on: request.parameter("task_id"), request)
             }
         }
-        router.add("GET", "/ui/runs/{run_id}", summary: "Console: a Run, its pinned context, evidence, Artifacts and trace", tag: "Console", access: .open) {
+        router.add("GET", "/ui/runs/{run_id}", summary: "Console: a Run, its pinned context, evidence, Artifacts and trace", tag: "Console", access: .open, blocking: true) {
             request in
             try await found(request) { viewer in try await run(viewer, id: request.parameter("run_id"), message: request.queryValue("done")) }
         }
-        router.add("GET", "/ui/runs/{run_id}/files/{path...}", summary: "Console: one file of a Run's trace folder", tag: "Console", access: .open) {
+        router.add("GET", "/ui/runs/{run_id}/files/{path...}", summary: "Console: one file of a Run's trace folder", tag: "Console", access: .open, blocking: true) {
             request in
             try await found(request) { viewer in try await traceFile(viewer, runId: request.parameter("run_id"), path: request.parameter("path")) }
         }

@@ -9,15 +9,62 @@ import NIOHTTPTypes
 /// The HTTP/1.1 server of the API with its limits: request head size (431), the idle timeout of
 /// a connection without a request under way (Hummingbird's, which also bounds how long a request
 /// head may trickle in), and the read timeout of a request's body (`RequestLimitsHandler`).
+///
+/// Each connection's task runs on the connection's own event loop (`LoopBoundHTTP1Channel`):
+/// its handlers run where the request's bytes arrive and where the response is written.
 public enum HTTPServer {
     public static func builder(_ limits: HTTPLimits, logger: Logger) -> HTTPServerBuilder {
         let readTimeout = TimeAmount.seconds(Int64(limits.readTimeoutSeconds))
-        return .http1(
-            configuration: HTTP1Channel.Configuration(
-                additionalChannelHandlers: [RequestLimitsHandler(readTimeout: readTimeout, logger: logger)],
-                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
-                httpDecoderConfiguration: .init(
-                    maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 1000)))
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestLimitsHandler(readTimeout: readTimeout, logger: logger)],
+            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 1000))
+        return HTTPServerBuilder { responder in
+            LoopBoundHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+        }
+    }
+}
+
+/// Hummingbird's HTTP/1.1 channel, with each connection's task preferring the connection's event
+/// loop as its executor (SE-0417).
+///
+/// Hummingbird runs a connection's task on Swift's global pool: a request's parts are read on
+/// the event loop and handed to a pool thread, whose response goes back to the loop to be
+/// written, so an enqueue on SQLite crossed four threads (loop, pool, writer, pool, loop: 4.8
+/// context switches per request under `wrk -c 4`). Here the handler runs on the loop itself:
+/// loop, writer, loop (2.5 switches), and the api's CPU per request fell by 6–10 %
+/// (docs/benchmarks.md, twenty-third session). A handler's `await` on other work (SQLite's
+/// writer, PostgresNIO) resumes on the loop again.
+///
+/// What this asks of a handler: not to block. CPU work is fine (the loops are as many as the
+/// cores, as the pool's threads are); file I/O is not, since a slow disk would hold up every
+/// connection of that loop: routes that read or write files say so (`Route.blocking`) and run on
+/// the global pool as before.
+struct LoopBoundHTTP1Channel: ServerChildChannel {
+    let http1: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        http1.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await http1.handle(value: value, logger: logger)
+        }
+    }
+}
+
+/// A task executor over a NIO event loop: a job enqueued from the loop's own thread joins its
+/// queue without a wake-up; from elsewhere it wakes the loop, as any `execute` does.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

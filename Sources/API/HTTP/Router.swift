@@ -9,6 +9,10 @@ public struct Route: Sendable {
     public var tag: String
     /// Who may call it; the router admits every request through `AccessControl` first.
     public var access: RouteAccess
+    /// The handler reads or writes files (trace folders): it runs on Swift's global pool rather
+    /// than on its connection's event loop, where every other handler runs (`HTTPServer`), so
+    /// that a slow disk holds up no other connection of that loop.
+    public var blocking: Bool
     let segments: [Segment]
     let handler: @Sendable (APIRequest) async throws -> APIResponse
 
@@ -18,11 +22,12 @@ public struct Route: Sendable {
         case rest(String)  // {name...}: the rest of the path
     }
 
-    init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
+    init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess, blocking: Bool = false,
         handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
         self.access = access
+        self.blocking = blocking
         self.pattern = pattern
         self.summary = summary
         self.tag = tag
@@ -69,11 +74,12 @@ public struct Router: Sendable {
         self.access = access
     }
 
-    /// Adds a route. `access` has no default: every route says who may call it.
+    /// Adds a route. `access` has no default: every route says who may call it. `blocking`: the
+    /// handler touches files (see `Route.blocking`).
     public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
-        _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        blocking: Bool = false, _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
-        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, handler: handler))
+        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, handler: handler))
     }
 
     static func split(_ path: String) -> [String] {
@@ -97,7 +103,8 @@ public struct Router: Sendable {
                 var matched = request
                 matched.principal = try access.admit(request, to: route.access, route: "\(route.method) \(route.pattern)")
                 matched.parameters = parameters
-                return try await route.handler(matched)
+                guard route.blocking else { return try await route.handler(matched) }
+                return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await route.handler(matched) }
             }
             if partial == nil { partial = route }
         }

@@ -18,7 +18,7 @@ struct MCPRoutes: Sendable {
 
     func register(on router: inout Router) {
         for method in ["POST", "GET", "DELETE"] {
-            router.add(method, "/mcp", summary: "MCP over Streamable HTTP (docs/mcp.md)", tag: "MCP", access: Self.access) { request in
+            router.add(method, "/mcp", summary: "MCP over Streamable HTTP (docs/mcp.md)", tag: "MCP", access: Self.access, blocking: true) { request in
                 await streamable(request)
             }
         }
@@ -26,7 +26,7 @@ struct MCPRoutes: Sendable {
             request in
             await openLegacyStream(request)
         }
-        router.add("POST", "/mcp/messages/", summary: "MCP over the legacy SSE transport: a client message", tag: "MCP", access: Self.access) {
+        router.add("POST", "/mcp/messages/", summary: "MCP over the legacy SSE transport: a client message", tag: "MCP", access: Self.access, blocking: true) {
             request in
             await legacyMessage(request)
         }
