@@ -22,7 +22,7 @@ struct MCPRoutes: Sendable {
                 await streamable(request)
             }
         }
-        router.add("GET", "/mcp/sse", summary: "MCP over the legacy SSE transport: the event stream", tag: "MCP", access: Self.access) {
+        router.add("GET", "/mcp/sse", summary: "MCP over the legacy SSE transport: the event stream", tag: "MCP", access: Self.access, blocking: true) {
             request in
             await openLegacyStream(request)
         }
