@@ -76,7 +76,7 @@ struct ConsoleRoutes: Sendable {
             request in
             try await found(request) { viewer in try await traceFile(viewer, runId: request.parameter("run_id"), path: request.parameter("path")) }
         }
-        router.add("GET", "/ui/runs/{run_id}/log", summary: "Console: a Run's trace log as it grows (server-sent events)", tag: "Console", access: .open) {
+        router.add("GET", "/ui/runs/{run_id}/log", summary: "Console: a Run's trace log as it grows (server-sent events)", tag: "Console", access: .open, blocking: true) {
             request in
             guard await viewer(request) != nil else { return .detail(401, "Sign in at /ui/login") }
             return try await follow(runId: request.parameter("run_id"), request)
