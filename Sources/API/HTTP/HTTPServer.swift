@@ -31,7 +31,7 @@ public enum HTTPServer {
 ///
 /// Hummingbird runs a connection's task on Swift's global pool: a request's parts are read on
 /// the event loop and handed to a pool thread, whose response goes back to the loop to be
-/// written, so an enqueue on SQLite crossed four threads (loop, pool, writer, pool, loop: 4.8
+/// written, so an enqueue on SQLite changed threads four times (loop, pool, writer, pool, loop: 4.8
 /// context switches per request under `wrk -c 4`). Here the handler runs on the loop itself:
 /// loop, writer, loop (2.5 switches), and the api's CPU per request fell by 6–10 %
 /// (docs/benchmarks.md, twenty-third session). A handler's `await` on other work (SQLite's
