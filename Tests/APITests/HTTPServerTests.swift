@@ -52,6 +52,24 @@ struct HTTPServerTests {
         #expect(try await answer(router, "/where") == "before: true, after: true")
     }
 
+    /// What the `blocking` rule leans on: work a handler starts in a task of its own (the MCP
+    /// routes' sessions, the console's log follower) does not inherit the loop (SE-0417: an
+    /// unstructured task takes no executor preference from its creator), while a child task does.
+    @Test("a task a handler starts runs off the event loop; a child task stays on it")
+    func startedTasksOffTheLoop() async throws {
+        let router = Hummingbird.Router(context: ChannelContext.self)
+        router.get("/where") { _, context -> String in
+            let loop = context.channel.eventLoop
+            let unstructured = await Task { loop.inEventLoop }.value
+            let child = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { loop.inEventLoop }
+                return await group.next() ?? false
+            }
+            return "task on the loop: \(unstructured), child on the loop: \(child)"
+        }
+        #expect(try await answer(router, "/where") == "task on the loop: false, child on the loop: true")
+    }
+
     @Test("a route that touches files runs off the event loop; the others on it")
     func blockingRoutesOffTheLoop() async throws {
         let router = Hummingbird.Router(context: ChannelContext.self)
