@@ -1,5 +1,6 @@
 import Foundation
 import LegacyTasks
+import NIOCore
 import Storage
 
 /// What the HTTP API needs to know, read once at start.
@@ -20,12 +21,27 @@ public struct APIConfiguration: Sendable {
     public var cors: CORSPolicy
     /// `TOWER_RETRY_*`: the attempts a task gets when it is enqueued (and by a retry).
     public var retry: RetryPolicy
+    /// `TOWER_HTTP_THREADS`: the HTTP server's event loops, each a thread that reads requests and
+    /// runs their handlers (`HTTPServer`). By default one fewer than the machine's cores
+    /// (`defaultHTTPThreads`).
+    public var httpThreads: Int
+
+    /// One event loop per core but one, at least one. NIO's default is one per core, as if the
+    /// loops were the process's only busy threads; here a core's worth of work happens beside
+    /// them: SQLite's writer thread commits every write (most of a core under load), PostgresNIO
+    /// runs the database protocol on loops of its own, a `tower serve` runs its worker, and a
+    /// PostgreSQL on the same machine runs its server processes. On two cores one loop instead of
+    /// two answered `POST /tasks/enqueue` 10 % faster on SQLite and 13 % faster on PostgreSQL
+    /// (docs/benchmarks.md, twenty-fifth session): fewer threads to share the cores, and the
+    /// answers of one commit wake one loop, not two.
+    public static var defaultHTTPThreads: Int { max(1, System.coreCount - 1) }
 
     public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
         version: String = "0.1.0", limits: HTTPLimits = HTTPLimits(),
         traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy(),
-        cors: CORSPolicy = CORSPolicy(), retry: RetryPolicy = RetryPolicy())
+        cors: CORSPolicy = CORSPolicy(), retry: RetryPolicy = RetryPolicy(), httpThreads: Int = Self.defaultHTTPThreads)
     {
+        self.httpThreads = max(1, httpThreads)
         self.cors = cors
         self.retry = retry
         self.access = access

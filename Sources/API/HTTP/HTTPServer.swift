@@ -37,10 +37,10 @@ public enum HTTPServer {
 /// (docs/benchmarks.md, twenty-third session). A handler's `await` on other work (SQLite's
 /// writer, PostgresNIO) resumes on the loop again.
 ///
-/// What this asks of a handler: not to block. CPU work is fine (the loops are as many as the
-/// cores, as the pool's threads are); file I/O is not, since a slow disk would hold up every
-/// connection of that loop: routes that read or write files say so (`Route.blocking`) and run on
-/// the global pool as before.
+/// What this asks of a handler: not to block. CPU work is fine (the loops are
+/// `TOWER_HTTP_THREADS`, one fewer than the cores by default); file I/O is not, since a slow
+/// disk would hold up every connection of that loop: routes that read or write files say so
+/// (`Route.blocking`) and run on the global pool as before.
 struct LoopBoundHTTP1Channel: ServerChildChannel {
     let http1: HTTP1Channel
 

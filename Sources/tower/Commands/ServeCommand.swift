@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import LegacyTasks
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 import Storage
@@ -41,7 +42,7 @@ struct APIOptions: ParsableArguments {
             version: Tower.version, limits: try Self.limits(environment),
             traceRoot: try WorkerConfiguration.traceRoot(from: environment["JCT_TRACE_ROOT"], default: ".tower/runs"),
             reviewPolicy: try WorkerOptions.reviewPolicy(environment), cors: try Self.cors(environment),
-            retry: try WorkerOptions.retryPolicy(environment))
+            retry: try WorkerOptions.retryPolicy(environment), httpThreads: try Self.httpThreads(environment))
         return (host, port, configuration)
     }
 
@@ -77,6 +78,15 @@ struct APIOptions: ParsableArguments {
         }
     }
 
+    /// `TOWER_HTTP_THREADS`: the HTTP server's event loops (`APIConfiguration.httpThreads`).
+    static func httpThreads(_ environment: [String: String]) throws -> Int {
+        guard let text = environment["TOWER_HTTP_THREADS"], !text.isEmpty else { return APIConfiguration.defaultHTTPThreads }
+        guard let number = Int(text), (1...1024).contains(number) else {
+            throw CommandError("TOWER_HTTP_THREADS must be a number of threads from 1 to 1024, not '\(text)'")
+        }
+        return number
+    }
+
     /// `TOWER_MAX_BODY_BYTES`, `TOWER_MAX_HEADER_BYTES`, `TOWER_READ_TIMEOUT`, `TOWER_IDLE_TIMEOUT`.
     static func limits(_ environment: [String: String]) throws -> HTTPLimits {
         var limits = HTTPLimits()
@@ -102,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT, \
             JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC, \
             TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT, \
-            TOWER_CORS_ORIGINS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
+            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
             """
     )
 
@@ -149,31 +159,34 @@ struct ServeCommand: AsyncParsableCommand {
         // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
         let api = TowerAPI(
             database: db, configuration: configuration, logger: logger, engine: bridge?.engine, metrics: Telemetry.emit)
-        let app = Application(
-            responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
-            configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
-            onServerRunning: { _ in
-                logger.info(
-                    "serving",
-                    metadata: [
-                        "address": "http://\(host):\(port)", "database": "\(location)",
-                        "allowed_repo_prefixes": "\(Self.describe(configuration))",
-                        "auth": "\(Self.describe(configuration.access))",
-                        "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
-                    ])
-            }, logger: logger)
-        // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
-        // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: app), .init(service: StreamCloser(api: api)),
-        ]
-        if let path = configuration.access.keysFile {
-            services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
+        // The server's own event loops (`APIConfiguration.httpThreads`), shut down when it stops.
+        try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: configuration.httpThreads) { loops in
+            let app = Application(
+                responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
+                configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
+                onServerRunning: { _ in
+                    logger.info(
+                        "serving",
+                        metadata: [
+                            "address": "http://\(host):\(port)", "database": "\(location)",
+                            "allowed_repo_prefixes": "\(Self.describe(configuration))",
+                            "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
+                            "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
+                        ])
+                }, eventLoopGroupProvider: .shared(loops), logger: logger)
+            // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
+            // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: app), .init(service: StreamCloser(api: api)),
+            ]
+            if let path = configuration.access.keysFile {
+                services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
+            }
+            if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
+            let group = ServiceGroup(
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await runServices(group, listeningOn: "\(host):\(port)")
         }
-        if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await runServices(group, listeningOn: "\(host):\(port)")
         logger.info("stopped")
     }
 }
