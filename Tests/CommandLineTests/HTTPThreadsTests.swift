@@ -17,13 +17,18 @@ extension CommandLineTests {
         }.count
     }
 
+    /// Under SWIFTNIO_STRICT a use of a loop after it was shut down crashes the process, which
+    /// `withAPIProcess` reports as an unclean stop (the server's loops outlive it for that reason,
+    /// `ServeCommand.serve`).
     @Test("TOWER_HTTP_THREADS sets the API's event loops, one fewer than the cores (at least one) when unset",
         arguments: [nil, "3"])
     func httpThreads(_ setting: String?) async throws {
         let expected = setting.flatMap { Int($0) } ?? max(1, System.coreCount - 1)
+        var environment = ["SWIFTNIO_STRICT": "1"]
+        environment["TOWER_HTTP_THREADS"] = setting
         try await withSetup(.sqlite) { setup in
             #expect(try await tower(setup, "migrate").status == 0)
-            try await withAPIProcess(setup, environment: setting.map { ["TOWER_HTTP_THREADS": $0] } ?? [:]) { port, log, api in
+            try await withAPIProcess(setup, environment: environment) { port, log, api in
                 try await log.require("the start-up line names them") { $0.contains("serving") && $0.contains("http_threads=\(expected)") }
                 #expect(try eventLoopThreads(of: api.pid) == expected)
                 // Four connections at once, all answered (one loop serves them all by default here).

@@ -159,34 +159,37 @@ struct ServeCommand: AsyncParsableCommand {
         // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
         let api = TowerAPI(
             database: db, configuration: configuration, logger: logger, engine: bridge?.engine, metrics: Telemetry.emit)
-        // The server's own event loops (`APIConfiguration.httpThreads`), shut down when it stops.
-        try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: configuration.httpThreads) { loops in
-            let app = Application(
-                responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
-                configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
-                onServerRunning: { _ in
-                    logger.info(
-                        "serving",
-                        metadata: [
-                            "address": "http://\(host):\(port)", "database": "\(location)",
-                            "allowed_repo_prefixes": "\(Self.describe(configuration))",
-                            "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
-                            "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
-                        ])
-                }, eventLoopGroupProvider: .shared(loops), logger: logger)
-            // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
-            // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                .init(service: app), .init(service: StreamCloser(api: api)),
-            ]
-            if let path = configuration.access.keysFile {
-                services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
-            }
-            if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
-            let group = ServiceGroup(
-                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await runServices(group, listeningOn: "\(host):\(port)")
+        // The HTTP server's own event loops (`APIConfiguration.httpThreads`). Like NIO's shared
+        // loops they live as long as the process: Hummingbird ends a server's graceful shutdown in
+        // a task of its own that can still use the loop after `run` has returned, and shutting the
+        // loops down here raced with it (NIO's "Cannot schedule tasks on an EventLoop that has
+        // already shut down", a crash under SWIFTNIO_STRICT, about one stop in ten).
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.httpThreads)
+        let app = Application(
+            responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
+            onServerRunning: { _ in
+                logger.info(
+                    "serving",
+                    metadata: [
+                        "address": "http://\(host):\(port)", "database": "\(location)",
+                        "allowed_repo_prefixes": "\(Self.describe(configuration))",
+                        "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
+                        "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
+                    ])
+            }, eventLoopGroupProvider: .shared(loops), logger: logger)
+        // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
+        // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app), .init(service: StreamCloser(api: api)),
+        ]
+        if let path = configuration.access.keysFile {
+            services.append(.init(service: KeyFileReloader(path: path, access: api.access, logger: logger)))
         }
+        if let bridge { services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup)) }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await runServices(group, listeningOn: "\(host):\(port)")
         logger.info("stopped")
     }
 }
