@@ -92,6 +92,12 @@ struct AgentToolsTests {
                 ["task_id": .string(taskId), "title": "Pull request", "artifact_type": "pr", "uri": "https://example.com/pr/1"],
                 as: Self.agent)
             #expect(link["uri"] == "https://example.com/pr/1")
+            let reported = await s.call(
+                "jct_get_audit_trail", ["entity_kind": "Artifact", "entity_id": .string(try #require(doc["artifact_id"]?.stringValue))], as: Self.reader)
+            let created = try #require(reported["entries"]?.arrayValue)
+            #expect(created.map { $0["action"] } == ["created"], "one row for the reported artifact: \(created)")
+            #expect(created.first?["actor_id"] == "agent-7")
+            #expect(created.first?["note"] == "Artifact reported via MCP: ../../RELEASE.md")
             #expect(error(await s.call("jct_report_artifact", ["task_id": .string(taskId), "title": "x", "artifact_type": "pdf", "content": "x"], as: Self.agent)) == "INVALID_ARTIFACT_TYPE")
             #expect(error(await s.call("jct_report_artifact", ["task_id": .string(taskId), "title": "x", "artifact_type": "doc", "content": "x"], as: Self.other)) == "NO_ACTIVE_CLAIM", "only the claimant reports")
             #expect(error(await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "x"], as: Self.other)) == "NO_ACTIVE_CLAIM", "only the claimant completes")

@@ -10,22 +10,23 @@ import TowerTestSupport
 struct Chain {
     var repo = "", snapshot = "", doctrine = "", issue = "", packet = "", run = "", artifact = "", pack = ""
 
-    static func build(_ h: Harness, traceRoot: String? = nil) async throws -> Chain {
+    /// `headers` go with every create (`X-Trace-Id`, a key).
+    static func build(_ h: Harness, traceRoot: String? = nil, headers: [(String, String)] = []) async throws -> Chain {
         var c = Chain()
         func id(_ answer: Answer, _ key: String) throws -> String {
             #expect(answer.status == 201, "\(answer.text)")
             return try #require(answer[key]?["id"]?.stringValue)
         }
-        c.repo = try id(await h.send("POST", "/cwom/repos", json: ["name": "app", "slug": "org/app", "source": ["system": "github"]]), "repo")
+        c.repo = try id(await h.send("POST", "/cwom/repos", json: ["name": "app", "slug": "org/app", "source": ["system": "github"]], headers: headers), "repo")
         c.snapshot = try id(
             await h.send(
                 "POST", "/cwom/constraint-snapshots",
-                json: ["scope": "run", "owner": ["actor_kind": "human", "actor_id": "alice"], "constraints": ["time": ["available_minutes": 30]]]),
+                json: ["scope": "run", "owner": ["actor_kind": "human", "actor_id": "alice"], "constraints": ["time": ["available_minutes": 30]]], headers: headers),
             "constraint_snapshot")
         c.doctrine = try id(
             await h.send(
                 "POST", "/cwom/doctrine-refs",
-                json: ["namespace": "org", "name": "small", "version": "1", "type": "principle", "statement": "Small changes"]),
+                json: ["namespace": "org", "name": "small", "version": "1", "type": "principle", "statement": "Small changes"], headers: headers),
             "doctrine_ref")
         c.issue = try id(
             await h.send(
@@ -34,14 +35,14 @@ struct Chain {
                     "repo": ["kind": "Repo", "id": .string(c.repo)], "title": "Fix login", "type": "bug",
                     "doctrine_refs": [["kind": "DoctrineRef", "id": .string(c.doctrine)]],
                     "constraints": [["kind": "ConstraintSnapshot", "id": .string(c.snapshot)]],
-                ]), "issue")
+                ], headers: headers), "issue")
         c.packet = try id(
             await h.send(
                 "POST", "/cwom/context-packets",
                 json: [
                     "for_issue": ["kind": "Issue", "id": .string(c.issue)], "version": "1", "summary": "What we know",
                     "constraint_snapshot": ["kind": "ConstraintSnapshot", "id": .string(c.snapshot)],
-                ]), "context_packet")
+                ], headers: headers), "context_packet")
         c.run = try id(
             await h.send(
                 "POST", "/cwom/runs",
@@ -52,14 +53,14 @@ struct Chain {
                         "context_packets": [["kind": "ContextPacket", "id": .string(c.packet)]],
                         "constraint_snapshot": ["kind": "ConstraintSnapshot", "id": .string(c.snapshot)],
                     ],
-                ]), "run")
+                ], headers: headers), "run")
         c.artifact = try id(
             await h.send(
                 "POST", "/cwom/artifacts",
                 json: [
                     "produced_by": ["kind": "Run", "id": .string(c.run)], "for_issue": ["kind": "Issue", "id": .string(c.issue)],
                     "type": "doc", "title": "Report", "uri": "file:///tmp/report.md",
-                ]), "artifact")
+                ], headers: headers), "artifact")
         // The prover makes evidence packs; there is no POST for them.
         let pack = EvidencePack(
             forRun: Ref(kind: .run, id: c.run), forIssue: Ref(kind: .issue, id: c.issue), verdict: .pass,
@@ -165,6 +166,33 @@ struct CWOMAPITests {
             #expect(await h.get("/cwom/runs/\(c.run)/evidence-pack").status == 200)
             #expect(await h.get("/cwom/runs/nope/evidence-pack").json == ["detail": "Run not found"])
             #expect(await h.get("/cwom/evidence-packs/\(c.pack)/review").json == ["detail": "No ReviewDecision found for this EvidencePack"])
+        }
+    }
+
+    @Test("each created object is audited once, by its creator and under the request's trace; a refused one leaves no row",
+        arguments: Dialect.allCases)
+    func creationAudit(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let c = try await Chain.build(h, headers: [("X-Trace-Id", "trace-of-the-chain")])
+            let rows = try #require(await h.get("/cwom/audit?trace_id=trace-of-the-chain&limit=1000").json.arrayValue)
+            let created = rows.filter { $0["action"] == "created" }
+            #expect(created.compactMap { $0["entity_id"]?.stringValue }.sorted() == [c.repo, c.snapshot, c.doctrine, c.issue, c.packet, c.run, c.artifact].sorted())
+            #expect(created.allSatisfy { $0["actor_id"] == "cwom-service" && $0["before"] == .null }, "no key: the service creates")
+            #expect(created.first { $0["entity_id"] == .string(c.issue) }?["after"]?["title"] == "Fix login", "the object's snapshot")
+            #expect(created.first { $0["entity_id"] == .string(c.packet) }?["note"] == "Immutable object created")
+            let linked = rows.filter { $0["action"] == "linked" }
+            #expect(linked.allSatisfy { $0["entity_kind"] == "Issue" && $0["entity_id"] == .string(c.issue) })
+            #expect(linked.compactMap { $0["note"]?.stringValue }.sorted() == [
+                "Linked to ConstraintSnapshot:\(c.snapshot)", "Linked to ContextPacket:\(c.packet)", "Linked to DoctrineRef:\(c.doctrine)",
+            ])
+            #expect(rows.count == created.count + linked.count)
+
+            let all = await h.get("/cwom/audit?limit=1000").json.arrayValue?.count
+            #expect(await h.send("POST", "/cwom/repos", json: ["name": "app", "slug": "org/app", "source": ["system": "github"]]).status == 409)
+            #expect(await h.send("POST", "/cwom/context-packets", json: ["for_issue": ["kind": "Issue", "id": .string(c.issue)], "version": "1", "summary": "s"]).status == 409)
+            #expect(await h.send("POST", "/cwom/issues", json: ["repo": ["kind": "Repo", "id": "ghost"], "title": "t", "type": "bug"]).status == 422)
+            #expect(await h.get("/cwom/audit?limit=1000").json.arrayValue?.count == all)
+            #expect(await h.get("/cwom/issues?limit=1000").json.arrayValue?.count == 1, "and no object")
         }
     }
 

@@ -113,7 +113,8 @@ public struct APIError: Error, Sendable {
 extension APIError {
     /// The answer to an operation the lifecycle engine refused: 404 for a missing task, Run or
     /// Issue, 409 with the current and the requested status for a transition its state machine
-    /// does not have or an object a worker is executing, 400 for objects that do not belong together.
+    /// does not have or an object a worker is executing, 400 for objects that do not belong together,
+    /// 422 for a new object naming one that does not exist and 409 for one that exists already.
     static func lifecycle(_ error: LifecycleError) -> APIError {
         switch error {
         case .notFound(let entity, _):
@@ -134,6 +135,10 @@ extension APIError {
                 ])
         case .rejected(let message):
             return .detail(400, .string(message))
+        case .missingReference:
+            return .detail(422, .string(error.description))
+        case .alreadyExists(let message):
+            return .detail(409, .string(message))
         }
     }
 }

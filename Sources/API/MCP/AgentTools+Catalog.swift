@@ -155,12 +155,7 @@ extension AgentTools {
                 trace.event("artifact_reported", ["title": .string(title), "type": .string(typeName), "uri": .string(uri ?? "")])
             }
             let stored = artifact
-            try await tools.database.write { store in
-                try await store.artifacts.insert(stored)
-                try await store.audit.created(
-                    "Artifact", stored.id, snapshot: stored.json, by: caller.actor, note: "Artifact reported via MCP: \(title)",
-                    traceId: stored.header.traceId)
-            }
+            try await tools.engine.create(stored, by: caller.actor, note: "Artifact reported via MCP: \(title)")
             return [
                 "artifact_id": .string(stored.id), "task_id": .string(claim.task.id), "run_id": .string(claim.run.id),
                 "title": .string(title), "type": .string(typeName), "uri": .string(stored.uri), "digest": stored.digest.json,

@@ -45,13 +45,6 @@ struct CWOMContext: Sendable {
         return raw
     }
 
-    /// 422 `Referenced <Kind> '<id>' does not exist` for the first ref that resolves to nothing.
-    static func requireExisting(_ refs: [Ref], in store: Store) async throws {
-        for ref in refs where !(try await store.exists(ref)) {
-            throw APIError.detail(422, .string("Referenced \(ref.kind.rawValue) '\(ref.id)' does not exist"))
-        }
-    }
-
     /// 201 `{"status":"success","<key>":<object>}`.
     static func created(_ key: String, _ value: JSONValue) -> APIResponse {
         .json(201, .object(JSONObject([("status", "success"), (key, value)])))

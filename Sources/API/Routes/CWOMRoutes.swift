@@ -23,14 +23,7 @@ struct CWOMRoutes: Sendable {
         router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
-            let stored = repo
-            try await database.write { store in
-                if try await store.repos.get(slug: stored.slug) != nil {
-                    throw APIError.detail(409, .string("Repo with slug '\(stored.slug)' already exists"))
-                }
-                try await store.repos.insert(stored)
-                try await store.audit.created("Repo", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
-            }
+            try await context.engine.create(repo, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("repo", repo.json)
         }
         context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
@@ -47,19 +40,7 @@ struct CWOMRoutes: Sendable {
         router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write) { request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
-            let stored = issue
-            try await database.write { store in
-                let rel = stored.relationships
-                try await CWOMContext.requireExisting(
-                    [stored.repo] + stored.doctrineRefs + stored.constraints + stored.contextPackets
-                        + [rel.parent].compactMap { $0 } + rel.blocks + rel.blockedBy + rel.duplicates, in: store)
-                try await store.issues.insert(stored)  // links doctrine refs, constraints and context packets
-                let trace = stored.header.traceId
-                try await store.audit.created("Issue", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: trace)
-                for ref in stored.constraints + stored.doctrineRefs + stored.contextPackets {
-                    try await store.audit.linked("Issue", stored.id, to: ref, by: request.actor(else: CWOMContext.service), traceId: trace)
-                }
-            }
+            try await context.engine.create(issue, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("issue", issue.json)
         }
         router.add("GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read) {
@@ -129,23 +110,7 @@ struct CWOMRoutes: Sendable {
                 assumptions: payload.assumptions, openQuestions: payload.openQuestions,
                 instructions: payload.instructions, doctrineRefs: payload.doctrineRefs,
                 constraintSnapshot: payload.constraintSnapshot, tags: payload.tags, meta: payload.meta)
-            try await database.write { store in
-                try await CWOMContext.requireExisting(
-                    [packet.forIssue] + packet.doctrineRefs + [packet.constraintSnapshot].compactMap { $0 }, in: store)
-                let versions = try await store.contextPackets.list(forIssue: packet.forIssue.id)
-                if versions.contains(where: { $0.version == packet.version }) {
-                    throw APIError.detail(
-                        409,
-                        .string("ContextPacket version '\(packet.version)' already exists for Issue '\(packet.forIssue.id)'; create it with a new version"))
-                }
-                try await store.contextPackets.insert(packet)
-                try await store.issues.link(packet.forIssue.id, to: packet.ref)
-                let trace = packet.header.traceId
-                try await store.audit.created(
-                    "ContextPacket", packet.id, snapshot: packet.json, by: request.actor(else: CWOMContext.service), note: "Immutable object created",
-                    traceId: trace)
-                try await store.audit.linked("Issue", packet.forIssue.id, to: packet.ref, by: request.actor(else: CWOMContext.service), traceId: trace)
-            }
+            try await context.engine.create(packet, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("context_packet", packet.json)
         }
         context.getOne(&router, "/cwom/context-packets/{packet_id}", parameter: "packet_id", summary: "Get a ContextPacket") {
@@ -169,12 +134,7 @@ struct CWOMRoutes: Sendable {
             let snapshot = ConstraintSnapshot(
                 header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), scope: payload.scope,
                 owner: payload.owner, constraints: payload.constraints, tags: payload.tags, meta: payload.meta)
-            try await database.write { store in
-                try await store.constraintSnapshots.insert(snapshot)
-                try await store.audit.created(
-                    "ConstraintSnapshot", snapshot.id, snapshot: snapshot.json, by: request.actor(else: CWOMContext.service),
-                    note: "Immutable object created", traceId: snapshot.header.traceId)
-            }
+            try await context.engine.create(snapshot, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("constraint_snapshot", snapshot.json)
         }
         context.getOne(&router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", summary: "Get a ConstraintSnapshot") {
@@ -204,17 +164,7 @@ struct CWOMRoutes: Sendable {
         router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
             doctrine.header.traceId = context.traceId(request)
-            let stored = doctrine
-            try await database.write { store in
-                try await CWOMContext.requireExisting(stored.applicability.repoRefs, in: store)
-                let same = try await store.doctrineRefs.list(namespace: stored.namespace, page: Page(limit: 10_000))
-                if same.contains(where: { $0.name == stored.name && $0.version == stored.version }) {
-                    throw APIError.detail(
-                        409, .string("DoctrineRef '\(stored.namespace)/\(stored.name)@\(stored.version)' already exists"))
-                }
-                try await store.doctrineRefs.insert(stored)
-                try await store.audit.created("DoctrineRef", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
-            }
+            try await context.engine.create(doctrine, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("doctrine_ref", doctrine.json)
         }
         context.getOne(&router, "/cwom/doctrine-refs/{doctrine_id}", parameter: "doctrine_id", summary: "Get a DoctrineRef") {

@@ -10,15 +10,7 @@ extension CWOMRoutes {
         router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write) { request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
-            let stored = run
-            try await database.write { store in
-                try await CWOMContext.requireExisting(
-                    [stored.forIssue, stored.repo] + stored.inputs.contextPackets + stored.inputs.doctrineRefs
-                        + [stored.inputs.constraintSnapshot].compactMap { $0 }, in: store)
-                try await store.runs.insert(stored)
-                try await store.issues.appendRun(stored.forIssue.id, stored.ref)
-                try await store.audit.created("Run", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
-            }
+            try await context.engine.create(run, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("run", run.json)
         }
         context.getOne(&router, "/cwom/runs/{run_id}", parameter: "run_id", summary: "Get a Run") { try await $0.runs.get($1) }
@@ -54,12 +46,7 @@ extension CWOMRoutes {
         router.add("POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent])) { request in
             var artifact = try context.payload(Artifact.self, request)
             artifact.header.traceId = context.traceId(request)
-            let stored = artifact
-            try await database.write { store in
-                try await CWOMContext.requireExisting([stored.producedBy, stored.forIssue], in: store)
-                try await store.artifacts.insert(stored)
-                try await store.audit.created("Artifact", stored.id, snapshot: stored.json, by: request.actor(else: CWOMContext.service), traceId: stored.header.traceId)
-            }
+            try await context.engine.create(artifact, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("artifact", artifact.json)
         }
         context.getOne(&router, "/cwom/artifacts/{artifact_id}", parameter: "artifact_id", summary: "Get an Artifact") {
@@ -96,9 +83,6 @@ extension CWOMRoutes {
         let update = try context.payload(RunUpdate.self, request)
         let id = request.parameter("run_id")
         let trace = context.traceId(request)
-        if let outputs = update.outputs {
-            try await database.read { store in try await CWOMContext.requireExisting(outputs.artifacts, in: store) }
-        }
         let outcome: LifecycleEngine.StatusSetOutcome<Run>
         do {
             outcome = try await context.engine.updateRun(id, update, by: request.actor(else: CWOMContext.service), traceId: trace)

@@ -372,12 +372,14 @@ public struct LifecycleEngine: Sendable {
     }
 
     /// `PATCH /cwom/runs/{id}`: a legal transition of `Lifecycle.run`, telemetry and cost replaced,
-    /// outputs appended to, the CWOM invariants checked on the result (`CWOMValidationError`).
+    /// outputs appended to (their Artifacts must exist), the CWOM invariants checked on the result
+    /// (`CWOMValidationError`).
     /// A Run that a worker is executing can only be cancelled, through its task.
     public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
         -> StatusSetOutcome<Run>
     {
         try await transaction("set status", by: actor) { tx in
+            if let outputs = changes.outputs { try await tx.requireExisting(outputs.artifacts) }
             guard let old = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
             if let status = changes.status, status != old.status,
                 let task = try await tx.sql.taskExecuting(runId: runId, hint: old.meta["task_id"]?.stringValue)

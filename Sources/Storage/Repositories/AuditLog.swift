@@ -46,7 +46,9 @@ public struct AuditEntry: Sendable, Hashable {
     }
 }
 
-/// The audit log writer, with the conventions of the legacy helpers (reference §7).
+/// The audit log: rows appended, and read back newest first. The rows themselves come from the
+/// lifecycle engine (`LifecycleTransaction.moved`, `created`, `linked`, with the conventions of
+/// the legacy helpers of reference §7) and from the backfill's batches; no route writes one.
 public struct AuditLog: Sendable {
     let session: any DatabaseSession
 
@@ -71,45 +73,6 @@ public struct AuditLog: Sendable {
 
     static func insertStatements(_ entries: [AuditEntry]) -> [(String, [SQLValue])] {
         SQL.insertMany("audit_log", entries.map(Self.columns))
-    }
-
-    /// `created`: no before, the snapshot after.
-    public func created(_ kind: String, _ id: String, snapshot: JSONValue?, by actor: Actor, note: String? = nil,
-        traceId: String? = nil) async throws(StorageError)
-    {
-        try await append(
-            AuditEntry(actor: actor, action: .created, entityKind: kind, entityId: id, after: snapshot, note: note,
-                traceId: traceId))
-    }
-
-    /// `status_changed`: `{"status": old}` → `{"status": new}`, note `Status changed: old -> new`.
-    public func statusChanged(_ kind: String, _ id: String, from old: String, to new: String, by actor: Actor,
-        note: String? = nil, traceId: String? = nil) async throws(StorageError)
-    {
-        try await append(
-            AuditEntry(
-                actor: actor, action: .statusChanged, entityKind: kind, entityId: id, before: ["status": .string(old)],
-                after: ["status": .string(new)], note: note ?? "Status changed: \(old) -> \(new)", traceId: traceId))
-    }
-
-    /// `linked`: after `{"linked_kind", "linked_id"}`, note `Linked to Kind:id`.
-    public func linked(_ kind: String, _ id: String, to ref: Ref, by actor: Actor, traceId: String? = nil)
-        async throws(StorageError)
-    {
-        try await append(
-            AuditEntry(
-                actor: actor, action: .linked, entityKind: kind, entityId: id,
-                after: ["linked_kind": .string(ref.kind.rawValue), "linked_id": .string(ref.id)],
-                note: "Linked to \(ref.kind.rawValue):\(ref.id)", traceId: traceId))
-    }
-
-    /// `updated`: before and after snapshots.
-    public func updated(_ kind: String, _ id: String, before: JSONValue?, after: JSONValue?, by actor: Actor,
-        note: String? = nil, traceId: String? = nil) async throws(StorageError)
-    {
-        try await append(
-            AuditEntry(actor: actor, action: .updated, entityKind: kind, entityId: id, before: before, after: after,
-                note: note, traceId: traceId))
     }
 
     public struct Filter: Sendable {

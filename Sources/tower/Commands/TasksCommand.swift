@@ -134,8 +134,8 @@ extension DatabaseOptions {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             switch error {
             case .notFound: throw ExitCodes.notFound
-            case .invalidTransition, .ownedByWorker: throw ExitCodes.conflict
-            case .rejected: throw ExitCode.failure
+            case .invalidTransition, .ownedByWorker, .alreadyExists: throw ExitCodes.conflict
+            case .rejected, .missingReference: throw ExitCode.failure
             }
         }
     }
