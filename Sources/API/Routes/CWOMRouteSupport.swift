@@ -52,6 +52,18 @@ struct CWOMContext: Sendable {
 
     static func notFound(_ kind: String) -> APIError { .detail(404, .string("\(kind) not found")) }
 
+    /// `PUT` and `PATCH <pattern>` of an immutable kind: 405 `IMMUTABILITY_VIOLATION` with
+    /// `message` and the path's id, whether or not the object exists (the legacy answer).
+    func refuseChanges(_ router: inout Router, _ pattern: String, parameter: String, kind: String, message: String) {
+        for method in ["PUT", "PATCH"] {
+            router.add(method, pattern, summary: "Refused: \(kind) are immutable", tag: "CWOM", access: .write) { request in
+                .detail(
+                    405,
+                    ["error": "IMMUTABILITY_VIOLATION", "message": .string(message), "object_id": .string(request.parameter(parameter))])
+            }
+        }
+    }
+
     /// `GET <pattern>`: the object `load` finds for the path parameter, or 404 `<Kind> not found`.
     func getOne<T: CWOMModel>(_ router: inout Router, _ pattern: String, parameter: String, summary: String,
         _ load: @escaping @Sendable (Store, String) async throws -> T?)

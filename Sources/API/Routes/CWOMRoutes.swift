@@ -116,18 +116,9 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/context-packets/{packet_id}", parameter: "packet_id", summary: "Get a ContextPacket") {
             try await $0.contextPackets.get($1)
         }
-        for method in ["PUT", "PATCH"] {
-            router.add(method, "/cwom/context-packets/{packet_id}", summary: "Refused: ContextPackets are immutable", tag: "CWOM", access: .write) {
-                request in
-                .detail(
-                    405,
-                    [
-                        "error": "IMMUTABILITY_VIOLATION",
-                        "message": "ContextPackets are immutable. Create a new ContextPacket with an incremented version instead.",
-                        "object_id": .string(request.parameter("packet_id")),
-                    ])
-            }
-        }
+        context.refuseChanges(
+            &router, "/cwom/context-packets/{packet_id}", parameter: "packet_id", kind: "ContextPackets",
+            message: "ContextPackets are immutable. Create a new ContextPacket with an incremented version instead.")
 
         router.add("POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write) { request in
             let payload = try context.payload(ConstraintSnapshot.self, request)
@@ -148,18 +139,9 @@ struct CWOMRoutes: Sendable {
             }
             return .json(200, snapshots.json)
         }
-        for method in ["PUT", "PATCH"] {
-            router.add(method, "/cwom/constraint-snapshots/{snapshot_id}", summary: "Refused: ConstraintSnapshots are immutable", tag: "CWOM", access: .write) {
-                request in
-                .detail(
-                    405,
-                    [
-                        "error": "IMMUTABILITY_VIOLATION",
-                        "message": "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.",
-                        "object_id": .string(request.parameter("snapshot_id")),
-                    ])
-            }
-        }
+        context.refuseChanges(
+            &router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", kind: "ConstraintSnapshots",
+            message: "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.")
 
         router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
