@@ -196,6 +196,26 @@ struct CWOMAPITests {
         }
     }
 
+    @Test("concurrent creates of one key: one is created, the others are told it exists (409, never 500)", arguments: Dialect.allCases)
+    func concurrentDuplicates(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let c = try await Chain.build(h)
+            let creates: [(path: String, body: JSONValue)] = [
+                ("/cwom/repos", ["name": "web", "slug": "org/web", "source": ["system": "github"]]),
+                ("/cwom/doctrine-refs", ["namespace": "org", "name": "tests", "version": "1", "type": "principle", "statement": "Test it"]),
+                ("/cwom/context-packets", ["for_issue": ["kind": "Issue", "id": .string(c.issue)], "version": "2", "summary": "Newer"]),
+            ]
+            for create in creates {
+                let statuses = await withTaskGroup(of: Int.self) { group in
+                    for _ in 0..<8 { group.addTask { await h.send("POST", create.path, json: create.body).status } }
+                    return await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.sorted() == [201] + Array(repeating: 409, count: 7), "\(create.path): \(statuses)")
+            }
+            #expect(await h.get("/cwom/issues/\(c.issue)/context-packets").json.arrayValue?.count == 2)
+        }
+    }
+
     @Test("create payloads: 422 for bad bodies and dangling refs, 409 for duplicates", arguments: Dialect.allCases)
     func writeErrors(_ dialect: Dialect) async throws {
         try await withAPI(dialect) { h in

@@ -6,7 +6,8 @@ import TowerJSON
 ///
 /// Each is one engine transaction that checks every ref the object names resolves (a
 /// `missingReference` otherwise), refuses a duplicate where the model has a natural key (an
-/// `alreadyExists`), inserts the object and its links, and writes its audit rows: one
+/// `alreadyExists`, also when a concurrent create of the same key commits first), inserts the
+/// object and its links, and writes its audit rows: one
 /// `created` row with the object's snapshot, and one `linked` row per link an Issue gains.
 /// Routes never write audit rows themselves; the objects an enqueue or an execution creates
 /// get theirs from `enqueue`, `claim` and `complete` in the same way.
@@ -14,10 +15,9 @@ extension LifecycleEngine {
     /// `POST /cwom/repos`: a Repo whose slug is new.
     public func create(_ repo: Repo, by actor: Actor) async throws {
         try await transaction("create Repo", by: actor) { tx in
-            if try await tx.store.repos.get(slug: repo.slug) != nil {
-                throw LifecycleError.alreadyExists("Repo with slug '\(repo.slug)' already exists")
+            try await tx.unique(.alreadyExists("Repo with slug '\(repo.slug)' already exists")) {
+                try await tx.store.repos.insert(repo)
             }
-            try await tx.store.repos.insert(repo)
             tx.created("Repo", repo.id, repo.json, traceId: repo.header.traceId)
         }
     }
@@ -41,9 +41,14 @@ extension LifecycleEngine {
 
     /// `POST /cwom/context-packets`: a new version of its Issue's context, linked to the Issue.
     /// A version the Issue already has is refused: packets are immutable, a change is a new one.
+    /// No constraint of the legacy layout keeps versions apart, so the Issue is locked while its
+    /// versions are read: of two concurrent creates of one version, the second finds the first's.
     public func create(_ packet: ContextPacket, by actor: Actor) async throws {
         try await transaction("create ContextPacket", by: actor) { tx in
-            try await tx.requireExisting([packet.forIssue] + packet.doctrineRefs + [packet.constraintSnapshot].compactMap { $0 })
+            guard try await tx.sql.lockIssue(packet.forIssue.id) else {
+                throw LifecycleError.missingReference(kind: packet.forIssue.kind.rawValue, id: packet.forIssue.id)
+            }
+            try await tx.requireExisting(packet.doctrineRefs + [packet.constraintSnapshot].compactMap { $0 })
             let versions = try await tx.store.contextPackets.list(forIssue: packet.forIssue.id)
             if versions.contains(where: { $0.version == packet.version }) {
                 throw LifecycleError.alreadyExists(
@@ -70,11 +75,9 @@ extension LifecycleEngine {
     public func create(_ doctrine: DoctrineRef, by actor: Actor) async throws {
         try await transaction("create DoctrineRef", by: actor) { tx in
             try await tx.requireExisting(doctrine.applicability.repoRefs)
-            let same = try await tx.store.doctrineRefs.list(namespace: doctrine.namespace, page: Page(limit: 10_000))
-            if same.contains(where: { $0.name == doctrine.name && $0.version == doctrine.version }) {
-                throw LifecycleError.alreadyExists("DoctrineRef '\(doctrine.namespace)/\(doctrine.name)@\(doctrine.version)' already exists")
+            try await tx.unique(.alreadyExists("DoctrineRef '\(doctrine.namespace)/\(doctrine.name)@\(doctrine.version)' already exists")) {
+                try await tx.store.doctrineRefs.insert(doctrine)
             }
-            try await tx.store.doctrineRefs.insert(doctrine)
             tx.created("DoctrineRef", doctrine.id, doctrine.json, traceId: doctrine.header.traceId)
         }
     }
@@ -108,6 +111,18 @@ extension LifecycleTransaction {
     func requireExisting(_ refs: [Ref]) async throws {
         for ref in refs where !(try await store.exists(ref)) {
             throw LifecycleError.missingReference(kind: ref.kind.rawValue, id: ref.id)
+        }
+    }
+
+    /// Runs the insert of an object whose natural key has a unique constraint in the layout
+    /// (`uq_cwom_repos_slug`, `uq_doctrine_ref_nv`): the key taken, by a row that exists or by a
+    /// concurrent create that committed first, is `taken` rather than a storage error. The
+    /// constraint decides, so there is no read before it that a concurrent create could pass.
+    func unique(_ taken: LifecycleError, _ insert: () async throws -> Void) async throws {
+        do {
+            try await insert()
+        } catch let error as StorageError where error.kind == .uniqueViolation {
+            throw taken
         }
     }
 

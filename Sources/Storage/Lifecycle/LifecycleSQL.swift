@@ -166,6 +166,14 @@ struct LifecycleSQL: Sendable {
         return try await session.query("SELECT * FROM tasks WHERE id = $1\(lock)", [.text(id)]).first.map(TaskRepository.decode)
     }
 
+    /// Whether the Issue exists, and if so locked for the rest of the transaction on PostgreSQL:
+    /// what is decided from its other rows (the versions of its ContextPackets) holds until the
+    /// commit, as no concurrent transaction can decide on them meanwhile.
+    func lockIssue(_ id: String) async throws(StorageError) -> Bool {
+        let lock = session.dialect == .postgres ? " FOR UPDATE" : ""
+        return try await !session.query("SELECT id FROM cwom_issues WHERE id = $1\(lock)", [.text(id)]).isEmpty
+    }
+
     /// Several tasks, locked for the rest of the transaction on PostgreSQL.
     func lockTasks(_ ids: [String]) async throws(StorageError) -> [String: TaskRecord] {
         guard !ids.isEmpty else { return [:] }
