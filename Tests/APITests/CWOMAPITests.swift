@@ -372,6 +372,37 @@ struct CWOMAPITests {
         }
     }
 
+    @Test("concurrent reviews of one evidence pack: one decides, the others find the Issue decided", arguments: Dialect.allCases)
+    func concurrentReviews(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let c = try await Chain.build(h)
+            for step in ["running", "under_review"] {
+                #expect(await h.send("PATCH", "/cwom/issues/\(c.issue)/status?status=\(step)").status == 200)
+                #expect(await h.send("PATCH", "/cwom/runs/\(c.run)", json: ["status": .string(step)]).status == 200)
+            }
+            let answers = await withTaskGroup(of: (Int, String).self) { group in
+                for (index, decision) in ["approved", "rejected", "approved", "needs_changes", "rejected", "approved"].enumerated() {
+                    group.addTask {
+                        let answer = await h.send(
+                            "POST", "/cwom/reviews",
+                            json: [
+                                "for_evidence_pack": ["kind": "EvidencePack", "id": .string(c.pack)],
+                                "for_run": ["kind": "Run", "id": .string(c.run)], "for_issue": ["kind": "Issue", "id": .string(c.issue)],
+                                "reviewer": ["actor_kind": "human", "actor_id": .string("reviewer-\(index)")], "decision": .string(decision),
+                                "decision_reason": "r",
+                            ])
+                        return (answer.status, decision)
+                    }
+                }
+                return await group.reduce(into: [(Int, String)]()) { $0.append($1) }
+            }
+            #expect(answers.map(\.0).sorted() == [201, 400, 400, 400, 400, 400], "\(answers)")
+            let decided = try #require(answers.first { $0.0 == 201 }?.1)
+            #expect(await h.get("/cwom/reviews?evidence_pack_id=\(c.pack)").json.arrayValue?.count == 1)
+            #expect(await h.get("/cwom/issues/\(c.issue)")["status"] == (decided == "approved" ? "done" : "failed"))
+        }
+    }
+
     @Test("writes and reads need the API key when one is set", arguments: Dialect.allCases)
     func auth(_ dialect: Dialect) async throws {
         let configuration = APIConfiguration(apiKey: "k", policy: testConfiguration.policy)

@@ -203,13 +203,15 @@ extension LifecycleEngine {
     /// `complete`): the Issue and the Run go `under_review → done` when approved, `→ failed` when
     /// rejected or sent back for changes. Audited with the reviewer. The evidence pack must
     /// belong to the Run and the Run to the Issue (`rejected` otherwise, in the legacy order).
+    /// The Issue is locked before its status is read: of concurrent decisions on one Issue under
+    /// review, one is recorded and the others find it decided.
     public func review(_ decision: ReviewDecision) async throws {
         try await transaction("review", by: decision.reviewer) { tx in
             let store = tx.store
             guard let pack = try await store.evidencePacks.get(decision.forEvidencePack.id) else {
                 throw LifecycleError.rejected("EvidencePack '\(decision.forEvidencePack.id)' not found")
             }
-            guard let issue = try await store.issues.get(decision.forIssue.id) else {
+            guard try await tx.sql.lockIssue(decision.forIssue.id), let issue = try await store.issues.get(decision.forIssue.id) else {
                 throw LifecycleError.rejected("Issue '\(decision.forIssue.id)' not found")
             }
             guard issue.status == .underReview else {
