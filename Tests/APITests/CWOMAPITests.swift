@@ -403,6 +403,39 @@ struct CWOMAPITests {
         }
     }
 
+    @Test("concurrent updates of one Run append every output: none is lost", arguments: Dialect.allCases)
+    func concurrentRunUpdates(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let c = try await Chain.build(h)
+            var artifacts: [String] = []
+            for index in 0..<6 {
+                let answer = await h.send(
+                    "POST", "/cwom/artifacts",
+                    json: [
+                        "produced_by": ["kind": "Run", "id": .string(c.run)], "for_issue": ["kind": "Issue", "id": .string(c.issue)],
+                        "type": "log", "title": .string("Log \(index)"), "uri": .string("file:///tmp/log-\(index)"),
+                    ])
+                artifacts.append(try #require(answer["artifact"]?["id"]?.stringValue))
+            }
+            let refs = artifacts
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for (index, id) in refs.enumerated() {
+                    group.addTask {
+                        await h.send(
+                            "PATCH", "/cwom/runs/\(c.run)",
+                            json: ["outputs": ["artifacts": [["kind": "Artifact", "id": .string(id)]], "decision_log": [.string("step \(index)")]]]
+                        ).status
+                    }
+                }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 6))
+            let run = await h.get("/cwom/runs/\(c.run)")
+            #expect(Set(run["outputs"]?["artifacts"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == Set(refs))
+            #expect(run["outputs"]?["decision_log"]?.arrayValue?.count == 6)
+        }
+    }
+
     @Test("writes and reads need the API key when one is set", arguments: Dialect.allCases)
     func auth(_ dialect: Dialect) async throws {
         let configuration = APIConfiguration(apiKey: "k", policy: testConfiguration.policy)

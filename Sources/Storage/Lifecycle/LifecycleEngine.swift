@@ -372,24 +372,27 @@ public struct LifecycleEngine: Sendable {
     }
 
     /// `PATCH /cwom/runs/{id}`: a legal transition of `Lifecycle.run`, telemetry and cost replaced,
-    /// outputs appended to (their Artifacts must exist), the CWOM invariants checked on the result
-    /// (`CWOMValidationError`).
+    /// outputs appended to (their Artifacts must exist; the Run is locked, so concurrent updates
+    /// each append), the CWOM invariants checked on the result (`CWOMValidationError`).
     /// A Run that a worker is executing can only be cancelled, through its task.
     public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
         -> StatusSetOutcome<Run>
     {
         try await transaction("set status", by: actor) { tx in
             if let outputs = changes.outputs { try await tx.requireExisting(outputs.artifacts) }
-            guard let old = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
-            if let status = changes.status, status != old.status,
-                let task = try await tx.sql.taskExecuting(runId: runId, hint: old.meta["task_id"]?.stringValue)
+            guard let current = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
+            if let status = changes.status, status != current.status,
+                let task = try await tx.sql.taskExecuting(runId: runId, hint: current.meta["task_id"]?.stringValue)
             {
                 guard status == .canceled else {
                     throw LifecycleError.ownedByWorker(entity: "Run", id: runId, taskId: task.id, worker: task.assignedTo)
                 }
                 let outcome = try await tx.cancel(task.id, note: "Run \(runId) set to canceled")
-                return .cancelRequested(old, outcome.task)
+                return .cancelRequested(current, outcome.task)
             }
+            // Locked only now: a cancel locks the task, and a completion locks the task before its
+            // Run, so the Run first would risk a deadlock with the worker finishing it.
+            guard let old = try await tx.sql.lockRun(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
             var run = old
             if let status = changes.status, status != old.status {
                 try Lifecycle.run.check(runId, from: old.status, to: status)

@@ -166,11 +166,21 @@ struct LifecycleSQL: Sendable {
         return try await session.query("SELECT * FROM tasks WHERE id = $1\(lock)", [.text(id)]).first.map(TaskRepository.decode)
     }
 
+    /// The Run, locked for the rest of the transaction on PostgreSQL: a change computed from it
+    /// (outputs appended to) is not overwritten by a concurrent one computed from the same row.
+    /// `FOR NO KEY UPDATE`, the lock an `UPDATE` of the row takes: new rows that reference the
+    /// Run (its Artifacts' foreign keys) are not held up by it.
+    func lockRun(_ id: String) async throws(StorageError) -> Run? {
+        let lock = session.dialect == .postgres ? " FOR NO KEY UPDATE" : ""
+        return try await session.query("SELECT * FROM cwom_runs WHERE id = $1\(lock)", [.text(id)]).first.map(RunRepository.decode)
+    }
+
     /// Whether the Issue exists, and if so locked for the rest of the transaction on PostgreSQL:
     /// what is decided from its other rows (the versions of its ContextPackets) holds until the
     /// commit, as no concurrent transaction can decide on them meanwhile.
+    /// `FOR NO KEY UPDATE`, as `lockRun`.
     func lockIssue(_ id: String) async throws(StorageError) -> Bool {
-        let lock = session.dialect == .postgres ? " FOR UPDATE" : ""
+        let lock = session.dialect == .postgres ? " FOR NO KEY UPDATE" : ""
         return try await !session.query("SELECT id FROM cwom_issues WHERE id = $1\(lock)", [.text(id)]).isEmpty
     }
 
