@@ -436,6 +436,30 @@ struct CWOMAPITests {
         }
     }
 
+    @Test("concurrent Runs of one Issue: each is created and listed on the Issue", arguments: Dialect.allCases)
+    func concurrentRuns(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let c = try await Chain.build(h)
+            let created = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        await h.send(
+                            "POST", "/cwom/runs",
+                            json: [
+                                "for_issue": ["kind": "Issue", "id": .string(c.issue)], "repo": ["kind": "Repo", "id": .string(c.repo)],
+                                "mode": "agent", "executor": ["actor": ["actor_kind": "agent", "actor_id": "bot"], "runtime": "cli"],
+                            ])["run"]?["id"]?.stringValue
+                    }
+                }
+                return await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            let runs = created.compactMap { $0 }
+            #expect(runs.count == 6)
+            let listed = await h.get("/cwom/issues/\(c.issue)")["runs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            #expect(Set(listed) == Set(runs + [c.run]), "every Run on its Issue: \(listed.count) of 7")
+        }
+    }
+
     @Test("writes and reads need the API key when one is set", arguments: Dialect.allCases)
     func auth(_ dialect: Dialect) async throws {
         let configuration = APIConfiguration(apiKey: "k", policy: testConfiguration.policy)
