@@ -208,4 +208,38 @@ struct AgentToolsTests {
             #expect(final["task_status"] == "failed", "not marked retryable: final")
         }
     }
+    @Test("concurrent claims of one task: one agent gets it; concurrent completions of one attempt: one is written", arguments: Dialect.allCases)
+    func concurrentClaimsAndCompletions(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let taskId = try #require(
+                await s.call("jct_enqueue_task", ["objective": "Write the changelog", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
+                    "task_id"]?.stringValue)
+            let agents = (0..<6).map { AgentTools.Caller(principal: Principal(name: "agent-\($0)", scopes: [.agent, .read], isLegacyKey: false)) }
+            let claims = await withTaskGroup(of: (Int, JSONValue).self) { group in
+                for (index, agent) in agents.enumerated() {
+                    group.addTask { (index, await s.call("jct_claim_task", ["task_id": .string(taskId)], as: agent)) }
+                }
+                return await group.reduce(into: [(Int, JSONValue)]()) { $0.append($1) }
+            }
+            let winners = claims.filter { $0.1["success"] == true }
+            #expect(winners.count == 1, "\(claims.map { ($0.0, $0.1["success"] ?? .null, self.error($0.1) ?? "") })")
+            #expect(claims.filter { $0.1["success"] != true }.allSatisfy { self.error($0.1) == "TASK_ALREADY_CLAIMED" })
+            let winner = agents[try #require(winners.first?.0)]
+            let runId = try #require(winners.first?.1["run_id"]?.stringValue)
+
+            let completions = await withTaskGroup(of: JSONValue.self) { group in
+                for index in 0..<4 {
+                    group.addTask {
+                        await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": .string("done \(index)")], as: winner)
+                    }
+                }
+                return await group.reduce(into: [JSONValue]()) { $0.append($1) }
+            }
+            #expect(completions.filter { $0["success"] == true }.count == 1, "\(completions)")
+            let packs = try await s.database.read { try await $0.evidencePacks.list(runId: runId, page: Page(limit: 10)) }
+            #expect(packs.count == 1, "one evidence pack for the one attempt")
+            let runs = try await s.database.read { try await $0.runs.list(RunRepository.Filter(issueId: nil), page: Page(limit: 10)) }
+            #expect(runs.count == 1)
+        }
+    }
 }
