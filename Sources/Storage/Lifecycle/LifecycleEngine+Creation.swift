@@ -7,8 +7,8 @@ import TowerJSON
 /// Each is one engine transaction that checks every ref the object names resolves (a
 /// `missingReference` otherwise), refuses a duplicate where the model has a natural key (an
 /// `alreadyExists`, also when a concurrent create of the same key commits first), inserts the
-/// object and its links, and writes its audit rows: one
-/// `created` row with the object's snapshot, and one `linked` row per link an Issue gains.
+/// object and its links, and writes its audit rows: one `created` row with the object's
+/// snapshot, and one `linked` row per link an Issue gains.
 /// Routes never write audit rows themselves; the objects an enqueue or an execution creates
 /// get theirs from `enqueue`, `claim` and `complete` in the same way.
 extension LifecycleEngine {
