@@ -524,6 +524,27 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a Run created for an Issue while its task is claimed: the Issue lists both Runs", arguments: Dialect.allCases)
+    func runCreatedDuringClaim(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            for round in 0..<25 {
+                let task = try await bench.enqueue("Round \(round)")
+                let issue = try await bench.issue(task.cwomIssueId)
+                let other = Run(
+                    forIssue: issue.ref, repo: issue.repo, mode: .agent,
+                    executor: Executor(actor: Actor(kind: .agent, id: "bot"), runtime: "cli"))
+                async let claimed = bench.engine.claim(bench.claimant("worker-a"), limit: 1)
+                async let created: Void = bench.engine.create(other, by: Actor(kind: .system, id: "api"))
+                let claim = try await claimed
+                try await created
+                let runId = try #require(claim.first?.run.id)
+                let listed = Set(try await bench.issue(issue.id).runs.map(\.id))
+                #expect(listed == [runId, other.id], "round \(round)")
+                if listed != [runId, other.id] { return }
+            }
+        }
+    }
+
     @Test("the completer batches concurrent completions and answers each after its commit", arguments: Dialect.allCases)
     func completer(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

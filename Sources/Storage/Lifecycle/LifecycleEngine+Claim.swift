@@ -189,7 +189,8 @@ extension LifecycleTransaction {
         let movable = runsByIssue.keys.compactMap { issues[$0] }.filter { Lifecycle.issue.allows($0.status, .running) }
         for (from, group) in Dictionary(grouping: movable, by: \.status) {
             let written = try await sql.writeIssueStatuses(
-                group.map { ($0.id, runsByIssue[$0.id] ?? $0.runs) }, to: .running, expected: from, at: now)
+                group.map { ($0.id, runsByIssue[$0.id] ?? $0.runs, Array((runsByIssue[$0.id] ?? []).dropFirst($0.runs.count))) },
+                to: .running, expected: from, at: now)
             for issue in group where written.contains(issue.id) {
                 let trace = claims.first { $0.issue.id == issue.id }?.task.traceId
                 try moved(Lifecycle.issue, issue.id, [from, .running], traceId: trace)

@@ -83,15 +83,13 @@ extension LifecycleEngine {
     }
 
     /// `POST /cwom/runs`: a Run of an existing Issue and Repo, pinned to inputs that exist, and
-    /// appended to its Issue's runs (the Issue locked, so that concurrent creates each append).
-    /// Its later statuses go through `updateRun`.
+    /// appended to its Issue's runs (`appendRun`: concurrent Runs of one Issue, and a claim's, are
+    /// each listed). Its later statuses go through `updateRun`.
     public func create(_ run: Run, by actor: Actor) async throws {
         try await transaction("create Run", by: actor) { tx in
-            guard try await tx.sql.lockIssue(run.forIssue.id) else {
-                throw LifecycleError.missingReference(kind: run.forIssue.kind.rawValue, id: run.forIssue.id)
-            }
             try await tx.requireExisting(
-                [run.repo] + run.inputs.contextPackets + run.inputs.doctrineRefs + [run.inputs.constraintSnapshot].compactMap { $0 })
+                [run.forIssue, run.repo] + run.inputs.contextPackets + run.inputs.doctrineRefs
+                    + [run.inputs.constraintSnapshot].compactMap { $0 })
             try await tx.store.runs.insert(run)
             try await tx.store.issues.appendRun(run.forIssue.id, run.ref, at: tx.now)
             tx.created("Run", run.id, run.json, traceId: run.header.traceId)

@@ -435,14 +435,21 @@ struct LifecycleSQL: Sendable {
 
     // MARK: - Issues
 
-    /// Moves several Issues from `expected` to `status` and sets each one's `runs`, in one
-    /// statement guarded row by row; returns the ids it wrote.
-    func writeIssueStatuses(_ moves: [(id: String, runs: [Ref])], to status: Status, expected: Status, at time: Timestamp)
+    /// Moves several Issues from `expected` to `status`, each one's `runs` gaining the refs `added`
+    /// (`runs` is its whole list as read in this transaction), in one statement guarded row by
+    /// row; returns the ids it wrote. On PostgreSQL the refs are appended to the list as the row
+    /// is when written, not as it was read: a Run created for the Issue over the API meanwhile
+    /// (`LifecycleEngine.create`) stays listed. SQLite's one writer has serialized the read and
+    /// the write, so the whole list is written as read.
+    func writeIssueStatuses(_ moves: [(id: String, runs: [Ref], added: [Ref])], to status: Status, expected: Status, at time: Timestamp)
         async throws(StorageError) -> Set<String>
     {
         guard !moves.isEmpty else { return [] }
         var binds: [SQLValue] = [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)]
-        let runs = caseById(moves.map { ($0.id, .json($0.runs.json)) }, binds: &binds, cast: "jsonb")
+        let runs =
+            session.dialect == .postgres
+            ? "CAST(CAST(runs AS jsonb) || \(caseById(moves.map { ($0.id, .json($0.added.json)) }, binds: &binds, cast: "jsonb")) AS json)"
+            : caseById(moves.map { ($0.id, .json($0.runs.json)) }, binds: &binds)
         let ids = oneOf("id", moves.map(\.id), binds: &binds)
         let rows = try await session.query(
             "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE \(ids) AND \(Self.statusIs("$3")) RETURNING id", binds)

@@ -123,8 +123,18 @@ public struct IssueRepository: Sendable {
         ).map(Self.decode)
     }
 
-    /// Appends a run ref to the issue's `runs`.
+    /// Appends a run ref to the issue's `runs` unless it is listed. On PostgreSQL in one
+    /// statement, to the list as the row is when written (concurrent appends each stay); SQLite's
+    /// one writer serializes the read and the write.
     public func appendRun(_ issueId: String, _ run: Ref, at time: Timestamp = .now()) async throws(StorageError) {
+        if session.dialect == .postgres {
+            try await session.query(
+                """
+                UPDATE cwom_issues SET runs = CAST(CAST(runs AS jsonb) || CAST($1 AS jsonb) AS json), updated_at = $2
+                WHERE id = $3 AND NOT CAST(runs AS jsonb) @> CAST($1 AS jsonb)
+                """, [.json([run].json), .timestamp(time), .text(issueId)])
+            return
+        }
         guard var issue = try await get(issueId) else { return }
         guard !issue.runs.contains(where: { $0.id == run.id }) else { return }
         issue.runs.append(run)
