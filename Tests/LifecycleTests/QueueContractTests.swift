@@ -545,6 +545,28 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a Run its worker executes takes no change from others but a cancel: what it reports is what it did", arguments: Dialect.allCases)
+    func executingRunBelongsToItsWorker(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            let claim = try await bench.claimAll(["Executed by worker-a"])[0]
+            let operator_ = Actor(kind: .human, id: "bob")
+            for change in [
+                RunUpdate(outputs: RunOutputs(decisionLog: ["appended while it ran"])), RunUpdate(status: .running, cost: Cost(usd: 9)),
+                RunUpdate(status: .failed),
+            ] {
+                await #expect(throws: LifecycleError.ownedByWorker(entity: "Run", id: claim.run.id, taskId: claim.task.id, worker: "worker-a")) {
+                    _ = try await bench.engine.updateRun(claim.run.id, change, by: operator_, traceId: nil)
+                }
+            }
+            let results = try await bench.engine.complete([bench.completion(claim, .succeeded)])
+            #expect(results == [.finished(.completed)])
+            let run = try await bench.run(claim.run.id)
+            #expect(run.cost.usd != 9)
+            #expect(!run.outputs.decisionLog.contains("appended while it ran"))
+            #expect(try await bench.audit("Run", claim.run.id).allSatisfy { $0.actor.actorId != "bob" }, "nothing of bob's was written")
+        }
+    }
+
     @Test("the completer batches concurrent completions and answers each after its commit", arguments: Dialect.allCases)
     func completer(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

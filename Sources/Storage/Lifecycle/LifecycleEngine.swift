@@ -374,17 +374,18 @@ public struct LifecycleEngine: Sendable {
     /// `PATCH /cwom/runs/{id}`: a legal transition of `Lifecycle.run`, telemetry and cost replaced,
     /// outputs appended to (their Artifacts must exist; the Run is locked, so concurrent updates
     /// each append), the CWOM invariants checked on the result (`CWOMValidationError`).
-    /// A Run that a worker is executing can only be cancelled, through its task.
+    /// A Run that a worker is executing can only be cancelled, through its task: any other change
+    /// is `ownedByWorker` (its completion writes the Run whole).
     public func updateRun(_ runId: String, _ changes: RunUpdate, by actor: Actor, traceId: String?) async throws
         -> StatusSetOutcome<Run>
     {
         try await transaction("set status", by: actor) { tx in
             if let outputs = changes.outputs { try await tx.requireExisting(outputs.artifacts) }
             guard let current = try await tx.store.runs.get(runId) else { throw LifecycleError.notFound(entity: "Run", id: runId) }
-            if let status = changes.status, status != current.status,
-                let task = try await tx.sql.taskExecuting(runId: runId, hint: current.meta["task_id"]?.stringValue)
-            {
-                guard status == .canceled else {
+            // A Run its worker (or agent) executes is written by its completion, which would
+            // overwrite any other change: only a cancel is taken.
+            if let task = try await tx.sql.taskExecuting(runId: runId, hint: current.meta["task_id"]?.stringValue) {
+                guard changes.status == .canceled else {
                     throw LifecycleError.ownedByWorker(entity: "Run", id: runId, taskId: task.id, worker: task.assignedTo)
                 }
                 let outcome = try await tx.cancel(task.id, note: "Run \(runId) set to canceled")
