@@ -89,7 +89,7 @@ public struct RunRecorder: Sendable {
         let started = claim.run.telemetry.startedAt ?? now
         let telemetry = Telemetry(startedAt: started, endedAt: now, durationS: max(0, now.seconds(since: started)))
         let outputs = RunOutputs(
-            artifacts: [], resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
+            artifacts: recorded.map(\.ref), resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
         // Artifacts: every output file, the logs, and the trace folder itself.
         let recordedPaths = Set(recorded.compactMap { $0.meta["path"]?.stringValue })
         let (collected, hashed) = try collectArtifacts(now: now)

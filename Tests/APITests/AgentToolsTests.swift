@@ -109,6 +109,10 @@ struct AgentToolsTests {
             #expect(completed["task_status"] == "completed")
             #expect(completed["run_status"] == "under_review")
             let packId = try #require(completed["evidence_pack"]?["id"]?.stringValue)
+            let outputs = try #require(try await s.database.read { try await $0.runs.get(runId) }).outputs.artifacts.map(\.id)
+            for reported in [doc, link] {
+                #expect(outputs.contains(try #require(reported["artifact_id"]?.stringValue)), "the reported artifacts are the Run's outputs")
+            }
             #expect(error(await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "again"], as: Self.agent)) == "TASK_NOT_RUNNING", "never twice")
 
             let manifest = try JSONParser.parse(String(contentsOf: s.traceRoot.appendingPathComponent(runId).appendingPathComponent("manifest.json"), encoding: .utf8))
@@ -240,6 +244,30 @@ struct AgentToolsTests {
             #expect(packs.count == 1, "one evidence pack for the one attempt")
             let runs = try await s.database.read { try await $0.runs.list(RunRepository.Filter(issueId: nil), page: Page(limit: 10)) }
             #expect(runs.count == 1)
+        }
+    }
+    @Test("an artifact reported while the agent completes (calls in parallel) is in the Run's outputs, or refused", arguments: Dialect.allCases)
+    func reportBesideCompletion(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            for round in 0..<8 {
+                let taskId = try #require(
+                    await s.call("jct_enqueue_task", ["objective": .string("Round \(round)"), "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
+                        "task_id"]?.stringValue)
+                let runId = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
+                async let reported = s.call(
+                    "jct_report_artifact", ["task_id": .string(taskId), "title": "notes", "artifact_type": "doc", "content": "# Notes\n"], as: Self.agent)
+                async let completed = s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "done"], as: Self.agent)
+                let (report, completion) = await (reported, completed)
+                #expect(completion["success"] == true, "\(completion)")
+                let run = try #require(try await s.database.read { try await $0.runs.get(runId) })
+                if report["success"] == true {
+                    let artifactId = try #require(report["artifact_id"]?.stringValue)
+                    #expect(run.outputs.artifacts.contains { $0.id == artifactId }, "round \(round): a reported artifact is in the Run's outputs")
+                    if !run.outputs.artifacts.contains(where: { $0.id == artifactId }) { return }
+                } else {
+                    #expect(error(report) == "NO_ACTIVE_CLAIM", "\(report)")
+                }
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ extension AgentTools {
                     ("artifact_type", "string", "code_patch, commit, pr, build, container_image, doc, report, dataset, log, trace, binary, link"),
                     ("content", "string", "The artifact's text"), ("uri", "string", "Where it lives, when not given as content"),
                     ("media_type", "string", "Default text/plain"),
-                ], required: ["task_id", "title", "artifact_type"]), scopes: [.agent], failureCode: "REPORT_ARTIFACT_ERROR"
+                ], required: ["task_id", "title", "artifact_type"]), scopes: [.agent], failureCode: "REPORT_ARTIFACT_ERROR", onePerTask: true
         ) { tools, arguments, caller in
             let typeName = try arguments.string("artifact_type")
             guard let type = ArtifactType(rawValue: typeName) else {
@@ -172,7 +172,7 @@ extension AgentTools {
                     ("summary", "string", "What was done"), ("outputs", "string", "A JSON object of outputs (text)"),
                     ("error_message", "string", "Why it failed"),
                     ("retryable", "boolean", "The failure is transient (a rate limit, a flaky remote): queue the task again while it has attempts left. Default false"),
-                ], required: ["task_id", "success", "summary"]), scopes: [.agent], failureCode: "COMPLETE_TASK_ERROR"
+                ], required: ["task_id", "success", "summary"]), scopes: [.agent], failureCode: "COMPLETE_TASK_ERROR", onePerTask: true
         ) { tools, arguments, caller in
             let success = try arguments.bool("success")
             let summary = try arguments.string("summary")

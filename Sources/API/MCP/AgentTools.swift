@@ -27,6 +27,8 @@ public struct AgentTools: Sendable {
     let traces: TraceRoot
     public let reviewPolicy: ReviewPolicy
     let logger: Logger
+    /// The calls of tools marked `onePerTask`, one at a time per task.
+    let taskCalls = TaskCallQueue()
 
     public init(database: Database, engine: LifecycleEngine, configuration: APIConfiguration, traceRoot: URL,
         reviewPolicy: ReviewPolicy = ReviewPolicy(), logger: Logger = Logger(label: "tower.mcp"))
@@ -71,6 +73,8 @@ public struct AgentTools: Sendable {
         public let scopes: Set<Scope>
         /// The generic error code of the legacy service for an unexpected failure.
         let failureCode: String
+        /// Calls naming the same `task_id` run one at a time (`TaskCallQueue`).
+        var onePerTask = false
         let run: @Sendable (AgentTools, Arguments, Caller) async throws -> JSONObject
     }
 
@@ -87,7 +91,12 @@ public struct AgentTools: Sendable {
                     suggestion: "Ask for a key with that scope (tower keys add NAME --scope \(tool.scopes.sorted().first?.rawValue ?? "read"))."))
         }
         do {
-            let reply = try await tool.run(self, Arguments(arguments), caller)
+            let reply: JSONObject
+            if tool.onePerTask, case .string(let taskId)? = arguments["task_id"] {
+                reply = try await taskCalls.run(taskId) { try await tool.run(self, Arguments(arguments), caller) }
+            } else {
+                reply = try await tool.run(self, Arguments(arguments), caller)
+            }
             return .object(JSONObject([("success", true)] + reply.map { ($0.key, $0.value) }))
         } catch let error as ToolError {
             return Self.failure(error)

@@ -389,7 +389,8 @@ extension LifecycleTransaction {
         run.telemetry = completion.telemetry
         run.cost = completion.cost
         run.outputs = completion.outputs
-        run.outputs.artifacts = completion.artifacts.map(\.ref)
+        // The Artifacts stored before (an agent's reports) and the ones this completion stores.
+        run.outputs.artifacts = completion.outputs.artifacts + completion.artifacts.map(\.ref)
         run.updatedAt = now
         var evidence = completion.evidence
         var review: ReviewDecision?
