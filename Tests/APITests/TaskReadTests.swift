@@ -91,6 +91,28 @@ struct TaskReadTests {
         }
     }
 
+    @Test("concurrent retries of one failed task make one new attempt; concurrent cancels one cancel", arguments: Dialect.allCases)
+    func concurrentRetriesAndCancels(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            let id = try #require(await h.enqueue(validTask())["task_id"]?.stringValue)
+            #expect(await h.send("PATCH", "/tasks/\(id)/status?status=running&assigned_to=legacy-agent").status == 200)
+            #expect(await h.send("PATCH", "/tasks/\(id)/status?status=failed&error=boom", json: [:]).status == 200)
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 { group.addTask { await h.send("POST", "/tasks/\(id)/retry").status } }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 200 || $0 == 202 }.count == 1, "\(statuses)")
+            let cancels = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 { group.addTask { await h.send("POST", "/tasks/\(id)/cancel").status } }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(cancels.filter { $0 == 200 }.count == 1, "\(cancels)")
+            let audit = try await h.database.read { store in try await store.audit.list(.init(entityKind: "Task", entityId: id)) }
+            // pending → queued → running → failed → queued → cancelled: one row per transition, none twice.
+            #expect(audit.filter { $0.action == .statusChanged }.count == 5, "\(audit.map { $0.note ?? "" })")
+        }
+    }
+
     @Test("bearer auth with JCT_API_KEY: 401 shape, order of checks, open routes", arguments: Dialect.allCases)
     func auth(_ dialect: Dialect) async throws {
         let configuration = APIConfiguration(apiKey: "s3cret", policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"]))
