@@ -20,6 +20,13 @@ struct AgentToolsTests {
         func call(_ name: String, _ arguments: JSONObject = [:], as caller: AgentTools.Caller) async -> JSONValue {
             await tools.call(name, arguments: arguments, caller: caller)
         }
+
+        /// A docs task for `testorg/x` enqueued by the agent; its id.
+        func enqueue(_ objective: String) async throws -> String {
+            try #require(
+                await call("jct_enqueue_task", ["objective": .string(objective), "operation": "docs", "target_repo": "testorg/x"], as: AgentToolsTests.agent)[
+                    "task_id"]?.stringValue)
+        }
     }
 
     static let agent = AgentTools.Caller(principal: Principal(name: "agent-7", scopes: [.agent, .read, .write], isLegacyKey: false))
@@ -195,9 +202,7 @@ struct AgentToolsTests {
     @Test("an agent's failure marked retryable queues the task again for a new attempt; an unmarked one is final", arguments: Dialect.allCases)
     func retryableFailure(_ dialect: Dialect) async throws {
         try await withTools(dialect) { s in
-            let taskId = try #require(
-                await s.call("jct_enqueue_task", ["objective": "Call a rate-limited API", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
-                    "task_id"]?.stringValue)
+            let taskId = try await s.enqueue("Call a rate-limited API")
             let first = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
             let failed = await s.call(
                 "jct_complete_task",
@@ -212,12 +217,11 @@ struct AgentToolsTests {
             #expect(final["task_status"] == "failed", "not marked retryable: final")
         }
     }
+
     @Test("concurrent claims of one task: one agent gets it; concurrent completions of one attempt: one is written", arguments: Dialect.allCases)
     func concurrentClaimsAndCompletions(_ dialect: Dialect) async throws {
         try await withTools(dialect) { s in
-            let taskId = try #require(
-                await s.call("jct_enqueue_task", ["objective": "Write the changelog", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
-                    "task_id"]?.stringValue)
+            let taskId = try await s.enqueue("Write the changelog")
             let agents = (0..<6).map { AgentTools.Caller(principal: Principal(name: "agent-\($0)", scopes: [.agent, .read], isLegacyKey: false)) }
             let claims = await withTaskGroup(of: (Int, JSONValue).self) { group in
                 for (index, agent) in agents.enumerated() {
@@ -246,13 +250,12 @@ struct AgentToolsTests {
             #expect(runs.count == 1)
         }
     }
+
     @Test("an artifact reported while the agent completes (calls in parallel) is in the Run's outputs, or refused", arguments: Dialect.allCases)
     func reportBesideCompletion(_ dialect: Dialect) async throws {
         try await withTools(dialect) { s in
             for round in 0..<8 {
-                let taskId = try #require(
-                    await s.call("jct_enqueue_task", ["objective": .string("Round \(round)"), "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)[
-                        "task_id"]?.stringValue)
+                let taskId = try await s.enqueue("Round \(round)")
                 let runId = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
                 async let reported = s.call(
                     "jct_report_artifact", ["task_id": .string(taskId), "title": "notes", "artifact_type": "doc", "content": "# Notes\n"], as: Self.agent)
