@@ -806,17 +806,18 @@ DROP INDEX IF EXISTS ix_cwom_runs_status;          -- ix_cwom_runs_status_mode (
 -- Control Tower 0005: the hot tables lose the indexes that no query reads.
 --
 -- Every enqueue, claim and completion inserts into these tables, and every status change of a
--- task, Run or Issue is an update of an indexed column, which writes every index of its table
--- (on PostgreSQL no such update is HOT). A drained task writes about 16 audit rows, so each audit
--- index costs 16 index inserts per task. The indexes below come from the legacy models'
--- `index=True` columns; neither service filters or sorts on their columns: the legacy service
--- reads tasks by id, idempotency key, status, operation, requester kind and target repo, and the
--- audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention read the
--- columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads through an
--- index). Dropped, they make the SQLite intake ~25 % and a PostgreSQL drain ~10 % faster
--- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing
--- here depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews)
--- keep their legacy indexes.
+-- task, Run or Issue is an update of an indexed column, which writes every index of its table (on
+-- PostgreSQL no such update is HOT). A task writes about 16 audit rows from its enqueue to its
+-- completion, so each audit index costs it 16 index inserts. The indexes below come from the
+-- legacy models' `index=True` columns; neither service filters or sorts on their columns: the
+-- legacy service reads tasks by id, idempotency key, status, operation, requester kind and target
+-- repo, and the audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention
+-- read the columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads
+-- through an index). Without them the SQLite intake writes a fifth fewer bytes per enqueue and
+-- answers about a fifth more of them, and PostgreSQL writes 15 % less WAL per task
+-- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing here
+-- depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews) keep
+-- their legacy indexes.
 DROP INDEX IF EXISTS ix_tasks_requested_by_id;              -- ix_tasks_requester (requested_by_kind, requested_by_id) serves the requester
 DROP INDEX IF EXISTS ix_tasks_trace_id;
 DROP INDEX IF EXISTS ix_tasks_version;                      -- an optimistic-lock counter, read with its row
@@ -1382,17 +1383,18 @@ DROP INDEX IF EXISTS ix_cwom_runs_status;          -- ix_cwom_runs_status_mode (
 -- Control Tower 0005: the hot tables lose the indexes that no query reads.
 --
 -- Every enqueue, claim and completion inserts into these tables, and every status change of a
--- task, Run or Issue is an update of an indexed column, which writes every index of its table
--- (on PostgreSQL no such update is HOT). A drained task writes about 16 audit rows, so each audit
--- index costs 16 index inserts per task. The indexes below come from the legacy models'
--- `index=True` columns; neither service filters or sorts on their columns: the legacy service
--- reads tasks by id, idempotency key, status, operation, requester kind and target repo, and the
--- audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention read the
--- columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads through an
--- index). Dropped, they make the SQLite intake ~25 % and a PostgreSQL drain ~10 % faster
--- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing
--- here depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews)
--- keep their legacy indexes.
+-- task, Run or Issue is an update of an indexed column, which writes every index of its table (on
+-- PostgreSQL no such update is HOT). A task writes about 16 audit rows from its enqueue to its
+-- completion, so each audit index costs it 16 index inserts. The indexes below come from the
+-- legacy models' `index=True` columns; neither service filters or sorts on their columns: the
+-- legacy service reads tasks by id, idempotency key, status, operation, requester kind and target
+-- repo, and the audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention
+-- read the columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads
+-- through an index). Without them the SQLite intake writes a fifth fewer bytes per enqueue and
+-- answers about a fifth more of them, and PostgreSQL writes 15 % less WAL per task
+-- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing here
+-- depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews) keep
+-- their legacy indexes.
 DROP INDEX IF EXISTS ix_tasks_requested_by_id;              -- ix_tasks_requester (requested_by_kind, requested_by_id) serves the requester
 DROP INDEX IF EXISTS ix_tasks_trace_id;
 DROP INDEX IF EXISTS ix_tasks_version;                      -- an optimistic-lock counter, read with its row
