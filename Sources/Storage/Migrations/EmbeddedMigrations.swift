@@ -815,7 +815,7 @@ DROP INDEX IF EXISTS ix_cwom_runs_status;          -- ix_cwom_runs_status_mode (
 -- repo, and the audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention
 -- read the columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads
 -- through an index). Without them the SQLite intake writes a fifth fewer bytes per enqueue and
--- answers about a fifth more of them, and PostgreSQL writes 15 % less WAL per task
+-- answers about a fifth more of them, and PostgreSQL writes a fifth less WAL per task
 -- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing here
 -- depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews) keep
 -- their legacy indexes.
@@ -1397,7 +1397,7 @@ DROP INDEX IF EXISTS ix_cwom_runs_status;          -- ix_cwom_runs_status_mode (
 -- repo, and the audit trail by entity; Control Tower's lists, lookups, claim, rescue and retention
 -- read the columns whose indexes stay (`StorageTests.IndexTests` shows each filter still reads
 -- through an index). Without them the SQLite intake writes a fifth fewer bytes per enqueue and
--- answers about a fifth more of them, and PostgreSQL writes 15 % less WAL per task
+-- answers about a fifth more of them, and PostgreSQL writes a fifth less WAL per task
 -- (docs/benchmarks.md). An operator whose own queries need one can create it again; nothing here
 -- depends on its absence. The tables written at human pace (Repos, DoctrineRefs, reviews) keep
 -- their legacy indexes.
