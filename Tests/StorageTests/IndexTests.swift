@@ -3,8 +3,9 @@ import Testing
 import TowerTestSupport
 
 /// Every index of the hot tables costs each enqueue, claim and completion a write, so the layout
-/// keeps only those a query reads (migration 0005 dropped the rest). These tests hold the other
-/// side of that bargain: each filter the lists and lookups offer still reads through an index.
+/// keeps only those a query reads (migration 0005 dropped the rest, and one whose queries another
+/// index serves as well). These tests hold the other side of that bargain: each filter the lists
+/// and lookups offer still reads through an index.
 @Suite("Indexes")
 struct IndexTests {
     /// A repository call and the column its filter must find through an index.
