@@ -82,7 +82,7 @@ public struct LegacyTargetInput: CWOMModel, Hashable {
         repository = r.optionalString("repository", min: 1, max: 256)
         ref = r.string("ref", min: 1, max: 256, default: "main")
         path = r.string("path", max: 512, default: "")
-        r.check(repo != nil || repository != nil, "Either 'repo' or 'repository' must be provided")
+        r.check(oneOf: ["repo", "repository"], "Either 'repo' or 'repository' must be provided")
     }
 
     public var json: JSONValue { ["repo": (repo ?? repository).json, "ref": ref.json, "path": path.json] }
@@ -173,7 +173,7 @@ struct LegacyTaskCreate: CWOMModel {
         let acceptance = r.strings("acceptance_criteria")
         let evidence = r.strings("evidence_requirements")
         let metadata = r.dictionary("metadata")
-        r.check(operation != nil || type != nil, "Either 'operation' or 'type' must be provided")
+        r.check(oneOf: ["operation", "type"], "Either 'operation' or 'type' must be provided")
         request = TaskRequest(
             idempotencyKey: key,
             requestedBy: Requester(kind: requester.kind, id: requester.id, label: requester.label),
@@ -243,6 +243,15 @@ public enum TaskRequestParser {
             let legacy = error.errors.map { locate($0, label: legacyLabel) }
             return .failure(RequestErrors(canonical + legacy))
         }
+    }
+
+    /// The JSON Schemas of the two branches, recorded from the code that reads them, each with the
+    /// models it uses under `$defs`: what `/openapi.json` documents as the body.
+    public static var schemas: [(name: String, schema: JSONObject)] {
+        [
+            ("TaskCreateV1", ObjectReader.schema(of: CanonicalTaskCreate.self, mode: .create)),
+            ("TaskCreateLegacyV1", ObjectReader.schema(of: LegacyTaskCreate.self, mode: .create)),
+        ]
     }
 
     static func locate(_ error: FieldError, label: String) -> RequestError {

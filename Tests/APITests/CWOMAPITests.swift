@@ -528,6 +528,42 @@ struct CWOMAPITests {
             let schemas = try #require(document["components"]?["schemas"]?.objectValue)
             #expect(schemas["Issue"] != nil && schemas["RunUpdate"] != nil && schemas["Ref"] != nil)
             #expect(!document.text.contains("#/$defs/"), "references point into components")
+            for reference in document.text.components(separatedBy: "\"#/components/schemas/").dropFirst() {
+                let name = String(reference.prefix { $0 != "\"" })
+                #expect(schemas[name] != nil, "\(name) is referenced and defined")
+            }
+        }
+    }
+
+    @Test("OpenAPI: the query parameters a route reads, with their bounds, and the intake's body as the union it validates")
+    func openAPIParameters() async throws {
+        try await withAPI(.sqlite) { h in
+            let document = await h.get("/openapi.json")
+            func parameters(_ method: String, _ path: String) -> [String: JSONValue] {
+                let list = document["paths"]?[path]?[method]?["parameters"]?.arrayValue ?? []
+                return Dictionary(list.compactMap { p in p["name"]?.stringValue.map { ($0, p) } }) { first, _ in first }
+            }
+            let issues = parameters("get", "/cwom/issues")
+            #expect(Set(issues.keys) == ["repo_id", "status", "type", "priority", "limit", "offset"])
+            #expect(issues["limit"]?["schema"]?["minimum"] == 1 && issues["limit"]?["schema"]?["maximum"] == 1000)
+            #expect(issues["status"]?["schema"]?["enum"] == nil, "an unknown value matches nothing: not refused, so not an enum")
+            #expect(issues["status"]?["description"]?.stringValue?.contains("planned, ready, running") == true, "the values are listed")
+            let status = parameters("patch", "/tasks/{task_id}/status")
+            #expect(status["status"]?["required"] == true)
+            #expect(status["status"]?["schema"]?["enum"]?.arrayValue?.count == 6, "checked: a 422 otherwise")
+            #expect(parameters("get", "/tasks")["limit"]?["schema"]?["minimum"] == 0)
+            #expect(parameters("get", "/cwom/issues/{issue_id}")["issue_id"]?["in"] == "path")
+
+            let body = document["paths"]?["/tasks/enqueue"]?["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]
+            #expect(body?["anyOf"]?.arrayValue?.count == 2)
+            let schemas = document["components"]?["schemas"]
+            let legacy = schemas?["TaskCreateLegacyV1"]
+            #expect(legacy?["additionalProperties"] == nil, "the legacy schema ignores unknown keys")
+            #expect(schemas?["TaskCreateV1"]?["additionalProperties"] == false, "the canonical one refuses them")
+            #expect(legacy?["anyOf"]?.arrayValue?.count == 2, "either operation or type")
+            #expect(schemas?["TaskTarget"]?["anyOf"]?.arrayValue?.count == 2, "either repo or repository")
+            #expect(schemas?["TaskConstraints"]?["properties"]?["time_budget_seconds"]?["minimum"] == 30)
+            #expect(schemas?["Constraints"]?["title"] == "Constraints", "the CWOM model keeps its name")
         }
     }
 }

@@ -16,6 +16,8 @@ public struct APIRequest: Sendable {
     public var parameters: [String: String] = [:]
     /// The key the request was admitted with; nil when no key is configured.
     public var principal: Principal?
+    /// The query parameters its route declares (`Router.add(…, query:)`); nil until routed.
+    var declaredQuery: [QueryParameter]?
 
     /// The audit actor of what this request does: the key's name, else the route's own actor.
     public func actor(else fallback: Actor) -> Actor { principal?.actor ?? fallback }
@@ -28,9 +30,13 @@ public struct APIRequest: Sendable {
         self.body = body
     }
 
-    /// The last value of a query parameter (Starlette keeps the last one).
+    /// The last value of a query parameter (Starlette keeps the last one). The route must declare
+    /// it, so that `/openapi.json` lists it: a debug build stops here when it does not.
     public func queryValue(_ name: String) -> String? {
-        query.last(where: { $0.name == name })?.value
+        assert(
+            declaredQuery.map { $0.contains { $0.name == name } } ?? true,
+            "\(method) \(path) reads the query parameter '\(name)' that its route does not declare (Router.add(…, query:))")
+        return query.last(where: { $0.name == name })?.value
     }
 
     /// A header, case-insensitively.

@@ -13,6 +13,8 @@ public struct Route: Sendable {
     /// than on its connection's event loop, where every other handler runs (`HTTPServer`), so
     /// that a slow disk holds up no other connection of that loop.
     public var blocking: Bool
+    /// The query parameters the handler reads, as `/openapi.json` describes them.
+    public var query: [QueryParameter]
     let segments: [Segment]
     let handler: @Sendable (APIRequest) async throws -> APIResponse
 
@@ -23,11 +25,12 @@ public struct Route: Sendable {
     }
 
     init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess, blocking: Bool = false,
-        handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        query: [QueryParameter] = [], handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
         self.access = access
         self.blocking = blocking
+        self.query = query
         self.pattern = pattern
         self.summary = summary
         self.tag = tag
@@ -63,7 +66,8 @@ public struct Route: Sendable {
 }
 
 /// Dispatches requests to routes with Starlette's behaviour for everything else: 404
-/// `{"detail":"Not Found"}`, 405 `{"detail":"Method Not Allowed"}` with `allow`, and a 307 to the
+/// `{"detail":"Not Found"}`, 405 `{"detail":"Method Not Allowed"}` with `allow` (every method of
+/// the first matching route's pattern, where Starlette names that route's only), and a 307 to the
 /// same path without its trailing slash. A matched request is admitted by `AccessControl`
 /// before its route runs: the route table is the access table.
 public struct Router: Sendable {
@@ -75,11 +79,13 @@ public struct Router: Sendable {
     }
 
     /// Adds a route. `access` has no default: every route says who may call it. `blocking`: the
-    /// handler touches files (see `Route.blocking`).
+    /// handler touches files (see `Route.blocking`). `query`: every query parameter the handler
+    /// reads; reading another is a programming error that stops a debug build
+    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one.
     public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
-        blocking: Bool = false, _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        blocking: Bool = false, query: [QueryParameter] = [], _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
-        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, handler: handler))
+        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, handler: handler))
     }
 
     static func split(_ path: String) -> [String] {
@@ -94,8 +100,11 @@ public struct Router: Sendable {
     /// metrics' `route` label) as soon as one matches, and stays `unmatched` otherwise.
     public func respond(to request: APIRequest, host: String?, pattern: inout String) async throws -> APIResponse {
         let segments = Self.split(request.path)
-        // Like Starlette, the first route whose path matches names the allowed method.
-        var partial: Route?
+        // For a 405's `allow` (RFC 9110 §15.5.6): the methods of the first route whose path
+        // matches and of the others with its pattern (`/tasks/enqueue` is POST alone, although
+        // `/tasks/{task_id}` matches it too), as `/openapi.json` lists them.
+        var allowed: [String] = []
+        var allowedPattern: String?
         for route in routes {
             guard let parameters = route.match(segments) else { continue }
             if route.method == request.method {
@@ -103,13 +112,15 @@ public struct Router: Sendable {
                 var matched = request
                 matched.principal = try access.admit(request, to: route.access, route: "\(route.method) \(route.pattern)")
                 matched.parameters = parameters
+                matched.declaredQuery = route.query
                 guard route.blocking else { return try await route.handler(matched) }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await route.handler(matched) }
             }
-            if partial == nil { partial = route }
+            if allowedPattern == nil { allowedPattern = route.pattern }
+            if route.pattern == allowedPattern, !allowed.contains(route.method) { allowed.append(route.method) }
         }
-        if let partial {
-            return .detail(405, "Method Not Allowed", headers: [("allow", partial.method)])
+        if !allowed.isEmpty {
+            return .detail(405, "Method Not Allowed", headers: [("allow", allowed.joined(separator: ", "))])
         }
         if request.path.count > 1 && request.path.hasSuffix("/") {
             let trimmed = String(request.path.dropLast())

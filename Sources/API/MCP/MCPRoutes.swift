@@ -26,8 +26,10 @@ struct MCPRoutes: Sendable {
             request in
             await openLegacyStream(request)
         }
-        router.add("POST", "/mcp/messages/", summary: "MCP over the legacy SSE transport: a client message", tag: "MCP", access: Self.access, blocking: true) {
-            request in
+        router.add(
+            "POST", "/mcp/messages/", summary: "MCP over the legacy SSE transport: a client message", tag: "MCP", access: Self.access,
+            blocking: true, query: [QueryParameter("session_id", required: true, "The session the event stream announced.")]
+        ) { request in
             await legacyMessage(request)
         }
     }

@@ -6,7 +6,13 @@ struct AuditRoutes: Sendable {
     let context: CWOMContext
 
     func register(on router: inout Router) {
-        router.add("GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("entity_kind", "The kind of the entity (Task, Issue, Run, …)."), QueryParameter("entity_id", "The entity's id."),
+                QueryParameter("trace_id", "The trace id the entries carry."),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let filter = AuditLog.Filter(
                 entityKind: request.queryValue("entity_kind"), entityId: request.queryValue("entity_id"),

@@ -27,7 +27,10 @@ struct CWOMRoutes: Sendable {
             return CWOMContext.created("repo", repo.json)
         }
         context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
-        router.add("GET", "/cwom/repos", summary: "List Repos", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/repos", summary: "List Repos", tag: "CWOM", access: .read,
+            query: [.filter("visibility", Visibility.self, "The Repo's visibility")] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
             return .json(200, repos.json)
@@ -43,8 +46,10 @@ struct CWOMRoutes: Sendable {
             try await context.engine.create(issue, by: request.actor(else: CWOMContext.service))
             return CWOMContext.created("issue", issue.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read) {
-            request in
+        router.add(
+            "GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read,
+            query: [QueryParameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")]
+        ) { request in
             let id = request.parameter("issue_id")
             if request.queryValue("expand") == "all" {
                 guard let expanded = try await database.read({ try await IssueExpansion.load(id, from: $0) }) else {
@@ -57,14 +62,23 @@ struct CWOMRoutes: Sendable {
             }
             return .json(200, issue.json)
         }
-        router.add("GET", "/cwom/issues", summary: "List Issues", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/issues", summary: "List Issues", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("repo_id", "The Repo's id."), .filter("status", Status.self, "The Issue's status"),
+                .filter("type", IssueType.self, "The Issue's type"), .filter("priority", Priority.self, "The Issue's priority"),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let filter = IssueRepository.Filter(
                 repoId: request.queryValue("repo_id"), status: request.queryValue("status"),
                 type: request.queryValue("type"), priority: request.queryValue("priority"))
             return .json(200, try await database.read { try await $0.issues.list(filter, page: page) }.json)
         }
-        router.add("PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM", access: .write) { request in
+        router.add(
+            "PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM", access: .write,
+            query: [.choice("status", Status.self, required: true, "The new status.")]
+        ) { request in
             guard let raw = request.queryValue("status") else {
                 throw RequestReading.validationError([
                     RequestReading.queryError("status", PydanticError.missing(FieldPath(), input: .null))
@@ -90,7 +104,10 @@ struct CWOMRoutes: Sendable {
             let packets = try await database.read { try await $0.contextPackets.list(forIssue: request.parameter("issue_id")) }
             return .json(200, packets.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM", access: .read,
+            query: [.filter("type", ArtifactType.self, "The Artifact's type")]
+        ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forIssue: request.parameter("issue_id"), type: request.queryValue("type"))
             }
@@ -131,7 +148,11 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", summary: "Get a ConstraintSnapshot") {
             try await $0.constraintSnapshots.get($1)
         }
-        router.add("GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM", access: .read,
+            query: [.filter("scope", ConstraintScope.self, "The snapshot's scope"), QueryParameter("owner_id", "The id of its owner.")]
+                + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let snapshots = try await database.read {
                 try await $0.constraintSnapshots.list(
@@ -152,7 +173,13 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/doctrine-refs/{doctrine_id}", parameter: "doctrine_id", summary: "Get a DoctrineRef") {
             try await $0.doctrineRefs.get($1)
         }
-        router.add("GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("namespace", "The DoctrineRef's namespace."), .filter("type", DoctrineType.self, "The DoctrineRef's type"),
+                .filter("priority", DoctrinePriority.self, "The DoctrineRef's priority"),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let refs = try await database.read {
                 try await $0.doctrineRefs.list(

@@ -1,12 +1,26 @@
 import CWOM
 import Foundation
+import LegacyTasks
 import TowerJSON
 
 /// `GET /openapi.json`: an OpenAPI 3.1 document of every route, whose component schemas are the
-/// CWOM JSON Schemas (the same ones `tower schema export` writes).
+/// CWOM JSON Schemas (the same ones `tower schema export` writes) and the two schemas of the
+/// legacy intake's body, each recorded from the code that reads it. Query parameters are the
+/// ones each route declares (`Router.add(…, query:)`).
 enum OpenAPIDocument {
-    /// Create payload schemas by route.
-    static let requestBodies: [String: String] = [
+    /// Request bodies by route: the Request Body Objects.
+    static let requestBodies: [String: JSONValue] = [
+        "POST /tasks/enqueue": body([
+            "anyOf": [["$ref": "#/components/schemas/TaskCreateV1"], ["$ref": "#/components/schemas/TaskCreateLegacyV1"]]
+        ]),
+        "PATCH /tasks/{task_id}/status": body(["type": "object", "description": "The task's result."], required: false),
+    ].merging(createBodies.mapValues { body(["$ref": .string("#/components/schemas/\($0)")]) }) { first, _ in first }
+
+    static func body(_ schema: JSONValue, required: Bool = true) -> JSONValue {
+        ["required": .bool(required), "content": ["application/json": ["schema": schema]]]
+    }
+
+    static let createBodies: [String: String] = [
         "POST /cwom/repos": "RepoCreate", "POST /cwom/issues": "IssueCreate",
         "POST /cwom/context-packets": "ContextPacketCreate", "POST /cwom/constraint-snapshots": "ConstraintSnapshotCreate",
         "POST /cwom/doctrine-refs": "DoctrineRefCreate", "POST /cwom/runs": "RunCreate",
@@ -16,10 +30,9 @@ enum OpenAPIDocument {
 
     static func build(for router: Router, version: String) -> JSONValue {
         var paths = JSONObject()
-        var operations: [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess)] = router.routes.map {
-            ($0.method, $0.pattern, $0.summary, $0.tag, $0.access)
-        }
-        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read))
+        var operations: [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess, query: [QueryParameter])] =
+            router.routes.map { ($0.method, $0.pattern, $0.summary, $0.tag, $0.access, $0.query) }
+        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read, []))
         for operation in operations {
             let path = operation.pattern.replacingOccurrences(of: "...}", with: "}")
             var item = paths[path]?.objectValue ?? [:]
@@ -30,14 +43,9 @@ enum OpenAPIDocument {
             let parameters = path.split(separator: "/").filter { $0.hasPrefix("{") }.map { segment -> JSONValue in
                 ["name": .string(String(segment.dropFirst().dropLast())), "in": "path", "required": true,
                     "schema": ["type": "string"]]
-            }
+            } + operation.query.map(\.openAPI)
             if !parameters.isEmpty { op["parameters"] = .array(parameters) }
-            if let schema = requestBodies["\(operation.method) \(operation.pattern)"] {
-                op["requestBody"] = [
-                    "required": true,
-                    "content": ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]],
-                ]
-            }
+            if let body = requestBodies["\(operation.method) \(operation.pattern)"] { op["requestBody"] = body }
             // Who may call it: a bearer key holding one of these scopes (admin holds them all).
             let scopes = operation.access.allowed(metricsPublic: router.access.metricsPublic)
             if !scopes.isEmpty {
@@ -67,28 +75,31 @@ enum OpenAPIDocument {
         return method.lowercased() + words.joined()
     }
 
-    /// Every CWOM schema with its `$defs` hoisted into `components/schemas` and references
-    /// rewritten to point there.
+    /// Every CWOM schema and the intake's with their `$defs` hoisted into `components/schemas`
+    /// and references rewritten to point there. The intake's models are named `Task…` there:
+    /// some share a name with a CWOM model (`Constraints`) that the errors' messages keep.
     static func componentSchemas() -> JSONObject {
         var components = JSONObject()
-        for file in CWOMCatalog.schemaFiles() {
-            var schema = file.schema
-            if let defs = schema["$defs"]?.objectValue {
-                for (name, def) in defs { components[name] = rewrite(def) }
+        for (files, prefix) in [(CWOMCatalog.schemaFiles(), ""), (TaskRequestParser.schemas, "Task")] {
+            for file in files {
+                var schema = file.schema
+                if let defs = schema["$defs"]?.objectValue {
+                    for (name, def) in defs { components[prefix + name] = rewrite(def, prefix: prefix) }
+                }
+                schema["$defs"] = nil
+                schema["$schema"] = nil
+                components[file.name] = rewrite(.object(schema), prefix: prefix)
             }
-            schema["$defs"] = nil
-            schema["$schema"] = nil
-            components[file.name] = rewrite(.object(schema))
         }
         return components
     }
 
-    static func rewrite(_ value: JSONValue) -> JSONValue {
+    static func rewrite(_ value: JSONValue, prefix: String) -> JSONValue {
         switch value {
         case .string(let s) where s.hasPrefix("#/$defs/"):
-            return .string("#/components/schemas/" + s.dropFirst("#/$defs/".count))
-        case .array(let elements): return .array(elements.map(rewrite))
-        case .object(let object): return .object(JSONObject(object.map { ($0.key, rewrite($0.value)) }))
+            return .string("#/components/schemas/" + prefix + s.dropFirst("#/$defs/".count))
+        case .array(let elements): return .array(elements.map { rewrite($0, prefix: prefix) })
+        case .object(let object): return .object(JSONObject(object.map { ($0.key, rewrite($0.value, prefix: prefix)) }))
         default: return value
         }
     }

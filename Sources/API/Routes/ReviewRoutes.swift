@@ -18,7 +18,13 @@ struct ReviewRoutes: Sendable {
         context.getOne(&router, "/cwom/reviews/{review_id}", parameter: "review_id", summary: "Get a ReviewDecision") {
             try await $0.reviews.get($1)
         }
-        router.add("GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("evidence_pack_id", "The EvidencePack's id."), QueryParameter("issue_id", "The Issue's id."),
+                .filter("decision", ReviewDecisionStatus.self, "The decision"),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let reviews = try await database.read {
                 try await $0.reviews.list(
@@ -37,7 +43,10 @@ struct ReviewRoutes: Sendable {
             }
             return .json(200, review.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM", access: .read,
+            query: [.filter("decision", ReviewDecisionStatus.self, "The decision")]
+        ) { request in
             let reviews = try await database.read {
                 try await $0.reviews.list(
                     issueId: request.parameter("issue_id"), decision: request.queryValue("decision"), page: Page(limit: 10_000))

@@ -14,7 +14,13 @@ extension CWOMRoutes {
             return CWOMContext.created("run", run.json)
         }
         context.getOne(&router, "/cwom/runs/{run_id}", parameter: "run_id", summary: "Get a Run") { try await $0.runs.get($1) }
-        router.add("GET", "/cwom/runs", summary: "List Runs", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/runs", summary: "List Runs", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("issue_id", "The Issue's id."), QueryParameter("repo_id", "The Repo's id."),
+                .filter("status", Status.self, "The Run's status"), .filter("mode", RunMode.self, "The Run's mode"),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let filter = RunRepository.Filter(
                 issueId: request.queryValue("issue_id"), repoId: request.queryValue("repo_id"),
@@ -25,7 +31,10 @@ extension CWOMRoutes {
             request in
             try await updateRun(request)
         }
-        router.add("GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM", access: .read,
+            query: [.filter("type", ArtifactType.self, "The Artifact's type")]
+        ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forRun: request.parameter("run_id"), type: request.queryValue("type"))
             }
@@ -56,7 +65,13 @@ extension CWOMRoutes {
         context.getOne(&router, "/cwom/evidence-packs/{evidence_pack_id}", parameter: "evidence_pack_id", summary: "Get an EvidencePack") {
             try await $0.evidencePacks.get($1)
         }
-        router.add("GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM", access: .read,
+            query: [
+                QueryParameter("run_id", "The Run's id."), QueryParameter("issue_id", "The Issue's id."),
+                .filter("verdict", Verdict.self, "The pack's verdict"),
+            ] + QueryParameter.page
+        ) { request in
             let page = try context.page(request)
             let packs = try await database.read {
                 try await $0.evidencePacks.list(
@@ -65,7 +80,10 @@ extension CWOMRoutes {
             }
             return .json(200, packs.json)
         }
-        router.add("GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM", access: .read,
+            query: [.filter("verdict", Verdict.self, "The pack's verdict")]
+        ) { request in
             let packs = try await database.read {
                 try await $0.evidencePacks.list(
                     issueId: request.parameter("issue_id"), verdict: request.queryValue("verdict"), page: Page(limit: 10_000))

@@ -16,10 +16,21 @@ struct TaskRoutes: Sendable {
     let logger: Logger
 
     func register(on router: inout Router) {
-        router.add("POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write) {
-            try await enqueue($0)
-        }
-        router.add("GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks", access: .read) { try await list($0) }
+        router.add(
+            "POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write,
+            query: [QueryParameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now.")]
+        ) { try await enqueue($0) }
+        router.add(
+            "GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks", access: .read,
+            query: [
+                .filter("status", TaskStatus.self, "The task's status"), .filter("operation", TaskOperation.self, "The task's operation"),
+                .filter("requester_kind", RequesterKind.self, "Who asked for it"),
+                .filter("requested_by_kind", RequesterKind.self, "Who asked for it (read when requester_kind is absent)"),
+                QueryParameter("target_repo", "The target repository, matched exactly (not normalised)."),
+                .integer("limit", minimum: 0, default: 100, "How many tasks at most (0: none)."),
+                .integer("offset", minimum: 0, default: 0, "How many to skip."),
+            ]
+        ) { try await list($0) }
         router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read) { try await get($0) }
         router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks", access: .write) {
             try await cancel($0)
@@ -27,9 +38,14 @@ struct TaskRoutes: Sendable {
         router.add("POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks", access: .write) {
             try await retry($0)
         }
-        router.add("PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent])) {
-            try await updateStatus($0)
-        }
+        router.add(
+            "PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent]),
+            query: [
+                .choice("status", TaskStatus.self, required: true, "The new status."),
+                QueryParameter("assigned_to", "Who works on it."), QueryParameter("error", "What went wrong."),
+                QueryParameter("trace_path", "Where its trace is."),
+            ]
+        ) { try await updateStatus($0) }
     }
 
     // MARK: - POST /tasks/enqueue

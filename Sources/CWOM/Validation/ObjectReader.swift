@@ -51,7 +51,7 @@ final class SchemaRecorder {
         definitions[T.schemaName] = ModelSchema(name: T.schemaName, properties: [])  // cycle guard
         let reader = ObjectReader(describing: self, mode: mode)
         _ = T(reading: reader)
-        definitions[T.schemaName] = ModelSchema(name: T.schemaName, properties: reader.recorded)
+        definitions[T.schemaName] = reader.modelSchema(T.self, name: T.schemaName)
         order.append(T.schemaName)
     }
 }
@@ -71,6 +71,7 @@ public final class ObjectReader {
     // Describing readers record the schema instead of reading values.
     private let recorder: SchemaRecorder?
     private(set) var recorded: [SchemaProperty] = []
+    private(set) var recordedOneOf: [[String]] = []
 
     /// Whether this reader describes a schema (or builds a placeholder) instead of reading input.
     public var isDescribing: Bool { source == nil }
@@ -114,7 +115,7 @@ public final class ObjectReader {
         let recorder = SchemaRecorder()
         let reader = ObjectReader(describing: recorder, mode: mode)
         _ = T(reading: reader)
-        var schema = ModelSchema(name: title ?? T.schemaName, properties: reader.recorded).jsonSchema
+        var schema = reader.modelSchema(T.self, name: title ?? T.schemaName).jsonSchema
         var result: JSONObject = ["$schema": "https://json-schema.org/draft/2020-12/schema"]
         for (key, value) in schema { result[key] = value }
         if !recorder.order.isEmpty {
@@ -126,6 +127,11 @@ public final class ObjectReader {
         }
         schema = result
         return schema
+    }
+
+    /// What this describing reader recorded of `T`.
+    func modelSchema<T: CWOMModel>(_ type: T.Type, name: String) -> ModelSchema {
+        ModelSchema(name: name, properties: recorded, allowsExtraKeys: T.ignoresExtraKeys, oneOfRequired: recordedOneOf)
     }
 
     /// A value built from defaults only: what a describing reader produces.
@@ -184,6 +190,16 @@ public final class ObjectReader {
         guard source != nil, sink.errors.count == errorsAtStart, !condition() else { return }
         let fieldPath = key.map { path.appending($0) } ?? path
         fail(PydanticError.valueError(fieldPath, input: key.flatMap { source?[$0] } ?? raw, message: message))
+    }
+
+    /// The invariant that at least one of `keys` holds a value (present, not null), with
+    /// `message` when none does; a describing reader records it as the schema's `anyOf`.
+    public func check(oneOf keys: [String], _ message: String) {
+        guard source != nil else {
+            if recorder != nil { recordedOneOf.append(keys) }
+            return
+        }
+        check(keys.contains { key in source?[key].map { !$0.isNull } ?? false }, message)
     }
 
     // MARK: - Strings

@@ -73,6 +73,10 @@ public struct SchemaProperty: Sendable, Hashable {
 public struct ModelSchema: Sendable, Hashable {
     public var name: String
     public var properties: [SchemaProperty]
+    /// Unknown keys are ignored rather than refused (`CWOMModel.ignoresExtraKeys`).
+    public var allowsExtraKeys = false
+    /// Groups of keys of which at least one must hold a value (`ObjectReader.check(oneOf:)`).
+    public var oneOfRequired: [[String]] = []
 
     /// The model as a JSON Schema object (without `$defs`).
     public var jsonSchema: JSONObject {
@@ -88,7 +92,16 @@ public struct ModelSchema: Sendable, Hashable {
         var schema: JSONObject = ["title": .string(name), "type": "object", "properties": .object(props)]
         let required = properties.filter(\.required).map { JSONValue.string($0.name) }
         if !required.isEmpty { schema["required"] = .array(required) }
-        schema["additionalProperties"] = false
+        if !allowsExtraKeys { schema["additionalProperties"] = false }
+        // One of the keys present and not null; several groups must all hold.
+        let groups: [JSONValue] = oneOfRequired.map { keys in
+            .object(["anyOf": .array(keys.map { key in ["required": [.string(key)], "properties": [key: ["not": ["type": "null"]]]] })])
+        }
+        if groups.count == 1, case .object(let group) = groups[0] {
+            for (key, value) in group { schema[key] = value }
+        } else if !groups.isEmpty {
+            schema["allOf"] = .array(groups)
+        }
         return schema
     }
 }
