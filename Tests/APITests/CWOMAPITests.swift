@@ -564,6 +564,16 @@ struct CWOMAPITests {
             #expect(schemas?["TaskTarget"]?["anyOf"]?.arrayValue?.count == 2, "either repo or repository")
             #expect(schemas?["TaskConstraints"]?["properties"]?["time_budget_seconds"]?["minimum"] == 30)
             #expect(schemas?["Constraints"]?["title"] == "Constraints", "the CWOM model keeps its name")
+
+            func answer(_ method: String, _ path: String, _ status: String) -> JSONValue? {
+                document["paths"]?[path]?[method]?["responses"]?[status]?["content"]?["application/json"]?["schema"]
+            }
+            #expect(answer("get", "/cwom/runs", "200")?["items"]?["$ref"] == "#/components/schemas/Run")
+            #expect(answer("get", "/cwom/runs/{run_id}", "200")?["$ref"] == "#/components/schemas/Run")
+            #expect(answer("post", "/cwom/repos", "201")?["properties"]?["repo"]?["$ref"] == "#/components/schemas/Repo")
+            #expect(answer("patch", "/cwom/issues/{issue_id}/status", "202") != nil, "202 when it cancels the task")
+            #expect(answer("get", "/tasks", "default")?["required"] == ["detail"], "errors are {\"detail\": …}")
+            #expect(document["paths"]?["/cwom/runs/{run_id}/trace/{path}"]?["get"]?["responses"]?["200"]?["content"]?["*/*"] != nil, "a trace file in its own media type")
         }
     }
 }

@@ -15,6 +15,8 @@ public struct Route: Sendable {
     public var blocking: Bool
     /// The query parameters the handler reads, as `/openapi.json` describes them.
     public var query: [QueryParameter]
+    /// What it answers when it succeeds, as `/openapi.json` describes it (nil: not described).
+    public var answers: Answer?
     let segments: [Segment]
     let handler: @Sendable (APIRequest) async throws -> APIResponse
 
@@ -25,12 +27,13 @@ public struct Route: Sendable {
     }
 
     init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess, blocking: Bool = false,
-        query: [QueryParameter] = [], handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        query: [QueryParameter] = [], answers: Answer? = nil, handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
         self.access = access
         self.blocking = blocking
         self.query = query
+        self.answers = answers
         self.pattern = pattern
         self.summary = summary
         self.tag = tag
@@ -81,11 +84,13 @@ public struct Router: Sendable {
     /// Adds a route. `access` has no default: every route says who may call it. `blocking`: the
     /// handler touches files (see `Route.blocking`). `query`: every query parameter the handler
     /// reads; reading another is a programming error that stops a debug build
-    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one.
+    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one. `answers`: its success.
     public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
-        blocking: Bool = false, query: [QueryParameter] = [], _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        blocking: Bool = false, query: [QueryParameter] = [], answers: Answer? = nil,
+        _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
-        routes.append(Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, handler: handler))
+        routes.append(
+            Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, answers: answers, handler: handler))
     }
 
     static func split(_ path: String) -> [String] {

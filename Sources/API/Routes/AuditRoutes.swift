@@ -11,7 +11,8 @@ struct AuditRoutes: Sendable {
             query: [
                 QueryParameter("entity_kind", "The kind of the entity (Task, Issue, Run, …)."), QueryParameter("entity_id", "The entity's id."),
                 QueryParameter("trace_id", "The trace id the entries carry."),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .json([200], schema: ["type": "array", "items": ["type": "object"]], "Audit entries, newest first.")
         ) { request in
             let page = try context.page(request)
             let filter = AuditLog.Filter(

@@ -56,7 +56,10 @@ struct CWOMContext: Sendable {
     /// `message` and the path's id, whether or not the object exists (the legacy answer).
     func refuseChanges(_ router: inout Router, _ pattern: String, parameter: String, kind: String, message: String) {
         for method in ["PUT", "PATCH"] {
-            router.add(method, pattern, summary: "Refused: \(kind) are immutable", tag: "CWOM", access: .write) { request in
+            router.add(
+                method, pattern, summary: "Refused: \(kind) are immutable", tag: "CWOM", access: .write,
+                answers: .refused(405, "`IMMUTABILITY_VIOLATION`, always.")
+            ) { request in
                 .detail(
                     405,
                     ["error": "IMMUTABILITY_VIOLATION", "message": .string(message), "object_id": .string(request.parameter(parameter))])
@@ -69,7 +72,7 @@ struct CWOMContext: Sendable {
         _ load: @escaping @Sendable (Store, String) async throws -> T?)
     {
         let database = self.database
-        router.add("GET", pattern, summary: summary, tag: "CWOM", access: .read) { request in
+        router.add("GET", pattern, summary: summary, tag: "CWOM", access: .read, answers: .object(T.self)) { request in
             let id = request.parameter(parameter)
             guard let object = try await database.read({ try await load($0, id) }) else {
                 throw CWOMContext.notFound(T.schemaName)

@@ -20,7 +20,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Repos
 
     func registerRepos(on router: inout Router) {
-        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write) { request in
+        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, answers: .success("repo", Repo.self)) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
             try await context.engine.create(repo, by: request.actor(else: CWOMContext.service))
@@ -29,7 +29,7 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
         router.add(
             "GET", "/cwom/repos", summary: "List Repos", tag: "CWOM", access: .read,
-            query: [.filter("visibility", Visibility.self, "The Repo's visibility")] + QueryParameter.page
+            query: [.filter("visibility", Visibility.self, "The Repo's visibility")] + QueryParameter.page, answers: .list(Repo.self)
         ) { request in
             let page = try context.page(request)
             let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
@@ -40,7 +40,8 @@ struct CWOMRoutes: Sendable {
     // MARK: - Issues
 
     func registerIssues(on router: inout Router) {
-        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write) { request in
+        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, answers: .success("issue", Issue.self)) {
+            request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
             try await context.engine.create(issue, by: request.actor(else: CWOMContext.service))
@@ -48,7 +49,10 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read,
-            query: [QueryParameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")]
+            query: [QueryParameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")],
+            answers: .json(
+                [200], schema: ["anyOf": [Answer.reference("Issue"), ["type": "object", "required": ["issue"], "description": "expand=all"]]],
+                "The Issue; with expand=all, `{\"issue\": …}` and its related objects.")
         ) { request in
             let id = request.parameter("issue_id")
             if request.queryValue("expand") == "all" {
@@ -67,7 +71,8 @@ struct CWOMRoutes: Sendable {
             query: [
                 QueryParameter("repo_id", "The Repo's id."), .filter("status", Status.self, "The Issue's status"),
                 .filter("type", IssueType.self, "The Issue's type"), .filter("priority", Priority.self, "The Issue's priority"),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .list(Issue.self)
         ) { request in
             let page = try context.page(request)
             let filter = IssueRepository.Filter(
@@ -77,7 +82,7 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM", access: .write,
-            query: [.choice("status", Status.self, required: true, "The new status.")]
+            query: [.choice("status", Status.self, required: true, "The new status.")], answers: .changed("issue", Issue.self)
         ) { request in
             guard let raw = request.queryValue("status") else {
                 throw RequestReading.validationError([
@@ -99,14 +104,17 @@ struct CWOMRoutes: Sendable {
                 return .json(202, ["status": "cancel_requested", "issue": issue.json, "task": task.json])
             }
         }
-        router.add("GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM", access: .read) {
+        router.add(
+            "GET", "/cwom/issues/{issue_id}/context-packets", summary: "Every ContextPacket version of an Issue, newest last", tag: "CWOM",
+            access: .read, answers: .list(ContextPacket.self)
+        ) {
             request in
             let packets = try await database.read { try await $0.contextPackets.list(forIssue: request.parameter("issue_id")) }
             return .json(200, packets.json)
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("type", ArtifactType.self, "The Artifact's type")]
+            query: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
         ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forIssue: request.parameter("issue_id"), type: request.queryValue("type"))
@@ -118,7 +126,10 @@ struct CWOMRoutes: Sendable {
     // MARK: - Context packets, constraint snapshots, doctrine refs
 
     func registerContext(on router: inout Router) {
-        router.add("POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM", access: .write) {
+        router.add(
+            "POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM", access: .write,
+            answers: .success("context_packet", ContextPacket.self)
+        ) {
             request in
             let payload = try context.payload(ContextPacket.self, request)
             let packet = ContextPacket(
@@ -137,7 +148,10 @@ struct CWOMRoutes: Sendable {
             &router, "/cwom/context-packets/{packet_id}", parameter: "packet_id", kind: "ContextPackets",
             message: "ContextPackets are immutable. Create a new ContextPacket with an incremented version instead.")
 
-        router.add("POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write) { request in
+        router.add(
+            "POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write,
+            answers: .success("constraint_snapshot", ConstraintSnapshot.self)
+        ) { request in
             let payload = try context.payload(ConstraintSnapshot.self, request)
             let snapshot = ConstraintSnapshot(
                 header: ObjectHeader(id: payload.id, traceId: context.traceId(request)), scope: payload.scope,
@@ -151,7 +165,7 @@ struct CWOMRoutes: Sendable {
         router.add(
             "GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM", access: .read,
             query: [.filter("scope", ConstraintScope.self, "The snapshot's scope"), QueryParameter("owner_id", "The id of its owner.")]
-                + QueryParameter.page
+                + QueryParameter.page, answers: .list(ConstraintSnapshot.self)
         ) { request in
             let page = try context.page(request)
             let snapshots = try await database.read {
@@ -164,7 +178,9 @@ struct CWOMRoutes: Sendable {
             &router, "/cwom/constraint-snapshots/{snapshot_id}", parameter: "snapshot_id", kind: "ConstraintSnapshots",
             message: "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.")
 
-        router.add("POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write) { request in
+        router.add(
+            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, answers: .success("doctrine_ref", DoctrineRef.self)
+        ) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
             doctrine.header.traceId = context.traceId(request)
             try await context.engine.create(doctrine, by: request.actor(else: CWOMContext.service))
@@ -178,7 +194,8 @@ struct CWOMRoutes: Sendable {
             query: [
                 QueryParameter("namespace", "The DoctrineRef's namespace."), .filter("type", DoctrineType.self, "The DoctrineRef's type"),
                 .filter("priority", DoctrinePriority.self, "The DoctrineRef's priority"),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .list(DoctrineRef.self)
         ) { request in
             let page = try context.page(request)
             let refs = try await database.read {

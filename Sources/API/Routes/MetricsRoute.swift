@@ -13,7 +13,10 @@ struct MetricsRoute: Sendable {
     let emit: @Sendable () -> String
 
     func register(on router: inout Router) {
-        router.add("GET", "/metrics", summary: "Prometheus metrics", tag: "Meta", access: .metrics) { _ in
+        router.add(
+            "GET", "/metrics", summary: "Prometheus metrics", tag: "Meta", access: .metrics,
+            answers: Answer([200], contentType: "text/plain", "The Prometheus text format.")
+        ) { _ in
             let now = Timestamp.now()
             if let (counts, oldest) = try? await database.read({ store in
                 (try await store.tasks.countByStatus(), try await store.queue.oldestQueued())

@@ -30,9 +30,10 @@ enum OpenAPIDocument {
 
     static func build(for router: Router, version: String) -> JSONValue {
         var paths = JSONObject()
-        var operations: [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess, query: [QueryParameter])] =
-            router.routes.map { ($0.method, $0.pattern, $0.summary, $0.tag, $0.access, $0.query) }
-        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read, []))
+        var operations:
+            [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess, query: [QueryParameter], answers: Answer?)] =
+                router.routes.map { ($0.method, $0.pattern, $0.summary, $0.tag, $0.access, $0.query, $0.answers) }
+        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read, [], .json([200], "This document.")))
         for operation in operations {
             let path = operation.pattern.replacingOccurrences(of: "...}", with: "}")
             var item = paths[path]?.objectValue ?? [:]
@@ -52,10 +53,23 @@ enum OpenAPIDocument {
                 op["security"] = [["BearerAuth": []]]
                 op["x-scopes"] = .array(scopes.sorted().map { .string($0.rawValue) })
             }
-            op["responses"] = [
-                operation.method == "POST" ? "201" : "200": ["description": "Success"],
-                "default": ["description": "An error: {\"detail\": …}"],
-            ]
+            var responses = JSONObject()
+            if let answers = operation.answers {
+                var response: JSONObject = ["description": .string(answers.description)]
+                if let type = answers.contentType {
+                    response["content"] = [type: answers.schema.map { ["schema": $0] } ?? [:]]
+                }
+                for status in answers.statuses { responses[String(status)] = .object(response) }
+            } else {
+                responses[operation.method == "POST" ? "201" : "200"] = ["description": "Success"]
+            }
+            // The console answers in HTML and the MCP transports in JSON-RPC; every other route's
+            // error is JSON with `detail`.
+            responses["default"] =
+                ["Console", "MCP"].contains(operation.tag)
+                ? ["description": "An error"]
+                : ["description": "An error: {\"detail\": …}", "content": ["application/json": ["schema": errorSchema]]]
+            op["responses"] = .object(responses)
             item[operation.method.lowercased()] = .object(op)
             paths[path] = .object(item)
         }
@@ -69,6 +83,9 @@ enum OpenAPIDocument {
             "components": ["schemas": .object(componentSchemas()), "securitySchemes": ["BearerAuth": ["type": "http", "scheme": "bearer"]]],
         ]
     }
+
+    /// `{"detail": …}`: a message, a policy or transition object, or FastAPI's list of errors.
+    static let errorSchema: JSONValue = ["type": "object", "required": ["detail"], "properties": ["detail": [:]]]
 
     static func operationId(_ method: String, _ path: String) -> String {
         let words = path.split(whereSeparator: { "/{}-._".contains($0) }).map { $0.prefix(1).uppercased() + $0.dropFirst() }

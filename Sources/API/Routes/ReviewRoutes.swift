@@ -9,7 +9,10 @@ struct ReviewRoutes: Sendable {
     var database: Database { context.database }
 
     func register(on router: inout Router) {
-        router.add("POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM", access: .review) { request in
+        router.add(
+            "POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM", access: .review,
+            answers: .success("review", ReviewDecision.self)
+        ) { request in
             var review = try context.payload(ReviewDecision.self, request)
             review.header.traceId = context.traceId(request)
             try await context.engine.review(review)
@@ -23,7 +26,8 @@ struct ReviewRoutes: Sendable {
             query: [
                 QueryParameter("evidence_pack_id", "The EvidencePack's id."), QueryParameter("issue_id", "The Issue's id."),
                 .filter("decision", ReviewDecisionStatus.self, "The decision"),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .list(ReviewDecision.self)
         ) { request in
             let page = try context.page(request)
             let reviews = try await database.read {
@@ -33,7 +37,10 @@ struct ReviewRoutes: Sendable {
             }
             return .json(200, reviews.json)
         }
-        router.add("GET", "/cwom/evidence-packs/{evidence_pack_id}/review", summary: "The ReviewDecision of an EvidencePack", tag: "CWOM", access: .read) {
+        router.add(
+            "GET", "/cwom/evidence-packs/{evidence_pack_id}/review", summary: "The ReviewDecision of an EvidencePack", tag: "CWOM", access: .read,
+            answers: .object(ReviewDecision.self)
+        ) {
             request in
             let reviews = try await database.read {
                 try await $0.reviews.list(evidencePackId: request.parameter("evidence_pack_id"), page: Page(limit: 1))
@@ -45,7 +52,7 @@ struct ReviewRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("decision", ReviewDecisionStatus.self, "The decision")]
+            query: [.filter("decision", ReviewDecisionStatus.self, "The decision")], answers: .list(ReviewDecision.self)
         ) { request in
             let reviews = try await database.read {
                 try await $0.reviews.list(

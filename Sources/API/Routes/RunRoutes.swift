@@ -7,7 +7,8 @@ import TowerJSON
 /// reviews.
 extension CWOMRoutes {
     func registerRuns(on router: inout Router) {
-        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write) { request in
+        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, answers: .success("run", Run.self)) {
+            request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
             try await context.engine.create(run, by: request.actor(else: CWOMContext.service))
@@ -19,7 +20,8 @@ extension CWOMRoutes {
             query: [
                 QueryParameter("issue_id", "The Issue's id."), QueryParameter("repo_id", "The Repo's id."),
                 .filter("status", Status.self, "The Run's status"), .filter("mode", RunMode.self, "The Run's mode"),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .list(Run.self)
         ) { request in
             let page = try context.page(request)
             let filter = RunRepository.Filter(
@@ -27,20 +29,26 @@ extension CWOMRoutes {
                 status: request.queryValue("status"), mode: request.queryValue("mode"))
             return .json(200, try await database.read { try await $0.runs.list(filter, page: page) }.json)
         }
-        router.add("PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM", access: .scopes([.write, .agent])) {
+        router.add(
+            "PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM",
+            access: .scopes([.write, .agent]), answers: .changed("run", Run.self)
+        ) {
             request in
             try await updateRun(request)
         }
         router.add(
             "GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM", access: .read,
-            query: [.filter("type", ArtifactType.self, "The Artifact's type")]
+            query: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
         ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forRun: request.parameter("run_id"), type: request.queryValue("type"))
             }
             return .json(200, artifacts.json)
         }
-        router.add("GET", "/cwom/runs/{run_id}/evidence-pack", summary: "The EvidencePack of a Run", tag: "CWOM", access: .read) { request in
+        router.add(
+            "GET", "/cwom/runs/{run_id}/evidence-pack", summary: "The EvidencePack of a Run", tag: "CWOM", access: .read,
+            answers: .object(EvidencePack.self)
+        ) { request in
             let id = request.parameter("run_id")
             let (run, packs) = try await database.read { store in
                 (try await store.runs.get(id), try await store.evidencePacks.list(forRuns: [id]))
@@ -52,7 +60,10 @@ extension CWOMRoutes {
             return .json(200, pack.json)
         }
 
-        router.add("POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent])) { request in
+        router.add(
+            "POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent]),
+            answers: .success("artifact", Artifact.self)
+        ) { request in
             var artifact = try context.payload(Artifact.self, request)
             artifact.header.traceId = context.traceId(request)
             try await context.engine.create(artifact, by: request.actor(else: CWOMContext.service))
@@ -70,7 +81,8 @@ extension CWOMRoutes {
             query: [
                 QueryParameter("run_id", "The Run's id."), QueryParameter("issue_id", "The Issue's id."),
                 .filter("verdict", Verdict.self, "The pack's verdict"),
-            ] + QueryParameter.page
+            ] + QueryParameter.page,
+            answers: .list(EvidencePack.self)
         ) { request in
             let page = try context.page(request)
             let packs = try await database.read {
@@ -82,7 +94,7 @@ extension CWOMRoutes {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("verdict", Verdict.self, "The pack's verdict")]
+            query: [.filter("verdict", Verdict.self, "The pack's verdict")], answers: .list(EvidencePack.self)
         ) { request in
             let packs = try await database.read {
                 try await $0.evidencePacks.list(

@@ -18,7 +18,8 @@ struct TaskRoutes: Sendable {
     func register(on router: inout Router) {
         router.add(
             "POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write,
-            query: [QueryParameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now.")]
+            query: [QueryParameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now.")],
+            answers: .json([201], schema: Self.taskAnswer, "`{\"status\": \"success\", \"task\": …, \"cwom\": …}`.")
         ) { try await enqueue($0) }
         router.add(
             "GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks", access: .read,
@@ -29,24 +30,35 @@ struct TaskRoutes: Sendable {
                 QueryParameter("target_repo", "The target repository, matched exactly (not normalised)."),
                 .integer("limit", minimum: 0, default: 100, "How many tasks at most (0: none)."),
                 .integer("offset", minimum: 0, default: 0, "How many to skip."),
-            ]
+            ],
+            answers: .json([200], schema: ["type": "array", "items": ["type": "object"]], "Tasks, newest first.")
         ) { try await list($0) }
-        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read) { try await get($0) }
-        router.add("POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks", access: .write) {
-            try await cancel($0)
+        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read, answers: .json([200], schema: ["type": "object"], "The task.")) {
+            try await get($0)
         }
-        router.add("POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks", access: .write) {
-            try await retry($0)
-        }
+        router.add(
+            "POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks", access: .write,
+            answers: .json([200, 202], schema: Self.taskAnswer, "200: cancelled; 202: its worker stops it (`cancel_requested`).")
+        ) { try await cancel($0) }
+        router.add(
+            "POST", "/tasks/{task_id}/retry", summary: "Retry a finished task: a new attempt with a new Run", tag: "Tasks", access: .write,
+            answers: .json([200], schema: Self.taskAnswer, "The task, queued again.")
+        ) { try await retry($0) }
         router.add(
             "PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent]),
             query: [
                 .choice("status", TaskStatus.self, required: true, "The new status."),
                 QueryParameter("assigned_to", "Who works on it."), QueryParameter("error", "What went wrong."),
                 QueryParameter("trace_path", "Where its trace is."),
-            ]
+            ],
+            answers: .json([200], schema: Self.taskAnswer, "The task.")
         ) { try await updateStatus($0) }
     }
+
+    /// `{"status": …, "task": {…}}`: the legacy task representation has no schema of its own.
+    static let taskAnswer: JSONValue = [
+        "type": "object", "required": ["status", "task"], "properties": ["status": ["type": "string"], "task": ["type": "object"]],
+    ]
 
     // MARK: - POST /tasks/enqueue
 

@@ -10,13 +10,21 @@ struct TraceRoutes: Sendable {
     let context: CWOMContext
 
     func register(on router: inout Router) {
-        router.add("GET", "/cwom/runs/{run_id}/trace", summary: "The files of a Run's trace folder with size and sha256", tag: "CWOM", access: .read, blocking: true) {
-            request in
+        router.add(
+            "GET", "/cwom/runs/{run_id}/trace", summary: "The files of a Run's trace folder with size and sha256", tag: "CWOM", access: .read,
+            blocking: true,
+            answers: .json(
+                [200], schema: ["type": "object", "required": ["run_id", "root", "files"], "properties": ["files": ["type": "array"]]],
+                "`{\"run_id\", \"root\", \"files\": [{\"path\", \"size\", \"sha256\", …}]}`; 410 once pruned.")
+        ) { request in
             let root = try await traceRoot(request.parameter("run_id"))
             let files = try TraceFolder.files(in: root)
             return .json(200, ["run_id": .string(request.parameter("run_id")), "root": .string(root.path), "files": .array(files)])
         }
-        router.add("GET", "/cwom/runs/{run_id}/trace/{path...}", summary: "One file of a Run's trace folder", tag: "CWOM", access: .read, blocking: true) { request in
+        router.add(
+            "GET", "/cwom/runs/{run_id}/trace/{path...}", summary: "One file of a Run's trace folder", tag: "CWOM", access: .read, blocking: true,
+            answers: Answer([200], contentType: "*/*", "The file, with its media type (sandboxed: `content-security-policy: sandbox`).")
+        ) { request in
             if request.path.lowercased().contains("%2f") || request.path.contains("%5C") || request.path.contains("%5c") {
                 throw APIError.detail(404, "Trace file not found")
             }
