@@ -52,10 +52,7 @@ public final class TowerAPI: HTTPResponder {
             database: database, engine: engine, access: router.access, sessions: consoleSessions, configuration: configuration, logger: logger
         ).register(on: &router)
         if let metrics { MetricsRoute(database: database, emit: metrics).register(on: &router) }
-        let documented = router
-        router.add("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read) { _ in
-            .json(200, OpenAPIDocument.build(for: documented, version: configuration.version))
-        }
+        OpenAPIDocument.register(on: &router, version: configuration.version)
         self.router = router
     }
 

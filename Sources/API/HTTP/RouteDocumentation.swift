@@ -52,6 +52,27 @@ public struct QueryParameter: Sendable {
     }
 }
 
+/// The JSON body a route reads, as `/openapi.json` describes it. Declared with its route
+/// (`Router.add(…, body:)`).
+public struct RequestBody: Sendable {
+    public var schema: JSONValue
+    public var required: Bool
+
+    public init(schema: JSONValue, required: Bool = true) {
+        self.schema = schema
+        self.required = required
+    }
+
+    /// A model's create payload (`RepoCreate`, …), as `CWOMContext.payload` reads it.
+    public static func create<T: CWOMModel>(_ type: T.Type) -> RequestBody { RequestBody(schema: Answer.reference(T.schemaName + "Create")) }
+
+    /// A model read as it is (`RunUpdate`).
+    public static func model<T: CWOMModel>(_ type: T.Type) -> RequestBody { RequestBody(schema: Answer.reference(T.schemaName)) }
+
+    /// The Request Body Object.
+    var openAPI: JSONValue { ["required": .bool(required), "content": ["application/json": ["schema": schema]]] }
+}
+
 /// What a route answers when it succeeds, as `/openapi.json` describes it: the status codes, the
 /// content type and the body's schema (a CWOM schema by reference where there is one). Declared
 /// with its route (`Router.add(…, answers:)`); schemathesis checks the running API's answers

@@ -15,6 +15,8 @@ public struct Route: Sendable {
     public var blocking: Bool
     /// The query parameters the handler reads, as `/openapi.json` describes them.
     public var query: [QueryParameter]
+    /// The JSON body it reads, as `/openapi.json` describes it.
+    public var body: RequestBody?
     /// What it answers when it succeeds, as `/openapi.json` describes it (nil: not described).
     public var answers: Answer?
     let segments: [Segment]
@@ -27,12 +29,14 @@ public struct Route: Sendable {
     }
 
     init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess, blocking: Bool = false,
-        query: [QueryParameter] = [], answers: Answer? = nil, handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
+        query: [QueryParameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
+        handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
         self.access = access
         self.blocking = blocking
         self.query = query
+        self.body = body
         self.answers = answers
         self.pattern = pattern
         self.summary = summary
@@ -84,14 +88,20 @@ public struct Router: Sendable {
     /// Adds a route. `access` has no default: every route says who may call it. `blocking`: the
     /// handler touches files (see `Route.blocking`). `query`: every query parameter the handler
     /// reads; reading another is a programming error that stops a debug build
-    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one. `answers`: its success.
+    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one. `body`: the JSON body it
+    /// reads. `answers`: its success.
     public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
-        blocking: Bool = false, query: [QueryParameter] = [], answers: Answer? = nil,
+        blocking: Bool = false, query: [QueryParameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
         _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         routes.append(
-            Route(method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, answers: answers, handler: handler))
+            Route(
+                method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, body: body, answers: answers,
+                handler: handler))
     }
+
+    /// Adds a route built elsewhere (`OpenAPIDocument.register`).
+    mutating func add(_ route: Route) { routes.append(route) }
 
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {

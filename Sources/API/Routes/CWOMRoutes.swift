@@ -20,7 +20,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Repos
 
     func registerRepos(on router: inout Router) {
-        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, answers: .success("repo", Repo.self)) { request in
+        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, body: .create(Repo.self), answers: .success("repo", Repo.self)) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
             try await context.engine.create(repo, by: request.actor(else: CWOMContext.service))
@@ -40,7 +40,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Issues
 
     func registerIssues(on router: inout Router) {
-        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, answers: .success("issue", Issue.self)) {
+        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, body: .create(Issue.self), answers: .success("issue", Issue.self)) {
             request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
@@ -128,7 +128,7 @@ struct CWOMRoutes: Sendable {
     func registerContext(on router: inout Router) {
         router.add(
             "POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM", access: .write,
-            answers: .success("context_packet", ContextPacket.self)
+            body: .create(ContextPacket.self), answers: .success("context_packet", ContextPacket.self)
         ) {
             request in
             let payload = try context.payload(ContextPacket.self, request)
@@ -150,7 +150,7 @@ struct CWOMRoutes: Sendable {
 
         router.add(
             "POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write,
-            answers: .success("constraint_snapshot", ConstraintSnapshot.self)
+            body: .create(ConstraintSnapshot.self), answers: .success("constraint_snapshot", ConstraintSnapshot.self)
         ) { request in
             let payload = try context.payload(ConstraintSnapshot.self, request)
             let snapshot = ConstraintSnapshot(
@@ -179,7 +179,8 @@ struct CWOMRoutes: Sendable {
             message: "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.")
 
         router.add(
-            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, answers: .success("doctrine_ref", DoctrineRef.self)
+            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, body: .create(DoctrineRef.self),
+            answers: .success("doctrine_ref", DoctrineRef.self)
         ) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
             doctrine.header.traceId = context.traceId(request)

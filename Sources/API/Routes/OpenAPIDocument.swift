@@ -5,36 +5,23 @@ import TowerJSON
 
 /// `GET /openapi.json`: an OpenAPI 3.1 document of every route, whose component schemas are the
 /// CWOM JSON Schemas (the same ones `tower schema export` writes) and the two schemas of the
-/// legacy intake's body, each recorded from the code that reads it. Query parameters are the
-/// ones each route declares (`Router.add(…, query:)`).
+/// legacy intake's body, each recorded from the code that reads it. A route's query parameters,
+/// body and answers are declared where it is registered (`Router.add(…, query:, body:, answers:)`).
 enum OpenAPIDocument {
-    /// Request bodies by route: the Request Body Objects.
-    static let requestBodies: [String: JSONValue] = [
-        "POST /tasks/enqueue": body([
-            "anyOf": [["$ref": "#/components/schemas/TaskCreateV1"], ["$ref": "#/components/schemas/TaskCreateLegacyV1"]]
-        ]),
-        "PATCH /tasks/{task_id}/status": body(["type": "object", "description": "The task's result."], required: false),
-    ].merging(createBodies.mapValues { body(["$ref": .string("#/components/schemas/\($0)")]) }) { first, _ in first }
-
-    static func body(_ schema: JSONValue, required: Bool = true) -> JSONValue {
-        ["required": .bool(required), "content": ["application/json": ["schema": schema]]]
+    /// Adds `GET /openapi.json`, which describes every route registered so far and itself.
+    static func register(on router: inout Router, version: String) {
+        func route(_ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse) -> Route {
+            Route("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read, answers: .json([200], "This document."), handler: handler)
+        }
+        // The copy in the document only describes the route: its handler is never called.
+        let routes = router.routes + [route { _ in .detail(500, "not served") }]
+        let access = router.access
+        router.add(route { _ in .json(200, build(routes, access: access, version: version)) })
     }
 
-    static let createBodies: [String: String] = [
-        "POST /cwom/repos": "RepoCreate", "POST /cwom/issues": "IssueCreate",
-        "POST /cwom/context-packets": "ContextPacketCreate", "POST /cwom/constraint-snapshots": "ConstraintSnapshotCreate",
-        "POST /cwom/doctrine-refs": "DoctrineRefCreate", "POST /cwom/runs": "RunCreate",
-        "POST /cwom/artifacts": "ArtifactCreate", "POST /cwom/reviews": "ReviewDecisionCreate",
-        "PATCH /cwom/runs/{run_id}": "RunUpdate",
-    ]
-
-    static func build(for router: Router, version: String) -> JSONValue {
+    static func build(_ routes: [Route], access: AccessControl, version: String) -> JSONValue {
         var paths = JSONObject()
-        var operations:
-            [(method: String, pattern: String, summary: String, tag: String, access: RouteAccess, query: [QueryParameter], answers: Answer?)] =
-                router.routes.map { ($0.method, $0.pattern, $0.summary, $0.tag, $0.access, $0.query, $0.answers) }
-        operations.append(("GET", "/openapi.json", "This OpenAPI document", "Meta", .read, [], .json([200], "This document.")))
-        for operation in operations {
+        for operation in routes {
             let path = operation.pattern.replacingOccurrences(of: "...}", with: "}")
             var item = paths[path]?.objectValue ?? [:]
             var op: JSONObject = [
@@ -46,9 +33,9 @@ enum OpenAPIDocument {
                     "schema": ["type": "string"]]
             } + operation.query.map(\.openAPI)
             if !parameters.isEmpty { op["parameters"] = .array(parameters) }
-            if let body = requestBodies["\(operation.method) \(operation.pattern)"] { op["requestBody"] = body }
+            if let body = operation.body { op["requestBody"] = body.openAPI }
             // Who may call it: a bearer key holding one of these scopes (admin holds them all).
-            let scopes = operation.access.allowed(metricsPublic: router.access.metricsPublic)
+            let scopes = operation.access.allowed(metricsPublic: access.metricsPublic)
             if !scopes.isEmpty {
                 op["security"] = [["BearerAuth": []]]
                 op["x-scopes"] = .array(scopes.sorted().map { .string($0.rawValue) })

@@ -11,7 +11,7 @@ struct ReviewRoutes: Sendable {
     func register(on router: inout Router) {
         router.add(
             "POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM", access: .review,
-            answers: .success("review", ReviewDecision.self)
+            body: .create(ReviewDecision.self), answers: .success("review", ReviewDecision.self)
         ) { request in
             var review = try context.payload(ReviewDecision.self, request)
             review.header.traceId = context.traceId(request)

@@ -7,7 +7,7 @@ import TowerJSON
 /// reviews.
 extension CWOMRoutes {
     func registerRuns(on router: inout Router) {
-        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, answers: .success("run", Run.self)) {
+        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, body: .create(Run.self), answers: .success("run", Run.self)) {
             request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
@@ -31,7 +31,7 @@ extension CWOMRoutes {
         }
         router.add(
             "PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM",
-            access: .scopes([.write, .agent]), answers: .changed("run", Run.self)
+            access: .scopes([.write, .agent]), body: .model(RunUpdate.self), answers: .changed("run", Run.self)
         ) {
             request in
             try await updateRun(request)
@@ -62,7 +62,7 @@ extension CWOMRoutes {
 
         router.add(
             "POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent]),
-            answers: .success("artifact", Artifact.self)
+            body: .create(Artifact.self), answers: .success("artifact", Artifact.self)
         ) { request in
             var artifact = try context.payload(Artifact.self, request)
             artifact.header.traceId = context.traceId(request)

@@ -19,6 +19,7 @@ struct TaskRoutes: Sendable {
         router.add(
             "POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write,
             query: [QueryParameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now.")],
+            body: RequestBody(schema: ["anyOf": [Answer.reference("TaskCreateV1"), Answer.reference("TaskCreateLegacyV1")]]),
             answers: .json([201], schema: Self.taskAnswer, "`{\"status\": \"success\", \"task\": …, \"cwom\": …}`.")
         ) { try await enqueue($0) }
         router.add(
@@ -51,6 +52,7 @@ struct TaskRoutes: Sendable {
                 QueryParameter("assigned_to", "Who works on it."), QueryParameter("error", "What went wrong."),
                 QueryParameter("trace_path", "Where its trace is."),
             ],
+            body: RequestBody(schema: ["type": "object", "description": "The task's result."], required: false),
             answers: .json([200], schema: Self.taskAnswer, "The task.")
         ) { try await updateStatus($0) }
     }
