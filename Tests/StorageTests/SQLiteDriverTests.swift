@@ -211,6 +211,10 @@ struct SQLiteDriverTests {
             // after another pass (handed off `threshold` pages after the last) or that much growth.
             while try walFrames() < reached + 6 { try await commit() }
             #expect(driver.checkpointsFinishedByWriter == 1, "no checkpoint in every commit while a reader holds the WAL")
+            // The last of those commits handed the checkpointer its next pass (each commit adds
+            // four pages: 42 reaches the hand-off mark of 34 + 8). Wait for it to end: a commit
+            // that came while it still ran would find it busy and try again only at the next one.
+            _ = await driver.checkpointsCompleted()
             while try walFrames() < reached + 8 + 4 {
                 try await commit()
                 _ = await driver.checkpointsCompleted()
