@@ -553,6 +553,8 @@ struct CWOMAPITests {
             #expect(status["status"]?["schema"]?["enum"]?.arrayValue?.count == 6, "checked: a 422 otherwise")
             #expect(parameters("get", "/tasks")["limit"]?["schema"]?["minimum"] == 0)
             #expect(parameters("get", "/cwom/issues/{issue_id}")["issue_id"]?["in"] == "path")
+            #expect(parameters("post", "/tasks/enqueue")["X-Trace-Id"]?["in"] == "header")
+            #expect(parameters("post", "/cwom/runs")["X-Trace-Id"]?["schema"]?["pattern"] == nil, "a CWOM write ignores a bad one")
 
             let body = document["paths"]?["/tasks/enqueue"]?["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]
             #expect(body?["anyOf"]?.arrayValue?.count == 2)

@@ -23,13 +23,13 @@ struct ConsoleRoutes: Sendable {
     static let cookie = "tower_session"
     static let loginCookie = "tower_login_csrf"
     /// The task list's filters and page (`tasks(_:_:)`).
-    static let taskFilters: [QueryParameter] = [
+    static let taskFilters: [Parameter] = [
         .filter("status", TaskStatus.self, "The task's status"), .filter("operation", TaskOperation.self, "The task's operation"),
-        QueryParameter("repo", "The target repository."), QueryParameter("q", "Text the objective contains."),
-        QueryParameter("page", schema: ["type": "integer"], "The page, from 1 (50 tasks a page; anything but a number is page 1)."),
+        Parameter("repo", "The target repository."), Parameter("q", "Text the objective contains."),
+        Parameter("page", schema: ["type": "integer"], "The page, from 1 (50 tasks a page; anything but a number is page 1)."),
     ]
     /// What a page says was just done (a redirect after a form sets it).
-    static let done = QueryParameter("done", "What was just done, shown on the page.")
+    static let done = Parameter("done", "What was just done, shown on the page.")
 
     /// Who is looking: the session's key, or anyone when no key is configured.
     struct Viewer: Sendable {
@@ -61,18 +61,18 @@ struct ConsoleRoutes: Sendable {
         router.add("GET", "/ui", summary: "Console: overview", tag: "Console", access: .open) { request in
             try await page(request) { viewer in try await overview(viewer) }
         }
-        router.add("GET", "/ui/tasks", summary: "Console: tasks, filtered and paged", tag: "Console", access: .open, query: Self.taskFilters) {
+        router.add("GET", "/ui/tasks", summary: "Console: tasks, filtered and paged", tag: "Console", access: .open, parameters: Self.taskFilters) {
             request in
             try await page(request) { viewer in try await tasks(viewer, request) }
         }
         // A refused enqueue answers with the list again, as its query had it.
-        router.add("POST", "/ui/tasks", summary: "Console: enqueue a task", tag: "Console", access: .open, query: Self.taskFilters) {
+        router.add("POST", "/ui/tasks", summary: "Console: enqueue a task", tag: "Console", access: .open, parameters: Self.taskFilters) {
             request in
             try await enqueue(request)
         }
         router.add(
             "GET", "/ui/tasks/{task_id}", summary: "Console: a task, its context, Runs and timeline", tag: "Console", access: .open,
-            query: [Self.done]
+            parameters: [Self.done]
         ) {
             request in
             try await found(request) { viewer in try await task(viewer, id: request.parameter("task_id"), message: request.queryValue("done")) }
@@ -84,7 +84,7 @@ struct ConsoleRoutes: Sendable {
         }
         router.add(
             "GET", "/ui/runs/{run_id}", summary: "Console: a Run, its pinned context, evidence, Artifacts and trace", tag: "Console", access: .open,
-            blocking: true, query: [Self.done]
+            blocking: true, parameters: [Self.done]
         ) {
             request in
             try await found(request) { viewer in try await run(viewer, id: request.parameter("run_id"), message: request.queryValue("done")) }
@@ -95,13 +95,13 @@ struct ConsoleRoutes: Sendable {
         }
         router.add(
             "GET", "/ui/runs/{run_id}/log", summary: "Console: a Run's trace log as it grows (server-sent events)", tag: "Console", access: .open,
-            blocking: true, query: [QueryParameter("from", schema: ["type": "integer"], "The byte offset to start from (Last-Event-ID wins when sent; anything but a number starts at 0).")]
+            blocking: true, parameters: [Parameter("from", schema: ["type": "integer"], "The byte offset to start from (Last-Event-ID wins when sent; anything but a number starts at 0).")]
         ) {
             request in
             guard await viewer(request) != nil else { return .detail(401, "Sign in at /ui/login") }
             return try await follow(runId: request.parameter("run_id"), request)
         }
-        router.add("GET", "/ui/reviews", summary: "Console: runs waiting for a review", tag: "Console", access: .open, query: [Self.done]) { request in
+        router.add("GET", "/ui/reviews", summary: "Console: runs waiting for a review", tag: "Console", access: .open, parameters: [Self.done]) { request in
             try await page(request) { viewer in try await reviews(viewer, message: request.queryValue("done").map { "Decision recorded: \($0)." }) }
         }
         router.add("POST", "/ui/reviews", summary: "Console: decide on an evidence pack", tag: "Console", access: .open) { request in

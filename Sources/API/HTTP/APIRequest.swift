@@ -16,8 +16,8 @@ public struct APIRequest: Sendable {
     public var parameters: [String: String] = [:]
     /// The key the request was admitted with; nil when no key is configured.
     public var principal: Principal?
-    /// The query parameters its route declares (`Router.add(…, query:)`); nil until routed.
-    var declaredQuery: [QueryParameter]?
+    /// The parameters its route declares (`Router.add(…, parameters:)`); nil until routed.
+    var declared: [Parameter]?
 
     /// The audit actor of what this request does: the key's name, else the route's own actor.
     public func actor(else fallback: Actor) -> Actor { principal?.actor ?? fallback }
@@ -34,8 +34,8 @@ public struct APIRequest: Sendable {
     /// it, so that `/openapi.json` lists it: a debug build stops here when it does not.
     public func queryValue(_ name: String) -> String? {
         assert(
-            declaredQuery.map { $0.contains { $0.name == name } } ?? true,
-            "\(method) \(path) reads the query parameter '\(name)' that its route does not declare (Router.add(…, query:))")
+            declared.map { $0.contains { $0.location == .query && $0.name == name } } ?? true,
+            "\(method) \(path) reads the query parameter '\(name)' that its route does not declare (Router.add(…, parameters:))")
         return query.last(where: { $0.name == name })?.value
     }
 

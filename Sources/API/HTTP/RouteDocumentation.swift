@@ -1,19 +1,26 @@
 import CWOM
 import TowerJSON
 
-/// A query parameter a route reads, as `/openapi.json` describes it. Declared with its route
-/// (`Router.add(…, query:)`), and a handler that reads an undeclared one stops a debug build
-/// (`APIRequest.queryValue`): the document lists what the handlers read, and the schema says what
-/// they accept.
-public struct QueryParameter: Sendable {
+/// A query parameter or header a route reads, as `/openapi.json` describes it. Declared with its
+/// route (`Router.add(…, parameters:)`), and a handler that reads an undeclared query parameter
+/// stops a debug build (`APIRequest.queryValue`): the document lists what the handlers read, and
+/// the schema says what they accept.
+public struct Parameter: Sendable {
+    public enum Location: String, Sendable {
+        case query, header
+    }
     public var name: String
+    public var location: Location
     /// Its JSON Schema.
     public var schema: JSONValue
     public var required: Bool
     public var description: String
 
-    public init(_ name: String, schema: JSONValue = ["type": "string"], required: Bool = false, _ description: String) {
+    public init(_ name: String, in location: Location = .query, schema: JSONValue = ["type": "string"], required: Bool = false,
+        _ description: String)
+    {
         self.name = name
+        self.location = location
         self.schema = schema
         self.required = required
         self.description = description
@@ -22,33 +29,38 @@ public struct QueryParameter: Sendable {
     /// A filter matched exactly against one of `E`'s values. Any other value is not refused: it
     /// matches nothing (an empty list), as the legacy service answers on SQLite (reference §1.4,
     /// §4), so the schema is a string and the values are listed in the description.
-    public static func filter<E: CWOMEnum>(_ name: String, _ type: E.Type, _ what: String) -> QueryParameter {
-        QueryParameter(name, "\(what): one of \(E.allValues.joined(separator: ", ")); any other value matches nothing.")
+    public static func filter<E: CWOMEnum>(_ name: String, _ type: E.Type, _ what: String) -> Parameter {
+        Parameter(name, "\(what): one of \(E.allValues.joined(separator: ", ")); any other value matches nothing.")
     }
 
     /// One of `E`'s values, checked: any other is a 422 naming the values.
     public static func choice<E: CWOMEnum>(_ name: String, _ type: E.Type, required: Bool = false, _ description: String)
-        -> QueryParameter
+        -> Parameter
     {
-        QueryParameter(name, schema: ["type": "string", "enum": .array(E.allValues.map { .string($0) })], required: required, description)
+        Parameter(name, schema: ["type": "string", "enum": .array(E.allValues.map { .string($0) })], required: required, description)
     }
 
     /// An integer with its bounds and default, checked: anything else is a 422. Without a
     /// `maximum` the bound is the largest 64-bit integer, which is as far as it is read.
-    public static func integer(_ name: String, minimum: Int, maximum: Int = .max, default value: Int, _ description: String) -> QueryParameter {
-        QueryParameter(
+    public static func integer(_ name: String, minimum: Int, maximum: Int = .max, default value: Int, _ description: String) -> Parameter {
+        Parameter(
             name, schema: ["type": "integer", "minimum": .int(minimum), "maximum": .int(maximum), "default": .int(value)], description)
     }
 
     /// `limit` 1..1000 (default 100) and `offset` ≥ 0 of every CWOM list (`CWOMContext.page`).
-    public static let page: [QueryParameter] = [
+    public static let page: [Parameter] = [
         .integer("limit", minimum: 1, maximum: 1000, default: 100, "How many objects at most."),
         .integer("offset", minimum: 0, default: 0, "How many to skip."),
     ]
 
+    /// `X-Trace-Id` of a CWOM write: the objects it creates carry it when it is 1–36 printable
+    /// ASCII characters (`CWOMContext.traceId`); any other value is ignored, not refused.
+    public static let traceId = Parameter(
+        "X-Trace-Id", in: .header, "A trace id for the objects this creates: used when 1–36 printable ASCII characters, ignored otherwise.")
+
     /// The OpenAPI Parameter Object.
     var openAPI: JSONValue {
-        ["name": .string(name), "in": "query", "required": .bool(required), "description": .string(description), "schema": schema]
+        ["name": .string(name), "in": .string(location.rawValue), "required": .bool(required), "description": .string(description), "schema": schema]
     }
 }
 

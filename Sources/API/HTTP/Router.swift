@@ -13,8 +13,8 @@ public struct Route: Sendable {
     /// than on its connection's event loop, where every other handler runs (`HTTPServer`), so
     /// that a slow disk holds up no other connection of that loop.
     public var blocking: Bool
-    /// The query parameters the handler reads, as `/openapi.json` describes them.
-    public var query: [QueryParameter]
+    /// The query parameters and headers the handler reads, as `/openapi.json` describes them.
+    public var parameters: [Parameter]
     /// The JSON body it reads, as `/openapi.json` describes it.
     public var body: RequestBody?
     /// What it answers when it succeeds, as `/openapi.json` describes it (nil: not described).
@@ -29,13 +29,13 @@ public struct Route: Sendable {
     }
 
     init(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess, blocking: Bool = false,
-        query: [QueryParameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
+        parameters: [Parameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
         handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         self.method = method
         self.access = access
         self.blocking = blocking
-        self.query = query
+        self.parameters = parameters
         self.body = body
         self.answers = answers
         self.pattern = pattern
@@ -86,17 +86,17 @@ public struct Router: Sendable {
     }
 
     /// Adds a route. `access` has no default: every route says who may call it. `blocking`: the
-    /// handler touches files (see `Route.blocking`). `query`: every query parameter the handler
-    /// reads; reading another is a programming error that stops a debug build
-    /// (`APIRequest.queryValue`), so that `/openapi.json` cannot miss one. `body`: the JSON body it
-    /// reads. `answers`: its success.
+    /// handler touches files (see `Route.blocking`). `parameters`: every query parameter (and the
+    /// headers of its own) the handler reads; reading another query parameter is a programming
+    /// error that stops a debug build (`APIRequest.queryValue`), so that `/openapi.json` cannot miss
+    /// one. `body`: the JSON body it reads. `answers`: its success.
     public mutating func add(_ method: String, _ pattern: String, summary: String, tag: String, access: RouteAccess,
-        blocking: Bool = false, query: [QueryParameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
+        blocking: Bool = false, parameters: [Parameter] = [], body: RequestBody? = nil, answers: Answer? = nil,
         _ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse)
     {
         routes.append(
             Route(
-                method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, query: query, body: body, answers: answers,
+                method, pattern, summary: summary, tag: tag, access: access, blocking: blocking, parameters: parameters, body: body, answers: answers,
                 handler: handler))
     }
 
@@ -127,7 +127,7 @@ public struct Router: Sendable {
                 var matched = request
                 matched.principal = try access.admit(request, to: route.access, route: "\(route.method) \(route.pattern)")
                 matched.parameters = parameters
-                matched.declaredQuery = route.query
+                matched.declared = route.parameters
                 guard route.blocking else { return try await route.handler(matched) }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await route.handler(matched) }
             }

@@ -28,7 +28,7 @@ struct MCPRoutes: Sendable {
         }
         router.add(
             "POST", "/mcp/messages/", summary: "MCP over the legacy SSE transport: a client message", tag: "MCP", access: Self.access,
-            blocking: true, query: [QueryParameter("session_id", required: true, "The session the event stream announced.")]
+            blocking: true, parameters: [Parameter("session_id", required: true, "The session the event stream announced.")]
         ) { request in
             await legacyMessage(request)
         }

@@ -8,10 +8,10 @@ struct AuditRoutes: Sendable {
     func register(on router: inout Router) {
         router.add(
             "GET", "/cwom/audit", summary: "Audit log entries, newest first", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("entity_kind", "The kind of the entity (Task, Issue, Run, …)."), QueryParameter("entity_id", "The entity's id."),
-                QueryParameter("trace_id", "The trace id the entries carry."),
-            ] + QueryParameter.page,
+            parameters: [
+                Parameter("entity_kind", "The kind of the entity (Task, Issue, Run, …)."), Parameter("entity_id", "The entity's id."),
+                Parameter("trace_id", "The trace id the entries carry."),
+            ] + Parameter.page,
             answers: .json([200], schema: ["type": "array", "items": ["type": "object"]], "Audit entries, newest first.")
         ) { request in
             let page = try context.page(request)

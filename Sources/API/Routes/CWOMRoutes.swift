@@ -20,7 +20,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Repos
 
     func registerRepos(on router: inout Router) {
-        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, body: .create(Repo.self), answers: .success("repo", Repo.self)) { request in
+        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Repo.self), answers: .success("repo", Repo.self)) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
             try await context.engine.create(repo, by: request.actor(else: CWOMContext.service))
@@ -29,7 +29,7 @@ struct CWOMRoutes: Sendable {
         context.getOne(&router, "/cwom/repos/{repo_id}", parameter: "repo_id", summary: "Get a Repo") { try await $0.repos.get($1) }
         router.add(
             "GET", "/cwom/repos", summary: "List Repos", tag: "CWOM", access: .read,
-            query: [.filter("visibility", Visibility.self, "The Repo's visibility")] + QueryParameter.page, answers: .list(Repo.self)
+            parameters: [.filter("visibility", Visibility.self, "The Repo's visibility")] + Parameter.page, answers: .list(Repo.self)
         ) { request in
             let page = try context.page(request)
             let repos = try await database.read { try await $0.repos.list(visibility: request.queryValue("visibility"), page: page) }
@@ -40,7 +40,7 @@ struct CWOMRoutes: Sendable {
     // MARK: - Issues
 
     func registerIssues(on router: inout Router) {
-        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, body: .create(Issue.self), answers: .success("issue", Issue.self)) {
+        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Issue.self), answers: .success("issue", Issue.self)) {
             request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
@@ -49,7 +49,7 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read,
-            query: [QueryParameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")],
+            parameters: [Parameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")],
             answers: .json(
                 [200], schema: ["anyOf": [Answer.reference("Issue"), ["type": "object", "required": ["issue"], "description": "expand=all"]]],
                 "The Issue; with expand=all, `{\"issue\": …}` and its related objects.")
@@ -68,10 +68,10 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues", summary: "List Issues", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("repo_id", "The Repo's id."), .filter("status", Status.self, "The Issue's status"),
+            parameters: [
+                Parameter("repo_id", "The Repo's id."), .filter("status", Status.self, "The Issue's status"),
                 .filter("type", IssueType.self, "The Issue's type"), .filter("priority", Priority.self, "The Issue's priority"),
-            ] + QueryParameter.page,
+            ] + Parameter.page,
             answers: .list(Issue.self)
         ) { request in
             let page = try context.page(request)
@@ -82,7 +82,7 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "PATCH", "/cwom/issues/{issue_id}/status", summary: "Set an Issue's status", tag: "CWOM", access: .write,
-            query: [.choice("status", Status.self, required: true, "The new status.")], answers: .changed("issue", Issue.self)
+            parameters: [.choice("status", Status.self, required: true, "The new status."), .traceId], answers: .changed("issue", Issue.self)
         ) { request in
             guard let raw = request.queryValue("status") else {
                 throw RequestReading.validationError([
@@ -114,7 +114,7 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/artifacts", summary: "Artifacts of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
+            parameters: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
         ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forIssue: request.parameter("issue_id"), type: request.queryValue("type"))
@@ -128,7 +128,7 @@ struct CWOMRoutes: Sendable {
     func registerContext(on router: inout Router) {
         router.add(
             "POST", "/cwom/context-packets", summary: "Create a ContextPacket (a new version for its Issue)", tag: "CWOM", access: .write,
-            body: .create(ContextPacket.self), answers: .success("context_packet", ContextPacket.self)
+            parameters: [.traceId], body: .create(ContextPacket.self), answers: .success("context_packet", ContextPacket.self)
         ) {
             request in
             let payload = try context.payload(ContextPacket.self, request)
@@ -150,7 +150,7 @@ struct CWOMRoutes: Sendable {
 
         router.add(
             "POST", "/cwom/constraint-snapshots", summary: "Create a ConstraintSnapshot", tag: "CWOM", access: .write,
-            body: .create(ConstraintSnapshot.self), answers: .success("constraint_snapshot", ConstraintSnapshot.self)
+            parameters: [.traceId], body: .create(ConstraintSnapshot.self), answers: .success("constraint_snapshot", ConstraintSnapshot.self)
         ) { request in
             let payload = try context.payload(ConstraintSnapshot.self, request)
             let snapshot = ConstraintSnapshot(
@@ -164,8 +164,8 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/constraint-snapshots", summary: "List ConstraintSnapshots", tag: "CWOM", access: .read,
-            query: [.filter("scope", ConstraintScope.self, "The snapshot's scope"), QueryParameter("owner_id", "The id of its owner.")]
-                + QueryParameter.page, answers: .list(ConstraintSnapshot.self)
+            parameters: [.filter("scope", ConstraintScope.self, "The snapshot's scope"), Parameter("owner_id", "The id of its owner.")]
+                + Parameter.page, answers: .list(ConstraintSnapshot.self)
         ) { request in
             let page = try context.page(request)
             let snapshots = try await database.read {
@@ -179,7 +179,7 @@ struct CWOMRoutes: Sendable {
             message: "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.")
 
         router.add(
-            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, body: .create(DoctrineRef.self),
+            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(DoctrineRef.self),
             answers: .success("doctrine_ref", DoctrineRef.self)
         ) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)
@@ -192,10 +192,10 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/doctrine-refs", summary: "List DoctrineRefs", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("namespace", "The DoctrineRef's namespace."), .filter("type", DoctrineType.self, "The DoctrineRef's type"),
+            parameters: [
+                Parameter("namespace", "The DoctrineRef's namespace."), .filter("type", DoctrineType.self, "The DoctrineRef's type"),
                 .filter("priority", DoctrinePriority.self, "The DoctrineRef's priority"),
-            ] + QueryParameter.page,
+            ] + Parameter.page,
             answers: .list(DoctrineRef.self)
         ) { request in
             let page = try context.page(request)

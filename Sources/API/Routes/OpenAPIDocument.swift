@@ -6,7 +6,7 @@ import TowerJSON
 /// `GET /openapi.json`: an OpenAPI 3.1 document of every route, whose component schemas are the
 /// CWOM JSON Schemas (the same ones `tower schema export` writes) and the two schemas of the
 /// legacy intake's body, each recorded from the code that reads it. A route's query parameters,
-/// body and answers are declared where it is registered (`Router.add(…, query:, body:, answers:)`).
+/// body and answers are declared where it is registered (`Router.add(…, parameters:, body:, answers:)`).
 enum OpenAPIDocument {
     /// Adds `GET /openapi.json`, which describes every route registered so far and itself.
     static func register(on router: inout Router, version: String) {
@@ -31,7 +31,7 @@ enum OpenAPIDocument {
             let parameters = path.split(separator: "/").filter { $0.hasPrefix("{") }.map { segment -> JSONValue in
                 ["name": .string(String(segment.dropFirst().dropLast())), "in": "path", "required": true,
                     "schema": ["type": "string"]]
-            } + operation.query.map(\.openAPI)
+            } + operation.parameters.map(\.openAPI)
             if !parameters.isEmpty { op["parameters"] = .array(parameters) }
             if let body = operation.body { op["requestBody"] = body.openAPI }
             // Who may call it: a bearer key holding one of these scopes (admin holds them all).

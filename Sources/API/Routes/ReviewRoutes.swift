@@ -11,7 +11,7 @@ struct ReviewRoutes: Sendable {
     func register(on router: inout Router) {
         router.add(
             "POST", "/cwom/reviews", summary: "Decide on an EvidencePack of an Issue under review", tag: "CWOM", access: .review,
-            body: .create(ReviewDecision.self), answers: .success("review", ReviewDecision.self)
+            parameters: [.traceId], body: .create(ReviewDecision.self), answers: .success("review", ReviewDecision.self)
         ) { request in
             var review = try context.payload(ReviewDecision.self, request)
             review.header.traceId = context.traceId(request)
@@ -23,10 +23,10 @@ struct ReviewRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/reviews", summary: "List ReviewDecisions", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("evidence_pack_id", "The EvidencePack's id."), QueryParameter("issue_id", "The Issue's id."),
+            parameters: [
+                Parameter("evidence_pack_id", "The EvidencePack's id."), Parameter("issue_id", "The Issue's id."),
                 .filter("decision", ReviewDecisionStatus.self, "The decision"),
-            ] + QueryParameter.page,
+            ] + Parameter.page,
             answers: .list(ReviewDecision.self)
         ) { request in
             let page = try context.page(request)
@@ -52,7 +52,7 @@ struct ReviewRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/reviews", summary: "ReviewDecisions of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("decision", ReviewDecisionStatus.self, "The decision")], answers: .list(ReviewDecision.self)
+            parameters: [.filter("decision", ReviewDecisionStatus.self, "The decision")], answers: .list(ReviewDecision.self)
         ) { request in
             let reviews = try await database.read {
                 try await $0.reviews.list(

@@ -7,7 +7,7 @@ import TowerJSON
 /// reviews.
 extension CWOMRoutes {
     func registerRuns(on router: inout Router) {
-        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, body: .create(Run.self), answers: .success("run", Run.self)) {
+        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Run.self), answers: .success("run", Run.self)) {
             request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
@@ -17,10 +17,10 @@ extension CWOMRoutes {
         context.getOne(&router, "/cwom/runs/{run_id}", parameter: "run_id", summary: "Get a Run") { try await $0.runs.get($1) }
         router.add(
             "GET", "/cwom/runs", summary: "List Runs", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("issue_id", "The Issue's id."), QueryParameter("repo_id", "The Repo's id."),
+            parameters: [
+                Parameter("issue_id", "The Issue's id."), Parameter("repo_id", "The Repo's id."),
                 .filter("status", Status.self, "The Run's status"), .filter("mode", RunMode.self, "The Run's mode"),
-            ] + QueryParameter.page,
+            ] + Parameter.page,
             answers: .list(Run.self)
         ) { request in
             let page = try context.page(request)
@@ -31,14 +31,14 @@ extension CWOMRoutes {
         }
         router.add(
             "PATCH", "/cwom/runs/{run_id}", summary: "Update a Run: legal status transitions, outputs only appended", tag: "CWOM",
-            access: .scopes([.write, .agent]), body: .model(RunUpdate.self), answers: .changed("run", Run.self)
+            access: .scopes([.write, .agent]), parameters: [.traceId], body: .model(RunUpdate.self), answers: .changed("run", Run.self)
         ) {
             request in
             try await updateRun(request)
         }
         router.add(
             "GET", "/cwom/runs/{run_id}/artifacts", summary: "Artifacts of a Run", tag: "CWOM", access: .read,
-            query: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
+            parameters: [.filter("type", ArtifactType.self, "The Artifact's type")], answers: .list(Artifact.self)
         ) { request in
             let artifacts = try await database.read {
                 try await $0.artifacts.list(forRun: request.parameter("run_id"), type: request.queryValue("type"))
@@ -62,7 +62,7 @@ extension CWOMRoutes {
 
         router.add(
             "POST", "/cwom/artifacts", summary: "Create an Artifact", tag: "CWOM", access: .scopes([.write, .agent]),
-            body: .create(Artifact.self), answers: .success("artifact", Artifact.self)
+            parameters: [.traceId], body: .create(Artifact.self), answers: .success("artifact", Artifact.self)
         ) { request in
             var artifact = try context.payload(Artifact.self, request)
             artifact.header.traceId = context.traceId(request)
@@ -78,10 +78,10 @@ extension CWOMRoutes {
         }
         router.add(
             "GET", "/cwom/evidence-packs", summary: "List EvidencePacks", tag: "CWOM", access: .read,
-            query: [
-                QueryParameter("run_id", "The Run's id."), QueryParameter("issue_id", "The Issue's id."),
+            parameters: [
+                Parameter("run_id", "The Run's id."), Parameter("issue_id", "The Issue's id."),
                 .filter("verdict", Verdict.self, "The pack's verdict"),
-            ] + QueryParameter.page,
+            ] + Parameter.page,
             answers: .list(EvidencePack.self)
         ) { request in
             let page = try context.page(request)
@@ -94,7 +94,7 @@ extension CWOMRoutes {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}/evidence-packs", summary: "EvidencePacks of an Issue", tag: "CWOM", access: .read,
-            query: [.filter("verdict", Verdict.self, "The pack's verdict")], answers: .list(EvidencePack.self)
+            parameters: [.filter("verdict", Verdict.self, "The pack's verdict")], answers: .list(EvidencePack.self)
         ) { request in
             let packs = try await database.read {
                 try await $0.evidencePacks.list(

@@ -18,17 +18,22 @@ struct TaskRoutes: Sendable {
     func register(on router: inout Router) {
         router.add(
             "POST", "/tasks/enqueue", summary: "Enqueue a task (legacy V1 intake)", tag: "Tasks", access: .write,
-            query: [QueryParameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now.")],
+            parameters: [
+                Parameter("create_cwom", schema: ["type": "boolean", "default": true], "Whether the task gets its CWOM objects now."),
+                Parameter(
+                    "X-Trace-Id", in: .header, schema: ["type": "string", "pattern": "^[\\x20-\\x7e]{0,36}$"],
+                    "The task's trace id: at most 36 printable ASCII characters, else a 422; a new UUID when absent or empty."),
+            ],
             body: RequestBody(schema: ["anyOf": [Answer.reference("TaskCreateV1"), Answer.reference("TaskCreateLegacyV1")]]),
             answers: .json([201], schema: Self.taskAnswer, "`{\"status\": \"success\", \"task\": …, \"cwom\": …}`.")
         ) { try await enqueue($0) }
         router.add(
             "GET", "/tasks", summary: "List tasks, newest first", tag: "Tasks", access: .read,
-            query: [
+            parameters: [
                 .filter("status", TaskStatus.self, "The task's status"), .filter("operation", TaskOperation.self, "The task's operation"),
                 .filter("requester_kind", RequesterKind.self, "Who asked for it"),
                 .filter("requested_by_kind", RequesterKind.self, "Who asked for it (read when requester_kind is absent)"),
-                QueryParameter("target_repo", "The target repository, matched exactly (not normalised)."),
+                Parameter("target_repo", "The target repository, matched exactly (not normalised)."),
                 .integer("limit", minimum: 0, default: 100, "How many tasks at most (0: none)."),
                 .integer("offset", minimum: 0, default: 0, "How many to skip."),
             ],
@@ -47,10 +52,10 @@ struct TaskRoutes: Sendable {
         ) { try await retry($0) }
         router.add(
             "PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent]),
-            query: [
+            parameters: [
                 .choice("status", TaskStatus.self, required: true, "The new status."),
-                QueryParameter("assigned_to", "Who works on it."), QueryParameter("error", "What went wrong."),
-                QueryParameter("trace_path", "Where its trace is."),
+                Parameter("assigned_to", "Who works on it."), Parameter("error", "What went wrong."),
+                Parameter("trace_path", "Where its trace is."),
             ],
             body: RequestBody(schema: ["type": "object", "description": "The task's result."], required: false),
             answers: .json([200], schema: Self.taskAnswer, "The task.")
