@@ -28,9 +28,11 @@ public struct Parameter: Sendable {
 
     /// A filter matched exactly against one of `E`'s values. Any other value is not refused: it
     /// matches nothing (an empty list), as the legacy service answers on SQLite (reference §1.4,
-    /// §4), so the schema is a string and the values are listed in the description.
+    /// §4), so the schema is a string, with the values as its examples and in the description.
     public static func filter<E: CWOMEnum>(_ name: String, _ type: E.Type, _ what: String) -> Parameter {
-        Parameter(name, "\(what): one of \(E.allValues.joined(separator: ", ")); any other value matches nothing.")
+        Parameter(
+            name, schema: ["type": "string", "examples": .array(E.allValues.map { .string($0) })],
+            "\(what): one of \(E.allValues.joined(separator: ", ")); any other value matches nothing.")
     }
 
     /// One of `E`'s values, checked: any other is a 422 naming the values.

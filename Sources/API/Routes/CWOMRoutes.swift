@@ -39,6 +39,33 @@ struct CWOMRoutes: Sendable {
 
     // MARK: - Issues
 
+    /// `GET /cwom/issues/{id}?expand=all` (`IssueExpansion`): the Issue's fields and `expanded`.
+    static let expandedIssue: JSONValue = [
+        "type": "object", "required": ["kind", "id", "expanded"],
+        "properties": [
+            "kind": ["const": "Issue"],
+            "expanded": [
+                "type": "object", "required": ["repo", "context_packets", "constraint_snapshots", "doctrine_refs", "runs"],
+                "properties": [
+                    "repo": ["anyOf": [Answer.reference("Repo"), ["type": "null"]]],
+                    "context_packets": ["type": "array", "items": Answer.reference("ContextPacket")],
+                    "constraint_snapshots": ["type": "array", "items": Answer.reference("ConstraintSnapshot")],
+                    "doctrine_refs": ["type": "array", "items": Answer.reference("DoctrineRef")],
+                    "runs": [
+                        "type": "array",
+                        "items": [
+                            "type": "object", "required": ["kind", "id", "artifacts", "evidence_pack"],
+                            "properties": [
+                                "artifacts": ["type": "array", "items": Answer.reference("Artifact")],
+                                "evidence_pack": ["anyOf": [Answer.reference("EvidencePack"), ["type": "null"]]],
+                            ],
+                        ],
+                    ],
+                ],
+            ],
+        ],
+    ]
+
     func registerIssues(on router: inout Router) {
         router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Issue.self), answers: .success("issue", Issue.self)) {
             request in
@@ -49,10 +76,12 @@ struct CWOMRoutes: Sendable {
         }
         router.add(
             "GET", "/cwom/issues/{issue_id}", summary: "Get an Issue (?expand=all for its related objects)", tag: "CWOM", access: .read,
-            parameters: [Parameter("expand", "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")],
-            answers: .json(
-                [200], schema: ["anyOf": [Answer.reference("Issue"), ["type": "object", "required": ["issue"], "description": "expand=all"]]],
-                "The Issue; with expand=all, `{\"issue\": …}` and its related objects.")
+            parameters: [
+                Parameter(
+                    "expand", schema: ["type": "string", "examples": ["all"]],
+                    "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")
+            ],
+            answers: .json([200], schema: ["anyOf": [Answer.reference("Issue"), Self.expandedIssue]], "The Issue; with expand=all, its related objects under `expanded`.")
         ) { request in
             let id = request.parameter("issue_id")
             if request.queryValue("expand") == "all" {
