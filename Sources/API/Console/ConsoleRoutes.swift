@@ -95,7 +95,12 @@ struct ConsoleRoutes: Sendable {
         }
         router.add(
             "GET", "/ui/runs/{run_id}/log", summary: "Console: a Run's trace log as it grows (server-sent events)", tag: "Console", access: .open,
-            blocking: true, parameters: [Parameter("from", schema: ["type": "integer"], "The byte offset to start from (Last-Event-ID wins when sent; anything but a number starts at 0).")]
+            blocking: true,
+            parameters: [
+                Parameter(
+                    "from", schema: ["type": "integer"],
+                    "The byte offset to start from (Last-Event-ID wins when sent; anything but a number starts at 0).")
+            ]
         ) {
             request in
             guard await viewer(request) != nil else { return .detail(401, "Sign in at /ui/login") }

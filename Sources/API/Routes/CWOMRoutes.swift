@@ -20,7 +20,10 @@ struct CWOMRoutes: Sendable {
     // MARK: - Repos
 
     func registerRepos(on router: inout Router) {
-        router.add("POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Repo.self), answers: .success("repo", Repo.self)) { request in
+        router.add(
+            "POST", "/cwom/repos", summary: "Create a Repo", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Repo.self),
+            answers: .success("repo", Repo.self)
+        ) { request in
             var repo = try context.payload(Repo.self, request)
             repo.header.traceId = context.traceId(request)
             try await context.engine.create(repo, by: request.actor(else: CWOMContext.service))
@@ -67,8 +70,10 @@ struct CWOMRoutes: Sendable {
     ]
 
     func registerIssues(on router: inout Router) {
-        router.add("POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Issue.self), answers: .success("issue", Issue.self)) {
-            request in
+        router.add(
+            "POST", "/cwom/issues", summary: "Create an Issue", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Issue.self),
+            answers: .success("issue", Issue.self)
+        ) { request in
             var issue = try context.payload(Issue.self, request)
             issue.header.traceId = context.traceId(request)
             try await context.engine.create(issue, by: request.actor(else: CWOMContext.service))
@@ -79,9 +84,12 @@ struct CWOMRoutes: Sendable {
             parameters: [
                 Parameter(
                     "expand", schema: ["type": "string", "examples": ["all"]],
-                    "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts and EvidencePack; any other value: the Issue alone.")
+                    "all: the Issue with its Repo, ContextPackets, ConstraintSnapshots, DoctrineRefs, Runs, and each Run's Artifacts "
+                        + "and EvidencePack; any other value: the Issue alone.")
             ],
-            answers: .json([200], schema: ["anyOf": [Answer.reference("Issue"), Self.expandedIssue]], "The Issue; with expand=all, its related objects under `expanded`.")
+            answers: .json(
+                [200], schema: ["anyOf": [Answer.reference("Issue"), Self.expandedIssue]],
+                "The Issue; with expand=all, its related objects under `expanded`.")
         ) { request in
             let id = request.parameter("issue_id")
             if request.queryValue("expand") == "all" {
@@ -208,7 +216,8 @@ struct CWOMRoutes: Sendable {
             message: "ConstraintSnapshots are immutable. Create a new ConstraintSnapshot instead.")
 
         router.add(
-            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(DoctrineRef.self),
+            "POST", "/cwom/doctrine-refs", summary: "Create a DoctrineRef", tag: "CWOM", access: .write, parameters: [.traceId],
+            body: .create(DoctrineRef.self),
             answers: .success("doctrine_ref", DoctrineRef.self)
         ) { request in
             var doctrine = try context.payload(DoctrineRef.self, request)

@@ -19,7 +19,9 @@ struct HealthRoutes: Sendable {
             // 503 when the database is down, same body (the legacy service said 200).
             return .json(up ? 200 : 503, ["ok": .bool(up), "db": .bool(up)])
         }
-        router.add("GET", "/version", summary: "The version of tower", tag: "Health", access: .open, answers: .json([200], "`{\"version\": …}`.")) { _ in
+        router.add(
+            "GET", "/version", summary: "The version of tower", tag: "Health", access: .open, answers: .json([200], "`{\"version\": …}`.")
+        ) { _ in
             .json(200, ["version": .string(version)])
         }
     }

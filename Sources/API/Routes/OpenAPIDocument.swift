@@ -11,7 +11,9 @@ enum OpenAPIDocument {
     /// Adds `GET /openapi.json`, which describes every route registered so far and itself.
     static func register(on router: inout Router, version: String) {
         func route(_ handler: @escaping @Sendable (APIRequest) async throws -> APIResponse) -> Route {
-            Route("GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read, answers: .json([200], "This document."), handler: handler)
+            Route(
+                "GET", "/openapi.json", summary: "This OpenAPI document", tag: "Meta", access: .read, answers: .json([200], "This document."),
+                handler: handler)
         }
         // The copy in the document only describes the route: its handler is never called.
         let routes = router.routes + [route { _ in .detail(500, "not served") }]

@@ -7,8 +7,10 @@ import TowerJSON
 /// reviews.
 extension CWOMRoutes {
     func registerRuns(on router: inout Router) {
-        router.add("POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, parameters: [.traceId], body: .create(Run.self), answers: .success("run", Run.self)) {
-            request in
+        router.add(
+            "POST", "/cwom/runs", summary: "Create a Run (status planned)", tag: "CWOM", access: .write, parameters: [.traceId],
+            body: .create(Run.self), answers: .success("run", Run.self)
+        ) { request in
             var run = try context.payload(Run.self, request)
             run.header.traceId = context.traceId(request)
             try await context.engine.create(run, by: request.actor(else: CWOMContext.service))

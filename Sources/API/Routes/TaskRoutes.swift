@@ -39,9 +39,10 @@ struct TaskRoutes: Sendable {
             ],
             answers: .json([200], schema: ["type": "array", "items": ["type": "object"]], "Tasks, newest first.")
         ) { try await list($0) }
-        router.add("GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read, answers: .json([200], schema: ["type": "object"], "The task.")) {
-            try await get($0)
-        }
+        router.add(
+            "GET", "/tasks/{task_id}", summary: "Get a task", tag: "Tasks", access: .read,
+            answers: .json([200], schema: ["type": "object"], "The task.")
+        ) { try await get($0) }
         router.add(
             "POST", "/tasks/{task_id}/cancel", summary: "Cancel a task (queued: at once; running: its worker stops it)", tag: "Tasks", access: .write,
             answers: .json([200, 202], schema: Self.taskAnswer, "200: cancelled; 202: its worker stops it (`cancel_requested`).")
