@@ -115,11 +115,7 @@ public struct Router: Sendable {
     /// metrics' `route` label) as soon as one matches, and stays `unmatched` otherwise.
     public func respond(to request: APIRequest, host: String?, pattern: inout String) async throws -> APIResponse {
         let segments = Self.split(request.path)
-        // For a 405's `allow` (RFC 9110 §15.5.6): the methods of the first route whose path
-        // matches and of the others with its pattern (`/tasks/enqueue` is POST alone, although
-        // `/tasks/{task_id}` matches it too), as `/openapi.json` lists them.
-        var allowed: [String] = []
-        var allowedPattern: String?
+        var partial: Route?
         for route in routes {
             guard let parameters = route.match(segments) else { continue }
             if route.method == request.method {
@@ -131,10 +127,15 @@ public struct Router: Sendable {
                 guard route.blocking else { return try await route.handler(matched) }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await route.handler(matched) }
             }
-            if allowedPattern == nil { allowedPattern = route.pattern }
-            if route.pattern == allowedPattern, !allowed.contains(route.method) { allowed.append(route.method) }
+            if partial == nil { partial = route }
         }
-        if !allowed.isEmpty {
+        if let partial {
+            // `allow` (RFC 9110 §15.5.6): the methods of the first route whose path matches and of
+            // the others with its pattern (`/tasks/enqueue` is POST alone, although
+            // `/tasks/{task_id}` matches it too), as `/openapi.json` lists them. Worked out here,
+            // not in the loop above, which every answered request runs.
+            var allowed: [String] = []
+            for route in routes where route.pattern == partial.pattern && !allowed.contains(route.method) { allowed.append(route.method) }
             return .detail(405, "Method Not Allowed", headers: [("allow", allowed.joined(separator: ", "))])
         }
         if request.path.count > 1 && request.path.hasSuffix("/") {
