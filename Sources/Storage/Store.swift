@@ -1,7 +1,7 @@
 import Logging
 
 /// Every repository over one session, so that a transaction can span several of them:
-/// `try await database.write { store in try await store.tasks.insert(t); try await store.audit.append(e) }`.
+/// `try await database.write { store in try await store.repos.insert(r); try await store.issues.insert(i) }`.
 public struct Store: Sendable {
     public let session: any DatabaseSession
 

@@ -13,7 +13,10 @@ public struct BackfillReport: Sendable {
     public var byRepo: [String: Int] = [:]
     public var created = ["Repo": 0, "Issue": 0, "ContextPacket": 0, "ConstraintSnapshot": 0, "Run": 0, "Artifact": 0]
     public var failures: [(taskId: String, reason: String)] = []
-    public var skippedConcurrently = 0
+    /// The slugs behind `created["Repo"]`: a dry run's batches each find the same new slug.
+    var newRepos: Set<String> = [] {
+        didSet { created["Repo"] = newRepos.count }
+    }
     /// The tables with planner statistics after the backfill (PostgreSQL; see `run`).
     public var analyzed: [String] = []
 
@@ -34,9 +37,12 @@ public struct BackfillReport: Sendable {
 /// Repo, Issue, ContextPacket and ConstraintSnapshot exactly as intake makes them; finished tasks
 /// also get a Run that reflects what happened and Artifacts for their trace folder. Batched,
 /// idempotent (a task with an issue is never touched again), resumable, and safe next to running
-/// workers and the legacy API (rows are locked and the final attach is fenced).
+/// workers and the legacy API (rows are locked and the final attach is fenced). Each batch is one
+/// operation of the lifecycle engine, which writes the objects and their audit rows; this type
+/// says what a legacy task becomes, and loops, retries and reports.
 public struct Backfill: Sendable {
     public let database: Database
+    let engine: LifecycleEngine
     public var batchSize: Int
     public var dryRun: Bool
     let logger: Logger
@@ -44,6 +50,7 @@ public struct Backfill: Sendable {
 
     public init(database: Database, batchSize: Int = 2000, dryRun: Bool = false, logger: Logger = Logger(label: "tower.backfill")) {
         self.database = database
+        self.engine = LifecycleEngine(database: database)
         self.batchSize = max(1, batchSize)
         self.dryRun = dryRun
         self.logger = logger
@@ -61,7 +68,7 @@ public struct Backfill: Sendable {
             let last: String?
             do {
                 (batchReport, last) = try await batch(after: cursor)
-            } catch let conflict as ConcurrentAdaptation where retries < Self.maxRetries {
+            } catch let conflict as LifecycleEngine.ConcurrentAdoption where retries < Self.maxRetries {
                 // The batch was rolled back; the tasks a worker adapted meanwhile are no longer candidates.
                 retries += 1
                 logger.info("batch retried", metadata: ["reason": "\(conflict)", "retry": "\(retries)"])
@@ -71,10 +78,10 @@ public struct Backfill: Sendable {
             guard let last else { break }
             cursor = last
             report.migrated += batchReport.migrated
-            report.skippedConcurrently += batchReport.skippedConcurrently
             for (k, v) in batchReport.byStatus { report.byStatus[k, default: 0] += v }
             for (k, v) in batchReport.byRepo { report.byRepo[k, default: 0] += v }
-            for (k, v) in batchReport.created { report.created[k, default: 0] += v }
+            for (k, v) in batchReport.created where k != "Repo" { report.created[k, default: 0] += v }
+            report.newRepos.formUnion(batchReport.newRepos)
             report.failures += batchReport.failures
             await progress(report.migrated + report.failures.count)
             if Task.isCancelled { break }
@@ -94,117 +101,63 @@ public struct Backfill: Sendable {
         return report
     }
 
-    /// One transaction: up to `batchSize` tasks. Returns the last task id seen (nil when done).
+    /// One engine transaction (`LifecycleEngine.adoptLegacyTasks`): up to `batchSize` tasks,
+    /// each given the objects `adoption` builds. Returns the last task id seen (nil when done).
     func batch(after cursor: String) async throws -> (BackfillReport, String?) {
-        let dryRun = self.dryRun
-        let batchSize = self.batchSize
-        return try await database.write { store in
-            let candidates = try await store.backfill.candidates(after: cursor, limit: batchSize)
-            guard let last = candidates.last?.id else { return (BackfillReport(), nil) }
-            var report = BackfillReport()
-            var tasks: [TaskRecord] = []
-            for candidate in candidates {
-                switch candidate.task {
-                case .success(let task): tasks.append(task)
-                case .failure(let error): report.failures.append((candidate.id, error.message))
-                }
+        let batch = try await engine.adoptLegacyTasks(after: cursor, limit: batchSize, dryRun: dryRun, by: Self.actor, Self.adoption)
+        var report = BackfillReport()
+        report.failures = batch.failures
+        report.newRepos = Set(batch.reposCreated)
+        for (task, adoption) in batch.adopted {
+            report.migrated += 1
+            report.byStatus[task.status.rawValue, default: 0] += 1
+            report.byRepo[task.target.repo, default: 0] += 1
+            report.created["Issue", default: 0] += 1
+            report.created["ContextPacket", default: 0] += 1
+            report.created["ConstraintSnapshot", default: 0] += 1
+            if adoption.run != nil {
+                report.created["Run", default: 0] += 1
+                report.created["Artifact", default: 0] += adoption.artifacts.count
             }
-            // One Repo per normalised slug.
-            let slugs = Array(Set(tasks.map { TaskPolicy.normalizeRepo($0.target.repo) }))
-            var repos = try await store.backfill.repos(slugs: slugs)
-            let now = Timestamp.now()
-            var batch = CWOMBatch()
-            var attach: [(taskId: String, issueId: String)] = []
-            for var task in tasks {
-                let slug = TaskPolicy.normalizeRepo(task.target.repo)
-                guard !slug.isEmpty else {
-                    report.failures.append((task.id, "the task names no repository"))
-                    continue
-                }
-                if repos[slug] == nil {
-                    let candidate = Repo(
-                        header: ObjectHeader(traceId: task.traceId), name: TaskBridge.repoName(for: slug), slug: slug,
-                        source: Source(system: "jct", externalId: slug),
-                        defaultBranch: task.target.ref.unicodeScalars.count <= 128 && !task.target.ref.isEmpty ? task.target.ref : "main",
-                        createdAt: task.createdAt ?? now)
-                    if dryRun {
-                        repos[slug] = candidate
-                    } else {
-                        let (repo, created) = try await store.repos.getOrCreate(candidate)
-                        repos[slug] = repo
-                        if created {
-                            batch.audit.append(
-                                AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Repo", entityId: repo.id, after: repo.json, note: "Backfilled", traceId: task.traceId))
-                        }
-                    }
-                    report.created["Repo", default: 0] += 1
-                }
-                guard let repo = repos[slug] else { continue }
-                task.target.repo = slug
-                let actor = Actor(
-                    kind: ActorKind(rawValue: task.requestedBy.kind.rawValue) ?? .system, id: task.requestedBy.id,
-                    display: task.requestedBy.label)
-                let created = task.createdAt ?? task.queuedAt ?? now
-                var cwom = TaskBridge.cwom(
-                    for: task, repo: repo, actor: actor, acceptanceCriteria: Self.strings(task.metadata["acceptance_criteria"]),
-                    evidenceRequirements: Self.strings(task.metadata["evidence_requirements"]), now: created)
-                cwom.issue.header.traceId = task.traceId
-                cwom.issue.status = Self.issueStatus(task.status)
-                cwom.issue.meta["backfilled_at"] = .string(now.iso8601)
-                let snapshot = cwom.constraintSnapshot
-                let packet = cwom.contextPacket
-                batch.snapshots.append(
-                    ConstraintSnapshot(
-                        header: ObjectHeader(id: snapshot.id, traceId: task.traceId), scope: snapshot.scope,
-                        capturedAt: snapshot.capturedAt, owner: snapshot.owner, constraints: snapshot.constraints, meta: snapshot.meta))
-                batch.packets.append(
-                    ContextPacket(
-                        header: ObjectHeader(id: packet.id, traceId: task.traceId), forIssue: packet.forIssue, version: packet.version,
-                        summary: packet.summary, assumptions: packet.assumptions, instructions: packet.instructions,
-                        constraintSnapshot: packet.constraintSnapshot, meta: packet.meta, createdAt: created))
-                if task.status.isFinished {
-                    let (run, artifacts) = Self.run(for: task, issue: cwom.issue, packet: packet, snapshot: snapshot, now: now)
-                    cwom.issue.runs = [run.ref]
-                    batch.runs.append(run)
-                    batch.artifacts += artifacts
-                    report.created["Run", default: 0] += 1
-                    report.created["Artifact", default: 0] += artifacts.count
-                    batch.audit.append(
-                        AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Run", entityId: run.id,
-                            after: ["task_id": .string(task.id), "status": run.status.json],
-                            note: "Backfilled from task \(task.id)", traceId: task.traceId))
-                }
-                batch.issues.append(cwom.issue)
-                // A compact snapshot: the objects themselves are one GET away, and the backfill writes many.
-                batch.audit.append(
-                    AuditEntry(ts: now, actor: Self.actor, action: .created, entityKind: "Issue", entityId: cwom.issue.id,
-                        after: ["task_id": .string(task.id), "status": cwom.issue.status.json, "repo_id": .string(repo.id)],
-                        note: "Backfilled from task \(task.id)", traceId: task.traceId))
-                report.created["Issue", default: 0] += 1
-                report.created["ContextPacket", default: 0] += 1
-                report.created["ConstraintSnapshot", default: 0] += 1
-                attach.append((task.id, cwom.issue.id))
-                report.migrated += 1
-                report.byStatus[task.status.rawValue, default: 0] += 1
-                report.byRepo[slug, default: 0] += 1
-            }
-            if dryRun { return (report, last) }
-            try await store.write(batch)
-            let attached = try await store.backfill.attach(attach)
-            if attached.count != attach.count {
-                // Someone (a worker adapting on claim) got there first: roll back and retry the batch.
-                throw ConcurrentAdaptation(count: attach.count - attached.count)
-            }
-            return (report, last)
         }
+        return (report, batch.last)
     }
 
     static let maxRetries = 5
 
-    /// A batch lost a race with a worker that adapted some of its tasks on claim.
-    struct ConcurrentAdaptation: Error, CustomStringConvertible {
-        let count: Int
-        var description: String { "\(count) tasks of the batch were adapted concurrently by a worker" }
+    /// What a legacy task becomes (its repository already normalised, its Repo found or made):
+    /// Issue, ContextPacket and ConstraintSnapshot exactly as intake makes them, stamped with the
+    /// task's own times and trace id, the Issue in the status the task reached; and for a
+    /// finished task the Run that records what happened, with Artifacts for its trace folder.
+    @Sendable static func adoption(for task: TaskRecord, repo: Repo, now: Timestamp) -> LifecycleEngine.LegacyAdoption {
+        let actor = Actor(
+            kind: ActorKind(rawValue: task.requestedBy.kind.rawValue) ?? .system, id: task.requestedBy.id,
+            display: task.requestedBy.label)
+        let created = task.createdAt ?? task.queuedAt ?? now
+        var cwom = TaskBridge.cwom(
+            for: task, repo: repo, actor: actor, acceptanceCriteria: Self.strings(task.metadata["acceptance_criteria"]),
+            evidenceRequirements: Self.strings(task.metadata["evidence_requirements"]), now: created)
+        cwom.issue.header.traceId = task.traceId
+        cwom.issue.status = Self.issueStatus(task.status)
+        cwom.issue.meta["backfilled_at"] = .string(now.iso8601)
+        let snapshot = cwom.constraintSnapshot
+        let packet = cwom.contextPacket
+        var adoption = LifecycleEngine.LegacyAdoption(
+            issue: cwom.issue,
+            packet: ContextPacket(
+                header: ObjectHeader(id: packet.id, traceId: task.traceId), forIssue: packet.forIssue, version: packet.version,
+                summary: packet.summary, assumptions: packet.assumptions, instructions: packet.instructions,
+                constraintSnapshot: packet.constraintSnapshot, meta: packet.meta, createdAt: created),
+            snapshot: ConstraintSnapshot(
+                header: ObjectHeader(id: snapshot.id, traceId: task.traceId), scope: snapshot.scope,
+                capturedAt: snapshot.capturedAt, owner: snapshot.owner, constraints: snapshot.constraints, meta: snapshot.meta))
+        if task.status.isFinished {
+            let (run, artifacts) = Self.run(for: task, issue: cwom.issue, packet: packet, snapshot: snapshot, now: now)
+            adoption.issue.runs = [run.ref]
+            adoption.run = run
+            adoption.artifacts = artifacts
+        }
+        return adoption
     }
 
     static func strings(_ value: JSONValue?) -> [String] { (value?.arrayValue ?? []).compactMap(\.stringValue) }

@@ -61,9 +61,16 @@ struct BackfillTests {
             // One task already has CWOM objects from intake and must stay as it is.
             let modern = try await env.enqueue()
 
+            /// The audit rows the backfill wrote, oldest first.
+            func backfillTrail() async throws -> [AuditEntry] {
+                try await env.database.read { try await $0.audit.list(page: Page(limit: 1000)) }.filter { $0.actor.actorId == "backfill" }.reversed()
+            }
+
             let dry = try await Backfill(database: env.database, batchSize: 3, dryRun: true).run()
             #expect(dry.migrated == 7)
+            #expect(dry.created["Repo"] == 2, "testorg/app and testorg/other would be created; testorg/docs exists")
             #expect(try await Backfill(database: env.database).remaining() == 7, "a dry run writes nothing")
+            #expect(try await backfillTrail().isEmpty, "nor any audit row")
 
             let report = try await Backfill(database: env.database, batchSize: 3).run()
             #expect(report.migrated == 7)
@@ -73,6 +80,15 @@ struct BackfillTests {
             #expect(report.created["Run"] == 4)
             let again = try await Backfill(database: env.database).run()
             #expect(again.migrated == 0, "idempotent")
+
+            // The trail says what the backfill created, by `system:backfill`: each new Repo, each
+            // Issue and each Run once; the statuses are those the legacy tasks reached, not moves.
+            let trail = try await backfillTrail()
+            #expect(trail.allSatisfy { $0.action == .created })
+            #expect(trail.filter { $0.entityKind == "Repo" }.compactMap { $0.after?["slug"]?.stringValue }.sorted() == ["testorg/app", "testorg/other"])
+            #expect(trail.filter { $0.entityKind == "Issue" }.count == 7)
+            #expect(trail.filter { $0.entityKind == "Run" }.count == 4)
+            #expect(Set(trail.map(\.entityKind)) == ["Repo", "Issue", "Run"])
 
             let (tasks, repos) = try await env.database.read { store in
                 (try await store.tasks.list(page: Page(limit: 100)), try await store.repos.list())
@@ -85,11 +101,16 @@ struct BackfillTests {
             // The finished history is visible through the API.
             let api = TowerAPI(database: env.database, configuration: APIConfiguration(), logger: quietLogger("tower.api"))
             let doneIssue = try #require(tasks.first { $0.id == ids.done }?.cwomIssueId)
+            let issueRow = try #require(trail.first { $0.entityId == doneIssue })
+            #expect(issueRow.note == "Backfilled from task \(ids.done)")
+            #expect(issueRow.traceId == "trace-\(ids.done.prefix(8))")
+            #expect(issueRow.after == ["task_id": .string(ids.done), "status": "done", "repo_id": .string(repos.first { $0.slug == "testorg/app" }?.id ?? "")])
             let expanded = try JSONParser.parse(
                 bytes: await api.respond(APIRequest(method: "GET", path: "/cwom/issues/\(doneIssue)", query: "expand=all", headers: [], body: [])).body)
             #expect(expanded["status"] == "done")
             let run = try #require(expanded["expanded"]?["runs"]?.arrayValue?.first)
             #expect(run["status"] == "done")
+            #expect(trail.first { $0.entityId == run["id"]?.stringValue }?.after == ["task_id": .string(ids.done), "status": "done"])
             #expect(run["executor"]?["actor"]?["actor_id"] == "worker-1a2b3c4d")
             #expect(run["telemetry"]?["duration_s"]?.doubleValue.map { abs($0 - 10) < 0.01 } == true)
             let artifacts = run["artifacts"]?.arrayValue ?? []

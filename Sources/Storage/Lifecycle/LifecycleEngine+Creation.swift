@@ -10,7 +10,8 @@ import TowerJSON
 /// object and its links, and writes its audit rows: one `created` row with the object's
 /// snapshot, and one `linked` row per link an Issue gains.
 /// Routes never write audit rows themselves; the objects an enqueue or an execution creates
-/// get theirs from `enqueue`, `claim` and `complete` in the same way.
+/// get theirs from `enqueue`, `claim` and `complete` in the same way, and those of a backfill
+/// from `adoptLegacyTasks`.
 extension LifecycleEngine {
     /// `POST /cwom/repos`: a Repo whose slug is new.
     public func create(_ repo: Repo, by actor: Actor) async throws {

@@ -7,8 +7,9 @@ import TowerJSON
 /// The one home of every status change of a task, its Run and its Issue (DESIGN.md §7).
 ///
 /// Routes, worker loops and commands are thin callers of its operations: `enqueue`, `claim`,
-/// `heartbeat`, `complete`, `fail`, `requeue`, `rescue`, `cancel`, `retry`, `review`, and the
-/// direct status sets of the legacy and CWOM `PATCH` routes. Each operation is one transaction;
+/// `heartbeat`, `complete`, `fail`, `requeue`, `rescue`, `cancel`, `retry`, `review`, the
+/// direct status sets of the legacy and CWOM `PATCH` routes, the creation of CWOM objects and the
+/// backfill's batches (`adoptLegacyTasks`). Each operation is one transaction;
 /// every status write in it is checked against the entity's `StateMachine` (`Lifecycle.task`,
 /// `.run`, `.issue`), guarded by the state the engine expects (`LifecycleSQL`), and audited by
 /// one row per real transition, derived here from before and after. Events are emitted after

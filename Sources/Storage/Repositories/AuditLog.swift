@@ -61,6 +61,9 @@ public struct AuditLog: Sendable {
         ]
     }
 
+    /// Writes one entry. Audit rows come from the lifecycle engine, which writes those of each
+    /// transaction at its end (`insertStatements`); the `append`s are the trail's own test hooks
+    /// (a row written and read back), not a way around the engine.
     public func append(_ entry: AuditEntry) async throws(StorageError) {
         let (sql, binds) = SQL.insert("audit_log", Self.columns(entry))
         try await session.query(sql, binds)

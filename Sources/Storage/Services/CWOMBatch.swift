@@ -2,15 +2,14 @@ import Bridge
 import CWOM
 import TowerJSON
 
-/// Many CWOM objects written with one multi-row `INSERT` per table (the backfill's unit of
-/// work). Rows are written in foreign-key order.
+/// Many CWOM objects written with one multi-row `INSERT` per table (an enqueue's objects, a
+/// backfill batch's). Rows are written in foreign-key order; their audit rows are the engine's.
 public struct CWOMBatch: Sendable {
     public var snapshots: [ConstraintSnapshot] = []
     public var issues: [Issue] = []
     public var packets: [ContextPacket] = []
     public var runs: [Run] = []
     public var artifacts: [Artifact] = []
-    public var audit: [AuditEntry] = []
 
     public init() {}
 
@@ -55,7 +54,6 @@ extension CWOMBatch {
         rows.add("cwom_runs", runs.map(RunRepository.columns))
         rows.add("cwom_run_context_packets", runLinks)
         rows.add("cwom_artifacts", artifacts.map(ArtifactRepository.columns))
-        rows.add("audit_log", audit.map(AuditLog.columns))
         return rows
     }
 }
