@@ -66,6 +66,10 @@ struct BackfillTests {
                 try await env.database.read { try await $0.audit.list(page: Page(limit: 1000)) }.filter { $0.actor.actorId == "backfill" }.reversed()
             }
 
+            // The folders a batch reads before its transaction: those of its finished tasks.
+            let paths = try await env.database.read { try await $0.backfill.tracePaths(after: "", limit: 100) }
+            #expect(Set(paths) == [traceFolder.absoluteURL.absoluteString, "file:///nonexistent/trace/folder"])
+
             let dry = try await Backfill(database: env.database, batchSize: 3, dryRun: true).run()
             #expect(dry.migrated == 7)
             #expect(dry.created["Repo"] == 2, "testorg/app and testorg/other would be created; testorg/docs exists")
@@ -139,6 +143,34 @@ struct BackfillTests {
             #expect(finished.status == .completed)
             #expect(finished.cwomIssueId == queuedIssue?.id, "the worker used the backfilled issue")
         }
+    }
+
+    @Test("a finished task's Run is built from its trace folder as read before the batch's transaction")
+    func traceFolderReadBeforeTheTransaction() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("backfill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
+        try "# out".write(to: folder.appendingPathComponent("artifacts/output.md"), atomically: true, encoding: .utf8)
+        let tracePath = folder.absoluteURL.absoluteString
+        let task = TaskRecord(
+            id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .human, id: "alice"), objective: "Legacy work",
+            operation: .docs, target: TaskTarget(repo: "testorg/app"), status: .completed, createdAt: .now(), startedAt: .now(),
+            completedAt: .now(), tracePath: tracePath)
+        let repo = Repo(name: "app", slug: "testorg/app", source: Source(system: "jct"))
+
+        let read = Backfill.traceFolder(tracePath)
+        #expect(read.files?.map(\.path) == ["artifacts/output.md"])
+        try FileManager.default.removeItem(at: folder)
+
+        // The folder is gone: the Run still records what was read before, without the disk.
+        let prepared = Backfill.adoption(for: task, repo: repo, now: .now(), folders: [tracePath: read])
+        #expect(prepared.artifacts.map(\.title) == ["output.md", "Trace folder"])
+        #expect(prepared.artifacts.last?.digest?.hasPrefix("sha256:") == true)
+        #expect(prepared.run?.outputs.artifacts == prepared.artifacts.map(\.ref))
+        // A folder not read before (a task that finished meanwhile) is read then.
+        let unforeseen = Backfill.adoption(for: task, repo: repo, now: .now())
+        #expect(unforeseen.artifacts.map(\.title) == ["Trace folder"])
+        #expect(unforeseen.artifacts.first?.digest == nil, "the folder is gone now")
     }
 
     @Test("safe next to a running worker: every task ends with exactly one issue", arguments: Dialect.allCases)

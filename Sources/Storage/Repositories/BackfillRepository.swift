@@ -27,6 +27,19 @@ public struct BackfillRepository: Sendable {
         }
     }
 
+    /// The trace paths of the finished tasks among the next `candidates` (the same tasks, read
+    /// without locking them), so that a backfill can read their folders before its transaction.
+    public func tracePaths(after cursor: String, limit: Int) async throws(StorageError) -> [String] {
+        let rows = try await session.query(
+            "SELECT t.status, t.trace_path FROM tasks t WHERE t.id > $1 AND \(Self.missingIssue) ORDER BY t.id LIMIT $2",
+            [.text(cursor), .int(limit)])
+        var paths: [String] = []
+        for row in rows where TaskStatus(rawValue: try row.string("status"))?.isFinished == true {
+            if let path = try row.optionalString("trace_path") { paths.append(path) }
+        }
+        return paths
+    }
+
     /// Sets `cwom_issue_id` for many tasks in one statement, only where it is still missing.
     /// Returns the ids updated.
     public func attach(_ pairs: [(taskId: String, issueId: String)]) async throws(StorageError) -> Set<String> {
