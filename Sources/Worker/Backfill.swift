@@ -69,7 +69,7 @@ public struct Backfill: Sendable {
             do {
                 (batchReport, last) = try await batch(after: cursor)
             } catch let conflict as LifecycleEngine.ConcurrentAdoption where retries < Self.maxRetries {
-                // The batch was rolled back; the tasks a worker adapted meanwhile are no longer candidates.
+                // The batch was rolled back; the tasks a worker adopted meanwhile are no longer candidates.
                 retries += 1
                 logger.info("batch retried", metadata: ["reason": "\(conflict)", "retry": "\(retries)"])
                 continue
@@ -105,10 +105,10 @@ public struct Backfill: Sendable {
     /// each given the objects `adoption` builds. Returns the last task id seen (nil when done).
     func batch(after cursor: String) async throws -> (BackfillReport, String?) {
         // The trace folders of the batch's finished tasks are read and hashed before its
-        // transaction, not in it: on SQLite the transaction holds the one writer, and every
-        // enqueue of the API waited for the folders of 2,000 tasks (0.6 s warm, 2.5 s from a cold
-        // disk, for folders of 200 KB here). A folder the batch did not foresee (a task that
-        // finished meanwhile) is read in the transaction, as before.
+        // transaction, not in it: on SQLite the transaction holds the one writer, and an enqueue
+        // sent during a backfill waited out whole batches while folders were read in them
+        // (docs/migration.md). A folder the batch did not foresee (a task that finished
+        // meanwhile) is read in the transaction.
         let paths = try await database.read { try await $0.backfill.tracePaths(after: cursor, limit: batchSize) }
         let folders = Dictionary(paths.map { ($0, Self.traceFolder($0)) }) { first, _ in first }
         let batch = try await engine.adoptLegacyTasks(after: cursor, limit: batchSize, dryRun: dryRun, by: Self.actor) { task, repo, now in
