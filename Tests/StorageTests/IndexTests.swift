@@ -55,6 +55,9 @@ struct IndexTests {
         Lookup(name: "ConstraintSnapshots by scope", table: "cwom_constraint_snapshots", column: "scope") {
             _ = try await $0.constraintSnapshots.list(scope: "repo")
         },
+        Lookup(name: "ConstraintSnapshots by owner", table: "cwom_constraint_snapshots", column: "owner_id") {
+            _ = try await $0.constraintSnapshots.list(ownerId: "alice")
+        },
         Lookup(name: "Artifacts of a Run", table: "cwom_artifacts", column: "produced_by_id") {
             _ = try await $0.artifacts.list(forRun: "r")
         },
@@ -69,6 +72,15 @@ struct IndexTests {
         },
         Lookup(name: "evidence packs by verdict", table: "cwom_evidence_packs", column: "verdict") {
             _ = try await $0.evidencePacks.list(verdict: "pass")
+        },
+        Lookup(name: "review decisions of an evidence pack", table: "cwom_review_decisions", column: "for_evidence_pack_id") {
+            _ = try await $0.reviews.list(evidencePackId: "e")
+        },
+        Lookup(name: "review decisions of an Issue", table: "cwom_review_decisions", column: "for_issue_id") {
+            _ = try await $0.reviews.list(issueId: "i")
+        },
+        Lookup(name: "review decisions by decision", table: "cwom_review_decisions", column: "decision") {
+            _ = try await $0.reviews.list(decision: "approved")
         },
     ]
 

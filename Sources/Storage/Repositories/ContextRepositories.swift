@@ -114,7 +114,14 @@ public struct ConstraintSnapshotRepository: Sendable {
     {
         var filters = Filters()
         filters.add("scope", scope, as: ConstraintScope.self)
-        filters.add("owner_id", ownerId)
+        if let ownerId {
+            // The layout's index on the owner is (owner_kind, owner_id), and the filter names the
+            // id alone, so neither database would use it: every snapshot (one per task) was read.
+            // `owner_kind` is NOT NULL and one of the actor kinds, so naming them all selects the
+            // same rows and lets both seek the index once per kind.
+            let kinds = ActorKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            filters.addRaw({ "owner_kind IN (\(kinds)) AND owner_id = $\($0)" }, .text(ownerId))
+        }
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
         return try await session.query(
