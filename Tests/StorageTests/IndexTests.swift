@@ -58,6 +58,18 @@ struct IndexTests {
         Lookup(name: "ConstraintSnapshots by owner", table: "cwom_constraint_snapshots", column: "owner_id") {
             _ = try await $0.constraintSnapshots.list(ownerId: "alice")
         },
+        Lookup(name: "DoctrineRefs by namespace", table: "cwom_doctrine_refs", column: "namespace") {
+            _ = try await $0.doctrineRefs.list(namespace: "org")
+        },
+        Lookup(name: "DoctrineRefs by type", table: "cwom_doctrine_refs", column: "type") {
+            _ = try await $0.doctrineRefs.list(type: "policy")
+        },
+        Lookup(name: "DoctrineRefs by priority", table: "cwom_doctrine_refs", column: "priority") {
+            _ = try await $0.doctrineRefs.list(priority: "must")
+        },
+        Lookup(name: "Repos by visibility", table: "cwom_repos", column: "visibility") {
+            _ = try await $0.repos.list(visibility: "private")
+        },
         Lookup(name: "Artifacts of a Run", table: "cwom_artifacts", column: "produced_by_id") {
             _ = try await $0.artifacts.list(forRun: "r")
         },

@@ -114,14 +114,9 @@ public struct ConstraintSnapshotRepository: Sendable {
     {
         var filters = Filters()
         filters.add("scope", scope, as: ConstraintScope.self)
-        if let ownerId {
-            // The layout's index on the owner is (owner_kind, owner_id), and the filter names the
-            // id alone, so neither database would use it: every snapshot (one per task) was read.
-            // `owner_kind` is NOT NULL and one of the actor kinds, so naming them all selects the
-            // same rows and lets both seek the index once per kind.
-            let kinds = ActorKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-            filters.addRaw({ "owner_kind IN (\(kinds)) AND owner_id = $\($0)" }, .text(ownerId))
-        }
+        // The layout's index on the owner is (owner_kind, owner_id); without the kinds named
+        // every snapshot (one per task) was read.
+        filters.add("owner_id", ownerId, behind: "owner_kind", of: ActorKind.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
         return try await session.query(
@@ -196,7 +191,12 @@ public struct DoctrineRefRepository: Sendable {
         var filters = Filters()
         filters.add("namespace", namespace)
         filters.add("type", type, as: DoctrineType.self)
-        filters.add("priority", priority, as: DoctrinePriority.self)
+        if type == nil {
+            // A priority alone is read through the layout's (type, priority) index.
+            filters.add("priority", priority, as: DoctrinePriority.self, behind: "type", of: DoctrineType.self)
+        } else {
+            filters.add("priority", priority, as: DoctrinePriority.self)
+        }
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
         return try await session.query(

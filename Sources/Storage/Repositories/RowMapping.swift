@@ -250,6 +250,24 @@ struct Filters {
         add(column, value)
     }
 
+    /// A filter on the second column of a two-column index whose first column, `leading`, is a
+    /// NOT NULL column holding one of `L`'s values. A filter on the second column alone makes
+    /// neither database seek that index (SQLite reads the table, PostgreSQL the whole index);
+    /// naming every value of the first selects the same rows and seeks once per value. The values
+    /// are the enum's, in the statement's text: none comes from the request.
+    mutating func add<L: CWOMEnum>(_ column: String, _ value: String?, behind leading: String, of _: L.Type) {
+        guard let value else { return }
+        let values = L.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        addRaw({ "\(leading) IN (\(values)) AND \(column) = $\($0)" }, .text(value))
+    }
+
+    /// The same for an enum column (a value outside the enum matches nothing).
+    mutating func add<E: CWOMEnum, L: CWOMEnum>(_ column: String, _ value: String?, as _: E.Type, behind leading: String, of lead: L.Type) {
+        guard let value else { return }
+        if E(rawValue: value) == nil { matchesNothing = true }
+        add(column, value, behind: leading, of: lead)
+    }
+
     /// Set when a filter can match no row: the query need not run.
     private(set) var matchesNothing = false
 
