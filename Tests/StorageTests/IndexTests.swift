@@ -96,24 +96,61 @@ struct IndexTests {
         },
     ]
 
+    /// The unfiltered lists, each a page in its order (newest first, or a DoctrineRef's key).
+    static let pages: [Lookup] = [
+        Lookup(name: "tasks", table: "tasks", column: "created_at") { _ = try await $0.tasks.list() },
+        Lookup(name: "Issues", table: "cwom_issues", column: "created_at") { _ = try await $0.issues.list() },
+        Lookup(name: "Runs", table: "cwom_runs", column: "created_at") { _ = try await $0.runs.list() },
+        Lookup(name: "the audit trail", table: "audit_log", column: "ts") { _ = try await $0.audit.list() },
+        Lookup(name: "ConstraintSnapshots", table: "cwom_constraint_snapshots", column: "captured_at") {
+            _ = try await $0.constraintSnapshots.list()
+        },
+        Lookup(name: "Repos", table: "cwom_repos", column: "created_at") { _ = try await $0.repos.list() },
+        Lookup(name: "DoctrineRefs", table: "cwom_doctrine_refs", column: "namespace") { _ = try await $0.doctrineRefs.list() },
+        Lookup(name: "evidence packs", table: "cwom_evidence_packs", column: "created_at") { _ = try await $0.evidencePacks.list() },
+        Lookup(name: "review decisions", table: "cwom_review_decisions", column: "created_at") { _ = try await $0.reviews.list() },
+    ]
+
+    @Test("each unfiltered list reads its page in order through an index, not by sorting its whole table",
+        arguments: Dialect.allCases, pages)
+    func pageReadsInOrder(_ dialect: Dialect, _ page: Lookup) async throws {
+        try await withDatabase(dialect) { database, _ in
+            // Sorting priced out as well: an empty table's plan sorts its few estimated rows
+            // whatever the indexes; without one in the list's order the `Sort` stays.
+            let plan = try await Self.plan(of: page, on: database, dialect, settings: ["SET LOCAL enable_sort = off"])
+            let ordered =
+                dialect == .postgres
+                // A `Sort` node sorts every row it is given; an `Incremental Sort` over an index in
+                // the first key's order only orders rows that tie on it, and stops at the limit.
+                ? plan.contains { $0.contains("Index Scan") } && !plan.contains { $0.contains("Sort  (") && !$0.contains("Incremental Sort") }
+                : plan.contains { $0.hasPrefix("SCAN \(page.table) USING") } && !plan.contains { $0 == "USE TEMP B-TREE FOR ORDER BY" }
+            #expect(ordered, "\(page.name): \(plan.joined(separator: "\n"))")
+        }
+    }
+
+    /// The plan of the one statement of `lookup` that names its table and column.
+    static func plan(of lookup: Lookup, on database: Database, _ dialect: Dialect, settings: [String] = []) async throws -> [String] {
+        let counting = CountingDriver(database.driver)
+        counting.record()
+        try await Database(driver: counting, location: database.location).read { store in try await lookup.call(store) }
+        let statements = counting.takeRecorded().filter { $0.sql.contains(lookup.table) && $0.sql.contains(lookup.column) }
+        try #require(statements.count == 1, "the lookup's statement: \(statements.map(\.sql))")
+        let (sql, binds) = statements[0]
+        return try await database.write { store in
+            if dialect == .postgres {
+                // With sequential scans priced out, a filter that no index serves still shows
+                // as a scan with a Filter line, never as an Index Cond on its column.
+                for setting in ["SET LOCAL enable_seqscan = off"] + settings { _ = try await store.session.query(setting, []) }
+                return try await store.session.query("EXPLAIN \(sql)", binds).map { try $0.string("QUERY PLAN") }
+            }
+            return try await store.session.query("EXPLAIN QUERY PLAN \(sql)", binds).map { try $0.string("detail") }
+        }
+    }
+
     @Test("each filter of the lists and lookups reads its table through an index", arguments: Dialect.allCases, lookups)
     func filterReadsThroughAnIndex(_ dialect: Dialect, _ lookup: Lookup) async throws {
         try await withDatabase(dialect) { database, _ in
-            let counting = CountingDriver(database.driver)
-            counting.record()
-            try await Database(driver: counting, location: database.location).read { store in try await lookup.call(store) }
-            let statements = counting.takeRecorded().filter { $0.sql.contains(lookup.table) && $0.sql.contains(lookup.column) }
-            try #require(statements.count == 1, "the lookup's statement: \(statements.map(\.sql))")
-            let (sql, binds) = statements[0]
-            let plan: [String] = try await database.write { store in
-                if dialect == .postgres {
-                    // With sequential scans priced out, a filter that no index serves still shows
-                    // as a scan with a Filter line, never as an Index Cond on its column.
-                    _ = try await store.session.query("SET LOCAL enable_seqscan = off", [])
-                    return try await store.session.query("EXPLAIN \(sql)", binds).map { try $0.string("QUERY PLAN") }
-                }
-                return try await store.session.query("EXPLAIN QUERY PLAN \(sql)", binds).map { try $0.string("detail") }
-            }
+            let plan = try await Self.plan(of: lookup, on: database, dialect)
             let found: Bool
             if dialect == .postgres {
                 // An `Index Cond` on the column, from an index that the condition seeks: one whose

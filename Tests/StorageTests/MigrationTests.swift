@@ -65,7 +65,7 @@ struct MigrationTests {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let status = try await database.migrator().status()
             #expect(status.map(\.state) == every(.pending, database))
-            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql"])
+            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql"])
         }
     }
 
