@@ -5,7 +5,8 @@ import TowerTestSupport
 /// Every index of the hot tables costs each enqueue, claim and completion a write, so the layout
 /// keeps only those a query reads (migration 0005 dropped the rest, and one whose queries another
 /// index serves as well). These tests hold the other side of that bargain: each filter the lists
-/// and lookups offer still reads through an index.
+/// and lookups offer reads through an index it seeks, and each unfiltered list reads its page in
+/// order through one (migration 0006 added the two the legacy layout lacked).
 @Suite("Indexes")
 struct IndexTests {
     /// A repository call and the column its filter must find through an index.
