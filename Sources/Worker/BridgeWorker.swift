@@ -106,7 +106,8 @@ public final class BridgeWorker: Service, Sendable {
                     group.addTask { await self.rescueLoop() }
                     group.addTask { await self.eventLoop() }
                     if let retention = configuration.retention {
-                        group.addTask {
+                        // It removes trace folders: blocking work.
+                        group.addTask(executorPreference: BlockingExecutor.shared) {
                             await Retention(database: self.database, engine: self.engine, actor: self.actor, logger: self.logger).loop(
                                 retention, interval: self.configuration.retentionInterval, initialDelay: self.configuration.retentionFirstPass)
                         }
@@ -203,7 +204,7 @@ public final class BridgeWorker: Service, Sendable {
         await state.release(limit)
         if missed { await wake.fire() }
         await withDiscardingTaskGroup { group in
-            for item in claimed { group.addTask { await self.process(item) } }
+            for item in claimed { group.addTask(executorPreference: item.executor.runsOn) { await self.process(item) } }
         }
     }
 

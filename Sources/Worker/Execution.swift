@@ -14,6 +14,7 @@ extension BridgeWorker {
     /// transaction (fenced on the attempt).
     func process(_ claimed: ClaimedTask) async {
         let task = claimed.task
+        claimed.executor.checkPlacement()
         var log = logger
         for (key, value) in Self.metadata(task, runId: claimed.run.id) { log[metadataKey: key] = value }
         var folder: TraceStore?
@@ -31,12 +32,15 @@ extension BridgeWorker {
                 contextPacket: claimed.packet, constraintSnapshot: claimed.snapshot, trace: trace, workerId: workerId,
                 workspace: workspace)
             let executor = claimed.executor
-            let execution = Task { await executor.execute(context) }
+            // An unstructured task does not inherit the run's executor preference (SE-0417).
+            let execution = Task(executorPreference: executor.runsOn) {
+                executor.checkPlacement()
+                return await executor.execute(context)
+            }
             await state.attach(task.id) { execution.cancel() }
-            let budget = Double(task.constraints.timeBudgetSeconds)
-            let timer = Task {
-                try? await Task.sleep(for: .seconds(budget))
-                if !Task.isCancelled { await self.state.stop(task.id, .timedOut) }
+            let state = self.state
+            let timer = Timers.after(.seconds(task.constraints.timeBudgetSeconds)) {
+                Task { await state.stop(task.id, .timedOut) }
             }
             let result = await execution.value
             timer.cancel()

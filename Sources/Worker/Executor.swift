@@ -69,6 +69,20 @@ public protocol TaskExecutor: Sendable {
 
 extension TaskExecutor {
     public var keepsTraceInMemory: Bool { false }
+
+    /// Where a run of this executor goes, from its claim to its completion. An executor that
+    /// keeps its trace in memory works in this process and ends within moments: its run stays on
+    /// the worker's event loop with the claims and completions (nil: no preference), which spares
+    /// it the thread hand-offs a run would otherwise cost (docs/worker.md, "Where a worker's code
+    /// runs"). Any other may block on files of any size or a child process, which must never
+    /// hold an event loop: `BlockingExecutor`.
+    var runsOn: (any _Concurrency.TaskExecutor)? { keepsTraceInMemory ? nil : BlockingExecutor.shared }
+
+    /// Debug builds stop here when a run that may block finds itself on an event loop (the tests
+    /// run `tower worker` built so, on event loops).
+    func checkPlacement() {
+        assert(keepsTraceInMemory || !EventLoops.onLoop, "a run of '\(name)' may block and must not run on an event loop")
+    }
 }
 
 /// Which executor runs which operation.

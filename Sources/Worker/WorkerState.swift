@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Why a running execution was stopped.
 /// Why an attempt stopped before its executor finished.
@@ -117,10 +118,9 @@ actor Signal {
         }
         next += 1
         let id = next
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: duration)
-            if !Task.isCancelled { await self?.timeout(id) }
-        }
+        // A timer on the event loop, not a sleeping task: the claim loop waits here every time its
+        // slots are full.
+        let timer = Timers.after(duration) { [weak self] in Task { await self?.timeout(id) } }
         await withCheckedContinuation { waiters[id] = $0 }
         timer.cancel()
     }

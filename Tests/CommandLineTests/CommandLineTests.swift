@@ -46,6 +46,26 @@ struct CommandLineTests {
 
     func json(_ text: String) throws -> JSONValue { try JSONParser.parse(bytes: Array(text.utf8)) }
 
+    @Test("a worker process on event loops runs a command off them, to the end (its debug build stops on a run misplaced)",
+        arguments: Dialect.allCases)
+    func commandRunOffTheLoop(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let created = try await tower(setup, "enqueue", "--objective", "Run a command", "--operation", "ops", "--repo", "myorg/x")
+            #expect(created.status == 0, "\(created)")
+            let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let log = try logFile(setup, "worker")
+            defer { try? FileManager.default.removeItem(at: log.url) }
+            let worker = try start(
+                setup, ["worker", "--concurrency", "2", "--poll-interval", "0.2"],
+                environment: ["TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "true"], log: log)
+            try await log.require("the command's run finished") { $0.contains("run finished") && $0.contains(taskId) }
+            #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
+            let task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
+            #expect(task["status"] == "completed", "\(task)")
+        }
+    }
+
     @Test("migrate, enqueue, list, show, cancel, a worker, runs show and trace: one task followed with tower alone",
         arguments: Dialect.allCases)
     func followOneTask(_ dialect: Dialect) async throws {
@@ -130,6 +150,9 @@ struct CommandLineTests {
             // LOG_FORMAT=json: one object per line; every line about the task names task, run and trace.
             let logLines = try log.text.split(separator: "\n").map { try json(String($0)) }
             #expect(logLines.contains { $0["message"] == "worker started" })
+            #expect(
+                logLines.contains { $0["message"]?.stringValue?.hasPrefix("worker for") == true && $0["concurrency"] == "event loops" },
+                "a worker process runs Swift concurrency on NIO's event loops")
             let about = logLines.filter { $0["task_id"]?.stringValue == taskId }
             let messages = Set(about.compactMap { $0["message"]?.stringValue })
             #expect(messages.isSuperset(of: ["run started", "run finished"]), "\(about)")

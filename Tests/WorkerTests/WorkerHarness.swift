@@ -13,9 +13,11 @@ final class RunningWorker: Sendable {
     let worker: BridgeWorker
     let task: Task<Void, any Error>
 
-    init(_ worker: BridgeWorker) {
+    /// `executor`: where the worker's code prefers to run (a `tower worker` process runs it on
+    /// NIO's event loops); none by default.
+    init(_ worker: BridgeWorker, on executor: (any _Concurrency.TaskExecutor)? = nil) {
         self.worker = worker
-        self.task = Task { try await worker.run() }
+        self.task = Task(executorPreference: executor) { try await worker.run() }
     }
 
     /// Graceful shutdown; returns when the worker has stopped.
@@ -49,7 +51,7 @@ struct WorkerEnvironment: Sendable {
 
     /// A worker on this environment's database, or on `other` (the same data through another
     /// driver or pool) with an engine of its own that shares this one's events and retry policy.
-    func start(_ configuration: WorkerConfiguration, on other: Database? = nil) -> RunningWorker {
+    func start(_ configuration: WorkerConfiguration, on other: Database? = nil, executor: (any _Concurrency.TaskExecutor)? = nil) -> RunningWorker {
         var database = self.database
         var workerEngine = engine
         if let other {
@@ -57,7 +59,8 @@ struct WorkerEnvironment: Sendable {
             workerEngine = LifecycleEngine(database: other, events: engine.events, retry: Self.retry)
         }
         return RunningWorker(
-            BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker"), engine: workerEngine))
+            BridgeWorker(database: database, configuration: configuration, logger: quietLogger("tower.worker"), engine: workerEngine),
+            on: executor)
     }
 
     /// Inserts a queued task directly (as the legacy service would), optionally with CWOM.

@@ -2,6 +2,8 @@ import API
 import CWOM
 import Foundation
 import LegacyTasks
+import NIOCore
+import NIOPosix
 import Storage
 import Synchronization
 import Testing
@@ -428,6 +430,35 @@ struct WorkerTests {
         }
     }
 
+    @Test("on an event loop (as in `tower worker`): a run kept in memory stays on it, timed out by the loop's timer; a run on disk leaves it")
+    func eventLoopPlacement() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let loop = EventLoopTaskExecutor(group.next())
+
+            // On disk: files of any size or a child process, never on the loop.
+            let probe = LoopProbe()
+            var running = env.start(env.configuration(executors: ExecutorRegistry(fallback: probe)), executor: loop)
+            #expect(try await env.finished(try await env.enqueue(objective: "Probe").id).status == .completed)
+            try await running.stop()
+            #expect(probe.sawLoop.withLock { $0 } == [false], "the run on disk ran off the loop")
+
+            // In memory: the time budget is a timer of the loop's (`Timers.after`), which stops the run.
+            let task = try await env.enqueue(objective: "Wait until stopped")
+            try await env.database.write { store in
+                try await store.session.query("UPDATE tasks SET time_budget_seconds = 1 WHERE id = $1", [.text(task.id)])
+            }
+            let (started, signal) = AsyncStream<Void>.makeStream()
+            running = env.start(env.configuration(executors: ExecutorRegistry(fallback: WaitingInMemoryExecutor(started: signal))), executor: loop)
+            let timedOut = try await env.finished(task.id)
+            try await running.stop()
+            for await _ in started { break }
+            #expect(timedOut.status == .failed)
+            #expect(timedOut.error?.contains("timed out after 1s") == true)
+            try await group.shutdownGracefully()
+        }
+    }
+
     @Test("a trace root that cannot be written fails the attempt as a worker error, whether the folder is kept in memory or not",
         arguments: [true, false])
     func unwritableTraceRoot(inMemory: Bool) async throws {
@@ -616,6 +647,18 @@ struct WriteThroughStub: TaskExecutor {
     let version = "1"
 
     func execute(_ context: ExecutionContext) async -> ExecutionResult { await StubExecutor().execute(context) }
+}
+
+/// Writes its trace as it goes (the default) and records whether it ran on an event loop.
+final class LoopProbe: TaskExecutor {
+    let name = "probe"
+    let version = "1"
+    let sawLoop = Mutex<[Bool]>([])
+
+    func execute(_ context: ExecutionContext) async -> ExecutionResult {
+        sawLoop.withLock { $0.append(EventLoops.onLoop) }
+        return ExecutionResult(outcome: .succeeded)
+    }
 }
 
 /// Keeps its trace in memory, writes to it, says it started, and waits until it is stopped.

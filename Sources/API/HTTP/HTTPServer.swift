@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import Storage
 
 /// The HTTP/1.1 server of the API with its limits: request head size (431), the idle timeout of
 /// a connection without a request under way (Hummingbird's, which also bounds how long a request
@@ -40,7 +41,7 @@ public enum HTTPServer {
 /// What this asks of a handler: not to block. CPU work is fine (the loops are
 /// `TOWER_HTTP_THREADS`, one fewer than the cores by default); file I/O is not, since a slow
 /// disk would hold up every connection of that loop: routes that read or write files say so
-/// (`Route.blocking`) and run on the global pool as before.
+/// (`Route.blocking`) and run on `BlockingExecutor`.
 struct LoopBoundHTTP1Channel: ServerChildChannel {
     let http1: HTTP1Channel
 
@@ -52,19 +53,6 @@ struct LoopBoundHTTP1Channel: ServerChildChannel {
         await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
             await http1.handle(value: value, logger: logger)
         }
-    }
-}
-
-/// A task executor over a NIO event loop: a job enqueued from the loop's own thread joins its
-/// queue without a wake-up; from elsewhere it wakes the loop, as any `execute` does.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(_ loop: any EventLoop) { self.loop = loop }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

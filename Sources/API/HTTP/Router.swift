@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import TowerJSON
 
 /// A route: a method and a path pattern with `{name}` segments.
@@ -9,8 +10,8 @@ public struct Route: Sendable {
     public var tag: String
     /// Who may call it; the router admits every request through `AccessControl` first.
     public var access: RouteAccess
-    /// The handler reads or writes files (trace folders): it runs on Swift's global pool rather
-    /// than on its connection's event loop, where every other handler runs (`HTTPServer`), so
+    /// The handler reads or writes files (trace folders): it runs on `BlockingExecutor` (Dispatch's
+    /// pool) rather than on its connection's event loop, where every other handler runs (`HTTPServer`), so
     /// that a slow disk holds up no other connection of that loop.
     public var blocking: Bool
     /// The query parameters and headers the handler reads, as `/openapi.json` describes them.
@@ -125,7 +126,7 @@ public struct Router: Sendable {
                 matched.parameters = parameters
                 matched.declared = route.parameters
                 guard route.blocking else { return try await route.handler(matched) }
-                return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await route.handler(matched) }
+                return try await withTaskExecutorPreference(BlockingExecutor.shared) { try await route.handler(matched) }
             }
             if partial == nil { partial = route }
         }

@@ -53,7 +53,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// others (zero: not at all); it ends early when a batch is full. `sleep` waits out a linger
     /// (tests pass one they control).
     public init(maxBatch: Int = 64, maxInFlight: Int = 1, executor: (any TaskExecutor)? = nil, linger: Duration = .zero,
-        sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }, flush: @escaping Flush)
+        sleep: @escaping @Sendable (Duration) async -> Void = { try? await Timers.sleep(for: $0) }, flush: @escaping Flush)
     {
         self.maxBatch = max(1, maxBatch)
         self.maxInFlight = max(1, maxInFlight)

@@ -168,6 +168,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     func run() async throws {
+        // First: a worker process runs Swift concurrency on NIO's event loops, where its
+        // PostgreSQL connections live, so that a drain's claims, statements, completions and
+        // timers do not change threads (docs/worker.md, "Where a worker's code runs").
+        let onEventLoops = EventLoops.runConcurrency()
         let logger = try Logs.bootstrap()
         let environment = ProcessInfo.processInfo.environment
         let configuration = try worker.configuration(environment: environment)
@@ -183,7 +187,9 @@ struct WorkerCommand: AsyncParsableCommand {
         // TOWER_METRICS_PUBLIC=true.
         let metrics = try port.map { ($0, AccessControl(try APIOptions.access(environment)), try APIOptions.limits(environment)) }
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
-            logger.info("worker for \(location)", metadata: ["worker_id": "\(configuration.workerId)"])
+            logger.info(
+                "worker for \(location)",
+                metadata: ["worker_id": "\(configuration.workerId)", "concurrency": "\(onEventLoops ? "event loops" : "dispatch")"])
             try await serve(db, configuration: configuration, metrics: metrics, logger: logger)
         }
     }

@@ -1,0 +1,118 @@
+import Dispatch
+import NIOCore
+import NIOPosix
+
+// Where a process's code runs, and the timers it waits on (docs/worker.md, "Where a worker's
+// code runs").
+//
+// Every hand-off of work from one thread to another costs this VM a wake-up, a context switch
+// and cold caches on both sides: a PostgreSQL statement sent from Swift's global pool crosses to
+// NIO's event loop and its answer crosses back, and each `Task.sleep` wakes Dispatch's timer
+// thread to arm it. A `tower worker` process therefore runs Swift concurrency on NIO's event
+// loops (`EventLoops.runConcurrency`): a claim, its statements and their answers, the completer
+// and the timers of a drain stay on one thread. What may block for long (files of any size, a
+// child process, removing trace folders) must then never run there: it runs on
+// `BlockingExecutor.shared`.
+
+/// A task executor over a NIO event loop: a job enqueued from the loop's own thread joins its
+/// queue without a wake-up; from elsewhere it wakes the loop, as any `execute` does.
+public final class EventLoopTaskExecutor: TaskExecutor {
+    public let loop: any EventLoop
+
+    public init(_ loop: any EventLoop) { self.loop = loop }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Dispatch's global queue as a task executor, for work that may block: reading or writing files
+/// of any size, waiting on a child process, removing folders. Dispatch adds threads when its
+/// threads block, which an event loop cannot. Without `EventLoops.runConcurrency` this is where
+/// Swift's global executor runs everything anyway; with it, this is where blocking work goes.
+public final class BlockingExecutor: TaskExecutor {
+    public static let shared = BlockingExecutor()
+
+    private init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        DispatchQueue.global().async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+public enum EventLoops {
+    /// Makes NIO's singleton event loop group (`NIO_SINGLETON_GROUP_LOOP_COUNT` loops, by default
+    /// one per core) Swift concurrency's global executor, for the rest of the process. Called
+    /// once, first thing, by the commands that run a worker; true when installed. NIO calls the
+    /// hook it installs unsafe because it relies on the Swift runtime's private enqueue hook
+    /// (supported by the compilers NIO names; it returns false otherwise, and everything runs on
+    /// Dispatch as before).
+    @discardableResult
+    public static func runConcurrency() -> Bool {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
+    /// Whether the caller runs on an event loop (then it must not block).
+    public static var onLoop: Bool { MultiThreadedEventLoopGroup.currentEventLoop != nil }
+}
+
+/// Timers that cost an event loop an entry in its timer heap, where `Task.sleep` costs a wake-up
+/// of Dispatch's timer thread per call. On an event loop they are the loop's scheduled tasks;
+/// anywhere else, `Task.sleep`.
+public enum Timers {
+    /// Returns after `duration`, or throws `CancellationError` as soon as the task is cancelled.
+    public static func sleep(for duration: Duration) async throws {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else {
+            try await Task.sleep(for: duration)
+            return
+        }
+        let scheduled = loop.scheduleTask(in: TimeAmount(duration)) {}
+        try await withTaskCancellationHandler {
+            do {
+                try await scheduled.futureResult.get()
+            } catch {
+                throw CancellationError()  // the only way the scheduled task fails
+            }
+        } onCancel: {
+            scheduled.cancel()
+        }
+    }
+
+    /// Runs `action` after `duration` unless the handle is cancelled first. No task waits
+    /// meanwhile: `action` runs on the loop (keep it short: start a task for anything more).
+    public static func after(_ duration: Duration, _ action: @escaping @Sendable () -> Void) -> TimerHandle {
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            let scheduled = loop.scheduleTask(in: TimeAmount(duration), action)
+            return TimerHandle { scheduled.cancel() }
+        }
+        let task = Task {
+            do { try await Task.sleep(for: duration) } catch { return }
+            action()
+        }
+        return TimerHandle { task.cancel() }
+    }
+}
+
+/// A timer of `Timers.after`; cancelling one that ran already does nothing.
+public struct TimerHandle: Sendable {
+    private let cancelAction: @Sendable () -> Void
+    init(_ cancel: @escaping @Sendable () -> Void) { cancelAction = cancel }
+    public func cancel() { cancelAction() }
+}
+
+extension TimeAmount {
+    /// A Swift `Duration` in NIO's nanoseconds: negative is zero, beyond about 292 years is
+    /// 292 years.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !nanoseconds.overflow else {
+            self = .nanoseconds(seconds < 0 ? 0 : .max)
+            return
+        }
+        let total = nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
+        self = .nanoseconds(total.overflow ? .max : max(0, total.partialValue))
+    }
+}

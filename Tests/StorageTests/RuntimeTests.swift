@@ -1,0 +1,113 @@
+import NIOCore
+import NIOPosix
+import Storage
+import Testing
+
+/// Where code runs (`Sources/Storage/Runtime/Executors.swift`): timers on an event loop are the
+/// loop's own scheduled tasks, and blocking work leaves the loop.
+@Suite("Executors and timers")
+struct RuntimeTests {
+    /// `body` on the one loop of a group of its own, as a worker's code runs on NIO's loops.
+    static func onLoop<T: Sendable>(_ body: @Sendable (any EventLoop) async throws -> T) async throws -> T {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        do {
+            let result = try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) { try await body(loop) }
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// The first of the events `start` reports, or "deadline" after `seconds`: a test that waits
+    /// for something which never comes fails instead of hanging.
+    static func firstEvent(within seconds: Double, _ start: @escaping @Sendable (AsyncStream<String>.Continuation) -> Void) async -> String {
+        let (events, report) = AsyncStream<String>.makeStream()
+        start(report)
+        let deadline = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            report.yield("deadline")
+        }
+        defer { deadline.cancel() }
+        for await event in events { return event }
+        return "ended"
+    }
+
+    @Test("a sleep on an event loop lasts its duration, on the loop")
+    func sleepOnLoop() async throws {
+        let (waited, stillOnLoop) = try await Self.onLoop { loop in
+            let start = ContinuousClock.now
+            try await Timers.sleep(for: .milliseconds(30))
+            return (ContinuousClock.now - start, loop.inEventLoop)
+        }
+        #expect(waited >= .milliseconds(30))
+        #expect(stillOnLoop)
+    }
+
+    @Test("a sleep ends with CancellationError as soon as its task is cancelled, on a loop or off it")
+    func sleepCancelled() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        for executor in [EventLoopTaskExecutor(group.next()) as (any TaskExecutor)?, nil] {
+            let outcome = await Self.firstEvent(within: 30) { report in
+                let sleeper = Task(executorPreference: executor) {
+                    do {
+                        try await Timers.sleep(for: .seconds(600))
+                        report.yield("slept")
+                    } catch is CancellationError {
+                        report.yield("cancelled")
+                    } catch {
+                        report.yield("failed: \(error)")
+                    }
+                }
+                sleeper.cancel()
+            }
+            #expect(outcome == "cancelled", "on \(executor == nil ? "the global executor" : "an event loop")")
+        }
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a timer runs its action on the loop; a cancelled one never runs")
+    func timerOnLoop() async throws {
+        let outcome = try await Self.onLoop { loop in
+            await Self.firstEvent(within: 30) { report in
+                // Scheduled first and due first, but cancelled: the loop runs its timers in
+                // order of their deadlines, so the second one's action comes after its time.
+                let cancelled = Timers.after(.milliseconds(1)) { report.yield("the cancelled timer ran") }
+                cancelled.cancel()
+                _ = Timers.after(.milliseconds(20)) { report.yield(loop.inEventLoop ? "ran on the loop" : "ran off the loop") }
+            }
+        }
+        #expect(outcome == "ran on the loop")
+    }
+
+    @Test("off an event loop a timer runs as well, and a cancelled one does not")
+    func timerOffLoop() async throws {
+        let (events, report) = AsyncStream<String>.makeStream()
+        let cancelled = Timers.after(.milliseconds(1)) { report.yield("the cancelled timer ran") }
+        cancelled.cancel()
+        _ = Timers.after(.milliseconds(50)) { report.yield("ran") }
+        let deadline = Task {
+            try? await Task.sleep(for: .seconds(30))
+            report.yield("deadline")
+        }
+        var seen: [String] = []
+        for await event in events {
+            seen.append(event)
+            if event == "ran" || event == "deadline" { break }
+        }
+        deadline.cancel()
+        #expect(seen == ["ran"])
+    }
+
+    @Test("blocking work called from an event loop runs off it, and the caller comes back to the loop")
+    func blockingLeavesTheLoop() async throws {
+        let (inBlocking, backOnLoop) = try await Self.onLoop { loop in
+            let inBlocking = await withTaskExecutorPreference(BlockingExecutor.shared) { EventLoops.onLoop }
+            return (inBlocking, loop.inEventLoop)
+        }
+        #expect(!inBlocking)
+        #expect(backOnLoop)
+    }
+}
