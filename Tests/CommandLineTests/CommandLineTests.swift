@@ -237,7 +237,7 @@ struct CommandLineTests {
             ("JCT_REVIEW_AUTO_APPROVE", "maybe"), ("JCT_REVIEW_AUTO_APPROVE_VERDICTS", "pass,great"), ("LOG_LEVEL", "loud"),
             ("LOG_FORMAT", "xml"), ("DATABASE_POOL_SIZE", "0"), ("DATABASE_URL", "mysql://localhost/tower"),
             ("TOWER_SANDBOX", "maybe"), ("WORKER_METRICS_PORT", "http"), ("TOWER_CLAIM_GATHER_MS", "soon"),
-            ("TOWER_COMPLETION_LINGER_MS", "5000"),
+            ("TOWER_COMPLETION_LINGER_MS", "5000"), ("TOWER_WORKER_THREADS", "0"), ("TOWER_WORKER_THREADS", "many"),
             ("DATABASE_URL", "postgres://tower@127.0.0.1:1/tower?prepare_threshold=-1"),
         ])
     func badConfiguration(_ name: String, _ value: String) async throws {

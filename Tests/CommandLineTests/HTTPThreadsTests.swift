@@ -5,16 +5,37 @@ import Testing
 import TowerTestSupport
 
 /// `TOWER_HTTP_THREADS`: how many event loops the API's HTTP server runs (one fewer than the
-/// cores by default, docs/operations.md).
+/// cores by default); `TOWER_WORKER_THREADS`: how many a worker process runs on (one by default;
+/// docs/operations.md).
 extension CommandLineTests {
-    /// The threads of process `pid` whose name says they are an event loop of a group the process
-    /// made itself (NIO names them `NIO-ELT-<group>-#<n>`; its shared default group's are
-    /// `NIO-SGLTN-…`, which PostgresNIO uses).
-    func eventLoopThreads(of pid: pid_t) throws -> Int {
+    /// The event loops of process `pid` in groups it made itself (NIO names their threads
+    /// `NIO-ELT-<group>-#<n>`; its shared default group's are `NIO-SGLTN-…`, which PostgresNIO
+    /// uses, and on which a worker process runs). Counted by distinct name: a thread a loop starts
+    /// without naming it (Dispatch's) carries the loop's name too.
+    func eventLoopThreads(of pid: pid_t, prefix: String = "NIO-ELT-") throws -> Int {
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
-        return try tasks.filter { task in
-            try String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8).hasPrefix("NIO-ELT-")
+        return try Set(tasks.map { try String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }).filter {
+            $0.hasPrefix(prefix)
         }.count
+    }
+
+    @Test("TOWER_WORKER_THREADS sets the event loops a worker process runs on, one when unset", arguments: [nil, "2"])
+    func workerThreads(_ setting: String?) async throws {
+        let expected = setting.flatMap { Int($0) } ?? 1
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let log = try logFile(setup, "worker")
+            defer { try? FileManager.default.removeItem(at: log.url) }
+            var environment = ["LOG_FORMAT": "json"]
+            environment["TOWER_WORKER_THREADS"] = setting
+            let worker = try start(setup, ["worker", "--poll-interval", "0.2"], environment: environment, log: log)
+            try await log.require("the start-up line names them") {
+                $0.contains(#""concurrency":"event loops""#) && $0.contains(#""threads":"\#(expected)""#)
+            }
+            try await log.require("the worker runs") { $0.contains(#""message":"worker started""#) }
+            #expect(try eventLoopThreads(of: worker.pid, prefix: "NIO-SGLTN-") == expected)
+            #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
+        }
     }
 
     /// Under SWIFTNIO_STRICT a use of a loop after it was shut down crashes the process, which

@@ -43,15 +43,20 @@ public final class BlockingExecutor: TaskExecutor {
 }
 
 public enum EventLoops {
-    /// Makes NIO's singleton event loop group (`NIO_SINGLETON_GROUP_LOOP_COUNT` loops, by default
-    /// one per core) Swift concurrency's global executor, for the rest of the process. Called
-    /// once, first thing, by the commands that run a worker; true when installed. NIO calls the
-    /// hook it installs unsafe because it relies on the Swift runtime's private enqueue hook
-    /// (supported by the compilers NIO names; it returns false otherwise, and everything runs on
-    /// Dispatch as before).
+    /// Makes NIO's singleton event loop group, of `threads` loops, Swift concurrency's global
+    /// executor for the rest of the process. Called once, first thing, by `tower worker`, before
+    /// anything uses NIO's loops; true when installed. NIO calls the hook it installs unsafe
+    /// because it relies on the Swift runtime's private enqueue hook (supported by the compilers
+    /// NIO names; it returns false otherwise, and everything runs on Dispatch as before).
+    ///
+    /// One loop by default (`TOWER_WORKER_THREADS`): a worker's own CPU per task is a fraction of
+    /// a millisecond, so one thread serves thousands of tasks a second, and on a second loop its
+    /// tasks and the answers they wait for would cross between two threads again (on SQLite the
+    /// drain's CPU per task was 7–17 % higher with two; docs/benchmarks.md).
     @discardableResult
-    public static func runConcurrency() -> Bool {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    public static func runConcurrency(threads: Int) -> Bool {
+        NIOSingletons.groupLoopCountSuggestion = max(1, threads)
+        return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 
     /// Whether the caller runs on an event loop (then it must not block).

@@ -57,7 +57,7 @@ public final class SQLiteDriver: DatabaseDriver {
             // 0: the writer, 1...readerCount: readers, then the checkpointer.
             for index in 0...readerCount + 1 {
                 let connection = try await SQLiteConnection.open(
-                    path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, name: index == 0 ? "tower.sqlite.writer" : index > readerCount ? "tower.sqlite.checkpoint" : "tower.sqlite.reader")
+                    path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, name: index == 0 ? "sqlite-writer" : index > readerCount ? "sqlite-checkpt" : "sqlite-reader")
                 opened.append(connection)
                 if index == 0 { try await connection.execute("PRAGMA journal_mode = WAL") }
                 try await connection.execute("PRAGMA foreign_keys = ON")

@@ -26,9 +26,16 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
     /// for elsewhere: zero for a transaction whose body stays on its connection's executor.
     var statementHops: Int { hops.load(ordering: .relaxed) }
 
+    /// `name`: what `top -H` and `/proc/<pid>/task/*/comm` show (Linux keeps 15 bytes). Set by
+    /// the thread itself: Foundation's `Thread.name` does not reach Linux's, and the thread would
+    /// keep the name of the one that started it (in a worker, an event loop's).
     init(name: String) {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = name
+        let thread = Thread { [self] in
+            #if os(Linux)
+            try? name.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            #endif
+            self.loop()
+        }
         thread.start()
     }
 

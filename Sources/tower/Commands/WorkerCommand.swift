@@ -157,7 +157,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
             Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT, \
             TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
-            TOWER_RETENTION_DELETE_TASKS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
+            TOWER_RETENTION_DELETE_TASKS, TOWER_WORKER_THREADS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
 
@@ -168,12 +168,13 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
         // First: a worker process runs Swift concurrency on NIO's event loops, where its
         // PostgreSQL connections live, so that a drain's claims, statements, completions and
         // timers do not change threads (docs/worker.md, "Where a worker's code runs").
-        let onEventLoops = EventLoops.runConcurrency()
+        let threads = try Self.threads(environment)
+        let onEventLoops = EventLoops.runConcurrency(threads: threads)
         let logger = try Logs.bootstrap()
-        let environment = ProcessInfo.processInfo.environment
         let configuration = try worker.configuration(environment: environment)
         let location = try database.location()
         var port = metricsPort
@@ -189,9 +190,21 @@ struct WorkerCommand: AsyncParsableCommand {
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             logger.info(
                 "worker for \(location)",
-                metadata: ["worker_id": "\(configuration.workerId)", "concurrency": "\(onEventLoops ? "event loops" : "dispatch")"])
+                metadata: [
+                    "worker_id": "\(configuration.workerId)", "concurrency": "\(onEventLoops ? "event loops" : "dispatch")",
+                    "threads": "\(threads)",
+                ])
             try await serve(db, configuration: configuration, metrics: metrics, logger: logger)
         }
+    }
+
+    /// `TOWER_WORKER_THREADS`: the event loops a worker process runs on (`EventLoops.runConcurrency`).
+    static func threads(_ environment: [String: String]) throws -> Int {
+        guard let text = environment["TOWER_WORKER_THREADS"], !text.isEmpty else { return 1 }
+        guard let threads = Int(text), (1...1024).contains(threads) else {
+            throw CommandError("TOWER_WORKER_THREADS must be a number of threads from 1 to 1024, not '\(text)'")
+        }
+        return threads
     }
 
     func serve(_ db: Database, configuration: WorkerConfiguration, metrics: (port: Int, access: AccessControl, limits: HTTPLimits)?,
