@@ -166,7 +166,7 @@ public final class BridgeWorker: Service, Sendable {
             await wake.wait(seconds: configuration.pollInterval)
             await state.setQueueLooksEmpty(false)
         }
-        while await state.reserved > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        while await state.reserved > 0 { try? await Timers.sleep(for: .milliseconds(10)) }
     }
 
     /// One claim of up to `limit` tasks, then their executions, each in its own child task.
@@ -235,7 +235,7 @@ public final class BridgeWorker: Service, Sendable {
                 await state.setHealthy(false)
                 logger.error("heartbeat failed: not claiming until it succeeds", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+            try? await Timers.sleep(for: .seconds(configuration.heartbeatSeconds))
         }
     }
 
@@ -255,7 +255,7 @@ public final class BridgeWorker: Service, Sendable {
             } catch {
                 logger.error("rescue failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(configuration.rescueSeconds))
+            try? await Timers.sleep(for: .seconds(configuration.rescueSeconds))
         }
     }
 
@@ -295,7 +295,7 @@ public final class BridgeWorker: Service, Sendable {
                 // PSQLError's description is deliberately generic; its reflection says what happened.
                 logger.warning("LISTEN failed; polling meanwhile", metadata: ["error": "\(String(reflecting: error))"])
             }
-            try? await Task.sleep(for: .seconds(1))
+            try? await Timers.sleep(for: .seconds(1))
         }
     }
 
