@@ -436,7 +436,8 @@ struct WorkerTests {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let loop = EventLoopTaskExecutor(group.next())
 
-            // On disk: files of any size or a child process, never on the loop.
+            // On disk: files of any size or a child process, never on the loop. A run placed on it
+            // stops this test's debug build at its start (`TaskExecutor.checkPlacement`).
             let probe = LoopProbe()
             var running = env.start(env.configuration(executors: ExecutorRegistry(fallback: probe)), executor: loop)
             #expect(try await env.finished(try await env.enqueue(objective: "Probe").id).status == .completed)
