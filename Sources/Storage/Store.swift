@@ -34,10 +34,10 @@ public final class Database: Sendable {
 
     /// Opens the database at `location`. With `requireCurrentSchema`, refuses a database that
     /// `tower migrate` has not brought up to date (the error says so).
-    public static func open(_ location: DatabaseLocation, poolSize: Int = 10, keptOpen: Int = 0, requireCurrentSchema: Bool = true,
+    public static func open(_ location: DatabaseLocation, poolSize: Int = 10, requireCurrentSchema: Bool = true,
         logger: Logger = Logger(label: "tower.storage")) async throws -> Database
     {
-        let driver = try await location.open(poolSize: poolSize, keptOpen: keptOpen, logger: logger)
+        let driver = try await location.open(poolSize: poolSize, logger: logger)
         let database = Database(driver: driver, location: location)
         if requireCurrentSchema {
             do { try await Migrator(driver: driver, logger: logger).requireCurrent() } catch {
@@ -50,11 +50,10 @@ public final class Database: Sendable {
 
     /// Opens the database, runs `body`, and closes the database on every path (also when
     /// `body` throws): short-lived commands use this so that no connection outlives them.
-    public static func withOpen<T>(_ location: DatabaseLocation, poolSize: Int = 10, keptOpen: Int = 0, requireCurrentSchema: Bool = true,
+    public static func withOpen<T>(_ location: DatabaseLocation, poolSize: Int = 10, requireCurrentSchema: Bool = true,
         logger: Logger = Logger(label: "tower.storage"), _ body: (Database) async throws -> T) async throws -> T
     {
-        let database = try await open(
-            location, poolSize: poolSize, keptOpen: keptOpen, requireCurrentSchema: requireCurrentSchema, logger: logger)
+        let database = try await open(location, poolSize: poolSize, requireCurrentSchema: requireCurrentSchema, logger: logger)
         do {
             let result = try await body(database)
             await database.close()

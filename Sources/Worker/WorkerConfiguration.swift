@@ -50,14 +50,6 @@ public struct WorkerConfiguration: Sendable {
     /// host + pid + a ULID, new at each start.
     public var workerId: String
 
-    /// PostgreSQL connections a worker process keeps open, idle or not (unless `DATABASE_URL`
-    /// names `pool_min`): the ones it uses all the time, its `LISTEN`, its claims, its completer
-    /// and its heartbeat. A pooled connection beyond the pool's minimum arms an idle timer each
-    /// time it is given back, every claim and completion of a busy worker; kept ones do not.
-    /// Measured: the workers' CPU per task of a PostgreSQL burn-down 2 % lower (median of twelve
-    /// pairs, docs/benchmarks.md).
-    public static let keptConnections = 4
-
     public init(concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: Double = 5,
         leaseSeconds: Double = 30, heartbeatSeconds: Double = 1, rescueSeconds: Double = 5,
         gracePeriodSeconds: Double = 30, retry: RetryPolicy = RetryPolicy(),

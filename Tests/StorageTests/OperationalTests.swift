@@ -1,9 +1,7 @@
 import CWOM
 import Foundation
 import LegacyTasks
-import Logging
 import Storage
-import Synchronization
 import Testing
 import TowerJSON
 import TowerTestSupport
@@ -104,49 +102,6 @@ struct OperationalTests {
         #expect(settings.prepareThreshold == 3)
         #expect(try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=0").prepareThreshold == 0)
         #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=-1") }
-        #expect(settings.minimumConnections == 0)
-        #expect(try PostgresSettings(url: "postgres://u@h/db?pool_min=3").minimumConnections == 3)
-        // A caller's default (a worker's four) fits the pool; the URL's own pool_min must.
-        #expect(try PostgresSettings(url: "postgres://u@h/db?pool_size=2", minimumConnections: 4).minimumConnections == 2)
-        #expect(try PostgresSettings(url: "postgres://u@h/db?pool_min=0", minimumConnections: 4).minimumConnections == 0)
-        #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h/db?pool_size=2&pool_min=3") }
-        #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h/db?pool_min=-1") }
-    }
-
-    /// Counts the connections PostgresNIO's pool starts (its "Creating new connection" debug
-    /// line) and reports when `target` have been started.
-    struct ConnectionsStarted: LogHandler {
-        final class Count: Sendable { let value = Mutex(0) }
-        let count: Count
-        let target: Int
-        let reached: AsyncStream<Void>.Continuation
-        var logLevel: Logger.Level = .debug
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            guard event.message.description == "Creating new connection" else { return }
-            if count.value.withLock({ $0 += 1; return $0 }) == target { reached.yield() }
-        }
-    }
-
-    @Test("PostgreSQL opens the connections it keeps (pool_min, a worker's four) before anything asks for one")
-    func keptConnections() async throws {
-        try await withDatabase(.postgres, migrate: false) { _, test in
-            guard case .postgres(let url) = test.location else { return }
-            let (reached, continuation) = AsyncStream<Void>.makeStream()
-            let started = ConnectionsStarted.Count()
-            let logger = Logger(label: "kept") { _ in ConnectionsStarted(count: started, target: 3, reached: continuation) }
-            let driver = try await DatabaseLocation.postgres(url: url).open(poolSize: 10, keptOpen: 3, logger: logger)
-            let up = try await withDeadline(seconds: 30) { () -> Bool? in
-                for await _ in reached { return true }
-                return nil
-            }
-            await driver.close()
-            #expect(up == true, "the pool started \(started.value.withLock { $0 }) of the 3 connections it keeps, with no lease asked")
-        }
     }
 
     /// The statements prepared on the session's connection, by text.

@@ -45,16 +45,14 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     /// Opens the database. `poolSize` bounds PostgreSQL connections (unless the URL names one);
     /// on SQLite it sizes the readers next to the one writer: half of it, from 1 to 4 (each
     /// connection holds two files open, so a small pool keeps a process's descriptors few).
-    /// `keptOpen`: PostgreSQL connections kept open while idle, unless the URL names `pool_min`
-    /// (see `PostgresSettings.minimumConnections`).
-    public func open(poolSize: Int = 10, keptOpen: Int = 0, logger: Logger = Logger(label: "tower.storage")) async throws(StorageError)
+    public func open(poolSize: Int = 10, logger: Logger = Logger(label: "tower.storage")) async throws(StorageError)
         -> any DatabaseDriver
     {
         switch self {
         case .sqlite(let path):
             return try await SQLiteDriver.open(path: path, readers: min(4, max(1, poolSize / 2)), logger: logger)
         case .postgres(let url):
-            return try await PostgresDriver.open(PostgresSettings(url: url, maximumConnections: poolSize, minimumConnections: keptOpen), logger: logger)
+            return try await PostgresDriver.open(PostgresSettings(url: url, maximumConnections: poolSize), logger: logger)
         }
     }
 }

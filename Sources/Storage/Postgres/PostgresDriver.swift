@@ -17,12 +17,6 @@ public struct PostgresSettings: Sendable {
     public var searchPath: String?
     /// The most connections the pool opens.
     public var maximumConnections: Int
-    /// Connections the pool keeps open even when idle (`?pool_min=N`, at most the pool's size).
-    /// Besides being ready at once, each returns to the pool without arming an idle timer:
-    /// PostgresNIO arms one (a child task and a sleep) every time a connection beyond this
-    /// minimum becomes idle, which for a worker is every claim and completion. A worker keeps
-    /// the connections it uses all the time (`WorkerConfiguration.keptConnections`).
-    public var minimumConnections: Int = 0
     /// How the connections name themselves (`pg_stat_activity.application_name`).
     public var applicationName: String = "tower"
     /// The longest a statement of a transaction may wait for its answer before its connection is
@@ -47,10 +41,7 @@ public struct PostgresSettings: Sendable {
 
     /// Parses `postgres://user:password@host:port/database?search_path=…&pool_size=…`.
     /// `postgresql://` and SQLAlchemy's `postgresql+psycopg2://` are accepted too.
-    /// `maximumConnections` and `minimumConnections` apply unless the URL names `pool_size` and
-    /// `pool_min`; a default minimum above the pool's size is cut to it, a `pool_min` above it is
-    /// an error.
-    public init(url: String, maximumConnections: Int = 10, minimumConnections: Int = 0) throws(StorageError) {
+    public init(url: String, maximumConnections: Int = 10) throws(StorageError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
             scheme == "postgres" || scheme.hasPrefix("postgresql")
         else {
@@ -68,7 +59,6 @@ public struct PostgresSettings: Sendable {
         var queryTimeout: Double?
         var prepareThreshold: Int?
         var pool = maximumConnections
-        var kept: Int?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "search_path", "schema": searchPath = item.value
@@ -88,11 +78,6 @@ public struct PostgresSettings: Sendable {
                     throw StorageError(.configuration, "DATABASE_URL: \(item.name) must be a positive integer")
                 }
                 pool = value
-            case "pool_min":
-                guard let value = item.value.flatMap(Int.init), value >= 0 else {
-                    throw StorageError(.configuration, "DATABASE_URL: pool_min must be 0 or a positive integer")
-                }
-                kept = value
             case "sslmode":
                 if item.value != "disable" && item.value != "prefer" && item.value != "allow" {
                     throw StorageError(
@@ -109,10 +94,6 @@ public struct PostgresSettings: Sendable {
         if let applicationName, !applicationName.isEmpty { self.applicationName = applicationName }
         if let queryTimeout { self.queryTimeout = queryTimeout }
         if let prepareThreshold { self.prepareThreshold = prepareThreshold }
-        if let kept, kept > pool {
-            throw StorageError(.configuration, "DATABASE_URL: pool_min=\(kept) is more than the pool's \(pool) connections (pool_size)")
-        }
-        self.minimumConnections = kept ?? min(max(0, minimumConnections), pool)
     }
 
     /// Startup parameters of every connection.
@@ -145,7 +126,6 @@ public struct PostgresSettings: Sendable {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.maximumConnections = maximumConnections
-        configuration.options.minimumConnections = minimumConnections
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.additionalStartupParameters = startupParameters
         return configuration

@@ -18,11 +18,11 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     /// Opens the database for a short command and closes it on every path.
-    func withDatabase<T>(poolSize: Int = 2, keptOpen: Int = 0, requireCurrentSchema: Bool = true, logger: Logger = Logger(label: "tower"),
+    func withDatabase<T>(poolSize: Int = 2, requireCurrentSchema: Bool = true, logger: Logger = Logger(label: "tower"),
         _ body: (Database) async throws -> T) async throws -> T
     {
         try await Database.withOpen(
-            try location(), poolSize: poolSize, keptOpen: keptOpen, requireCurrentSchema: requireCurrentSchema, logger: logger, body)
+            try location(), poolSize: poolSize, requireCurrentSchema: requireCurrentSchema, logger: logger, body)
     }
 
     func resolvedPoolSize() throws -> Int {

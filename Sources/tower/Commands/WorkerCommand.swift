@@ -187,9 +187,7 @@ struct WorkerCommand: AsyncParsableCommand {
         // The same keys as the API: with keys configured, /metrics needs a read key unless
         // TOWER_METRICS_PUBLIC=true.
         let metrics = try port.map { ($0, AccessControl(try APIOptions.access(environment)), try APIOptions.limits(environment)) }
-        try await database.withDatabase(
-            poolSize: try database.resolvedPoolSize(), keptOpen: WorkerConfiguration.keptConnections, logger: logger
-        ) { db in
+        try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             logger.info(
                 "worker for \(location)",
                 metadata: [
