@@ -229,7 +229,9 @@ extension ConsoleRoutes {
         let sessions = self.sessions
         let (events, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         let id = UUID()
-        let pump = Task {
+        // It reads the file: off the event loops, which in `tower api` run every task that has
+        // no executor of its own (docs/api.md).
+        let pump = Task(executorPreference: BlockingExecutor.shared) {
             var offset = max(0, start)
             var lastStatusCheck = ContinuousClock.now - .seconds(10)
             while !Task.isCancelled {

@@ -152,8 +152,10 @@ struct ServeCommand: AsyncParsableCommand {
             : configuration.policy.allowedRepoPrefixes.joined(separator: ", ")
     }
 
+    /// `loopThreads`: the event loops the process runs Swift concurrency on (`tower api`), nil
+    /// when it runs on Dispatch; for the start-up line.
     func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, worker: WorkerConfiguration?,
-        location: DatabaseLocation, logger: Logger) async throws
+        location: DatabaseLocation, loopThreads: Int? = nil, logger: Logger) async throws
     {
         let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
         // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
@@ -169,14 +171,15 @@ struct ServeCommand: AsyncParsableCommand {
             responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
             onServerRunning: { _ in
-                logger.info(
-                    "serving",
-                    metadata: [
-                        "address": "http://\(host):\(port)", "database": "\(location)",
-                        "allowed_repo_prefixes": "\(Self.describe(configuration))",
-                        "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
-                        "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
-                    ])
+                var metadata: Logger.Metadata = [
+                    "address": "http://\(host):\(port)", "database": "\(location)",
+                    "allowed_repo_prefixes": "\(Self.describe(configuration))",
+                    "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
+                    "concurrency": "\(loopThreads == nil ? "dispatch" : "event loops")",
+                    "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
+                ]
+                if let loopThreads { metadata["api_threads"] = "\(loopThreads)" }
+                logger.info("serving", metadata: metadata)
             }, eventLoopGroupProvider: .shared(loops), logger: logger)
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
         // Shut down before the HTTP server: open MCP event streams end, so that it can drain.
@@ -197,20 +200,33 @@ struct ServeCommand: AsyncParsableCommand {
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
-        abstract: "Run the HTTP API only (no worker), on a database that `tower migrate` has prepared."
+        abstract: "Run the HTTP API only (no worker), on a database that `tower migrate` has prepared.",
+        discussion: """
+            The environment of `tower serve`, and TOWER_API_THREADS: the event loops the process runs \
+            Swift concurrency and its PostgreSQL connections on, besides its HTTP loops (default 1; \
+            docs/operations.md).
+            """
     )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var api: APIOptions
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
         let environment = ProcessInfo.processInfo.environment
+        // First, as `tower worker` does: Swift concurrency on NIO's event loops, where the
+        // PostgreSQL connections live, so that the intake batcher's transactions and their
+        // statements do not cross between Dispatch's threads and NIO's (the api's CPU per
+        // request on PostgreSQL 7.5 % lower; docs/api.md). Handlers stay on the HTTP server's
+        // own loops (`TOWER_HTTP_THREADS`); what may block runs on `BlockingExecutor`.
+        let threads = try LoopThreads.read(environment, "TOWER_API_THREADS")
+        let onEventLoops = EventLoops.runConcurrency(threads: threads)
+        let logger = try Logs.bootstrap()
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
-                db, host: host, port: port, configuration: configuration, worker: nil, location: location, logger: logger)
+                db, host: host, port: port, configuration: configuration, worker: nil, location: location,
+                loopThreads: onEventLoops ? threads : nil, logger: logger)
         }
     }
 }
@@ -226,7 +242,8 @@ struct KeyFileReloader: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             do {
-                let keys = try KeyFile.load(path: path)
+                // A file read: off the event loops (`BlockingExecutor`).
+                let keys = try await withTaskExecutorPreference(BlockingExecutor.shared) { try KeyFile.load(path: path) }
                 access.replaceKeys(keys)
                 logger.notice("API keys reloaded", metadata: ["file": "\(path)", "keys": "\(keys.map(\.name).joined(separator: ", "))"])
             } catch {

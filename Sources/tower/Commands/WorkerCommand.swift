@@ -172,7 +172,7 @@ struct WorkerCommand: AsyncParsableCommand {
         // First: a worker process runs Swift concurrency on NIO's event loops, where its
         // PostgreSQL connections live, so that a drain's claims, statements, completions and
         // timers do not change threads (docs/worker.md, "Where a worker's code runs").
-        let threads = try Self.threads(environment)
+        let threads = try LoopThreads.read(environment, "TOWER_WORKER_THREADS")
         let onEventLoops = EventLoops.runConcurrency(threads: threads)
         let logger = try Logs.bootstrap()
         let configuration = try worker.configuration(environment: environment)
@@ -198,14 +198,6 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    /// `TOWER_WORKER_THREADS`: the event loops a worker process runs on (`EventLoops.runConcurrency`).
-    static func threads(_ environment: [String: String]) throws -> Int {
-        guard let text = environment["TOWER_WORKER_THREADS"], !text.isEmpty else { return 1 }
-        guard let threads = Int(text), (1...1024).contains(threads) else {
-            throw CommandError("TOWER_WORKER_THREADS must be a number of threads from 1 to 1024, not '\(text)'")
-        }
-        return threads
-    }
 
     func serve(_ db: Database, configuration: WorkerConfiguration, metrics: (port: Int, access: AccessControl, limits: HTTPLimits)?,
         logger: Logger) async throws
@@ -237,5 +229,18 @@ struct WorkerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await runServices(group, listeningOn: "0.0.0.0:\(metrics?.port ?? 0) (metrics)")
+    }
+}
+
+/// The event loops a long-running process runs Swift concurrency and its PostgreSQL connections
+/// on (`EventLoops.runConcurrency`): `TOWER_WORKER_THREADS` for `tower worker`,
+/// `TOWER_API_THREADS` for `tower api`; one when unset, 1 to 1024.
+enum LoopThreads {
+    static func read(_ environment: [String: String], _ variable: String) throws -> Int {
+        guard let text = environment[variable], !text.isEmpty else { return 1 }
+        guard let threads = Int(text), (1...1024).contains(threads) else {
+            throw CommandError("\(variable) must be a number of threads from 1 to 1024, not '\(text)'")
+        }
+        return threads
     }
 }
