@@ -216,7 +216,7 @@ struct APICommand: AsyncParsableCommand {
         // First, as `tower worker` does: Swift concurrency on NIO's event loops, where the
         // PostgreSQL connections live, so that the intake batcher's transactions and their
         // statements do not cross between Dispatch's threads and NIO's (the api's CPU per
-        // request on PostgreSQL 7.5 % lower; docs/api.md). Handlers stay on the HTTP server's
+        // request on PostgreSQL 8 % lower; docs/api.md). Handlers stay on the HTTP server's
         // own loops (`TOWER_HTTP_THREADS`); what may block runs on `BlockingExecutor`.
         let threads = try LoopThreads.read(environment, "TOWER_API_THREADS")
         let onEventLoops = EventLoops.runConcurrency(threads: threads)
