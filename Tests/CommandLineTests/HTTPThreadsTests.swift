@@ -6,7 +6,7 @@ import TowerTestSupport
 
 /// `TOWER_HTTP_THREADS`: how many event loops the API's HTTP server runs (one fewer than the
 /// cores by default); `TOWER_WORKER_THREADS` and `TOWER_API_THREADS`: how many a worker process
-/// and an api process run Swift concurrency on (one by default; docs/operations.md).
+/// and an api or serve process run Swift concurrency on (one by default; docs/operations.md).
 extension CommandLineTests {
     /// The event loops of process `pid` in groups it made itself (NIO names their threads
     /// `NIO-ELT-<group>-#<n>`; its shared default group's are `NIO-SGLTN-…`, which PostgresNIO
@@ -38,15 +38,15 @@ extension CommandLineTests {
         }
     }
 
-    @Test("TOWER_API_THREADS sets the event loops `tower api` runs Swift concurrency on, one when unset, and an enqueue goes through them",
-        arguments: [(Dialect.sqlite, nil), (.postgres, nil), (.postgres, "2")])
-    func apiThreads(_ dialect: Dialect, _ setting: String?) async throws {
+    @Test("TOWER_API_THREADS sets the event loops `tower api` and `tower serve` run Swift concurrency on, one when unset, and an enqueue goes through them",
+        arguments: [("api", Dialect.sqlite, nil), ("api", .postgres, nil), ("api", .postgres, "2"), ("serve", .sqlite, nil)])
+    func apiThreads(_ command: String, _ dialect: Dialect, _ setting: String?) async throws {
         let expected = setting.flatMap { Int($0) } ?? 1
         var environment: [String: String] = [:]
         environment["TOWER_API_THREADS"] = setting
         try await withSetup(dialect) { setup in
             #expect(try await tower(setup, "migrate").status == 0)
-            try await withAPIProcess(setup, environment: environment) { port, log, api in
+            try await withAPIProcess(setup, command: command, environment: environment) { port, log, api in
                 try await log.require("the start-up line names them") {
                     $0.contains("serving") && $0.contains("concurrency=event loops") && $0.contains("api_threads=\(expected)")
                 }
@@ -59,12 +59,13 @@ extension CommandLineTests {
         }
     }
 
-    @Test("a wrong TOWER_API_THREADS stops `tower api` with a message that names it", arguments: ["0", "many"])
-    func badAPIThreads(_ value: String) async throws {
+    @Test("a wrong TOWER_API_THREADS stops `tower api` and `tower serve` with a message that names it",
+        arguments: [("api", "0"), ("serve", "many")])
+    func badAPIThreads(_ command: String, _ value: String) async throws {
         try await withSetup(.sqlite) { setup in
             var environment = setup.environment
             environment["TOWER_API_THREADS"] = value
-            let outcome = try await TowerBinary.run(["api", "--port", "0"], environment: environment, timeout: 30)
+            let outcome = try await TowerBinary.run([command, "--port", "0"], environment: environment, timeout: 30)
             #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
             #expect(outcome.status != 0, "\(outcome)")
             #expect(outcome.stderr.contains("TOWER_API_THREADS"), "\(outcome)")

@@ -112,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT, \
             JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC, \
             TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT, \
-            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
+            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_API_THREADS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
             """
     )
 
@@ -124,8 +124,13 @@ struct ServeCommand: AsyncParsableCommand {
     var noWorker = false
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
         let environment = ProcessInfo.processInfo.environment
+        // First: Swift concurrency on NIO's event loops, as in `tower api` and `tower worker`
+        // (the API's intake and the worker's claims, statements and completions stay on a loop;
+        // docs/api.md).
+        let threads = try LoopThreads.read(environment, "TOWER_API_THREADS")
+        let onEventLoops = EventLoops.runConcurrency(threads: threads)
+        let logger = try Logs.bootstrap()
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
         let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
@@ -134,7 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
             if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
             try await serve(
                 db, host: host, port: port, configuration: apiConfiguration, worker: workerConfiguration, location: location,
-                logger: logger)
+                loopThreads: onEventLoops ? threads : nil, logger: logger)
         }
     }
 
@@ -152,8 +157,8 @@ struct ServeCommand: AsyncParsableCommand {
             : configuration.policy.allowedRepoPrefixes.joined(separator: ", ")
     }
 
-    /// `loopThreads`: the event loops the process runs Swift concurrency on (`tower api`), nil
-    /// when it runs on Dispatch; for the start-up line.
+    /// `loopThreads`: the event loops the process runs Swift concurrency on, nil when it runs on
+    /// Dispatch; for the start-up line.
     func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, worker: WorkerConfiguration?,
         location: DatabaseLocation, loopThreads: Int? = nil, logger: Logger) async throws
     {
