@@ -166,7 +166,7 @@ public final class BridgeWorker: Service, Sendable {
             await wake.wait(seconds: configuration.pollInterval)
             await state.setQueueLooksEmpty(false)
         }
-        while await state.reserved > 0 { try? await Timers.sleep(for: .milliseconds(10)) }
+        await state.claimsSettled()
     }
 
     /// One claim of up to `limit` tasks, then their executions, each in its own child task.

@@ -58,7 +58,23 @@ actor WorkerState {
     func setLastClaimFilled(_ value: Bool) { lastClaimFilled = value }
 
     func reserve(_ slots: Int) { reserved += slots }
-    func release(_ slots: Int) { reserved -= slots }
+    func release(_ slots: Int) {
+        reserved -= slots
+        guard reserved == 0 else { return }
+        for waiter in unreserved { waiter.resume() }
+        unreserved = []
+    }
+
+    private var unreserved: [CheckedContinuation<Void, Never>] = []
+
+    /// Returns once no claim is in flight (every reserved slot released). It waits on the
+    /// release itself, not on a timer, and a cancelled caller waits too: a stopping worker must
+    /// know every task its claims took before it drains (a poll here, under cancellation, spun
+    /// without sleeping and kept an event loop from running the very claim it waited for).
+    func claimsSettled() async {
+        guard reserved > 0 else { return }
+        await withCheckedContinuation { unreserved.append($0) }
+    }
     var runningIds: [String] { Array(running.keys) }
 
     func add(_ id: String) { running[id] = Running() }

@@ -215,6 +215,23 @@ struct CommandLineTests {
         }
     }
 
+    /// The worker is cancelled while its first claim may be in flight; on its event loop a wait
+    /// for that claim once spun without sleeping and kept the loop from finishing the claim (the
+    /// process hung in most runs).
+    @Test("a worker whose metrics port is taken stops at once with an error that says so")
+    func metricsPortTaken() async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let (fd, port) = try occupiedPort()
+            defer { close(fd) }
+            let outcome = try await TowerBinary.run(
+                ["worker", "--metrics-port", String(port)], environment: setup.environment, timeout: 60)
+            #expect(!outcome.timedOut, "the worker hung instead of stopping: \(outcome)")
+            #expect(outcome.status == 1, "\(outcome)")
+            #expect(outcome.stderr.contains("cannot serve on 0.0.0.0:\(port) (metrics)"), "\(outcome)")
+        }
+    }
+
     @Test("a worker whose trace root cannot be made does not start, and says where and why")
     func traceRootCannotBeMade() async throws {
         try await withSetup(.sqlite) { setup in
