@@ -33,6 +33,29 @@ func columnType(_ database: Database, _ table: String, _ column: String) async t
     }
 }
 
+/// PostgreSQL: every JSON column of the schema with its type and default.
+func jsonColumns(_ database: Database) async throws -> [(table: String, column: String, type: String, defaultValue: String?)] {
+    try await database.read { store in
+        try await store.session.query(
+            """
+            SELECT table_name AS t, column_name AS c, data_type AS type, column_default AS d FROM information_schema.columns
+            WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb') ORDER BY table_name, ordinal_position
+            """, [])
+    }.map { (try $0.string("t"), try $0.string("c"), try $0.string("type"), try $0.optionalString("d")) }
+}
+
+/// PostgreSQL: the file of each table of the schema; a table that is rewritten gets a new one.
+func fileNodes(_ database: Database) async throws -> [String: Int] {
+    let rows = try await database.read { store in
+        try await store.session.query(
+            """
+            SELECT c.relname AS name, CAST(c.relfilenode AS bigint) AS node FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'
+            """, [])
+    }
+    return Dictionary(uniqueKeysWithValues: try rows.map { (try $0.string("name"), try $0.int("node")) })
+}
+
 let cwomTables: Set<String> = [
     "tasks", "cwom_repos", "cwom_issues", "cwom_context_packets", "cwom_constraint_snapshots", "cwom_doctrine_refs",
     "cwom_runs", "cwom_artifacts", "cwom_evidence_packs", "cwom_review_decisions", "cwom_issue_context_packets",
@@ -53,8 +76,10 @@ struct MigrationTests {
             #expect(try await database.migrator().status().map(\.state) == every(.applied, database))
             #expect(try await columnType(database, "cwom_runs", "trace_pruned_at") != nil, "retention's column")
             if dialect == .postgres {
-                #expect(try await columnType(database, "tasks", "inputs") == "jsonb")
-                #expect(try await columnType(database, "cwom_runs", "telemetry") == "jsonb")
+                let json = try await jsonColumns(database)
+                #expect(json.count == 50 && json.allSatisfy { $0.type == "json" }, "every JSON column is json, as in the legacy layout (0007)")
+                #expect(json.first { $0.table == "tasks" && $0.column == "inputs" }?.defaultValue == "'{}'::json")
+                #expect(json.first { $0.table == "cwom_issues" && $0.column == "runs" }?.defaultValue == "'[]'::json")
             }
             #expect(try await columnType(database, "tasks", "lease_expires_at") != nil)
         }
@@ -65,7 +90,9 @@ struct MigrationTests {
         try await withDatabase(dialect, migrate: false) { database, _ in
             let status = try await database.migrator().status()
             #expect(status.map(\.state) == every(.pending, database))
-            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql"])
+            #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql",
+                "0007_json_columns.sql",
+            ])
         }
     }
 
@@ -238,6 +265,7 @@ struct AdoptionTests {
             try await test.runScript(try fixtureSQL(dialect), on: database)
             let before = try await tableNames(database)
             try await test.runScript(Self.legacyTaskInsert(dialect, id: "11111111-2222-4333-8444-555555555555"), on: database)
+            let filesBefore = dialect == .postgres ? try await fileNodes(database) : [:]
 
             let outcome = try await database.migrator().migrate()
             let adopted = [.adopted] + every(.applied, database).dropFirst()
@@ -248,6 +276,8 @@ struct AdoptionTests {
             #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])
             if dialect == .postgres {
                 #expect(try await columnType(database, "tasks", "inputs") == "json", "legacy json columns keep their type")
+                let rewritten = try await fileNodes(database).filter { table, file in filesBefore[table].map { $0 != file } ?? false }
+                #expect(rewritten.isEmpty, "no legacy table was rewritten (0007: its JSON columns are json already)")
                 #expect(try await columnType(database, "tasks", "status") == "USER-DEFINED")
             }
 
@@ -271,6 +301,60 @@ struct AdoptionTests {
             let issue = try await CWOMGraph.build(in: database)
             let read = try await database.read { store in try await store.issues.get(issue.issue.id) }
             #expect(read?.contextPackets == [Ref(kind: .contextPacket, id: issue.packet.id)])
+        }
+    }
+
+    @Test("on a PostgreSQL database an earlier Control Tower created, 0007 turns its jsonb columns into json and every value reads back the same")
+    func jsonColumnsFromJSONB() async throws {
+        try await withDatabase(.postgres) { database, test in
+            let graph = try await CWOMGraph.build(in: database)
+            try await test.runScript(Self.legacyTaskInsert(.postgres, id: "33333333-2222-4333-8444-555555555555"), on: database)
+            let entry = AuditEntry(
+                actor: Actor(kind: .system, id: "t"), action: .created, entityKind: "Issue", entityId: graph.issue.id, after: graph.issue.json)
+            try await database.write { store in try await store.audit.append(entry) }
+            @Sendable func everything() async throws -> [JSONValue?] {
+                try await database.read { store in
+                    [
+                        try await store.repos.get(graph.repo.id)?.json, try await store.issues.get(graph.issue.id)?.json,
+                        try await store.contextPackets.get(graph.packet.id)?.json,
+                        try await store.constraintSnapshots.get(graph.snapshot.id)?.json,
+                        try await store.doctrineRefs.get(graph.doctrine.id)?.json, try await store.runs.get(graph.run.id)?.json,
+                        try await store.artifacts.get(graph.artifact.id)?.json, try await store.evidencePacks.get(graph.evidence.id)?.json,
+                        try await store.reviews.get(graph.review.id)?.json,
+                        try await store.tasks.get("33333333-2222-4333-8444-555555555555").map { .object(["inputs": .object($0.inputs)]) },
+                        try await store.audit.list(.init(entityKind: "Issue", entityId: graph.issue.id)).first?.after,
+                    ]
+                }
+            }
+            let written = try await everything()
+            #expect(!written.contains { $0 == nil })
+
+            // The database as 0001-0006 left it: the same columns as jsonb, 0007 not recorded.
+            let columns = try await jsonColumns(database)
+            try await database.write { store in
+                for c in columns {
+                    let retyped = "ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" DROP DEFAULT, ALTER COLUMN \"\(c.column)\" TYPE jsonb USING \"\(c.column)\"::jsonb"
+                    try await store.session.query(retyped, [])
+                    if let value = c.defaultValue {
+                        let restored = value.replacingOccurrences(of: "::json", with: "::jsonb")
+                        try await store.session.query("ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" SET DEFAULT \(restored)", [])
+                    }
+                }
+                try await store.session.query("DELETE FROM tower_migrations WHERE version = 7", [])
+            }
+            #expect(try await jsonColumns(database).allSatisfy { $0.type == "jsonb" })
+            #expect(try await everything() == written)
+            let files = try await fileNodes(database)
+
+            let applied = try await database.migrator().migrate()
+            #expect(applied.map(\.migration.name) == ["0007_json_columns.sql"])
+            let after = try await jsonColumns(database)
+            #expect(after.map { [$0.table, $0.column] } == columns.map { [$0.table, $0.column] })
+            #expect(after.allSatisfy { $0.type == "json" })
+            #expect(after.map(\.defaultValue) == columns.map(\.defaultValue), "the legacy layout's defaults")
+            #expect(try await everything() == written)
+            let rewritten = try await fileNodes(database).filter { files[$0.key] != $0.value }.keys
+            #expect(Set(rewritten) == Set(columns.map(\.table)), "each table with JSON columns is rewritten, once")
         }
     }
 

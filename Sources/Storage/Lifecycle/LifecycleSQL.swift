@@ -111,7 +111,7 @@ struct LifecycleSQL: Sendable {
 
     /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row. On PostgreSQL
     /// the expression is cast to `type`: its untyped binds would otherwise make it text, which a
-    /// `jsonb` column does not take.
+    /// `json` or enum column does not take.
     func caseById(_ values: [(id: String, value: SQLValue)], binds: inout [SQLValue], cast type: String? = nil) -> String {
         var parts = ["CASE id"]
         for (id, value) in values {
@@ -261,7 +261,7 @@ struct LifecycleSQL: Sendable {
     /// The tasks' update of `finishAttempts`, returning the ids written with their Run and Issue.
     private func finishTasks(_ ends: [AttemptEnd], unlessCancelRequested: Bool, binds: inout [SQLValue]) -> String {
         let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
-        let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "jsonb")
+        let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "json")
         let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
         let tracePath = caseById(ends.map { ($0.task.id, .text($0.task.tracePath)) }, binds: &binds)
         let attempt = caseById(ends.map { ($0.task.id, .int($0.attempt)) }, binds: &binds)
@@ -403,10 +403,10 @@ struct LifecycleSQL: Sendable {
         binds += [.timestamp(time), .text(expected.rawValue)]
         let (updatedAt, expectedStatus) = ("$\(binds.count - 1)", "$\(binds.count)")
         let status = caseById(runs.map { ($0.id, .text($0.status.rawValue)) }, binds: &binds, cast: "cwom_status")
-        let telemetry = caseById(runs.map { ($0.id, .json($0.telemetry.json)) }, binds: &binds, cast: "jsonb")
-        let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "jsonb")
-        let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "jsonb")
-        let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "jsonb")
+        let telemetry = caseById(runs.map { ($0.id, .json($0.telemetry.json)) }, binds: &binds, cast: "json")
+        let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "json")
+        let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "json")
+        let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "json")
         let ids = oneOf("id", runs.map(\.id), binds: &binds)
         return """
             UPDATE cwom_runs SET status = \(status), telemetry = \(telemetry), cost = \(cost), outputs = \(outputs),

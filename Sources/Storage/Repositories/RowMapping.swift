@@ -126,7 +126,7 @@ enum SQL {
     /// that links them, as a column of its own, so that an object and its links are one
     /// statement. NULL (PostgreSQL) or `[]` (SQLite) when there are none.
     static func linkedIds(_ column: String, from table: String, where condition: String, dialect: SQLDialect) -> String {
-        let aggregate = dialect == .postgres ? "jsonb_agg" : "json_group_array"
+        let aggregate = dialect == .postgres ? "json_agg" : "json_group_array"
         return "(SELECT \(aggregate)(\(column) ORDER BY created_at, \(column)) FROM \(table) WHERE \(condition))"
     }
 

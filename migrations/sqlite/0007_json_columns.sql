@@ -1,0 +1,3 @@
+-- Control Tower 0007: JSON columns keep their text as written. SQLite has always stored JSON as
+-- text, so there is nothing to change here; the PostgreSQL migration of the same number turns that
+-- dialect's `jsonb` columns into `json` (migrations/postgres/0007_json_columns.sql).
