@@ -241,6 +241,69 @@ struct MigrationTests {
             }
         }
     }
+
+    @Test("on a PostgreSQL database an earlier Control Tower created, 0007 turns its jsonb columns into json and every value reads back the same")
+    func jsonColumnsFromJSONB() async throws {
+        try await withDatabase(.postgres) { database, test in
+            let graph = try await CWOMGraph.build(in: database)
+            try await test.runScript(AdoptionTests.legacyTaskInsert(.postgres, id: "33333333-2222-4333-8444-555555555555"), on: database)
+            let entry = AuditEntry(
+                actor: Actor(kind: .system, id: "t"), action: .created, entityKind: "Issue", entityId: graph.issue.id, after: graph.issue.json)
+            try await database.write { store in try await store.audit.append(entry) }
+            @Sendable func everything() async throws -> [JSONValue?] {
+                try await database.read { store in
+                    [
+                        try await store.repos.get(graph.repo.id)?.json, try await store.issues.get(graph.issue.id)?.json,
+                        try await store.contextPackets.get(graph.packet.id)?.json,
+                        try await store.constraintSnapshots.get(graph.snapshot.id)?.json,
+                        try await store.doctrineRefs.get(graph.doctrine.id)?.json, try await store.runs.get(graph.run.id)?.json,
+                        try await store.artifacts.get(graph.artifact.id)?.json, try await store.evidencePacks.get(graph.evidence.id)?.json,
+                        try await store.reviews.get(graph.review.id)?.json,
+                        try await store.tasks.get("33333333-2222-4333-8444-555555555555").map { .object(["inputs": .object($0.inputs)]) },
+                        try await store.audit.list(.init(entityKind: "Issue", entityId: graph.issue.id)).first?.after,
+                    ]
+                }
+            }
+            let written = try await everything()
+            #expect(!written.contains { $0 == nil })
+
+            // The database as 0001-0006 left it: the same columns as jsonb, 0007 not recorded.
+            let columns = try await jsonColumns(database)
+            try await database.write { store in
+                for c in columns {
+                    let retyped = "ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" DROP DEFAULT, ALTER COLUMN \"\(c.column)\" TYPE jsonb USING \"\(c.column)\"::jsonb"
+                    try await store.session.query(retyped, [])
+                    if let value = c.defaultValue {
+                        let restored = value.replacingOccurrences(of: "::json", with: "::jsonb")
+                        try await store.session.query("ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" SET DEFAULT \(restored)", [])
+                    }
+                }
+                try await store.session.query("DELETE FROM tower_migrations WHERE version = 7", [])
+            }
+            #expect(try await jsonColumns(database).allSatisfy { $0.type == "jsonb" })
+            #expect(try await everything() == written)
+            let files = try await fileNodes(database)
+
+            let applied = try await database.migrator().migrate()
+            #expect(applied.map(\.migration.name) == ["0007_json_columns.sql"])
+            let after = try await jsonColumns(database)
+            #expect(after.map { [$0.table, $0.column] } == columns.map { [$0.table, $0.column] })
+            #expect(after.allSatisfy { $0.type == "json" })
+            #expect(after.map(\.defaultValue) == columns.map(\.defaultValue), "the legacy layout's defaults")
+            #expect(try await everything() == written)
+            let rewritten = try await fileNodes(database).filter { files[$0.key] != $0.value }.keys
+            #expect(Set(rewritten) == Set(columns.map(\.table)), "each table with JSON columns is rewritten, once")
+
+            // From now on a snapshot is kept as the very text written (jsonb kept its own form).
+            let later = AuditEntry(
+                actor: Actor(kind: .system, id: "t"), action: .updated, entityKind: "Run", entityId: graph.run.id, after: graph.run.json)
+            try await database.write { store in try await store.audit.append(later) }
+            let stored = try await database.read { store in
+                try await store.session.query(#"SELECT CAST("after" AS text) AS text FROM audit_log WHERE id = $1"#, [.text(later.id)]).first?.string("text")
+            }
+            #expect(stored == graph.run.json.serialized())
+        }
+    }
 }
 
 @Suite("Adopting a legacy database in place")
@@ -301,60 +364,6 @@ struct AdoptionTests {
             let issue = try await CWOMGraph.build(in: database)
             let read = try await database.read { store in try await store.issues.get(issue.issue.id) }
             #expect(read?.contextPackets == [Ref(kind: .contextPacket, id: issue.packet.id)])
-        }
-    }
-
-    @Test("on a PostgreSQL database an earlier Control Tower created, 0007 turns its jsonb columns into json and every value reads back the same")
-    func jsonColumnsFromJSONB() async throws {
-        try await withDatabase(.postgres) { database, test in
-            let graph = try await CWOMGraph.build(in: database)
-            try await test.runScript(Self.legacyTaskInsert(.postgres, id: "33333333-2222-4333-8444-555555555555"), on: database)
-            let entry = AuditEntry(
-                actor: Actor(kind: .system, id: "t"), action: .created, entityKind: "Issue", entityId: graph.issue.id, after: graph.issue.json)
-            try await database.write { store in try await store.audit.append(entry) }
-            @Sendable func everything() async throws -> [JSONValue?] {
-                try await database.read { store in
-                    [
-                        try await store.repos.get(graph.repo.id)?.json, try await store.issues.get(graph.issue.id)?.json,
-                        try await store.contextPackets.get(graph.packet.id)?.json,
-                        try await store.constraintSnapshots.get(graph.snapshot.id)?.json,
-                        try await store.doctrineRefs.get(graph.doctrine.id)?.json, try await store.runs.get(graph.run.id)?.json,
-                        try await store.artifacts.get(graph.artifact.id)?.json, try await store.evidencePacks.get(graph.evidence.id)?.json,
-                        try await store.reviews.get(graph.review.id)?.json,
-                        try await store.tasks.get("33333333-2222-4333-8444-555555555555").map { .object(["inputs": .object($0.inputs)]) },
-                        try await store.audit.list(.init(entityKind: "Issue", entityId: graph.issue.id)).first?.after,
-                    ]
-                }
-            }
-            let written = try await everything()
-            #expect(!written.contains { $0 == nil })
-
-            // The database as 0001-0006 left it: the same columns as jsonb, 0007 not recorded.
-            let columns = try await jsonColumns(database)
-            try await database.write { store in
-                for c in columns {
-                    let retyped = "ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" DROP DEFAULT, ALTER COLUMN \"\(c.column)\" TYPE jsonb USING \"\(c.column)\"::jsonb"
-                    try await store.session.query(retyped, [])
-                    if let value = c.defaultValue {
-                        let restored = value.replacingOccurrences(of: "::json", with: "::jsonb")
-                        try await store.session.query("ALTER TABLE \(c.table) ALTER COLUMN \"\(c.column)\" SET DEFAULT \(restored)", [])
-                    }
-                }
-                try await store.session.query("DELETE FROM tower_migrations WHERE version = 7", [])
-            }
-            #expect(try await jsonColumns(database).allSatisfy { $0.type == "jsonb" })
-            #expect(try await everything() == written)
-            let files = try await fileNodes(database)
-
-            let applied = try await database.migrator().migrate()
-            #expect(applied.map(\.migration.name) == ["0007_json_columns.sql"])
-            let after = try await jsonColumns(database)
-            #expect(after.map { [$0.table, $0.column] } == columns.map { [$0.table, $0.column] })
-            #expect(after.allSatisfy { $0.type == "json" })
-            #expect(after.map(\.defaultValue) == columns.map(\.defaultValue), "the legacy layout's defaults")
-            #expect(try await everything() == written)
-            let rewritten = try await fileNodes(database).filter { files[$0.key] != $0.value }.keys
-            #expect(Set(rewritten) == Set(columns.map(\.table)), "each table with JSON columns is rewritten, once")
         }
     }
 
