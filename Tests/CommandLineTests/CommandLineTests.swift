@@ -76,8 +76,12 @@ struct CommandLineTests {
             let before = try await tower(setup, "tasks", "list")
             #expect(before.status != 0, "a database that was never migrated is refused")
             #expect(before.stderr.contains("tower migrate"), "and the error says what to do: \(before)")
-            let migrated = try await tower(setup, "migrate")
+            let migrated = try await TowerBinary.run(["migrate"], environment: setup.environment.merging(["LOG_LEVEL": "info"]) { _, info in info })
             #expect(migrated.status == 0, "\(migrated)")
+            let migrateLog = migrated.stderr.split(separator: "\n")
+            let applying = migrateLog.firstIndex { $0.contains("migration=0007_json_columns.sql") && $0.contains("applying migration") }
+            let applied = migrateLog.firstIndex { $0.contains("migration=0007_json_columns.sql") && $0.contains("migration applied") }
+            #expect(applying != nil && applied != nil && applying! < applied!, "each migration is announced before it runs: \(migrated.stderr)")
             #expect(try await tower(setup, "migrate").stdout.contains("up to date"))
 
             // enqueue: same validation and policy as POST /tasks/enqueue, with exit codes.

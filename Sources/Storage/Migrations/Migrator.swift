@@ -133,7 +133,11 @@ public struct Migrator: Sendable {
                     try await record(migration, adopted: true, session)
                     return .adopted
                 }
-                for statement in migration.statements { try await session.query(statement, []) }
+                // Said before it runs: a migration that rewrites large tables (0007 on a long
+                // history) can take minutes, and the operator sees which one is working.
+                let statements = migration.statements
+                logger.info("applying migration", metadata: ["migration": "\(migration.name)", "statements": "\(statements.count)"])
+                for statement in statements { try await session.query(statement, []) }
                 try await record(migration, adopted: false, session)
                 return .applied
             }
