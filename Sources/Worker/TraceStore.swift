@@ -161,12 +161,28 @@ public final class TraceStore: Sendable {
         try state.withLock { try writeThrough(&$0) }
     }
 
+    /// Every name of a folder kept in memory is plain (`TraceRoot.isPlain`): its folders and files
+    /// are made relative to the run folder's descriptor, so the kernel walks the trace root's path
+    /// once per run instead of once per file (a tenth of what the folder costs the kernel,
+    /// docs/benchmarks.md).
     private func writeThrough(_ state: inout State) throws {
         guard let pending = state.pending else { return }
         state.pending = nil
-        try Self.makeRunFolder(path)
-        for folder in pending.folders.sorted() { try makeFolder(folder, &state) }
-        for (name, bytes) in pending.files { try Self.put(filePath(name), bytes, flags: O_TRUNC) }
+        try Self.makeFolder(atPath: path)
+        let folder = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard folder >= 0 else { throw TraceFolderError(path: path, operation: "open the folder") }
+        defer { close(folder) }
+        // Sorted, a folder comes before its subfolders; the pending set holds every parent.
+        for name in pending.folders.sorted() {
+            guard mkdirat(folder, name, 0o755) == 0 || errno == EEXIST else {
+                throw TraceFolderError(path: filePath(name), operation: "create the folder")
+            }
+            state.folders.insert(name)
+        }
+        for (name, bytes) in pending.files {
+            let file = filePath(name)
+            try Self.put(openat(folder, name, Self.createFlags | O_TRUNC, 0o644), bytes, path: file)
+        }
     }
 
     /// The folder as a URL. For a folder kept in memory, paths name where its files will be once
@@ -211,7 +227,14 @@ public final class TraceStore: Sendable {
     /// most of its time; a trace survives a crash of its worker only as far as its Run does (a
     /// rescued task runs again on a new Run and a new folder), so the page cache is enough.
     static func put(_ path: String, _ bytes: [UInt8], flags: Int32) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0o644)
+        try put(open(path, createFlags | flags, 0o644), bytes, path: path)
+    }
+
+    static let createFlags = O_WRONLY | O_CREAT | O_CLOEXEC
+
+    /// Writes `bytes` to the file just opened as `fd` (closed afterwards), `path` its name for
+    /// errors.
+    static func put(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         guard fd >= 0 else { throw TraceFolderError(path: path, operation: "open the file") }
         defer { close(fd) }
         try bytes.withUnsafeBytes { buffer in
