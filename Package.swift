@@ -30,6 +30,8 @@ let package = Package(
         // Child processes: posix_spawn with a clean signal mask and no inherited descriptors.
         .target(name: "CSpawn"),
         .target(name: "Spawn", dependencies: ["CSpawn"], swiftSettings: strict),
+        // The Swift runtime's global-executor hook, reached by the linker (Storage's `EventLoops`).
+        .target(name: "CExecutorHook"),
         // The Canonical Work Object Model: objects, validation, ULIDs, JSON Schema export.
         .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
         // The legacy V1 task contract: the task row and its JSON representation.
@@ -40,7 +42,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "CWOM", "LegacyTasks", "Bridge", "TowerJSON",
+                "CWOM", "LegacyTasks", "Bridge", "TowerJSON", "CExecutorHook",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),

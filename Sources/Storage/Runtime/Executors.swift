@@ -1,3 +1,4 @@
+import CExecutorHook
 import Dispatch
 import NIOCore
 import NIOPosix
@@ -44,19 +45,41 @@ public final class BlockingExecutor: TaskExecutor {
 
 public enum EventLoops {
     /// Makes NIO's singleton event loop group, of `threads` loops, Swift concurrency's global
-    /// executor for the rest of the process. Called once, first thing, by `tower worker`, before
-    /// anything uses NIO's loops; true when installed. NIO calls the hook it installs unsafe
-    /// because it relies on the Swift runtime's private enqueue hook (supported by the compilers
-    /// NIO names; it returns false otherwise, and everything runs on Dispatch as before).
+    /// executor for the rest of the process. Called once, first thing, by `tower worker`, `api`
+    /// and `serve`, before anything uses NIO's loops; true when installed, false when the hook
+    /// is taken already or this compiler's runtime is not one the hook's shape is known for
+    /// (everything then runs on Dispatch, as without it).
     ///
     /// One loop by default (`TOWER_WORKER_THREADS`): a worker's own CPU per task is a fraction of
     /// a millisecond, so one thread serves thousands of tasks a second, and on a second loop its
     /// tasks and the answers they wait for would cross between two threads again (on SQLite the
     /// drain's CPU per task was 7–17 % higher with two; docs/benchmarks.md).
+    ///
+    /// Why not NIO's `NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()`,
+    /// which does the same: it finds the runtime's hook with `dlsym`, and in the binary as
+    /// shipped (`--static-swift-stdlib`, deploy/Dockerfile) the runtime's symbols are not
+    /// exported, so it answered false and every process silently ran on Dispatch
+    /// (docs/benchmarks.md, thirty-sixth session). `CExecutorHook` reaches the hook through the
+    /// linker, statically or dynamically linked alike; the hook itself is NIO's: the job goes to
+    /// the loop the caller runs on, or to the next loop of the group.
     @discardableResult
     public static func runConcurrency(threads: Int) -> Bool {
         NIOSingletons.groupLoopCountSuggestion = max(1, threads)
-        return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // The runtime's hook type, `SWIFT_CC(swift) void (*)(Job *, swift_task_enqueueGlobal_original)`,
+        // spelled as NIO spells it; known unchanged up to the compilers NIO names.
+        #if compiler(<6.6)
+        typealias EnqueueGlobalHook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
+        return withUnsafeTemporaryAllocation(of: EnqueueGlobalHook.self, capacity: 1) { buffer in
+            guard let slot = buffer.baseAddress else { return false }
+            slot.initialize(to: { job, _ in
+                // On a loop of the group: that loop, without a wake-up; elsewhere the next one.
+                MultiThreadedEventLoopGroup.singleton.any().enqueue(ExecutorJob(job))
+            })
+            return slot.withMemoryRebound(to: UnsafeRawPointer.self, capacity: 1) { cexecutorhook_install($0.pointee) }
+        }
+        #else
+        return false
+        #endif
     }
 
     /// Whether the caller runs on an event loop (then it must not block).
