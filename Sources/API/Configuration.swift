@@ -21,9 +21,10 @@ public struct APIConfiguration: Sendable {
     public var cors: CORSPolicy
     /// `TOWER_RETRY_*`: the attempts a task gets when it is enqueued (and by a retry).
     public var retry: RetryPolicy
-    /// `TOWER_HTTP_THREADS`: the HTTP server's event loops, each a thread that reads requests and
-    /// runs their handlers (`HTTPServer`). By default one fewer than the machine's cores
-    /// (`defaultHTTPThreads`).
+    /// `TOWER_HTTP_THREADS`: the HTTP server's own event loops, each a thread that reads requests
+    /// and runs their handlers (`HTTPServer`). By default one fewer than the machine's cores
+    /// (`defaultHTTPThreads`). `tower api` has them only when the variable is set; otherwise it
+    /// serves HTTP on the loops its Swift concurrency runs on (`APILoops` in the `tower` target).
     public var httpThreads: Int
 
     /// One event loop per core but one, at least one. NIO's default is one per core, as if the

@@ -4,9 +4,9 @@ import Spawn
 import Testing
 import TowerTestSupport
 
-/// `TOWER_HTTP_THREADS`: how many event loops the API's HTTP server runs (one fewer than the
-/// cores by default); `TOWER_WORKER_THREADS` and `TOWER_API_THREADS`: how many a worker process
-/// and an api or serve process run Swift concurrency on (one by default; docs/operations.md).
+/// `TOWER_WORKER_THREADS` and `TOWER_API_THREADS`: how many event loops a worker process and an
+/// api or serve process run Swift concurrency on (`tower api` its HTTP server too);
+/// `TOWER_HTTP_THREADS`: loops of its own for the HTTP server (docs/operations.md).
 extension CommandLineTests {
     /// The event loops of process `pid` in groups it made itself (NIO names their threads
     /// `NIO-ELT-<group>-#<n>`; its shared default group's are `NIO-SGLTN-…`, which PostgresNIO
@@ -38,10 +38,11 @@ extension CommandLineTests {
         }
     }
 
-    @Test("TOWER_API_THREADS sets the event loops `tower api` and `tower serve` run Swift concurrency on, one when unset, and an enqueue goes through them",
+    @Test("TOWER_API_THREADS sets the event loops `tower api` runs Swift concurrency and its HTTP server on (one fewer than the cores when unset) and `tower serve` runs Swift concurrency on (one when unset), and an enqueue goes through them",
         arguments: [("api", Dialect.sqlite, nil), ("api", .postgres, nil), ("api", .postgres, "2"), ("serve", .sqlite, nil)])
     func apiThreads(_ command: String, _ dialect: Dialect, _ setting: String?) async throws {
-        let expected = setting.flatMap { Int($0) } ?? 1
+        let apiOnly = command == "api"
+        let expected = setting.flatMap { Int($0) } ?? (apiOnly ? max(1, System.coreCount - 1) : 1)
         var environment: [String: String] = [:]
         environment["TOWER_API_THREADS"] = setting
         try await withSetup(dialect) { setup in
@@ -49,8 +50,11 @@ extension CommandLineTests {
             try await withAPIProcess(setup, command: command, environment: environment) { port, log, api in
                 try await log.require("the start-up line names them") {
                     $0.contains("serving") && $0.contains("concurrency=event loops") && $0.contains("api_threads=\(expected)")
+                        && $0.contains(apiOnly ? "http_loops=shared with concurrency" : "http_loops=own")
                 }
                 #expect(try eventLoopThreads(of: api.pid, prefix: "NIO-SGLTN-") == expected)
+                // `tower api` makes no loops for its HTTP server; `tower serve` does, beside its worker.
+                #expect(try eventLoopThreads(of: api.pid) == (apiOnly ? 0 : max(1, System.coreCount - 1)))
                 let body = #"{"requested_by":{"kind":"system","id":"t"},"objective":"Through the loops","operation":"docs","target":{"repo":"myorg/app"}}"#
                 let answer = try await RawConnection.request(
                     port: port, "POST", "/tasks/enqueue", headers: [("Content-Type", "application/json")], body: body)
@@ -75,18 +79,22 @@ extension CommandLineTests {
     /// Under SWIFTNIO_STRICT a use of a loop after it was shut down crashes the process, which
     /// `withAPIProcess` reports as an unclean stop (the server's loops outlive it for that reason,
     /// `ServeCommand.serve`).
-    @Test("TOWER_HTTP_THREADS sets the API's event loops, one fewer than the cores (at least one) when unset",
-        arguments: [nil, "3"])
-    func httpThreads(_ setting: String?) async throws {
+    @Test("TOWER_HTTP_THREADS gives the HTTP server event loops of its own, in `tower serve` one fewer than the cores when unset",
+        arguments: [("api", "3"), ("serve", nil), ("serve", "3")])
+    func httpThreads(_ command: String, _ setting: String?) async throws {
         let expected = setting.flatMap { Int($0) } ?? max(1, System.coreCount - 1)
         var environment = ["SWIFTNIO_STRICT": "1"]
         environment["TOWER_HTTP_THREADS"] = setting
         try await withSetup(.sqlite) { setup in
             #expect(try await tower(setup, "migrate").status == 0)
-            try await withAPIProcess(setup, environment: environment) { port, log, api in
-                try await log.require("the start-up line names them") { $0.contains("serving") && $0.contains("http_threads=\(expected)") }
+            try await withAPIProcess(setup, command: command, environment: environment) { port, log, api in
+                try await log.require("the start-up line names them") {
+                    // Swift concurrency keeps its one loop then, in `tower api` as in `tower serve`.
+                    $0.contains("serving") && $0.contains("http_threads=\(expected)") && $0.contains("http_loops=own")
+                        && $0.contains("api_threads=1")
+                }
                 #expect(try eventLoopThreads(of: api.pid) == expected)
-                // Four connections at once, all answered (one loop serves them all by default here).
+                // Four connections at once, all answered.
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<4 { group.addTask { try await RawConnection.request(port: port, "GET", "/health").status } }
                     for try await status in group { #expect(status == 200) }

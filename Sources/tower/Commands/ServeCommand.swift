@@ -128,8 +128,8 @@ struct ServeCommand: AsyncParsableCommand {
         // First: Swift concurrency on NIO's event loops, as in `tower api` and `tower worker`
         // (the API's intake and the worker's claims, statements and completions stay on a loop;
         // docs/api.md).
-        let threads = try LoopThreads.read(environment, "TOWER_API_THREADS")
-        let onEventLoops = EventLoops.runConcurrency(threads: threads)
+        let loops = try APILoops.read(environment, apiOnly: noWorker)
+        let onEventLoops = EventLoops.runConcurrency(threads: loops.threads)
         let logger = try Logs.bootstrap()
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
@@ -139,7 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
             if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
             try await serve(
                 db, host: host, port: port, configuration: apiConfiguration, worker: workerConfiguration, location: location,
-                loopThreads: onEventLoops ? threads : nil, logger: logger)
+                loops: onEventLoops ? loops : nil, logger: logger)
         }
     }
 
@@ -157,21 +157,25 @@ struct ServeCommand: AsyncParsableCommand {
             : configuration.policy.allowedRepoPrefixes.joined(separator: ", ")
     }
 
-    /// `loopThreads`: the event loops the process runs Swift concurrency on, nil when it runs on
-    /// Dispatch; for the start-up line.
+    /// `loops`: the event loops the process runs Swift concurrency on, nil when it runs on
+    /// Dispatch; the HTTP server runs on them too when `loops.sharedWithHTTP`.
     func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, worker: WorkerConfiguration?,
-        location: DatabaseLocation, loopThreads: Int? = nil, logger: Logger) async throws
+        location: DatabaseLocation, loops concurrencyLoops: APILoops? = nil, logger: Logger) async throws
     {
         let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
         // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
         let api = TowerAPI(
             database: db, configuration: configuration, logger: logger, engine: bridge?.engine, metrics: Telemetry.emit)
-        // The HTTP server's own event loops (`APIConfiguration.httpThreads`). Like NIO's shared
-        // loops they live as long as the process: Hummingbird ends a server's graceful shutdown in
-        // a task of its own that can still use the loop after `run` has returned, and shutting the
-        // loops down here raced with it (NIO's "Cannot schedule tasks on an EventLoop that has
-        // already shut down", a crash under SWIFTNIO_STRICT, about one stop in ten).
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.httpThreads)
+        // The HTTP server's event loops: those Swift concurrency runs on (NIO's shared group,
+        // `APILoops.sharedWithHTTP`), or loops of its own (`APIConfiguration.httpThreads`). Like
+        // NIO's shared loops its own live as long as the process: Hummingbird ends a server's
+        // graceful shutdown in a task of its own that can still use the loop after `run` has
+        // returned, and shutting the loops down here raced with it (NIO's "Cannot schedule tasks
+        // on an EventLoop that has already shut down", a crash under SWIFTNIO_STRICT, about one
+        // stop in ten).
+        let shared = concurrencyLoops?.sharedWithHTTP == true
+        let loops = shared ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: configuration.httpThreads)
+        let httpThreads = shared ? (concurrencyLoops?.threads ?? 1) : configuration.httpThreads
         let app = Application(
             responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
@@ -179,11 +183,12 @@ struct ServeCommand: AsyncParsableCommand {
                 var metadata: Logger.Metadata = [
                     "address": "http://\(host):\(port)", "database": "\(location)",
                     "allowed_repo_prefixes": "\(Self.describe(configuration))",
-                    "auth": "\(Self.describe(configuration.access))", "http_threads": "\(configuration.httpThreads)",
-                    "concurrency": "\(loopThreads == nil ? "dispatch" : "event loops")",
+                    "auth": "\(Self.describe(configuration.access))", "http_threads": "\(httpThreads)",
+                    "http_loops": "\(shared ? "shared with concurrency" : "own")",
+                    "concurrency": "\(concurrencyLoops == nil ? "dispatch" : "event loops")",
                     "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
                 ]
-                if let loopThreads { metadata["api_threads"] = "\(loopThreads)" }
+                if let concurrencyLoops { metadata["api_threads"] = "\(concurrencyLoops.threads)" }
                 logger.info("serving", metadata: metadata)
             }, eventLoopGroupProvider: .shared(loops), logger: logger)
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
@@ -208,8 +213,9 @@ struct APICommand: AsyncParsableCommand {
         abstract: "Run the HTTP API only (no worker), on a database that `tower migrate` has prepared.",
         discussion: """
             The environment of `tower serve`, and TOWER_API_THREADS: the event loops the process runs \
-            Swift concurrency and its PostgreSQL connections on, besides its HTTP loops (default 1; \
-            docs/operations.md).
+            Swift concurrency, its PostgreSQL connections and its HTTP server on (default: one fewer than \
+            the cores, at least one; with TOWER_HTTP_THREADS set the HTTP server has loops of its own and \
+            the default is 1; docs/operations.md).
             """
     )
 
@@ -221,18 +227,45 @@ struct APICommand: AsyncParsableCommand {
         // First, as `tower worker` does: Swift concurrency on NIO's event loops, where the
         // PostgreSQL connections live, so that the intake batcher's transactions and their
         // statements do not cross between Dispatch's threads and NIO's (the api's CPU per
-        // request on PostgreSQL 8 % lower; docs/api.md). Handlers stay on the HTTP server's
-        // own loops (`TOWER_HTTP_THREADS`); what may block runs on `BlockingExecutor`.
-        let threads = try LoopThreads.read(environment, "TOWER_API_THREADS")
-        let onEventLoops = EventLoops.runConcurrency(threads: threads)
+        // request on PostgreSQL 8 % lower; docs/api.md), and the HTTP server on the same loops
+        // (`APILoops`); what may block runs on `BlockingExecutor`.
+        let loops = try APILoops.read(environment, apiOnly: true)
+        let onEventLoops = EventLoops.runConcurrency(threads: loops.threads)
         let logger = try Logs.bootstrap()
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
                 db, host: host, port: port, configuration: configuration, worker: nil, location: location,
-                loopThreads: onEventLoops ? threads : nil, logger: logger)
+                loops: onEventLoops ? loops : nil, logger: logger)
         }
+    }
+}
+
+/// The event loops of an API process: `TOWER_API_THREADS` of them run its Swift concurrency (its
+/// PostgreSQL connections, the intake batcher's transactions, in `tower serve` its worker), and
+/// whether its HTTP server runs on the same loops or on loops of its own (`TOWER_HTTP_THREADS`).
+///
+/// An API-only process (`tower api`, `tower serve --no-worker`) serves HTTP on its concurrency
+/// loops unless `TOWER_HTTP_THREADS` is set: a request, its intake transaction on PostgreSQL and
+/// the answer then stay on one thread, where the handler's loop handed every enqueue to another
+/// thread and took the answer back. On PostgreSQL under `wrk -c 4` 7–17 % more requests for
+/// 10–17 % less of the api's CPU each; on SQLite, whose writer is a thread of its own either
+/// way, no difference (docs/benchmarks.md, thirty-sixth session). Those loops then serve all of
+/// HTTP, so their default is the HTTP server's (one fewer than the cores, at least one). With a
+/// worker in the process (`tower serve`) the HTTP server keeps loops of its own: on one loop
+/// with the worker's claims and completions both answered fewer requests and runs.
+struct APILoops: Sendable {
+    /// `TOWER_API_THREADS`.
+    let threads: Int
+    /// The HTTP server runs on the `threads` loops, not on loops of its own.
+    let sharedWithHTTP: Bool
+
+    static func read(_ environment: [String: String], apiOnly: Bool) throws -> APILoops {
+        let ownHTTPLoops = !(environment["TOWER_HTTP_THREADS"] ?? "").isEmpty
+        let shared = apiOnly && !ownHTTPLoops
+        let threads = try LoopThreads.read(environment, "TOWER_API_THREADS", default: shared ? APIConfiguration.defaultHTTPThreads : 1)
+        return APILoops(threads: threads, sharedWithHTTP: shared)
     }
 }
 

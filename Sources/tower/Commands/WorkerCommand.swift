@@ -234,10 +234,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
 /// The event loops a long-running process runs Swift concurrency and its PostgreSQL connections
 /// on (`EventLoops.runConcurrency`): `TOWER_WORKER_THREADS` for `tower worker`,
-/// `TOWER_API_THREADS` for `tower api` and `tower serve`; one when unset, 1 to 1024.
+/// `TOWER_API_THREADS` for `tower api` and `tower serve` (`APILoops`); `defaultThreads` (one
+/// unless said) when unset, 1 to 1024.
 enum LoopThreads {
-    static func read(_ environment: [String: String], _ variable: String) throws -> Int {
-        guard let text = environment[variable], !text.isEmpty else { return 1 }
+    static func read(_ environment: [String: String], _ variable: String, default defaultThreads: Int = 1) throws -> Int {
+        guard let text = environment[variable], !text.isEmpty else { return defaultThreads }
         guard let threads = Int(text), (1...1024).contains(threads) else {
             throw CommandError("\(variable) must be a number of threads from 1 to 1024, not '\(text)'")
         }
