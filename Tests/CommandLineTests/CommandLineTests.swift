@@ -66,6 +66,33 @@ struct CommandLineTests {
         }
     }
 
+    /// LISTEN holds its connection for as long as it listens: from the pool, a pool of one had
+    /// none left, and the worker claimed nothing and did not stop on SIGTERM either.
+    @Test("a worker on PostgreSQL with DATABASE_POOL_SIZE=1 works its tasks and stops cleanly (LISTEN has a connection of its own)")
+    func workerWithPoolOfOne() async throws {
+        try await withSetup(.postgres) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            var taskIds: [String] = []
+            for number in 1...2 {
+                let created = try await tower(setup, "enqueue", "--objective", "Task number \(number)", "--operation", "ops", "--repo", "myorg/x")
+                #expect(created.status == 0, "\(created)")
+                taskIds.append(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let log = try logFile(setup, "worker")
+            defer { try? FileManager.default.removeItem(at: log.url) }
+            let worker = try start(
+                setup, ["worker", "--concurrency", "2", "--poll-interval", "0.2"], environment: ["DATABASE_POOL_SIZE": "1"], log: log)
+            for taskId in taskIds {
+                try await log.require("task \(taskId) finished") { $0.contains("run finished") && $0.contains(taskId) }
+            }
+            #expect(try await stop(worker), "SIGTERM ends the worker cleanly")
+            for taskId in taskIds {
+                let task = try json(await tower(setup, "tasks", "show", taskId, "--json").stdout)
+                #expect(task["status"] == "completed", "\(task)")
+            }
+        }
+    }
+
     @Test("migrate, enqueue, list, show, cancel, a worker, runs show and trace: one task followed with tower alone",
         arguments: Dialect.allCases)
     func followOneTask(_ dialect: Dialect) async throws {

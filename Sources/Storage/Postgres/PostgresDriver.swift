@@ -252,14 +252,27 @@ public final class PostgresDriver: DatabaseDriver {
     }
 
     /// Calls `handler` for every notification on `channel` until the calling task is cancelled.
-    /// Holds one pooled connection while it listens.
+    ///
+    /// On a connection of its own, outside the pool (the "one more" of `DATABASE_POOL_SIZE`,
+    /// docs/operations.md): LISTEN holds its connection for as long as it listens, and taken from
+    /// a pool of one it left none for the claims it wakes; such a worker claimed nothing and did
+    /// not stop on SIGTERM either.
     public func listen(channel: String, _ handler: @escaping @Sendable () async -> Void) async throws {
-        try await client.withConnection { connection in
+        let connection = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(), id: Self.listenConnectionId, logger: logger)
+        do {
             try await connection.listen(on: channel) { notifications in
                 for try await _ in notifications { await handler() }
             }
+        } catch {
+            try? await connection.close()
+            throw error
         }
+        try? await connection.close()
     }
+
+    /// The id PostgresNIO logs for a LISTEN connection (the pool numbers its own from 0).
+    private static let listenConnectionId = -1
 
     public func close() async {
         watchdogTask.cancel()
