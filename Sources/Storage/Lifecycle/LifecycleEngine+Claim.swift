@@ -33,12 +33,57 @@ extension LifecycleEngine {
     }
 
     /// A task claimed and pinned: its Issue, the context it runs under and its new Run.
+    ///
+    /// A value, its five objects kept in one immutable box (as `Completion`'s): a claim is held
+    /// by the worker's slot, its run recorder, its completion and the engine, and each copy of a
+    /// plain struct retained and released every string and array of the task row, the Issue, the
+    /// packet, the snapshot and the Run. A copy now retains the box; a change makes a new one.
     public struct Claim: Sendable {
-        public var task: TaskRecord
-        public var issue: Issue
-        public var packet: ContextPacket
-        public var snapshot: ConstraintSnapshot
-        public var run: Run
+        private struct Fields: Sendable {
+            var task: TaskRecord
+            var issue: Issue
+            var packet: ContextPacket
+            var snapshot: ConstraintSnapshot
+            var run: Run
+        }
+
+        private final class Box: Sendable {
+            let fields: Fields
+            init(_ fields: Fields) { self.fields = fields }
+        }
+
+        private var box: Box
+
+        private mutating func change(_ edit: (inout Fields) -> Void) {
+            var fields = box.fields
+            edit(&fields)
+            box = Box(fields)
+        }
+
+        public var task: TaskRecord {
+            get { box.fields.task }
+            set { change { $0.task = newValue } }
+        }
+        public var issue: Issue {
+            get { box.fields.issue }
+            set { change { $0.issue = newValue } }
+        }
+        public var packet: ContextPacket {
+            get { box.fields.packet }
+            set { change { $0.packet = newValue } }
+        }
+        public var snapshot: ConstraintSnapshot {
+            get { box.fields.snapshot }
+            set { change { $0.snapshot = newValue } }
+        }
+        public var run: Run {
+            get { box.fields.run }
+            set { change { $0.run = newValue } }
+        }
+
+        public init(task: TaskRecord, issue: Issue, packet: ContextPacket, snapshot: ConstraintSnapshot, run: Run) {
+            box = Box(Fields(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run))
+        }
     }
 
     /// Claims up to `limit` queued tasks, oldest first (`queued → running`), and in the same
@@ -159,7 +204,8 @@ extension LifecycleTransaction {
             }
             tasks.append(task)
         }
-        var claims: [LifecycleEngine.Claim] = []
+        // Each claim's parts, made into a `Claim` once its Issue's final runs and status are known.
+        var parts: [(task: TaskRecord, issue: Issue, packet: ContextPacket, snapshot: ConstraintSnapshot, run: Run)] = []
         var runsByIssue: [String: [Ref]] = [:]
         for task in tasks {
             guard let issueId = task.cwomIssueId, let issue = issues[issueId] else {
@@ -181,9 +227,9 @@ extension LifecycleTransaction {
                     ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
                     note: "Run created for task \(task.id)", traceId: task.traceId))
             runsByIssue[issueId, default: issue.runs].append(run.ref)
-            claims.append(LifecycleEngine.Claim(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run))
+            parts.append((task, issue, packet, snapshot, run))
         }
-        later(RunRepository.insertStatements(claims.map(\.run)))
+        later(RunRepository.insertStatements(parts.map(\.run)))
         // The Issues follow their tasks to `running`: one guarded statement per status they come from.
         var following: Set<String> = []
         let movable = runsByIssue.keys.compactMap { issues[$0] }.filter { Lifecycle.issue.allows($0.status, .running) }
@@ -192,7 +238,7 @@ extension LifecycleTransaction {
                 group.map { ($0.id, runsByIssue[$0.id] ?? $0.runs, Array((runsByIssue[$0.id] ?? []).dropFirst($0.runs.count))) },
                 to: .running, expected: from, at: now)
             for issue in group where written.contains(issue.id) {
-                let trace = claims.first { $0.issue.id == issue.id }?.task.traceId
+                let trace = parts.first { $0.issue.id == issue.id }?.task.traceId
                 try moved(Lifecycle.issue, issue.id, [from, .running], traceId: trace)
             }
             following.formUnion(written)
@@ -203,10 +249,11 @@ extension LifecycleTransaction {
                 try await store.issues.appendRun(issueId, run, at: now)
             }
         }
-        for index in claims.indices {
-            let issueId = claims[index].issue.id
-            claims[index].issue.runs = runsByIssue[issueId] ?? claims[index].issue.runs
-            if following.contains(issueId) { claims[index].issue.status = .running }
+        let claims = parts.map { part in
+            var issue = part.issue
+            issue.runs = runsByIssue[issue.id] ?? issue.runs
+            if following.contains(issue.id) { issue.status = .running }
+            return LifecycleEngine.Claim(task: part.task, issue: issue, packet: part.packet, snapshot: part.snapshot, run: part.run)
         }
         later(sql.adoptedIssueStatements(adopted))
         return claims

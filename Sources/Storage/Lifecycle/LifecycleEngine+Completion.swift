@@ -25,45 +25,112 @@ public struct ReviewPolicy: Sendable {
 
 extension LifecycleEngine {
     /// The end of an attempt, as the worker (or agent) that ran it reports it.
+    ///
+    /// A value, its fields kept in one immutable box: a completion travels by value from the
+    /// executor through the worker, the completer's batch and the engine, and as a plain struct of
+    /// a dozen fields (the claim's task, Issue, packet, snapshot and Run among them) each of those
+    /// copies retained and released every string and array inside it, about 2 % of a worker's CPU
+    /// in a PostgreSQL drain (docs/benchmarks.md). A copy now retains the box; a change (rare)
+    /// makes a new one.
     public struct Completion: Sendable {
-        public var claim: Claim
+        private struct Fields: Sendable {
+            var claim: Claim
+            var holder: String
+            var outcome: AttemptOutcome
+            var message: String?
+            var failureCategory: FailureCategory
+            var result: JSONValue?
+            var tracePath: String?
+            var telemetry: Telemetry
+            var cost: Cost
+            var outputs: RunOutputs
+            var artifacts: [Artifact]
+            var evidence: EvidencePack?
+            var retryable: Bool
+        }
+
+        private final class Box: Sendable {
+            let fields: Fields
+            init(_ fields: Fields) { self.fields = fields }
+        }
+
+        private var box: Box
+
+        private mutating func change(_ edit: (inout Fields) -> Void) {
+            var fields = box.fields
+            edit(&fields)
+            box = Box(fields)
+        }
+
+        public var claim: Claim {
+            get { box.fields.claim }
+            set { change { $0.claim = newValue } }
+        }
         /// The lease holder: the write is guarded on it, the attempt and `running`.
-        public var holder: String
-        public var outcome: AttemptOutcome
-        public var message: String?
-        public var failureCategory: FailureCategory
+        public var holder: String {
+            get { box.fields.holder }
+            set { change { $0.holder = newValue } }
+        }
+        public var outcome: AttemptOutcome {
+            get { box.fields.outcome }
+            set { change { $0.outcome = newValue } }
+        }
+        public var message: String? {
+            get { box.fields.message }
+            set { change { $0.message = newValue } }
+        }
+        public var failureCategory: FailureCategory {
+            get { box.fields.failureCategory }
+            set { change { $0.failureCategory = newValue } }
+        }
         /// `tasks.result` and `tasks.trace_path`.
-        public var result: JSONValue?
-        public var tracePath: String?
-        public var telemetry: Telemetry
-        public var cost: Cost
-        public var outputs: RunOutputs
+        public var result: JSONValue? {
+            get { box.fields.result }
+            set { change { $0.result = newValue } }
+        }
+        public var tracePath: String? {
+            get { box.fields.tracePath }
+            set { change { $0.tracePath = newValue } }
+        }
+        public var telemetry: Telemetry {
+            get { box.fields.telemetry }
+            set { change { $0.telemetry = newValue } }
+        }
+        public var cost: Cost {
+            get { box.fields.cost }
+            set { change { $0.cost = newValue } }
+        }
+        public var outputs: RunOutputs {
+            get { box.fields.outputs }
+            set { change { $0.outputs = newValue } }
+        }
         /// Every output of the Run, the trace folder included; recorded whatever the outcome.
-        public var artifacts: [Artifact]
+        public var artifacts: [Artifact] {
+            get { box.fields.artifacts }
+            set { change { $0.artifacts = newValue } }
+        }
         /// The prover's evidence pack (dropped when the attempt ends cancelled).
-        public var evidence: EvidencePack?
+        public var evidence: EvidencePack? {
+            get { box.fields.evidence }
+            set { change { $0.evidence = newValue } }
+        }
         /// The executor says the failure is transient (exit 75, `"retryable": true`): the task is
         /// queued again while it has attempts left (`RetryPolicy`).
-        public var retryable: Bool
+        public var retryable: Bool {
+            get { box.fields.retryable }
+            set { change { $0.retryable = newValue } }
+        }
 
         public init(claim: Claim, holder: String, outcome: AttemptOutcome, message: String? = nil,
             failureCategory: FailureCategory = .runtime, result: JSONValue? = nil, tracePath: String? = nil,
             telemetry: Telemetry, cost: Cost = Cost(), outputs: RunOutputs = RunOutputs(), artifacts: [Artifact] = [],
             evidence: EvidencePack? = nil, retryable: Bool = false)
         {
-            self.retryable = retryable
-            self.claim = claim
-            self.holder = holder
-            self.outcome = outcome
-            self.message = message
-            self.failureCategory = failureCategory
-            self.result = result
-            self.tracePath = tracePath
-            self.telemetry = telemetry
-            self.cost = cost
-            self.outputs = outputs
-            self.artifacts = artifacts
-            self.evidence = evidence
+            box = Box(
+                Fields(
+                    claim: claim, holder: holder, outcome: outcome, message: message, failureCategory: failureCategory,
+                    result: result, tracePath: tracePath, telemetry: telemetry, cost: cost, outputs: outputs,
+                    artifacts: artifacts, evidence: evidence, retryable: retryable))
         }
     }
 
@@ -242,20 +309,37 @@ extension LifecycleTransaction {
         return true
     }
 
-    /// One attempt's end as the engine will write it.
-    struct Ending {
-        var completion: LifecycleEngine.Completion
+    /// One attempt's end as the engine will write it. A class, and immutable: the batch's endings
+    /// are filtered and walked a dozen times, and a struct holding the completion, the task row
+    /// and the Run was copied field by field at each step (a retain or release for every string
+    /// and array inside, 1.5 % of a worker's CPU in a PostgreSQL drain, docs/benchmarks.md).
+    final class Ending {
+        let completion: LifecycleEngine.Completion
         /// The outcome as written: `canceled` when the task's cancellation was requested.
-        var outcome: AttemptOutcome
-        var task: TaskRecord
-        var run: Run
-        var runPath: [Status]
+        let outcome: AttemptOutcome
+        let task: TaskRecord
+        let run: Run
+        let runPath: [Status]
         /// Where the Issue goes from `running`: where the Run ends, or `ready` for the next attempt.
-        var issueStatus: Status
-        var evidence: EvidencePack?
-        var review: ReviewDecision?
+        let issueStatus: Status
+        let evidence: EvidencePack?
+        let review: ReviewDecision?
         /// The note of the task's move.
-        var note: String?
+        let note: String?
+
+        init(completion: LifecycleEngine.Completion, outcome: AttemptOutcome, task: TaskRecord, run: Run, runPath: [Status],
+            issueStatus: Status, evidence: EvidencePack?, review: ReviewDecision?, note: String?)
+        {
+            self.completion = completion
+            self.outcome = outcome
+            self.task = task
+            self.run = run
+            self.runPath = runPath
+            self.issueStatus = issueStatus
+            self.evidence = evidence
+            self.review = review
+            self.note = note
+        }
     }
 
     /// See `LifecycleEngine.complete(_:policy:)`: a fixed number of statements for the batch,
