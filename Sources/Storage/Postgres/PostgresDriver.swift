@@ -426,12 +426,13 @@ struct PostgresSession: DatabaseSession {
     /// Sends one statement as it is.
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue]) async throws(StorageError) -> [SQLRow] {
-        let binds = try StorageError.storable(values)
+        let name = statements.name(for: sql, binds: values.count)
+        let bindings = try Self.bindings(values, asText: name != nil)
         let connection = self.connection
         let logger = self.logger
         do {
-            if let name = statements.name(for: sql, binds: binds.count) {
-                let statement = NamedStatement(bindings: Self.bindings(binds, asText: true))
+            if let name {
+                let statement = NamedStatement(bindings: bindings)
                 do {
                     let rows = try await withDeadline(sql) {
                         try await NamedStatement.$current.withValue((name, sql)) {
@@ -445,7 +446,7 @@ struct PostgresSession: DatabaseSession {
                     throw error
                 }
             }
-            let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds, asText: false))
+            let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
             return try await withDeadline(sql) { try await Self.collect(connection.query(query, logger: logger)) }
         } catch let error as PSQLError {
             throw PostgresDriver.map(error)
@@ -475,9 +476,12 @@ struct PostgresSession: DatabaseSession {
     /// it from the context (one statement fits `json` and `jsonb` columns, legacy enum columns and
     /// plain text). Prepared statements (`asText`) send every value as text with the same declared
     /// types (see `TypedText`).
-    static func bindings(_ binds: [SQLValue], asText: Bool) -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: binds.count)
-        for value in binds {
+    static func bindings(_ values: [SQLValue], asText: Bool) throws(StorageError) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: values.count)
+        for original in values {
+            // Made storable one by one, straight into the bindings: `StorageError.storable` on the
+            // whole array copied it (a retain of every string) for each statement.
+            let value = try StorageError.storable(original) ?? original
             switch value {
             case .null: bindings.appendNull()
             case .int(let i):
