@@ -34,10 +34,10 @@ extension LifecycleEngine {
 
     /// A task claimed and pinned: its Issue, the context it runs under and its new Run.
     ///
-    /// A value, its five objects kept in one immutable box (as `Completion`'s): a claim is held
-    /// by the worker's slot, its run recorder, its completion and the engine, and each copy of a
-    /// plain struct retained and released every string and array of the task row, the Issue, the
-    /// packet, the snapshot and the Run. A copy now retains the box; a change makes a new one.
+    /// A value, its five objects kept in one `Boxed`: a claim is held by the worker's slot, its
+    /// run recorder, its completion and the engine, and each copy of a plain struct retained and
+    /// released every string and array of the task row, the Issue, the packet, the snapshot and
+    /// the Run.
     public struct Claim: Sendable {
         private struct Fields: Sendable {
             var task: TaskRecord
@@ -47,42 +47,31 @@ extension LifecycleEngine {
             var run: Run
         }
 
-        private final class Box: Sendable {
-            let fields: Fields
-            init(_ fields: Fields) { self.fields = fields }
-        }
-
-        private var box: Box
-
-        private mutating func change(_ edit: (inout Fields) -> Void) {
-            var fields = box.fields
-            edit(&fields)
-            box = Box(fields)
-        }
+        private var boxed: Boxed<Fields>
 
         public var task: TaskRecord {
-            get { box.fields.task }
-            set { change { $0.task = newValue } }
+            get { boxed.fields.task }
+            set { boxed.change { $0.task = newValue } }
         }
         public var issue: Issue {
-            get { box.fields.issue }
-            set { change { $0.issue = newValue } }
+            get { boxed.fields.issue }
+            set { boxed.change { $0.issue = newValue } }
         }
         public var packet: ContextPacket {
-            get { box.fields.packet }
-            set { change { $0.packet = newValue } }
+            get { boxed.fields.packet }
+            set { boxed.change { $0.packet = newValue } }
         }
         public var snapshot: ConstraintSnapshot {
-            get { box.fields.snapshot }
-            set { change { $0.snapshot = newValue } }
+            get { boxed.fields.snapshot }
+            set { boxed.change { $0.snapshot = newValue } }
         }
         public var run: Run {
-            get { box.fields.run }
-            set { change { $0.run = newValue } }
+            get { boxed.fields.run }
+            set { boxed.change { $0.run = newValue } }
         }
 
         public init(task: TaskRecord, issue: Issue, packet: ContextPacket, snapshot: ConstraintSnapshot, run: Run) {
-            box = Box(Fields(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run))
+            boxed = Boxed(Fields(task: task, issue: issue, packet: packet, snapshot: snapshot, run: run))
         }
     }
 

@@ -26,12 +26,11 @@ public struct ReviewPolicy: Sendable {
 extension LifecycleEngine {
     /// The end of an attempt, as the worker (or agent) that ran it reports it.
     ///
-    /// A value, its fields kept in one immutable box: a completion travels by value from the
-    /// executor through the worker, the completer's batch and the engine, and as a plain struct of
-    /// a dozen fields (the claim's task, Issue, packet, snapshot and Run among them) each of those
-    /// copies retained and released every string and array inside it, about 2 % of a worker's CPU
-    /// in a PostgreSQL drain (docs/benchmarks.md). A copy now retains the box; a change (rare)
-    /// makes a new one.
+    /// A value, its fields kept in one `Boxed`: a completion travels by value from the executor
+    /// through the worker, the completer's batch and the engine, and as a plain struct of a dozen
+    /// fields (the claim's task, Issue, packet, snapshot and Run among them) each of those copies
+    /// retained and released every string and array inside it, about 2 % of a worker's CPU in a
+    /// PostgreSQL drain (docs/benchmarks.md).
     public struct Completion: Sendable {
         private struct Fields: Sendable {
             var claim: Claim
@@ -49,76 +48,65 @@ extension LifecycleEngine {
             var retryable: Bool
         }
 
-        private final class Box: Sendable {
-            let fields: Fields
-            init(_ fields: Fields) { self.fields = fields }
-        }
-
-        private var box: Box
-
-        private mutating func change(_ edit: (inout Fields) -> Void) {
-            var fields = box.fields
-            edit(&fields)
-            box = Box(fields)
-        }
+        private var boxed: Boxed<Fields>
 
         public var claim: Claim {
-            get { box.fields.claim }
-            set { change { $0.claim = newValue } }
+            get { boxed.fields.claim }
+            set { boxed.change { $0.claim = newValue } }
         }
         /// The lease holder: the write is guarded on it, the attempt and `running`.
         public var holder: String {
-            get { box.fields.holder }
-            set { change { $0.holder = newValue } }
+            get { boxed.fields.holder }
+            set { boxed.change { $0.holder = newValue } }
         }
         public var outcome: AttemptOutcome {
-            get { box.fields.outcome }
-            set { change { $0.outcome = newValue } }
+            get { boxed.fields.outcome }
+            set { boxed.change { $0.outcome = newValue } }
         }
         public var message: String? {
-            get { box.fields.message }
-            set { change { $0.message = newValue } }
+            get { boxed.fields.message }
+            set { boxed.change { $0.message = newValue } }
         }
         public var failureCategory: FailureCategory {
-            get { box.fields.failureCategory }
-            set { change { $0.failureCategory = newValue } }
+            get { boxed.fields.failureCategory }
+            set { boxed.change { $0.failureCategory = newValue } }
         }
         /// `tasks.result` and `tasks.trace_path`.
         public var result: JSONValue? {
-            get { box.fields.result }
-            set { change { $0.result = newValue } }
+            get { boxed.fields.result }
+            set { boxed.change { $0.result = newValue } }
         }
         public var tracePath: String? {
-            get { box.fields.tracePath }
-            set { change { $0.tracePath = newValue } }
+            get { boxed.fields.tracePath }
+            set { boxed.change { $0.tracePath = newValue } }
         }
         public var telemetry: Telemetry {
-            get { box.fields.telemetry }
-            set { change { $0.telemetry = newValue } }
+            get { boxed.fields.telemetry }
+            set { boxed.change { $0.telemetry = newValue } }
         }
         public var cost: Cost {
-            get { box.fields.cost }
-            set { change { $0.cost = newValue } }
+            get { boxed.fields.cost }
+            set { boxed.change { $0.cost = newValue } }
         }
         public var outputs: RunOutputs {
-            get { box.fields.outputs }
-            set { change { $0.outputs = newValue } }
+            get { boxed.fields.outputs }
+            set { boxed.change { $0.outputs = newValue } }
         }
         /// Every output of the Run, the trace folder included; recorded whatever the outcome.
         public var artifacts: [Artifact] {
-            get { box.fields.artifacts }
-            set { change { $0.artifacts = newValue } }
+            get { boxed.fields.artifacts }
+            set { boxed.change { $0.artifacts = newValue } }
         }
         /// The prover's evidence pack (dropped when the attempt ends cancelled).
         public var evidence: EvidencePack? {
-            get { box.fields.evidence }
-            set { change { $0.evidence = newValue } }
+            get { boxed.fields.evidence }
+            set { boxed.change { $0.evidence = newValue } }
         }
         /// The executor says the failure is transient (exit 75, `"retryable": true`): the task is
         /// queued again while it has attempts left (`RetryPolicy`).
         public var retryable: Bool {
-            get { box.fields.retryable }
-            set { change { $0.retryable = newValue } }
+            get { boxed.fields.retryable }
+            set { boxed.change { $0.retryable = newValue } }
         }
 
         public init(claim: Claim, holder: String, outcome: AttemptOutcome, message: String? = nil,
@@ -126,7 +114,7 @@ extension LifecycleEngine {
             telemetry: Telemetry, cost: Cost = Cost(), outputs: RunOutputs = RunOutputs(), artifacts: [Artifact] = [],
             evidence: EvidencePack? = nil, retryable: Bool = false)
         {
-            box = Box(
+            boxed = Boxed(
                 Fields(
                     claim: claim, holder: holder, outcome: outcome, message: message, failureCategory: failureCategory,
                     result: result, tracePath: tracePath, telemetry: telemetry, cost: cost, outputs: outputs,
