@@ -115,3 +115,22 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test("tower bench refuses a database that already holds tasks, and says how to give it an empty one",
+        arguments: Dialect.allCases)
+    func benchNeedsAnEmptyDatabase(_ dialect: Dialect) async throws {
+        try await withSetup(dialect) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            #expect(try await tower(setup, "enqueue", "--objective", "Left by an earlier run", "--operation", "docs", "--repo", "myorg/x").status == 0)
+            let url = try #require(setup.environment["DATABASE_URL"])
+            let refused = try await tower(
+                setup, "bench", "--mode", "burn-down", "--tasks", "5", "--workers", "1", "--concurrency", "1", "--path", "storage",
+                "--idle-samples", "0", "--trace-root", setup.traceRoot.path, "--database-url", url)
+            #expect(refused.status != 0, "\(refused)")
+            #expect(refused.stderr.contains("already holds 1 task ("), "\(refused)")
+            #expect(refused.stderr.contains("give it a new schema"), "\(refused)")
+            #expect(!refused.stdout.contains("burn-down:"), "no figure is printed: \(refused.stdout)")
+        }
+    }
+}

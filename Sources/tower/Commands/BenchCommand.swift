@@ -118,6 +118,15 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             try await opened.migrator(logger: logger).migrate()
         }
+        // Every figure reads the tasks table as a whole (a drain's first start and its completions,
+        // the latencies): an earlier run's tasks would be taken for this run's, and a second run on
+        // the same schema printed the first one's figures.
+        let earlier = try await opened.read { try await $0.tasks.countByStatus() }.values.reduce(0, +)
+        guard earlier == 0 else {
+            throw CommandError(
+                "tower bench measures on an empty database, and \(location) already holds \(earlier == 1 ? "1 task" : "\(earlier) tasks") (an earlier run's?): "
+                    + "give it a new schema (…?search_path=<new>) or a new SQLite file, or no --database-url for a scratch database of its own")
+        }
         // Every statement is counted, by the engine operation that sent it.
         let counting = CountingDriver(opened.driver)
         let db = Database(driver: counting, location: location)
