@@ -134,3 +134,14 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test("tower bench refuses counts that would measure nothing or wait for ever", arguments: ["--tasks", "--clients", "--concurrency", "--workers"])
+    func benchRefusesZero(_ flag: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            let refused = try await tower(setup, "bench", "--mode", "burn-down", flag, "0", "--idle-samples", "0")
+            #expect(refused.status != 0, "\(refused)")
+            #expect(refused.stderr.contains("\(flag) must be at least 1"), "\(refused)")
+        }
+    }
+}

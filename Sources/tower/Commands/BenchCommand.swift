@@ -73,6 +73,11 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         guard path == "http" || path == "storage" else { throw ValidationError("--path must be http or storage") }
         guard mode == "mixed" || mode == "burn-down" else { throw ValidationError("--mode must be mixed or burn-down") }
+        // Zero of any of these measured nothing, or waited for ever (no worker process drains a backlog).
+        for (flag, value) in [("--tasks", tasks), ("--clients", clients), ("--concurrency", concurrency), ("--workers", workers)] where value < 1 {
+            throw ValidationError("\(flag) must be at least 1")
+        }
+        guard idleSamples >= 0 else { throw ValidationError("--idle-samples must be 0 or more") }
         if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
         guard ceilingBatch >= 1 else { throw ValidationError("--ceiling-batch must be at least 1") }
         guard backlog >= 0 else { throw ValidationError("--backlog must be 0 or more") }
