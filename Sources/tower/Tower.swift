@@ -27,6 +27,26 @@ struct CommandError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
+/// A port to listen on, from a flag or the environment, checked once at start: NIO keeps only the
+/// low 16 bits of a number, so `--port 70000` bound 4464 without a word.
+enum ListenPort {
+    /// `value` (from `source`, a flag or a variable) when it is a port: 1–65535, or 0 ("any free
+    /// port", the log names the one bound) where `anyAllowed`.
+    static func checked(_ value: Int, from source: String, anyAllowed: Bool) throws -> Int {
+        let lowest = anyAllowed ? 0 : 1
+        guard (lowest...65535).contains(value) else { throw CommandError("\(source) must be a port number (\(lowest)-65535), not \(value)") }
+        return value
+    }
+
+    /// The same for text from the environment.
+    static func parsed(_ text: String, from source: String, anyAllowed: Bool) throws -> Int {
+        guard let value = Int(text) else {
+            throw CommandError("\(source) must be a port number (\(anyAllowed ? 0 : 1)-65535), not '\(text)'")
+        }
+        return try checked(value, from: source, anyAllowed: anyAllowed)
+    }
+}
+
 /// Runs a service group. An HTTP listener that cannot bind stops the group (the worker drains)
 /// and is reported with its address instead of NIO's bare `bind(…)` message.
 func runServices(_ group: ServiceGroup, listeningOn address: String) async throws {

@@ -299,6 +299,25 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a port out of range, from a flag or the environment, stops the command with a message that names it (NIO bound 70000 as 4464)",
+        arguments: [
+            (["api", "--port", "70000"], [String: String](), "--port must be a port number (0-65535), not 70000"),
+            (["serve", "--port", "65536"], [:], "--port must be a port number (0-65535), not 65536"),
+            (["api"], ["API_PORT": "70000"], "API_PORT must be a port number (0-65535), not 70000"),
+            (["worker", "--metrics-port", "0"], [:], "--metrics-port must be a port number (1-65535), not 0"),
+            (["worker"], ["WORKER_METRICS_PORT": "99999"], "WORKER_METRICS_PORT must be a port number (1-65535), not 99999"),
+        ])
+    func portOutOfRange(_ arguments: [String], _ settings: [String: String], _ message: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let environment = setup.environment.merging(settings) { _, new in new }
+            let outcome = try await TowerBinary.run(arguments, environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status != 0, "\(outcome)")
+            #expect(outcome.stderr.contains(message), "\(outcome)")
+        }
+    }
+
     @Test("backfill: a dry run, progress lines with rate and ETA, a report by status and repo, then nothing to do",
         arguments: Dialect.allCases)
     func backfill(_ dialect: Dialect) async throws {

@@ -27,12 +27,9 @@ struct APIOptions: ParsableArguments {
         let host = host ?? environment["API_HOST"] ?? "127.0.0.1"
         let port: Int
         if let flag = self.port {
-            port = flag
+            port = try ListenPort.checked(flag, from: "--port", anyAllowed: true)
         } else if let text = environment["API_PORT"] {
-            guard let value = Int(text), (0...65535).contains(value) else {
-                throw CommandError("API_PORT must be a port number (0-65535), not '\(text)'")
-            }
-            port = value
+            port = try ListenPort.parsed(text, from: "API_PORT", anyAllowed: true)
         } else {
             port = 8000
         }

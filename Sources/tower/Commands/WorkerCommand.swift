@@ -177,12 +177,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = try Logs.bootstrap()
         let configuration = try worker.configuration(environment: environment)
         let location = try database.location()
-        var port = metricsPort
+        var port = try metricsPort.map { try ListenPort.checked($0, from: "--metrics-port", anyAllowed: false) }
         if port == nil, let text = environment["WORKER_METRICS_PORT"], !text.isEmpty {
-            guard let value = Int(text), (1...65535).contains(value) else {
-                throw CommandError("WORKER_METRICS_PORT must be a port number (1-65535), not '\(text)'")
-            }
-            port = value
+            port = try ListenPort.parsed(text, from: "WORKER_METRICS_PORT", anyAllowed: false)
         }
         // The same keys as the API: with keys configured, /metrics needs a read key unless
         // TOWER_METRICS_PUBLIC=true.
