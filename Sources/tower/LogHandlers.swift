@@ -58,7 +58,7 @@ enum Logs {
     /// `LOG_FORMAT=json`; `LOG_LEVEL` (trace, debug, info, notice, warning, error, critical).
     /// Refuses an unknown `LOG_LEVEL` or `LOG_FORMAT` (Python's names `WARN` and `FATAL` are
     /// accepted, as the legacy service did).
-    static func bootstrap() throws -> Logger {
+    static func bootstrap() throws {
         let environment = ProcessInfo.processInfo.environment
         let level = try Self.level(environment["LOG_LEVEL"])
         let format = environment["LOG_FORMAT"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
@@ -70,7 +70,6 @@ enum Logs {
         LoggingSystem.bootstrap { label in
             LineLogHandler(label: label, format: json ? .json : .text, level: level)
         }
-        return Logger(label: "tower")
     }
 
     static func level(_ value: String?) throws -> Logger.Level {

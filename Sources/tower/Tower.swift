@@ -19,6 +19,26 @@ struct Tower: AsyncParsableCommand {
             TasksCommand.self, RunsCommand.self, TraceCommand.self, KeysCommand.self, MCPCommand.self, PruneCommand.self, BenchCommand.self, SchemaCommand.self,
         ]
     )
+
+    /// ArgumentParser's own `main`, with one step between parsing and running: logging (and
+    /// metrics) set up from `LOG_LEVEL` and `LOG_FORMAT` for every command that can log, so that
+    /// `tower enqueue` or `tower tasks list` honour them as `tower serve` does (they wrote
+    /// swift-log's default info lines before). Those are the asynchronous ones; the synchronous
+    /// ones (`keys`, `schema`, and ArgumentParser's help) write no log line, and help still
+    /// answers when a setting is wrong.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try Logs.bootstrap()
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// A failure the command line reports as `Error: <message>` with exit code 1 (no usage text).

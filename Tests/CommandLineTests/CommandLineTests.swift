@@ -299,6 +299,31 @@ struct CommandLineTests {
         }
     }
 
+    @Test("LOG_LEVEL and LOG_FORMAT hold for every command that logs (tower enqueue wrote swift-log's default info lines), and help answers whatever they say")
+    func loggingSettingsForEveryCommand() async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let enqueue = ["enqueue", "--objective", "Log or not", "--operation", "docs", "--repo", "myorg/x"]
+            let quiet = try await TowerBinary.run(enqueue, environment: setup.environment.merging(["LOG_LEVEL": "warning"]) { _, new in new })
+            #expect(quiet.status == 0, "\(quiet)")
+            #expect(!quiet.stderr.contains("task enqueued"), "no info line at LOG_LEVEL=warning: \(quiet.stderr)")
+
+            let json = try await TowerBinary.run(
+                enqueue, environment: setup.environment.merging(["LOG_LEVEL": "info", "LOG_FORMAT": "json"]) { _, new in new })
+            #expect(json.status == 0, "\(json)")
+            let line = try #require(json.stderr.split(separator: "\n").first { $0.contains("task enqueued") }, "\(json.stderr)")
+            let object = try self.json(String(line))
+            #expect(object["message"]?.stringValue == "task enqueued" && object["level"]?.stringValue == "info", "\(line)")
+            #expect(object["task_id"]?.stringValue == json.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "\(line)")
+
+            let wrong = setup.environment.merging(["LOG_LEVEL": "loud"]) { _, new in new }
+            let refused = try await TowerBinary.run(["tasks", "list"], environment: wrong)
+            #expect(refused.status != 0 && refused.stderr.contains("LOG_LEVEL must be one of"), "\(refused)")
+            let help = try await TowerBinary.run(["tasks", "list", "--help"], environment: wrong)
+            #expect(help.status == 0 && help.stdout.contains("List tasks"), "\(help)")
+        }
+    }
+
     @Test("a port out of range, from a flag or the environment, stops the command with a message that names it (NIO bound 70000 as 4464)",
         arguments: [
             (["api", "--port", "70000"], [String: String](), "--port must be a port number (0-65535), not 70000"),

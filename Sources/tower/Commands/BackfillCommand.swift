@@ -26,7 +26,7 @@ struct BackfillCommand: AsyncParsableCommand {
     @Flag(help: "Print the final report as JSON.") var json = false
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let (batchSize, dryRun, json) = (batchSize, dryRun, json)
         let report = try await database.withDatabase(logger: logger) { db -> BackfillReport? in
             let backfill = Backfill(database: db, batchSize: batchSize, dryRun: dryRun, logger: logger)

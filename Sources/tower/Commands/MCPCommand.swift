@@ -25,7 +25,7 @@ struct MCPCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let environment = ProcessInfo.processInfo.environment
         let workerConfiguration = try worker.configuration(environment: environment)
         let accessConfiguration = try APIOptions.access(environment)

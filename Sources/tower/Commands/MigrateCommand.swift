@@ -53,7 +53,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var status = false
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let location = try database.location()
         try await database.withDatabase(requireCurrentSchema: false, logger: logger) { db in
             let migrator = db.migrator(logger: logger)

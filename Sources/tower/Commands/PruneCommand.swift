@@ -1,6 +1,7 @@
 import ArgumentParser
 import CWOM
 import Foundation
+import Logging
 import Storage
 import Worker
 
@@ -35,7 +36,7 @@ struct PruneCommand: AsyncParsableCommand {
     var batchSize = 200
 
     func run() async throws {
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let environment = ProcessInfo.processInfo.environment
         var options: Retention.Options
         if let olderThan {

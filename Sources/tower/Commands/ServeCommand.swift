@@ -127,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
         // docs/api.md).
         let loops = try APILoops.read(environment, apiOnly: noWorker)
         let onEventLoops = EventLoops.runConcurrency(threads: loops.threads)
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
         let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
@@ -228,7 +228,7 @@ struct APICommand: AsyncParsableCommand {
         // (`APILoops`); what may block runs on `BlockingExecutor`.
         let loops = try APILoops.read(environment, apiOnly: true)
         let onEventLoops = EventLoops.runConcurrency(threads: loops.threads)
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in

@@ -174,7 +174,7 @@ struct WorkerCommand: AsyncParsableCommand {
         // timers do not change threads (docs/worker.md, "Where a worker's code runs").
         let threads = try LoopThreads.read(environment, "TOWER_WORKER_THREADS")
         let onEventLoops = EventLoops.runConcurrency(threads: threads)
-        let logger = try Logs.bootstrap()
+        let logger = Logger(label: "tower")
         let configuration = try worker.configuration(environment: environment)
         let location = try database.location()
         var port = try metricsPort.map { try ListenPort.checked($0, from: "--metrics-port", anyAllowed: false) }
