@@ -299,6 +299,22 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a filter or a count that would list or do nothing by mistake is refused with the values it takes",
+        arguments: [
+            (["tasks", "list", "--status", "done"], "--status takes pending, queued, running, completed, failed, cancelled, not 'done'"),
+            (["tasks", "list", "--operation", "doc"], "--operation takes code_change, docs, analysis, ops, not 'doc'"),
+            (["tasks", "list", "--limit", "0"], "--limit must be at least 1"),
+            (["backfill", "--batch-size", "0"], "--batch-size must be at least 1"),
+        ])
+    func refusedArguments(_ arguments: [String], _ message: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let outcome = try await TowerBinary.run(arguments, environment: setup.environment)
+            #expect(outcome.status != 0, "\(outcome)")
+            #expect(outcome.stderr.contains(message), "\(outcome)")
+        }
+    }
+
     @Test("LOG_LEVEL and LOG_FORMAT hold for every command that logs (tower enqueue wrote swift-log's default info lines), and help answers whatever they say")
     func loggingSettingsForEveryCommand() async throws {
         try await withSetup(.sqlite) { setup in

@@ -25,6 +25,10 @@ struct BackfillCommand: AsyncParsableCommand {
     @Flag(help: "Report what would be created without writing anything.") var dryRun = false
     @Flag(help: "Print the final report as JSON.") var json = false
 
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
     func run() async throws {
         let logger = Logger(label: "tower")
         let (batchSize, dryRun, json) = (batchSize, dryRun, json)

@@ -28,6 +28,18 @@ struct TasksCommand: AsyncParsableCommand {
         @Option(help: "How many.") var limit = 20
         @Flag(help: "JSON lines instead of a table.") var json = false
 
+        /// A misspelt status or operation listed nothing, as if no task matched.
+        func validate() throws {
+            guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+            try Self.check(status, "--status", TaskStatus.self)
+            try Self.check(operation, "--operation", TaskOperation.self)
+        }
+
+        static func check<Value: CWOMEnum>(_ text: String?, _ flag: String, _: Value.Type) throws {
+            guard let text, Value(rawValue: text) == nil else { return }
+            throw ValidationError("\(flag) takes \(Value.allValues.joined(separator: ", ")), not '\(text)'")
+        }
+
         func run() async throws {
             let filter = TaskRepository.Filter(status: status, operation: operation, targetRepo: repo)
             let page = Page(limit: limit)
