@@ -88,6 +88,10 @@ extension CommandLineTests {
             var setup = setup
             setup = Setup(environment: setup.environment.merging(["TOWER_API_KEYS_FILE": keysFile.path]) { _, new in new }, traceRoot: setup.traceRoot)
 
+            let none = try await tower(setup, "keys", "list")
+            #expect(none.status == 0 && none.stdout.isEmpty, "\(none)")
+            #expect(none.stderr.contains("no keys: \(keysFile.path) does not exist yet"), "a missing file is named: \(none)")
+
             let added = try await tower(setup, "keys", "add", "reader", "--scope", "read")
             #expect(added.status == 0, "\(added)")
             let reader = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -88,6 +88,12 @@ struct KeysCommand: ParsableCommand {
 
         func run() throws {
             let path = try file.resolved()
+            // Nothing listed and nothing said read the same as a file without keys, and a path
+            // mistyped in TOWER_API_KEYS_FILE went unnoticed.
+            guard FileManager.default.fileExists(atPath: path) else {
+                FileHandle.standardError.write(Data("no keys: \(path) does not exist yet (tower keys add creates it)\n".utf8))
+                return
+            }
             for entry in try file.entries(path) {
                 let scopes = entry.scopes.sorted().map(\.rawValue).joined(separator: ",")
                 print([entry.name, scopes, entry.rate.map { "rate=\($0)" } ?? ""].joined(separator: "\t"))
