@@ -134,6 +134,9 @@ struct CommandLineTests {
                 stdin: #"{"requested_by":{"kind":"agent","id":"bot"},"objective":"Tidy the docs","type":"docs","target":{"repository":"myorg/docs"}}"#)
             #expect(fromFile.status == 0, "\(fromFile)")
             let secondId = fromFile.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let missing = try await tower(setup, "enqueue", "--file", "/nonexistent/task.json")
+            #expect(missing.status == 1, "\(missing)")
+            #expect(missing.stderr.contains("cannot read /nonexistent/task.json: No such file or directory"), "\(missing)")
 
             // list and show
             let table = try await tower(setup, "tasks", "list")

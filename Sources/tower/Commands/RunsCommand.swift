@@ -122,7 +122,17 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func body() throws -> JSONValue {
         if let file {
-            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                // Read by hand for the system's reason: Foundation's was an NSCocoaErrorDomain dump.
+                let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { throw CommandError("cannot read \(file): \(String(cString: strerror(errno)))") }
+                do { data = try FileHandle(fileDescriptor: descriptor, closeOnDealloc: true).readToEnd() ?? Data() } catch {
+                    throw CommandError("cannot read \(file): \(String(cString: strerror(errno)))")
+                }
+            }
             do { return try JSONParser.parse(bytes: Array(data)) } catch { throw ValidationError("\(file) is not valid JSON: \(error)") }
         }
         guard let objective, let operation, let repo else {
