@@ -92,6 +92,9 @@ struct OperationalTests {
         #expect(try DatabaseLocation(url: "postgresql://u:p@h/db") == .postgres(url: "postgresql://u:p@h/db"))
         #expect(throws: StorageError.self) { try DatabaseLocation(url: "mysql://x") }
         #expect(throws: StorageError.self) { try DatabaseLocation(url: "sqlite:///:memory:") }
+        for misspelt in ["sqlite:x.db", "sqlite:/x.db", "sqlite://x.db", "sqlite:///"] {
+            #expect(throws: StorageError.self, "\(misspelt) is no file name") { try DatabaseLocation(url: misspelt) }
+        }
         #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h") }
         let settings = try PostgresSettings(url: "postgres://u:p%40ss@db.example:6543/app?pool_size=7&search_path=s1")
         #expect(settings.password == "p@ss")
@@ -99,6 +102,10 @@ struct OperationalTests {
         #expect(settings.maximumConnections == 7)
         #expect(settings.searchPath == "s1")
         #expect(PostgresSettings.redacted("postgres://u:secret@h/db") == "postgres://u:***@h/db")
+        // A URL Foundation cannot read is the one an error quotes: its password goes all the same.
+        #expect(PostgresSettings.redacted("postgres://u:secret@h:notaport/db") == "postgres://u:***@h:notaport/db")
+        #expect(PostgresSettings.redacted("postgres://u:se cr@t@h:1/db") == "postgres://u:***@h:1/db")
+        #expect(PostgresSettings.redacted("postgres://h:5432/db") == "postgres://h:5432/db", "no user, nothing to hide")
         #expect(settings.prepareThreshold == 3)
         #expect(try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=0").prepareThreshold == 0)
         #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=-1") }

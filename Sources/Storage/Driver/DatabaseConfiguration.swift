@@ -18,8 +18,10 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.hasPrefix("postgresql+") {
             self = .postgres(url: url)
-        } else if url.hasPrefix("sqlite://") {
-            let rest = String(url.dropFirst("sqlite://".count))
+        } else if url.hasPrefix("sqlite:") {
+            // `sqlite:x.db` or `sqlite:/x.db` is a URL misspelt, not a file of that name in the
+            // working directory.
+            let rest = url.hasPrefix("sqlite://") ? String(url.dropFirst("sqlite://".count)) : ""
             guard rest.hasPrefix("/"), rest.count > 1 else {
                 throw StorageError(.configuration, "DATABASE_URL '\(url)': write sqlite:///relative/path.db or sqlite:////absolute/path.db")
             }

@@ -115,9 +115,18 @@ public struct PostgresSettings: Sendable {
 
     /// The URL with its password replaced by `***`, for messages and logs.
     public static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
+        if var components = URLComponents(string: url) {
+            guard components.password != nil else { return url }
+            components.password = "***"
+            if let redacted = components.string { return redacted }
+        }
+        // Not a URL Foundation can read (a port that is no number, say), which is when an error
+        // quotes it: everything from the first ':' after the user to the last '@' goes, even if
+        // that hides more than the password.
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return url }
+        return String(url[...colon]) + "***" + String(url[at...])
     }
 
     var description: String { "\(username)@\(host):\(port)/\(database)" }
