@@ -19,8 +19,14 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// the last value, `NaN`/`Infinity`/`-Infinity` are accepted, control characters inside strings
 /// are rejected, and integers stay integers.
 public struct JSONParser {
+    /// Arrays and objects nested deeper than this are refused: each level is a frame of this
+    /// recursive parser, and a request body of 200,000 `[` overflowed a thread's stack and took
+    /// the whole process down (the API and its worker). Foundation's decoder stops at 512 too.
+    public static let maximumDepth = 512
+
     private let bytes: [UInt8]
     private var index = 0
+    private var depth = 0
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -61,7 +67,17 @@ public struct JSONParser {
         }
     }
 
+    /// One level deeper, refused past `maximumDepth` (the caller steps back out when it ends).
+    private mutating func enter() throws(JSONParseError) {
+        depth += 1
+        guard depth <= Self.maximumDepth else {
+            throw error("Nested more than \(Self.maximumDepth) levels deep", at: index)
+        }
+    }
+
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         index += 1  // {
         var object = JSONObject()
         skipWhitespace()
@@ -91,6 +107,8 @@ public struct JSONParser {
     }
 
     private mutating func parseArray() throws(JSONParseError) -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         index += 1  // [
         var elements: [JSONValue] = []
         skipWhitespace()

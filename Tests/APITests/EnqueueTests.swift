@@ -246,6 +246,11 @@ struct EnqueueTests {
             let bytes = await h.send("POST", "/tasks/enqueue", body: [0x7B, 0xFF, 0x7D])
             #expect(bytes.status == 400)
             #expect(bytes.json == ["detail": "There was an error parsing the body"])
+            // 200,000 nested arrays overflowed the parser's stack and took the process down.
+            let deep = await h.send("POST", "/tasks/enqueue", body: Array(String(repeating: "[", count: 200_000).utf8))
+            #expect(deep.status == 422)
+            #expect(deep["detail"]?.arrayValue?.first?["ctx"]?["error"] == "Nested more than 512 levels deep", "\(deep.json)")
+            #expect(await h.send("POST", "/tasks/enqueue", body: validTask().bytes()).status == 201, "and the API goes on")
         }
     }
 

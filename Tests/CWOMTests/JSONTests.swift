@@ -20,6 +20,21 @@ struct JSONTests {
         #expect(throws: JSONParseError(message: message, position: position)) { try JSONParser.parse(input) }
     }
 
+    @Test("arrays and objects nest up to 512 levels; deeper is an error at the first level too many, not a stack overflow")
+    func depth() throws {
+        let deepest = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
+        #expect(try JSONParser.parse(deepest).arrayValue?.count == 1)
+        let objects = String(repeating: #"{"a":"#, count: JSONParser.maximumDepth) + "1" + String(repeating: "}", count: JSONParser.maximumDepth)
+        #expect(try JSONParser.parse(objects)["a"] != nil)
+        // 200,000 levels overflowed the stack before the limit; the error names where it stopped.
+        for open in ["[", #"{"a":"#] {
+            let text = String(repeating: open, count: 200_000)
+            #expect(throws: JSONParseError(message: "Nested more than 512 levels deep", position: open.count * JSONParser.maximumDepth)) {
+                try JSONParser.parse(text)
+            }
+        }
+    }
+
     @Test("values: integers stay integers, the last duplicate key wins, escapes decode")
     func values() throws {
         #expect(try JSONParser.parse("300") == .int(300))
