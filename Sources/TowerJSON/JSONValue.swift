@@ -185,24 +185,28 @@ extension JSONValue {
 }
 
 extension JSONValue {
-    /// The first string or key that holds the NUL character U+0000, which neither database can
-    /// store (PostgreSQL refuses it, SQLite cuts the text at it), with its path of keys and
-    /// indexes; nil when there is none.
-    public func firstNUL() -> (path: [JSONValue], text: String)? {
+    /// The first value that the two databases cannot both store as it is, with its path of keys
+    /// and indexes; nil when there is none:
+    /// - a string or key holding the NUL character U+0000 (`.string`): PostgreSQL refuses it,
+    ///   SQLite cuts the text at it;
+    /// - a number that is NaN or infinite (`.double`): JSON has no such number, PostgreSQL's
+    ///   `json` refuses it, SQLite would keep it.
+    public func firstUnstorable() -> (path: [JSONValue], value: JSONValue)? {
         switch self {
-        case .string(let s): return s.containsNUL ? ([], s) : nil
+        case .string(let s): return s.containsNUL ? ([], self) : nil
+        case .double(let d): return d.isFinite ? nil : ([], self)
         case .array(let elements):
             for (index, element) in elements.enumerated() {
-                if let found = element.firstNUL() { return ([.int(index)] + found.path, found.text) }
+                if let found = element.firstUnstorable() { return ([.int(index)] + found.path, found.value) }
             }
             return nil
         case .object(let object):
             for (key, value) in object {
-                if key.containsNUL { return ([.string(key)], key) }
-                if let found = value.firstNUL() { return ([.string(key)] + found.path, found.text) }
+                if key.containsNUL { return ([.string(key)], .string(key)) }
+                if let found = value.firstUnstorable() { return ([.string(key)] + found.path, found.value) }
             }
             return nil
-        case .null, .bool, .int, .double: return nil
+        case .null, .bool, .int: return nil
         }
     }
 }

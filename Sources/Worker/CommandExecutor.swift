@@ -101,7 +101,7 @@ public struct CommandExecutor: TaskExecutor {
             return ExecutionResult(outcome: .canceled, errorMessage: "stopped")
         }
 
-        var result = readResultFile(trace.url("result.json"))
+        var (result, unusable) = readResultFile(trace.url("result.json"))
         await writeGitDiff(workspace: workspace, trace: trace)
         switch status {
         case .exited(0):
@@ -114,6 +114,11 @@ public struct CommandExecutor: TaskExecutor {
         case .signaled(let signal):
             result.outcome = .failed
             result.errorMessage = "\(executable) was killed by signal \(signal)"
+        }
+        if let unusable {
+            // Its values would fail the completion on PostgreSQL and pass on SQLite: the same
+            // failure on both, which says what the command wrote. Trying again would not help.
+            result = ExecutionResult(outcome: .failed, errorMessage: unusable)
         }
         trace.event("execution_completed", ["status": .string(result.outcome.rawValue)])
         trace.log("Execution completed", details: ["Status: \(result.outcome.rawValue)"])
@@ -154,11 +159,18 @@ public struct CommandExecutor: TaskExecutor {
         return executable
     }
 
-    func readResultFile(_ url: URL) -> ExecutionResult {
+    /// The command's result file, and why it cannot be stored when it holds a value that the
+    /// databases do not both keep (`JSONValue.firstUnstorable`).
+    func readResultFile(_ url: URL) -> (ExecutionResult, unusable: String?) {
         var result = ExecutionResult(outcome: .succeeded)
         guard let data = FileManager.default.contents(atPath: url.path),
             let json = try? JSONParser.parse(bytes: Array(data)), case .object(let object) = json
-        else { return result }
+        else { return (result, nil) }
+        if let found = json.firstUnstorable() {
+            let path = found.path.map { $0.stringValue ?? "[\($0.intValue ?? 0)]" }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            let what = if case .double = found.value { "\(found.value.serialized()), which JSON has no number for" } else { "text with the NUL character (U+0000)" }
+            return (result, "the result file cannot be stored: \(path) holds \(what)")
+        }
         result.summary = object["summary"]?.stringValue.map { String($0.prefix(4000)) }
         result.decisionLog = (object["decision_log"]?.arrayValue ?? []).compactMap(\.stringValue)
         if let cost = object["cost"], let decoded = try? Cost.decode(cost) { result.cost = decoded }
@@ -166,7 +178,7 @@ public struct CommandExecutor: TaskExecutor {
         if let summary = result.summary { result.outputs["summary"] = .string(summary) }
         result.errorMessage = object["error"]?.stringValue
         result.retryable = object["retryable"] == .bool(true)
-        return result
+        return (result, nil)
     }
 
     /// `git diff HEAD` of a git workspace into `artifacts/changes.patch` (kept only when not

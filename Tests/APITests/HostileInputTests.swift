@@ -47,6 +47,24 @@ struct HostileInputTests {
         }
     }
 
+    @Test("NaN and infinities in a body are a 422 finite_number on both databases (PostgreSQL answered a 500), and nothing is stored",
+        arguments: Dialect.allCases)
+    func nonFiniteNumbers(_ dialect: Dialect) async throws {
+        try await withAPI(dialect) { h in
+            for (number, value) in [("NaN", JSONValue.double(.nan)), ("Infinity", .double(.infinity)), ("-Infinity", .double(-.infinity)), ("1e400", .double(.infinity))] {
+                let body = #"{"requested_by": {"kind": "human", "id": "a"}, "objective": "Update the README", "operation": "docs", "#
+                    + #""target": {"repo": "testorg/docs"}, "metadata": {"scores": [1, "# + number + "]}}"
+                let answer = await h.send("POST", "/tasks/enqueue", body: Array(body.utf8), headers: [("content-type", "application/json")])
+                #expect(answer.status == 422, "\(number): \(answer.text)")
+                #expect(answer.errorTypes == ["finite_number"], "\(number): \(answer.text)")
+                #expect(answer.errorLocs == [["body", "metadata", "scores", 1]], "\(number): \(answer.text)")
+                let input = answer.json["detail"]?.arrayValue?.first?["input"]
+                #expect(input?.doubleValue.map { $0.isNaN ? value.doubleValue?.isNaN == true : $0 == value.doubleValue } == true, "\(number): \(answer.text)")
+            }
+            #expect(await h.count("tasks") == 0)
+        }
+    }
+
     @Test("the storage layer refuses text with NUL in both dialects instead of storing or cutting it, and stores look-alikes whole",
         arguments: Dialect.allCases)
     func storage(_ dialect: Dialect) async throws {

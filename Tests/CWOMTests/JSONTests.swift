@@ -35,6 +35,19 @@ struct JSONTests {
         }
     }
 
+    @Test("the first value the databases cannot both store: NUL in a text or a key, NaN or an infinity, with its path")
+    func unstorable() throws {
+        #expect(try JSONParser.parse(#"{"a": [1, 2.5, "x", {"b": null}], "c": true}"#).firstUnstorable() == nil)
+        let nan = try #require(try JSONParser.parse(#"{"a": [1, NaN]}"#).firstUnstorable())
+        #expect(nan.path == ["a", 1] && nan.value.doubleValue?.isNaN == true)
+        let infinity = try #require(try JSONParser.parse(#"{"a": {"b": -Infinity}}"#).firstUnstorable())
+        #expect(infinity.path == ["a", "b"] && infinity.value == .double(-.infinity))
+        let text = try #require(try JSONParser.parse(#"[{"k": "a\u0000b"}]"#).firstUnstorable())
+        #expect(text.path == [0, "k"] && text.value == "a\u{0}b")
+        let key = try #require(JSONValue.object(["a\u{0}": 1]).firstUnstorable())
+        #expect(key.path == ["a\u{0}"] && key.value == "a\u{0}")
+    }
+
     @Test("values: integers stay integers, the last duplicate key wins, escapes decode")
     func values() throws {
         #expect(try JSONParser.parse("300") == .int(300))

@@ -147,6 +147,27 @@ struct ExecutorTests {
         }
     }
 
+    @Test("a result file holding NaN or text with NUL fails the run with what the command wrote, the same on both databases",
+        arguments: Dialect.allCases)
+    func unstorableResultFile(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            for (written, message) in [
+                (#"{"summary": "done", "outputs": {"scores": [1, NaN]}}"#, "outputs.scores[1] holds NaN, which JSON has no number for"),
+                (#"{"summary": "a\u0000b"}"#, "summary holds text with the NUL character (U+0000)"),
+            ] {
+                let script = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(ULID.make()).sh")
+                try "#!/bin/sh\ncat > \"$TOWER_RESULT_FILE\" <<'EOF'\n\(written)\nEOF\n".write(to: script, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+                defer { try? FileManager.default.removeItem(at: script) }
+                let (task, run, _) = try await Self.run(env, command: script.path)
+                // On PostgreSQL the completion itself failed ("invalid input syntax for type json"), on SQLite it passed.
+                #expect(task.status == .failed, "\(written): \(task.error ?? "")")
+                #expect(task.error == "the result file cannot be stored: \(message)", "\(written)")
+                #expect(run?.status == .failed)
+            }
+        }
+    }
+
     /// A git repository with one commit, in a folder of its own (removed by the caller).
     static func localRepository() async throws -> URL {
         let repository = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(ULID.make())")

@@ -29,9 +29,15 @@ enum RequestReading {
                     ]
                 ])
         }
-        if let found = value.firstNUL() {
-            // Neither database can store U+0000: refuse it here, with the field that holds it.
-            let error = PydanticError.valueError(FieldPath(), input: .string(found.text), message: "the NUL character (U+0000) is not allowed")
+        if let found = value.firstUnstorable() {
+            // What the two databases do not both store (U+0000, NaN, infinities) is refused here,
+            // with the field that holds it, the same on both (PostgreSQL answered a 500).
+            let error =
+                if case .double = found.value {
+                    PydanticError.finiteNumber(FieldPath(), input: found.value)
+                } else {
+                    PydanticError.valueError(FieldPath(), input: found.value, message: "the NUL character (U+0000) is not allowed")
+                }
             throw .detail(422, [RequestError(loc: ["body"] + found.path, error: error).json])
         }
         return value

@@ -195,6 +195,11 @@ public enum PydanticError {
             message: "Input should be a valid datetime or date, invalid format", input: input)
     }
 
+    /// NaN or an infinity where a number is stored (pydantic's `allow_inf_nan=False`).
+    public static func finiteNumber(_ path: FieldPath, input: JSONValue) -> FieldError {
+        FieldError(type: "finite_number", path: path, message: "Input should be a finite number", input: input)
+    }
+
     /// A cross-field rule (an invariant of the CWOM spec).
     public static func valueError(_ path: FieldPath, input: JSONValue?, message: String) -> FieldError {
         FieldError(
