@@ -283,7 +283,8 @@ struct CommandLineTests {
 
     @Test("configuration is read once at start: a wrong value stops the command with a message that names it",
         arguments: [
-            ("WORKER_CONCURRENCY", "abc"), ("WORKER_POLL_INTERVAL", "-1"), ("WORKER_LEASE_SECONDS", "0"),
+            ("WORKER_CONCURRENCY", "abc"), ("WORKER_POLL_INTERVAL", "-1"), ("WORKER_LEASE_SECONDS", "0"), ("WORKER_LEASE_SECONDS", "1.5"),
+            ("WORKER_LEASE_SECONDS", "inf"),
             ("WORKER_GRACE_PERIOD", "soon"), ("JCT_TRACE_ROOT", "s3://bucket/runs"), ("TOWER_EXECUTOR", "bogus"),
             ("JCT_REVIEW_AUTO_APPROVE", "maybe"), ("JCT_REVIEW_AUTO_APPROVE_VERDICTS", "pass,great"), ("LOG_LEVEL", "loud"),
             ("LOG_FORMAT", "xml"), ("DATABASE_POOL_SIZE", "0"), ("DATABASE_URL", "mysql://localhost/tower"),

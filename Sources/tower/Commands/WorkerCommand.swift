@@ -63,9 +63,14 @@ struct WorkerOptions: ParsableArguments {
 
     func configuration(environment: [String: String]) throws -> WorkerConfiguration {
         func number(_ flag: Double?, _ name: String, default value: Double) throws -> Double {
-            if let flag { return flag }
+            if let flag {
+                // `WORKER_LEASE_SECONDS` is given as `--lease-seconds`.
+                let option = "--" + name.dropFirst("WORKER_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+                guard flag > 0, flag.isFinite else { throw CommandError("\(option) must be a positive number, not \(Self.seconds(flag))") }
+                return flag
+            }
             guard let text = environment[name], !text.isEmpty else { return value }
-            guard let parsed = Double(text), parsed > 0 else { throw CommandError("\(name) must be a positive number, not '\(text)'") }
+            guard let parsed = Double(text), parsed > 0, parsed.isFinite else { throw CommandError("\(name) must be a positive number, not '\(text)'") }
             return parsed
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -81,9 +86,22 @@ struct WorkerOptions: ParsableArguments {
             traceRoot: root, retention: try Self.retention(environment),
             workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
             keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
+        // A lease that can run out between two heartbeats lets another worker rescue a task that
+        // still runs, and run it again.
+        guard configuration.leaseSeconds >= 2 * configuration.heartbeatSeconds else {
+            throw CommandError(
+                "WORKER_LEASE_SECONDS (--lease-seconds) must be at least \(Self.seconds(2 * configuration.heartbeatSeconds)), not \(Self.seconds(configuration.leaseSeconds)): "
+                    + "the heartbeat renews leases every \(Self.seconds(configuration.heartbeatSeconds)) s, and a lease that runs out "
+                    + "while its task runs lets another worker run the task again")
+        }
         configuration.claimGather = try Self.milliseconds("TOWER_CLAIM_GATHER_MS", environment) ?? configuration.claimGather
         configuration.completionLinger = try Self.milliseconds("TOWER_COMPLETION_LINGER_MS", environment) ?? configuration.completionLinger
         return configuration
+    }
+
+    /// `2`, `0.5`: seconds as a person writes them.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
     /// A duration in milliseconds from 0 to 1000 (fractions allowed), nil when unset or empty.
