@@ -58,6 +58,23 @@ public struct CommandExecutor: TaskExecutor {
         self.init(executable: first, arguments: Array(words.dropFirst()), sandbox: sandbox)
     }
 
+    /// The program as a task will start it (found in `path` as the child's `PATH` would find
+    /// it), or an error saying why no task could start it: a worker checks this at start rather
+    /// than failing every task it claims.
+    public func checkedExecutable(path: String?) throws -> String {
+        let resolved = resolve(executable, path: path)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder), !isFolder.boolValue,
+            FileManager.default.isExecutableFile(atPath: resolved)
+        else {
+            throw WorkerError(
+                executable.contains("/")
+                    ? "\(executable) is not an executable file"
+                    : "\(executable) is not found in PATH (\(path ?? Self.defaultPath))")
+        }
+        return resolved
+    }
+
     public func execute(_ context: ExecutionContext) async -> ExecutionResult {
         let trace = context.trace
         let workspace = context.workspace
@@ -150,9 +167,12 @@ public struct CommandExecutor: TaskExecutor {
         return environment
     }
 
+    /// Where a program is looked for when the environment has no `PATH`.
+    static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
     func resolve(_ executable: String, path: String?) -> String {
         guard !executable.contains("/") else { return executable }
-        for folder in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+        for folder in (path ?? Self.defaultPath).split(separator: ":") {
             let candidate = "\(folder)/\(executable)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }

@@ -303,6 +303,23 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a worker whose executor command no task could start does not start, and names the setting",
+        arguments: [
+            ("TOWER_EXECUTOR_COMMAND", "/nonexistent/agent --fast", "TOWER_EXECUTOR_COMMAND: /nonexistent/agent is not an executable file"),
+            ("TOWER_EXECUTOR_COMMAND_DOCS", "no-such-agent", "TOWER_EXECUTOR_COMMAND_DOCS: no-such-agent is not found in PATH"),
+            ("TOWER_EXECUTOR_COMMAND", "/tmp", "TOWER_EXECUTOR_COMMAND: /tmp is not an executable file"),
+        ])
+    func executorCommandMissing(_ name: String, _ value: String, _ message: String) async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let environment = setup.environment.merging(["TOWER_EXECUTOR": "command", name: value]) { _, new in new }
+            let outcome = try await TowerBinary.run(["worker"], environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status == 1, "\(outcome)")
+            #expect(outcome.stderr.contains(message), "\(outcome)")
+        }
+    }
+
     @Test("a filter or a count that would list or do nothing by mistake is refused with the values it takes",
         arguments: [
             (["tasks", "list", "--status", "done"], "--status takes pending, queued, running, completed, failed, cancelled, not 'done'"),

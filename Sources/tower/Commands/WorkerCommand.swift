@@ -145,15 +145,17 @@ struct WorkerOptions: ParsableArguments {
         case "command":
             var registry = ExecutorRegistry()
             var any = false
-            if let line = environment["TOWER_EXECUTOR_COMMAND"], !line.isEmpty {
-                registry.fallback = try CommandExecutor(commandLine: line, sandbox: sandbox)
+            // A program no task could start is reported now, not as the failure of every task.
+            func command(_ name: String) throws -> CommandExecutor? {
+                guard let line = environment[name], !line.isEmpty else { return nil }
+                let executor = try CommandExecutor(commandLine: line, sandbox: sandbox)
+                do { _ = try executor.checkedExecutable(path: environment["PATH"]) } catch { throw CommandError("\(name): \(error)") }
                 any = true
+                return executor
             }
+            if let fallback = try command("TOWER_EXECUTOR_COMMAND") { registry.fallback = fallback }
             for operation in TaskOperation.allCases {
-                if let line = environment["TOWER_EXECUTOR_COMMAND_\(operation.rawValue.uppercased())"], !line.isEmpty {
-                    registry.byOperation[operation] = try CommandExecutor(commandLine: line, sandbox: sandbox)
-                    any = true
-                }
+                registry.byOperation[operation] = try command("TOWER_EXECUTOR_COMMAND_\(operation.rawValue.uppercased())")
             }
             guard any else {
                 throw CommandError("TOWER_EXECUTOR=command needs TOWER_EXECUTOR_COMMAND (or TOWER_EXECUTOR_COMMAND_<OPERATION>)")
