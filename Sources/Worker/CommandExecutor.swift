@@ -187,7 +187,7 @@ public struct CommandExecutor: TaskExecutor {
             let json = try? JSONParser.parse(bytes: Array(data)), case .object(let object) = json
         else { return (result, nil) }
         if let found = json.firstUnstorable() {
-            let path = found.path.map { $0.stringValue ?? "[\($0.intValue ?? 0)]" }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            let path = FieldPath(found.path.map { $0.intValue.map(PathComponent.index) ?? .key($0.stringValue ?? "") })
             let what = if case .double = found.value { "\(found.value.serialized()), which JSON has no number for" } else { "text with the NUL character (U+0000)" }
             return (result, "the result file cannot be stored: \(path) holds \(what)")
         }
