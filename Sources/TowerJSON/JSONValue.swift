@@ -209,6 +209,11 @@ extension JSONValue {
         case .null, .bool, .int: return nil
         }
     }
+
+    /// Why a value that `firstUnstorable` found cannot be stored, in words for an error message.
+    public var unstorableReason: String {
+        if case .double = self { "\(serialized()), which JSON has no number for" } else { "text with the NUL character (U+0000)" }
+    }
 }
 
 extension StringProtocol {

@@ -187,9 +187,7 @@ public struct CommandExecutor: TaskExecutor {
             let json = try? JSONParser.parse(bytes: Array(data)), case .object(let object) = json
         else { return (result, nil) }
         if let found = json.firstUnstorable() {
-            let path = FieldPath(found.path.map { $0.intValue.map(PathComponent.index) ?? .key($0.stringValue ?? "") })
-            let what = if case .double = found.value { "\(found.value.serialized()), which JSON has no number for" } else { "text with the NUL character (U+0000)" }
-            return (result, "the result file cannot be stored: \(path) holds \(what)")
+            return (result, "the result file cannot be stored: \(FieldPath(json: found.path)) holds \(found.value.unstorableReason)")
         }
         result.summary = object["summary"]?.stringValue.map { String($0.prefix(4000)) }
         result.decisionLog = (object["decision_log"]?.arrayValue ?? []).compactMap(\.stringValue)

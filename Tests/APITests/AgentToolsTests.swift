@@ -218,6 +218,46 @@ struct AgentToolsTests {
         }
     }
 
+    @Test(
+        "arguments the databases cannot store (U+0000, NaN, infinities) are refused naming the argument, before anything is written; content is a file's bytes",
+        arguments: Dialect.allCases)
+    func unstorableArguments(_ dialect: Dialect) async throws {
+        try await withTools(dialect) { s in
+            let enqueued = await s.call(
+                "jct_enqueue_task", ["objective": "Nul \u{0} byte", "operation": "docs", "target_repo": "testorg/x"], as: Self.agent)
+            #expect(error(enqueued) == "INVALID_PARAMETERS" && enqueued["error"]?["message"]?.stringValue?.hasPrefix("'objective' holds text with the NUL") == true, "\(enqueued)")
+            let criteria = await s.call(
+                "jct_enqueue_task", ["objective": "Fine objective", "operation": "docs", "target_repo": "testorg/x", "acceptance_criteria": ["ok", "n\u{0}"]],
+                as: Self.agent)
+            #expect(criteria["error"]?["message"]?.stringValue?.hasPrefix("'acceptance_criteria[1]' holds") == true, "\(criteria)")
+            #expect(try await s.database.read { try await $0.tasks.countByStatus() }.values.reduce(0, +) == 0, "nothing enqueued")
+
+            let taskId = try await s.enqueue("Report odd artifacts")
+            let runId = try #require(await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)["run_id"]?.stringValue)
+            let artifacts = s.traceRoot.appendingPathComponent(runId).appendingPathComponent("artifacts")
+            let titled = await s.call(
+                "jct_report_artifact", ["task_id": .string(taskId), "title": "a\u{0}b", "artifact_type": "doc", "content": "text"], as: Self.agent)
+            #expect(error(titled) == "INVALID_PARAMETERS", "\(titled)")
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: artifacts.path)) ?? []).isEmpty, "no file left without its Artifact")
+            let binary = await s.call(
+                "jct_report_artifact", ["task_id": .string(taskId), "title": "bytes", "artifact_type": "binary", "content": "a\u{0}b"], as: Self.agent)
+            #expect(binary["size_bytes"] == 3, "content is written to a file as it is: \(binary)")
+
+            for (outputs, field) in [(#"{"score": 1e400}"#, "score holds Infinity, which JSON has no number for"), (#"{"a": [NaN]}"#, "a[0] holds NaN"), (#"{"k": "\u0000"}"#, "k holds text with the NUL")] {
+                let refused = await s.call(
+                    "jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "done", "outputs": .string(outputs)], as: Self.agent)
+                #expect(error(refused) == "INVALID_PARAMETERS", "\(refused)")
+                #expect(refused["error"]?["message"]?.stringValue?.contains("'outputs' cannot be stored: \(field)") == true, "\(refused)")
+            }
+            let summary = await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "do\u{0}ne"], as: Self.agent)
+            #expect(summary["error"]?["message"]?.stringValue?.hasPrefix("'summary' holds") == true, "\(summary)")
+            #expect(try await s.database.read { try await $0.tasks.get(taskId) }?.status == .running, "the claim still holds")
+            let completed = await s.call(
+                "jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "done", "outputs": #"{"score": 1}"#], as: Self.agent)
+            #expect(completed["task_status"] == "completed", "\(completed)")
+        }
+    }
+
     @Test("concurrent claims of one task: one agent gets it; concurrent completions of one attempt: one is written", arguments: Dialect.allCases)
     func concurrentClaimsAndCompletions(_ dialect: Dialect) async throws {
         try await withTools(dialect) { s in

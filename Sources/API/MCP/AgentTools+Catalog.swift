@@ -184,6 +184,12 @@ extension AgentTools {
             var outputs = JSONObject()
             if let text = arguments.optionalString("outputs") {
                 if case .object(let object)? = try? JSONParser.parse(text) { outputs = object } else { outputs["raw"] = .string(text) }
+                if let found = JSONValue.object(outputs).firstUnstorable() {
+                    throw ToolError(
+                        "INVALID_PARAMETERS",
+                        "'outputs' cannot be stored: \(FieldPath(json: found.path)) holds \(found.value.unstorableReason).",
+                        suggestion: "Outputs are JSON: numbers are finite and text holds no U+0000.")
+                }
             }
             outputs["summary"] = .string(summary)
             let message = success ? nil : (arguments.optionalString("error_message") ?? summary)

@@ -90,6 +90,15 @@ public struct AgentTools: Sendable {
                     "FORBIDDEN", "The key '\(principal.name)' lacks the scope for \(name): it needs \(needed) (or admin).",
                     suggestion: "Ask for a key with that scope (tower keys add NAME --scope \(tool.scopes.sorted().first?.rawValue ?? "read"))."))
         }
+        // What the two databases do not both store (U+0000) is refused before any tool runs, with
+        // the argument that holds it, instead of failing in the middle of its write. `content` is
+        // the exception: it goes byte for byte into a file of the trace folder, never a column.
+        var stored = arguments
+        stored["content"] = nil
+        if let found = JSONValue.object(stored).firstUnstorable() {
+            return Self.failure(
+                ToolError("INVALID_PARAMETERS", "'\(FieldPath(json: found.path))' holds \(found.value.unstorableReason), which cannot be stored."))
+        }
         do {
             let reply: JSONObject
             if tool.onePerTask, case .string(let taskId)? = arguments["task_id"] {

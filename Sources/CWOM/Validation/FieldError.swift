@@ -26,6 +26,12 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
 
     public init(_ components: [PathComponent] = []) { self.components = components }
 
+    /// A path of object keys (strings) and array indexes (integers), as `JSONValue.firstUnstorable`
+    /// gives it.
+    public init(json path: [JSONValue]) {
+        self.init(path.map { $0.intValue.map(PathComponent.index) ?? .key($0.stringValue ?? "") })
+    }
+
     public func appending(_ key: String) -> FieldPath { FieldPath(components + [.key(key)]) }
     public func appending(_ index: Int) -> FieldPath { FieldPath(components + [.index(index)]) }
 
