@@ -148,7 +148,9 @@ extension ConsoleRoutes {
             guard let text = request.queryValue(name)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
             return text
         }
-        let page = max(1, Int(request.queryValue("page") ?? "") ?? 1)
+        // Bounded so that its offset, (page - 1) × 50, is an Int: `?page=999999999999999999`
+        // overflowed that product and the trap took the whole process down.
+        let page = min(max(1, Int(request.queryValue("page") ?? "") ?? 1), Int.max / Self.pageSize)
         let filter = TaskRepository.Filter(status: value("status"), operation: value("operation"), targetRepo: value("repo"), text: value("q"))
         // One more than a page tells whether there is a next one.
         let found = try await database.read {
