@@ -2,6 +2,7 @@
 #include <spawn.h>
 #include "CSpawn.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,4 +28,8 @@ int cspawn_pidfd_open(pid_t pid) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+int cspawn_pipe_cloexec(int ends[2]) {
+    return pipe2(ends, O_CLOEXEC);
 }

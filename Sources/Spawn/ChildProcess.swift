@@ -28,6 +28,11 @@ public enum ChildOutput: Sendable {
     case discard
     /// A file, created or truncated.
     case file(URL)
+    /// A file, created or truncated, that keeps the first `limit` bytes: the child writes into a
+    /// pipe, a thread of the parent copies it, reads on past the limit (the child is never
+    /// blocked on a full pipe) and drops the rest, then ends the file with a line saying how much
+    /// was dropped (`ChildProcess.droppedBytes`).
+    case capped(URL, limit: Int)
     /// The parent's own descriptor.
     case inherit
 }
@@ -56,6 +61,8 @@ public final class ChildProcess: Sendable {
     /// `send` and `terminate` reach the whole tree.
     public let leadsGroup: Bool
     private let state = Mutex(State())
+    /// The copiers of `.capped` outputs, by the child's descriptor (1, 2).
+    private let copiers: [Int32: OutputCopier]
 
     private struct State {
         var status: ProcessStatus?
@@ -64,8 +71,9 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts `command` (an absolute path, then its arguments) with exactly `environment`.
-    /// stdin is a file (`/dev/null` unless given); output goes to files, never pipes, so a large
-    /// output can never block the child on a full pipe. `directory` is the child's working
+    /// stdin is a file (`/dev/null` unless given); output goes to files (a `.capped` one through a
+    /// pipe that a thread of this process always reads on, so a large output never blocks the
+    /// child on a full pipe). `directory` is the child's working
     /// directory (the parent's when nil).
     public init(
         _ command: [String], environment: [String: String], directory: URL? = nil, stdin: URL? = nil,
@@ -96,11 +104,25 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin?.path ?? "/dev/null", O_RDONLY, 0)
+        var copiers: [Int32: OutputCopier] = [:]
+        // The pipes' write ends: the child's copies are its 1 and 2, the parent's are closed once
+        // it has started (or failed to), so that the copier sees the end of the output.
+        var writeEnds: [Int32] = []
+        var spawned = false
+        defer {
+            for descriptor in writeEnds { close(descriptor) }
+            if !spawned { for copier in copiers.values { copier.abandon() } }
+        }
         for (descriptor, output) in [(Int32(1), stdout), (2, stderr)] {
             switch output {
             case .discard: posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", O_WRONLY, 0)
             case .file(let url):
                 posix_spawn_file_actions_addopen(&actions, descriptor, url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            case .capped(let url, let limit):
+                let copier = try OutputCopier(to: url, limit: limit)
+                copiers[descriptor] = copier
+                writeEnds.append(copier.writeEnd)
+                posix_spawn_file_actions_adddup2(&actions, copier.writeEnd, descriptor)
             case .inherit: break
             }
         }
@@ -113,8 +135,12 @@ public final class ChildProcess: Sendable {
         var pid: pid_t = 0
         let code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard code == 0 else { throw SpawnError(description: "\(executable): \(String(cString: strerror(code)))") }
+        spawned = true
         self.pid = pid
         self.leadsGroup = newProcessGroup
+        self.copiers = copiers
+        for copier in copiers.values { copier.start() }
+        let started = copiers
         // wait4 blocks: one thread per running child, for as long as it runs. It also reports
         // the CPU time the child used, which `tower bench` prints per task for its workers.
         Thread.detachNewThread { [self] in
@@ -123,6 +149,10 @@ public final class ChildProcess: Sendable {
             while wait4(self.pid, &raw, 0, &usage) == -1 && errno == EINTR {}
             let signal = raw & 0x7f
             let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+            // The output is whole when the child has ended: what it wrote last is in its files.
+            // A process it left behind that still holds the pipe gets two seconds more, then the
+            // copy ends (and that process's next write fails).
+            for copier in started.values { copier.finish(within: 2) }
             finish(
                 signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal),
                 cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime))
@@ -147,6 +177,12 @@ public final class ChildProcess: Sendable {
             return nil
         }
         if let ended { waiter(ended) }
+    }
+
+    /// The bytes of the child's descriptor 1 or 2 (a `.capped` output) that were past its limit
+    /// and dropped; 0 for any other output. Final once the child has ended (`wait`).
+    public func droppedBytes(_ descriptor: Int32) -> Int {
+        copiers[descriptor]?.dropped ?? 0
     }
 
     /// How the child ended, or nil while it runs.
@@ -203,5 +239,93 @@ public final class ChildProcess: Sendable {
     public func terminate(grace: Double = 2) {
         send(SIGTERM)
         DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in send(SIGKILL) }
+    }
+}
+
+
+/// Copies a child's output from a pipe into a file, up to a limit (`ChildOutput.capped`), on a
+/// thread of its own: a read blocks, and the child must never wait on a full pipe.
+final class OutputCopier: Sendable {
+    let writeEnd: Int32
+    private let readEnd: Int32
+    private let file: Int32
+    private let limit: Int
+    private let ended = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    private let droppedCount = Atomic<Int>(0)
+
+    /// The bytes past the limit that were read and dropped.
+    var dropped: Int { droppedCount.load(ordering: .acquiring) }
+
+    init(to url: URL, limit: Int) throws {
+        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw SpawnError(description: "\(url.path): \(String(cString: strerror(errno)))") }
+        var ends: [Int32] = [0, 0]
+        guard cspawn_pipe_cloexec(&ends) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw SpawnError(description: "a pipe for \(url.lastPathComponent): \(reason)")
+        }
+        (file, readEnd, writeEnd, self.limit) = (descriptor, ends[0], ends[1], max(0, limit))
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in copy() }
+    }
+
+    /// The child could not be started: nothing to copy.
+    func abandon() {
+        close(readEnd)
+        close(file)
+    }
+
+    /// Waits until the output has ended, at most `seconds`; then stops copying and waits for
+    /// the copy to end (at most a poll interval later).
+    func finish(within seconds: Double) {
+        if ended.wait(timeout: .now() + seconds) == .success { return }
+        stopping.store(true, ordering: .releasing)
+        ended.wait()
+    }
+
+    private func copy() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var kept = 0
+        var dropped = 0
+        while !stopping.load(ordering: .acquiring) {
+            var ready = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let events = poll(&ready, 1, 200)
+            if events == 0 || (events < 0 && errno == EINTR) { continue }
+            let count = events < 0 ? -1 : read(readEnd, &buffer, buffer.count)
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if count <= 0 { break }
+            let keep = min(count, limit - kept)
+            if keep > 0 {
+                writeAll(buffer, count: keep)
+                kept += keep
+            }
+            dropped += count - keep
+        }
+        if dropped > 0 {
+            let note = "\n[tower: output cut at \(limit) bytes; \(dropped) more bytes were dropped]\n"
+            writeAll(Array(note.utf8), count: note.utf8.count)
+        }
+        droppedCount.store(dropped, ordering: .releasing)
+        close(readEnd)
+        close(file)
+        ended.signal()
+    }
+
+    private func writeAll(_ bytes: [UInt8], count: Int) {
+        var written = 0
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            while written < count {
+                let result = write(file, base + written, count - written)
+                if result < 0 && errno == EINTR { continue }
+                // A full disk: what cannot be kept is not kept; the copy reads on.
+                guard result > 0 else { return }
+                written += result
+            }
+        }
     }
 }

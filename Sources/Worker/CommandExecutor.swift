@@ -14,7 +14,7 @@ import TowerJSON
 ///
 /// The program gets `task.json` in the trace folder (the task, issue, context packet and
 /// constraint snapshot exactly as pinned) and `TOWER_*` environment variables; its stdout and stderr go to `stdout.log` and
-/// `stderr.log` in the trace folder. Exit 0 means success. An optional `result.json` (path in
+/// `stderr.log` in the trace folder, each up to `outputLimit`. Exit 0 means success. An optional `result.json` (path in
 /// `TOWER_RESULT_FILE`) gives `{"summary","decision_log":[…],"cost":{…},"outputs":{…}}`. Files in
 /// `TOWER_ARTIFACTS_DIR` become artifacts; a git workspace's diff becomes a `code_patch`.
 ///
@@ -33,6 +33,13 @@ public struct CommandExecutor: TaskExecutor {
     /// The environment a child starts from (filtered by the allow-list unless the task allows
     /// secrets): the worker's own, read once when the executor is made.
     public var parentEnvironment: [String: String]
+    /// The most bytes `stdout.log` and `stderr.log` each keep (nil: no limit). A command's output
+    /// past it is read and dropped, and the log ends with a line saying how much: a runaway
+    /// command cannot fill the trace disk within a time budget that may be a day long.
+    public var outputLimit: Int?
+
+    /// 64 MiB per log (`TOWER_EXECUTOR_OUTPUT_LIMIT_MB`).
+    public static let defaultOutputLimit = 64 << 20
 
     /// The exit status that marks a failure as transient (`EX_TEMPFAIL`).
     public static let temporaryFailure: Int32 = 75
@@ -41,21 +48,22 @@ public struct CommandExecutor: TaskExecutor {
 
     public init(executable: String, arguments: [String] = [], sandbox: Bool = false,
         environmentAllowList: [String] = CommandExecutor.defaultAllowList,
-        parentEnvironment: [String: String] = ProcessInfo.processInfo.environment)
+        parentEnvironment: [String: String] = ProcessInfo.processInfo.environment, outputLimit: Int? = CommandExecutor.defaultOutputLimit)
     {
         self.executable = executable
         self.arguments = arguments
         self.sandbox = sandbox
         self.environmentAllowList = environmentAllowList
         self.parentEnvironment = parentEnvironment
+        self.outputLimit = outputLimit
     }
 
     /// Parses a command line such as `claude -p --output-format json` (words split on spaces;
     /// quote nothing: use a wrapper script for anything fancier).
-    public init(commandLine: String, sandbox: Bool = false) throws {
+    public init(commandLine: String, sandbox: Bool = false, outputLimit: Int? = CommandExecutor.defaultOutputLimit) throws {
         let words = commandLine.split(separator: " ").map(String.init)
         guard let first = words.first else { throw WorkerError("an empty executor command") }
-        self.init(executable: first, arguments: Array(words.dropFirst()), sandbox: sandbox)
+        self.init(executable: first, arguments: Array(words.dropFirst()), sandbox: sandbox, outputLimit: outputLimit)
     }
 
     /// The program as a task will start it (found in `path` as the child's `PATH` would find
@@ -106,9 +114,16 @@ public struct CommandExecutor: TaskExecutor {
 
         let status: ProcessStatus
         do {
-            status = try await Self.run(
-                command, environment: environment, directory: workspace,
-                stdout: .file(trace.url("stdout.log")), stderr: .file(trace.url("stderr.log")))
+            let logs = ["stdout.log", "stderr.log"].map { name in
+                outputLimit.map { ChildOutput.capped(trace.url(name), limit: $0) } ?? .file(trace.url(name))
+            }
+            let child = try Self.start(command, environment: environment, directory: workspace, stdout: logs[0], stderr: logs[1])
+            status = await Self.wait(for: child)
+            for (descriptor, name) in [(Int32(1), "stdout.log"), (2, "stderr.log")] where child.droppedBytes(descriptor) > 0 {
+                trace.event("output_cut", ["file": .string(name), "kept_bytes": .int(outputLimit ?? 0), "dropped_bytes": .int(child.droppedBytes(descriptor))])
+                trace.log(
+                    "\(name) cut at its limit", details: ["kept: \(outputLimit ?? 0) bytes (TOWER_EXECUTOR_OUTPUT_LIMIT_MB)", "dropped: \(child.droppedBytes(descriptor)) bytes"])
+            }
         } catch {
             trace.log("FATAL ERROR: \(error)")
             return ExecutionResult(outcome: .failed, errorMessage: "cannot start \(executable): \(error)")
@@ -216,9 +231,19 @@ public struct CommandExecutor: TaskExecutor {
     static func run(_ command: [String], environment: [String: String], directory: URL, stdout: ChildOutput, stderr: ChildOutput)
         async throws -> ProcessStatus
     {
-        let child = try ChildProcess(
-            command, environment: environment, directory: directory, stdout: stdout, stderr: stderr, newProcessGroup: true)
-        return await withTaskCancellationHandler {
+        await wait(for: try start(command, environment: environment, directory: directory, stdout: stdout, stderr: stderr))
+    }
+
+    /// Starts a program as the leader of a new process group (`run`).
+    static func start(_ command: [String], environment: [String: String], directory: URL, stdout: ChildOutput, stderr: ChildOutput)
+        throws -> ChildProcess
+    {
+        try ChildProcess(command, environment: environment, directory: directory, stdout: stdout, stderr: stderr, newProcessGroup: true)
+    }
+
+    /// Waits for a child started by `start`; cancelling the calling task stops its group.
+    static func wait(for child: ChildProcess) async -> ProcessStatus {
+        await withTaskCancellationHandler {
             await child.wait()
         } onCancel: {
             child.terminate(grace: 2)

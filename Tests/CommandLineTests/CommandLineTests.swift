@@ -291,6 +291,7 @@ struct CommandLineTests {
             ("TOWER_SANDBOX", "maybe"), ("WORKER_METRICS_PORT", "http"), ("TOWER_CLAIM_GATHER_MS", "soon"),
             ("TOWER_COMPLETION_LINGER_MS", "5000"), ("TOWER_WORKER_THREADS", "0"), ("TOWER_WORKER_THREADS", "many"),
             ("DATABASE_URL", "postgres://tower@127.0.0.1:1/tower?prepare_threshold=-1"),
+            ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "lots"), ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "-1"),
         ])
     func badConfiguration(_ name: String, _ value: String) async throws {
         try await withSetup(.sqlite) { setup in

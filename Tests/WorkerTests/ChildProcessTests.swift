@@ -51,6 +51,37 @@ struct ChildProcessTests {
         }
     }
 
+    @Test("a capped output keeps its first bytes, reads on past the limit so the child never blocks, and ends with what it dropped")
+    func cappedOutput() async throws {
+        try await withFolder { folder in
+            let (out, err) = (folder.appendingPathComponent("out"), folder.appendingPathComponent("err"))
+            // 300,000 bytes: far more than a pipe holds, so a copier that stopped reading at
+            // its limit would leave the child blocked for ever.
+            let child = try ChildProcess(
+                ["/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; echo 'to stderr' >&2"], environment: [:],
+                stdout: .capped(out, limit: 100_000), stderr: .capped(err, limit: 100_000))
+            #expect(await child.wait() == .exited(0))
+            let kept = try String(contentsOf: out, encoding: .utf8)
+            #expect(kept.hasPrefix(String(repeating: "a", count: 100_000) + "\n[tower: output cut at 100000 bytes; 200000 more bytes were dropped]\n"))
+            #expect(kept.utf8.count == 100_000 + "\n[tower: output cut at 100000 bytes; 200000 more bytes were dropped]\n".utf8.count)
+            #expect(child.droppedBytes(1) == 200_000)
+            #expect(try String(contentsOf: err, encoding: .utf8) == "to stderr\n", "under its limit: as written")
+            #expect(child.droppedBytes(2) == 0)
+        }
+    }
+
+    @Test("a capped output ends when the child has ended, even while a process it left behind holds the pipe")
+    func cappedOutputOutlived() async throws {
+        try await withFolder { folder in
+            let out = folder.appendingPathComponent("out")
+            let child = try ChildProcess(
+                ["/bin/sh", "-c", "sleep 60 & echo started"], environment: [:], stdout: .capped(out, limit: 1_000), newProcessGroup: true)
+            defer { child.send(SIGKILL) }
+            #expect(await child.wait() == .exited(0))
+            #expect(try String(contentsOf: out, encoding: .utf8) == "started\n")
+        }
+    }
+
     @Test("a child's CPU time, user and system, is known once it has ended")
     func cpuTime() async throws {
         // A shell loop that computes for a while: its CPU time is its own, and more than none.

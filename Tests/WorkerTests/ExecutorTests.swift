@@ -12,9 +12,9 @@ import Worker
 struct ExecutorTests {
     static func run(_ env: WorkerEnvironment, command: String, sandbox: Bool = false, budget: Int = 900,
         allowNetwork: Bool = false, allowSecrets: Bool = false, keepWorkspaces: Bool = false,
-        parentEnvironment: [String: String]? = nil) async throws -> (TaskRecord, Run?, URL)
+        parentEnvironment: [String: String]? = nil, outputLimit: Int? = CommandExecutor.defaultOutputLimit) async throws -> (TaskRecord, Run?, URL)
     {
-        var executor = try CommandExecutor(commandLine: command, sandbox: sandbox)
+        var executor = try CommandExecutor(commandLine: command, sandbox: sandbox, outputLimit: outputLimit)
         if let parentEnvironment { executor.parentEnvironment = parentEnvironment }
         let task = try await env.enqueue(budget: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets)
         if budget < 30 {
@@ -144,6 +144,32 @@ struct ExecutorTests {
             #expect(failed.error?.contains("exited with status 3") == true)
             #expect(failedRun?.status == .failed)
             #expect(failedRun?.failure?.category == .runtime)
+        }
+    }
+
+    @Test("a runaway command's logs keep their first bytes: the rest is dropped, the logs and the trace say how much, the run goes on")
+    func outputLimit() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let script = FileManager.default.temporaryDirectory.appendingPathComponent("chatty-\(ULID.make()).sh")
+            try "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x\necho fine >&2\necho '{\"summary\":\"said a lot\"}' > \"$TOWER_RESULT_FILE\"\n"
+                .write(to: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            defer { try? FileManager.default.removeItem(at: script) }
+            let (task, run, folder) = try await Self.run(env, command: script.path, outputLimit: 1 << 20)
+            #expect(task.status == .completed, "\(task.error ?? "")")
+            #expect(run?.outputs.resultSummary == "said a lot", "the command ran to its end")
+            let stdout = try Data(contentsOf: folder.appendingPathComponent("stdout.log"))
+            let note = "\n[tower: output cut at 1048576 bytes; 1951424 more bytes were dropped]\n"
+            #expect(stdout.count == (1 << 20) + note.utf8.count)
+            #expect(String(decoding: stdout.suffix(note.utf8.count), as: UTF8.self) == note)
+            #expect(try String(contentsOf: folder.appendingPathComponent("stderr.log"), encoding: .utf8) == "fine\n")
+            let traceLog = try String(contentsOf: folder.appendingPathComponent("trace.log"), encoding: .utf8)
+            #expect(traceLog.contains("stdout.log cut at its limit") && traceLog.contains("dropped: 1951424 bytes"), "\(traceLog)")
+            #expect(!traceLog.contains("stderr.log cut"))
+            let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            #expect(events.contains(#""output_cut""#) && events.contains(#""dropped_bytes": 1951424"#), "\(events)")
+            let artifacts = try await env.database.read { store in try await store.artifacts.list(forRun: run?.id ?? "") }
+            #expect(artifacts.first { $0.title == "stdout.log" }?.sizeBytes == stdout.count, "the artifact records the log as kept")
         }
     }
 

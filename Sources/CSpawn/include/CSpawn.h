@@ -17,4 +17,8 @@ int cspawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int fr
 /// a process group kill must take down.
 int cspawn_pidfd_open(pid_t pid);
 
+/// A pipe whose two ends are close-on-exec from the start (`pipe2`, declared only under
+/// _GNU_SOURCE): another thread's child can never inherit them in between.
+int cspawn_pipe_cloexec(int ends[2]);
+
 #endif

@@ -134,11 +134,24 @@ struct WorkerOptions: ParsableArguments {
         }
     }
 
+    /// `TOWER_EXECUTOR_OUTPUT_LIMIT_MB`: the MiB each of a command's `stdout.log` and `stderr.log`
+    /// keeps (default 64; 0: no limit).
+    static func outputLimit(_ environment: [String: String]) throws -> Int? {
+        guard let text = environment["TOWER_EXECUTOR_OUTPUT_LIMIT_MB"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            return CommandExecutor.defaultOutputLimit
+        }
+        guard let megabytes = Int(text), megabytes >= 0, megabytes <= 1 << 30 else {
+            throw CommandError("TOWER_EXECUTOR_OUTPUT_LIMIT_MB must be a whole number of MiB (0: no limit), not '\(text)'")
+        }
+        return megabytes == 0 ? nil : megabytes << 20
+    }
+
     /// `TOWER_EXECUTOR=command` runs `TOWER_EXECUTOR_COMMAND` (or `TOWER_EXECUTOR_COMMAND_<OPERATION>`
     /// for one operation); `TOWER_SANDBOX=1` cuts the network of tasks that do not allow it.
     func executors(_ environment: [String: String]) throws -> ExecutorRegistry {
         let kind = executor ?? environment["TOWER_EXECUTOR"] ?? "stub"
         let sandbox = try Self.flag("TOWER_SANDBOX", environment)
+        let outputLimit = try Self.outputLimit(environment)
         switch kind {
         case "stub":
             return ExecutorRegistry()
@@ -148,7 +161,7 @@ struct WorkerOptions: ParsableArguments {
             // A program no task could start is reported now, not as the failure of every task.
             func command(_ name: String) throws -> CommandExecutor? {
                 guard let line = environment[name], !line.isEmpty else { return nil }
-                let executor = try CommandExecutor(commandLine: line, sandbox: sandbox)
+                let executor = try CommandExecutor(commandLine: line, sandbox: sandbox, outputLimit: outputLimit)
                 do { _ = try executor.checkedExecutable(path: environment["PATH"]) } catch { throw CommandError("\(name): \(error)") }
                 any = true
                 return executor
@@ -176,7 +189,7 @@ struct WorkerCommand: AsyncParsableCommand {
             period and requeues the rest. Any number of workers may share one PostgreSQL database.
 
             Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT, \
-            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
+            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_EXECUTOR_OUTPUT_LIMIT_MB, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
             TOWER_RETENTION_DELETE_TASKS, TOWER_WORKER_THREADS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
