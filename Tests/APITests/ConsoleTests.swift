@@ -449,6 +449,14 @@ struct ConsoleTests {
                         headers: [(name: "cookie", value: reader.cookie), (name: "last-event-id", value: String(before + 11))], body: []))
                 let (again, _) = try await read(try #require(resumed.stream).makeAsyncIterator()) { $0.contains("event: end") }
                 #expect(!again.contains("data: first line") && again.contains("data: second line"), "a reconnecting browser resumes after Last-Event-ID")
+
+                for forged in [Int.max, Int.max - 1, before + 1_000_000] {
+                    let past = await h.api.respond(
+                        APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: "",
+                            headers: [(name: "cookie", value: reader.cookie), (name: "last-event-id", value: String(forged))], body: []))
+                    let (whole, _) = try await read(try #require(past.stream).makeAsyncIterator()) { $0.contains("event: end") }
+                    #expect(whole.contains("data: first line") && whole.contains("data: second line"), "an offset the log never gave starts it over: \(forged)")
+                }
             }
         }
     }

@@ -238,6 +238,10 @@ extension ConsoleRoutes {
                 // Complete lines only: a line being written is sent once its newline is there.
                 if let handle = FileHandle(forReadingAtPath: path) {
                     defer { try? handle.close() }
+                    // The log only grows, so an offset past its end is not one it gave (a forged
+                    // `Last-Event-ID`): the stream starts over. Seeking there failed, the log was
+                    // read from its start, and the offsets after its lines overflowed.
+                    if let size = try? handle.seekToEnd(), UInt64(offset) > size { offset = 0 }
                     try? handle.seek(toOffset: UInt64(offset))
                     if let data = try? handle.read(upToCount: Self.shownBytes), let end = data.lastIndex(of: UInt8(ascii: "\n")) {
                         var position = offset
