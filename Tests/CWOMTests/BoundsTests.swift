@@ -154,6 +154,29 @@ struct BoundsTests {
         #expect(under.first?.path.description == bound.path)
     }
 
+    @Test("a date-time given as a number is seconds since 1970, or milliseconds past 2×10¹⁰, from 1600 to 9999, as pydantic reads it",
+        arguments: [
+            (JSONValue.int(1_700_000_000), "2023-11-14T22:13:20Z"), (.double(1_700_000_000.5), "2023-11-14T22:13:20.500000Z"),
+            (.int(1_700_000_000_123), "2023-11-14T22:13:20.123000Z"), (.int(-86_400), "1969-12-31T00:00:00Z"),
+            (.int(253_402_300_799_999), "9999-12-31T23:59:59.999000Z"), (.int(20_000_000_001), "1970-08-20T11:33:20.001000Z"),
+        ])
+    func numericTimestamp(_ number: JSONValue, _ expected: String) throws {
+        let json = Fixtures.constraintSnapshot.setting(path("constraints.time.deadline"), to: number)
+        let snapshot = try #require(try decodeAny(ConstraintSnapshot.self, json) as? ConstraintSnapshot)
+        #expect(snapshot.constraints.time?.deadline == Timestamp(iso8601: expected), "\(snapshot.constraints.time?.deadline?.iso8601 ?? "nil")")
+    }
+
+    @Test("a date-time number outside the years 1600 to 9999 is an error naming the field, not a crash",
+        arguments: [
+            (JSONValue.double(1e300), "dates after 9999"), (.int(Int.max), "dates after 9999"), (.int(253_402_300_800_000), "dates after 9999"),
+            (.double(-1e300), "dates before 1600"), (.int(Int.min), "dates before 1600"),
+        ])
+    func numericTimestampOutOfRange(_ number: JSONValue, _ message: String) {
+        let found = errors(ConstraintSnapshot.self, Fixtures.constraintSnapshot.setting(path("constraints.time.deadline"), to: number))
+        #expect(found.map(\.type) == ["datetime_parsing"])
+        #expect(found.map(\.description) == ["constraints.time.deadline: Input should be a valid datetime, \(message) are not supported as unix timestamps"])
+    }
+
     @Test("a wrong type names the field: a number where a string belongs")
     func stringType() {
         let found = errors(Repo.self, Fixtures.repo.setting(path("source.system"), to: .int(3)))

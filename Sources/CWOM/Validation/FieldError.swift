@@ -201,6 +201,13 @@ public enum PydanticError {
             message: "Input should be a valid datetime or date, invalid format", input: input)
     }
 
+    /// A number of seconds (or milliseconds) since 1970 outside the dates a datetime holds.
+    public static func datetimeParsing(_ path: FieldPath, input: JSONValue, error: String) -> FieldError {
+        FieldError(
+            type: "datetime_parsing", path: path, message: "Input should be a valid datetime, \(error)", input: input,
+            context: ["error": .string(error)])
+    }
+
     /// NaN or an infinity where a number is stored (pydantic's `allow_inf_nan=False`).
     public static func finiteNumber(_ path: FieldPath, input: JSONValue) -> FieldError {
         FieldError(type: "finite_number", path: path, message: "Input should be a finite number", input: input)

@@ -404,13 +404,30 @@ public final class ObjectReader {
         case .string(let s):
             if let t = Timestamp(iso8601: s.trimmingWhitespace()) { return t }
         case .int(let i):
-            return Timestamp(microseconds: Int64(i) * 1_000_000)
+            // Whole seconds or milliseconds, in whole microseconds (checked in range first).
+            guard unixTimeInRange(Double(i), value, key) else { return nil }
+            return Timestamp(microseconds: Int64(i) * (abs(i) > 20_000_000_000 ? 1_000 : 1_000_000))
         case .double(let d) where d.isFinite:
-            return Timestamp(microseconds: Int64((d * 1_000_000).rounded()))
+            guard unixTimeInRange(d, value, key) else { return nil }
+            return Timestamp(microseconds: Int64(((abs(d) > 2e10 ? d / 1_000 : d) * 1_000_000).rounded()))
         default: break
         }
         fail(PydanticError.datetime(path.appending(key), input: value))
         return nil
+    }
+
+    /// Whether a number is a datetime as pydantic reads one: seconds since 1970, or milliseconds
+    /// when its magnitude passes 2×10¹⁰, between the years 1600 and 9999; the error when not.
+    /// (Multiplied into microseconds unchecked, `"deadline": 1e300` trapped and took the process
+    /// down.)
+    private func unixTimeInRange(_ number: Double, _ value: JSONValue, _ key: String) -> Bool {
+        let seconds = abs(number) > 2e10 ? number / 1_000 : number
+        let error =
+            if seconds >= 253_402_300_800 { "dates after 9999 are not supported as unix timestamps" }
+            else if seconds < -11_676_096_000 { "dates before 1600 are not supported as unix timestamps" }
+            else { String?.none }
+        if let error { fail(PydanticError.datetimeParsing(path.appending(key), input: value, error: error)) }
+        return error == nil
     }
 
     /// A date-time that defaults to the time of reading.

@@ -145,8 +145,12 @@ public struct SQLRow: Sendable {
         case .timestamp(let t): return t
         case .text(let s):
             if let t = Timestamp(iso8601: s) { return t }
-        case .double(let d): return Timestamp(microseconds: Int64((d * 1_000_000).rounded()))
-        case .int(let i): return Timestamp(microseconds: Int64(i) * 1_000_000)
+        // Numbers only in a database another program wrote (a legacy one being backfilled): one
+        // past the microseconds an Int64 holds is an error naming the column, not a trap.
+        case .double(let d) where abs(d) < 9.2e12: return Timestamp(microseconds: Int64((d * 1_000_000).rounded()))
+        case .int(let i):
+            let (microseconds, overflow) = Int64(i).multipliedReportingOverflow(by: 1_000_000)
+            if !overflow { return Timestamp(microseconds: microseconds) }
         default: break
         }
         throw StorageError(.decoding, "column '\(column)' is not a timestamp")
