@@ -42,14 +42,20 @@ public struct Retention: Sendable {
         /// `30d`, `12h`, `90m`, `0d`: a number and a unit (days, hours, minutes, seconds).
         public static func age(_ text: String) -> Double? {
             guard let unit = text.last, let number = Double(text.dropLast()), number >= 0, number.isFinite else { return nil }
+            let seconds: Double
             switch unit {
-            case "d": return number * 86_400
-            case "h": return number * 3600
-            case "m": return number * 60
-            case "s": return number
+            case "d": seconds = number * 86_400
+            case "h": seconds = number * 3600
+            case "m": seconds = number * 60
+            case "s": seconds = number
             default: return nil
             }
+            return seconds <= longestAge ? seconds : nil
         }
+
+        /// A hundred years: an age past what a timestamp can go back (`1e300d`) is refused
+        /// rather than trapping in the pass.
+        public static let longestAge: Double = 36_500 * 86_400
     }
 
     /// What a pass did (or, in a dry run, would do).

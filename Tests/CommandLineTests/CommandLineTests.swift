@@ -292,6 +292,10 @@ struct CommandLineTests {
             ("TOWER_COMPLETION_LINGER_MS", "5000"), ("TOWER_WORKER_THREADS", "0"), ("TOWER_WORKER_THREADS", "many"),
             ("DATABASE_URL", "postgres://tower@127.0.0.1:1/tower?prepare_threshold=-1"),
             ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "lots"), ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "-1"),
+            // Past what a timer or a timestamp holds: each trapped in the worker's first poll or claim.
+            ("WORKER_POLL_INTERVAL", "1e300"), ("WORKER_LEASE_SECONDS", "1e300"), ("WORKER_GRACE_PERIOD", "1e300"),
+            ("TOWER_RETENTION_DAYS", "1e300"), ("WORKER_CONCURRENCY", "1e300"), ("WORKER_CONCURRENCY", "1.5"), ("WORKER_CONCURRENCY", "5000"),
+            ("DATABASE_POOL_SIZE", "100000"),
         ])
     func badConfiguration(_ name: String, _ value: String) async throws {
         try await withSetup(.sqlite) { setup in
@@ -327,6 +331,9 @@ struct CommandLineTests {
             (["tasks", "list", "--operation", "doc"], "--operation takes code_change, docs, analysis, ops, not 'doc'"),
             (["tasks", "list", "--limit", "0"], "--limit must be at least 1"),
             (["backfill", "--batch-size", "0"], "--batch-size must be at least 1"),
+            (["prune", "--older-than", "1e300d"], "--older-than must be a number and a unit (d, h, m or s), such as 30d, up to 36500d, not '1e300d'"),
+            (["worker", "--concurrency", "0"], "must be from 1 to 1024 slots, not 0"),
+            (["worker", "--poll-interval", "1e300"], "--poll-interval must be a positive number of seconds up to 3600"),
         ])
     func refusedArguments(_ arguments: [String], _ message: String) async throws {
         try await withSetup(.sqlite) { setup in

@@ -144,6 +144,7 @@ extension CommandLineTests {
         arguments: [
             ("TOWER_API_KEYS_FILE", "/nonexistent/keys"), ("TOWER_RATE_LIMIT", "fast"), ("TOWER_METRICS_PUBLIC", "maybe"),
             ("TOWER_MAX_BODY_BYTES", "-1"), ("TOWER_MAX_HEADER_BYTES", "big"), ("TOWER_READ_TIMEOUT", "0"), ("TOWER_IDLE_TIMEOUT", "1m"),
+            ("TOWER_READ_TIMEOUT", "9223372036854775807"), ("TOWER_MAX_BODY_BYTES", "9223372036854775807"),
             ("TOWER_CORS_ORIGINS", "dash.example.com/app"), ("TOWER_HTTP_THREADS", "0"), ("TOWER_HTTP_THREADS", "two"),
         ])
     func badAccessConfiguration(_ name: String, _ value: String) async throws {

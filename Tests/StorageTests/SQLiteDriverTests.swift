@@ -1,3 +1,4 @@
+import CWOM
 import Dispatch
 import Foundation
 import Storage
@@ -305,6 +306,24 @@ struct SQLiteDriverTests {
                 throw error
             }
             await other.close()
+        }
+    }
+
+    @Test("numbers another program stored where an integer or a timestamp belongs are read, or refused naming the column: never a trap")
+    func foreignNumbers() async throws {
+        try await withDriver { driver in
+            let row = try #require(
+                try await driver.read {
+                    try await $0.query(
+                        "SELECT 42.0 AS whole, 2.7 AS fraction, 1e300 AS huge, 1700000000 AS seconds, 9223372036854775807 AS far, 1e300 AS farther", []
+                    ).first
+                })
+            #expect(try row.optionalInt("whole") == 42)
+            #expect(try row.optionalInt("fraction") == 2, "its fraction dropped, as before")
+            #expect(throws: StorageError.self) { try row.optionalInt("huge") }
+            #expect(try row.optionalTimestamp("seconds") == Timestamp(iso8601: "2023-11-14T22:13:20Z"))
+            #expect(throws: StorageError.self) { try row.optionalTimestamp("far") }
+            #expect(throws: StorageError.self) { try row.optionalTimestamp("farther") }
         }
     }
 

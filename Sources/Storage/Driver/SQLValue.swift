@@ -110,7 +110,9 @@ public struct SQLRow: Sendable {
         switch try value(column) {
         case .null: return nil
         case .int(let i): return i
-        case .double(let d): return Int(d)
+        // A REAL in an integer column (SQLite keeps what a program gave it) is read as before,
+        // its fraction dropped; NaN or 1e300 is an error naming the column, not a trap.
+        case .double(let d) where abs(d) < 9.2e18: return Int(d)
         case .bool(let b): return b ? 1 : 0
         case .text(let s):
             if let i = Int(s) { return i }

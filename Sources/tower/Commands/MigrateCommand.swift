@@ -26,10 +26,13 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func resolvedPoolSize() throws -> Int {
-        if let poolSize { return poolSize }
+        if let poolSize {
+            guard (1...1_000).contains(poolSize) else { throw CommandError("--pool-size must be a number of connections from 1 to 1000, not \(poolSize)") }
+            return poolSize
+        }
         guard let text = ProcessInfo.processInfo.environment["DATABASE_POOL_SIZE"] else { return 10 }
-        guard let value = Int(text), value > 0 else {
-            throw CommandError("DATABASE_POOL_SIZE must be a positive integer, not '\(text)'")
+        guard let value = Int(text), (1...1_000).contains(value) else {
+            throw CommandError("DATABASE_POOL_SIZE must be a whole number of connections from 1 to 1000, not '\(text)'")
         }
         return value
     }

@@ -41,7 +41,7 @@ struct PruneCommand: AsyncParsableCommand {
         var options: Retention.Options
         if let olderThan {
             guard let age = Retention.Options.age(olderThan) else {
-                throw ValidationError("--older-than must be a number and a unit (d, h, m or s), such as 30d, not '\(olderThan)'")
+                throw ValidationError("--older-than must be a number and a unit (d, h, m or s), such as 30d, up to 36500d, not '\(olderThan)'")
             }
             options = Retention.Options(olderThan: age)
         } else if let configured = try WorkerOptions.retention(environment) {

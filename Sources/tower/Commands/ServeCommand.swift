@@ -87,15 +87,18 @@ struct APIOptions: ParsableArguments {
     /// `TOWER_MAX_BODY_BYTES`, `TOWER_MAX_HEADER_BYTES`, `TOWER_READ_TIMEOUT`, `TOWER_IDLE_TIMEOUT`.
     static func limits(_ environment: [String: String]) throws -> HTTPLimits {
         var limits = HTTPLimits()
-        func read(_ name: String, _ value: inout Int, unit: String) throws {
+        // Bounded above: a timeout past what NIO's nanoseconds hold trapped at the first request.
+        func read(_ name: String, _ value: inout Int, unit: String, max: Int) throws {
             guard let text = environment[name], !text.isEmpty else { return }
-            guard let number = Int(text), number > 0 else { throw CommandError("\(name) must be a positive number of \(unit), not '\(text)'") }
+            guard let number = Int(text), (1...max).contains(number) else {
+                throw CommandError("\(name) must be a number of \(unit) from 1 to \(max), not '\(text)'")
+            }
             value = number
         }
-        try read("TOWER_MAX_BODY_BYTES", &limits.maxBodyBytes, unit: "bytes")
-        try read("TOWER_MAX_HEADER_BYTES", &limits.maxHeaderBytes, unit: "bytes")
-        try read("TOWER_READ_TIMEOUT", &limits.readTimeoutSeconds, unit: "seconds")
-        try read("TOWER_IDLE_TIMEOUT", &limits.idleTimeoutSeconds, unit: "seconds")
+        try read("TOWER_MAX_BODY_BYTES", &limits.maxBodyBytes, unit: "bytes", max: 1 << 30)
+        try read("TOWER_MAX_HEADER_BYTES", &limits.maxHeaderBytes, unit: "bytes", max: 1 << 20)
+        try read("TOWER_READ_TIMEOUT", &limits.readTimeoutSeconds, unit: "seconds", max: 86_400)
+        try read("TOWER_IDLE_TIMEOUT", &limits.idleTimeoutSeconds, unit: "seconds", max: 86_400)
         return limits
     }
 }

@@ -62,27 +62,43 @@ struct WorkerOptions: ParsableArguments {
     var executor: String?
 
     func configuration(environment: [String: String]) throws -> WorkerConfiguration {
-        func number(_ flag: Double?, _ name: String, default value: Double) throws -> Double {
+        // Bounded above as well: a value past what a timer or a timestamp holds (`1e300`)
+        // trapped in the worker's first poll or claim instead of being refused here.
+        func number(_ flag: Double?, _ name: String, default value: Double, max: Double) throws -> Double {
             if let flag {
                 // `WORKER_LEASE_SECONDS` is given as `--lease-seconds`.
                 let option = "--" + name.dropFirst("WORKER_".count).lowercased().replacingOccurrences(of: "_", with: "-")
-                guard flag > 0, flag.isFinite else { throw CommandError("\(option) must be a positive number, not \(Self.seconds(flag))") }
+                guard flag > 0, flag <= max else {
+                    throw CommandError("\(option) must be a positive number of seconds up to \(Self.seconds(max)), not \(Self.seconds(flag))")
+                }
                 return flag
             }
             guard let text = environment[name], !text.isEmpty else { return value }
-            guard let parsed = Double(text), parsed > 0, parsed.isFinite else { throw CommandError("\(name) must be a positive number, not '\(text)'") }
+            guard let parsed = Double(text), parsed > 0, parsed <= max else {
+                throw CommandError("\(name) must be a positive number of seconds up to \(Self.seconds(max)), not '\(text)'")
+            }
             return parsed
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let concurrency = try concurrency ?? Int(number(nil, "WORKER_CONCURRENCY", default: Double(cores)))
-        guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
+        let concurrency: Int
+        if let flag = self.concurrency {
+            concurrency = flag
+        } else if let text = environment["WORKER_CONCURRENCY"], !text.isEmpty {
+            guard let parsed = Int(text) else { throw CommandError("WORKER_CONCURRENCY must be a whole number of slots from 1 to 1024, not '\(text)'") }
+            concurrency = parsed
+        } else {
+            concurrency = cores
+        }
+        guard (1...1024).contains(concurrency) else {
+            throw CommandError("the worker's concurrency (--concurrency, WORKER_CONCURRENCY) must be from 1 to 1024 slots, not \(concurrency)")
+        }
         let root = try WorkerConfiguration.traceRoot(from: traceRoot ?? environment["JCT_TRACE_ROOT"], default: ".tower/runs")
         let review = try Self.reviewPolicy(environment)
         let (autoApprove, verdicts) = (review.autoApprove, review.verdicts)
         var configuration = WorkerConfiguration(
-            concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5),
-            leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30),
-            gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30), retry: try Self.retryPolicy(environment),
+            concurrency: concurrency, pollInterval: try number(pollInterval, "WORKER_POLL_INTERVAL", default: 5, max: 3_600),
+            leaseSeconds: try number(leaseSeconds, "WORKER_LEASE_SECONDS", default: 30, max: 86_400),
+            gracePeriodSeconds: try number(gracePeriod, "WORKER_GRACE_PERIOD", default: 30, max: 86_400), retry: try Self.retryPolicy(environment),
             traceRoot: root, retention: try Self.retention(environment),
             workspaceRoot: try WorkerConfiguration.workspaceRoot(from: workspaceRoot ?? environment["TOWER_WORKSPACE_ROOT"], traceRoot: root),
             keepWorkspaces: try keepWorkspaces || Self.flag("TOWER_KEEP_WORKSPACES", environment), executors: try executors(environment), reviewAutoApprove: autoApprove, autoApproveVerdicts: verdicts)
@@ -117,8 +133,8 @@ struct WorkerOptions: ParsableArguments {
     /// `TOWER_RETENTION_DELETE_TASKS`: the maintenance loop's pass, and `tower prune`'s default.
     static func retention(_ environment: [String: String]) throws -> Retention.Options? {
         guard let text = environment["TOWER_RETENTION_DAYS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
-        guard let days = Double(text), days >= 0, days.isFinite else {
-            throw CommandError("TOWER_RETENTION_DAYS must be a number of days, not '\(text)'")
+        guard let days = Double(text), days >= 0, days <= Retention.Options.longestAge / 86_400 else {
+            throw CommandError("TOWER_RETENTION_DAYS must be a number of days from 0 to 36500, not '\(text)'")
         }
         return Retention.Options(olderThan: days * 86_400, deleteTasks: try flag("TOWER_RETENTION_DELETE_TASKS", environment))
     }
