@@ -31,7 +31,7 @@ public enum ChildOutput: Sendable {
     /// A file, created or truncated, that keeps the first `limit` bytes: the child writes into a
     /// pipe, a thread of the parent copies it, reads on past the limit (the child is never
     /// blocked on a full pipe) and drops the rest, then ends the file with a line saying how much
-    /// was dropped (`ChildProcess.droppedBytes`).
+    /// was dropped (`ChildProcess.copiedOutput`).
     case capped(URL, limit: Int)
     /// The parent's own descriptor.
     case inherit
@@ -179,10 +179,10 @@ public final class ChildProcess: Sendable {
         if let ended { waiter(ended) }
     }
 
-    /// The bytes of the child's descriptor 1 or 2 (a `.capped` output) that were past its limit
-    /// and dropped; 0 for any other output. Final once the child has ended (`wait`).
-    public func droppedBytes(_ descriptor: Int32) -> Int {
-        copiers[descriptor]?.dropped ?? 0
+    /// What became of the child's descriptor 1 or 2 when it is a `.capped` output (nil for any
+    /// other): final once the child has ended (`wait`).
+    public func copiedOutput(_ descriptor: Int32) -> CopiedOutput? {
+        copiers[descriptor]?.outcome
     }
 
     /// How the child ended, or nil while it runs.
@@ -243,6 +243,21 @@ public final class ChildProcess: Sendable {
 }
 
 
+/// What a `.capped` output kept of what the child wrote.
+public struct CopiedOutput: Sendable, Equatable {
+    /// Bytes in the file, the closing note aside.
+    public var keptBytes = 0
+    /// Bytes past the limit, read and dropped.
+    public var droppedBytes = 0
+    /// Why the file could not take the rest, when a write failed (a full disk): the bytes from
+    /// `keptBytes` on are lost.
+    public var writeFailure: String?
+
+    public init(keptBytes: Int = 0, droppedBytes: Int = 0, writeFailure: String? = nil) {
+        (self.keptBytes, self.droppedBytes, self.writeFailure) = (keptBytes, droppedBytes, writeFailure)
+    }
+}
+
 /// Copies a child's output from a pipe into a file, up to a limit (`ChildOutput.capped`), on a
 /// thread of its own: a read blocks, and the child must never wait on a full pipe.
 final class OutputCopier: Sendable {
@@ -252,10 +267,9 @@ final class OutputCopier: Sendable {
     private let limit: Int
     private let ended = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
-    private let droppedCount = Atomic<Int>(0)
+    private let result = Mutex(CopiedOutput())
 
-    /// The bytes past the limit that were read and dropped.
-    var dropped: Int { droppedCount.load(ordering: .acquiring) }
+    var outcome: CopiedOutput { result.withLock { $0 } }
 
     init(to url: URL, limit: Int) throws {
         let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -289,8 +303,8 @@ final class OutputCopier: Sendable {
 
     private func copy() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var kept = 0
-        var dropped = 0
+        var outcome = CopiedOutput()
+        var seen = 0
         while !stopping.load(ordering: .acquiring) {
             var ready = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
             let events = poll(&ready, 1, 200)
@@ -298,34 +312,43 @@ final class OutputCopier: Sendable {
             let count = events < 0 ? -1 : read(readEnd, &buffer, buffer.count)
             if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             if count <= 0 { break }
-            let keep = min(count, limit - kept)
-            if keep > 0 {
-                writeAll(buffer, count: keep)
-                kept += keep
+            let keep = min(count, limit - seen)
+            seen += keep
+            outcome.droppedBytes += count - keep
+            // After a failed write (a full disk) nothing more is written: the file ends where
+            // the failure was, and the copy reads on so that the child is never blocked.
+            if keep > 0, outcome.writeFailure == nil {
+                let written = writeAll(buffer, count: keep)
+                outcome.keptBytes += written
+                if written < keep { outcome.writeFailure = String(cString: strerror(errno)) }
             }
-            dropped += count - keep
         }
-        if dropped > 0 {
-            let note = "\n[tower: output cut at \(limit) bytes; \(dropped) more bytes were dropped]\n"
-            writeAll(Array(note.utf8), count: note.utf8.count)
+        if outcome.droppedBytes > 0, outcome.writeFailure == nil {
+            let note = "\n[tower: output cut at \(limit) bytes; \(outcome.droppedBytes) more bytes were dropped]\n"
+            _ = writeAll(Array(note.utf8), count: note.utf8.count)
         }
-        droppedCount.store(dropped, ordering: .releasing)
+        result.withLock { $0 = outcome }
         close(readEnd)
         close(file)
         ended.signal()
     }
 
-    private func writeAll(_ bytes: [UInt8], count: Int) {
+    /// Writes the first `count` bytes; the number written (fewer when a write failed, `errno`
+    /// saying why).
+    private func writeAll(_ bytes: [UInt8], count: Int) -> Int {
         var written = 0
         bytes.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
             while written < count {
                 let result = write(file, base + written, count - written)
                 if result < 0 && errno == EINTR { continue }
-                // A full disk: what cannot be kept is not kept; the copy reads on.
-                guard result > 0 else { return }
+                guard result > 0 else {
+                    if result == 0 { errno = EIO }
+                    return
+                }
                 written += result
             }
         }
+        return written
     }
 }

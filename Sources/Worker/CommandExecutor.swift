@@ -113,16 +113,23 @@ public struct CommandExecutor: TaskExecutor {
         trace.log("Execution started", details: ["executor: \(name)", "command: \(command.joined(separator: " "))"])
 
         let status: ProcessStatus
+        var lostOutput: String?
         do {
             let logs = ["stdout.log", "stderr.log"].map { name in
                 outputLimit.map { ChildOutput.capped(trace.url(name), limit: $0) } ?? .file(trace.url(name))
             }
             let child = try Self.start(command, environment: environment, directory: workspace, stdout: logs[0], stderr: logs[1])
             status = await Self.wait(for: child)
-            for (descriptor, name) in [(Int32(1), "stdout.log"), (2, "stderr.log")] where child.droppedBytes(descriptor) > 0 {
-                trace.event("output_cut", ["file": .string(name), "kept_bytes": .int(outputLimit ?? 0), "dropped_bytes": .int(child.droppedBytes(descriptor))])
-                trace.log(
-                    "\(name) cut at its limit", details: ["kept: \(outputLimit ?? 0) bytes (TOWER_EXECUTOR_OUTPUT_LIMIT_MB)", "dropped: \(child.droppedBytes(descriptor)) bytes"])
+            for (descriptor, name) in [(Int32(1), "stdout.log"), (2, "stderr.log")] {
+                guard let copied = child.copiedOutput(descriptor) else { continue }
+                if let failure = copied.writeFailure {
+                    lostOutput = lostOutput ?? "\(name) could not be written: \(failure) (the command's output from byte \(copied.keptBytes) on is lost)"
+                    trace.event("output_lost", ["file": .string(name), "kept_bytes": .int(copied.keptBytes), "error": .string(failure)])
+                } else if copied.droppedBytes > 0 {
+                    trace.event("output_cut", ["file": .string(name), "kept_bytes": .int(copied.keptBytes), "dropped_bytes": .int(copied.droppedBytes)])
+                    trace.log(
+                        "\(name) cut at its limit", details: ["kept: \(copied.keptBytes) bytes (TOWER_EXECUTOR_OUTPUT_LIMIT_MB)", "dropped: \(copied.droppedBytes) bytes"])
+                }
             }
         } catch {
             trace.log("FATAL ERROR: \(error)")
@@ -151,6 +158,13 @@ public struct CommandExecutor: TaskExecutor {
             // Its values would fail the completion on PostgreSQL and pass on SQLite: the same
             // failure on both, which says what the command wrote. Trying again would not help.
             result = ExecutionResult(outcome: .failed, errorMessage: unusable)
+        }
+        if let lostOutput {
+            // A trace folder without the command's whole output is evidence a reviewer cannot
+            // trust, whatever the command's exit status (a child writing its own files saw the
+            // error itself; behind the pipe it cannot).
+            trace.log("FATAL ERROR: \(lostOutput)")
+            result = ExecutionResult(outcome: .failed, errorMessage: lostOutput)
         }
         trace.event("execution_completed", ["status": .string(result.outcome.rawValue)])
         trace.log("Execution completed", details: ["Status: \(result.outcome.rawValue)"])

@@ -64,10 +64,21 @@ struct ChildProcessTests {
             let kept = try String(contentsOf: out, encoding: .utf8)
             #expect(kept.hasPrefix(String(repeating: "a", count: 100_000) + "\n[tower: output cut at 100000 bytes; 200000 more bytes were dropped]\n"))
             #expect(kept.utf8.count == 100_000 + "\n[tower: output cut at 100000 bytes; 200000 more bytes were dropped]\n".utf8.count)
-            #expect(child.droppedBytes(1) == 200_000)
+            #expect(child.copiedOutput(1) == CopiedOutput(keptBytes: 100_000, droppedBytes: 200_000))
             #expect(try String(contentsOf: err, encoding: .utf8) == "to stderr\n", "under its limit: as written")
-            #expect(child.droppedBytes(2) == 0)
+            #expect(child.copiedOutput(2) == CopiedOutput(keptBytes: 10, droppedBytes: 0))
         }
+    }
+
+    @Test("a capped output whose file cannot take it (a full disk) says why, and the child still runs to its end")
+    func cappedOutputFullDisk() async throws {
+        // /dev/full answers every write with ENOSPC, as a full file system does.
+        let child = try ChildProcess(
+            ["/bin/sh", "-c", "head -c 300000 /dev/zero; exit 7"], environment: [:], stdout: .capped(URL(fileURLWithPath: "/dev/full"), limit: 1 << 20))
+        #expect(await child.wait() == .exited(7), "not blocked on its pipe, not killed by a broken one")
+        let copied = try #require(child.copiedOutput(1))
+        #expect(copied.keptBytes == 0 && copied.writeFailure == "No space left on device", "\(copied)")
+        #expect(child.copiedOutput(2) == nil, "not a capped output")
     }
 
     @Test("a capped output ends when the child has ended, even while a process it left behind holds the pipe")
