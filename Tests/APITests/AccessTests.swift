@@ -267,6 +267,38 @@ struct AccessTests {
         }
     }
 
+    @Test("a key holds at most 64 Streamable HTTP sessions: one more ends its least recently used; other keys keep theirs")
+    func mcpSessionsPerKey() async throws {
+        try await withKeyedAPI(.sqlite) { h in
+            let initialize: JSONValue = [
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": ["protocolVersion": "2025-03-26", "capabilities": [:], "clientInfo": ["name": "loop", "version": "1"]],
+            ]
+            func open(_ scope: Scope) async throws -> String {
+                let answer = await h.send(
+                    "POST", "/mcp", json: initialize, headers: Self.bearer(Self.secret(scope)) + [("accept", "application/json, text/event-stream")])
+                return try #require(answer.header("mcp-session-id"), "\(answer.status) \(answer.text)")
+            }
+            func ping(_ id: String, _ scope: Scope) async -> Int {
+                await h.send(
+                    "POST", "/mcp", json: ["jsonrpc": "2.0", "id": 2, "method": "ping"],
+                    headers: Self.bearer(Self.secret(scope)) + [("accept", "application/json, text/event-stream"), ("mcp-session-id", id)]
+                ).status
+            }
+            let other = try await open(.read)
+            var sessions: [String] = []
+            for _ in 0..<64 { sessions.append(try await open(.agent)) }
+            #expect(await ping(sessions[0], .agent) == 200, "the first one used again: now the second is the least recently used")
+            #expect(await h.api.mcpSessions.count == 65)
+            let newest = try await open(.agent)
+            #expect(await h.api.mcpSessions.count == 65, "still 64 for the key, and the other key's one")
+            #expect(await ping(sessions[1], .agent) == 404, "the least recently used one ended")
+            #expect(await ping(sessions[0], .agent) == 200)
+            #expect(await ping(newest, .agent) == 200)
+            #expect(await ping(other, .read) == 200, "another key's session is not touched")
+        }
+    }
+
     @Test("an empty keys file denies every keyed route; no keys at all leaves the API open")
     func emptyAndNone() async throws {
         try await withKeyedAPI(.sqlite, access: AccessConfiguration(keys: [])) { h in

@@ -130,9 +130,15 @@ public actor MCPSessions {
     /// A Streamable HTTP session unused this long is ended (its client went away without
     /// `DELETE`); a legacy SSE session ends with its event stream.
     let idleLimit: Duration
+    /// The most Streamable HTTP sessions one key (or, without keys, everyone) holds at once: a
+    /// new one beyond it ends that key's least recently used. Each session is a server of its
+    /// own, kept for up to `idleLimit`; without a bound, a client that initializes in a loop
+    /// and never sends `DELETE` grew the process without end.
+    let sessionsPerKey: Int
 
-    public init(idleLimit: Duration = .seconds(3600)) {
+    public init(idleLimit: Duration = .seconds(3600), sessionsPerKey: Int = 64) {
         self.idleLimit = idleLimit
+        self.sessionsPerKey = sessionsPerKey
     }
 
     public var count: Int { sessions.count }
@@ -142,6 +148,12 @@ public actor MCPSessions {
         let now = ContinuousClock.now
         for (idle, session) in sessions where session.streamable != nil && now - session.lastUsed > idleLimit {
             await remove(idle)
+        }
+        let owned = sessions.filter { $0.value.streamable != nil && $0.value.owner == owner }
+        if owned.count > sessionsPerKey {
+            for (oldest, _) in owned.filter({ $0.key != id }).sorted(by: { $0.value.lastUsed < $1.value.lastUsed }).prefix(owned.count - sessionsPerKey) {
+                await remove(oldest)
+            }
         }
     }
 
