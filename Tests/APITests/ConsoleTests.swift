@@ -77,6 +77,21 @@ struct ConsoleTests {
         }
     }
 
+    @Test("a key holds at most 32 console sessions: signing in once more ends its least recently used; other keys keep theirs")
+    func sessionsPerKey() async throws {
+        try await withConsole { h in
+            let other = try await signIn(h, AccessTests.secret(.review)).cookie
+            var cookies: [String] = []
+            for _ in 0..<32 { cookies.append(try await signIn(h, AccessTests.secret(.read)).cookie) }
+            #expect(await h.get("/ui", headers: [("cookie", cookies[0])]).status == 200, "the first one used again")
+            #expect(await h.api.consoleSessions.count == 33)
+            let newest = try await signIn(h, AccessTests.secret(.read)).cookie
+            #expect(await h.api.consoleSessions.count == 33, "still 32 for the key, and the other key's one")
+            #expect(await h.get("/ui", headers: [("cookie", cookies[1])]).status == 303, "the least recently used one ended")
+            for kept in [cookies[0], cookies[31], newest, other] { #expect(await h.get("/ui", headers: [("cookie", kept)]).status == 200) }
+        }
+    }
+
     @Test("a wrong key, a login form without its token, and a revoked key are refused")
     func refusals() async throws {
         try await withConsole { h in

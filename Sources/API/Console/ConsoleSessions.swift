@@ -12,20 +12,32 @@ public actor ConsoleSessions {
 
     private var sessions: [String: Session] = [:]
     let idleLimit: Duration
+    /// The most sessions one key holds at once (browsers, tabs that signed in again): a new one
+    /// beyond it ends the key's least recently used, so that signing in in a loop cannot grow
+    /// the process without end.
+    let sessionsPerKey: Int
 
-    public init(idleLimit: Duration = .seconds(8 * 3600)) {
+    public init(idleLimit: Duration = .seconds(8 * 3600), sessionsPerKey: Int = 32) {
         self.idleLimit = idleLimit
+        self.sessionsPerKey = sessionsPerKey
     }
 
     /// A new session for `principal`: its token (for the cookie) and its CSRF token.
     func open(_ principal: Principal) -> (token: String, session: Session) {
         let now = ContinuousClock.now
         sessions = sessions.filter { now - $0.value.lastSeen <= idleLimit }
+        let owned = sessions.filter { $0.value.principal.name == principal.name }
+        for (oldest, _) in owned.sorted(by: { $0.value.lastSeen < $1.value.lastSeen }).prefix(max(0, owned.count + 1 - sessionsPerKey)) {
+            sessions[oldest] = nil
+        }
         let token = Self.randomToken()
         let session = Session(principal: principal, csrf: Self.randomToken(), lastSeen: now)
         sessions[token] = session
         return (token, session)
     }
+
+    /// The sessions open now.
+    public var count: Int { sessions.count }
 
     /// The live session of a cookie token, touched; nil when unknown, idle too long, or its key
     /// is no longer configured (`stillValid`).
