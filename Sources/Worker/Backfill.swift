@@ -110,7 +110,7 @@ public struct Backfill: Sendable {
         // (docs/migration.md). A folder the batch did not foresee (a task that finished
         // meanwhile) is read in the transaction.
         let paths = try await database.read { try await $0.backfill.tracePaths(after: cursor, limit: batchSize) }
-        let folders = Dictionary(paths.map { ($0, Self.traceFolder($0)) }) { first, _ in first }
+        let folders = Dictionary(paths.map { ($0.path, Self.traceFolder($0.path, taskId: $0.taskId)) }) { first, _ in first }
         let batch = try await engine.adoptLegacyTasks(after: cursor, limit: batchSize, dryRun: dryRun, by: Self.actor) { task, repo, now in
             Self.adoption(for: task, repo: repo, now: now, folders: folders)
         }
@@ -164,7 +164,7 @@ public struct Backfill: Sendable {
                 header: ObjectHeader(id: snapshot.id, traceId: task.traceId), scope: snapshot.scope,
                 capturedAt: snapshot.capturedAt, owner: snapshot.owner, constraints: snapshot.constraints, meta: snapshot.meta))
         if task.status.isFinished {
-            let folder = task.tracePath.map { folders[$0] ?? Self.traceFolder($0) }
+            let folder = task.tracePath.map { folders[$0] ?? Self.traceFolder($0, taskId: task.id) }
             let (run, artifacts) = Self.run(for: task, issue: cwom.issue, packet: packet, snapshot: snapshot, folder: folder, now: now)
             adoption.issue.runs = [run.ref]
             adoption.run = run
@@ -193,12 +193,15 @@ public struct Backfill: Sendable {
     }
 
     /// Reads the folder a `trace_path` names: nil `root` for anything but a `file:` URL, nil
-    /// `files` for a folder that is gone or unreadable.
-    public static func traceFolder(_ tracePath: String) -> TraceFolder {
+    /// `files` for a folder that is gone or unreadable, or not named after its task (as the
+    /// legacy worker names a folder it makes without a Run). Any write key sets a task's
+    /// `trace_path` (`PATCH /tasks/{id}/status`): `file:///` would have had the backfill hash the
+    /// whole file system, and block for ever on a file such as `/proc/kmsg`.
+    public static func traceFolder(_ tracePath: String, taskId: String) -> TraceFolder {
         guard let url = URL(string: tracePath), url.isFileURL else { return TraceFolder() }
-        let path = URL(fileURLWithPath: url.path, isDirectory: true).path
-        guard FileManager.default.fileExists(atPath: path) else { return TraceFolder(root: url) }
-        return TraceFolder(root: url, files: try? TraceFile.scan(path: path))
+        let folder = URL(fileURLWithPath: url.path, isDirectory: true).standardizedFileURL
+        guard folder.lastPathComponent == taskId, FileManager.default.fileExists(atPath: folder.path) else { return TraceFolder(root: url) }
+        return TraceFolder(root: url, files: try? TraceFile.scan(path: folder.path))
     }
 
     /// The Run of a finished legacy task, with Artifacts for its trace `folder` and the files in it.

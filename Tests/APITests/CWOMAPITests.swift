@@ -485,10 +485,11 @@ struct CWOMAPITests {
     func trace(_ dialect: Dialect) async throws {
         try await withAPI(dialect) { h in
             let c = try await Chain.build(h)
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(ULID.make())")
+            let traces = FileManager.default.temporaryDirectory.appendingPathComponent("traces-\(ULID.make())")
+            let root = traces.appendingPathComponent(c.run)
             let outside = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(ULID.make()).txt")
             defer {
-                try? FileManager.default.removeItem(at: root)
+                try? FileManager.default.removeItem(at: traces)
                 try? FileManager.default.removeItem(at: outside)
             }
             try FileManager.default.createDirectory(at: root.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
@@ -515,6 +516,17 @@ struct CWOMAPITests {
                 #expect(await h.get("/cwom/runs/\(c.run)/trace/\(attack)").status == 404, "\(attack)")
             }
             #expect(await h.get("/cwom/runs/ghost/trace").status == 404)
+
+            // A root that is not a folder named after the Run (or its task): never read. A legacy
+            // task's `trace_path`, which any write key sets, becomes a backfilled Run's root.
+            for planted in [traces.absoluteString, "file:///etc/", "file:///"] {
+                try await h.database.write { store in
+                    try await store.session.query("UPDATE cwom_runs SET artifact_root_uri = $1 WHERE id = $2", [.text(planted), .text(c.run)])
+                }
+                let refused = await h.get("/cwom/runs/\(c.run)/trace")
+                #expect(refused.status == 404 && refused["detail"] == .string("Run '\(c.run)' has no local trace folder"), "\(planted): \(refused.text)")
+                #expect(await h.get("/cwom/runs/\(c.run)/trace/passwd").status == 404)
+            }
         }
     }
 

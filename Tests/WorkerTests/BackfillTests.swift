@@ -35,12 +35,13 @@ struct BackfillTests {
     @Test("a legacy database with mixed tasks is migrated by one run; a second run does nothing", arguments: Dialect.allCases)
     func mixed(_ dialect: Dialect) async throws {
         try await withWorkerEnvironment(dialect, legacyLayout: true) { env in
-            let traceFolder = env.traceRoot.appendingPathComponent("legacy-run-1")
+            func id() -> String { UUID().uuidString.lowercased() }
+            let ids = (queued: id(), running: id(), done: id(), failed: id(), cancelled: id(), gone: id(), pending: id())
+            // The legacy worker names a folder it makes without a Run after the task.
+            let traceFolder = env.traceRoot.appendingPathComponent(ids.done)
             try FileManager.default.createDirectory(at: traceFolder.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
             try "# out".write(to: traceFolder.appendingPathComponent("artifacts/output.md"), atomically: true, encoding: .utf8)
             try "{}".write(to: traceFolder.appendingPathComponent("manifest.json"), atomically: true, encoding: .utf8)
-            func id() -> String { UUID().uuidString.lowercased() }
-            let ids = (queued: id(), running: id(), done: id(), failed: id(), cancelled: id(), gone: id(), pending: id())
             let rows = [
                 Self.legacyInsert(dialect, id: ids.queued, status: "queued", repo: "TestOrg/App.git"),
                 Self.legacyInsert(dialect, id: ids.running, status: "running", repo: "testorg/app", started: true, assignedTo: "worker-1a2b3c4d"),
@@ -68,7 +69,8 @@ struct BackfillTests {
 
             // The folders a batch reads before its transaction: those of its finished tasks.
             let paths = try await env.database.read { try await $0.backfill.tracePaths(after: "", limit: 100) }
-            #expect(Set(paths) == [traceFolder.absoluteURL.absoluteString, "file:///nonexistent/trace/folder"])
+            #expect(Set(paths.map(\.path)) == [traceFolder.absoluteURL.absoluteString, "file:///nonexistent/trace/folder"])
+            #expect(paths.first { $0.path == traceFolder.absoluteURL.absoluteString }?.taskId == ids.done)
 
             let dry = try await Backfill(database: env.database, batchSize: 3, dryRun: true).run()
             #expect(dry.migrated == 7)
@@ -120,6 +122,9 @@ struct BackfillTests {
             let artifacts = run["artifacts"]?.arrayValue ?? []
             #expect(artifacts.contains { $0["type"] == "trace" && ($0["digest"]?.stringValue?.hasPrefix("sha256:") ?? false) })
             #expect(artifacts.contains { $0["title"] == "output.md" && $0["type"] == "doc" })
+            let listing = try JSONParser.parse(
+                bytes: await api.respond(APIRequest(method: "GET", path: "/cwom/runs/\(run["id"]?.stringValue ?? "")/trace", query: nil, headers: [], body: [])).body)
+            #expect(listing["files"]?.arrayValue?.compactMap { $0["path"]?.stringValue } == ["artifacts/output.md", "manifest.json"], "its folder, named after the task, is served: \(listing)")
 
             let failedRun = try await env.database.read { store in
                 try await store.runs.list(.init(issueId: tasks.first { $0.id == ids.failed }?.cwomIssueId)).first
@@ -147,19 +152,26 @@ struct BackfillTests {
 
     @Test("a finished task's Run is built from its trace folder as read before the batch's transaction")
     func traceFolderReadBeforeTheTransaction() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("backfill-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let taskId = UUID().uuidString.lowercased()
+        let traces = FileManager.default.temporaryDirectory.appendingPathComponent("backfill-\(UUID().uuidString)")
+        let folder = traces.appendingPathComponent(taskId)
+        defer { try? FileManager.default.removeItem(at: traces) }
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
         try "# out".write(to: folder.appendingPathComponent("artifacts/output.md"), atomically: true, encoding: .utf8)
         let tracePath = folder.absoluteURL.absoluteString
         let task = TaskRecord(
-            id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .human, id: "alice"), objective: "Legacy work",
+            id: taskId, requestedBy: Requester(kind: .human, id: "alice"), objective: "Legacy work",
             operation: .docs, target: TaskTarget(repo: "testorg/app"), status: .completed, createdAt: .now(), startedAt: .now(),
             completedAt: .now(), tracePath: tracePath)
         let repo = Repo(name: "app", slug: "testorg/app", source: Source(system: "jct"))
 
-        let read = Backfill.traceFolder(tracePath)
+        let read = Backfill.traceFolder(tracePath, taskId: taskId)
         #expect(read.files?.map(\.path) == ["artifacts/output.md"])
+        // A trace_path any write key may have set to another folder is recorded, never read.
+        for planted in [traces.absoluteURL.absoluteString, "file:///", "file:///proc/"] {
+            let refused = Backfill.traceFolder(planted, taskId: taskId)
+            #expect(refused.root != nil && refused.files == nil, "\(planted)")
+        }
         try FileManager.default.removeItem(at: folder)
 
         // The folder is gone: the Run still records what was read before, without the disk.

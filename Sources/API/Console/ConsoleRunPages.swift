@@ -111,7 +111,7 @@ extension ConsoleRoutes {
             )
         }
         guard let (run, issue, task, packets, snapshot, packs, decisions, artifacts, prunedAt) = loaded else { return nil }
-        let root = Self.traceRoot(run)
+        let root = run.localTraceFolder
         var body = "<h1>Run \(HTML.escape(run.id)): \(HTML.escape(run.status.rawValue))</h1>"
         if let message { body += #"<p role="status">Decision recorded: \#(HTML.escape(message)).</p>"# }
         if let task { body += "<p>Attempt of task <a href=\"/ui/tasks/\(HTML.segment(task.id))\">\(HTML.escape(task.objective))</a></p>" }
@@ -200,7 +200,7 @@ extension ConsoleRoutes {
     /// One file of a Run's trace folder as text (a patch as a diff, JSON as it is), or a note that
     /// it is binary. Paths never leave the folder (`TraceFolder.resolve`).
     func traceFile(_ viewer: Viewer, runId: String, path: String) async throws -> String? {
-        guard let run = try await database.read({ try await $0.runs.get(runId) }), let root = Self.traceRoot(run),
+        guard let run = try await database.read({ try await $0.runs.get(runId) }), let root = run.localTraceFolder,
             let url = TraceFolder.resolve(path, in: root), let (text, cut) = Self.read(url)
         else { return nil }
         var body = "<p><a href=\"/ui/runs/\(HTML.segment(run.id))\">Run \(HTML.escape(run.id))</a></p><h1>\(HTML.escape(path))</h1>"
@@ -220,7 +220,7 @@ extension ConsoleRoutes {
     /// server-sent events: a `line` event per line, its `id` the offset after it; an `end` event
     /// with the Run's status when the Run has ended and the log is read to its end.
     func follow(runId: String, _ request: APIRequest) async throws -> APIResponse {
-        guard let run = try await database.read({ try await $0.runs.get(runId) }), let root = Self.traceRoot(run) else {
+        guard let run = try await database.read({ try await $0.runs.get(runId) }), let root = run.localTraceFolder else {
             return .detail(404, "No such Run with a local trace folder")
         }
         let start = Int(request.header("last-event-id") ?? "") ?? Int(request.queryValue("from") ?? "") ?? 0
@@ -274,11 +274,6 @@ extension ConsoleRoutes {
     }
 
     // MARK: - Trace files
-
-    static func traceRoot(_ run: Run) -> URL? {
-        guard let uri = run.artifactRootUri, let url = URL(string: uri), url.isFileURL else { return nil }
-        return url.standardizedFileURL
-    }
 
     static func fileLink(runId: String, path: String) -> String {
         "/ui/runs/\(HTML.segment(runId))/files/" + path.split(separator: "/").map { HTML.segment(String($0)) }.joined(separator: "/")

@@ -51,10 +51,8 @@ struct TraceRoutes: Sendable {
         if let prunedAt {
             throw APIError.detail(410, .string("The trace folder of Run '\(runId)' was pruned at \(prunedAt.iso8601) (retention)"))
         }
-        guard let uri = run.artifactRootUri, let url = URL(string: uri), url.isFileURL else {
-            throw APIError.detail(404, .string("Run '\(runId)' has no local trace folder"))
-        }
-        return url.standardizedFileURL
+        guard let folder = run.localTraceFolder else { throw APIError.detail(404, .string("Run '\(runId)' has no local trace folder")) }
+        return folder
     }
 }
 

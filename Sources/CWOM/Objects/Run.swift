@@ -1,3 +1,4 @@
+import Foundation
 import TowerJSON
 
 /// One execution attempt of an Issue, pinned to the context it ran under. A failed Run carries
@@ -89,6 +90,20 @@ public struct Run: CWOMModel, Hashable {
 
     public func validate() throws(CWOMValidationError) {
         _ = try Run.decode(json)
+    }
+
+    /// The Run's trace folder on this machine: `artifact_root_uri` when it is a `file:` URL of a
+    /// folder named after the Run (as a worker's run and an agent's claim make them) or after its
+    /// task (the legacy worker's name for a folder it made without a Run, which the backfill
+    /// records in `meta.task_id`). Any other uri is never read: the backfill takes a legacy
+    /// task's `trace_path`, which any write key sets (`PATCH /tasks/{id}/status`), and
+    /// `file:///etc/` there would have been listed and served to every read key.
+    public var localTraceFolder: URL? {
+        guard let uri = artifactRootUri, let url = URL(string: uri), url.isFileURL else { return nil }
+        let folder = url.standardizedFileURL
+        let name = folder.lastPathComponent
+        guard name == id || meta["task_id"]?.stringValue == name else { return nil }
+        return folder
     }
 }
 

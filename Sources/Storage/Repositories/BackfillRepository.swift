@@ -29,13 +29,13 @@ public struct BackfillRepository: Sendable {
 
     /// The trace paths of the finished tasks among the next `candidates` (the same tasks, read
     /// without locking them), so that a backfill can read their folders before its transaction.
-    public func tracePaths(after cursor: String, limit: Int) async throws(StorageError) -> [String] {
+    public func tracePaths(after cursor: String, limit: Int) async throws(StorageError) -> [(taskId: String, path: String)] {
         let rows = try await session.query(
-            "SELECT t.status, t.trace_path FROM tasks t WHERE t.id > $1 AND \(Self.missingIssue) ORDER BY t.id LIMIT $2",
+            "SELECT t.id, t.status, t.trace_path FROM tasks t WHERE t.id > $1 AND \(Self.missingIssue) ORDER BY t.id LIMIT $2",
             [.text(cursor), .int(limit)])
-        var paths: [String] = []
+        var paths: [(taskId: String, path: String)] = []
         for row in rows where TaskStatus(rawValue: try row.string("status"))?.isFinished == true {
-            if let path = try row.optionalString("trace_path") { paths.append(path) }
+            if let path = try row.optionalString("trace_path") { paths.append((try row.string("id"), path)) }
         }
         return paths
     }
