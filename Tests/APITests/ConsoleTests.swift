@@ -500,6 +500,9 @@ struct ConsoleTests {
             #expect(denied.text.contains(#"value="elsewhere/x""#) && denied.text.contains("<details open>"), "what was typed stays")
             let short = await h.send("POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf, "objective": "  ab  "]) { $1 }), headers: headers)
             #expect(short.status == 422, "the objective's length, as the HTTP intake checks it")
+            let nul = await h.send(
+                "POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf, "objective": "Write \u{0} the log"]) { $1 }), headers: headers)
+            #expect(nul.status == 422 && nul.text.contains("The task was not enqueued: objective holds text with the NUL character (U+0000), which cannot be stored"), "the page, not the storage error's JSON: \(nul.text.prefix(300))")
             #expect(await h.send("POST", "/ui/tasks", body: form(fields), headers: headers).status == 403, "no CSRF token")
 
             let reader = try await signIn(h, AccessTests.secret(.read))

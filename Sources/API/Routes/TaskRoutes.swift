@@ -153,6 +153,12 @@ struct TaskRoutes: Sendable {
             "inputs": [:], "acceptance_criteria": criteria, "metadata": [:],
         ]
         if let idempotencyKey { body["idempotency_key"] = .string(idempotencyKey) }
+        // What `RequestReading.body` refuses in a JSON body, refused here too: a console form
+        // with U+0000 in its objective got the storage error's JSON instead of its page.
+        if let found = JSONValue.object(body).firstUnstorable() {
+            throw Refusal(
+                code: "INVALID_PARAMETERS", message: "\(FieldPath(json: found.path)) holds \(found.value.unstorableReason), which cannot be stored")
+        }
         switch TaskRequestParser.parse(.object(body)) {
         case .failure(let errors):
             let messages = errors.errors.map { "\($0.loc.map { $0.stringValue ?? "\($0)" }.dropFirst().joined(separator: ".")): \($0.error.message)" }
