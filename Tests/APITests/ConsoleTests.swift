@@ -177,6 +177,10 @@ struct ConsoleTests {
             let queued = await h.get("/ui/tasks?status=queued&operation=docs&q=chore")
             #expect(queued.text.contains(#"<option value="queued" selected>"#), "the filter is kept")
             #expect(queued.text.contains(#"href="/ui/tasks?status=queued&amp;operation=docs&amp;q=chore&amp;page=2""#), "paging keeps the filter")
+            for path in ["/ui/tasks/a%00b", "/ui/runs/a%00b", "/ui/runs/a%00b/files/trace.log"] {
+                let nowhere = await h.get(path)
+                #expect(nowhere.status == 404 && nowhere.text.contains("<h1>Not found</h1>"), "an id no object can have: \(path) \(nowhere.text.prefix(200))")
+            }
             for page in ["999999999999999999", "9223372036854775807"] {
                 let far = await h.get("/ui/tasks?page=\(page)")
                 #expect(far.status == 200 && far.text.contains("No task matches."), "a page past the end is empty, whatever its number: \(far.status)")

@@ -125,7 +125,14 @@ struct ConsoleRoutes: Sendable {
     /// As `page`, for a page about one object: 404 when it does not exist.
     func found(_ request: APIRequest, _ body: (Viewer) async throws -> String?) async throws -> APIResponse {
         guard let viewer = await viewer(request) else { return Self.redirect("/ui/login") }
-        guard let html = try await body(viewer) else {
+        let html: String?
+        do {
+            html = try await body(viewer)
+        } catch let error as StorageError where error.kind == .invalidValue {
+            // An id no object can have (U+0000 in it): not found, on a page, not the API's JSON.
+            html = nil
+        }
+        guard let html else {
             return HTML.response(404, HTML.layout(title: "Not found", viewer: viewer, body: "<h1>Not found</h1><p>Nothing has that id.</p>"))
         }
         return HTML.response(200, html)
