@@ -29,7 +29,7 @@ struct RunsCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("no run \(id)\n".utf8))
                 throw ExitCodes.notFound
             }
-            let files = (run.artifactRootUri.flatMap(URL.init(string:)).flatMap { try? TraceFolder.files(in: $0) }) ?? []
+            let files = (run.localTraceFolder.flatMap { try? TraceFolder.files(in: $0) }) ?? []
             if json {
                 print(JSONValue.object([
                     "run": run.json, "context_packet": packet?.json ?? .null, "constraint_snapshot": snapshot?.json ?? .null,
@@ -78,11 +78,11 @@ struct TraceCommand: AsyncParsableCommand {
             if let task = try await store.tasks.get(lookup.lowercased()), let runId = task.currentRunId { return try await store.runs.get(runId) }
             return nil
         }
-        guard let run, let root = run.artifactRootUri.flatMap(URL.init(string:)) else {
+        guard let run, let root = run.localTraceFolder else {
             FileHandle.standardError.write(Data("no run or trace for \(id)\n".utf8))
             throw ExitCodes.notFound
         }
-        let log = URL(fileURLWithPath: root.path).appendingPathComponent("trace.log")
+        let log = root.appendingPathComponent("trace.log")
         var offset: UInt64 = 0
         while true {
             if let handle = try? FileHandle(forReadingFrom: log) {
