@@ -88,6 +88,13 @@ struct TaskReadTests {
             #expect(await h.send("PATCH", "/tasks/\(UUID().uuidString)/status?status=queued").status == 404)
             let audit = try await h.database.read { store in try await store.audit.list(.init(entityKind: "Task", entityId: id)) }
             #expect(audit.first?.note == "Status changed: failed -> queued")
+            // Past the legacy columns' lengths: a 422 on both databases (PostgreSQL answered 500).
+            let long = await h.send(
+                "PATCH", "/tasks/\(id)/status?status=running&assigned_to=\(String(repeating: "w", count: 101))&trace_path=file:///\(String(repeating: "t", count: 505))")
+            #expect(long.status == 422 && long.errorTypes == ["string_too_long", "string_too_long"], "\(long.text)")
+            #expect(long.errorLocs == [["query", "assigned_to"], ["query", "trace_path"]])
+            let fits = await h.send("PATCH", "/tasks/\(id)/status?status=running&assigned_to=\(String(repeating: "w", count: 100))")
+            #expect(fits.status == 200, "\(fits.text)")
         }
     }
 

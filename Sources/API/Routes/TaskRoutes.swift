@@ -55,8 +55,8 @@ struct TaskRoutes: Sendable {
             "PATCH", "/tasks/{task_id}/status", summary: "Set a task's status and result fields", tag: "Tasks", access: .scopes([.write, .agent]),
             parameters: [
                 .choice("status", TaskStatus.self, required: true, "The new status."),
-                Parameter("assigned_to", "Who works on it."), Parameter("error", "What went wrong."),
-                Parameter("trace_path", "Where its trace is."),
+                Parameter("assigned_to", schema: ["type": "string", "maxLength": 100], "Who works on it."), Parameter("error", "What went wrong."),
+                Parameter("trace_path", schema: ["type": "string", "maxLength": 512], "Where its trace is."),
             ],
             body: RequestBody(schema: ["type": "object", "description": "The task's result."], required: false),
             answers: .json([200], schema: Self.taskAnswer, "The task.")
@@ -277,6 +277,13 @@ struct TaskRoutes: Sendable {
             }
         } else {
             errors.append(RequestReading.queryError("status", PydanticError.missing(FieldPath(), input: .null)))
+        }
+        // The legacy columns' lengths (`assigned_to` VARCHAR(100), `trace_path` VARCHAR(512)):
+        // PostgreSQL refused a longer value with a 500, SQLite kept it.
+        for (name, limit) in [("assigned_to", 100), ("trace_path", 512)] {
+            if let value = request.queryValue(name), value.scalarCount > limit {
+                errors.append(RequestReading.queryError(name, PydanticError.tooLong(FieldPath(), input: .string(value), max: limit)))
+            }
         }
         var result: JSONObject?
         if let body {
