@@ -137,6 +137,11 @@ struct AgentToolsTests {
             #expect(pending["pending_reviews"]?.arrayValue?.first?["evidence_pack_id"]?.stringValue == packId, "\(pending)")
 
             #expect(error(await s.call("jct_submit_review", ["evidence_pack_id": .string(packId), "decision": "ok", "reason": "x"], as: Self.reviewer)) == "INVALID_DECISION")
+            let longName = await s.call(
+                "jct_submit_review",
+                ["evidence_pack_id": .string(packId), "decision": "approved", "reason": "x", "reviewer_name": .string(String(repeating: "r", count: 300))],
+                as: Self.reviewer)
+            #expect(error(longName) == "INVALID_PARAMETERS" && longName["error"]?["message"]?.stringValue?.contains("reviewer.display") == true, "\(longName)")
             let reviewed = await s.call(
                 "jct_submit_review", ["evidence_pack_id": .string(packId), "decision": "approved", "reason": "Looks right"], as: Self.reviewer)
             #expect(reviewed["success"] == true, "\(reviewed)")
@@ -249,6 +254,16 @@ struct AgentToolsTests {
                 #expect(error(refused) == "INVALID_PARAMETERS", "\(refused)")
                 #expect(refused["error"]?["message"]?.stringValue?.contains("'outputs' cannot be stored: \(field)") == true, "\(refused)")
             }
+            let longType = await s.call(
+                "jct_report_artifact",
+                ["task_id": .string(taskId), "title": "notes", "artifact_type": "doc", "content": "text", "media_type": .string(String(repeating: "m", count: 200))],
+                as: Self.agent)
+            #expect(error(longType) == "INVALID_PARAMETERS" && longType["error"]?["message"]?.stringValue?.hasPrefix("media_type: String should have at most 128 characters") == true, "\(longType)")
+            #expect(!FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("notes").path), "no file left without its Artifact")
+            let longLink = await s.call(
+                "jct_report_artifact", ["task_id": .string(taskId), "title": "link", "artifact_type": "link", "uri": .string("https://x/" + String(repeating: "u", count: 2000))],
+                as: Self.agent)
+            #expect(error(longLink) == "INVALID_PARAMETERS", "\(longLink)")
             let summary = await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "do\u{0}ne"], as: Self.agent)
             #expect(summary["error"]?["message"]?.stringValue?.hasPrefix("'summary' holds") == true, "\(summary)")
             #expect(try await s.database.read { try await $0.tasks.get(taskId) }?.status == .running, "the claim still holds")

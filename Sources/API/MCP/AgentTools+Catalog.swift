@@ -139,19 +139,23 @@ extension AgentTools {
                     counter += 1
                 }
                 let bytes = Array(content.utf8)
-                try trace.write("artifacts/" + name, content)
-                trace.event("artifact_reported", ["title": .string(title), "type": .string(typeName), "path": .string("artifacts/" + name)])
                 artifact = Artifact(
                     header: ObjectHeader(traceId: claim.task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref, type: type,
                     title: String(title.prefix(512)), uri: trace.fileURI("artifacts/" + name),
                     digest: "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(),
                     mediaType: arguments.optionalString("media_type") ?? "text/plain", sizeBytes: bytes.count,
                     meta: ["path": .string("artifacts/" + name), "reported_by": .string(caller.name)], createdAt: now)
+                // Checked before its file is written: a media type PostgreSQL refused left the
+                // file without its Artifact.
+                try artifact.validate()
+                try trace.write("artifacts/" + name, content)
+                trace.event("artifact_reported", ["title": .string(title), "type": .string(typeName), "path": .string("artifacts/" + name)])
             } else {
                 artifact = Artifact(
                     header: ObjectHeader(traceId: claim.task.traceId), producedBy: claim.run.ref, forIssue: claim.issue.ref, type: type,
                     title: String(title.prefix(512)), uri: uri ?? "", mediaType: arguments.optionalString("media_type") ?? "text/plain",
                     meta: ["reported_by": .string(caller.name)], createdAt: now)
+                try artifact.validate()
                 trace.event("artifact_reported", ["title": .string(title), "type": .string(typeName), "uri": .string(uri ?? "")])
             }
             let stored = artifact
@@ -285,6 +289,7 @@ extension AgentTools {
             let review = ReviewDecision(
                 forEvidencePack: pack.ref, forRun: pack.forRun, forIssue: pack.forIssue, reviewer: reviewer, decision: decision,
                 decisionReason: try arguments.string("reason"), tags: ["mcp-review"])
+            try review.validate()
             try await tools.engine.review(review)
             return [
                 "review_id": .string(review.id), "decision": .string(decisionName), "evidence_pack_id": .string(packId),

@@ -111,6 +111,10 @@ public struct AgentTools: Sendable {
             return Self.failure(error)
         } catch let error as LifecycleError {
             return Self.failure(ToolError(tool.failureCode, error.description))
+        } catch let error as CWOMValidationError {
+            // An object built from the arguments is out of the spec's bounds (a 200-character
+            // media type): the agent's to fix, named field by field.
+            return Self.failure(ToolError("INVALID_PARAMETERS", error.errors.map(\.description).joined(separator: "; ")))
         } catch {
             logger.error("MCP tool failed", metadata: ["tool": "\(name)", "error": "\(error)"])
             return Self.failure(ToolError(tool.failureCode, "\(error)"))

@@ -36,6 +36,12 @@ extension CWOMModel {
         try ObjectReader.read(Self.self, from: json, mode: .object)
     }
 
+    /// Checks an object built in Swift against the spec's bounds and invariants, as a stored
+    /// object's JSON is checked: what a reader would refuse is refused before it is written.
+    public func validate() throws(CWOMValidationError) {
+        _ = try Self.decode(json)
+    }
+
     /// Validates a create payload (no `kind`, `id` or timestamps; unknown keys rejected) and
     /// builds a new object from it, with a fresh id.
     public static func create(from payload: JSONValue) throws(CWOMValidationError) -> Self {

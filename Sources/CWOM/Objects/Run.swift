@@ -88,10 +88,6 @@ public struct Run: CWOMModel, Hashable {
     /// A member nobody gave shows as `{}`, as the legacy service shows it, not as an object of nulls.
     static func given<T: CWOMModel & Equatable>(_ value: T, _ empty: T) -> JSONValue { value == empty ? [:] : value.json }
 
-    public func validate() throws(CWOMValidationError) {
-        _ = try Run.decode(json)
-    }
-
     /// The Run's trace folder on this machine: `artifact_root_uri` when it is a `file:` URL of a
     /// folder named after the Run (as a worker's run and an agent's claim make them) or after its
     /// task (the legacy worker's name for a folder it made without a Run, which the backfill
