@@ -44,6 +44,9 @@ public struct CommandExecutor: TaskExecutor {
     /// The exit status that marks a failure as transient (`EX_TEMPFAIL`).
     public static let temporaryFailure: Int32 = 75
 
+    /// The largest `result.json` a run's completion reads (as the API's largest body).
+    public static let resultFileLimit = 10 << 20
+
     public static let defaultAllowList = ["PATH", "LANG", "LC_ALL", "TZ", "TERM", "USER", "LOGNAME", "SHELL"]
 
     public init(executable: String, arguments: [String] = [], sandbox: Bool = false,
@@ -212,6 +215,11 @@ public struct CommandExecutor: TaskExecutor {
     /// databases do not both keep (`JSONValue.firstUnstorable`).
     func readResultFile(_ url: URL) -> (ExecutionResult, unusable: String?) {
         var result = ExecutionResult(outcome: .succeeded)
+        // Read whole and parsed in the worker's memory, beside every other run's: a command that
+        // wrote a result of gigabytes would take the worker down with it.
+        if let size = TraceFile.regularFileSize(url.path), size > Self.resultFileLimit {
+            return (result, "the result file is \(size) bytes, over the \(Self.resultFileLimit >> 20) MiB a result file may hold")
+        }
         guard let data = FileManager.default.contents(atPath: url.path),
             let json = try? JSONParser.parse(bytes: Array(data)), case .object(let object) = json
         else { return (result, nil) }

@@ -194,6 +194,21 @@ struct ExecutorTests {
         }
     }
 
+    @Test("a result file over 10 MiB fails the run, read no further: a worker holds every run's result in its memory")
+    func oversizedResultFile() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let script = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(ULID.make()).sh")
+            try "#!/bin/sh\n{ printf '{\"summary\": \"'; head -c 11000000 /dev/zero | tr '\\0' s; printf '\"}'; } > \"$TOWER_RESULT_FILE\"\n"
+                .write(to: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            defer { try? FileManager.default.removeItem(at: script) }
+            let (task, run, _) = try await Self.run(env, command: script.path)
+            #expect(task.status == .failed)
+            #expect(task.error == "the result file is 11000015 bytes, over the 10 MiB a result file may hold", "\(task.error ?? "")")
+            #expect(run?.status == .failed)
+        }
+    }
+
     /// A git repository with one commit, in a folder of its own (removed by the caller).
     static func localRepository() async throws -> URL {
         let repository = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(ULID.make())")
