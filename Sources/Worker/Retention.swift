@@ -168,14 +168,11 @@ public struct Retention: Sendable {
 
     // MARK: - Folders
 
-    /// The trace folder of a Run, when its `artifact_root_uri` is a local folder named after the
-    /// Run (as workers make them): a Run's uri written over the CWOM API can never make retention
-    /// delete anything else.
+    /// The trace folder of a Run, by the one rule of which folder is a Run's
+    /// (`Run.localTraceFolder`: named after the Run, or after the legacy task of a backfilled
+    /// one): a uri set any other way can never make retention delete anything else.
     static func folder(of candidate: RetentionRepository.Candidate) -> URL? {
-        guard let uri = candidate.artifactRootUri, let url = URL(string: uri), url.isFileURL else { return nil }
-        let folder = url.standardizedFileURL
-        guard folder.lastPathComponent == candidate.runId, folder.pathComponents.count > 2 else { return nil }
-        return folder
+        Run.localTraceFolder(candidate.artifactRootUri, runId: candidate.runId, taskId: candidate.taskId)
     }
 
     static func size(of folder: URL) -> Int {

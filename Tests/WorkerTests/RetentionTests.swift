@@ -52,6 +52,15 @@ struct RetentionTests {
                     "UPDATE cwom_runs SET artifact_root_uri = $1 WHERE id = $2", [.text(victim.absoluteURL.absoluteString), .text(hijacked)])
             }
 
+            // A backfilled legacy Run: its folder is named after its task, as the legacy worker named it.
+            let legacyFolder = env.traceRoot.appendingPathComponent(done[1].id)
+            try FileManager.default.moveItem(at: try folder(env, done[1]), to: legacyFolder)
+            try await env.database.write { store in
+                try await store.session.query(
+                    "UPDATE cwom_runs SET artifact_root_uri = $1, meta = $2 WHERE id = $3",
+                    [.text(legacyFolder.absoluteURL.absoluteString), .json(["task_id": .string(done[1].id), "backfilled": true]), .text(try #require(done[1].currentRunId))])
+            }
+
             let young = try await retention(env).prune(Retention.Options(olderThan: 30 * 86_400))
             #expect(young.traceFolders == 0 && young.bytes == 0 && !young.locked, "nothing is 30 days old")
             let dry = try await retention(env).prune(Retention.Options(olderThan: 0, dryRun: true))
@@ -63,6 +72,7 @@ struct RetentionTests {
             #expect(report.bytes == dry.bytes && report.artifacts > 0)
             for task in done.prefix(2) { #expect(!FileManager.default.fileExists(atPath: try folder(env, task).path)) }
             #expect(FileManager.default.fileExists(atPath: victim.path), "a uri that is not the Run's own folder is never deleted")
+            #expect(!FileManager.default.fileExists(atPath: legacyFolder.path), "a backfilled Run's folder, named after its task, goes too")
             #expect(FileManager.default.fileExists(atPath: try folder(env, underReview).path), "a Run under review keeps its trace")
 
             let run = try #require(done[0].currentRunId)

@@ -95,10 +95,15 @@ public struct Run: CWOMModel, Hashable {
     /// task's `trace_path`, which any write key sets (`PATCH /tasks/{id}/status`), and
     /// `file:///etc/` there would have been listed and served to every read key.
     public var localTraceFolder: URL? {
+        Self.localTraceFolder(artifactRootUri, runId: id, taskId: meta["task_id"]?.stringValue)
+    }
+
+    /// `localTraceFolder` from a Run's stored fields (retention reads no more of a Run).
+    public static func localTraceFolder(_ artifactRootUri: String?, runId: String, taskId: String?) -> URL? {
         guard let uri = artifactRootUri, let url = URL(string: uri), url.isFileURL else { return nil }
         let folder = url.standardizedFileURL
         let name = folder.lastPathComponent
-        guard name == id || meta["task_id"]?.stringValue == name else { return nil }
+        guard name == runId || (taskId != nil && name == taskId), folder.pathComponents.count > 2 else { return nil }
         return folder
     }
 }

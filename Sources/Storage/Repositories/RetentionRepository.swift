@@ -14,6 +14,8 @@ public struct RetentionRepository: Sendable {
         public let runId: String
         public let artifactRootUri: String?
         public let traceId: String?
+        /// The legacy task a backfilled Run records (`meta.task_id`): its folder bears that name.
+        public let taskId: String?
     }
 
     /// The maintenance lock for the current transaction: on PostgreSQL a transaction-scoped
@@ -38,12 +40,14 @@ public struct RetentionRepository: Sendable {
         let binds: [SQLValue] = [.timestamp(cutoff)] + statuses.map { .text($0.rawValue) } + [.int(limit), .int(offset)]
         let rows = try await session.query(
             """
-            SELECT id, artifact_root_uri, trace_id FROM cwom_runs
+            SELECT id, artifact_root_uri, trace_id, meta FROM cwom_runs
             WHERE trace_pruned_at IS NULL AND updated_at < $1 AND status IN (\(SQL.placeholders(count: statuses.count, after: 1)))
             ORDER BY updated_at, id LIMIT $\(statuses.count + 2) OFFSET $\(statuses.count + 3)\(lock)
             """, binds)
         return try rows.map { row throws(StorageError) in
-            Candidate(runId: try row.string("id"), artifactRootUri: try row.optionalString("artifact_root_uri"), traceId: try row.optionalString("trace_id"))
+            Candidate(
+                runId: try row.string("id"), artifactRootUri: try row.optionalString("artifact_root_uri"), traceId: try row.optionalString("trace_id"),
+                taskId: try row.optionalJSON("meta")?["task_id"]?.stringValue)
         }
     }
 
