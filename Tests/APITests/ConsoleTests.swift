@@ -427,6 +427,43 @@ struct ConsoleTests {
         return (text, iterator)
     }
 
+    @Test("a key follows at most 16 live logs at once: a 17th ends its oldest")
+    func liveLogsPerKey() async throws {
+        try await withConsole { h in
+            let (configuration, database) = (h.api.configuration, h.database)
+            try await withTraceRoot { root in
+                let agent = agent(h, configuration, root: root)
+                let task = try await agent.claimNew("Followed by many")
+                let issue = try #require(try await database.read { try await $0.tasks.get(task) }?.cwomIssueId)
+                let run = try #require(try await database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+                let reader = try await signIn(h, AccessTests.secret(.read))
+                func open() async throws -> AsyncThrowingStream<[UInt8], any Error> {
+                    try #require(
+                        await h.api.respond(
+                            APIRequest(method: "GET", path: "/ui/runs/\(run.id)/log", query: nil, headers: [(name: "cookie", value: reader.cookie)], body: [])
+                        ).stream)
+                }
+                var streams: [AsyncThrowingStream<[UInt8], any Error>] = []
+                for _ in 0..<16 { streams.append(try await open()) }
+                #expect(await h.api.consoleSessions.streamCount == 16)
+                streams.append(try await open())
+                #expect(await h.api.consoleSessions.streamCount == 16, "still 16")
+                let first = streams[0]
+                let ended = try await withDeadline(seconds: 30) {
+                    var iterator = first.makeAsyncIterator()
+                    while try await iterator.next() != nil {}
+                    return true
+                }
+                #expect(ended == true, "the oldest stream ended while its Run still runs")
+                _ = try await agent.complete(task)
+                for stream in streams.dropFirst() {
+                    let (text, _) = try await read(stream.makeAsyncIterator()) { $0.contains("event: end") }
+                    #expect(text.contains("event: end"), "the others ran until the Run ended")
+                }
+            }
+        }
+    }
+
     @Test("a running Run's trace log follows live: each new line an event with its offset, then the end with the Run's status")
     func liveLog() async throws {
         try await withConsole { h in

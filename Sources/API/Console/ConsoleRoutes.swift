@@ -103,8 +103,8 @@ struct ConsoleRoutes: Sendable {
             ]
         ) {
             request in
-            guard await viewer(request) != nil else { return .detail(401, "Sign in at /ui/login") }
-            return try await follow(runId: request.parameter("run_id"), request)
+            guard let viewer = await viewer(request) else { return .detail(401, "Sign in at /ui/login") }
+            return try await follow(runId: request.parameter("run_id"), request, viewer: viewer)
         }
         router.add("GET", "/ui/reviews", summary: "Console: runs waiting for a review", tag: "Console", access: .open, parameters: [Self.done]) { request in
             try await page(request) { viewer in try await reviews(viewer, message: request.queryValue("done").map { "Decision recorded: \($0)." }) }

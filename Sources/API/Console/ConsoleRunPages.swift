@@ -219,7 +219,7 @@ extension ConsoleRoutes {
     /// The trace log from byte `from` (or the browser's `Last-Event-ID` when it reconnects) as
     /// server-sent events: a `line` event per line, its `id` the offset after it; an `end` event
     /// with the Run's status when the Run has ended and the log is read to its end.
-    func follow(runId: String, _ request: APIRequest) async throws -> APIResponse {
+    func follow(runId: String, _ request: APIRequest, viewer: Viewer) async throws -> APIResponse {
         guard let run = try await database.read({ try await $0.runs.get(runId) }), let root = run.localTraceFolder else {
             return .detail(404, "No such Run with a local trace folder")
         }
@@ -269,7 +269,7 @@ extension ConsoleRoutes {
             pump.cancel()
             Task { await sessions.closed(id) }
         }
-        if await !sessions.opened(id, end: { continuation.finish() }) { continuation.finish() }
+        if await !sessions.opened(id, owner: viewer.principal?.name, end: { continuation.finish() }) { continuation.finish() }
         return EventStream.response(EventStream.keptAlive(events))
     }
 

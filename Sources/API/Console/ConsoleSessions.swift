@@ -57,24 +57,36 @@ public actor ConsoleSessions {
 
     // MARK: - Live streams
 
-    /// The open live trace logs, each with the way to end it: at shutdown they end before the
-    /// HTTP server drains, as the MCP sessions do.
-    private var streams: [UUID: @Sendable () -> Void] = [:]
+    /// The open live trace logs, each with its key's name (nil without keys), when it opened and
+    /// the way to end it: at shutdown they end before the HTTP server drains, as the MCP sessions
+    /// do.
+    private var streams: [UUID: (owner: String?, opened: ContinuousClock.Instant, end: @Sendable () -> Void)] = [:]
     private var shuttingDown = false
+    /// The most live logs one key (or, without keys, everyone) follows at once: each polls its
+    /// file and the database while it is open, so a new one beyond it ends the key's oldest.
+    let streamsPerKey = 16
 
     /// Registers a live stream; false once shutdown has begun (the stream should end at once).
-    func opened(_ id: UUID, end: @escaping @Sendable () -> Void) -> Bool {
+    func opened(_ id: UUID, owner: String?, end: @escaping @Sendable () -> Void) -> Bool {
         guard !shuttingDown else { return false }
-        streams[id] = end
+        let owned = streams.filter { $0.value.owner == owner }
+        for (oldest, stream) in owned.sorted(by: { $0.value.opened < $1.value.opened }).prefix(max(0, owned.count + 1 - streamsPerKey)) {
+            streams[oldest] = nil
+            stream.end()
+        }
+        streams[id] = (owner, .now, end)
         return true
     }
 
     func closed(_ id: UUID) { streams[id] = nil }
 
+    /// The live logs open now.
+    public var streamCount: Int { streams.count }
+
     /// Ends every live stream, and every stream opened from now on.
     public func endStreams() {
         shuttingDown = true
-        for end in streams.values { end() }
+        for stream in streams.values { stream.end() }
         streams = [:]
     }
 
