@@ -153,11 +153,14 @@ extension LifecycleEngine {
     /// written leave together in the next transaction (at most `maxBatch`), and one that finds
     /// the completer idle waits up to `linger` for the completions of its claim's other tasks
     /// (`Batcher`). When a batch fails as a whole (a value no database stores, say), its
-    /// completions are written one by one, so that one bad completion fails alone.
+    /// completions are written one by one, so that one bad completion fails alone; not when the
+    /// database could not be reached, which each would wait for in turn.
     public func completer(policy: ReviewPolicy, maxBatch: Int = 64, linger: Duration = .zero) -> Batcher<Completion, CompletionResult> {
         Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor, linger: linger) { batch in
             do {
                 return try await complete(batch, policy: policy).map { .success($0) }
+            } catch let error as StorageError where error.kind == .unreachable {
+                return batch.map { _ in .failure(error) }
             } catch {
                 guard batch.count > 1 else { return [.failure(error)] }
                 var results: [Result<CompletionResult, any Error>] = []

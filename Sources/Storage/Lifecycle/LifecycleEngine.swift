@@ -235,13 +235,17 @@ public struct LifecycleEngine: Sendable {
     }
 
     /// A group-commit intake: concurrent enqueues share one transaction (see `Batcher`). A batch
-    /// that fails as a whole (a key taken by a concurrent transaction) is written one by one.
+    /// that fails as a whole (a key taken by a concurrent transaction) is written one by one;
+    /// one that could not reach the database fails as a whole, since each of its enqueues would
+    /// wait for a connection in turn (64 × `acquire_timeout` while PostgreSQL is down).
     /// Callers `prepare` their enqueue before they submit it, while the batch before theirs is
     /// being written.
     public func intake(maxBatch: Int = 64) -> Batcher<PreparedEnqueue, EnqueueOutcome> {
         Batcher(maxBatch: maxBatch, maxInFlight: database.dialect == .postgres ? 2 : 1, executor: database.driver.writeExecutor) { batch in
             do {
                 return try await enqueue(batch).map { .success($0) }
+            } catch let error as StorageError where error.kind == .unreachable {
+                return batch.map { _ in .failure(error) }
             } catch {
                 var results: [Result<EnqueueOutcome, any Error>] = []
                 for prepared in batch {
