@@ -237,7 +237,7 @@ public struct LifecycleEngine: Sendable {
     /// A group-commit intake: concurrent enqueues share one transaction (see `Batcher`). A batch
     /// that fails as a whole (a key taken by a concurrent transaction) is written one by one;
     /// one that could not reach the database fails as a whole, since each of its enqueues would
-    /// wait for a connection in turn (64 × `acquire_timeout` while PostgreSQL is down).
+    /// only wait for the database again in turn.
     /// Callers `prepare` their enqueue before they submit it, while the batch before theirs is
     /// being written.
     public func intake(maxBatch: Int = 64) -> Batcher<PreparedEnqueue, EnqueueOutcome> {

@@ -22,9 +22,6 @@ public struct PostgresSettings: Sendable {
     /// The longest a statement of a transaction may wait for its answer before its connection is
     /// closed and the transaction fails as `unreachable` (`?query_timeout=SECONDS`).
     public var queryTimeout: Double = 60
-    /// The longest a transaction waits for a connection of the pool (`?acquire_timeout=SECONDS`)
-    /// before it fails as `unreachable` (a 503 from the API).
-    public var acquireTimeout: Double = 10
     /// Uses of a statement text after which each connection keeps it prepared
     /// (`?prepare_threshold=N`; 0 never prepares, for PgBouncer's transaction pooling). See
     /// `StatementCatalog`.
@@ -60,7 +57,6 @@ public struct PostgresSettings: Sendable {
         var searchPath: String?
         var applicationName: String?
         var queryTimeout: Double?
-        var acquireTimeout: Double?
         var prepareThreshold: Int?
         var pool = maximumConnections
         for item in components.queryItems ?? [] {
@@ -72,11 +68,6 @@ public struct PostgresSettings: Sendable {
                     throw StorageError(.configuration, "DATABASE_URL: query_timeout must be a positive number of seconds")
                 }
                 queryTimeout = value
-            case "acquire_timeout":
-                guard let value = item.value.flatMap(Double.init), value > 0, value <= 86_400 else {
-                    throw StorageError(.configuration, "DATABASE_URL: acquire_timeout must be a number of seconds from 0 to 86400")
-                }
-                acquireTimeout = value
             case "prepare_threshold":
                 guard let value = item.value.flatMap(Int.init), value >= 0 else {
                     throw StorageError(.configuration, "DATABASE_URL: prepare_threshold must be 0 (never prepare) or a positive integer")
@@ -102,7 +93,6 @@ public struct PostgresSettings: Sendable {
             maximumConnections: pool)
         if let applicationName, !applicationName.isEmpty { self.applicationName = applicationName }
         if let queryTimeout { self.queryTimeout = queryTimeout }
-        if let acquireTimeout { self.acquireTimeout = acquireTimeout }
         if let prepareThreshold { self.prepareThreshold = prepareThreshold }
     }
 
@@ -226,7 +216,7 @@ public final class PostgresDriver: DatabaseDriver {
         async throws -> T
     {
         do {
-            return try await leased { connection in
+            return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
                 let transaction = PostgresTransaction()
@@ -251,47 +241,13 @@ public final class PostgresDriver: DatabaseDriver {
         }
     }
 
-    /// `client.withConnection`, waiting at most `acquireTimeout` for the connection. While
-    /// PostgreSQL is down the pool retries connecting in the background and a lease waits for ever:
-    /// every request, readiness probe and claim waited with it (`/healthz` never answered, an
-    /// enqueue hung until its client gave up). Past the deadline the wait is cancelled and the
-    /// caller gets `unreachable`, which the API answers with 503.
-    private func leased<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
-        let (wait, server) = (settings.acquireTimeout, settings.description)
-        return try await withoutActuallyEscaping(body) { body in
-            try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    try await self.client.withConnection { connection in
-                        leased.value.store(true, ordering: .relaxed)
-                        return try await body(connection)
-                    }
-                }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(wait))
-                    // Once leased (or cancelled with the caller), the deadline bows out.
-                    guard !leased.value.load(ordering: .relaxed), !Task.isCancelled else { return nil }
-                    throw StorageError(
-                        .unreachable, "no connection to PostgreSQL at \(server) within \(Int(wait)) s (the server is down, or every connection is busy)")
-                }
-                while let result = try await group.next() {
-                    if let value = result {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw CancellationError()
-            }
-        }
-    }
-
     public func read<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         try await write(body)
     }
 
     public func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         do {
-            return try await leased { connection in
+            return try await client.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
                 return try await body(
@@ -620,10 +576,4 @@ final class QueryWatchdog: Sendable {
             for entry in expired { entry.expire() }
         }
     }
-}
-
-
-/// Whether a lease of `PostgresDriver.leased` got its connection, for its deadline to read.
-private final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }
