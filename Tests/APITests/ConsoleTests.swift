@@ -427,15 +427,20 @@ struct ConsoleTests {
         return (text, iterator)
     }
 
+    /// An agent's newly claimed task and its running Run, its trace folder under `root`.
+    func claimed(_ h: Harness, root: URL, _ objective: String) async throws -> (agent: Agent, task: String, run: Run) {
+        let agent = agent(h, h.api.configuration, root: root)
+        let task = try await agent.claimNew(objective)
+        let issue = try #require(try await h.database.read { try await $0.tasks.get(task) }?.cwomIssueId)
+        let run = try #require(try await h.database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+        return (agent, task, run)
+    }
+
     @Test("a key follows at most 16 live logs at once: a 17th ends its oldest")
     func liveLogsPerKey() async throws {
         try await withConsole { h in
-            let (configuration, database) = (h.api.configuration, h.database)
             try await withTraceRoot { root in
-                let agent = agent(h, configuration, root: root)
-                let task = try await agent.claimNew("Followed by many")
-                let issue = try #require(try await database.read { try await $0.tasks.get(task) }?.cwomIssueId)
-                let run = try #require(try await database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+                let (agent, task, run) = try await claimed(h, root: root, "Followed by many")
                 let reader = try await signIn(h, AccessTests.secret(.read))
                 func open() async throws -> AsyncThrowingStream<[UInt8], any Error> {
                     try #require(
@@ -467,12 +472,8 @@ struct ConsoleTests {
     @Test("a running Run's trace log follows live: each new line an event with its offset, then the end with the Run's status")
     func liveLog() async throws {
         try await withConsole { h in
-            let (configuration, database) = (h.api.configuration, h.database)
             try await withTraceRoot { root in
-                let agent = agent(h, configuration, root: root)
-                let task = try await agent.claimNew("Follow me")
-                let issue = try #require(try await database.read { try await $0.tasks.get(task) }?.cwomIssueId)
-                let run = try #require(try await database.read { try await $0.runs.list(RunRepository.Filter(issueId: issue)) }.first)
+                let (agent, task, run) = try await claimed(h, root: root, "Follow me")
                 let log = root.appendingPathComponent(run.id).appendingPathComponent("trace.log")
                 let reader = try await signIn(h, AccessTests.secret(.read))
 
