@@ -29,13 +29,19 @@ struct ExecutorTests {
         return (done, run, env.traceRoot.appendingPathComponent(done.currentRunId ?? ""))
     }
 
+    /// An executable shell script named `name-<ULID>.sh` in the temporary folder (the caller removes it).
+    static func script(_ name: String, _ text: String) throws -> URL {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(ULID.make()).sh")
+        try text.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        return script
+    }
+
     @Test("the time budget is a hard deadline: the whole process group is killed and the run fails as timed out")
     func timeout() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
             let marker = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(ULID.make()).pid")
-            let wrapper = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(ULID.make()).sh")
-            try "#!/bin/sh\nsleep 300 &\necho $! > \(marker.path)\nwait\n".write(to: wrapper, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+            let wrapper = try Self.script("spawn", "#!/bin/sh\nsleep 300 &\necho $! > \(marker.path)\nwait\n")
             defer { try? FileManager.default.removeItem(at: wrapper); try? FileManager.default.removeItem(at: marker) }
             let (task, run, _) = try await Self.run(env, command: wrapper.path, budget: 1)
             #expect(task.status == .failed)
@@ -115,15 +121,13 @@ struct ExecutorTests {
     @Test("a failing command fails the run; result.json gives summary, decision log and cost")
     func resultFile() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
-            let script = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(ULID.make()).sh")
-            try """
+            let script = try Self.script("agent", """
             #!/bin/sh
             echo working
             echo '{"summary":"did it","decision_log":["chose A"],"cost":{"usd":0.5,"tokens":42}}' > "$TOWER_RESULT_FILE"
             echo report > "$TOWER_ARTIFACTS_DIR/report.md"
             test -f "$TOWER_TASK_FILE"
-            """.write(to: script, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            """)
             defer { try? FileManager.default.removeItem(at: script) }
             let (task, run, folder) = try await Self.run(env, command: script.path)
             #expect(task.status == .completed)
@@ -135,9 +139,7 @@ struct ExecutorTests {
             #expect(artifacts.contains { $0.title == "report.md" && $0.type == .doc })
             #expect(artifacts.contains { $0.title == "stdout.log" && $0.type == .log })
 
-            let failing = FileManager.default.temporaryDirectory.appendingPathComponent("fail-\(ULID.make()).sh")
-            try "#!/bin/sh\necho broken >&2\nexit 3\n".write(to: failing, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: failing.path)
+            let failing = try Self.script("fail", "#!/bin/sh\necho broken >&2\nexit 3\n")
             defer { try? FileManager.default.removeItem(at: failing) }
             let (failed, failedRun, _) = try await Self.run(env, command: failing.path)
             #expect(failed.status == .failed)
@@ -150,10 +152,7 @@ struct ExecutorTests {
     @Test("a runaway command's logs keep their first bytes: the rest is dropped, the logs and the trace say how much, the run goes on")
     func outputLimit() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
-            let script = FileManager.default.temporaryDirectory.appendingPathComponent("chatty-\(ULID.make()).sh")
-            try "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x\necho fine >&2\necho '{\"summary\":\"said a lot\"}' > \"$TOWER_RESULT_FILE\"\n"
-                .write(to: script, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            let script = try Self.script("chatty", "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x\necho fine >&2\necho '{\"summary\":\"said a lot\"}' > \"$TOWER_RESULT_FILE\"\n")
             defer { try? FileManager.default.removeItem(at: script) }
             let (task, run, folder) = try await Self.run(env, command: script.path, outputLimit: 1 << 20)
             #expect(task.status == .completed, "\(task.error ?? "")")
@@ -181,9 +180,7 @@ struct ExecutorTests {
                 (#"{"summary": "done", "outputs": {"scores": [1, NaN]}}"#, "outputs.scores[1] holds NaN, which JSON has no number for"),
                 (#"{"summary": "a\u0000b"}"#, "summary holds text with the NUL character (U+0000)"),
             ] {
-                let script = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(ULID.make()).sh")
-                try "#!/bin/sh\ncat > \"$TOWER_RESULT_FILE\" <<'EOF'\n\(written)\nEOF\n".write(to: script, atomically: true, encoding: .utf8)
-                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+                let script = try Self.script("agent", "#!/bin/sh\ncat > \"$TOWER_RESULT_FILE\" <<'EOF'\n\(written)\nEOF\n")
                 defer { try? FileManager.default.removeItem(at: script) }
                 let (task, run, _) = try await Self.run(env, command: script.path)
                 // On PostgreSQL the completion itself failed ("invalid input syntax for type json"), on SQLite it passed.
@@ -197,10 +194,7 @@ struct ExecutorTests {
     @Test("a result file over 10 MiB fails the run, read no further: a worker holds every run's result in its memory")
     func oversizedResultFile() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
-            let script = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(ULID.make()).sh")
-            try "#!/bin/sh\n{ printf '{\"summary\": \"'; head -c 11000000 /dev/zero | tr '\\0' s; printf '\"}'; } > \"$TOWER_RESULT_FILE\"\n"
-                .write(to: script, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            let script = try Self.script("agent", "#!/bin/sh\n{ printf '{\"summary\": \"'; head -c 11000000 /dev/zero | tr '\\0' s; printf '\"}'; } > \"$TOWER_RESULT_FILE\"\n")
             defer { try? FileManager.default.removeItem(at: script) }
             let (task, run, _) = try await Self.run(env, command: script.path)
             #expect(task.status == .failed)
@@ -227,15 +221,13 @@ struct ExecutorTests {
     func workspaceOutsideTrace() async throws {
         try await withWorkerEnvironment(.sqlite) { env in
             let repository = try await Self.localRepository()
-            let script = FileManager.default.temporaryDirectory.appendingPathComponent("clone-\(ULID.make()).sh")
-            try """
+            let script = try Self.script("clone", """
             #!/bin/sh
             set -e
             git clone -q "\(repository.path)" .
             echo "pwd=$(pwd)"
             printf 'Install with pip.\n' >> README.md
-            """.write(to: script, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            """)
             defer {
                 try? FileManager.default.removeItem(at: script)
                 try? FileManager.default.removeItem(at: repository)
