@@ -27,9 +27,7 @@ public actor ConsoleSessions {
         let now = ContinuousClock.now
         sessions = sessions.filter { now - $0.value.lastSeen <= idleLimit }
         let owned = sessions.filter { $0.value.principal.name == principal.name }
-        for (oldest, _) in owned.sorted(by: { $0.value.lastSeen < $1.value.lastSeen }).prefix(max(0, owned.count + 1 - sessionsPerKey)) {
-            sessions[oldest] = nil
-        }
+        for oldest in evictedForOneMore(owned, limit: sessionsPerKey, lastUsed: \.lastSeen) { sessions[oldest] = nil }
         let token = Self.randomToken()
         let session = Session(principal: principal, csrf: Self.randomToken(), lastSeen: now)
         sessions[token] = session
@@ -70,10 +68,7 @@ public actor ConsoleSessions {
     func opened(_ id: UUID, owner: String?, end: @escaping @Sendable () -> Void) -> Bool {
         guard !shuttingDown else { return false }
         let owned = streams.filter { $0.value.owner == owner }
-        for (oldest, stream) in owned.sorted(by: { $0.value.opened < $1.value.opened }).prefix(max(0, owned.count + 1 - streamsPerKey)) {
-            streams[oldest] = nil
-            stream.end()
-        }
+        for oldest in evictedForOneMore(owned, limit: streamsPerKey, lastUsed: \.opened) { streams.removeValue(forKey: oldest)?.end() }
         streams[id] = (owner, .now, end)
         return true
     }

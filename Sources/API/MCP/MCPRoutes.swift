@@ -144,17 +144,13 @@ public actor MCPSessions {
     public var count: Int { sessions.count }
 
     func add(streamable: StatefulHTTPServerTransport, server: Server, id: String, owner: String?) async {
-        sessions[id] = Session(streamable: streamable, legacy: nil, server: server, owner: owner)
         let now = ContinuousClock.now
         for (idle, session) in sessions where session.streamable != nil && now - session.lastUsed > idleLimit {
             await remove(idle)
         }
         let owned = sessions.filter { $0.value.streamable != nil && $0.value.owner == owner }
-        if owned.count > sessionsPerKey {
-            for (oldest, _) in owned.filter({ $0.key != id }).sorted(by: { $0.value.lastUsed < $1.value.lastUsed }).prefix(owned.count - sessionsPerKey) {
-                await remove(oldest)
-            }
-        }
+        for oldest in evictedForOneMore(owned, limit: sessionsPerKey, lastUsed: \.lastUsed) { await remove(oldest) }
+        sessions[id] = Session(streamable: streamable, legacy: nil, server: server, owner: owner)
     }
 
     func add(legacy: LegacySSETransport, server: Server, id: String, owner: String?) {
