@@ -219,22 +219,7 @@ struct CommandLineTests {
     }
 
     /// A socket listening on a free loopback port, to make that port busy.
-    func occupiedPort() throws -> (socket: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(fd, socketAddress, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, socketAddress, &length) == 0
-            }
-        }
-        try #require(bound, "cannot listen on loopback")
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
+    func occupiedPort() throws -> (socket: Int32, port: Int) { try loopbackSocket(listening: true) }
 
     @Test("serve on a port that is taken stops at once with an error that says so (and the worker stops too)")
     func portTaken() async throws {

@@ -109,6 +109,17 @@ struct OperationalTests {
         #expect(settings.prepareThreshold == 3)
         #expect(try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=0").prepareThreshold == 0)
         #expect(throws: StorageError.self) { try PostgresSettings(url: "postgres://u@h/db?prepare_threshold=-1") }
+        // The deadlines: seconds above 0, at most a day (`1e300` trapped where it became milliseconds).
+        let deadlines = try PostgresSettings(url: "postgres://u@h/db?query_timeout=2.5&acquire_timeout=3&connect_timeout=0.5")
+        #expect(deadlines.queryTimeout == 2.5 && deadlines.acquireTimeout == 3 && deadlines.connectTimeout == 0.5)
+        #expect(settings.queryTimeout == 60 && settings.acquireTimeout == 10 && settings.connectTimeout == 10, "the defaults")
+        for name in ["query_timeout", "acquire_timeout", "connect_timeout"] {
+            for bad in ["0", "-1", "1e300", "86401", "soon"] {
+                #expect(throws: StorageError(.configuration, "DATABASE_URL: \(name) must be a number of seconds above 0, at most 86400")) {
+                    try PostgresSettings(url: "postgres://u@h/db?\(name)=\(bad)")
+                }
+            }
+        }
     }
 
     /// The statements prepared on the session's connection, by text.

@@ -22,6 +22,13 @@ public struct PostgresSettings: Sendable {
     /// The longest a statement of a transaction may wait for its answer before its connection is
     /// closed and the transaction fails as `unreachable` (`?query_timeout=SECONDS`).
     public var queryTimeout: Double = 60
+    /// The longest a transaction waits for a connection when all `maximumConnections` are in use
+    /// (`?acquire_timeout=SECONDS`) before it fails as `unreachable` (a 503 from the API); see
+    /// `PostgresPool`.
+    public var acquireTimeout: Double = 10
+    /// The longest opening a connection may take, TCP, startup and authentication together
+    /// (`?connect_timeout=SECONDS`, libpq's name), before it fails as `unreachable`.
+    public var connectTimeout: Double = 10
     /// Uses of a statement text after which each connection keeps it prepared
     /// (`?prepare_threshold=N`; 0 never prepares, for PgBouncer's transaction pooling). See
     /// `StatementCatalog`.
@@ -57,17 +64,31 @@ public struct PostgresSettings: Sendable {
         var searchPath: String?
         var applicationName: String?
         var queryTimeout: Double?
+        var acquireTimeout: Double?
+        var connectTimeout: Double?
         var prepareThreshold: Int?
         var pool = maximumConnections
         for item in components.queryItems ?? [] {
             switch item.name {
             case "search_path", "schema": searchPath = item.value
             case "application_name": applicationName = item.value
+            // Bounded above: the server's idle_in_transaction_session_timeout is set from it in
+            // milliseconds, and `1e300` trapped converting it.
             case "query_timeout":
-                guard let value = item.value.flatMap(Double.init), value > 0 else {
-                    throw StorageError(.configuration, "DATABASE_URL: query_timeout must be a positive number of seconds")
+                guard let value = item.value.flatMap(Double.init), value > 0, value <= 86_400 else {
+                    throw StorageError(.configuration, "DATABASE_URL: query_timeout must be a number of seconds above 0, at most 86400")
                 }
                 queryTimeout = value
+            case "acquire_timeout":
+                guard let value = item.value.flatMap(Double.init), value > 0, value <= 86_400 else {
+                    throw StorageError(.configuration, "DATABASE_URL: acquire_timeout must be a number of seconds above 0, at most 86400")
+                }
+                acquireTimeout = value
+            case "connect_timeout":
+                guard let value = item.value.flatMap(Double.init), value > 0, value <= 86_400 else {
+                    throw StorageError(.configuration, "DATABASE_URL: connect_timeout must be a number of seconds above 0, at most 86400")
+                }
+                connectTimeout = value
             case "prepare_threshold":
                 guard let value = item.value.flatMap(Int.init), value >= 0 else {
                     throw StorageError(.configuration, "DATABASE_URL: prepare_threshold must be 0 (never prepare) or a positive integer")
@@ -93,6 +114,8 @@ public struct PostgresSettings: Sendable {
             maximumConnections: pool)
         if let applicationName, !applicationName.isEmpty { self.applicationName = applicationName }
         if let queryTimeout { self.queryTimeout = queryTimeout }
+        if let acquireTimeout { self.acquireTimeout = acquireTimeout }
+        if let connectTimeout { self.connectTimeout = connectTimeout }
         if let prepareThreshold { self.prepareThreshold = prepareThreshold }
     }
 
@@ -131,29 +154,48 @@ public struct PostgresSettings: Sendable {
 
     var description: String { "\(username)@\(host):\(port)/\(database)" }
 
-    func clientConfiguration() -> PostgresClient.Configuration {
-        var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: .disable)
-        configuration.options.maximumConnections = maximumConnections
-        configuration.options.connectTimeout = .seconds(10)
-        configuration.options.additionalStartupParameters = startupParameters
-        return configuration
-    }
-
     func connectionConfiguration() -> PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.additionalStartupParameters = startupParameters
+        configuration.options.connectTimeout = .milliseconds(Int64((connectTimeout * 1000).rounded(.up)))
         return configuration
+    }
+
+    /// Opens a connection within `connectTimeout`, TCP, startup and authentication together.
+    /// PostgresNIO's own timeout covers the TCP connection only: a server that accepts it and
+    /// then says nothing (a stopped postmaster, whose kernel still completes the handshake) kept
+    /// the caller waiting for ever.
+    func connect(id: Int, logger: Logger) async throws(StorageError) -> PostgresConnection {
+        let configuration = connectionConfiguration()
+        let attempt = Task { try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger) }
+        let expired = Atomic<Bool>(false)
+        let deadline = Timers.after(.milliseconds(Int64((connectTimeout * 1000).rounded(.up)))) {
+            expired.store(true, ordering: .releasing)
+            attempt.cancel()
+        }
+        defer { deadline.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await attempt.value } onCancel: { attempt.cancel() }
+        } catch {
+            guard expired.load(ordering: .acquiring) else { throw PostgresDriver.mapConnectError(error, settings: self) }
+            throw StorageError(
+                .unreachable,
+                "PostgreSQL at \(description) did not complete a connection within \(Self.seconds(connectTimeout)) s (connect_timeout): is the server stopped or overloaded?")
+        }
+    }
+
+    /// `10` for 10.0, `0.5` for 0.5: seconds as a person writes them.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }
 
-/// The production driver: a pooled PostgresNIO client.
+/// The production driver: PostgresNIO connections in a pool of our own (`PostgresPool`).
 public final class PostgresDriver: DatabaseDriver {
     public let dialect = SQLDialect.postgres
     public let settings: PostgresSettings
-    let client: PostgresClient
-    private let runTask: Task<Void, Never>
+    let pool: PostgresPool
     let watchdog = QueryWatchdog()
     let statements: StatementCatalog
     private let watchdogTask: Task<Void, Never>
@@ -168,28 +210,19 @@ public final class PostgresDriver: DatabaseDriver {
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
 
     /// Connects once to check the server, the credentials and the database (turning each failure
-    /// into an actionable error), then starts the pool.
+    /// into an actionable error); that connection is the pool's first.
     public static func open(_ settings: PostgresSettings, logger: Logger = Logger(label: "tower.postgres"))
         async throws(StorageError) -> PostgresDriver
     {
-        do {
-            let connection = try await PostgresConnection.connect(
-                configuration: settings.connectionConfiguration(), id: 0, logger: logger)
-            try? await connection.close()
-        } catch {
-            throw mapConnectError(error, settings: settings)
-        }
-        return PostgresDriver(settings: settings, logger: logger)
+        let connection = try await settings.connect(id: 0, logger: logger)
+        return PostgresDriver(settings: settings, logger: logger, first: connection)
     }
 
-    private init(settings: PostgresSettings, logger: Logger) {
+    private init(settings: PostgresSettings, logger: Logger, first: PostgresConnection) {
         self.settings = settings
         self.logger = logger
         self.statements = StatementCatalog(threshold: settings.prepareThreshold)
-        let client = PostgresClient(configuration: settings.clientConfiguration(), backgroundLogger: logger)
-        self.client = client
-        // Started immediately so that the pool is running before the first lease.
-        self.runTask = Task.immediate { await client.run() }
+        self.pool = PostgresPool(settings: settings, watchdog: watchdog, logger: logger, first: first)
         let watchdog = self.watchdog
         self.watchdogTask = Task { await watchdog.run() }
     }
@@ -216,7 +249,7 @@ public final class PostgresDriver: DatabaseDriver {
         async throws -> T
     {
         do {
-            return try await client.withConnection { connection in
+            return try await pool.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
                 let transaction = PostgresTransaction()
@@ -247,7 +280,7 @@ public final class PostgresDriver: DatabaseDriver {
 
     public func withSession<T: Sendable>(_ body: @Sendable (any DatabaseSession) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { connection in
+            return try await pool.withConnection { connection in
                 inUse.add(1, ordering: .relaxed)
                 defer { inUse.subtract(1, ordering: .relaxed) }
                 return try await body(
@@ -267,8 +300,7 @@ public final class PostgresDriver: DatabaseDriver {
     /// a pool of one it left none for the claims it wakes; such a worker claimed nothing and did
     /// not stop on SIGTERM either.
     public func listen(channel: String, _ handler: @escaping @Sendable () async -> Void) async throws {
-        let connection = try await PostgresConnection.connect(
-            configuration: settings.connectionConfiguration(), id: Self.listenConnectionId, logger: logger)
+        let connection = try await settings.connect(id: Self.listenConnectionId, logger: logger)
         do {
             try await connection.listen(on: channel) { notifications in
                 for try await _ in notifications { await handler() }
@@ -284,9 +316,8 @@ public final class PostgresDriver: DatabaseDriver {
     private static let listenConnectionId = -1
 
     public func close() async {
+        await pool.close()
         watchdogTask.cancel()
-        runTask.cancel()
-        await runTask.value
     }
 
     static func map(_ error: PSQLError) -> StorageError {
