@@ -8,7 +8,7 @@ import TowerTestSupport
 /// one after the server is back is served. PostgresNIO's own pool, used before, kept them waiting
 /// for a minute and then retried connecting with a backoff: `tower serve` answered `/healthz`
 /// after 67 s while the server was down, and 503 for 35 s more after it was back.
-@Suite("PostgreSQL outages")
+@Suite("PostgreSQL connections: outages and the pool")
 struct PostgresOutageTests {
     /// What a transaction ended with: "served", or the unreachable error's message, or nil when it
     /// was still waiting after a minute (far beyond every deadline a test sets).
@@ -91,5 +91,33 @@ struct PostgresOutageTests {
             try await holder
             #expect(try await Self.outcome(driver) == "served", "the pool serves again once its connection is free")
         }
+    }
+
+    @Test("a connection idle for more than a minute is closed and replaced when next needed; one used within the minute is kept")
+    func idleConnectionReplaced() async throws {
+        let test = try await TestDatabase.make(.postgres)
+        guard case .postgres(let url) = test.location else { return }
+        let clock = ManualClock()
+        var settings = try PostgresSettings(url: url, maximumConnections: 1)
+        settings.clock = clock
+        let driver = try await PostgresDriver.open(settings)
+        func backend() async throws -> Int {
+            try await driver.write { try await $0.query("SELECT pg_backend_pid() AS pid", [])[0].int("pid") }
+        }
+        do {
+            let first = try await backend()
+            clock.advance(seconds: 59)
+            #expect(try await backend() == first, "idle 59 s: the same connection")
+            clock.advance(seconds: 61)
+            let replaced = try await backend()
+            #expect(replaced != first, "idle 61 s: a new connection")
+            #expect(driver.openConnections == 1, "the old one closed: the pool of one holds one")
+        } catch {
+            await driver.close()
+            await test.drop()
+            throw error
+        }
+        await driver.close()
+        await test.drop()
     }
 }

@@ -29,6 +29,8 @@ public struct PostgresSettings: Sendable {
     /// The longest opening a connection may take, TCP, startup and authentication together
     /// (`?connect_timeout=SECONDS`, libpq's name), before it fails as `unreachable`.
     public var connectTimeout: Double = 10
+    /// Where the pool reads the time, for how long a connection has been idle; tests set it.
+    public var clock: any LifecycleClock = SystemClock()
     /// Uses of a statement text after which each connection keeps it prepared
     /// (`?prepare_threshold=N`; 0 never prepares, for PgBouncer's transaction pooling). See
     /// `StatementCatalog`.
@@ -208,6 +210,9 @@ public final class PostgresDriver: DatabaseDriver {
     public var transactionsCommitted: Int { begun.load(ordering: .relaxed) }
 
     public var sessionsInUse: Int { inUse.load(ordering: .relaxed) }
+
+    /// Connections the pool has open or is opening (a test signal).
+    public var openConnections: Int { pool.openConnections }
 
     /// Connects once to check the server, the credentials and the database (turning each failure
     /// into an actionable error); that connection is the pool's first.

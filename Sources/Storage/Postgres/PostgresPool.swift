@@ -1,3 +1,4 @@
+import CWOM
 import Logging
 import PostgresNIO
 import Synchronization
@@ -18,7 +19,10 @@ import Synchronization
 ///
 /// A connection the server closes (a restart, `pg_terminate_backend`, `idle_session_timeout`) is
 /// dropped when it closes if idle, or when its transaction ends if in use; its place goes to the
-/// next transaction. Connections stay open while idle: a process keeps at most `pool_size`.
+/// next transaction. A connection idle for more than a minute is closed when the pool next looks
+/// for one, and a new one opened instead (PostgresNIO's pool closed them after a minute too): a
+/// firewall or NAT on the way may have dropped it silently meanwhile, and its next query would
+/// then wait out `query_timeout`; the server keeps a backend for each.
 final class PostgresPool: Sendable {
     /// What a waiting transaction is handed: a connection, or a place to open one in (a
     /// connection closed and freed it).
@@ -33,8 +37,14 @@ final class PostgresPool: Sendable {
         var deadline: Int?
     }
 
+    fileprivate struct Idle {
+        let connection: PostgresConnection
+        let since: Timestamp
+    }
+
     fileprivate struct State {
-        var idle: [PostgresConnection] = []
+        /// Newest last: a transaction takes the connection used last, whose backend is warm.
+        var idle: [Idle] = []
         /// Connections open or being opened (idle, in use, or promised to a waiter).
         var places = 0
         var waiters: [Waiter] = []
@@ -54,7 +64,7 @@ final class PostgresPool: Sendable {
         self.logger = logger
         if let first {
             state.withLock { state in
-                state.idle.append(first)
+                state.idle.append(Idle(connection: first, since: settings.clock.now()))
                 state.places = 1
                 state.nextId = first.id + 1
             }
@@ -82,15 +92,26 @@ final class PostgresPool: Sendable {
         case closed
     }
 
+    /// Microseconds a connection may stay idle in the pool (see the type's comment).
+    static let maximumIdle: Int64 = 60_000_000
+
     func acquire() async throws -> PostgresConnection {
         while true {
+            let now = settings.clock.now()
             let (step, stale) = state.withLock { state -> (Step, [PostgresConnection]) in
                 guard !state.closed else { return (.closed, []) }
                 var stale: [PostgresConnection] = []
-                while let connection = state.idle.popLast() {
+                while let entry = state.idle.popLast() {
+                    if now.microseconds - entry.since.microseconds > Self.maximumIdle {
+                        // This one and all below it, idle longer still, go.
+                        stale += [entry.connection] + state.idle.map(\.connection)
+                        state.places -= 1 + state.idle.count
+                        state.idle = []
+                        break
+                    }
                     // Closed since it went idle, before its close was seen (`watchClose`).
-                    guard connection.isClosed else { return (.use(connection), stale) }
-                    stale.append(connection)
+                    guard entry.connection.isClosed else { return (.use(entry.connection), stale) }
+                    stale.append(entry.connection)
                     state.places -= 1
                 }
                 if state.places < settings.maximumConnections {
@@ -126,6 +147,7 @@ final class PostgresPool: Sendable {
     /// its place instead.
     func release(_ connection: PostgresConnection) {
         let closed = connection.isClosed
+        let now = settings.clock.now()
         let (waiter, handout, closeIt) = state.withLock { state -> (Waiter?, Handout?, Bool) in
             if state.closed {
                 state.places -= 1
@@ -136,7 +158,7 @@ final class PostgresPool: Sendable {
                 return (state.handOutPlace(maximum: settings.maximumConnections), .open, false)
             }
             guard !state.waiters.isEmpty else {
-                state.idle.append(connection)
+                state.idle.append(Idle(connection: connection, since: now))
                 return (nil, nil, false)
             }
             return (state.waiters.removeFirst(), .connection(connection), false)
@@ -152,7 +174,7 @@ final class PostgresPool: Sendable {
             state.closed = true
             defer { state.idle = []; state.waiters = [] }
             state.places -= state.idle.count
-            return (state.idle, state.waiters)
+            return (state.idle.map(\.connection), state.waiters)
         }
         for waiter in waiters {
             if let deadline = waiter.deadline { watchdog.finish(deadline) }
@@ -190,7 +212,7 @@ final class PostgresPool: Sendable {
 
     private func closed(_ connection: PostgresConnection) {
         let waiter = state.withLock { state -> Waiter? in
-            guard let index = state.idle.firstIndex(where: { $0 === connection }) else { return nil }
+            guard let index = state.idle.firstIndex(where: { $0.connection === connection }) else { return nil }
             state.idle.remove(at: index)
             state.places -= 1
             return state.closed ? nil : state.handOutPlace(maximum: settings.maximumConnections)
