@@ -170,17 +170,26 @@ public struct PostgresSettings: Sendable {
     /// the caller waiting for ever.
     func connect(id: Int, logger: Logger) async throws(StorageError) -> PostgresConnection {
         let configuration = connectionConfiguration()
-        let attempt = Task { try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger) }
+        let timeout = Duration.milliseconds(Int64((connectTimeout * 1000).rounded(.up)))
         let expired = Atomic<Bool>(false)
-        let deadline = Timers.after(.milliseconds(Int64((connectTimeout * 1000).rounded(.up)))) {
-            expired.store(true, ordering: .releasing)
-            attempt.cancel()
+        let handle = Mutex<Task<PostgresConnection, any Error>?>(nil)
+        let attempt = Task {
+            // Timed from here, not from the call: a task may wait for a thread first (seen in the
+            // test suite, whose tasks share two threads: 7 s), and that wait is not the server's.
+            let deadline = Timers.after(timeout) {
+                expired.store(true, ordering: .sequentiallyConsistent)
+                handle.withLock { $0 }?.cancel()
+            }
+            defer { deadline.cancel() }
+            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
         }
-        defer { deadline.cancel() }
+        handle.withLock { $0 = attempt }
+        // The deadline may have passed before the handle was there to cancel.
+        if expired.load(ordering: .sequentiallyConsistent) { attempt.cancel() }
         do {
             return try await withTaskCancellationHandler { try await attempt.value } onCancel: { attempt.cancel() }
         } catch {
-            guard expired.load(ordering: .acquiring) else { throw PostgresDriver.mapConnectError(error, settings: self) }
+            guard expired.load(ordering: .sequentiallyConsistent) else { throw PostgresDriver.mapConnectError(error, settings: self) }
             throw StorageError(
                 .unreachable,
                 "PostgreSQL at \(description) did not complete a connection within \(Self.seconds(connectTimeout)) s (connect_timeout): is the server stopped or overloaded?")
