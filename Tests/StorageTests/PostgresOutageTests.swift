@@ -120,4 +120,34 @@ struct PostgresOutageTests {
         await driver.close()
         await test.drop()
     }
+
+    @Test("a statement waiting for its answer when the server stops fails then as unreachable, not at its query_timeout")
+    func inFlightWhenStopped() async throws {
+        try await withPrivatePostgres { server in
+            // A deadline of an hour: only the connection's close can end the wait in time.
+            let driver = try await DatabaseLocation.postgres(url: server.url + "?query_timeout=3600").open(poolSize: 2)
+            // Prepared, as the hot statements are (their third use): the worker's completion hung so.
+            for _ in 0..<3 { _ = try await driver.write { try await $0.query("SELECT pg_sleep($1) AS slept", .double(0)) } }
+            let (asked, ask) = AsyncStream<Void>.makeStream()
+            async let waiting = withDeadline(seconds: 60) { () async -> String? in
+                do {
+                    _ = try await driver.write { session in
+                        ask.yield()
+                        return try await session.query("SELECT pg_sleep($1) AS slept", .double(600))
+                    }
+                    return "answered"
+                } catch let error as StorageError {
+                    return error.kind == .unreachable ? error.message : "not unreachable: \(error.kind) \(error)"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            for await _ in asked { break }
+            // The statement is on its way (pg_stat_activity would say so; the stop ends it either way).
+            try await server.stop()
+            let ended = try await waiting
+            #expect(ended?.hasPrefix("lost the connection to PostgreSQL") == true, "\(ended ?? "still waiting after a minute")")
+            await driver.close()
+        }
+    }
 }

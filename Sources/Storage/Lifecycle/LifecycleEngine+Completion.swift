@@ -149,27 +149,60 @@ extension LifecycleEngine {
         }
     }
 
+    /// How long the completer waits before each new try of a batch the database could not take:
+    /// 15.8 s in all, within the default lease of 30 s (River's completer retries likewise).
+    public static let completionRetryDelays: [Duration] = [
+        .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8),
+    ]
+
     /// A group-commit completer for one worker: completions submitted while a batch is being
     /// written leave together in the next transaction (at most `maxBatch`), and one that finds
     /// the completer idle waits up to `linger` for the completions of its claim's other tasks
     /// (`Batcher`). When a batch fails as a whole (a value no database stores, say), its
     /// completions are written one by one, so that one bad completion fails alone; not when the
     /// database could not be reached, which each would wait for in turn.
-    public func completer(policy: ReviewPolicy, maxBatch: Int = 64, linger: Duration = .zero) -> Batcher<Completion, CompletionResult> {
+    ///
+    /// A batch the database could not take (a restart, a dropped connection) is tried again
+    /// after each of `retryDelays`, then fails: without it, every attempt whose completion met
+    /// a PostgreSQL restart was lost, its task run again once its lease ran out (eight to twenty
+    /// a restart, in a drain by two workers). Trying again is safe when the first try did commit
+    /// and only its answer was lost: the completions are guarded on the attempts' state, so the
+    /// second finds them ended and writes nothing (`.fenced`; the worker then logs the result as
+    /// discarded, though it was recorded). The worker's heartbeat keeps the attempts' leases
+    /// meanwhile, once the database answers again. `onRetry` hears each new try (a test signal).
+    /// A worker told to stop while the database is down waits for the tries too, up to their sum.
+    public func completer(
+        policy: ReviewPolicy, maxBatch: Int = 64, linger: Duration = .zero,
+        retryDelays: [Duration] = LifecycleEngine.completionRetryDelays,
+        onRetry: @escaping @Sendable (StorageError) -> Void = { _ in }
+    ) -> Batcher<Completion, CompletionResult> {
         Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor, linger: linger) { batch in
-            do {
-                return try await complete(batch, policy: policy).map { .success($0) }
-            } catch let error as StorageError where error.kind == .unreachable {
-                return batch.map { _ in .failure(error) }
-            } catch {
-                guard batch.count > 1 else { return [.failure(error)] }
-                var results: [Result<CompletionResult, any Error>] = []
-                for completion in batch {
-                    do { results.append(.success(try await complete(completion, policy: policy))) } catch { results.append(.failure(error)) }
+            var delays = retryDelays[...]
+            while true {
+                do {
+                    return try await complete(batch, policy: policy).map { .success($0) }
+                } catch let error as StorageError where error.kind == .unreachable {
+                    guard let delay = delays.popFirst() else { return batch.map { _ in .failure(error) } }
+                    onRetry(error)
+                    do { try await Timers.sleep(for: delay) } catch { return batch.map { _ in .failure(error) } }
+                    continue
+                } catch {
+                    return await completeOneByOne(batch, policy: policy, failed: error)
                 }
-                return results
             }
         }
+    }
+
+    /// A batch that failed as a whole, written a completion at a time.
+    private func completeOneByOne(_ batch: [Completion], policy: ReviewPolicy, failed error: any Error) async
+        -> [Result<CompletionResult, any Error>]
+    {
+        guard batch.count > 1 else { return [.failure(error)] }
+        var results: [Result<CompletionResult, any Error>] = []
+        for completion in batch {
+            do { results.append(.success(try await complete(completion, policy: policy))) } catch { results.append(.failure(error)) }
+        }
+        return results
     }
 
     /// A worker-side error (an unwritable trace folder, say): the attempt fails, with its task,

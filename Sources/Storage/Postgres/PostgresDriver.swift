@@ -460,14 +460,25 @@ struct PostgresSession: DatabaseSession {
         let answered = Mutex(false)
         let claim: @Sendable () -> Bool = { answered.withLock { done in defer { done = true }; return !done } }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let entry = watchdog.register(after: timeout) {
+            let entry = watchdog.register(after: timeout, connection: connection.id) { connectionClosed in
                 guard claim() else { return }
+                if connectionClosed {
+                    // PostgresNIO 1.33 can leave a statement unanswered for good when its
+                    // connection closes as it is sent (seen when the server stopped under a
+                    // worker's completion: its slots waited out the 60 s deadline).
+                    continuation.resume(
+                        throwing: StorageError(
+                            .unreachable, "lost the connection to PostgreSQL while waiting for an answer (\(sql.prefix(60))…)"))
+                    return
+                }
                 continuation.resume(
                     throwing: StorageError(
                         .unreachable,
                         "PostgreSQL did not answer within \(timeout) s; the connection was closed (\(sql.prefix(60))…)"))
                 connection.close().whenComplete { _ in }
             }
+            // Closed before the entry was there for its close to end.
+            if connection.isClosed { watchdog.connectionClosed(connection.id) }
             Task {
                 let result: Result<T, any Error>
                 do { result = .success(try await operation()) } catch { result = .failure(error) }
@@ -589,24 +600,37 @@ struct PostgresSession: DatabaseSession {
 }
 
 /// Deadlines of the statements in flight, checked by one loop per driver (cheaper than a timer
-/// task per statement). An expired entry's action runs once, on the loop.
+/// task per statement). An expired entry's action runs once, on the loop; an entry also ends
+/// early, told so, when its connection closes (`connectionClosed`).
 final class QueryWatchdog: Sendable {
     private struct Entry {
         let deadline: ContinuousClock.Instant
-        let expire: @Sendable () -> Void
+        let connection: Int?
+        let expire: @Sendable (_ connectionClosed: Bool) -> Void
     }
     private let state = Mutex<(next: Int, entries: [Int: Entry])>((0, [:]))
 
-    func register(after seconds: Double, _ expire: @escaping @Sendable () -> Void) -> Int {
+    /// `connection`: the id of the connection the entry waits on, if any.
+    func register(after seconds: Double, connection: Int? = nil, _ expire: @escaping @Sendable (_ connectionClosed: Bool) -> Void) -> Int {
         let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
         return state.withLock { state in
             state.next += 1
-            state.entries[state.next] = Entry(deadline: deadline, expire: expire)
+            state.entries[state.next] = Entry(deadline: deadline, connection: connection, expire: expire)
             return state.next
         }
     }
 
     func finish(_ id: Int) { _ = state.withLock { $0.entries.removeValue(forKey: id) } }
+
+    /// Ends every entry waiting on `connection` now: it closed (`PostgresPool` calls this).
+    func connectionClosed(_ connection: Int) {
+        let ended = state.withLock { state in
+            let due = state.entries.filter { $0.value.connection == connection }
+            for id in due.keys { state.entries.removeValue(forKey: id) }
+            return Array(due.values)
+        }
+        for entry in ended { entry.expire(true) }
+    }
 
     /// Until cancelled: every quarter second, runs the actions of the expired entries.
     func run() async {
@@ -618,7 +642,7 @@ final class QueryWatchdog: Sendable {
                 for id in due.keys { state.entries.removeValue(forKey: id) }
                 return Array(due.values)
             }
-            for entry in expired { entry.expire() }
+            for entry in expired { entry.expire(false) }
         }
     }
 }

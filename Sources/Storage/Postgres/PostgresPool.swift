@@ -207,7 +207,10 @@ final class PostgresPool: Sendable {
 
     /// An idle connection that closes (the server restarted or ended it) leaves the pool then.
     private func watchClose(_ connection: PostgresConnection) {
-        connection.closeFuture.whenComplete { [weak self] _ in self?.closed(connection) }
+        connection.closeFuture.whenComplete { [weak self] _ in
+            self?.watchdog.connectionClosed(connection.id)
+            self?.closed(connection)
+        }
     }
 
     private func closed(_ connection: PostgresConnection) {
@@ -249,7 +252,7 @@ final class PostgresPool: Sendable {
                     continuation.resume(throwing: Task.isCancelled ? CancellationError() : Self.closedError)
                     return
                 }
-                let deadline = watchdog.register(after: wait) { [weak self] in
+                let deadline = watchdog.register(after: wait) { [weak self] _ in
                     guard let waiter = self?.removeWaiter(id) else { return }
                     waiter.continuation.resume(
                         throwing: StorageError(
