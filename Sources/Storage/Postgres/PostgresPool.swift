@@ -96,49 +96,47 @@ final class PostgresPool: Sendable {
     static let maximumIdle: Int64 = 60_000_000
 
     func acquire() async throws -> PostgresConnection {
-        while true {
-            let now = settings.clock.now()
-            let (step, stale) = state.withLock { state -> (Step, [PostgresConnection]) in
-                guard !state.closed else { return (.closed, []) }
-                var stale: [PostgresConnection] = []
-                while let entry = state.idle.popLast() {
-                    if now.microseconds - entry.since.microseconds > Self.maximumIdle {
-                        // This one and all below it, idle longer still, go.
-                        stale += [entry.connection] + state.idle.map(\.connection)
-                        state.places -= 1 + state.idle.count
-                        state.idle = []
-                        break
-                    }
-                    // Closed since it went idle, before its close was seen (`watchClose`).
-                    guard entry.connection.isClosed else { return (.use(entry.connection), stale) }
-                    stale.append(entry.connection)
-                    state.places -= 1
+        let now = settings.clock.now()
+        let (step, stale) = state.withLock { state -> (Step, [PostgresConnection]) in
+            guard !state.closed else { return (.closed, []) }
+            var stale: [PostgresConnection] = []
+            while let entry = state.idle.popLast() {
+                if now.microseconds - entry.since.microseconds > Self.maximumIdle {
+                    // This one and all below it, idle longer still, go.
+                    stale += [entry.connection] + state.idle.map(\.connection)
+                    state.places -= 1 + state.idle.count
+                    state.idle = []
+                    break
                 }
-                if state.places < settings.maximumConnections {
-                    state.places += 1
-                    state.nextId += 1
-                    return (.open(id: state.nextId - 1), stale)
-                }
-                return (.wait, stale)
+                // Closed since it went idle, before its close was seen (`watchClose`).
+                guard entry.connection.isClosed else { return (.use(entry.connection), stale) }
+                stale.append(entry.connection)
+                state.places -= 1
             }
-            for connection in stale { close(connection) }
-            switch step {
-            case .use(let connection):
+            if state.places < settings.maximumConnections {
+                state.places += 1
+                state.nextId += 1
+                return (.open(id: state.nextId - 1), stale)
+            }
+            return (.wait, stale)
+        }
+        for connection in stale { close(connection) }
+        switch step {
+        case .use(let connection):
+            return connection
+        case .open(let id):
+            return try await open(id: id)
+        case .closed:
+            throw Self.closedError
+        case .wait:
+            switch try await waitForHandout() {
+            case .connection(let connection):
                 return connection
-            case .open(let id):
-                return try await open(id: id)
-            case .closed:
-                throw Self.closedError
-            case .wait:
-                switch try await waitForHandout() {
-                case .connection(let connection):
-                    return connection
-                case .open:
-                    return try await open(id: state.withLock { state in
-                        state.nextId += 1
-                        return state.nextId - 1
-                    })
-                }
+            case .open:
+                return try await open(id: state.withLock { state in
+                    state.nextId += 1
+                    return state.nextId - 1
+                })
             }
         }
     }
