@@ -192,13 +192,8 @@ public struct PostgresSettings: Sendable {
             guard expired.load(ordering: .sequentiallyConsistent) else { throw PostgresDriver.mapConnectError(error, settings: self) }
             throw StorageError(
                 .unreachable,
-                "PostgreSQL at \(description) did not complete a connection within \(Self.seconds(connectTimeout)) s (connect_timeout): is the server stopped or overloaded?")
+                "PostgreSQL at \(description) did not complete a connection within \(Timers.secondsText(connectTimeout)) s (connect_timeout): is the server stopped or overloaded?")
         }
-    }
-
-    /// `10` for 10.0, `0.5` for 0.5: seconds as a person writes them.
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }
 

@@ -255,7 +255,7 @@ final class PostgresPool: Sendable {
                     waiter.continuation.resume(
                         throwing: StorageError(
                             .unreachable,
-                            "no connection to PostgreSQL at \(server) within \(PostgresSettings.seconds(wait)) s: all \(pool) of the pool (pool_size) are in use"))
+                            "no connection to PostgreSQL at \(server) within \(Timers.secondsText(wait)) s: all \(pool) of the pool (pool_size) are in use"))
                 }
                 // The waiter may be served (or cancelled) before its deadline is written down:
                 // the deadline then ends by itself, since it finds no waiter.

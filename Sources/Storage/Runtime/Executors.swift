@@ -90,6 +90,12 @@ public enum EventLoops {
 /// of Dispatch's timer thread per call. On an event loop they are the loop's scheduled tasks;
 /// anywhere else, `Task.sleep`.
 public enum Timers {
+    /// `2` for 2.0, `0.5` for 0.5: seconds as a person writes them, for messages.
+    public static func secondsText(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+
+
     /// Returns after `duration`, or throws `CancellationError` as soon as the task is cancelled.
     public static func sleep(for duration: Duration) async throws {
         guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else {

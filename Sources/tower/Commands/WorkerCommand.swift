@@ -69,13 +69,13 @@ struct WorkerOptions: ParsableArguments {
                 // `WORKER_LEASE_SECONDS` is given as `--lease-seconds`.
                 let option = "--" + name.dropFirst("WORKER_".count).lowercased().replacingOccurrences(of: "_", with: "-")
                 guard flag > 0, flag <= max else {
-                    throw CommandError("\(option) must be a positive number of seconds up to \(Self.seconds(max)), not \(Self.seconds(flag))")
+                    throw CommandError("\(option) must be a positive number of seconds up to \(Timers.secondsText(max)), not \(Timers.secondsText(flag))")
                 }
                 return flag
             }
             guard let text = environment[name], !text.isEmpty else { return value }
             guard let parsed = Double(text), parsed > 0, parsed <= max else {
-                throw CommandError("\(name) must be a positive number of seconds up to \(Self.seconds(max)), not '\(text)'")
+                throw CommandError("\(name) must be a positive number of seconds up to \(Timers.secondsText(max)), not '\(text)'")
             }
             return parsed
         }
@@ -106,18 +106,13 @@ struct WorkerOptions: ParsableArguments {
         // still runs, and run it again.
         guard configuration.leaseSeconds >= 2 * configuration.heartbeatSeconds else {
             throw CommandError(
-                "WORKER_LEASE_SECONDS (--lease-seconds) must be at least \(Self.seconds(2 * configuration.heartbeatSeconds)), not \(Self.seconds(configuration.leaseSeconds)): "
-                    + "the heartbeat renews leases every \(Self.seconds(configuration.heartbeatSeconds)) s, and a lease that runs out "
+                "WORKER_LEASE_SECONDS (--lease-seconds) must be at least \(Timers.secondsText(2 * configuration.heartbeatSeconds)), not \(Timers.secondsText(configuration.leaseSeconds)): "
+                    + "the heartbeat renews leases every \(Timers.secondsText(configuration.heartbeatSeconds)) s, and a lease that runs out "
                     + "while its task runs lets another worker run the task again")
         }
         configuration.claimGather = try Self.milliseconds("TOWER_CLAIM_GATHER_MS", environment) ?? configuration.claimGather
         configuration.completionLinger = try Self.milliseconds("TOWER_COMPLETION_LINGER_MS", environment) ?? configuration.completionLinger
         return configuration
-    }
-
-    /// `2`, `0.5`: seconds as a person writes them.
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
     /// A duration in milliseconds from 0 to 1000 (fractions allowed), nil when unset or empty.
