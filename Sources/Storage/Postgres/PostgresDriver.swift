@@ -181,7 +181,24 @@ public struct PostgresSettings: Sendable {
                 handle.withLock { $0 }?.cancel()
             }
             defer { deadline.cancel() }
-            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+            guard let address = try? SocketAddress(ipAddress: host, port: port) else {
+                return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+            }
+            // An address needs no resolver. NIO's, which PostgresNIO uses for every host, runs
+            // getaddrinfo on a Dispatch queue even for an address; with Dispatch's threads busy
+            // (blocking waits elsewhere in the process) the TCP connection waited out its
+            // timeout: 43 tests of one CI run failed with "Connect timeout (10 s)" on 127.0.0.1.
+            let channel = try await ClientBootstrap(group: PostgresConnection.defaultEventLoopGroup.any())
+                .connectTimeout(configuration.options.connectTimeout).connect(to: address).get()
+            var established = PostgresConnection.Configuration(
+                establishedChannel: channel, username: username, password: password, database: database)
+            established.options = configuration.options
+            do {
+                return try await PostgresConnection.connect(on: channel.eventLoop, configuration: established, id: id, logger: logger)
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
         }
         handle.withLock { $0 = attempt }
         // The deadline may have passed before the handle was there to cancel.
