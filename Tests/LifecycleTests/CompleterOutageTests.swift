@@ -11,7 +11,7 @@ struct CompleterOutageTests {
     @Test("stopped under a completion and started again, the server takes the batch on a later try: the task completes on its first attempt")
     func completionOutlastsRestart() async throws {
         try await withPrivatePostgres { server in
-            let database = try await Database.open(.postgres(url: server.url), poolSize: 2, requireCurrentSchema: false)
+            let database = try await Database.open(.postgres(url: server.url + "?connect_timeout=120"), poolSize: 2, requireCurrentSchema: false)
             do {
                 try await database.migrator(logger: quietLogger("tower.migrate")).migrate()
                 let clock = ManualClock(Timestamp(microseconds: 1_800_000_000_000_000))

@@ -64,7 +64,7 @@ struct PostgresOutageTests {
                 frozen == "PostgreSQL at tower@127.0.0.1:\(server.port)/tower did not complete a connection within 1 s (connect_timeout): is the server stopped or overloaded?",
                 "\(frozen ?? "still waiting after a minute")")
             try server.thaw()
-            let driver = try await DatabaseLocation.postgres(url: server.url + "?connect_timeout=60").open(poolSize: 1)
+            let driver = try await DatabaseLocation.postgres(url: server.url + "?connect_timeout=120").open(poolSize: 1)
             #expect(try await Self.outcome(driver) == "served")
             await driver.close()
         }
@@ -125,7 +125,7 @@ struct PostgresOutageTests {
     func inFlightWhenStopped() async throws {
         try await withPrivatePostgres { server in
             // A deadline of an hour: only the connection's close can end the wait in time.
-            let driver = try await DatabaseLocation.postgres(url: server.url + "?query_timeout=3600").open(poolSize: 2)
+            let driver = try await DatabaseLocation.postgres(url: server.url + "?query_timeout=3600&connect_timeout=120").open(poolSize: 2)
             // Prepared, as the hot statements are (their third use): the worker's completion hung so.
             for _ in 0..<3 { _ = try await driver.write { try await $0.query("SELECT pg_sleep($1) AS slept", .double(0)) } }
             let (asked, ask) = AsyncStream<Void>.makeStream()

@@ -18,12 +18,15 @@ public struct MissingPostgres: Error, CustomStringConvertible {
     }
 }
 
-/// The PostgreSQL server that scripts/test started.
+/// The PostgreSQL server that scripts/test started, with a generous `connect_timeout`: under
+/// the whole suite's load (hundreds of tests on two cores) opening a connection took more than
+/// the default 10 s in CI runs, while a machine that serves is not loaded so. Tests of the
+/// timeout itself set their own.
 public func postgresURL() throws -> String {
     guard let url = ProcessInfo.processInfo.environment["TOWER_TEST_DATABASE_URL"], !url.isEmpty else {
         throw MissingPostgres()
     }
-    return url
+    return url + "?connect_timeout=120"
 }
 
 /// The `Tests/` folder and the repository root.
@@ -50,7 +53,7 @@ public struct TestDatabase: Sendable {
             let base = try postgresURL()
             try await adminQuery(base, "CREATE SCHEMA \(name)")
             return TestDatabase(
-                dialect: dialect, location: .postgres(url: base + "?search_path=\(name)"),
+                dialect: dialect, location: .postgres(url: base + "&search_path=\(name)"),
                 cleanup: { try? await adminQuery(base, "DROP SCHEMA \(name) CASCADE") })
         }
     }
