@@ -104,7 +104,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["API", "Worker", "CWOM", "LegacyTasks", "Spawn", "Storage", "TowerJSON", "TowerTestSupport"],
+            dependencies: [
+                "API", "Worker", "CWOM", "LegacyTasks", "Spawn", "Storage", "TowerJSON", "TowerTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Bridge", "Storage", "CWOM", "LegacyTasks", "TowerJSON", "TowerTestSupport"],

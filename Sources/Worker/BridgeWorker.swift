@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Storage
+import Synchronization
 import TowerJSON
 
 /// A task claimed and pinned by the engine, with the executor that runs it.
@@ -35,6 +36,15 @@ public final class BridgeWorker: Service, Sendable {
     let completer: Batcher<LifecycleEngine.Completion, LifecycleEngine.CompletionResult>
     /// `configuration.traceRoot`, its path and URI worked out once.
     let traceRoot: TraceRoot
+    /// The tries of each background operation that keep failing (the database down): when to
+    /// log them (`RepeatingFailure`). Behind a lock: claims run concurrently.
+    let failing = Mutex<[Operation: RepeatingFailure]>([:])
+
+    /// What a worker tries again and again: each failure is counted in
+    /// `tower_worker_failures_total{operation}`.
+    enum Operation: String, CaseIterable, Sendable {
+        case claim, heartbeat, rescue, listen
+    }
 
     public init(database: Database, configuration: WorkerConfiguration, logger: Logger = Logger(label: "tower.worker"),
         engine: LifecycleEngine? = nil)
@@ -175,6 +185,7 @@ public final class BridgeWorker: Service, Sendable {
         let wakeups = await wake.fired
         do {
             claimed = try await claim(limit: limit)
+            worked(.claim)
         } catch where Task.isCancelled {
             // The worker is stopping. A claim that committed before it was cut short leaves its
             // tasks leased to this worker, unknown to it: they are rescued when the lease ends.
@@ -182,7 +193,7 @@ public final class BridgeWorker: Service, Sendable {
                 "claim cut short by the worker's stop; a task it may have claimed is rescued when its lease ends",
                 metadata: ["error": "\(error)", "lease_seconds": "\(configuration.leaseSeconds)"])
         } catch {
-            logger.error("claim failed", metadata: ["error": "\(error)"])
+            failed(.claim, "\(error)", "claim failed")
         }
         for item in claimed {
             await state.add(item.task.id)
@@ -225,6 +236,7 @@ public final class BridgeWorker: Service, Sendable {
                 let known = await state.runningIds
                 let (running, cancel) = try await engine.heartbeat(claimant, taskIds: known, presence: presence)
                 await state.setHealthy(true)
+                worked(.heartbeat)
                 for id in cancel { await state.stop(id, .cancelRequested) }
                 // A task this worker runs that the database no longer gives it was rescued.
                 let held = Set(running)
@@ -233,7 +245,7 @@ public final class BridgeWorker: Service, Sendable {
                 break  // the worker is stopping: a heartbeat cut short is no failure
             } catch {
                 await state.setHealthy(false)
-                logger.error("heartbeat failed: not claiming until it succeeds", metadata: ["error": "\(error)"])
+                failed(.heartbeat, "\(error)", "heartbeat failed: not claiming until it succeeds")
             }
             try? await Timers.sleep(for: .seconds(configuration.heartbeatSeconds))
         }
@@ -249,11 +261,12 @@ public final class BridgeWorker: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let rescued = try await rescueExpired()
+                worked(.rescue)
                 if rescued > 0 { await wake.fire() }
             } catch where Task.isCancelled {
                 break  // the worker is stopping: a rescue cut short is no failure
             } catch {
-                logger.error("rescue failed", metadata: ["error": "\(error)"])
+                failed(.rescue, "\(error)", "rescue failed")
             }
             try? await Timers.sleep(for: .seconds(configuration.rescueSeconds))
         }
@@ -289,14 +302,42 @@ public final class BridgeWorker: Service, Sendable {
     func listenLoop(_ postgres: PostgresDriver) async {
         while !Task.isCancelled {
             do {
-                try await postgres.listen(channel: QueueRepository.channel) { await self.wake.fire() }
+                try await postgres.listen(channel: QueueRepository.channel, listening: { self.worked(.listen) }) {
+                    await self.wake.fire()
+                }
             } catch {
                 if Task.isCancelled { return }
                 // PSQLError's description is deliberately generic; its reflection says what happened.
-                logger.warning("LISTEN failed; polling meanwhile", metadata: ["error": "\(String(reflecting: error))"])
+                failed(.listen, String(reflecting: error), level: .warning, "LISTEN failed; polling meanwhile")
             }
             try? await Timers.sleep(for: .seconds(1))
         }
+    }
+
+    /// A try of `operation` failed: counted, and logged when the failure starts (as `message`),
+    /// then once a minute while it lasts; the tries in between at `debug` (`RepeatingFailure`).
+    func failed(_ operation: Operation, _ error: String, level: Logger.Level = .error, _ message: Logger.Message) {
+        TowerMetrics.failures(operation.rawValue).increment()
+        switch failing.withLock({ $0[operation, default: RepeatingFailure()].failed() }) {
+        case .started:
+            logger.log(level: level, message, metadata: ["error": "\(error)"])
+        case .repeated(let failures):
+            logger.debug("\(operation.rawValue) failed again", metadata: ["error": "\(error)", "failures": "\(failures)"])
+        case .ongoing(let failures, let seconds):
+            logger.log(
+                level: level, "\(operation.rawValue) still failing",
+                metadata: ["error": "\(error)", "failures": "\(failures)", "for_seconds": "\(Int(seconds))"])
+        case .ended:
+            break
+        }
+    }
+
+    /// A try of `operation` worked: logged when it had been failing.
+    func worked(_ operation: Operation) {
+        guard case .ended(let failures, let seconds)? = failing.withLock({ $0[operation]?.succeeded() }) else { return }
+        logger.notice(
+            "\(operation.rawValue) works again",
+            metadata: ["failures": "\(failures)", "after_seconds": "\(String(format: "%.1f", seconds))"])
     }
 
     /// After shutdown begins: waits up to the grace period for running work, then stops the rest.

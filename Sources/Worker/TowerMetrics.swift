@@ -26,6 +26,11 @@ public enum TowerMetrics {
     }
 
     public static let rescues = Counter(label: "tower_task_rescues_total")
+    /// A worker's background operations (`BridgeWorker.Operation`) whose try failed: the
+    /// database unreachable, most often. Its logs say so once a minute; this counts every try.
+    public static func failures(_ operation: String) -> Counter {
+        Counter(label: "tower_worker_failures_total", dimensions: [("operation", operation)])
+    }
     public static let cancellations = Counter(label: "tower_task_cancellations_total")
 
     public static func runDuration(_ operation: TaskOperation) -> Metrics.Timer {
@@ -52,6 +57,7 @@ public enum TowerMetrics {
             _ = runDuration(operation)
         }
         rescues.increment(by: 0)
+        for operation in BridgeWorker.Operation.allCases { failures(operation.rawValue).increment(by: 0) }
         cancellations.increment(by: 0)
         _ = enqueueToStart
         for kind in pruneKinds { pruned(kind).increment(by: 0) }

@@ -1,7 +1,6 @@
 import Foundation
 import Storage
 
-/// Why a running execution was stopped.
 /// Why an attempt stopped before its executor finished.
 public enum StopReason: Sendable, Equatable {
     case timedOut

@@ -1,5 +1,6 @@
 import CWOM
 import Foundation
+import Storage
 import Synchronization
 import TowerJSON
 
@@ -182,8 +183,7 @@ final class RateLimiter: Sendable {
         let perSecond = capacity / Double(rate.seconds)
         return buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: capacity, updated: now)
-            let elapsed = bucket.updated.duration(to: now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = Timers.seconds(bucket.updated.duration(to: now))
             bucket.tokens = min(capacity, bucket.tokens + max(0, seconds) * perSecond)
             bucket.updated = now
             defer { buckets[key] = bucket }

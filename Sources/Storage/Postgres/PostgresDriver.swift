@@ -319,16 +319,20 @@ public final class PostgresDriver: DatabaseDriver {
         }
     }
 
-    /// Calls `handler` for every notification on `channel` until the calling task is cancelled.
+    /// Calls `handler` for every notification on `channel` until the calling task is cancelled;
+    /// `listening` once the server has taken the LISTEN.
     ///
     /// On a connection of its own, outside the pool (the "one more" of `DATABASE_POOL_SIZE`,
     /// docs/operations.md): LISTEN holds its connection for as long as it listens, and taken from
     /// a pool of one it left none for the claims it wakes; such a worker claimed nothing and did
     /// not stop on SIGTERM either.
-    public func listen(channel: String, _ handler: @escaping @Sendable () async -> Void) async throws {
+    public func listen(channel: String, listening: @Sendable () -> Void = {}, _ handler: @escaping @Sendable () async -> Void)
+        async throws
+    {
         let connection = try await settings.connect(id: Self.listenConnectionId, logger: logger)
         do {
             try await connection.listen(on: channel) { notifications in
+                listening()
                 for try await _ in notifications { await handler() }
             }
         } catch {

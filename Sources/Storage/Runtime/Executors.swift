@@ -95,6 +95,10 @@ public enum Timers {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
+    /// A duration in seconds, fractions included.
+    public static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
 
     /// Returns after `duration`, or throws `CancellationError` as soon as the task is cancelled.
     public static func sleep(for duration: Duration) async throws {
