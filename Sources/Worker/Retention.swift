@@ -64,14 +64,16 @@ public struct Retention: Sendable {
         public var bytes = 0
         public var artifacts = 0
         public var tasks = 0
+        /// Rows of the worker registry (`tower_workers`) of processes long gone.
+        public var workers = 0
         public var batches = 0
         /// Another process held the maintenance lock: this pass stopped.
         public var locked = false
         public init() {}
 
         public var description: String {
-            "\(traceFolders) trace folder(s), \(bytes) bytes, \(artifacts) artifact(s) marked pruned, \(tasks) task row(s) deleted"
-                + " in \(batches) batch(es)\(locked ? "; stopped: another process holds the maintenance lock" : "")"
+            "\(traceFolders) trace folder(s), \(bytes) bytes, \(artifacts) artifact(s) marked pruned, \(tasks) task row(s) deleted, "
+                + "\(workers) worker row(s) deleted in \(batches) batch(es)\(locked ? "; stopped: another process holds the maintenance lock" : "")"
         }
     }
 
@@ -112,7 +114,11 @@ public struct Retention: Sendable {
             progress?(report)
             if batch.tasks < options.batchSize { break }
         }
-        if !report.locked { TowerMetrics.pruneRuns.increment() }
+        if !report.locked {
+            report.workers = try await database.write { try await $0.retention.deleteWorkers(before: Self.workerCutoff(cutoff, engine)) }
+            TowerMetrics.pruned("workers").increment(by: Int64(report.workers))
+            TowerMetrics.pruneRuns.increment()
+        }
         logger.info("retention pass", metadata: ["result": "\(report)", "cutoff": "\(cutoff.iso8601)"])
         return report
     }
@@ -135,6 +141,9 @@ public struct Retention: Sendable {
             report.batches += 1
             offset += page.count
             if page.count < options.batchSize { break }
+        }
+        report.workers = try await database.read {
+            try await $0.retention.deleteWorkers(before: Self.workerCutoff(cutoff, engine), peek: true)
         }
         if options.deleteTasks {
             offset = 0
@@ -164,6 +173,14 @@ public struct Retention: Sendable {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+
+    /// Worker rows go after the retention period, and never before a day without a heartbeat:
+    /// with `--older-than 0d` a running worker's row (a second old) would go, and come back from
+    /// its next heartbeat as a process started then.
+    static func workerCutoff(_ cutoff: Timestamp, _ engine: LifecycleEngine) -> Timestamp {
+        let aDayAgo = engine.clock.now().adding(seconds: -86_400)
+        return cutoff.microseconds < aDayAgo.microseconds ? cutoff : aDayAgo
     }
 
     // MARK: - Folders

@@ -11,7 +11,7 @@ public enum TowerMetrics {
     /// the task's status, or `retried` when a transient failure queued it again.
     public static let completionStatuses = ["completed", "failed", "cancelled", "retried"]
     /// What `tower prune` and the maintenance loop remove.
-    public static let pruneKinds = ["trace_folders", "tasks"]
+    public static let pruneKinds = ["trace_folders", "tasks", "workers"]
 
     public static func claims(_ operation: TaskOperation) -> Counter {
         Counter(label: "tower_task_claims_total", dimensions: [("operation", operation.rawValue)])

@@ -105,6 +105,33 @@ struct RetentionTests {
         }
     }
 
+    @Test("the worker registry loses the rows of workers without a heartbeat for the period and a day, never a recent one's",
+        arguments: Dialect.allCases)
+    func workerRows(_ dialect: Dialect) async throws {
+        try await withWorkerEnvironment(dialect) { env in
+            let now = env.engine.clock.now()
+            func register(_ id: String, _ daysAgo: Double) async throws {
+                try await env.database.write { store in
+                    try await store.queue.upsertWorker(id: id, host: "h", pid: 1, concurrency: 1, now: now.adding(seconds: -daysAgo * 86_400))
+                }
+            }
+            try await register("gone-40-days", 40)
+            try await register("gone-2-days", 2)
+            try await register("beating", 0)
+            func registered() async throws -> Set<String> {
+                Set(try await env.database.read { try await $0.queue.workers(since: now.adding(seconds: -100 * 86_400)) }.map(\.id))
+            }
+
+            #expect(try await retention(env).prune(Retention.Options(olderThan: 30 * 86_400, dryRun: true)).workers == 1)
+            #expect(try await registered().count == 3, "a dry run deletes nothing")
+            #expect(try await retention(env).prune(Retention.Options(olderThan: 30 * 86_400)).workers == 1)
+            #expect(try await registered() == ["gone-2-days", "beating"])
+            // A period of 0 still keeps a worker that beat within the day.
+            #expect(try await retention(env).prune(Retention.Options(olderThan: 0)).workers == 1)
+            #expect(try await registered() == ["beating"])
+        }
+    }
+
     @Test("on PostgreSQL one process prunes at a time: a pass that meets the maintenance lock stops and says so")
     func oneAtATime() async throws {
         try await withWorkerEnvironment(.postgres) { env in

@@ -102,6 +102,19 @@ public struct RetentionRepository: Sendable {
         return try rows.map { row throws(StorageError) in try row.string("id") }
     }
 
+    /// The registry's rows of worker processes whose last heartbeat came before `cutoff`
+    /// (stopped, or gone without saying so; a running worker beats every second): deleted, or
+    /// with `peek` only counted. Each process start adds a row, so a deployment that restarts
+    /// often (or a crash loop) grows the table for ever otherwise.
+    public func deleteWorkers(before cutoff: Timestamp, peek: Bool = false) async throws(StorageError) -> Int {
+        let rows = try await session.query(
+            peek
+                ? "SELECT id FROM tower_workers WHERE heartbeat_at < $1"
+                : "DELETE FROM tower_workers WHERE heartbeat_at < $1 RETURNING id",
+            [.timestamp(cutoff)])
+        return rows.count
+    }
+
     public func deleteTasks(_ ids: [String]) async throws(StorageError) {
         guard !ids.isEmpty else { return }
         let (list, binds) = SQL.oneOf("id", ids, dialect: session.dialect)
