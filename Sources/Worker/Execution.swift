@@ -21,7 +21,7 @@ extension BridgeWorker {
         do {
             let recorder = try RunRecorder(
                 claim: claimed.claim, executor: (claimed.executor.name, claimed.executor.version), holder: workerId,
-                traceRoot: traceRoot, traceInMemory: claimed.executor.keepsTraceInMemory)
+                traceRoot: traceRoot, traceInMemory: claimed.executor.keepsTraceInMemory, artifactLimit: configuration.artifactLimit)
             let trace = recorder.trace
             folder = trace
             try recorder.start()

@@ -15,16 +15,23 @@ public struct RunRecorder: Sendable {
     /// The lease holder: a worker id, or an agent's key name.
     public let holder: String
     public let trace: TraceStore
+    /// At most this many files of `artifacts/` become Artifacts (the first by path); nil: all.
+    public let artifactLimit: Int?
+
+    /// A command that leaves a build's output in `artifacts/` (a hundred thousand files) would
+    /// otherwise make as many Artifacts and audit rows in its completion's one transaction.
+    public static let defaultArtifactLimit = 10_000
 
     /// `traceInMemory`: the trace folder is built in memory and written when the attempt's
     /// completion is prepared (`TraceStore.flush`), for an executor that keeps its trace in memory.
     public init(
         claim: LifecycleEngine.Claim, executor: (name: String, version: String), holder: String, traceRoot: TraceRoot,
-        traceInMemory: Bool = false
+        traceInMemory: Bool = false, artifactLimit: Int? = RunRecorder.defaultArtifactLimit
     ) throws {
         self.claim = claim
         self.executor = executor
         self.holder = holder
+        self.artifactLimit = artifactLimit
         self.trace = try TraceStore(root: traceRoot, runId: claim.run.id, inMemory: traceInMemory)
     }
 
@@ -92,9 +99,17 @@ public struct RunRecorder: Sendable {
             artifacts: recorded.map(\.ref), resultSummary: result.summary.map { String($0.prefix(4000)) }, decisionLog: result.decisionLog)
         // Artifacts: every output file, the logs, and the trace folder itself.
         let recordedPaths = Set(recorded.compactMap { $0.meta["path"]?.stringValue })
-        let (collected, hashed) = try collectArtifacts(now: now)
-        var artifacts = collected.filter { file in
-            !(file.meta["path"]?.stringValue.map(recordedPaths.contains) ?? false)
+        let (collected, hashed, omitted) = try collectArtifacts(now: now, except: recordedPaths)
+        var artifacts = collected
+        if omitted > 0 {
+            let kept = artifacts.count { $0.meta["path"]?.stringValue?.hasPrefix("artifacts/") == true }
+            trace.event("artifacts_over_limit", ["recorded": .int(kept), "not_recorded": .int(omitted)])
+            trace.log(
+                "Artifacts over the limit",
+                details: [
+                    "\(kept + omitted) files in artifacts/: the first \(kept) by path recorded as Artifacts (TOWER_ARTIFACT_LIMIT)",
+                    "\(omitted) more stay in the folder, covered by its digest",
+                ])
         }
         var evidence: EvidencePack?
         if outcome != .canceled {
@@ -132,14 +147,23 @@ public struct RunRecorder: Sendable {
             artifacts: artifacts, evidence: evidence, retryable: result.retryable && outcome == .failed)
     }
 
-    /// Output files (`artifacts/`) and non-empty logs become Artifacts with `file://` uri,
-    /// sha256 digest, size and media type; `hashed` are those files as read (paths inside the
-    /// trace folder), for the folder's digest.
-    func collectArtifacts(now: Timestamp) throws -> (artifacts: [Artifact], hashed: [TraceFile]) {
+    /// Output files (`artifacts/`, up to `artifactLimit`, but those at the paths of `recorded`
+    /// Artifacts) and non-empty logs become Artifacts with `file://` uri, sha256 digest, size and
+    /// media type; `hashed` are the files as read (paths inside the trace folder, every one), for
+    /// the folder's digest; `omitted` the output files past the limit.
+    func collectArtifacts(now: Timestamp, except recorded: Set<String> = [])
+        throws -> (artifacts: [Artifact], hashed: [TraceFile], omitted: Int)
+    {
         var artifacts: [Artifact] = []
         var hashed: [TraceFile] = []
+        var omitted = 0
         for file in try trace.files(in: "artifacts") {
             hashed.append(TraceFile(path: "artifacts/" + file.path, sha256: file.sha256, size: file.size))
+            if recorded.contains("artifacts/" + file.path) { continue }
+            if let artifactLimit, artifacts.count >= artifactLimit {
+                omitted += 1
+                continue
+            }
             let type: ArtifactType
             switch (file.path as NSString).pathExtension.lowercased() {
             case "patch", "diff": type = .codePatch
@@ -167,6 +191,6 @@ public struct RunRecorder: Sendable {
                     digest: "sha256:" + file.sha256, mediaType: "text/plain", sizeBytes: file.size,
                     createdAt: now))
         }
-        return (artifacts, hashed)
+        return (artifacts, hashed, omitted)
     }
 }

@@ -18,6 +18,9 @@ public struct WorkerConfiguration: Sendable {
     /// transaction (`TOWER_COMPLETION_LINGER_MS`, default 1 ms; 0 writes it at once). See
     /// `Batcher`.
     public var completionLinger: Duration = .milliseconds(1)
+    /// How many files of a Run's `artifacts/` become Artifacts, the first by path
+    /// (`TOWER_ARTIFACT_LIMIT`, default 10,000; nil: every one). See `RunRecorder`.
+    public var artifactLimit: Int? = RunRecorder.defaultArtifactLimit
     /// How long a claim holds without a heartbeat.
     public var leaseSeconds: Double
     /// How often the worker extends its leases and looks for cancellations.

@@ -276,7 +276,7 @@ struct CommandLineTests {
             ("TOWER_SANDBOX", "maybe"), ("WORKER_METRICS_PORT", "http"), ("TOWER_CLAIM_GATHER_MS", "soon"),
             ("TOWER_COMPLETION_LINGER_MS", "5000"), ("TOWER_WORKER_THREADS", "0"), ("TOWER_WORKER_THREADS", "many"),
             ("DATABASE_URL", "postgres://tower@127.0.0.1:1/tower?prepare_threshold=-1"),
-            ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "lots"), ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "-1"),
+            ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "lots"), ("TOWER_EXECUTOR_OUTPUT_LIMIT_MB", "-1"), ("TOWER_ARTIFACT_LIMIT", "many"), ("TOWER_ARTIFACT_LIMIT", "-1"),
             // Past what a timer or a timestamp holds: each trapped in the worker's first poll or claim.
             ("WORKER_POLL_INTERVAL", "1e300"), ("WORKER_LEASE_SECONDS", "1e300"), ("WORKER_GRACE_PERIOD", "1e300"),
             ("TOWER_RETENTION_DAYS", "1e300"), ("WORKER_CONCURRENCY", "1e300"), ("WORKER_CONCURRENCY", "1.5"), ("WORKER_CONCURRENCY", "5000"),

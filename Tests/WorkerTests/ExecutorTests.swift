@@ -12,7 +12,8 @@ import Worker
 struct ExecutorTests {
     static func run(_ env: WorkerEnvironment, command: String, sandbox: Bool = false, budget: Int = 900,
         allowNetwork: Bool = false, allowSecrets: Bool = false, keepWorkspaces: Bool = false,
-        parentEnvironment: [String: String]? = nil, outputLimit: Int? = CommandExecutor.defaultOutputLimit) async throws -> (TaskRecord, Run?, URL)
+        parentEnvironment: [String: String]? = nil, outputLimit: Int? = CommandExecutor.defaultOutputLimit,
+        artifactLimit: Int? = RunRecorder.defaultArtifactLimit) async throws -> (TaskRecord, Run?, URL)
     {
         var executor = try CommandExecutor(commandLine: command, sandbox: sandbox, outputLimit: outputLimit)
         if let parentEnvironment { executor.parentEnvironment = parentEnvironment }
@@ -22,7 +23,9 @@ struct ExecutorTests {
                 try await store.session.query("UPDATE tasks SET time_budget_seconds = $1 WHERE id = $2", [.int(budget), .text(task.id)])
             }
         }
-        let running = env.start(env.configuration(executors: ExecutorRegistry(fallback: executor), keepWorkspaces: keepWorkspaces))
+        var configuration = env.configuration(executors: ExecutorRegistry(fallback: executor), keepWorkspaces: keepWorkspaces)
+        configuration.artifactLimit = artifactLimit
+        let running = env.start(configuration)
         let done = try await env.finished(task.id, seconds: 60)
         try await running.stop()
         let run = try await env.database.read { store in try await store.runs.get(done.currentRunId ?? "") }
@@ -169,6 +172,31 @@ struct ExecutorTests {
             #expect(events.contains(#""output_cut""#) && events.contains(#""dropped_bytes": 1951424"#), "\(events)")
             let artifacts = try await env.database.read { store in try await store.artifacts.list(forRun: run?.id ?? "") }
             #expect(artifacts.first { $0.title == "stdout.log" }?.sizeBytes == stdout.count, "the artifact records the log as kept")
+        }
+    }
+
+    @Test("past TOWER_ARTIFACT_LIMIT the output files stay in the folder, under its digest, without Artifacts of their own; the trace says how many")
+    func artifactLimit() async throws {
+        try await withWorkerEnvironment(.sqlite) { env in
+            let script = try Self.script("build", "#!/bin/sh\nfor f in e d c b a; do echo $f > \"$TOWER_ARTIFACTS_DIR/$f.txt\"; done\necho built\n")
+            defer { try? FileManager.default.removeItem(at: script) }
+            let (task, run, folder) = try await Self.run(env, command: script.path, artifactLimit: 3)
+            #expect(task.status == .completed, "\(task.error ?? "")")
+            let artifacts = try await env.database.read { store in try await store.artifacts.list(forRun: run?.id ?? "") }
+            #expect(Set(artifacts.map(\.title)) == ["a.txt", "b.txt", "c.txt", "stdout.log", "Trace folder"], "the first by path, and the log")
+            let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("artifacts").path)
+            #expect(files.sorted() == ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"], "nothing is deleted")
+            let listed = artifacts.first { $0.type == .trace }?.meta["files"]?.intValue
+            let onDisk = try TraceFile.scan(folder).count
+            #expect(listed == onDisk, "the folder's digest covers every file")
+            let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            #expect(events.contains(#""artifacts_over_limit""#) && events.contains(#""not_recorded": 2"#), "\(events)")
+            let traceLog = try String(contentsOf: folder.appendingPathComponent("trace.log"), encoding: .utf8)
+            #expect(traceLog.contains("5 files in artifacts/: the first 3 by path recorded as Artifacts"), "\(traceLog)")
+
+            let (_, unlimited, _) = try await Self.run(env, command: script.path, artifactLimit: nil)
+            let all = try await env.database.read { store in try await store.artifacts.list(forRun: unlimited?.id ?? "") }
+            #expect(all.count == 7, "without a limit every file: \(all.map(\.title))")
         }
     }
 

@@ -112,7 +112,20 @@ struct WorkerOptions: ParsableArguments {
         }
         configuration.claimGather = try Self.milliseconds("TOWER_CLAIM_GATHER_MS", environment) ?? configuration.claimGather
         configuration.completionLinger = try Self.milliseconds("TOWER_COMPLETION_LINGER_MS", environment) ?? configuration.completionLinger
+        configuration.artifactLimit = try Self.artifactLimit(environment)
         return configuration
+    }
+
+    /// `TOWER_ARTIFACT_LIMIT`: how many files of a Run's `artifacts/` become Artifacts (default
+    /// 10000; 0: every one).
+    static func artifactLimit(_ environment: [String: String]) throws -> Int? {
+        guard let text = environment["TOWER_ARTIFACT_LIMIT"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            return RunRecorder.defaultArtifactLimit
+        }
+        guard let limit = Int(text), limit >= 0 else {
+            throw CommandError("TOWER_ARTIFACT_LIMIT must be a whole number of files (0: no limit), not '\(text)'")
+        }
+        return limit == 0 ? nil : limit
     }
 
     /// A duration in milliseconds from 0 to 1000 (fractions allowed), nil when unset or empty.
@@ -200,7 +213,7 @@ struct WorkerCommand: AsyncParsableCommand {
             period and requeues the rest. Any number of workers may share one PostgreSQL database.
 
             Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, JCT_TRACE_ROOT, TOWER_WORKSPACE_ROOT, \
-            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_EXECUTOR_OUTPUT_LIMIT_MB, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
+            TOWER_KEEP_WORKSPACES, TOWER_EXECUTOR, TOWER_EXECUTOR_COMMAND, TOWER_EXECUTOR_OUTPUT_LIMIT_MB, TOWER_ARTIFACT_LIMIT, TOWER_SANDBOX, TOWER_RETRY_*, TOWER_RETENTION_DAYS, \
             TOWER_RETENTION_DELETE_TASKS, TOWER_WORKER_THREADS, JCT_REVIEW_AUTO_APPROVE, JCT_REVIEW_AUTO_APPROVE_VERDICTS, LOG_LEVEL.
             """
     )
