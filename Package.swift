@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "API", "Bridge", "CWOM", "LegacyTasks", "Storage", "TowerJSON", "TowerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(

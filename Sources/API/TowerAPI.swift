@@ -26,6 +26,8 @@ public final class TowerAPI: HTTPResponder {
     public var access: AccessControl { router.access }
     let logger: Logger
     private let requestCounters = Mutex<[String: Counter]>([:])
+    /// Requests the database could not serve: when to log them (`RepeatingFailure`).
+    private let unreachable = Mutex(RepeatingFailure())
 
     public init(database: Database, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.api"),
         engine: LifecycleEngine? = nil, metrics: (@Sendable () -> String)? = nil)
@@ -95,12 +97,31 @@ public final class TowerAPI: HTTPResponder {
         } catch let error as StorageError where error.kind == .invalidValue {
             return .detail(422, .string("Invalid input: \(error.message)"))
         } catch let error as StorageError where error.kind == .unreachable {
-            logger.error("database unreachable", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            logUnreachable(error, path: request.path)
             return .detail(503, .string("Database unavailable: \(error.message)"))
         } catch {
             logger.error(
                 "request failed", metadata: ["method": "\(request.method)", "path": "\(request.path)", "error": "\(error)"])
             return .detail(500, .string("Internal error: \(error)"))
+        }
+    }
+
+    /// A request the database could not serve, answered 503 (and counted in
+    /// `tower_http_requests_total`): logged as the outage starts, then once a minute with how
+    /// many requests met it, each of them at `debug`. Logged at every request, an outage under
+    /// load wrote a line per request.
+    func logUnreachable(_ error: StorageError, path: String) {
+        switch unreachable.withLock({ $0.failed() }) {
+        case .started:
+            logger.error("database unreachable", metadata: ["path": "\(path)", "error": "\(error)"])
+        case .repeated(let failures):
+            logger.debug("database unreachable", metadata: ["path": "\(path)", "error": "\(error)", "requests": "\(failures)"])
+        case .ongoing(let failures, let seconds):
+            logger.error(
+                "database still unreachable",
+                metadata: ["path": "\(path)", "error": "\(error)", "requests": "\(failures)", "for_seconds": "\(Int(seconds))"])
+        case .ended:
+            break
         }
     }
 

@@ -337,7 +337,7 @@ public final class BridgeWorker: Service, Sendable {
         guard case .ended(let failures, let seconds)? = failing.withLock({ $0[operation]?.succeeded() }) else { return }
         logger.notice(
             "\(operation.rawValue) works again",
-            metadata: ["failures": "\(failures)", "after_seconds": "\(String(format: "%.1f", seconds))"])
+            metadata: ["failures": "\(failures)", "after_seconds": "\(Timers.secondsText((seconds * 10).rounded() / 10))"])
     }
 
     /// After shutdown begins: waits up to the grace period for running work, then stops the rest.

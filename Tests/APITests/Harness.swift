@@ -2,6 +2,7 @@ import API
 import CWOM
 import Foundation
 import LegacyTasks
+import Logging
 import Storage
 import Testing
 import TowerJSON
@@ -63,11 +64,11 @@ struct Harness: Sendable {
 
 let testConfiguration = APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["testorg/"]))
 
-func withAPI(_ dialect: Dialect, configuration: APIConfiguration = testConfiguration,
+func withAPI(_ dialect: Dialect, configuration: APIConfiguration = testConfiguration, logger: Logger = quietLogger("tower.api"),
     _ body: (Harness) async throws -> Void) async throws
 {
     try await withDatabase(dialect) { database, _ in
-        try await body(Harness(api: TowerAPI(database: database, configuration: configuration, logger: quietLogger("tower.api")), database: database, dialect: dialect))
+        try await body(Harness(api: TowerAPI(database: database, configuration: configuration, logger: logger), database: database, dialect: dialect))
     }
 }
 

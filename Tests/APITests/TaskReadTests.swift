@@ -2,6 +2,7 @@ import API
 import CWOM
 import Foundation
 import LegacyTasks
+import Logging
 import Storage
 import Testing
 import TowerJSON
@@ -167,6 +168,18 @@ struct TaskReadTests {
             let post = await h.send("POST", "/tasks/enqueue/", json: validTask())
             #expect(post.status == 307)
             #expect(await h.count("tasks") == 0, "a redirected POST enqueues nothing")
+        }
+    }
+
+    @Test("with the database down every request answers 503, and the log says so once, not once a request", arguments: Dialect.allCases)
+    func unreachableLoggedOnce(_ dialect: Dialect) async throws {
+        let log = CapturedLog()
+        try await withAPI(dialect, logger: log.logger("tower.api", level: .debug)) { h in
+            await h.database.close()
+            for _ in 0..<5 { #expect(await h.get("/tasks").status == 503) }
+            let lines = log.entries.filter { $0.message.hasPrefix("database") }
+            #expect(lines.map(\.level) == [.error, .debug, .debug, .debug, .debug], "\(lines.map(\.message))")
+            #expect(lines.last?.metadata["requests"] == "5", "the quiet ones count the requests")
         }
     }
 

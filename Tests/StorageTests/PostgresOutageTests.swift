@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Storage
 import Testing
 import TowerTestSupport
@@ -30,8 +31,9 @@ struct PostgresOutageTests {
         try await withPrivatePostgres { server in
             // Deadlines of an hour: only failing at once (or being served) ends a transaction
             // within the test's bound of a minute.
+            let log = CapturedLog()
             let driver = try await DatabaseLocation.postgres(url: server.url + "?acquire_timeout=3600&connect_timeout=3600")
-                .open(poolSize: 2)
+                .open(poolSize: 2, logger: log.logger("tower.storage", level: .debug))
             #expect(try await Self.outcome(driver) == "served")
 
             try await server.stop()
@@ -42,6 +44,15 @@ struct PostgresOutageTests {
 
             try await server.start()
             #expect(try await Self.outcome(driver) == "served", "the first transaction after the restart connects")
+            // The outage in the log: once as it starts (at error), each later failed connection at
+            // debug, once as it ends, with the count. (The first transaction after the stop may
+            // have met its closed connection rather than tried a new one.)
+            let lines = log.entries.filter { $0.message.contains("PostgreSQL") }
+            let failed = lines.filter { $0.message == "cannot connect to PostgreSQL" }
+            #expect(!failed.isEmpty && lines.count == failed.count + 1, "\(lines.map(\.message))")
+            #expect(failed.map(\.level) == [.error] + Array(repeating: .debug, count: max(0, failed.count - 1)))
+            #expect(lines.last?.message == "PostgreSQL reachable again" && lines.last?.level == .notice)
+            #expect(lines.last?.metadata["failed_connections"] == "\(failed.count)")
             await driver.close()
         }
     }

@@ -37,6 +37,15 @@ struct RepeatingFailureTests {
         #expect(failure.succeeded(at: at(151)) == .ended(failures: 151, seconds: 151))
     }
 
+    @Test("a failure after a quiet period starts over: the first of a new outage, not the next of the last")
+    func quietStartsOver() {
+        var failure = RepeatingFailure(every: .seconds(60))
+        #expect(failure.failed(at: at(0)) == .started)
+        #expect(failure.failed(at: at(30)) == .repeated(failures: 2))
+        #expect(failure.failed(at: at(200)) == .started, "no failure for over a minute")
+        #expect(failure.failed(at: at(201)) == .repeated(failures: 2))
+    }
+
     @Test("PostgreSQL stopped under a worker: each operation logs that it fails once, and once that it works again, with the failed tries")
     func workerThroughOutage() async throws {
         try await withPrivatePostgres { server in

@@ -56,6 +56,9 @@ final class PostgresPool: Sendable {
     private let logger: Logger
     private let watchdog: QueryWatchdog
     private let state = Mutex(State())
+    /// Failed connection attempts in a row: an outage, logged as it starts, once a minute while
+    /// it lasts and once when a connection succeeds again (`RepeatingFailure`).
+    private let connecting = Mutex(RepeatingFailure())
 
     /// `first`: an open connection to start with (the driver's check of the server at start).
     init(settings: PostgresSettings, watchdog: QueryWatchdog, logger: Logger, first: PostgresConnection?) {
@@ -189,9 +192,26 @@ final class PostgresPool: Sendable {
     private func open(id: Int) async throws -> PostgresConnection {
         do {
             let connection = try await settings.connect(id: id, logger: logger)
+            if case .ended(let failures, let seconds)? = connecting.withLock({ $0.succeeded() }) {
+                logger.notice(
+                    "PostgreSQL reachable again",
+                    metadata: ["failed_connections": "\(failures)", "after_seconds": "\(Timers.secondsText((seconds * 10).rounded() / 10))"])
+            }
             watchClose(connection)
             return connection
         } catch {
+            switch connecting.withLock({ $0.failed() }) {
+            case .started:
+                logger.error("cannot connect to PostgreSQL", metadata: ["error": "\(error)"])
+            case .repeated(let failures):
+                logger.debug("cannot connect to PostgreSQL", metadata: ["error": "\(error)", "failed_connections": "\(failures)"])
+            case .ongoing(let failures, let seconds):
+                logger.error(
+                    "PostgreSQL still unreachable",
+                    metadata: ["error": "\(error)", "failed_connections": "\(failures)", "for_seconds": "\(Int(seconds))"])
+            case .ended:
+                break
+            }
             // The place goes back: to a waiter, who tries in turn (the server may be back by then;
             // if it is not, the waiter fails as fast as this did), or to the next transaction.
             let waiter = state.withLock { state -> Waiter? in
