@@ -101,8 +101,7 @@ public struct RunRecorder: Sendable {
         let recordedPaths = Set(recorded.compactMap { $0.meta["path"]?.stringValue })
         let (collected, hashed, omitted) = try collectArtifacts(now: now, except: recordedPaths)
         var artifacts = collected
-        if omitted > 0 {
-            let kept = artifacts.count { $0.meta["path"]?.stringValue?.hasPrefix("artifacts/") == true }
+        if omitted > 0, let kept = artifactLimit {
             trace.event("artifacts_over_limit", ["recorded": .int(kept), "not_recorded": .int(omitted)])
             trace.log(
                 "Artifacts over the limit",
