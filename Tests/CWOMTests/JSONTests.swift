@@ -134,5 +134,9 @@ struct JSONTests {
         #expect(value.serialized(.pythonLine) == #"{"b": 1, "a": [1.0, 1e+20, 0.5], "s": "\u00e9\"\n"}"#)
         #expect(JSONValue.object(["x": ["y": 1]]).serialized(.prettyASCII) == "{\n  \"x\": {\n    \"y\": 1\n  }\n}")
         #expect(JSONValue.string("👍").serialized(.prettyASCII) == #""\ud83d\udc4d""#)
+        // ASCII escapes: a non-ASCII character after escapes already written, and DEL in plain text.
+        #expect(JSONValue.string("a\"b\u{7F}é\n").serialized(.pythonLine) == #""a\"b\u007f\u00e9\n""#)
+        #expect(JSONValue.string("x\u{7F}").serialized(.pythonLine) == #""x\u007f""#)
+        #expect(JSONValue.string("x\u{7F}").serialized() == "\"x\u{7F}\"", "the compact form keeps DEL as it is")
     }
 }

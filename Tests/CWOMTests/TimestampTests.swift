@@ -42,7 +42,9 @@ struct TimestampTests {
             #expect(t.iso8601.utf8.count == 27 && t.sqliteText.utf8.count == 26)
             #expect(Timestamp(iso8601: t.iso8601) == t, "\(t.microseconds)")
             #expect(Timestamp(iso8601: t.sqliteText) == t, "\(t.microseconds)")
+            #expect(t.withSQLiteText { String(decoding: $0, as: UTF8.self) } == t.sqliteText, "the bytes a driver binds")
         }
+        #expect(year10000.withSQLiteText { String(decoding: $0, as: UTF8.self) } == "10000-01-01 00:00:00.000000")
     }
 
     @Test("dates before 1970 and leap days work")

@@ -43,35 +43,58 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { iso8601 }
 
+    /// The `sqliteText` form, handed to `body` as its UTF-8 bytes without a `String` made: a
+    /// driver copies it into its message or statement as it binds it (every row and audit entry
+    /// a completion writes carries timestamps, and each `String` was an allocation).
+    public func withSQLiteText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.formattedCapacity) { buffer in
+            guard let count = write(into: buffer, dateTimeSeparator: UInt8(ascii: " "), zulu: false) else {
+                var text = sqliteText
+                return try text.withUTF8(body)
+            }
+            return try body(UnsafeBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
     /// Written into one buffer: every stored row and audit entry carries several timestamps, and
     /// the text built of twelve small strings was a twelfth of a request thread at intake (`perf`).
     private func format(dateTimeSeparator: UInt8, zulu: Bool) -> String {
+        let text = String(unsafeUninitializedCapacity: Self.formattedCapacity) { buffer in
+            write(into: buffer, dateTimeSeparator: dateTimeSeparator, zulu: zulu) ?? 0
+        }
+        return text.isEmpty ? wideYearFormat(dateTimeSeparator: dateTimeSeparator, zulu: zulu) : text
+    }
+
+    /// `2026-11-24 22:11:23.094351` plus `Z` with `zulu`: at most 27 bytes.
+    private static let formattedCapacity = 27
+
+    /// Writes the text at the start of `buffer` and returns its length; nil for a year outside
+    /// 0...9999, which `wideYearFormat` writes instead.
+    private func write(into buffer: UnsafeMutableBufferPointer<UInt8>, dateTimeSeparator: UInt8, zulu: Bool) -> Int? {
         let (days, micros) = microseconds.floorDividedAndModulo(86_400_000_000)
         let (year, month, day) = Self.civil(fromDays: days)
-        guard (0...9999).contains(year) else { return wideYearFormat(dateTimeSeparator: dateTimeSeparator, zulu: zulu) }
+        guard (0...9999).contains(year) else { return nil }
         let secondsOfDay = micros / 1_000_000
         let fraction = micros % 1_000_000
-        return String(unsafeUninitializedCapacity: 27) { buffer in
-            var at = 0
-            func put(_ value: Int64, _ width: Int) {
-                var rest = value
-                for position in stride(from: at + width - 1, through: at, by: -1) {
-                    buffer[position] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
-                    rest /= 10
-                }
-                at += width
+        var at = 0
+        func put(_ value: Int64, _ width: Int) {
+            var rest = value
+            for position in stride(from: at + width - 1, through: at, by: -1) {
+                buffer[position] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                rest /= 10
             }
-            func put(_ byte: UInt8) {
-                buffer[at] = byte
-                at += 1
-            }
-            put(year, 4); put(UInt8(ascii: "-")); put(month, 2); put(UInt8(ascii: "-")); put(day, 2)
-            put(dateTimeSeparator)
-            put(secondsOfDay / 3600, 2); put(UInt8(ascii: ":")); put(secondsOfDay / 60 % 60, 2); put(UInt8(ascii: ":"))
-            put(secondsOfDay % 60, 2); put(UInt8(ascii: ".")); put(fraction, 6)
-            if zulu { put(UInt8(ascii: "Z")) }
-            return at
+            at += width
         }
+        func put(_ byte: UInt8) {
+            buffer[at] = byte
+            at += 1
+        }
+        put(year, 4); put(UInt8(ascii: "-")); put(month, 2); put(UInt8(ascii: "-")); put(day, 2)
+        put(dateTimeSeparator)
+        put(secondsOfDay / 3600, 2); put(UInt8(ascii: ":")); put(secondsOfDay / 60 % 60, 2); put(UInt8(ascii: ":"))
+        put(secondsOfDay % 60, 2); put(UInt8(ascii: ".")); put(fraction, 6)
+        if zulu { put(UInt8(ascii: "Z")) }
+        return at
     }
 
     /// Years outside 0...9999 (never written by Control Tower; kept exact for any value).

@@ -50,13 +50,25 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
     /// One bind as both drivers send it (see `storable(_:)` above); nil when it is sent as it is.
     static func storable(_ bind: SQLValue) throws(StorageError) -> SQLValue? {
         switch bind {
-        case .text(let s) where s.containsNUL:
-            throw StorageError(.invalidValue, nulMessage)
+        case .text(let s):
+            try refuseNUL(s)
+            return nil
         case .json(let j):
-            guard let text = j.serializedWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
-            return .text(text)
+            return .text(String(decoding: try storableText(j), as: UTF8.self))
         default:
             return nil
         }
+    }
+
+    /// Refuses text that holds the NUL character (see `storable(_:)` above).
+    static func refuseNUL(_ text: String) throws(StorageError) {
+        if text.containsNUL { throw StorageError(.invalidValue, nulMessage) }
+    }
+
+    /// A JSON bind's compact text, as both drivers send it, in UTF-8 bytes: refused when it holds
+    /// the NUL character (see `storable(_:)` above).
+    static func storableText(_ json: JSONValue) throws(StorageError) -> [UInt8] {
+        guard let text = json.compactBytesWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
+        return text
     }
 }

@@ -556,38 +556,34 @@ struct PostgresSession: DatabaseSession {
     /// type declared, and text, times and JSON as text without a type, so that the server infers
     /// it from the context (one statement fits `json` and `jsonb` columns, legacy enum columns and
     /// plain text). Prepared statements (`asText`) send every value as text with the same declared
-    /// types (see `TypedText`).
+    /// types (see `TextBind`). Text is refused when it holds NUL, as `StorageError.storable` does
+    /// for both drivers, value by value, straight into the bindings (the whole array made storable
+    /// first was a copy of it, a retain of every string, per statement); JSON and times are
+    /// written into the message from their bytes, without a `String` made of each.
     static func bindings(_ values: [SQLValue], asText: Bool) throws(StorageError) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: values.count)
-        for original in values {
-            // Made storable one by one, straight into the bindings: `StorageError.storable` on the
-            // whole array copied it (a retain of every string) for each statement.
-            let value = try StorageError.storable(original) ?? original
+        for value in values {
             switch value {
             case .null: bindings.appendNull()
             case .int(let i):
-                if asText { bindings.append(TypedText(value: text(value), psqlType: .int8)) } else { bindings.append(i) }
+                if asText { bindings.append(TextBind(.string(String(i)), psqlType: .int8)) } else { bindings.append(i) }
             case .double(let d):
-                if asText { bindings.append(TypedText(value: text(value), psqlType: .float8)) } else { bindings.append(d) }
+                if asText { bindings.append(TextBind(.string(text(d)), psqlType: .float8)) } else { bindings.append(d) }
             case .bool(let b):
-                if asText { bindings.append(TypedText(value: text(value), psqlType: .bool)) } else { bindings.append(b) }
-            case .text, .timestamp, .json: bindings.append(TypedText(value: text(value), psqlType: .null))
+                if asText { bindings.append(TextBind(.string(b ? "true" : "false"), psqlType: .bool)) } else { bindings.append(b) }
+            case .text(let s):
+                try StorageError.refuseNUL(s)
+                bindings.append(TextBind(.string(s), psqlType: .null))
+            case .timestamp(let t): bindings.append(TextBind(.timestamp(t), psqlType: .null))
+            case .json(let j): bindings.append(TextBind(.bytes(try StorageError.storableText(j)), psqlType: .null))
             }
         }
         return bindings
     }
 
-    /// A value as PostgreSQL reads it in text form.
-    static func text(_ value: SQLValue) -> String {
-        switch value {
-        case .null: ""
-        case .int(let i): String(i)
-        case .double(let d): d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : String(d)
-        case .bool(let b): b ? "true" : "false"
-        case .text(let s): s
-        case .timestamp(let t): t.sqliteText + "+00"
-        case .json(let j): j.serialized()
-        }
+    /// A double as PostgreSQL reads it in text form.
+    static func text(_ d: Double) -> String {
+        d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : String(d)
     }
 
     /// Microseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch).

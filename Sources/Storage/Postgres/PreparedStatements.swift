@@ -1,3 +1,4 @@
+import CWOM
 import PostgresNIO
 import Synchronization
 
@@ -135,13 +136,34 @@ struct NamedStatement: PostgresPreparedStatement {
 /// first prepares the statement (from that call's values; a NULL leaves the type to the server),
 /// and a later call's binary integer would not match a parameter the server typed `int4`, while
 /// text is parsed into whatever type the parameter has.
-struct TypedText: PostgresDynamicTypeEncodable {
-    let value: String
+struct TextBind: PostgresDynamicTypeEncodable {
+    /// The text, kept as it came: a time is formatted and JSON copied straight into the message.
+    enum Text {
+        case string(String)
+        /// UTF-8 bytes (a JSON value's compact text).
+        case bytes([UInt8])
+        /// Sent as `2026-11-24 22:11:23.094351+00`.
+        case timestamp(Timestamp)
+    }
+
+    let text: Text
     let psqlType: PostgresDataType
     var psqlFormat: PostgresFormat { .text }
+
+    init(_ text: Text, psqlType: PostgresDataType) {
+        self.text = text
+        self.psqlType = psqlType
+    }
+
     func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer,
         context: PostgresEncodingContext<JSONEncoder>)
     {
-        byteBuffer.writeString(value)
+        switch text {
+        case .string(let s): byteBuffer.writeString(s)
+        case .bytes(let b): byteBuffer.writeBytes(b)
+        case .timestamp(let t):
+            t.withSQLiteText { byteBuffer.writeBytes($0) }
+            byteBuffer.writeStaticString("+00")
+        }
     }
 }

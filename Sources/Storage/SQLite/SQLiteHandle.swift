@@ -246,17 +246,22 @@ final class SQLiteHandle: @unchecked Sendable {
         case .double(let d): return sqlite_nio_sqlite3_bind_double(statement, index, d)
         case .bool(let b): return sqlite_nio_sqlite3_bind_int64(statement, index, b ? 1 : 0)
         case .text(let s): return bindText(s, to: statement, at: index)
-        case .timestamp(let t): return bindText(t.sqliteText, to: statement, at: index)
+        case .timestamp(let t):
+            // Bound from its bytes, copied by SQLite: no `String` made of it.
+            return t.withSQLiteText { bindText($0, to: statement, at: index) }
         case .json(let j): return bindText(j.serialized(), to: statement, at: index)
         }
     }
 
     private static func bindText(_ text: String, to statement: OpaquePointer, at index: Int32) -> Int32 {
         var text = text
-        return text.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) {
-                sqlite_nio_sqlite3_bind_text64(statement, index, $0.baseAddress, UInt64($0.count), transient, UInt8(SQLITE_UTF8))
-            }
+        return text.withUTF8 { bindText($0, to: statement, at: index) }
+    }
+
+    /// UTF-8 bytes as a text value, copied by SQLite.
+    private static func bindText(_ bytes: UnsafeBufferPointer<UInt8>, to statement: OpaquePointer, at index: Int32) -> Int32 {
+        bytes.withMemoryRebound(to: CChar.self) {
+            sqlite_nio_sqlite3_bind_text64(statement, index, $0.baseAddress, UInt64($0.count), transient, UInt8(SQLITE_UTF8))
         }
     }
 
