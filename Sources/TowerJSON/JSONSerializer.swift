@@ -160,18 +160,32 @@ extension JSONValue {
         // dropped); a separate check of every byte first was 1 % of a worker (`perf`).
         let copied =
             text.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
+                guard let base = buffer.baseAddress else { return true }
+                let count = buffer.count
                 var runStart = 0
-                for index in 0..<buffer.count {
-                    let byte = buffer[index]
+                var index = 0
+                while index < count {
+                    // Eight plain bytes at a time (most of what is written holds no escape).
+                    if index + 8 <= count,
+                        !Self.holdsSpecialByte(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self), asciiOnly: asciiOnly)
+                    {
+                        index += 8
+                        continue
+                    }
+                    let byte = base[index]
                     let special =
                         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (asciiOnly && byte >= 0x7F)
-                    guard special else { continue }
+                    guard special else {
+                        index += 1
+                        continue
+                    }
                     if asciiOnly && byte >= 0x80 { return false }
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<index]))
+                    output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
                     escape(UInt32(byte), into: &output)
-                    runStart = index + 1
+                    index += 1
+                    runStart = index
                 }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<buffer.count]))
+                output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
                 return true
             } ?? false
         if !copied {
@@ -190,6 +204,22 @@ extension JSONValue {
             }
         }
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes in `word` is escaped: below 0x20, `"`, `\\`, or with
+    /// `asciiOnly` 0x7F and above. The classic bit tricks for "a byte below n" and "a byte equal
+    /// to c" (exact as to whether one exists, which is all that is asked; the bytes of a word
+    /// that holds one are looked at one by one).
+    @inline(__always)
+    private static func holdsSpecialByte(_ word: UInt64, asciiOnly: Bool) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func holdsZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        // A byte below 0x20: its high bit clear, and taking 0x20 from it borrows.
+        let control = (word &- ones &* 0x20) & ~word & highs != 0
+        if control || holdsZeroByte(word ^ (ones &* 0x22)) || holdsZeroByte(word ^ (ones &* 0x5C)) { return true }
+        // 0x7F and above: adding one sets the high bit of 0x7F, and the others have it set.
+        return asciiOnly && ((word & ~highs) &+ ones | word) & highs != 0
     }
 
     private static func escape(_ value: UInt32, into output: inout [UInt8]) {

@@ -419,17 +419,27 @@ public struct TraceFile: Sendable, Hashable {
             if count == 0 { break }
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
         }
-        return Hex.encode(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Hex.encode($0) }
     }
 
     public static func sha256(of bytes: some DataProtocol) -> String {
-        Hex.encode(SHA256.hash(data: bytes))
+        SHA256.hash(data: bytes).withUnsafeBytes { Hex.encode($0) }
     }
 
     /// A folder's digest: the SHA-256 of its manifest, one `path\tsha256\tsize` line per file
     /// in the order of `files` (a scan's: sorted by path).
     public static func digest(_ files: [TraceFile]) -> String {
-        "sha256:" + sha256(of: Data(files.map { "\($0.path)\t\($0.sha256)\t\($0.size)\n" }.joined().utf8))
+        var manifest: [UInt8] = []
+        manifest.reserveCapacity(files.count * 112)
+        for file in files {
+            manifest += file.path.utf8
+            manifest.append(UInt8(ascii: "\t"))
+            manifest += file.sha256.utf8
+            manifest.append(UInt8(ascii: "\t"))
+            manifest += String(file.size).utf8
+            manifest.append(UInt8(ascii: "\n"))
+        }
+        return "sha256:" + manifest.withUnsafeBytes { SHA256.hash(data: $0).withUnsafeBytes { Hex.encode($0) } }
     }
 
     static func mediaType(_ name: String) -> String {

@@ -139,4 +139,40 @@ struct JSONTests {
         #expect(JSONValue.string("x\u{7F}").serialized(.pythonLine) == #""x\u007f""#)
         #expect(JSONValue.string("x\u{7F}").serialized() == "\"x\u{7F}\"", "the compact form keeps DEL as it is")
     }
+
+    @Test("strings are escaped the same wherever the escaped character falls in a long text")
+    func escapesAtEveryPosition() {
+        // Escaped one character at a time, the way the rules read (RFC 8259, Python's `json`).
+        func reference(_ text: String, asciiOnly: Bool) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                default:
+                    if scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E) {
+                        let units = scalar.value > 0xFFFF
+                            ? [0xD800 + ((scalar.value - 0x10000) >> 10), 0xDC00 + ((scalar.value - 0x10000) & 0x3FF)] : [scalar.value]
+                        for unit in units { out += "\\u" + String(repeating: "0", count: 4 - String(unit, radix: 16).count) + String(unit, radix: 16) }
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        let specials: [String] = ["\"", "\\", "\n", "\u{01}", "\u{1F}", "\u{7F}", "é", "👍", " ", "~"]
+        for special in specials {
+            for position in 0..<20 {
+                let text = String(repeating: "a", count: position) + special + String(repeating: "b", count: 19 - position)
+                #expect(JSONValue.string(text).serialized() == reference(text, asciiOnly: false), "\(special.debugDescription) at \(position)")
+                #expect(JSONValue.string(text).serialized(.pythonLine) == reference(text, asciiOnly: true), "\(special.debugDescription) at \(position)")
+            }
+        }
+    }
 }

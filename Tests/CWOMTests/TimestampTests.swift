@@ -45,6 +45,8 @@ struct TimestampTests {
             #expect(t.withSQLiteText { String(decoding: $0, as: UTF8.self) } == t.sqliteText, "the bytes a driver binds")
         }
         #expect(year10000.withSQLiteText { String(decoding: $0, as: UTF8.self) } == "10000-01-01 00:00:00.000000")
+        #expect(year10000.withSQLiteText(utcOffset: true) { String(decoding: $0, as: UTF8.self) } == "10000-01-01 00:00:00.000000+00")
+        #expect(Timestamp(microseconds: 0).withSQLiteText(utcOffset: true) { String(decoding: $0, as: UTF8.self) } == "1970-01-01 00:00:00.000000+00")
     }
 
     @Test("dates before 1970 and leap days work")

@@ -20,6 +20,27 @@ struct WriteBatchTests {
         #expect(combined.first?.1 == [.int(1), .text("one"), .int(2), .text("c1")])
     }
 
+    @Test("a driver's kept texts give the very statements made afresh, one text per set of parts and bind counts")
+    func keptTexts() {
+        let texts = WriteBatch.Texts(capacity: 3)
+        func batch(_ values: [Int]) -> [(String, [SQLValue])] {
+            [("INSERT INTO a (x) VALUES (\(values.indices.map { "($\($0 + 1))" }.joined(separator: ",")))", values.map { .int($0) }),
+             ("UPDATE c SET n = $1", [.int(9)])]
+        }
+        for values in [[1, 2], [3, 4], [5], [6, 7, 8], [1, 2]] {
+            #expect(WriteBatch.combined(batch(values), texts: texts).map(\.0) == WriteBatch.combined(batch(values)).map(\.0))
+            #expect(WriteBatch.combined(batch(values), texts: texts).map(\.1) == WriteBatch.combined(batch(values)).map(\.1))
+        }
+        #expect(texts.count == 3, "three shapes kept: two rows, one row, three rows")
+        _ = WriteBatch.combined(batch([1, 2, 3, 4]), texts: texts)
+        #expect(texts.count == 1, "full: it started over")
+        // The same texts with another bind count number the next part from another offset.
+        let extra: [(String, [SQLValue])] = [("INSERT INTO a (x) VALUES ($1)", [.int(1), .int(2)]), ("UPDATE c SET n = $1", [.int(9)])]
+        let fewer: [(String, [SQLValue])] = [("INSERT INTO a (x) VALUES ($1)", [.int(1)]), ("UPDATE c SET n = $1", [.int(9)])]
+        #expect(WriteBatch.combined(extra, texts: texts)[0].0.hasSuffix("UPDATE c SET n = $3"))
+        #expect(WriteBatch.combined(fewer, texts: texts)[0].0.hasSuffix("UPDATE c SET n = $2"))
+    }
+
     @Test("a SELECT is the main statement; a second SELECT or a statement with its own WITH stays alone, in order")
     func keepsWhatCannotBeCombined() {
         let notify: (String, [SQLValue]) = ("SELECT pg_notify($1, '')", [.text("q")])

@@ -1,3 +1,4 @@
+import CWOM
 import Foundation
 import Testing
 import TowerJSON
@@ -34,6 +35,15 @@ struct TraceStoreTests {
         let again = try TraceStore(root: scratch.appendingPathComponent("runs"), runId: "run-1")
         try again.write("evidence/verdict.json", "{}")
         #expect(try TraceFile.scan(again.folder).count == 5)
+    }
+
+    @Test("a file's hash and the folder's digest are SHA-256 in lowercase hex, the digest over one path-hash-size line per file")
+    func digestFormat() {
+        #expect(TraceFile.sha256(of: Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        let files = [TraceFile(path: "a.txt", sha256: "abc", size: 3), TraceFile(path: "logs/b.log", sha256: "def", size: 12)]
+        // sha256("a.txt\tabc\t3\nlogs/b.log\tdef\t12\n")
+        #expect(TraceFile.digest(files) == "sha256:a11c96ac05a8452fc4c052f4e2cd083b61ee65974ab7f0628a7f61f8b23ba2ed")
+        #expect(Hex.encode([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
     }
 
     @Test("the folder's digest takes the hashes of the files just read for the Artifacts, and reads any other file")

@@ -45,12 +45,19 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The `sqliteText` form, handed to `body` as its UTF-8 bytes without a `String` made: a
     /// driver copies it into its message or statement as it binds it (every row and audit entry
-    /// a completion writes carries timestamps, and each `String` was an allocation).
-    public func withSQLiteText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.formattedCapacity) { buffer in
-            guard let count = write(into: buffer, dateTimeSeparator: UInt8(ascii: " "), zulu: false) else {
-                var text = sqliteText
+    /// a completion writes carries timestamps, and each `String` was an allocation). With
+    /// `utcOffset`, followed by `+00`, which PostgreSQL reads as UTC whatever the session's zone.
+    public func withSQLiteText<R>(utcOffset: Bool = false, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.formattedCapacity + 3) { buffer in
+            guard var count = write(into: buffer, dateTimeSeparator: UInt8(ascii: " "), zulu: false) else {
+                var text = sqliteText + (utcOffset ? "+00" : "")
                 return try text.withUTF8(body)
+            }
+            if utcOffset {
+                for byte in "+00".utf8 {
+                    buffer[count] = byte
+                    count += 1
+                }
             }
             return try body(UnsafeBufferPointer(rebasing: buffer[..<count]))
         }

@@ -49,6 +49,7 @@ public final class CountingDriver: DatabaseDriver {
         let base: any DatabaseSession
         let driver: CountingDriver
         var dialect: SQLDialect { base.dialect }
+        var combinedTexts: WriteBatch.Texts? { base.combinedTexts }
         func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
             count(sql, binds)
             return try await base.query(sql, binds)

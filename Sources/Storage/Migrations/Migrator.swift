@@ -15,7 +15,7 @@ public struct Migration: Sendable, Hashable {
         self.name = file
         self.version = Int(file.prefix(while: { $0.isNumber })) ?? 0
         self.sql = sql
-        self.checksum = Hex.encode(SHA256.hash(data: Data(sql.utf8)))
+        self.checksum = SHA256.hash(data: Data(sql.utf8)).withUnsafeBytes { Hex.encode($0) }
     }
 
     /// The statements of the file (both drivers run one statement per call).

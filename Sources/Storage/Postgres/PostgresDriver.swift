@@ -221,6 +221,8 @@ public final class PostgresDriver: DatabaseDriver {
     let pool: PostgresPool
     let watchdog = QueryWatchdog()
     let statements: StatementCatalog
+    /// `writeAll`'s combined texts (`WriteBatch.Texts`).
+    let combinedTexts: WriteBatch.Texts
     private let watchdogTask: Task<Void, Never>
     let logger: Logger
     private let inUse = Atomic<Int>(0)
@@ -248,6 +250,7 @@ public final class PostgresDriver: DatabaseDriver {
         self.settings = settings
         self.logger = logger
         self.statements = StatementCatalog(threshold: settings.prepareThreshold)
+        self.combinedTexts = WriteBatch.Texts()
         self.pool = PostgresPool(settings: settings, watchdog: watchdog, logger: logger, first: first)
         let watchdog = self.watchdog
         self.watchdogTask = Task { await watchdog.run() }
@@ -281,7 +284,7 @@ public final class PostgresDriver: DatabaseDriver {
                 let transaction = PostgresTransaction()
                 let session = PostgresSession(
                     connection: connection, logger: logger, timeout: timeout, watchdog: watchdog, statements: statements,
-                    transaction: transaction)
+                    combinedTexts: combinedTexts, transaction: transaction)
                 do {
                     let value = try await body(session)
                     guard transaction.begun else { return value }
@@ -312,7 +315,7 @@ public final class PostgresDriver: DatabaseDriver {
                 return try await body(
                     PostgresSession(
                         connection: connection, logger: logger, timeout: settings.queryTimeout, watchdog: watchdog, statements: statements,
-                        transaction: nil))
+                        combinedTexts: combinedTexts, transaction: nil))
             }
         } catch let error as PSQLError {
             throw Self.map(error)
@@ -446,6 +449,7 @@ struct PostgresSession: DatabaseSession {
     let timeout: Double?
     let watchdog: QueryWatchdog
     let statements: StatementCatalog
+    let combinedTexts: WriteBatch.Texts?
     /// Nil outside a transaction (`withSession`).
     let transaction: PostgresTransaction?
     var dialect: SQLDialect { .postgres }

@@ -48,7 +48,9 @@ final class StatementCatalog: Sendable {
     /// `tower worker`'s slots on 8 cores). With a limit of 700, a burn-down's completions of 6 to
     /// 8 tasks were parsed and planned at every call.
     let maximumBinds = 1_200
-    private let state = Mutex<(entries: [String: Entry], prepared: Int, nextName: Int)>(([:], 0, 0))
+    /// `failing`: entries whose last prepared run failed, so that a success looks its text up
+    /// (hashing the whole text again) only when one may need its count reset.
+    private let state = Mutex<(entries: [String: Entry], prepared: Int, nextName: Int, failing: Int)>(([:], 0, 0, 0))
 
     init(threshold: Int, capacity: Int = 400, countedTexts: Int = 4_000) {
         self.threshold = threshold
@@ -89,7 +91,9 @@ final class StatementCatalog: Sendable {
     /// A prepared run of `sql` succeeded.
     func succeeded(_ sql: String) {
         state.withLock { state in
-            if let failures = state.entries[sql]?.failuresInARow, failures > 0 { state.entries[sql]?.failuresInARow = 0 }
+            guard state.failing > 0, let failures = state.entries[sql]?.failuresInARow, failures > 0 else { return }
+            state.entries[sql]?.failuresInARow = 0
+            state.failing -= 1
         }
     }
 
@@ -98,11 +102,13 @@ final class StatementCatalog: Sendable {
     func failed(_ sql: String, name: String) {
         state.withLock { state in
             guard var entry = state.entries[sql], entry.name == name else { return }
+            if entry.failuresInARow == 0 { state.failing += 1 }
             entry.failuresInARow += 1
             if entry.failuresInARow >= 3 {
                 entry.name = nil
                 entry.unpreparable = true
                 state.prepared -= 1
+                state.failing -= 1  // never run prepared again, so never succeeds
             } else {
                 state.nextName += 1
                 entry.name = "tower_\(state.nextName)"
@@ -161,9 +167,7 @@ struct TextBind: PostgresDynamicTypeEncodable {
         switch text {
         case .string(let s): byteBuffer.writeString(s)
         case .bytes(let b): byteBuffer.writeBytes(b)
-        case .timestamp(let t):
-            t.withSQLiteText { byteBuffer.writeBytes($0) }
-            byteBuffer.writeStaticString("+00")
+        case .timestamp(let t): _ = t.withSQLiteText(utcOffset: true) { byteBuffer.writeBytes($0) }
         }
     }
 }

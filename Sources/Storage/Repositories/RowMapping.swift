@@ -65,21 +65,10 @@ enum SQL {
     }
 
     /// The digits of a non-negative `number`, written in place (no `String` per number: SQL
-    /// texts hold hundreds of placeholders).
+    /// texts hold hundreds of placeholders), most significant first, one append each.
     static func appendDecimal(_ number: Int, to text: inout [UInt8]) {
-        var digits = 1
-        var rest = number
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        let end = text.count + digits
-        text += repeatElement(UInt8(ascii: "0"), count: digits)
-        rest = number
-        for position in stride(from: end - 1, through: end - digits, by: -1) {
-            text[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        }
+        if number >= 10 { appendDecimal(number / 10, to: &text) }
+        text.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: number % 10))
     }
 
     /// "`column` is one of `values`", the id list of every batch read and write, with its binds
