@@ -35,12 +35,6 @@ extension JSONValue {
         String(decoding: bytes(format), as: UTF8.self)
     }
 
-    /// The compact JSON text, or nil when a string or key holds the NUL character U+0000 (see
-    /// `compactBytesWithoutNUL`).
-    public func serializedWithoutNUL() -> String? {
-        compactBytesWithoutNUL().map { String(decoding: $0, as: UTF8.self) }
-    }
-
     /// The compact JSON text as UTF-8 bytes, or nil when a string or key holds the NUL character
     /// U+0000 (see `firstNUL`): what a database driver copies into its message, with no `String`
     /// made of it first. One walk of the value: the text is written, then its escapes are read,
