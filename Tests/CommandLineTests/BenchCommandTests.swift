@@ -28,6 +28,10 @@ extension CommandLineTests {
             #expect(lines.contains { $0.hasPrefix("ceiling (plain multi-row SQL, batches of 32, \(writers))") }, "\(outcome.stdout)")
             #expect(lines.contains { $0.contains("burn-down at") && $0.contains("% of the claim + complete ceiling") })
             #expect(lines.contains { $0.hasPrefix("trace folder per run:") && $0.contains(setup.traceRoot.path) }, "\(outcome.stdout)")
+            // Linux, where the tests run, has /proc/stat: the drain's and the ceiling's share of
+            // the machine's time that the host gave to other guests, beside their figures.
+            let steal = lines.filter { $0.hasPrefix("host steal:") && $0.contains("% of the machine's CPU time during") }
+            #expect(steal.count == 2 && steal[0].contains("during the drain") && steal[1].contains("during the ceiling"), "\(outcome.stdout)")
             let left = try FileManager.default.contentsOfDirectory(atPath: setup.traceRoot.path)
             #expect(left.isEmpty, "the bench removes its trace folders: \(left)")
         }

@@ -178,8 +178,10 @@ struct BenchCommand: AsyncParsableCommand {
         if ceiling {
             // As many writers as the database takes at once: one on SQLite, the reference pgbench's 4 on PostgreSQL.
             let writers = ceilingClients ?? (opened.dialect == .postgres ? 4 : 1)
+            let ceilingStart = MachineCPUTime.now()
             let figures = try await Ceiling(database: opened).measure(tasks: tasks, batch: ceilingBatch, clients: writers)
             print(String(format: "ceiling (plain multi-row SQL, batches of %d, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", ceilingBatch, writers, figures.intake, figures.work))
+            Self.printSteal("the ceiling", from: ceilingStart)
             if let enqueueRate = measured.enqueue {
                 print(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
             }
@@ -190,6 +192,13 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     static func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
+
+    /// How much of a measurement's CPU time the host gave to other guests (`MachineCPUTime`): a
+    /// figure taken while it was high measured them too. Nothing where it cannot be read.
+    static func printSteal(_ measurement: String, from start: MachineCPUTime?, to end: MachineCPUTime? = MachineCPUTime.now()) {
+        guard let start, let share = end?.stealShare(since: start) else { return }
+        print(String(format: "host steal:              %5.1f %% of the machine's CPU time during %@ (/proc/stat: the host ran other guests on these cores)", 100 * share, measurement))
+    }
 
     /// What the files of a stub run cost, without the database: the trace folder with its
     /// manifest, context, constraints, log, events, output, evidence and the final manifest
@@ -260,6 +269,7 @@ struct BenchCommand: AsyncParsableCommand {
         let binary = URL(fileURLWithPath: workerBinary ?? Bundle.main.executablePath ?? CommandLine.arguments[0]).path
         let environment = workerEnvironment(location, traces: traces)
         let drainStart = Date()
+        let drainCPU = MachineCPUTime.now()
         let processes = try (0..<workers).map { _ in
             try ChildProcess(
                 [binary, "worker", "--concurrency", String(concurrency)], environment: environment,
@@ -267,6 +277,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         try await waitUntilFinished(db, count: tasks)
         let drainSeconds = Date().timeIntervalSince(drainStart)
+        let drainCPUEnd = MachineCPUTime.now()
         // SIGTERM: the workers claim no more and finish what they run; a backlog stays queued.
         for process in processes { process.send(SIGTERM) }
         for process in processes { _ = await process.wait() }
@@ -283,6 +294,7 @@ struct BenchCommand: AsyncParsableCommand {
         measured.work = Double(tasks) / working
         let upTo = backlog > 0 ? "completion \(tasks)" : "last completion"
         print(String(format: "burn-down:               %8.0f tasks/s  (first start to %@, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(tasks) / working, upTo, working, drainSeconds, workers, concurrency))
+        Self.printSteal("the drain", from: drainCPU, to: drainCPUEnd)
         if backlog > 0 {
             print("backlog:                 \(ids.count) tasks enqueued, \(finished) finished by the workers, \(queued) left queued")
         }
@@ -310,16 +322,19 @@ struct BenchCommand: AsyncParsableCommand {
     func mixed(db: Database, counting: CountingDriver, api: TowerAPI, worker: BridgeWorker) async throws -> Measured {
         _ = counting.takeByOperation()
         let start = Date()
+        let startCPU = MachineCPUTime.now()
         let ids = try await enqueueAll(tasks, api: api, db: db, worker: worker)
         let enqueued = Date()
         try await waitUntilFinished(db, count: ids.count)
         let finished = Date()
+        let finishedCPU = MachineCPUTime.now()
         let latencies = try await startLatencies(db)
         let enqueueSeconds = enqueued.timeIntervalSince(start)
         let totalSeconds = finished.timeIntervalSince(start)
         print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds))
         print(String(format: "end to end throughput:   %8.0f tasks/s  (enqueue to last completion, %.2f s)", Double(ids.count) / totalSeconds, totalSeconds))
         print("enqueue-to-start, loaded: p50 \(Self.ms(percentile(latencies, 0.5)))  p99 \(Self.ms(percentile(latencies, 0.99)))")
+        Self.printSteal("the run", from: startCPU, to: finishedCPU)
         printStatements(counting, tasks: ids.count, operations: ["enqueue", "claim", "complete"])
         return Measured(enqueue: Double(ids.count) / enqueueSeconds, work: Double(ids.count) / totalSeconds)
     }
