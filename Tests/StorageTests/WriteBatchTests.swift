@@ -41,6 +41,21 @@ struct WriteBatchTests {
         #expect(WriteBatch.combined(fewer, texts: texts)[0].0.hasSuffix("UPDATE c SET n = $2"))
     }
 
+    @Test("a statement's kind is its first word, in any case, after any white space; a text that starts otherwise has none")
+    func leadingKeyword() {
+        #expect(WriteBatch.leadingKeyword("INSERT INTO a (x) VALUES ($1)") == "INSERT")
+        #expect(WriteBatch.leadingKeyword("\n\t  update t SET n = 1") == "UPDATE")
+        #expect(WriteBatch.leadingKeyword("Delete FROM t") == "DELETE")
+        #expect(WriteBatch.leadingKeyword("WITH x AS (SELECT 1) UPDATE t SET n = $1") == "WITH")
+        #expect(WriteBatch.leadingKeyword("SELECT(1)") == "SELECT")
+        #expect(WriteBatch.leadingKeyword("SELECT") == "SELECT")
+        #expect(WriteBatch.leadingKeyword("") == "")
+        #expect(WriteBatch.leadingKeyword("(SELECT 1)") == "")
+        #expect(WriteBatch.leadingKeyword("-- a comment\nINSERT INTO a") == "")
+        #expect(WriteBatch.leadingKeyword("ÉINSERT INTO a") == "", "a word that starts with a letter SQL has no keyword in")
+        #expect(WriteBatch.leadingKeyword("INSERTÉ INTO a") == "INSERT", "ends at the first byte that is no ASCII letter")
+    }
+
     @Test("a SELECT is the main statement; a second SELECT or a statement with its own WITH stays alone, in order")
     func keepsWhatCannotBeCombined() {
         let notify: (String, [SQLValue]) = ("SELECT pg_notify($1, '')", [.text("q")])
