@@ -152,7 +152,8 @@ public struct LifecycleEngine: Sendable {
         for index in audit.indices { audit[index].id = ULID.make() }
         rows.add("tasks", [TaskRepository.columns(task)])
         rows.add("audit_log", audit.map(AuditLog.columns))
-        return BuiltEnqueue(task: task, objects: objects, rows: try rows.bindReady(for: database.dialect))
+        try rows.makeBindReady(for: database.dialect)
+        return BuiltEnqueue(task: task, objects: objects, rows: rows)
     }
 
     /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
