@@ -29,7 +29,7 @@ public final class ULIDGenerator: Sendable {
         let now = clock()
         let (millis, high, low) = state.withLock { s -> (UInt64, UInt16, UInt64) in
             if now > s.lastMillis {
-                var rng = SystemRandomNumberGenerator()
+                var rng = PooledRandom()
                 s.lastMillis = now
                 s.high = UInt16.random(in: 0...UInt16.max, using: &rng)
                 s.low = UInt64.random(in: 0...UInt64.max, using: &rng)

@@ -5,8 +5,7 @@ import Foundation
 /// themselves, but every id sorts after those of earlier milliseconds.
 public enum UUIDv7 {
     public static func make(millis: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)) -> String {
-        var rng = SystemRandomNumberGenerator()
-        let random = (rng.next() as UInt64, rng.next() as UInt64)
+        let random = PooledRandom.pair()
         // Written straight into the string's storage: no byte arrays on the way (two ids per
         // enqueue, the task's and its trace's).
         return String(unsafeUninitializedCapacity: 36) { out in
