@@ -63,6 +63,41 @@ let cwomTables: Set<String> = [
     "cwom_run_doctrine_refs", "cwom_context_packet_doctrine_refs", "audit_log", "tower_workers", "tower_migrations",
 ]
 
+/// The two CHECK constraints of the audit trail as 0008 leaves them on SQLite.
+let auditChecksAsComparisons = [
+    "CHECK (actor_kind = 'human' OR actor_kind = 'agent' OR actor_kind = 'system')",
+    "CHECK (action = 'created' OR action = 'updated' OR action = 'status_changed' OR action = 'deleted' OR action = 'linked' OR action = 'unlinked')",
+]
+
+/// SQLite: the CHECK clauses of the audit trail's table as sqlite_master holds them.
+func auditChecks(_ database: Database) async throws -> [String] {
+    let sql = try await database.read { store in
+        try await store.session.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'", []).first?.string("sql")
+    }
+    return (sql ?? "").components(separatedBy: "CONSTRAINT ").dropFirst().compactMap { clause in
+        clause.range(of: "CHECK (").map { String(clause[$0.lowerBound...]).trimmingCharacters(in: CharacterSet(charactersIn: ", \n\t)")) + ")" }
+    }
+}
+
+/// SQLite: the opcodes of an audit row's insert as the connection compiles it now. `tag` makes
+/// the text one the connection has not compiled before: a kept `EXPLAIN` is never compiled
+/// again, since it opens no transaction that would find the schema changed.
+func auditInsertOpcodes(_ store: Store, tag: String = UUID().uuidString) async throws -> Set<String> {
+    let rows = try await store.session.query(
+        "EXPLAIN /* \(tag) */ INSERT INTO audit_log (id, actor_kind, actor_id, action, entity_kind, entity_id) VALUES ($1, $2, $3, $4, $5, $6)",
+        [.text("a"), .text("system"), .text("t"), .text("created"), .text("Task"), .text("e")])
+    return Set(try rows.map { try $0.string("opcode") })
+}
+
+/// SQLite: one audit row, by the same statement text each time (a statement the connection keeps).
+func insertAuditRow(_ database: Database) async throws {
+    try await database.write { store in
+        try await store.session.query(
+            "INSERT INTO audit_log (id, actor_kind, actor_id, action, entity_kind, entity_id) VALUES ($1, 'system', 'tester', 'created', 'Task', 'x')",
+            [.text(ULID.make())])
+    }
+}
+
 @Suite("Migrations")
 struct MigrationTests {
     @Test("a fresh database gets the legacy layout plus the worker columns; a second run does nothing",
@@ -91,7 +126,7 @@ struct MigrationTests {
             let status = try await database.migrator().status()
             #expect(status.map(\.state) == every(.pending, database))
             #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql",
-                "0007_json_columns.sql",
+                "0007_json_columns.sql", "0008_audit_checks.sql",
             ])
         }
     }
@@ -304,6 +339,64 @@ struct MigrationTests {
             #expect(stored == graph.run.json.serialized())
         }
     }
+    @Test("on SQLite 0008 writes the audit checks as comparisons: the same values pass, and an audit row is checked without a temporary B-tree")
+    func auditChecksOnSQLite() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            #expect(try await auditChecks(database) == auditChecksAsComparisons)
+            #expect(try await database.read { store in try await auditInsertOpcodes(store) }.contains("OpenEphemeral") == false)
+            let integrity = try await database.read { store in try await store.session.query("PRAGMA integrity_check", []).first?.string("integrity_check") }
+            #expect(integrity == "ok")
+
+            func insert(_ id: String, actorKind: String, action: String) async throws {
+                try await database.write { store in
+                    try await store.session.query(
+                        "INSERT INTO audit_log (id, actor_kind, actor_id, action, entity_kind, entity_id) VALUES ($1, $2, 'tester', $3, 'Task', 'x')",
+                        [.text(id), .text(actorKind), .text(action)])
+                }
+            }
+            for (n, actorKind) in ["human", "agent", "system"].enumerated() {
+                for (m, action) in ["created", "updated", "status_changed", "deleted", "linked", "unlinked"].enumerated() {
+                    try await insert("ok-\(n)-\(m)", actorKind: actorKind, action: action)
+                }
+            }
+            for (id, actorKind, action) in [("bad-1", "robot", "created"), ("bad-2", "system", "archived"), ("bad-3", "Human", "created"), ("bad-4", "system", "")] {
+                await #expect(throws: StorageError.self, "\(actorKind)/\(action) is refused") { try await insert(id, actorKind: actorKind, action: action) }
+            }
+        }
+    }
+
+    @Test("on SQLite a connection that compiled the legacy audit checks before 0008 uses the new ones after it")
+    func auditChecksReachOpenConnections() async throws {
+        let test = try await TestDatabase.make(.sqlite)
+        defer { Task { await test.drop() } }
+        let running = try await test.open()
+        // The database as 0007 left it: the legacy checks, 0008 not recorded.
+        try await running.write { store in
+            try await store.session.query("PRAGMA writable_schema = ON", [])
+            try await store.session.query(
+                "UPDATE sqlite_master SET sql = replace(replace(sql, $1, $2), $3, $4) WHERE type = 'table' AND name = 'audit_log'",
+                [.text(auditChecksAsComparisons[0]), .text("CHECK (actor_kind IN ('human', 'agent', 'system'))"),
+                 .text(auditChecksAsComparisons[1]), .text("CHECK (action IN ('created', 'updated', 'status_changed', 'deleted', 'linked', 'unlinked'))")])
+            try await store.session.query("PRAGMA writable_schema = RESET", [])
+            try await store.session.query("CREATE TABLE schema_moved (x INTEGER)", [])
+            try await store.session.query("DROP TABLE schema_moved", [])
+            try await store.session.query("DELETE FROM tower_migrations WHERE version = 8", [])
+        }
+        try await insertAuditRow(running)
+        #expect(try await running.write { store in try await auditInsertOpcodes(store) }.contains("OpenEphemeral"), "the legacy checks, compiled")
+
+        // Another process applies 0008 while `running` keeps its connections and statements.
+        let migrating = try await test.open(migrate: false)
+        #expect(try await migrating.migrator().migrate().map(\.migration.name) == ["0008_audit_checks.sql"])
+        await migrating.close()
+
+        // Its next write finds the schema's version moved (SQLite then compiles its kept
+        // statements again), and from then on it compiles the comparisons.
+        try await insertAuditRow(running)
+        #expect(try await running.write { store in try await auditInsertOpcodes(store) }.contains("OpenEphemeral") == false)
+        #expect(try await running.read { store in try await auditInsertOpcodes(store) }.contains("OpenEphemeral") == false)
+        await running.close()
+    }
 }
 
 @Suite("Adopting a legacy database in place")
@@ -337,6 +430,9 @@ struct AdoptionTests {
             let after = try await tableNames(database)
             #expect(after.isSuperset(of: before), "nothing is dropped")
             #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])
+            if dialect == .sqlite {
+                #expect(try await auditChecks(database) == auditChecksAsComparisons, "0008 rewrote the legacy text of the audit checks")
+            }
             if dialect == .postgres {
                 #expect(try await columnType(database, "tasks", "inputs") == "json", "legacy json columns keep their type")
                 let rewritten = try await fileNodes(database).filter { table, file in filesBefore[table].map { $0 != file } ?? false }

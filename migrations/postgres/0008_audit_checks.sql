@@ -1,0 +1,5 @@
+-- Control Tower 0008: nothing to change on PostgreSQL. The SQLite migration of the same number
+-- rewrites the audit trail's two CHECK constraints (`IN` lists, which SQLite evaluates through a
+-- temporary B-tree built again for every row) as comparisons; here those two columns are the
+-- legacy layout's enum types, `audit_actor_kind` and `audit_action`, which check a value without
+-- either.
