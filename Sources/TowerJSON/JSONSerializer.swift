@@ -40,46 +40,52 @@ extension JSONValue {
     /// made of it first. One walk of the value: the text is written, then its escapes are read,
     /// where a NUL can only be `\u0000` (the serializer writes a backslash in escapes only).
     public func compactBytesWithoutNUL() -> [UInt8]? {
-        let output = bytes(.compact)
-        let holdsNUL = output.withUnsafeBufferPointer { text -> Bool in
-            guard let base = text.baseAddress else { return false }
+        withOutput(.compact) { text -> [UInt8]? in
+            guard let base = text.baseAddress else { return [] }
             let u = UInt8(ascii: "u"), zero = UInt8(ascii: "0")
             var index = 0
             // From one backslash to the next (`memchr`): most texts have none.
             while index < text.count, let found = memchr(base + index, Int32(UInt8(ascii: "\\")), text.count - index) {
                 index = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-                guard index + 1 < text.count else { return false }
+                guard index + 1 < text.count else { break }
                 guard text[index + 1] == u else {
                     index += 2  // a two-character escape
                     continue
                 }
                 if index + 5 < text.count, text[index + 2] == zero, text[index + 3] == zero, text[index + 4] == zero, text[index + 5] == zero {
-                    return true
+                    return nil
                 }
                 index += 6
             }
-            return false
+            return Array(text)
         }
-        return holdsNUL ? nil : output
     }
 
     /// The UTF-8 bytes of the JSON text.
     public func bytes(_ format: Format = .compact) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(1024)  // an audit row's snapshot is 600–900 bytes: no regrowth
-        write(into: &output, format: format, depth: 0)
-        return output
+        withOutput(format) { Array($0) }
     }
 
-    private func write(into output: inout [UInt8], format: Format, depth: Int) {
+    /// Writes the text into a buffer of the serializer's own and hands `body` its bytes, which
+    /// live until `body` returns.
+    private func withOutput<T>(_ format: Format, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        var output = JSONOutput(capacity: 1024)  // an audit row's snapshot is 600–900 bytes: no regrowth
+        defer { output.deallocate() }
+        write(into: &output, format: format, depth: 0)
+        return body(UnsafeBufferPointer(start: output.base, count: output.count))
+    }
+
+    private func write(into output: inout JSONOutput, format: Format, depth: Int) {
         switch self {
-        case .null: output.append(contentsOf: "null".utf8)
-        case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
+        case .null: output.append("null")
+        case .bool(let b): output.append(b ? "true" : "false")
         case .int(let i): Self.writeInt(i, into: &output)
-        case .double(let d): output.append(contentsOf: Self.formatDouble(d).utf8)
+        case .double(let d):
+            var text = Self.formatDouble(d)
+            text.withUTF8 { output.append($0) }
         case .string(let s): Self.writeString(s, into: &output, asciiOnly: format.asciiOnly)
         case .array(let elements):
-            if elements.isEmpty { output.append(contentsOf: "[]".utf8); return }
+            if elements.isEmpty { output.append("[]"); return }
             output.append(UInt8(ascii: "["))
             for (offset, element) in elements.enumerated() {
                 if offset > 0 { Self.separator(into: &output, format) }
@@ -89,7 +95,7 @@ extension JSONValue {
             if format.pretty { newline(into: &output, depth: depth) }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
-            if object.isEmpty { output.append(contentsOf: "{}".utf8); return }
+            if object.isEmpty { output.append("{}"); return }
             output.append(UInt8(ascii: "{"))
             var first = true
             for (key, value) in object.members {
@@ -107,7 +113,7 @@ extension JSONValue {
     }
 
     /// The decimal digits of `value`, without the `String` that `String(value)` allocates.
-    private static func writeInt(_ value: Int, into output: inout [UInt8]) {
+    private static func writeInt(_ value: Int, into output: inout JSONOutput) {
         if value < 0 { output.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes; the longest magnitude has 19 digits
@@ -118,16 +124,16 @@ extension JSONValue {
                 buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            output.append(contentsOf: buffer[start...])
+            output.append(UnsafeRawBufferPointer(rebasing: buffer[start...]))
         }
     }
 
-    private static func separator(into output: inout [UInt8], _ format: Format) {
+    private static func separator(into output: inout JSONOutput, _ format: Format) {
         output.append(UInt8(ascii: ","))
         if format.spaced && !format.pretty { output.append(UInt8(ascii: " ")) }
     }
 
-    private func newline(into output: inout [UInt8], depth: Int) {
+    private func newline(into output: inout JSONOutput, depth: Int) {
         output.append(UInt8(ascii: "\n"))
         for _ in 0..<(depth * 2) { output.append(UInt8(ascii: " ")) }
     }
@@ -140,64 +146,91 @@ extension JSONValue {
         return d.description
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    private static let hexDigits: StaticString = "0123456789abcdef"
 
     /// Escapes `"`, `\\` and control characters; with `asciiOnly`, every non-ASCII scalar too
     /// (as UTF-16 `\\uXXXX` escapes). Runs of plain bytes are copied at once.
-    private static func writeString(_ input: String, into output: inout [UInt8], asciiOnly: Bool) {
-        var text = input
-        text.makeContiguousUTF8()
-        output.append(UInt8(ascii: "\""))
+    private static func writeString(_ input: String, into output: inout JSONOutput, asciiOnly: Bool) {
         let start = output.count
         // One walk of the bytes: runs of plain bytes are copied at once. With `asciiOnly`, the
         // first non-ASCII byte sends the string to the scalar walk below (what was copied is
         // dropped); a separate check of every byte first was 1 % of a worker (`perf`).
         let copied =
-            text.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
-                guard let base = buffer.baseAddress else { return true }
-                let count = buffer.count
-                var runStart = 0
-                var index = 0
-                while index < count {
-                    // Eight plain bytes at a time (most of what is written holds no escape).
-                    if index + 8 <= count,
-                        !Self.holdsSpecialByte(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self), asciiOnly: asciiOnly)
-                    {
-                        index += 8
-                        continue
-                    }
-                    let byte = base[index]
-                    let special =
-                        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (asciiOnly && byte >= 0x7F)
-                    guard special else {
-                        index += 1
-                        continue
-                    }
-                    if asciiOnly && byte >= 0x80 { return false }
-                    output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
-                    escape(UInt32(byte), into: &output)
-                    index += 1
-                    runStart = index
+            input.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
+                // Most strings written are ids, names and timestamps with nothing to escape:
+                // checked a word at a time and copied at once with their quotes.
+                guard let base = buffer.baseAddress, holdsSpecialByte(in: base, count: buffer.count, asciiOnly: asciiOnly) else {
+                    output.appendQuoted(buffer)
+                    return true
                 }
-                output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
-                return true
+                output.append(UInt8(ascii: "\""))
+                let plain = writePlain(buffer, into: &output, asciiOnly: asciiOnly)
+                if plain { output.append(UInt8(ascii: "\"")) }
+                return plain
             } ?? false
-        if !copied {
-            output.removeSubrange(start...)
-            for scalar in text.unicodeScalars {
-                let escaped = scalar.value < 0x20 || scalar == "\"" || scalar == "\\" || (asciiOnly && scalar.value > 0x7E)
-                if !escaped {
-                    output.append(contentsOf: String(scalar).utf8)
-                } else if scalar.value > 0xFFFF {
-                    let v = scalar.value - 0x10000
-                    appendUnicodeEscape(0xD800 + (v >> 10), into: &output)
-                    appendUnicodeEscape(0xDC00 + (v & 0x3FF), into: &output)
-                } else {
-                    escape(scalar.value, into: &output)
-                }
+        guard !copied else { return }
+        output.truncate(to: start)
+        output.append(UInt8(ascii: "\""))
+        for scalar in input.unicodeScalars {
+            let escaped = scalar.value < 0x20 || scalar == "\"" || scalar == "\\" || (asciiOnly && scalar.value > 0x7E)
+            if !escaped {
+                var utf8 = UTF8.encode(scalar)?.makeIterator()
+                while let byte = utf8?.next() { output.append(byte) }
+            } else if scalar.value > 0xFFFF {
+                let v = scalar.value - 0x10000
+                appendUnicodeEscape(0xD800 + (v >> 10), into: &output)
+                appendUnicodeEscape(0xDC00 + (v & 0x3FF), into: &output)
+            } else {
+                escape(scalar.value, into: &output)
             }
         }
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// The bytes of a string, escaped where they must be; false (with part of them written) when
+    /// `asciiOnly` meets a non-ASCII byte, which the scalar walk then writes.
+    @inline(__always)
+    private static func writePlain(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout JSONOutput, asciiOnly: Bool) -> Bool {
+        guard let base = buffer.baseAddress else { return true }
+        let count = buffer.count
+        var runStart = 0
+        var index = 0
+        while index < count {
+            // Eight plain bytes at a time (most of what is written holds no escape).
+            if index + 8 <= count, !holdsSpecialByte(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self), asciiOnly: asciiOnly) {
+                index += 8
+                continue
+            }
+            let byte = base[index]
+            let special = byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (asciiOnly && byte >= 0x7F)
+            guard special else {
+                index += 1
+                continue
+            }
+            if asciiOnly && byte >= 0x80 { return false }
+            output.append(UnsafeBufferPointer(start: base + runStart, count: index - runStart))
+            escape(UInt32(byte), into: &output)
+            index += 1
+            runStart = index
+        }
+        output.append(UnsafeBufferPointer(start: base + runStart, count: count - runStart))
+        return true
+    }
+
+    /// Whether any of the `count` bytes at `base` is escaped (see `holdsSpecialByte(_:asciiOnly:)`).
+    @inline(__always)
+    private static func holdsSpecialByte(in base: UnsafePointer<UInt8>, count: Int, asciiOnly: Bool) -> Bool {
+        if count < 8 {
+            var word: UInt64 = 0x2020_2020_2020_2020  // spaces: never escaped
+            withUnsafeMutableBytes(of: &word) { $0.baseAddress?.copyMemory(from: base, byteCount: count) }
+            return holdsSpecialByte(word, asciiOnly: asciiOnly)
+        }
+        var index = 0
+        while index + 8 <= count {
+            if holdsSpecialByte(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self), asciiOnly: asciiOnly) { return true }
+            index += 8
+        }
+        return index < count && holdsSpecialByte(UnsafeRawPointer(base + count - 8).loadUnaligned(as: UInt64.self), asciiOnly: asciiOnly)
     }
 
     /// Whether any of the eight bytes in `word` is escaped: below 0x20, `"`, `\\`, or with
@@ -216,25 +249,103 @@ extension JSONValue {
         return asciiOnly && ((word & ~highs) &+ ones | word) & highs != 0
     }
 
-    private static func escape(_ value: UInt32, into output: inout [UInt8]) {
+    private static func escape(_ value: UInt32, into output: inout JSONOutput) {
+        let letter: UInt8
         switch value {
-        case 0x22: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-        case 0x5C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-        case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-        case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-        case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-        case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-        case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-        default: appendUnicodeEscape(value, into: &output)
+        case 0x22: letter = UInt8(ascii: "\"")
+        case 0x5C: letter = UInt8(ascii: "\\")
+        case 0x0A: letter = UInt8(ascii: "n")
+        case 0x0D: letter = UInt8(ascii: "r")
+        case 0x09: letter = UInt8(ascii: "t")
+        case 0x08: letter = UInt8(ascii: "b")
+        case 0x0C: letter = UInt8(ascii: "f")
+        default:
+            appendUnicodeEscape(value, into: &output)
+            return
         }
+        output.append(UInt8(ascii: "\\"))
+        output.append(letter)
     }
 
-    private static func appendUnicodeEscape(_ value: UInt32, into output: inout [UInt8]) {
+    private static func appendUnicodeEscape(_ value: UInt32, into output: inout JSONOutput) {
         output.append(UInt8(ascii: "\\"))
         output.append(UInt8(ascii: "u"))
         for shift in stride(from: 12, through: 0, by: -4) {
-            output.append(hexDigits[Int((value >> UInt32(shift)) & 0xF)])
+            output.append(hexDigits.utf8Start[Int((value >> UInt32(shift)) & 0xF)])
         }
+    }
+}
+
+/// The serializer's output: bytes in memory of its own, which grows by doubling. An append is
+/// a capacity check and a store, where an `[UInt8]` also checks that it is uniquely referenced
+/// at every append; with the three hundred-odd keys and strings of an enqueue's JSON (most of
+/// them ids, names and timestamps, copied with their quotes at once) the serializer runs about
+/// 38 % fewer instructions so (an Issue's 908 bytes: 35.5 K → 22.0 K). Deallocated by its owner
+/// (`JSONValue.withOutput`).
+struct JSONOutput {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        base = .allocate(capacity: capacity)
+        self.capacity = capacity
+    }
+
+    func deallocate() { base.deallocate() }
+
+    /// Drops what was written from `position` on.
+    mutating func truncate(to position: Int) { count = Swift.min(count, position) }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if capacity - count < extra { grow(toHold: extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(toHold extra: Int) {
+        let newCapacity = Swift.max(capacity * 2, count + extra)
+        let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        larger.initialize(from: base, count: count)
+        base.deallocate()
+        base = larger
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    /// `bytes` between double quotes, with one check of the capacity.
+    @inline(__always)
+    mutating func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>) {
+        reserve(bytes.count + 2)
+        base[count] = UInt8(ascii: "\"")
+        if let source = bytes.baseAddress { (base + count + 1).initialize(from: source, count: bytes.count) }
+        base[count + 1 + bytes.count] = UInt8(ascii: "\"")
+        count += bytes.count + 2
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }
 

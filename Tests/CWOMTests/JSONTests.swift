@@ -168,12 +168,27 @@ struct JSONTests {
             return out + "\""
         }
         let specials: [String] = ["\"", "\\", "\n", "\u{01}", "\u{1F}", "\u{7F}", "é", "👍", " ", "~"]
+        // Every length from 1 to 20: texts shorter than a word, of whole words, and with a last
+        // partial word (the serializer reads 8 bytes at a time).
         for special in specials {
-            for position in 0..<20 {
-                let text = String(repeating: "a", count: position) + special + String(repeating: "b", count: 19 - position)
-                #expect(JSONValue.string(text).serialized() == reference(text, asciiOnly: false), "\(special.debugDescription) at \(position)")
-                #expect(JSONValue.string(text).serialized(.pythonLine) == reference(text, asciiOnly: true), "\(special.debugDescription) at \(position)")
+            for length in 1...20 {
+                for position in 0..<length {
+                    let text = String(repeating: "a", count: position) + special + String(repeating: "b", count: length - 1 - position)
+                    #expect(JSONValue.string(text).serialized() == reference(text, asciiOnly: false), "\(special.debugDescription) at \(position) of \(length)")
+                    #expect(JSONValue.string(text).serialized(.pythonLine) == reference(text, asciiOnly: true), "\(special.debugDescription) at \(position) of \(length)")
+                }
             }
         }
+        #expect(JSONValue.string("").serialized() == "\"\"")
+    }
+
+    @Test("a value much longer than the serializer's first buffer is written whole, its NUL found at the end")
+    func longValues() {
+        let items = (0..<2_000).map { "item-\($0)" }
+        let value = JSONValue.array(items.map { .string($0) } + [.object(["tail": .string(String(repeating: "é\"", count: 700))])])
+        let expected = "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + ",{\"tail\":\"" + String(repeating: "é\\\"", count: 700) + "\"}]"
+        #expect(value.serialized() == expected)
+        #expect(value.compactBytesWithoutNUL() == Array(expected.utf8))
+        #expect(JSONValue.array(items.map { .string($0) } + ["x\u{0}"]).compactBytesWithoutNUL() == nil)
     }
 }
