@@ -190,6 +190,53 @@ struct QueueContractTests {
         }
     }
 
+    @Test("an intake batch's insert texts are written once per table and batch size; a kept text writes every row of its batch",
+        arguments: Dialect.allCases)
+    func intakeKeepsInsertTexts(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let engine = LifecycleEngine(database: database)
+            func request(_ n: Int) -> LifecycleEngine.EnqueueRequest { Self.enqueueRequest(objective: "Task number \(n)", traceId: "trace-\(n)") }
+            _ = try await engine.enqueue([request(0)])  // creates the Repo too: one audit row more
+            _ = try await engine.enqueue([request(1)])  // the Repo known from here on
+            let ones = engine.insertTexts.made
+            _ = try await engine.enqueue([request(2)])
+            #expect(engine.insertTexts.made == ones, "a batch of one again: every text kept")
+            _ = try await engine.enqueue([request(3), request(4)])
+            let twos = engine.insertTexts.made - ones
+            #expect(twos > 5, "a batch of two: a text of its own for the task, its CWOM objects, their links and audit rows (\(twos))")
+            _ = try await engine.enqueue([request(5), request(6)])
+            #expect(engine.insertTexts.made == ones + twos, "a batch of two again: every text kept")
+            let tasks = try await database.read { try await $0.tasks.list(page: Page(limit: 100)) }
+            #expect(Set(tasks.map(\.objective)) == Set((0...6).map { "Task number \($0)" }))
+            let audit = try await database.read { store in
+                try await store.session.query("SELECT COUNT(*) AS n FROM audit_log WHERE trace_id = $1", [.text("trace-6")]).first?.int("n")
+            }
+            let first = try await database.read { store in
+                try await store.session.query("SELECT COUNT(*) AS n FROM audit_log WHERE trace_id = $1", [.text("trace-1")]).first?.int("n")
+            }
+            #expect(audit == first && (audit ?? 0) > 0, "the last task of a kept text has every audit row the first one has")
+        }
+    }
+
+    @Test("the kept texts of a table are told apart by their columns, and dropped past their capacity")
+    func insertTextsByColumns() {
+        let texts = InsertTexts(capacity: 2)
+        var made = 0
+        func text(_ table: String, _ names: [String], rows: Int) -> String {
+            texts.text(table, names: names, rows: rows, suffix: "") {
+                made += 1
+                return "\(table) \(names) \(rows)"
+            }
+        }
+        #expect(text("t", ["a", "b"], rows: 1) == "t [\"a\", \"b\"] 1")
+        #expect(text("t", ["a", "b"], rows: 1) == "t [\"a\", \"b\"] 1" && made == 1)
+        #expect(text("t", ["a", "c"], rows: 1) == "t [\"a\", \"c\"] 1" && made == 2, "other columns: another text")
+        #expect(text("t", ["a", "b"], rows: 2) == "t [\"a\", \"b\"] 2" && made == 3)
+        #expect(text("u", ["a", "b"], rows: 1) == "u [\"a\", \"b\"] 1" && made == 4, "past the capacity: the kept ones dropped")
+        #expect(text("t", ["a", "b"], rows: 2) == "t [\"a\", \"b\"] 2" && made == 5)
+        #expect(texts.made == made)
+    }
+
     @Test("a batch mixing a task without CWOM objects, one into a known repository and one into a new one writes every row, parents first",
         arguments: Dialect.allCases)
     func intakeMixedBatch(_ dialect: Dialect) async throws {

@@ -22,6 +22,8 @@ public struct LifecycleEngine: Sendable {
     public let retry: RetryPolicy
     /// Repos met at intake, by the repository a task names (see `KnownRepos`).
     let knownRepos = KnownRepos()
+    /// The texts of the intake's multi-row inserts, made once per table and batch size.
+    public let insertTexts = InsertTexts()
 
     public init(database: Database, clock: any LifecycleClock = SystemClock(), events: LifecycleEvents = LifecycleEvents(),
         retry: RetryPolicy = RetryPolicy())
@@ -238,7 +240,7 @@ public struct LifecycleEngine: Sendable {
                 outcomes.append(.created(built.task, built.objects))
                 tx.events.append(LifecycleEvent(.enqueued, taskId: built.task.id, status: "queued"))
             }
-            tx.later(rows.statements)
+            tx.later(rows.statements(texts: insertTexts))
             if !rows.tables.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
             return (outcomes, repos)
         }

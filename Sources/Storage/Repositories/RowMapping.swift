@@ -1,3 +1,4 @@
+import Synchronization
 import CWOM
 import TowerJSON
 
@@ -12,40 +13,48 @@ enum SQL {
     }
 
     /// Multi-row `INSERT`s of rows with the same columns, in chunks that stay under the bind
-    /// limits of both databases.
-    static func insertMany(_ table: String, _ rows: [Columns], suffix: String = "") -> [(String, [SQLValue])] {
+    /// limits of both databases. With `texts`, a text made once for its table, columns and
+    /// number of rows is taken from there instead of written again.
+    static func insertMany(_ table: String, _ rows: [Columns], suffix: String = "", texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
         guard let first = rows.first else { return [] }
         let names = first.pairs.map(\.0)
         let perChunk = max(1, 30_000 / names.count)
         var statements: [(String, [SQLValue])] = []
         var start = 0
-        var head = Array("INSERT INTO \(table) (".utf8)
-        for (index, name) in names.enumerated() {
-            if index > 0 { head.append(UInt8(ascii: ",")) }
-            head += name.utf8
-        }
-        head += ") VALUES ".utf8
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * names.count)
-            // Written as bytes into one buffer: an enqueue batch's statements hold hundreds of
-            // placeholders, and a `String` per placeholder was 6 % of SQLite's writer thread
-            // under `wrk` (a string per placeholder joined afterwards was 3 % more).
-            var sql = head
-            sql.reserveCapacity(head.count + chunk.count * (names.count * 7 + 4) + suffix.utf8.count)
-            for (index, row) in chunk.enumerated() {
-                if index > 0 { sql.append(UInt8(ascii: ",")) }
-                sql.append(UInt8(ascii: "("))
-                appendPlaceholders(to: &sql, count: names.count, after: binds.count)
-                sql.append(UInt8(ascii: ")"))
+            for row in chunk {
                 for pair in row.pairs { binds.append(pair.1) }
             }
-            sql += suffix.utf8
-            statements.append((String(decoding: sql, as: UTF8.self), binds))
+            let make = { insertText(table, names: names, rows: chunk.count, suffix: suffix) }
+            statements.append((texts?.text(table, names: names, rows: chunk.count, suffix: suffix, make: make) ?? make(), binds))
             start += perChunk
         }
         return statements
+    }
+
+    /// `INSERT INTO table (names) VALUES ($1,…),(…)` for `rows` rows, then `suffix`. Written as
+    /// bytes into one buffer: an enqueue batch's statements hold hundreds of placeholders, and a
+    /// `String` per placeholder was 6 % of SQLite's writer thread under `wrk` (a string per
+    /// placeholder joined afterwards was 3 % more).
+    static func insertText(_ table: String, names: [String], rows: Int, suffix: String) -> String {
+        var sql = Array("INSERT INTO \(table) (".utf8)
+        sql.reserveCapacity(sql.count + names.count * 16 + rows * (names.count * 7 + 4) + suffix.utf8.count)
+        for (index, name) in names.enumerated() {
+            if index > 0 { sql.append(UInt8(ascii: ",")) }
+            sql += name.utf8
+        }
+        sql += ") VALUES ".utf8
+        for row in 0..<rows {
+            if row > 0 { sql.append(UInt8(ascii: ",")) }
+            sql.append(UInt8(ascii: "("))
+            appendPlaceholders(to: &sql, count: names.count, after: row * names.count)
+            sql.append(UInt8(ascii: ")"))
+        }
+        sql += suffix.utf8
+        return String(decoding: sql, as: UTF8.self)
     }
 
     /// `$n, $n+1, …` for an `IN (…)` list starting after `offset` binds.
@@ -178,6 +187,41 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     }
 }
 
+/// The texts of multi-row `INSERT`s (`SQL.insertText`), kept by table, columns, number of rows
+/// and suffix: an intake batch writes eleven of them, for one to a few enqueues, and writing
+/// them again for every transaction (a kilobyte or two each, hundreds of placeholders) was 5 %
+/// of `tower api`'s instructions on SQLite. Their number is small (the tables of an enqueue
+/// times the batch sizes seen); past `capacity` the kept texts are dropped and made again.
+public final class InsertTexts: Sendable {
+    private struct Key: Hashable {
+        let table: String
+        let rows: Int
+        let suffix: String
+    }
+    private let texts = Mutex<[Key: (names: [String], text: String)]>([:])
+    public let capacity: Int
+    private let madeCount = Atomic<Int>(0)
+
+    public init(capacity: Int = 1_024) { self.capacity = capacity }
+
+    /// How many texts `make` has written so far. A test signal.
+    public var made: Int { madeCount.load(ordering: .relaxed) }
+
+    /// The text for these rows, made by `make` the first time.
+    public func text(_ table: String, names: [String], rows: Int, suffix: String, make: () -> String) -> String {
+        let key = Key(table: table, rows: rows, suffix: suffix)
+        // The names are compared, not hashed: they are the same few constants each time.
+        if let kept = texts.withLock({ $0[key] }), kept.names == names { return kept.text }
+        let text = make()
+        madeCount.add(1, ordering: .relaxed)
+        texts.withLock { texts in
+            if texts.count >= capacity { texts.removeAll() }
+            texts[key] = (names, text)
+        }
+        return text
+    }
+}
+
 /// Rows to insert, table by table: gathered from many sources (the enqueues of one transaction)
 /// and written as one multi-row `INSERT` per table, parents before the rows that refer to them.
 struct InsertRows: Sendable {
@@ -207,7 +251,10 @@ struct InsertRows: Sendable {
         for table in other.tables { add(table.name, table.rows) }
     }
 
-    var statements: [(String, [SQLValue])] { tables.flatMap { SQL.insertMany($0.name, $0.rows) } }
+    var statements: [(String, [SQLValue])] { statements(texts: nil) }
+
+    /// The statements, their texts taken from `texts` where it has them (see `InsertTexts`).
+    func statements(texts: InsertTexts?) -> [(String, [SQLValue])] { tables.flatMap { SQL.insertMany($0.name, $0.rows, texts: texts) } }
 
     /// Every row as its driver binds it, each changed where it is (see `Columns.makeBindReady`).
     mutating func makeBindReady(for dialect: SQLDialect) throws(StorageError) {
