@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Storage
@@ -80,6 +81,40 @@ struct RuntimeTests {
             ? try await Self.onLoop { _ in try await Self.firstEvent(within: 30, start) } : try await Self.firstEvent(within: 30, start)
         #expect(outcome == (setOnLoop ? "ran on a loop" : "ran off the loops"))
     }
+
+    /// In a process of its own (an exit test), since the hook takes over the process's global
+    /// executor: with `EventLoops.runConcurrency`, as in `tower worker`, a task's hops to
+    /// nonisolated code (a cancellation handler's scope, a step of an async iterator, which every
+    /// PostgreSQL statement's rows take several of) continue in place. Were the hook's jobs run as
+    /// the loop's serial executor (NIO's own `enqueue`), each of those hops would be one more job
+    /// through the loop's queue: 200 steps here made more than 1,000.
+    @Test("on the loops of `runConcurrency`, a task's hops to nonisolated code cost no job each")
+    func hopsRunInPlace() async {
+        await #expect(processExitsWith: .success) {
+            guard EventLoops.runConcurrency(threads: 1) else { exit(2) }
+            let before = EventLoops.jobsRun
+            let (stream, continuation) = AsyncStream<Int>.makeStream()
+            let steps = await Task {
+                var steps = 0
+                for value in 0..<200 {
+                    continuation.yield(value)
+                    await withTaskCancellationHandler {
+                        await RuntimeTests.step()
+                    } onCancel: {}
+                }
+                continuation.finish()
+                for await _ in stream { steps += 1 }
+                return steps
+            }.value
+            let jobs = EventLoops.jobsRun - before
+            guard EventLoops.onLoop, steps == 200 else { exit(3) }
+            exit(jobs < 50 ? 0 : 1)
+        }
+    }
+
+    /// A nonisolated async function that is not inlined: entered by a hop to the generic executor.
+    @inline(never)
+    nonisolated static func step() async {}
 
     @Test("blocking work called from an event loop runs off it, and the caller comes back to the loop")
     func blockingLeavesTheLoop() async throws {

@@ -2,6 +2,7 @@ import CExecutorHook
 import Dispatch
 import NIOCore
 import NIOPosix
+import Synchronization
 
 // Where a process's code runs, and the timers it waits on (docs/worker.md, "Where a worker's
 // code runs").
@@ -60,8 +61,9 @@ public enum EventLoops {
     /// shipped (`--static-swift-stdlib`, deploy/Dockerfile) the runtime's symbols are not
     /// exported, so it answered false and every process silently ran on Dispatch
     /// (docs/benchmarks.md, thirty-sixth session). `CExecutorHook` reaches the hook through the
-    /// linker, statically or dynamically linked alike; the hook itself is NIO's: the job goes to
-    /// the loop the caller runs on, or to the next loop of the group.
+    /// linker, statically or dynamically linked alike. The job goes to the loop the caller runs
+    /// on, or to the next loop of the group, as with NIO's hook; unlike NIO's, it runs there on
+    /// the generic executor (`cexecutorhook_run_generic`).
     @discardableResult
     public static func runConcurrency(threads: Int) -> Bool {
         NIOSingletons.groupLoopCountSuggestion = max(1, threads)
@@ -71,16 +73,29 @@ public enum EventLoops {
         typealias EnqueueGlobalHook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
         return withUnsafeTemporaryAllocation(of: EnqueueGlobalHook.self, capacity: 1) { buffer in
             guard let slot = buffer.baseAddress else { return false }
-            slot.initialize(to: { job, _ in
-                // On a loop of the group: that loop, without a wake-up; elsewhere the next one.
-                MultiThreadedEventLoopGroup.singleton.any().enqueue(ExecutorJob(job))
-            })
+            slot.initialize(to: { job, _ in EventLoops.hand(job) })
             return slot.withMemoryRebound(to: UnsafeRawPointer.self, capacity: 1) { cexecutorhook_install($0.pointee) }
         }
         #else
         return false
         #endif
     }
+
+    /// The hook's work: `job` goes to the loop the caller runs on, without a wake-up, or to the
+    /// next loop of the group. It runs there as on Swift's own pool, on the generic executor: run
+    /// as the loop's serial executor (NIO's `enqueue`), every hop of its task to the generic
+    /// executor would enqueue the task once more (`cexecutorhook_run_generic`).
+    private static func hand(_ job: UnownedJob) {
+        jobCount.add(1, ordering: .relaxed)
+        MultiThreadedEventLoopGroup.singleton.any().execute {
+            cexecutorhook_run_generic(unsafeBitCast(job, to: UnsafeMutableRawPointer.self))
+        }
+    }
+
+    /// The jobs Swift concurrency has handed to the loops since `runConcurrency` installed the
+    /// hook: a test signal (`RuntimeTests`), one relaxed atomic add a job.
+    public static var jobsRun: Int { jobCount.load(ordering: .relaxed) }
+    private static let jobCount = Atomic<Int>(0)
 
     /// Whether the caller runs on an event loop (then it must not block).
     public static var onLoop: Bool { MultiThreadedEventLoopGroup.currentEventLoop != nil }
