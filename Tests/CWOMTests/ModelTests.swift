@@ -124,6 +124,27 @@ struct ModelTests {
         #expect(stored.map(\.type) == ["extra_forbidden"])
     }
 
+    @Test("an unknown key is found wherever it stands, whatever the order of the known keys around it")
+    func unknownKeysInAnyOrder() throws {
+        let fixture = try #require(Fixtures.repo.objectValue)
+        // The stored Repo's keys reversed (a model reads them in its own order), with unknown
+        // keys first, in the middle and last.
+        var reordered = JSONObject()
+        reordered["first"] = 1
+        for (index, key) in fixture.keys.reversed().enumerated() {
+            reordered[key] = fixture[key]
+            if index == fixture.count / 2 { reordered["middle"] = 2 }
+        }
+        reordered["last"] = 3
+        #expect(Set(errors(Repo.self, .object(reordered)).map(\.description)) == [
+            "first: Extra inputs are not permitted", "middle: Extra inputs are not permitted",
+            "last: Extra inputs are not permitted",
+        ])
+        var reversed = JSONObject()
+        for key in fixture.keys.reversed() { reversed[key] = fixture[key] }
+        #expect(errors(Repo.self, .object(reversed)).isEmpty)
+    }
+
     @Test("missing required fields are reported in field order, with the enclosing object as input")
     func missing() {
         let found = errors(Issue.self, Fixtures.issue.setting(path("title"), to: nil).setting(path("type"), to: nil))

@@ -65,7 +65,12 @@ public final class ObjectReader {
     private let sink: ErrorSink
     private let source: JSONObject?
     private let raw: JSONValue?
-    private var seen: Set<String> = []
+    /// The keys looked up, in order (with repeats): a model reads a few dozen at most, and the
+    /// objects it reads mostly hold them in the same order (they were written from the same
+    /// model), so `finish` walks both side by side. A `Set` hashed every key twice per object;
+    /// decoding a claim's Issue, ContextPacket and ConstraintSnapshot spent 2 % of a worker's
+    /// instructions in it (docs/benchmarks.md, forty-sixth session).
+    private var seen: [String] = []
     /// Errors recorded before this reader started: invariants run only on clean fields.
     private let errorsAtStart: Int
     // Describing readers record the schema instead of reading values.
@@ -155,8 +160,15 @@ public final class ObjectReader {
     /// Reports keys that no accessor asked for.
     private func finish() {
         guard let source else { return }
-        for (key, value) in source where !seen.contains(key) {
-            sink.errors.append(PydanticError.extraForbidden(path.appending(key), input: value))
+        var next = 0  // where in `seen` the next key of `source` is expected
+        for (key, value) in source {
+            if next < seen.count, seen[next] == key {
+                next += 1
+            } else if let at = seen.firstIndex(of: key) {
+                next = at + 1
+            } else {
+                sink.errors.append(PydanticError.extraForbidden(path.appending(key), input: value))
+            }
         }
     }
 
@@ -174,7 +186,7 @@ public final class ObjectReader {
     /// The raw value of `key`, or nil when absent (recording `missing` if required).
     private func lookup(_ key: String, required: Bool) -> JSONValue? {
         guard let source else { return nil }
-        seen.insert(key)
+        seen.append(key)
         guard let value = source[key] else {
             if required { fail(PydanticError.missing(path.appending(key), input: raw)) }
             return nil
