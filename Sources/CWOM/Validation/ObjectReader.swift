@@ -89,6 +89,7 @@ public final class ObjectReader {
         self.mode = mode
         self.recorder = nil
         self.errorsAtStart = sink.errors.count
+        seen.reserveCapacity(object.count)  // one allocation, not one per doubling
     }
 
     init(describing recorder: SchemaRecorder?, mode: ReadMode) {
