@@ -36,6 +36,8 @@ public final class BridgeWorker: Service, Sendable {
     let completer: Batcher<LifecycleEngine.Completion, LifecycleEngine.CompletionResult>
     /// `configuration.traceRoot`, its path and URI worked out once.
     let traceRoot: TraceRoot
+    /// `configuration.workspaceRoot`, likewise: a Run's workspace is `<root>/<run_id>`.
+    let workspaceRoot: TraceRoot
     /// The tries of each background operation that keep failing (the database down): when to
     /// log them (`RepeatingFailure`). Behind a lock: claims run concurrently.
     let failing = Mutex<[Operation: RepeatingFailure]>([:])
@@ -57,6 +59,7 @@ public final class BridgeWorker: Service, Sendable {
             linger: configuration.completionLinger)
         self.configuration = configuration
         self.traceRoot = TraceRoot(configuration.traceRoot)
+        self.workspaceRoot = TraceRoot(configuration.workspaceRoot)
         self.state = WorkerState(recordingBacklog: configuration.concurrency)
         var logger = logger
         logger[metadataKey: "worker_id"] = "\(configuration.workerId)"

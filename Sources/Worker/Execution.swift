@@ -26,11 +26,11 @@ extension BridgeWorker {
             folder = trace
             try recorder.start()
             log.info("run started", metadata: ["executor": "\(claimed.executor.name)", "attempt": "\(task.attempt)"])
-            let workspace = configuration.workspaceRoot.appendingPathComponent(claimed.run.id, isDirectory: true)
+            let workspace = workspaceRoot.folderPath(claimed.run.id)
             let context = ExecutionContext(
                 task: task, runId: claimed.run.id, traceId: task.traceId ?? claimed.run.id, issue: claimed.issue,
                 contextPacket: claimed.packet, constraintSnapshot: claimed.snapshot, trace: trace, workerId: workerId,
-                workspace: workspace)
+                workspacePath: workspace)
             let executor = claimed.executor
             // An unstructured task does not inherit the run's executor preference (SE-0417).
             let execution = Task(executorPreference: executor.runsOn) {
@@ -108,12 +108,12 @@ extension BridgeWorker {
 
     /// The Run's workspace goes when the Run ends, whatever the outcome, so that workspaces never
     /// pile up (`--keep-workspaces` leaves them for debugging).
-    func removeWorkspace(_ workspace: URL, log: Logger) {
-        guard !configuration.keepWorkspaces, FileManager.default.fileExists(atPath: workspace.path) else { return }
+    func removeWorkspace(_ workspace: String, log: Logger) {
+        guard !configuration.keepWorkspaces, FileManager.default.fileExists(atPath: workspace) else { return }
         do {
-            try FileManager.default.removeItem(at: workspace)
+            try FileManager.default.removeItem(atPath: workspace)
         } catch {
-            log.warning("cannot remove the workspace", metadata: ["workspace": "\(workspace.path)", "error": "\(error)"])
+            log.warning("cannot remove the workspace", metadata: ["workspace": "\(workspace)", "error": "\(error)"])
         }
     }
 

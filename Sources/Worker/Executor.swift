@@ -16,8 +16,12 @@ public struct ExecutionContext: Sendable {
     public var workerId: String
     /// A folder of the Run's own to work in, outside the trace folder; the worker removes it when
     /// the Run ends (unless told to keep it). What should outlive the Run goes to the trace's
-    /// `artifacts/`.
-    public var workspace: URL
+    /// `artifacts/`. Kept as a path, joined as a string (`TraceRoot.folderPath`): a `URL` made
+    /// for every Run cost a stub run 17,000 instructions, and only an executor that works in
+    /// the folder asks for it (`workspace`).
+    public var workspacePath: String
+    /// `workspacePath` as a folder URL.
+    public var workspace: URL { URL(fileURLWithPath: workspacePath, isDirectory: true) }
 }
 
 /// How an execution ended.

@@ -164,7 +164,7 @@ public struct RunRecorder: Sendable {
                 continue
             }
             let type: ArtifactType
-            switch (file.path as NSString).pathExtension.lowercased() {
+            switch TraceFile.pathExtension(file.path) {
             case "patch", "diff": type = .codePatch
             case "log": type = .log
             case "md", "txt", "rst", "html": type = .doc

@@ -6,6 +6,18 @@ import Worker
 
 @Suite("Trace folders")
 struct TraceStoreTests {
+    @Test("a file's extension is read as NSString.pathExtension reads it, lowercased")
+    func pathExtensions() {
+        let names = [
+            "output.md", "artifacts/changes.PATCH", "a.tar.gz", "run.log", "noextension", ".bashrc", "artifacts/.hidden",
+            "dir.d/file", "dir.d/file.txt", "file.", "..", ".", "", "a/b/", "a/b.json/", "x/..", "résumé.Txt", "a..b",
+            "/abs/path/file.jsonl", "a/.b.c",
+        ]
+        for name in names {
+            #expect(TraceFile.pathExtension(name) == (name as NSString).pathExtension.lowercased(), "\(name)")
+        }
+    }
+
     @Test("a scan lists every regular file below the folder, sorted, with its size and SHA-256; links are not followed")
     func scan() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tower-trace-\(UUID().uuidString)")

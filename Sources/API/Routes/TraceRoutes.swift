@@ -81,7 +81,7 @@ public enum TraceFolder {
     }
 
     public static func mediaType(for name: String) -> String {
-        switch (name as NSString).pathExtension.lowercased() {
+        switch TraceFile.pathExtension(name) {
         case "json": return "application/json"
         case "jsonl": return "application/x-ndjson"
         case "md": return "text/markdown; charset=utf-8"
