@@ -630,6 +630,28 @@ struct QueueContractTests {
         }
     }
 
+    @Test("a claim and a completion of more tasks than an id list holds write each row its own values", arguments: Dialect.allCases)
+    func batchLongerThanAnIdList(_ dialect: Dialect) async throws {
+        try await withEngine(dialect) { bench in
+            // Past `SQL.listedUpTo` ids, PostgreSQL finds the rows by one array while each row's
+            // values still refer to its own id.
+            let claims = try await bench.claimAll((0..<40).map { "Task number \($0)" })
+            let outcomes = claims.indices.map { $0 % 3 == 0 ? AttemptOutcome.failed : .succeeded }
+            let results = try await bench.engine.complete(zip(claims, outcomes).map { bench.completion($0, $1) })
+            #expect(results == outcomes.map { $0 == .failed ? .finished(.failed) : .finished(.completed) })
+            for (claim, outcome) in zip(claims, outcomes) {
+                let task = try await bench.task(claim.task.id)
+                #expect(task.status == (outcome == .failed ? .failed : .completed))
+                #expect(task.error == (outcome == .failed ? "it went wrong" : nil))
+                #expect(task.result?["ok"] == .bool(outcome == .succeeded))
+                #expect(try await bench.run(claim.run.id).status == (outcome == .failed ? .failed : .done))
+                let issue = try await bench.issue(claim.issue.id)
+                #expect(issue.status == (outcome == .failed ? .failed : .done))
+                #expect(issue.runs.map(\.id) == [claim.run.id])
+            }
+        }
+    }
+
     @Test("a cancelled Run is never completed, even when its executor finished", arguments: Dialect.allCases)
     func cancelledNeverCompleted(_ dialect: Dialect) async throws {
         try await withEngine(dialect) { bench in

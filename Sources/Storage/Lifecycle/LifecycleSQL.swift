@@ -91,9 +91,9 @@ struct LifecycleSQL: Sendable {
     func adoptedIssueStatements(_ adopted: [(taskId: String, issueId: String)]) -> [(String, [SQLValue])] {
         guard !adopted.isEmpty else { return [] }
         var binds: [SQLValue] = []
-        let issue = caseById(adopted.map { ($0.taskId, .text($0.issueId)) }, binds: &binds)
-        let ids = oneOf("id", adopted.map(\.taskId), binds: &binds)
-        return [("UPDATE tasks SET cwom_issue_id = \(issue) WHERE \(ids)", binds)]
+        let ids = rowIds(adopted.map(\.taskId), binds: &binds)
+        let issue = caseById(ids, adopted.map { .text($0.issueId) }, binds: &binds)
+        return [("UPDATE tasks SET cwom_issue_id = \(issue) WHERE \(ids.condition)", binds)]
     }
 
     /// The expected status of a batch write's rows, compared as text so that no index on `status`
@@ -109,19 +109,50 @@ struct LifecycleSQL: Sendable {
         SQL.oneOf(column, values, binds: &binds, dialect: session.dialect)
     }
 
-    /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row. On PostgreSQL
-    /// the expression is cast to `type`: its untyped binds would otherwise make it text, which a
-    /// `json` or enum column does not take.
-    func caseById(_ values: [(id: String, value: SQLValue)], binds: inout [SQLValue], cast type: String? = nil) -> String {
-        var parts = ["CASE id"]
-        for (id, value) in values {
-            binds += [.text(id), value]
-            parts.append("WHEN $\(binds.count - 1) THEN $\(binds.count)")
+    /// The rows of a multi-row update, found by id: each id bound once, the condition that finds
+    /// the rows (`oneOf`), and the numbers of the ids' binds, to which every `CASE id WHEN …` of
+    /// the statement refers (`caseById`). A column's `CASE` binding the ids again made most of a
+    /// completion's binds: the eight ids of a batch bound thirteen times over.
+    struct RowIds {
+        let condition: String
+        /// The bind number of the first id; the others follow it in order.
+        let first: Int
+        let count: Int
+    }
+
+    func rowIds(_ ids: [String], binds: inout [SQLValue]) -> RowIds {
+        let first = binds.count + 1
+        if session.dialect == .postgres && (ids.isEmpty || ids.count > SQL.listedUpTo) {
+            // The condition binds the list as one array (`SQL.oneOf`); the `CASE`s need each id.
+            binds += ids.map { .text($0) }
         }
-        parts.append("END")
-        let expression = parts.joined(separator: " ")
-        guard let type, session.dialect == .postgres else { return expression }
-        return "CAST(\(expression) AS \(type))"
+        return RowIds(condition: oneOf("id", ids, binds: &binds), first: first, count: ids.count)
+    }
+
+    /// `CASE id WHEN $a THEN $b … END` for a multi-row update with a value per row, `values` in
+    /// the order of `ids`. On PostgreSQL the expression is cast to `type`: its untyped binds would
+    /// otherwise make it text, which a `json` or enum column does not take.
+    func caseById(_ ids: RowIds, _ values: [SQLValue], binds: inout [SQLValue], cast type: String? = nil) -> String {
+        precondition(values.count == ids.count, "a CASE needs one value per id")
+        let typed = type != nil && session.dialect == .postgres
+        var text: [UInt8] = []
+        text.reserveCapacity(24 + values.count * 20)
+        if typed { text += "CAST(".utf8 }
+        text += "CASE id".utf8
+        for (index, value) in values.enumerated() {
+            binds.append(value)
+            text += " WHEN $".utf8
+            SQL.appendDecimal(ids.first + index, to: &text)
+            text += " THEN $".utf8
+            SQL.appendDecimal(binds.count, to: &text)
+        }
+        text += " END".utf8
+        if let type, typed {
+            text += " AS ".utf8
+            text += type.utf8
+            text.append(UInt8(ascii: ")"))
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Extends the leases of the tasks in `taskIds` that `worker` still holds; returns those ids
@@ -260,20 +291,20 @@ struct LifecycleSQL: Sendable {
 
     /// The tasks' update of `finishAttempts`, returning the ids written with their Run and Issue.
     private func finishTasks(_ ends: [AttemptEnd], unlessCancelRequested: Bool, binds: inout [SQLValue]) -> String {
-        let status = caseById(ends.map { ($0.task.id, .text($0.task.status.rawValue)) }, binds: &binds, cast: "task_status")
-        let result = caseById(ends.map { ($0.task.id, .json($0.task.result)) }, binds: &binds, cast: "json")
-        let error = caseById(ends.map { ($0.task.id, .text($0.task.error)) }, binds: &binds)
-        let tracePath = caseById(ends.map { ($0.task.id, .text($0.task.tracePath)) }, binds: &binds)
-        let attempt = caseById(ends.map { ($0.task.id, .int($0.attempt)) }, binds: &binds)
-        let worker = caseById(ends.map { ($0.task.id, .text($0.worker)) }, binds: &binds)
+        let ids = rowIds(ends.map(\.task.id), binds: &binds)
+        let status = caseById(ids, ends.map { .text($0.task.status.rawValue) }, binds: &binds, cast: "task_status")
+        let result = caseById(ids, ends.map { .json($0.task.result) }, binds: &binds, cast: "json")
+        let error = caseById(ids, ends.map { .text($0.task.error) }, binds: &binds)
+        let tracePath = caseById(ids, ends.map { .text($0.task.tracePath) }, binds: &binds)
+        let attempt = caseById(ids, ends.map { .int($0.attempt) }, binds: &binds)
+        let worker = caseById(ids, ends.map { .text($0.worker) }, binds: &binds)
         // An attempt queued again for a retry has no completion time and a time to wait for.
-        let completedAt = caseById(ends.map { ($0.task.id, .timestamp($0.task.completedAt)) }, binds: &binds, cast: "timestamptz")
-        let runAfter = caseById(ends.map { ($0.task.id, .timestamp($0.task.runAfter)) }, binds: &binds, cast: "timestamptz")
-        let ids = oneOf("id", ends.map(\.task.id), binds: &binds)
+        let completedAt = caseById(ids, ends.map { .timestamp($0.task.completedAt) }, binds: &binds, cast: "timestamptz")
+        let runAfter = caseById(ids, ends.map { .timestamp($0.task.runAfter) }, binds: &binds, cast: "timestamptz")
         return """
             UPDATE tasks SET status = \(status), completed_at = \(completedAt), result = \(result), error = \(error),
             trace_path = \(tracePath), lease_expires_at = NULL, run_after = \(runAfter)
-            WHERE \(ids) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker)
+            WHERE \(ids.condition) AND \(Self.statusIs("'running'")) AND attempt = \(attempt) AND assigned_to = \(worker)
             \(unlessCancelRequested ? "AND cancel_requested_at IS NULL " : "")RETURNING id, current_run_id, cwom_issue_id
             """
     }
@@ -284,11 +315,11 @@ struct LifecycleSQL: Sendable {
     {
         binds.append(.timestamp(time))
         let updatedAt = "$\(binds.count)"
-        let status = caseById(ends.map { ($0.issueId, .text($0.issueStatus.rawValue)) }, binds: &binds, cast: "cwom_status")
-        let ids = oneOf("id", ends.map(\.issueId), binds: &binds)
+        let ids = rowIds(ends.map(\.issueId), binds: &binds)
+        let status = caseById(ids, ends.map { .text($0.issueStatus.rawValue) }, binds: &binds, cast: "cwom_status")
         return """
             UPDATE cwom_issues SET status = \(status), updated_at = \(updatedAt)
-            WHERE \(ids) AND \(Self.statusIs("'running'"))\(extra.map { " AND \($0)" } ?? "") RETURNING id
+            WHERE \(ids.condition) AND \(Self.statusIs("'running'"))\(extra.map { " AND \($0)" } ?? "") RETURNING id
             """
     }
 
@@ -402,16 +433,16 @@ struct LifecycleSQL: Sendable {
     {
         binds += [.timestamp(time), .text(expected.rawValue)]
         let (updatedAt, expectedStatus) = ("$\(binds.count - 1)", "$\(binds.count)")
-        let status = caseById(runs.map { ($0.id, .text($0.status.rawValue)) }, binds: &binds, cast: "cwom_status")
-        let telemetry = caseById(runs.map { ($0.id, .json($0.telemetry.json)) }, binds: &binds, cast: "json")
-        let cost = caseById(runs.map { ($0.id, .json($0.cost.json)) }, binds: &binds, cast: "json")
-        let outputs = caseById(runs.map { ($0.id, .json($0.outputs.json)) }, binds: &binds, cast: "json")
-        let failure = caseById(runs.map { ($0.id, .json($0.failure?.json)) }, binds: &binds, cast: "json")
-        let ids = oneOf("id", runs.map(\.id), binds: &binds)
+        let ids = rowIds(runs.map(\.id), binds: &binds)
+        let status = caseById(ids, runs.map { .text($0.status.rawValue) }, binds: &binds, cast: "cwom_status")
+        let telemetry = caseById(ids, runs.map { .json($0.telemetry.json) }, binds: &binds, cast: "json")
+        let cost = caseById(ids, runs.map { .json($0.cost.json) }, binds: &binds, cast: "json")
+        let outputs = caseById(ids, runs.map { .json($0.outputs.json) }, binds: &binds, cast: "json")
+        let failure = caseById(ids, runs.map { .json($0.failure?.json) }, binds: &binds, cast: "json")
         return """
             UPDATE cwom_runs SET status = \(status), telemetry = \(telemetry), cost = \(cost), outputs = \(outputs),
             failure = \(failure), updated_at = \(updatedAt)
-            WHERE \(ids) AND \(Self.statusIs(expectedStatus))\(extra.map { " AND \($0)" } ?? "") RETURNING id
+            WHERE \(ids.condition) AND \(Self.statusIs(expectedStatus))\(extra.map { " AND \($0)" } ?? "") RETURNING id
             """
     }
 
@@ -446,13 +477,13 @@ struct LifecycleSQL: Sendable {
     {
         guard !moves.isEmpty else { return [] }
         var binds: [SQLValue] = [.text(status.rawValue), .timestamp(time), .text(expected.rawValue)]
+        let ids = rowIds(moves.map(\.id), binds: &binds)
         let runs =
             session.dialect == .postgres
-            ? "CAST(CAST(runs AS jsonb) || \(caseById(moves.map { ($0.id, .json($0.added.json)) }, binds: &binds, cast: "jsonb")) AS json)"
-            : caseById(moves.map { ($0.id, .json($0.runs.json)) }, binds: &binds)
-        let ids = oneOf("id", moves.map(\.id), binds: &binds)
+            ? "CAST(CAST(runs AS jsonb) || \(caseById(ids, moves.map { .json($0.added.json) }, binds: &binds, cast: "jsonb")) AS json)"
+            : caseById(ids, moves.map { .json($0.runs.json) }, binds: &binds)
         let rows = try await session.query(
-            "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE \(ids) AND \(Self.statusIs("$3")) RETURNING id", binds)
+            "UPDATE cwom_issues SET status = $1, runs = \(runs), updated_at = $2 WHERE \(ids.condition) AND \(Self.statusIs("$3")) RETURNING id", binds)
         return try self.ids(rows)
     }
 
