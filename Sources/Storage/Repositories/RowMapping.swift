@@ -15,31 +15,82 @@ enum SQL {
     /// Multi-row `INSERT`s of rows with the same columns, in chunks that stay under the bind
     /// limits of both databases. With `texts`, a text made once for its table, columns and
     /// number of rows is taken from there instead of written again.
+    ///
+    /// A value that every row of a chunk holds in a column `mayShare` names is bound once, and
+    /// every row's placeholder for that column is its number (both databases number their binds,
+    /// `$n` and SQLite's `?n`, and take one bind in several places). A batch's rows share the
+    /// kinds and roles of their references, and a transaction's audit rows their time and actor:
+    /// bound row by row, they were about a quarter of a worker's binds, each costing the worker
+    /// about 1,600 instructions and the server an input function call.
     static func insertMany(_ table: String, _ rows: [Columns], suffix: String = "", texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
         guard let first = rows.first else { return [] }
         let names = first.pairs.map(\.0)
         let perChunk = max(1, 30_000 / names.count)
+        let candidates = rows.count > 1 ? shareable(names) : 0
         var statements: [(String, [SQLValue])] = []
         var start = 0
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
+            let shared = chunk.count > 1 ? sharedColumns(chunk, among: candidates) : 0
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * names.count)
-            for row in chunk {
-                for pair in row.pairs { binds.append(pair.1) }
+            for (index, row) in chunk.enumerated() {
+                for (column, pair) in row.pairs.enumerated() where index == 0 || !isShared(column, shared) { binds.append(pair.1) }
             }
-            let make = { insertText(table, names: names, rows: chunk.count, suffix: suffix) }
-            statements.append((texts?.text(table, names: names, rows: chunk.count, suffix: suffix, make: make) ?? make(), binds))
+            let make = { insertText(table, names: names, rows: chunk.count, suffix: suffix, shared: shared) }
+            statements.append((texts?.text(table, names: names, rows: chunk.count, suffix: suffix, shared: shared, make: make) ?? make(), binds))
             start += perChunk
         }
         return statements
     }
 
-    /// `INSERT INTO table (names) VALUES ($1,…),(…)` for `rows` rows, then `suffix`. Written as
-    /// bytes into one buffer: an enqueue batch's statements hold hundreds of placeholders, and a
-    /// `String` per placeholder was 6 % of SQLite's writer thread under `wrk` (a string per
-    /// placeholder joined afterwards was 3 % more).
-    static func insertText(_ table: String, names: [String], rows: Int, suffix: String) -> String {
+    /// Whether a column's value is, by construction, one for all the rows of a statement: an
+    /// object's kind, the kinds and roles of its references, and the time, actor, status, mode
+    /// and executor of the rows one transaction writes. Only a name here is compared across rows
+    /// (`sharedColumns`); others are bound row by row without looking. The set is fixed so that
+    /// a statement's text does not change with its data: a value that differs in some batch
+    /// gives a second text, not one per combination of equal columns.
+    static func mayShare(_ name: String) -> Bool {
+        switch name {
+        case "kind", "ts", "actor_id", "created_at", "updated_at", "status", "mode", "executor", "evaluated_by_id",
+            "evaluated_by_display":
+            return true
+        default:
+            return name.hasSuffix("_kind") || name.hasSuffix("_role")
+        }
+    }
+
+    /// The columns (of the first 64) that `mayShare` names, as bits.
+    static func shareable(_ names: [String]) -> UInt64 {
+        var bits: UInt64 = 0
+        for (column, name) in names.prefix(64).enumerated() where mayShare(name) { bits |= 1 << UInt64(column) }
+        return bits
+    }
+
+    /// Of the `candidates` columns, those in which every row of `rows` holds the first row's value.
+    static func sharedColumns(_ rows: ArraySlice<Columns>, among candidates: UInt64) -> UInt64 {
+        guard let head = rows.first else { return 0 }
+        var shared = candidates
+        for row in rows.dropFirst() {
+            var remaining = shared
+            while remaining != 0 {
+                let column = remaining.trailingZeroBitCount
+                remaining &= remaining - 1
+                if row.pairs[column].1 != head.pairs[column].1 { shared &= ~(1 << UInt64(column)) }
+            }
+            if shared == 0 { break }
+        }
+        return shared
+    }
+
+    static func isShared(_ column: Int, _ shared: UInt64) -> Bool { column < 64 && shared & (1 << UInt64(column)) != 0 }
+
+    /// `INSERT INTO table (names) VALUES ($1,…),(…)` for `rows` rows, then `suffix`; a column in
+    /// `shared` takes the first row's bind in every row (`insertMany`). Written as bytes into one
+    /// buffer: an enqueue batch's statements hold hundreds of placeholders, and a `String` per
+    /// placeholder was 6 % of SQLite's writer thread under `wrk` (a string per placeholder joined
+    /// afterwards was 3 % more).
+    static func insertText(_ table: String, names: [String], rows: Int, suffix: String, shared: UInt64 = 0) -> String {
         var sql = Array("INSERT INTO \(table) (".utf8)
         sql.reserveCapacity(sql.count + names.count * 16 + rows * (names.count * 7 + 4) + suffix.utf8.count)
         for (index, name) in names.enumerated() {
@@ -47,10 +98,25 @@ enum SQL {
             sql += name.utf8
         }
         sql += ") VALUES ".utf8
+        var next = names.count  // the number of the last bind written
         for row in 0..<rows {
             if row > 0 { sql.append(UInt8(ascii: ",")) }
             sql.append(UInt8(ascii: "("))
-            appendPlaceholders(to: &sql, count: names.count, after: row * names.count)
+            if row == 0 || shared == 0 {
+                appendPlaceholders(to: &sql, count: names.count, after: row == 0 ? 0 : next)
+                if row > 0 { next += names.count }
+            } else {
+                for column in names.indices {
+                    if column > 0 { sql.append(UInt8(ascii: ",")) }
+                    sql.append(UInt8(ascii: "$"))
+                    if isShared(column, shared) {
+                        appendDecimal(column + 1, to: &sql)
+                    } else {
+                        next += 1
+                        appendDecimal(next, to: &sql)
+                    }
+                }
+            }
             sql.append(UInt8(ascii: ")"))
         }
         sql += suffix.utf8
@@ -197,6 +263,7 @@ public final class InsertTexts: Sendable {
         let table: String
         let rows: Int
         let suffix: String
+        let shared: UInt64
     }
     private let texts = Mutex<[Key: (names: [String], text: String)]>([:])
     public let capacity: Int
@@ -208,8 +275,8 @@ public final class InsertTexts: Sendable {
     public var made: Int { madeCount.load(ordering: .relaxed) }
 
     /// The text for these rows, made by `make` the first time.
-    public func text(_ table: String, names: [String], rows: Int, suffix: String, make: () -> String) -> String {
-        let key = Key(table: table, rows: rows, suffix: suffix)
+    public func text(_ table: String, names: [String], rows: Int, suffix: String, shared: UInt64 = 0, make: () -> String) -> String {
+        let key = Key(table: table, rows: rows, suffix: suffix, shared: shared)
         // The names are compared, not hashed: they are the same few constants each time.
         if let kept = texts.withLock({ $0[key] }), kept.names == names { return kept.text }
         let text = make()

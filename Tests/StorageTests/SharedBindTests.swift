@@ -1,0 +1,78 @@
+import CWOM
+import Testing
+import TowerTestSupport
+
+@testable import Storage
+
+/// A multi-row insert binds a value its rows share by construction once (`SQL.insertMany`).
+@Suite("Values a statement's rows share, bound once")
+struct SharedBindTests {
+    static func row(_ id: String, actor: String, note: String) -> Columns {
+        ["id": .text(id), "kind": .text("Run"), "actor_id": .text(actor), "note": .text(note)]
+    }
+
+    @Test("a column mayShare names takes the first row's bind in every row while all rows hold its value; others are bound row by row")
+    func textAndBinds() {
+        let statements = SQL.insertMany("t", [
+            Self.row("a", actor: "w1", note: "same"), Self.row("b", actor: "w1", note: "same"), Self.row("c", actor: "w2", note: "same"),
+        ])
+        #expect(statements.count == 1)
+        // `kind` is shared; `actor_id` may be but differs in the third row; `note` is never compared.
+        #expect(statements[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4),($5,$2,$6,$7),($8,$2,$9,$10)")
+        #expect(statements[0].1 == [
+            .text("a"), .text("Run"), .text("w1"), .text("same"), .text("b"), .text("w1"), .text("same"), .text("c"), .text("w2"),
+            .text("same"),
+        ])
+        let equal = SQL.insertMany("t", [Self.row("a", actor: "w1", note: "x"), Self.row("b", actor: "w1", note: "y")])
+        #expect(equal[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4),($5,$2,$3,$6)")
+        #expect(equal[0].1 == [.text("a"), .text("Run"), .text("w1"), .text("x"), .text("b"), .text("y")])
+        let one = SQL.insertMany("t", [Self.row("a", actor: "w1", note: "x")])
+        #expect(one[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4)")
+    }
+
+    @Test("kept texts are told apart by the columns shared: a batch whose rows differ gets its own text")
+    func keptTextsBySharedColumns() {
+        let texts = InsertTexts()
+        let same = SQL.insertMany("t", [Self.row("a", actor: "w1", note: "x"), Self.row("b", actor: "w1", note: "y")], texts: texts)
+        let differ = SQL.insertMany("t", [Self.row("a", actor: "w1", note: "x"), Self.row("b", actor: "w2", note: "y")], texts: texts)
+        #expect(same[0].0 != differ[0].0)
+        #expect(differ[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4),($5,$2,$6,$7)")
+        #expect(texts.made == 2)
+    }
+
+    @Test("audit rows written with shared and unshared values read back row by row as they were given", arguments: Dialect.allCases)
+    func roundTrip(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let at = Timestamp(microseconds: 1_790_000_000_000_000)
+            let entries: [(id: String, actor: String, kind: String, note: String?)] = [
+                ("a1", "worker-a", "Task", "first"), ("a2", "worker-a", "Run", nil), ("a3", "worker-b", "Issue", "third"),
+                ("a4", "worker-a", "Task", "fourth"),
+            ]
+            let rows: [Columns] = entries.map { entry in
+                [
+                    "id": .text(entry.id), "ts": .timestamp(at), "actor_kind": .text("system"), "actor_id": .text(entry.actor),
+                    "action": .text("created"), "entity_kind": .text(entry.kind), "entity_id": .text("e-" + entry.id),
+                    "note": .text(entry.note), "trace_id": .text("trace-shared"),
+                ]
+            }
+            let statements = SQL.insertMany("audit_log", rows)
+            #expect(statements[0].1.count < rows.count * 9, "some values are bound once")
+            try await database.write { store in try await store.session.writeAll(statements) }
+            let read = try await database.read { store in
+                try await store.session.query(
+                    "SELECT id, ts, actor_kind, actor_id, entity_kind, entity_id, note FROM audit_log WHERE trace_id = $1 ORDER BY id",
+                    [.text("trace-shared")])
+            }
+            #expect(read.count == entries.count)
+            for (row, entry) in zip(read, entries) {
+                #expect(try row.string("id") == entry.id)
+                #expect(try row.timestamp("ts") == at)
+                #expect(try row.string("actor_kind") == "system")
+                #expect(try row.string("actor_id") == entry.actor)
+                #expect(try row.string("entity_kind") == entry.kind)
+                #expect(try row.string("entity_id") == "e-" + entry.id)
+                #expect(try row.optionalString("note") == entry.note)
+            }
+        }
+    }
+}
