@@ -407,13 +407,13 @@ extension LifecycleTransaction {
         }
         let artifacts = endings.flatMap(\.completion.artifacts)
         // New rows nothing below reads: sent with the audit rows at the end.
-        later(SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns)))
+        later(SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns), texts: texts))
         for artifact in artifacts {
             audit.append(
                 AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: artifact.header.traceId))
         }
         let packs = endings.compactMap(\.evidence)
-        later(SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns)))
+        later(SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns), texts: texts))
         for pack in packs {
             audit.append(
                 AuditEntry(

@@ -44,16 +44,17 @@ public struct LifecycleEngine: Sendable {
     {
         let clock = self.clock
         let retry = self.retry
+        let texts = insertTexts
         let (result, events) = try await Self.$operation.withValue(operation) { try await database.write { store in
             // The clock is read once the transaction holds the writer (SQLite) or its connection
             // (PostgreSQL, where `BEGIN` goes with the first statement: it takes no snapshot, so
             // sending it earlier would order nothing), so that timestamps follow the order in
             // which transactions see each other.
-            var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry)
+            var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry, texts: texts)
             let result = try await body(&tx)
             // The writes left for the end and the audit rows: one statement on PostgreSQL, and the
             // whole transaction when the body read nothing (an enqueue into a known repository).
-            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit), last: true)
+            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit, texts: texts), last: true)
             return (result, tx.events)
         } }
         self.events.emit(events)
@@ -483,6 +484,9 @@ struct LifecycleTransaction {
     let actor: Actor
     let now: Timestamp
     let retry: RetryPolicy
+    /// The engine's kept texts of multi-row inserts (`InsertTexts`): a claim's and a
+    /// completion's inserts have one text per batch size, written once.
+    let texts: InsertTexts
     var audit: [AuditEntry] = []
     var events: [LifecycleEvent] = []
     /// Writes whose results nothing in the transaction reads (new rows, a wake-up), sent at its

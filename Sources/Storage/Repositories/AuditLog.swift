@@ -74,8 +74,8 @@ public struct AuditLog: Sendable {
         try await session.writeAll(Self.insertStatements(entries))
     }
 
-    static func insertStatements(_ entries: [AuditEntry]) -> [(String, [SQLValue])] {
-        SQL.insertMany("audit_log", entries.map(Self.columns))
+    static func insertStatements(_ entries: [AuditEntry], texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
+        SQL.insertMany("audit_log", entries.map(Self.columns), texts: texts)
     }
 
     public struct Filter: Sendable {

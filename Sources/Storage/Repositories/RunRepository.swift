@@ -43,18 +43,18 @@ public struct RunRepository: Sendable {
     }
 
     /// The Runs and their links to context packets and doctrine refs.
-    static func insertStatements(_ runs: [Run]) -> [(String, [SQLValue])] {
+    static func insertStatements(_ runs: [Run], texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
         func link(_ run: Run, _ column: String, _ ref: Ref) -> Columns {
             ["run_id": .text(run.id), column: .text(ref.id), "created_at": .timestamp(run.createdAt)]
         }
         let statements =
-            SQL.insertMany("cwom_runs", runs.map(Self.columns))
+            SQL.insertMany("cwom_runs", runs.map(Self.columns), texts: texts)
             + SQL.insertMany(
                 "cwom_run_context_packets", runs.flatMap { run in run.inputs.contextPackets.map { link(run, "context_packet_id", $0) } },
-                suffix: " ON CONFLICT DO NOTHING")
+                suffix: " ON CONFLICT DO NOTHING", texts: texts)
             + SQL.insertMany(
                 "cwom_run_doctrine_refs", runs.flatMap { run in run.inputs.doctrineRefs.map { link(run, "doctrine_ref_id", $0) } },
-                suffix: " ON CONFLICT DO NOTHING")
+                suffix: " ON CONFLICT DO NOTHING", texts: texts)
         return statements
     }
 
