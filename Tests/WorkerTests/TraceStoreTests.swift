@@ -146,6 +146,7 @@ struct TraceStoreTests {
                 #expect(root.folderURI(runId) == expected.absoluteURL.absoluteString)
                 let trace = try TraceStore(root: root, runId: runId)
                 #expect(trace.rootURI == expected.absoluteURL.absoluteString)
+                #expect(trace.uri + "/" == trace.rootURI && !trace.uri.hasSuffix("/"), "the trace path: the folder's URI without its slash")
                 for name in [
                     "artifacts/output.md", "stdout.log", "artifacts/a b.txt", "artifacts/%41", "artifacts/ü.md", "artifacts/.../x.md",
                     "artifacts/./y.md", "artifacts//z.md", ".hidden",
