@@ -30,6 +30,14 @@ struct SharedBindTests {
         #expect(one[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4)")
     }
 
+    @Test("rows whose columns differ in number share nothing (and do not trap)")
+    func unevenRows() {
+        var short = Self.row("b", actor: "w1", note: "x")
+        short.pairs.removeLast()
+        let statements = SQL.insertMany("t", [Self.row("a", actor: "w1", note: "x"), short])
+        #expect(statements[0].1.count == 7, "every value bound as it is")
+    }
+
     @Test("kept texts are told apart by the columns shared: a batch whose rows differ gets its own text")
     func keptTextsBySharedColumns() {
         let texts = InsertTexts()

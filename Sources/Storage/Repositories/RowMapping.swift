@@ -72,6 +72,8 @@ enum SQL {
         guard let head = rows.first else { return 0 }
         var shared = candidates
         for row in rows.dropFirst() {
+            // Rows of one table have the same columns; one that does not shares nothing.
+            guard row.pairs.count == head.pairs.count else { return 0 }
             var remaining = shared
             while remaining != 0 {
                 let column = remaining.trailingZeroBitCount
