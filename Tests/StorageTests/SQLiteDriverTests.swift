@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Storage
 import Testing
+import TowerJSON
 
 @Suite("SQLite driver")
 struct SQLiteDriverTests {
@@ -135,6 +136,42 @@ struct SQLiteDriverTests {
         }
     }
 
+
+    @Test("texts and timestamps bound in place read back as bound: empty, non-ASCII, beside NULLs and numbers, past a megabyte, statement after statement")
+    func textsBoundInPlace() async throws {
+        try await withDriver { driver in
+            let big = String(repeating: "0123456789abcdé", count: 80_000)  // 1.28 MB: past what a connection keeps
+            let stamp = Timestamp(microseconds: 1_796_000_000_123_456)
+            let batches: [[SQLValue]] = [
+                [.text(""), .text("a"), .null, .int(7), .text("Grüße, 世界 🎉"), .timestamp(stamp), .text("")],
+                [.text(big), .text("after the big one"), .timestamp(stamp), .double(2.5), .bool(true), .text(big + "!")],
+                [.text("short again"), .json(["k": "v"]), .text(String(repeating: "x", count: 5_000)), .null, .text("")],
+            ]
+            for binds in batches {
+                let placeholders = binds.indices.map { "$\($0 + 1) AS c\($0)" }.joined(separator: ", ")
+                let row = try #require(try await driver.write { try await $0.query("SELECT \(placeholders)", binds) }.first)
+                for (index, value) in binds.enumerated() {
+                    let column = "c\(index)"
+                    switch value {
+                    case .text(let text): #expect(try row.optionalString(column) == text, "\(column)")
+                    case .timestamp(let t): #expect(try row.optionalString(column) == t.sqliteText, "\(column)")
+                    case .json: #expect(try row.optionalString(column) == #"{"k":"v"}"#, "\(column)")
+                    case .null: #expect(try row.optionalString(column) == nil, "\(column)")
+                    case .int(let i): #expect(try row.int(column) == i, "\(column)")
+                    case .double, .bool: #expect(try row.optionalString(column) != nil, "\(column)")
+                    }
+                }
+            }
+            // Rows written from such binds keep them once the buffer holds the next statement's.
+            try await driver.write { session in
+                try await session.query("INSERT INTO t (k, v) VALUES ($1, $2), ($3, $4)", [.text("e"), .text(""), .text("big"), .text(big)])
+                try await session.query("INSERT INTO t (k, v) VALUES ($1, $2)", [.text("z"), .text("zz")])
+            }
+            let rows = try await driver.read { try await $0.query("SELECT k, v FROM t ORDER BY k", []) }
+            #expect(try rows.map { try $0.optionalString("k") } == ["big", "e", "z"])
+            #expect(try rows.map { try $0.optionalString("v") } == [big, "", "zz"])
+        }
+    }
     @Test("commits that grow the WAL past its threshold are checkpointed by the checkpointer, not by the committing writer")
     func backgroundCheckpoints() async throws {
         try await withDriver(checkpointPages: 8) { driver in

@@ -36,18 +36,12 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
 
     static let nulMessage = "text containing the NUL character (U+0000) cannot be stored"
 
-    /// The binds as both drivers send them: JSON as its compact text. Refuses a value that holds
-    /// the NUL character, the same way in both dialects: PostgreSQL rejects such text and SQLite
-    /// would silently cut it short.
-    static func storable(_ binds: [SQLValue]) throws(StorageError) -> [SQLValue] {
-        var result = binds
-        for index in binds.indices {
-            if let changed = try storable(binds[index]) { result[index] = changed }
-        }
-        return result
-    }
-
-    /// One bind as both drivers send it (see `storable(_:)` above); nil when it is sent as it is.
+    /// Both drivers send a JSON bind as its compact text and refuse a value that holds the NUL
+    /// character, the same way in both dialects: PostgreSQL rejects such text and SQLite would
+    /// silently cut it short. Each driver checks as it binds (`SQLiteHandle.bindAll`,
+    /// `PostgresSession.bindings`); `Columns.makeBindReady` does it ahead, off the writer.
+    ///
+    /// One bind as both drivers send it (see above); nil when it is sent as it is.
     static func storable(_ bind: SQLValue) throws(StorageError) -> SQLValue? {
         switch bind {
         case .text(let s):
@@ -60,13 +54,13 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
         }
     }
 
-    /// Refuses text that holds the NUL character (see `storable(_:)` above).
+    /// Refuses text that holds the NUL character (see above).
     static func refuseNUL(_ text: String) throws(StorageError) {
         if text.containsNUL { throw StorageError(.invalidValue, nulMessage) }
     }
 
     /// A JSON bind's compact text, as both drivers send it, in UTF-8 bytes: refused when it holds
-    /// the NUL character (see `storable(_:)` above).
+    /// the NUL character (see above).
     static func storableText(_ json: JSONValue) throws(StorageError) -> [UInt8] {
         guard let text = json.compactBytesWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
         return text

@@ -442,6 +442,6 @@ struct SQLiteSession: DatabaseSession {
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
-        try await connection.query(sql, StorageError.storable(binds))
+        try await connection.query(sql, binds)  // refused and bound as text where they are bound (`SQLiteHandle.bindAll`)
     }
 }
