@@ -121,7 +121,11 @@ struct JSONTests {
 
     @Test("a text or key holding NUL cannot be stored; a backslash before u0000 is not a NUL")
     func nul() {
-        func text(_ value: JSONValue) -> String? { value.compactBytesWithoutNUL().map { String(decoding: $0, as: UTF8.self) } }
+        func text(_ value: JSONValue) -> String? {
+            let fromBytes = value.compactBytesWithoutNUL().map { String(decoding: $0, as: UTF8.self) }
+            #expect(value.compactTextWithoutNUL() == fromBytes, "both forms agree")
+            return fromBytes
+        }
         #expect(text(.object(["a": "x\u{0}y"])) == nil)
         #expect(text(.object(["x\u{0}": 1])) == nil)
         #expect(text(.array(["\\", "\\u0000"])) == #"["\\","\\u0000"]"#)
@@ -189,6 +193,8 @@ struct JSONTests {
         let expected = "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + ",{\"tail\":\"" + String(repeating: "é\\\"", count: 700) + "\"}]"
         #expect(value.serialized() == expected)
         #expect(value.compactBytesWithoutNUL() == Array(expected.utf8))
+        #expect(value.compactTextWithoutNUL() == expected)
         #expect(JSONValue.array(items.map { .string($0) } + ["x\u{0}"]).compactBytesWithoutNUL() == nil)
+        #expect(JSONValue.array(items.map { .string($0) } + ["x\u{0}"]).compactTextWithoutNUL() == nil)
     }
 }

@@ -48,7 +48,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
             try refuseNUL(s)
             return nil
         case .json(let j):
-            return .text(String(decoding: try storableText(j), as: UTF8.self))
+            guard let text = j.compactTextWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
+            return .text(text)
         default:
             return nil
         }
