@@ -38,6 +38,43 @@ struct SharedBindTests {
         #expect(statements[0].1.count == 7, "every value bound as it is")
     }
 
+    @Test("the columns a table may share are kept by table and made again when its rows have other columns")
+    func keptCandidates() {
+        let texts = InsertTexts()
+        let rows = [Self.row("a", actor: "w1", note: "x"), Self.row("b", actor: "w1", note: "y")]
+        let first = SQL.insertMany("t", rows, texts: texts)
+        #expect(first[0].0 == "INSERT INTO t (id,kind,actor_id,note) VALUES ($1,$2,$3,$4),($5,$2,$3,$6)")
+        // The same table with `actor_id` renamed: nothing of the kept shape may carry over.
+        let renamed: [Columns] = [["id": .text("a"), "kind": .text("Run"), "actor": .text("w1")], ["id": .text("b"), "kind": .text("Run"), "actor": .text("w1")]]
+        let second = SQL.insertMany("t", renamed, texts: texts)
+        #expect(second[0].0 == "INSERT INTO t (id,kind,actor) VALUES ($1,$2,$3),($4,$2,$5)")
+        #expect(SQL.insertMany("t", rows, texts: texts)[0].0 == first[0].0)
+    }
+
+    @Test("rows gathered from many sources are written table by table in the order of foreign keys, each source's rows in the order they came")
+    func gatheredRows() {
+        func run(_ id: String) -> Columns { ["id": .text(id)] }
+        var first = InsertRows()
+        first.add("audit_log", [run("a1")])
+        first.add("tasks", [run("t1")])
+        first.add("cwom_issues", [run("i1")])
+        var second = InsertRows()
+        second.add("other_table", [run("o1")])
+        second.add("audit_log", [run("a2"), run("a3")])
+        second.add("cwom_constraint_snapshots", [run("s2")])
+        var gathered = InsertRows()
+        #expect(gathered.isEmpty)
+        gathered.add(first)
+        gathered.add(second)
+        gathered.add("other_table", [run("o2")])
+        #expect(!gathered.isEmpty)
+        let tables = gathered.tables.map { table in "\(table.name): " + table.rows.map { row in row.pairs.map { "\($0.1)" }.joined() }.joined(separator: ",") }
+        #expect(tables == [
+            "cwom_constraint_snapshots: text(\"s2\")", "cwom_issues: text(\"i1\")", "tasks: text(\"t1\")",
+            "audit_log: text(\"a1\"),text(\"a2\"),text(\"a3\")", "other_table: text(\"o1\"),text(\"o2\")",
+        ])
+    }
+
     @Test("kept texts are told apart by the columns shared: a batch whose rows differ gets its own text")
     func keptTextsBySharedColumns() {
         let texts = InsertTexts()

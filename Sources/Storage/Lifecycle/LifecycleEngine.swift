@@ -242,7 +242,7 @@ public struct LifecycleEngine: Sendable {
                 tx.events.append(LifecycleEvent(.enqueued, taskId: built.task.id, status: "queued"))
             }
             tx.later(rows.statements(texts: insertTexts))
-            if !rows.tables.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
+            if !rows.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
             return (outcomes, repos)
         }
         for (name, repo) in repos { knownRepos[name] = repo }
