@@ -41,18 +41,10 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
     /// silently cut it short. Each driver checks as it binds (`SQLiteHandle.bindAll`,
     /// `PostgresSession.bindings`); `Columns.makeBindReady` does it ahead, off the writer.
     ///
-    /// One bind as both drivers send it (see above); nil when it is sent as it is.
-    static func storable(_ bind: SQLValue) throws(StorageError) -> SQLValue? {
-        switch bind {
-        case .text(let s):
-            try refuseNUL(s)
-            return nil
-        case .json(let j):
-            guard let text = j.compactTextWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
-            return .text(text)
-        default:
-            return nil
-        }
+    /// A JSON bind's compact text as a `String`: refused when it holds the NUL character.
+    static func storableString(_ json: JSONValue) throws(StorageError) -> String {
+        guard let text = json.compactTextWithoutNUL() else { throw StorageError(.invalidValue, nulMessage) }
+        return text
     }
 
     /// Refuses text that holds the NUL character (see above).

@@ -560,8 +560,8 @@ struct PostgresSession: DatabaseSession {
     /// type declared, and text, times and JSON as text without a type, so that the server infers
     /// it from the context (one statement fits `json` and `jsonb` columns, legacy enum columns and
     /// plain text). Prepared statements (`asText`) send every value as text with the same declared
-    /// types (see `TextBind`). Text is refused when it holds NUL, as `StorageError.storable` does
-    /// for both drivers, value by value, straight into the bindings (the whole array made storable
+    /// types (see `TextBind`). Text is refused when it holds NUL (`StorageError.refuseNUL`, as
+    /// `SQLiteHandle.bindAll` does for SQLite), value by value, straight into the bindings (the whole array made storable
     /// first was a copy of it, a retain of every string, per statement); JSON and times are
     /// written into the message from their bytes, without a `String` made of each.
     static func bindings(_ values: [SQLValue], asText: Bool) throws(StorageError) -> PostgresBindings {

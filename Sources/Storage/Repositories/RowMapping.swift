@@ -240,7 +240,7 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
 
     /// Turns the row's values into what `dialect`'s driver binds, so that whoever writes it later
     /// (SQLite's writer thread, in a batch) has nothing left to format: JSON serialized (and
-    /// refused when it holds NUL, `StorageError.storable`), as both drivers bind it, and on SQLite
+    /// refused when it holds NUL, `StorageError.storableString`), as both drivers bind it, and on SQLite
     /// timestamps as their stored text (a dozen per enqueue, formatted on the writer thread they
     /// were 1 % of it under `wrk`). PostgreSQL binds timestamps as such. In place: a copy of the
     /// row made to change it was 2 % of `tower api`'s instructions on SQLite (`callgrind`).
@@ -252,8 +252,8 @@ struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     mutating func makeBindReady(for dialect: SQLDialect, times: inout TimestampTexts) throws(StorageError) {
         for index in pairs.indices {
             switch pairs[index].1 {
-            case .json:
-                if let changed = try StorageError.storable(pairs[index].1) { pairs[index].1 = changed }
+            case .json(let json):
+                pairs[index].1 = .text(try StorageError.storableString(json))
             case .timestamp(let t) where dialect == .sqlite:
                 pairs[index].1 = .text(times.text(t))
             default:

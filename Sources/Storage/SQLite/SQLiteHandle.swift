@@ -276,7 +276,7 @@ final class SQLiteHandle: @unchecked Sendable {
     /// bound as SQLite's own copy).
     private static let timestampRoom = 32
 
-    /// Binds `binds` to `$1`, `$2`, …, refusing text with the NUL character (`StorageError.storable`:
+    /// Binds `binds` to `$1`, `$2`, …, refusing text with the NUL character (`StorageError.nulMessage`:
     /// both drivers refuse it alike; SQLite would cut the text short).
     ///
     /// Texts and timestamps are copied, one after another, into `bindBytes` and bound from there
