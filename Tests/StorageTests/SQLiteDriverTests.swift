@@ -2,6 +2,7 @@ import CWOM
 import Dispatch
 import Foundation
 import Storage
+import Synchronization
 import Testing
 import TowerJSON
 
@@ -102,6 +103,47 @@ struct SQLiteDriverTests {
             } catch let error as StorageError {
                 #expect(error.kind == .foreignKeyViolation, "\(error)")
             }
+        }
+    }
+
+    @Test("a constraint failure rolls the whole transaction back at once: a body that goes on is refused, nothing of it is kept, the next transaction runs")
+    func failedStatementEndsItsTransaction() async throws {
+        try await withDriver { driver in
+            _ = try await driver.write { try await $0.query("INSERT INTO t (k) VALUES ('same'), ('other')", []) }
+            // A multi-row INSERT failing on its second row, then an UPDATE failing on its first.
+            let failing = [
+                "INSERT INTO t (k, v) VALUES ('second', 'x'), ('same', 'y')",
+                "\n  UPDATE t SET k = 'same' WHERE k = 'other'",
+            ]
+            for statement in failing {
+                let refused = Mutex<[String]>([])
+                do {
+                    try await driver.write { session in
+                        try await session.query("INSERT INTO t (k) VALUES ('first')", [])
+                        do {
+                            try await session.query(statement, [])
+                            Issue.record("a duplicate key was accepted: \(statement)")
+                        } catch let error as StorageError {
+                            #expect(error.kind == .uniqueViolation, "\(error)")
+                        }
+                        // A body that goes on after the failure (none of ours does).
+                        for next in ["INSERT INTO t (k) VALUES ('after')", "UPDATE t SET v = 'changed'"] {
+                            do { try await session.query(next, []) } catch let error as StorageError { refused.withLock { $0.append(error.message) } }
+                        }
+                    }
+                    Issue.record("the transaction committed after its failed statement")
+                } catch let error as StorageError {
+                    #expect(error.message.contains("rolled this transaction back"), "COMMIT refused: \(error.message)")
+                }
+                let messages = refused.withLock { $0 }
+                #expect(messages.count == 2 && messages.allSatisfy { $0.contains("UNIQUE constraint failed: t.k") }, "\(messages)")
+                let rows = try await driver.read { try await $0.query("SELECT k, v FROM t ORDER BY k", []) }
+                #expect(try rows.map { try $0.string("k") } == ["other", "same"], "nothing of the transaction is kept")
+                #expect(try rows.allSatisfy { try $0.optionalString("v") == nil })
+            }
+            _ = try await driver.write { try await $0.query("INSERT INTO t (k) VALUES ('next')", []) }
+            let keys = try await driver.read { try await $0.query("SELECT k FROM t ORDER BY k", []).map { try $0.string("k") } }
+            #expect(keys == ["next", "other", "same"], "the connection's next transaction runs as usual")
         }
     }
 
