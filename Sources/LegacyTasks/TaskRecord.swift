@@ -57,7 +57,7 @@ public struct TaskConstraints: Sendable, Hashable {
 
 /// One row of the legacy `tasks` table, with the columns Control Tower added for leases and
 /// retries (migration 0002).
-public struct TaskRecord: Sendable, Hashable {
+public struct TaskRecord: Sendable, Hashable, JSONWritable {
     public var id: String
     public var version: String
     public var idempotencyKey: String?
@@ -129,25 +129,48 @@ public struct TaskRecord: Sendable, Hashable {
 
     /// The legacy task representation (`TaskModel.to_dict`, reference §1.7): the 21 keys in
     /// their order. Timestamps are ISO-8601 UTC with microseconds.
-    public var json: JSONValue {
-        [
-            "task_id": id.json, "version": version.json, "idempotency_key": idempotencyKey.json,
-            "requested_by": [
-                "kind": requestedBy.kind.json, "id": requestedBy.id.json, "label": requestedBy.label.json,
-            ],
-            "objective": objective.json, "operation": operation.json,
-            "target": ["repo": target.repo.json, "ref": target.ref.json, "path": target.path.json],
-            "constraints": [
-                "time_budget_seconds": constraints.timeBudgetSeconds.json,
-                "allow_network": constraints.allowNetwork.json, "allow_secrets": constraints.allowSecrets.json,
-            ],
-            "inputs": inputs.json, "metadata": metadata.json, "status": status.json,
-            "created_at": createdAt.json, "queued_at": queuedAt.json, "started_at": startedAt.json,
-            "completed_at": completedAt.json, "assigned_to": assignedTo.json, "result": result ?? .null,
-            "error": error.json, "trace_path": tracePath.json, "cwom_issue_id": cwomIssueId.json,
-            "trace_id": traceId.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("task_id", id)
+        sink.member("version", version)
+        sink.member("idempotency_key", idempotencyKey)
+        sink.key("requested_by")
+        sink.beginObject()
+        sink.member("kind", requestedBy.kind)
+        sink.member("id", requestedBy.id)
+        sink.member("label", requestedBy.label)
+        sink.endObject()
+        sink.member("objective", objective)
+        sink.member("operation", operation)
+        sink.key("target")
+        sink.beginObject()
+        sink.member("repo", target.repo)
+        sink.member("ref", target.ref)
+        sink.member("path", target.path)
+        sink.endObject()
+        sink.key("constraints")
+        sink.beginObject()
+        sink.member("time_budget_seconds", constraints.timeBudgetSeconds)
+        sink.member("allow_network", constraints.allowNetwork)
+        sink.member("allow_secrets", constraints.allowSecrets)
+        sink.endObject()
+        sink.member("inputs", inputs)
+        sink.member("metadata", metadata)
+        sink.member("status", status)
+        sink.member("created_at", createdAt)
+        sink.member("queued_at", queuedAt)
+        sink.member("started_at", startedAt)
+        sink.member("completed_at", completedAt)
+        sink.member("assigned_to", assignedTo)
+        sink.member("result", result)
+        sink.member("error", error)
+        sink.member("trace_path", tracePath)
+        sink.member("cwom_issue_id", cwomIssueId)
+        sink.member("trace_id", traceId)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 extension TaskRecord {

@@ -59,7 +59,7 @@ extension JSONValue {
 
     /// Whether serialized JSON holds the escape `\u0000`, from one backslash to the next
     /// (`memchr`): most texts have none.
-    private static func holdsEscapedNUL(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func holdsEscapedNUL(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = text.baseAddress else { return false }
         let u = UInt8(ascii: "u"), zero = UInt8(ascii: "0")
         var index = 0
@@ -92,7 +92,7 @@ extension JSONValue {
         return body(UnsafeBufferPointer(start: output.base, count: output.count))
     }
 
-    private func write(into output: inout JSONOutput, format: Format, depth: Int) {
+    func write(into output: inout JSONOutput, format: Format, depth: Int) {
         switch self {
         case .null: output.append("null")
         case .bool(let b): output.append(b ? "true" : "false")
@@ -130,7 +130,7 @@ extension JSONValue {
     }
 
     /// The decimal digits of `value`, without the `String` that `String(value)` allocates.
-    private static func writeInt(_ value: Int, into output: inout JSONOutput) {
+    static func writeInt(_ value: Int, into output: inout JSONOutput) {
         if value < 0 { output.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes; the longest magnitude has 19 digits
@@ -167,7 +167,7 @@ extension JSONValue {
 
     /// Escapes `"`, `\\` and control characters; with `asciiOnly`, every non-ASCII scalar too
     /// (as UTF-16 `\\uXXXX` escapes). Runs of plain bytes are copied at once.
-    private static func writeString(_ input: String, into output: inout JSONOutput, asciiOnly: Bool) {
+    static func writeString(_ input: String, into output: inout JSONOutput, asciiOnly: Bool) {
         let start = output.count
         // One walk of the bytes: runs of plain bytes are copied at once. With `asciiOnly`, the
         // first non-ASCII byte sends the string to the scalar walk below (what was copied is
@@ -359,6 +359,12 @@ struct JSONOutput {
         reserve(bytes.count)
         UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count)
         count += bytes.count
+    }
+
+    /// Up to `capacity` bytes that `body` writes in place; it returns how many it wrote.
+    mutating func write(capacity: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) {
+        reserve(capacity)
+        count += body(UnsafeMutableBufferPointer(start: base + count, count: capacity))
     }
 
     mutating func append(_ text: StaticString) {

@@ -122,3 +122,28 @@ struct BridgeTests {
         #expect(TaskBridge.cwom(for: Self.task(objective: long), acceptanceCriteria: [], evidenceRequirements: []).issue.title.count == 200)
     }
 }
+
+@Suite("A task's JSON, read as a tree or written as text")
+struct TaskJSONTests {
+    @Test("a task's text is its tree serialized, byte for byte: every field set, and every optional one unset")
+    func textIsTheTreeSerialized() throws {
+        let awkward = "quote \" backslash \\ newline \n é 日本 🚀 " + String(repeating: "y", count: 200)
+        let now = try #require(Timestamp(iso8601: "2026-12-06T16:03:38.904260Z"))
+        let full = TaskRecord(
+            id: "01a24c18-bb18-7a82-95dd-329e483f627a", idempotencyKey: awkward,
+            requestedBy: Requester(kind: .agent, id: "agent-7", label: awkward), objective: awkward, operation: .codeChange,
+            target: TaskTarget(repo: "org/repo", ref: "dev", path: "src/ä"),
+            constraints: TaskConstraints(timeBudgetSeconds: 60, allowNetwork: true, allowSecrets: false),
+            inputs: ["files": ["a.swift", "b.swift"], "depth": 2], metadata: ["note": .string(awkward), "n": 1.5],
+            status: .completed, createdAt: now, queuedAt: now, startedAt: now, completedAt: now, assignedTo: "worker-1",
+            result: ["ok": true, "lines": [1, 2]], error: "none", tracePath: "/traces/x", cwomIssueId: "01M961HERSAMFW22ZFZTE7JCAN",
+            traceId: "trace-1")
+        let bare = TaskRecord(
+            id: "t-2", requestedBy: Requester(kind: .system, id: "wrk"), objective: "Do it", operation: .ops,
+            target: TaskTarget(repo: "bench/repo"))
+        for task in [full, bare] {
+            #expect(JSONSink.textWithoutNUL(of: task) == task.json.serialized())
+            #expect(task.json.objectValue?.keys.count == 21, "the legacy representation's 21 keys")
+        }
+    }
+}

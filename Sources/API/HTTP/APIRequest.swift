@@ -81,6 +81,11 @@ public struct APIResponse: Sendable {
         APIResponse(status: status, headers: [("content-type", "application/json")] + headers, body: value.bytes())
     }
 
+    /// A JSON body written by a `JSONSink` (`JSONSink.text()`), straight from the models it holds.
+    public static func json(_ status: Int, written sink: consuming JSONSink) -> APIResponse {
+        APIResponse(status: status, headers: [("content-type", "application/json")], body: sink.bytes())
+    }
+
     /// `{"detail": <detail>}`.
     public static func detail(_ status: Int, _ detail: JSONValue, headers: [(name: String, value: String)] = [])
         -> APIResponse

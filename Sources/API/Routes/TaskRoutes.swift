@@ -96,18 +96,25 @@ struct TaskRoutes: Sendable {
             logger.info(
                 "task enqueued",
                 metadata: ["task_id": "\(task.id)", "trace_id": "\(traceId)", "issue_id": "\(task.cwomIssueId ?? "-")"])
-            var body: JSONObject = [
-                "status": "success", "task_id": .string(task.id), "trace_id": .string(traceId),
-                "message": "Task enqueued successfully", "task": task.json,
-            ]
+            // Written straight from the task (`JSONSink`): the answer every enqueue sends.
+            var body = JSONSink.text()
+            body.beginObject()
+            body.member("status", "success")
+            body.member("task_id", task.id)
+            body.member("trace_id", traceId)
+            body.member("message", "Task enqueued successfully")
+            body.member("task", task)
             if let cwom {
-                body["cwom"] = [
-                    "repo_id": .string(cwom.repo.id), "issue_id": .string(cwom.issue.id),
-                    "context_packet_id": .string(cwom.contextPacket.id),
-                    "constraint_snapshot_id": .string(cwom.constraintSnapshot.id),
-                ]
+                body.key("cwom")
+                body.beginObject()
+                body.member("repo_id", cwom.repo.id)
+                body.member("issue_id", cwom.issue.id)
+                body.member("context_packet_id", cwom.contextPacket.id)
+                body.member("constraint_snapshot_id", cwom.constraintSnapshot.id)
+                body.endObject()
             }
-            return .json(201, .object(body))
+            body.endObject()
+            return .json(201, written: body)
         }
     }
 

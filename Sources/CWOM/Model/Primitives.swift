@@ -22,9 +22,15 @@ public struct Actor: CWOMModel, Hashable {
         display = r.optionalString("display", min: 1, max: 256)
     }
 
-    public var json: JSONValue {
-        ["actor_kind": actorKind.json, "actor_id": actorId.json, "display": display.json]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("actor_kind", actorKind)
+        sink.member("actor_id", actorId)
+        sink.member("display", display)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// Where an object comes from in an external system.
@@ -68,10 +74,34 @@ public struct Ref: CWOMModel, Hashable {
         role = r.optionalString("role", min: 1, max: 64)
     }
 
-    public var json: JSONValue { ["kind": kind.json, "id": id.json, "role": role.json] }
+    public func write(to sink: inout JSONSink) { write(to: &sink, role: true) }
 
     /// `{kind, id}`: how refs read from join tables are shown (they have no role).
-    public var jsonWithoutRole: JSONValue { ["kind": kind.json, "id": id.json] }
+    public func writeWithoutRole(to sink: inout JSONSink) { write(to: &sink, role: false) }
+
+    private func write(to sink: inout JSONSink, role withRole: Bool) {
+        sink.beginObject()
+        sink.member("kind", kind)
+        sink.member("id", id)
+        if withRole { sink.member("role", role) }
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
+
+    /// `{kind, id}` (see `writeWithoutRole`).
+    public var jsonWithoutRole: JSONValue {
+        var sink = JSONSink.tree()
+        writeWithoutRole(to: &sink)
+        return sink.value()
+    }
+
+    /// Refs without their roles, as a JSON array (see `writeWithoutRole`).
+    public static func writeWithoutRoles(_ refs: [Ref], to sink: inout JSONSink) {
+        sink.beginArray()
+        for ref in refs { ref.writeWithoutRole(to: &sink) }
+        sink.endArray()
+    }
 }
 
 public struct Document: CWOMModel, Hashable {
@@ -170,7 +200,14 @@ public struct TimeConstraint: CWOMModel, Hashable {
         deadline = r.optionalTimestamp("deadline")
     }
 
-    public var json: JSONValue { ["available_minutes": availableMinutes.json, "deadline": deadline.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("available_minutes", availableMinutes)
+        sink.member("deadline", deadline)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct EnergyConstraint: CWOMModel, Hashable {
@@ -281,7 +318,14 @@ public struct RiskConstraint: CWOMModel, Hashable {
         notes = r.optionalString("notes", max: 500)
     }
 
-    public var json: JSONValue { ["tolerance": tolerance.json, "notes": notes.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("tolerance", tolerance)
+        sink.member("notes", notes)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// The operating envelope captured by a ConstraintSnapshot.
@@ -318,12 +362,19 @@ public struct Constraints: CWOMModel, Hashable {
         risk = r.optionalModel("risk", RiskConstraint.self)
     }
 
-    public var json: JSONValue {
-        [
-            "time": time.json, "energy": energy.json, "health": health.json, "budget": budget.json,
-            "tools": tools.json, "environment": environment.json, "risk": risk.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("time", time)
+        sink.member("energy", energy)
+        sink.member("health", health)
+        sink.member("budget", budget)
+        sink.member("tools", tools)
+        sink.member("environment", environment)
+        sink.member("risk", risk)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct Acceptance: CWOMModel, Hashable {
@@ -341,7 +392,14 @@ public struct Acceptance: CWOMModel, Hashable {
         testsExpected = r.optionalStrings("tests_expected")
     }
 
-    public var json: JSONValue { ["criteria": criteria.json, "tests_expected": testsExpected.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("criteria", criteria)
+        sink.member("tests_expected", testsExpected)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// How an Issue relates to other Issues. Every ref here must be an Issue ref.
@@ -366,9 +424,16 @@ public struct IssueRelationships: CWOMModel, Hashable {
         duplicates = r.refs("duplicates", kind: .issue)
     }
 
-    public var json: JSONValue {
-        ["parent": parent.json, "blocks": blocks.json, "blocked_by": blockedBy.json, "duplicates": duplicates.json]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("parent", parent)
+        sink.member("blocks", blocks)
+        sink.member("blocked_by", blockedBy)
+        sink.member("duplicates", duplicates)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// Who or what executes a Run.
@@ -576,7 +641,15 @@ public struct ContextInputs: CWOMModel, Hashable {
         links = r.strings("links")
     }
 
-    public var json: JSONValue { ["documents": documents.json, "data_blobs": dataBlobs.json, "links": links.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("documents", documents)
+        sink.member("data_blobs", dataBlobs)
+        sink.member("links", links)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// What a Run is pinned to: context packet versions, doctrine and one constraint snapshot.

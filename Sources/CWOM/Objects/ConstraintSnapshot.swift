@@ -42,11 +42,19 @@ public struct ConstraintSnapshot: CWOMModel, Hashable {
         ConstraintSnapshot(scope: scope, owner: owner, constraints: constraints, tags: tags, meta: meta ?? self.meta)
     }
 
-    public var json: JSONValue {
-        [
-            "kind": "ConstraintSnapshot", "id": id.json, "trace_id": header.traceId.json, "scope": scope.json,
-            "captured_at": capturedAt.json, "owner": owner.json, "constraints": constraints.json,
-            "tags": tags.json, "meta": meta.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "ConstraintSnapshot")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("scope", scope)
+        sink.member("captured_at", capturedAt)
+        sink.member("owner", owner)
+        sink.member("constraints", constraints)
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

@@ -76,14 +76,28 @@ public struct ContextPacket: CWOMModel, Hashable {
             meta: meta ?? self.meta)
     }
 
-    public var json: JSONValue {
-        [
-            "kind": "ContextPacket", "id": id.json, "trace_id": header.traceId.json, "for_issue": forIssue.json,
-            "version": version.json, "summary": summary.json, "inputs": inputs.json,
-            "assumptions": assumptions.json, "open_questions": openQuestions.json,
-            "instructions": instructions.json, "doctrine_refs": .array(doctrineRefs.map(\.jsonWithoutRole)),
-            "constraint_snapshot": constraintSnapshot?.jsonWithoutRole ?? .null, "tags": tags.json,
-            "meta": meta.json, "created_at": createdAt.json, "updated_at": updatedAt.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "ContextPacket")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("for_issue", forIssue)
+        sink.member("version", version)
+        sink.member("summary", summary)
+        sink.member("inputs", inputs)
+        sink.member("assumptions", assumptions)
+        sink.member("open_questions", openQuestions)
+        sink.member("instructions", instructions)
+        sink.key("doctrine_refs")
+        Ref.writeWithoutRoles(doctrineRefs, to: &sink)
+        sink.key("constraint_snapshot")
+        if let constraintSnapshot { constraintSnapshot.writeWithoutRole(to: &sink) } else { sink.null() }
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

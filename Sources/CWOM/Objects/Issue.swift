@@ -77,16 +77,34 @@ public struct Issue: CWOMModel, Hashable {
 
     /// Refs held in join tables (doctrine refs, constraints, context packets) are shown without
     /// `role`, as the legacy service shows them.
-    public var json: JSONValue {
-        [
-            "kind": "Issue", "id": id.json, "trace_id": header.traceId.json, "repo": repo.json, "title": title.json,
-            "description": description.json, "type": type.json, "priority": priority.json, "status": status.json,
-            "assignees": assignees.json, "watchers": watchers.json,
-            "doctrine_refs": .array(doctrineRefs.map(\.jsonWithoutRole)),
-            "constraints": .array(constraints.map(\.jsonWithoutRole)),
-            "context_packets": .array(contextPackets.map(\.jsonWithoutRole)),
-            "acceptance": acceptance.json, "relationships": relationships.json, "runs": runs.json,
-            "tags": tags.json, "meta": meta.json, "created_at": createdAt.json, "updated_at": updatedAt.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "Issue")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("repo", repo)
+        sink.member("title", title)
+        sink.member("description", description)
+        sink.member("type", type)
+        sink.member("priority", priority)
+        sink.member("status", status)
+        sink.member("assignees", assignees)
+        sink.member("watchers", watchers)
+        sink.key("doctrine_refs")
+        Ref.writeWithoutRoles(doctrineRefs, to: &sink)
+        sink.key("constraints")
+        Ref.writeWithoutRoles(constraints, to: &sink)
+        sink.key("context_packets")
+        Ref.writeWithoutRoles(contextPackets, to: &sink)
+        sink.member("acceptance", acceptance)
+        sink.member("relationships", relationships)
+        sink.member("runs", runs)
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

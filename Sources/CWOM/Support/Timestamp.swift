@@ -72,6 +72,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return text.isEmpty ? wideYearFormat(dateTimeSeparator: dateTimeSeparator, zulu: zulu) : text
     }
 
+    /// The instants of years 0 to 9999, which `write(into:…)` writes.
+    private static let fourDigitYears = (days(year: 0, month: 1, day: 1) * 86_400_000_000)..<(days(year: 10_000, month: 1, day: 1) * 86_400_000_000)
+
     /// `2026-11-24 22:11:23.094351` plus `Z` with `zulu`: at most 27 bytes.
     private static let formattedCapacity = 27
 
@@ -230,6 +233,16 @@ extension Int64 {
     }
 }
 
-extension Timestamp: JSONRepresentable {
+extension Timestamp: JSONRepresentable, JSONWritable {
     public var json: JSONValue { .string(iso8601) }
+    /// Its `iso8601` text, written where it goes (a dozen timestamps an enqueue).
+    public func write(to sink: inout JSONSink) {
+        guard Self.fourDigitYears.contains(microseconds) else {
+            sink.string(iso8601)
+            return
+        }
+        sink.asciiString(capacity: Self.formattedCapacity) { buffer in
+            write(into: buffer, dateTimeSeparator: UInt8(ascii: "T"), zulu: true) ?? 0
+        }
+    }
 }

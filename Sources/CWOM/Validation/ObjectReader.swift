@@ -5,7 +5,7 @@ import TowerJSON
 /// A model's `init(reading:)` is written once and serves three purposes: validating input with
 /// pydantic-shaped errors, building the Swift value, and (with a describing reader) recording the
 /// JSON Schema that `tower schema export` writes.
-public protocol CWOMModel: Sendable, JSONRepresentable {
+public protocol CWOMModel: Sendable, JSONRepresentable, JSONWritable {
     /// The name of the model in schemas and error messages (`Repo`, `Actor`, …).
     static var schemaName: String { get }
     init(reading reader: ObjectReader)
@@ -21,12 +21,19 @@ extension CWOMModel {
 }
 
 /// A closed set of string values of the CWOM spec.
-public protocol CWOMEnum: RawRepresentable<String>, CaseIterable, Sendable, Hashable, JSONRepresentable {}
+public protocol CWOMEnum: RawRepresentable<String>, CaseIterable, Sendable, Hashable, JSONRepresentable, JSONWritable {}
+
+extension CWOMModel {
+    /// A model whose shape is its `json` tree. The models an enqueue writes describe themselves
+    /// to the sink instead, and derive `json` from that (`JSONSink`).
+    public func write(to sink: inout JSONSink) { sink.value(json) }
+}
 
 extension CWOMEnum {
     // Closures, not key paths: a key path in generic code is built (demangled) at every call.
     public static var allValues: [String] { allCases.map { $0.rawValue } }
     public var json: JSONValue { .string(rawValue) }
+    public func write(to sink: inout JSONSink) { sink.string(rawValue) }
     /// The first declared value (every CWOM enum has at least one).
     static var firstCase: Self { allCases[allCases.startIndex] }
 }

@@ -17,6 +17,14 @@ public enum SQLValue: Sendable, Hashable {
     public static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
     public static func timestamp(_ value: Timestamp?) -> SQLValue { value.map { .timestamp($0) } ?? .null }
     public static func json(_ value: JSONValue?) -> SQLValue { value.map { .json($0) } ?? .null }
+
+    /// A JSON column written straight from a model as its compact text (`JSONSink`), instead of
+    /// a tree built, written out and freed; a value holding NUL stays a tree, which storing
+    /// refuses as it refuses any JSON holding NUL (`StorageError.storableString`).
+    static func json(writing value: some JSONWritable) -> SQLValue {
+        if let text = JSONSink.textWithoutNUL(of: value) { return .text(text) }
+        return .json(JSONSink.tree(of: value))
+    }
     public static func int(_ value: Int?) -> SQLValue { value.map { .int($0) } ?? .null }
 }
 

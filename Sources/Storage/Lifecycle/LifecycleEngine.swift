@@ -157,7 +157,7 @@ public struct LifecycleEngine: Sendable {
         var audit = [
             AuditEntry(
                 ts: now, actor: item.creator, action: .created, entityKind: "Task", entityId: task.id,
-                after: pending.json, note: "Task created via /tasks/enqueue", traceId: item.traceId)
+                snapshot: pending, note: "Task created via /tasks/enqueue", traceId: item.traceId)
         ]
         audit += try LifecycleTransaction.moves(
             Lifecycle.task, task.id, [.pending, .queued], at: now, by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)

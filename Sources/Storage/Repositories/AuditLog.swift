@@ -18,6 +18,10 @@ public struct AuditEntry: Sendable, Hashable {
     public var entityId: String
     public var before: JSONValue?
     public var after: JSONValue?
+    /// `after` as its compact text, when the entry was made from a model (`init(…snapshot:…)`):
+    /// what is stored instead of `after`, written straight from the model rather than built as
+    /// a tree, written out and freed (`JSONSink`; an enqueue's four snapshots).
+    public private(set) var afterText: String?
     public var note: String?
     public var traceId: String?
 
@@ -37,11 +41,28 @@ public struct AuditEntry: Sendable, Hashable {
         self.traceId = traceId
     }
 
+    /// An entry whose `after` is `snapshot`'s JSON, kept as text (`afterText`). A snapshot that
+    /// holds the NUL character is kept as a tree instead, which storing refuses as it refuses
+    /// any JSON holding NUL (`StorageError.storableString`).
+    public init(ts: Timestamp, actor: Actor, action: AuditAction, entityKind: String, entityId: String,
+        snapshot: some JSONWritable, note: String? = nil, traceId: String?)
+    {
+        self.init(ts: ts, actor: actor, action: action, entityKind: entityKind, entityId: entityId, note: note, traceId: traceId)
+        if let text = JSONSink.textWithoutNUL(of: snapshot) {
+            afterText = text
+        } else {
+            after = JSONSink.tree(of: snapshot)
+        }
+    }
+
+    /// `after`, read back from `afterText` when that is what the entry holds.
+    var afterValue: JSONValue? { after ?? afterText.flatMap { try? JSONParser.parse(bytes: Array($0.utf8)) } }
+
     public var json: JSONValue {
         [
             "id": id.json, "ts": ts.json, "actor_kind": actor.actorKind.json, "actor_id": actor.actorId.json,
             "action": action.json, "entity_kind": entityKind.json, "entity_id": entityId.json,
-            "before": before ?? .null, "after": after ?? .null, "note": note.json, "trace_id": traceId.json,
+            "before": before ?? .null, "after": afterValue ?? .null, "note": note.json, "trace_id": traceId.json,
         ]
     }
 }
@@ -57,7 +78,7 @@ public struct AuditLog: Sendable {
             "id": .text(entry.id), "ts": .timestamp(entry.ts), "actor_kind": .text(entry.actor.actorKind.rawValue),
             "actor_id": .text(entry.actor.actorId), "action": .text(entry.action.rawValue),
             "entity_kind": .text(entry.entityKind), "entity_id": .text(entry.entityId), "before": .json(entry.before),
-            "after": .json(entry.after), "note": .text(entry.note), "trace_id": .text(entry.traceId),
+            "after": entry.afterText.map { .text($0) } ?? .json(entry.after), "note": .text(entry.note), "trace_id": .text(entry.traceId),
         ]
     }
 

@@ -16,10 +16,10 @@ public struct ContextPacketRepository: Sendable {
             "id": .text(packet.id), "kind": .text("ContextPacket"), "trace_id": .text(packet.header.traceId),
             "for_issue_id": .text(packet.forIssue.id), "for_issue_kind": .text(packet.forIssue.kind.rawValue),
             "for_issue_role": .text(packet.forIssue.role), "version": .text(packet.version),
-            "summary": .text(packet.summary), "inputs": .json(packet.inputs.json),
-            "assumptions": .json(packet.assumptions.json), "open_questions": .json(packet.openQuestions.json),
+            "summary": .text(packet.summary), "inputs": .json(writing: packet.inputs),
+            "assumptions": .json(writing: packet.assumptions), "open_questions": .json(writing: packet.openQuestions),
             "instructions": .text(packet.instructions), "constraint_snapshot_id": .text(packet.constraintSnapshot?.id),
-            "tags": .json(packet.tags.json), "meta": .json(packet.meta.json),
+            "tags": .json(writing: packet.tags), "meta": .json(writing: packet.meta),
             "created_at": .timestamp(packet.createdAt), "updated_at": .timestamp(packet.updatedAt),
         ]
     }
@@ -94,8 +94,8 @@ public struct ConstraintSnapshotRepository: Sendable {
             "trace_id": .text(snapshot.header.traceId), "scope": .text(snapshot.scope.rawValue),
             "captured_at": .timestamp(snapshot.capturedAt), "owner_kind": .text(snapshot.owner.actorKind.rawValue),
             "owner_id": .text(snapshot.owner.actorId), "owner_display": .text(snapshot.owner.display),
-            "constraints": .json(snapshot.constraints.json), "tags": .json(snapshot.tags.json),
-            "meta": .json(snapshot.meta.json),
+            "constraints": .json(writing: snapshot.constraints), "tags": .json(writing: snapshot.tags),
+            "meta": .json(writing: snapshot.meta),
         ]
     }
 

@@ -22,9 +22,9 @@ public struct IssueRepository: Sendable {
             "repo_role": .text(issue.repo.role), "title": .text(issue.title),
             "description": .text(issue.description), "type": .text(issue.type.rawValue),
             "priority": .text(issue.priority.rawValue), "status": .text(issue.status.rawValue),
-            "assignees": .json(issue.assignees.json), "watchers": .json(issue.watchers.json),
-            "acceptance": .json(issue.acceptance.json), "relationships": .json(issue.relationships.json),
-            "runs": .json(issue.runs.json), "tags": .json(issue.tags.json), "meta": .json(issue.meta.json),
+            "assignees": .json(writing: issue.assignees), "watchers": .json(writing: issue.watchers),
+            "acceptance": .json(writing: issue.acceptance), "relationships": .json(writing: issue.relationships),
+            "runs": .json(writing: issue.runs), "tags": .json(writing: issue.tags), "meta": .json(writing: issue.meta),
             "created_at": .timestamp(issue.createdAt), "updated_at": .timestamp(issue.updatedAt),
         ]
     }

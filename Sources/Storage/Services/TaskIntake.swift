@@ -76,15 +76,15 @@ extension Store {
         entries += [
             AuditEntry(
                 ts: now, actor: service, action: .created, entityKind: "ConstraintSnapshot",
-                entityId: cwom.constraintSnapshot.id, after: cwom.constraintSnapshot.json,
+                entityId: cwom.constraintSnapshot.id, snapshot: cwom.constraintSnapshot,
                 note: "Immutable object created", traceId: traceId),
             AuditEntry(
                 ts: now, actor: service, action: .created, entityKind: "Issue", entityId: cwom.issue.id,
-                after: issueRow.json, traceId: traceId),
+                snapshot: issueRow, traceId: traceId),
             Self.linkEntry(cwom.issue.id, cwom.constraintSnapshot.ref, now: now, traceId: traceId),
             AuditEntry(
                 ts: now, actor: service, action: .created, entityKind: "ContextPacket",
-                entityId: cwom.contextPacket.id, after: cwom.contextPacket.json, note: "Immutable object created",
+                entityId: cwom.contextPacket.id, snapshot: cwom.contextPacket, note: "Immutable object created",
                 traceId: traceId),
             Self.linkEntry(cwom.issue.id, cwom.contextPacket.ref, now: now, traceId: traceId),
         ]

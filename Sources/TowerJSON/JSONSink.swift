@@ -1,0 +1,263 @@
+/// Where a model writes its JSON: one description of its shape (`JSONWritable.write(to:)`),
+/// read either as a `JSONValue` tree (`tree`) or as compact text written as it goes (`text`).
+///
+/// Why both: an enqueue stores its task, Issue, packet and snapshot as audit snapshots and
+/// answers with the task, about 5 KB of JSON a request. Built as trees, written out and freed,
+/// that JSON was about 180 K of the request thread's 600 K instructions (callgrind, the
+/// forty-ninth section of docs/benchmarks.md); written straight as text it is a fraction of
+/// that. The API's other answers keep their trees (`JSONValue` is what they compose), and both
+/// come from the one `write(to:)` of each model, so the two forms cannot drift apart.
+///
+/// Text mode writes what `JSONValue.serialized()` writes for the same tree, byte for byte
+/// (`JSONTests` checks both forms of the models).
+public struct JSONSink: ~Copyable {
+    private let writesText: Bool
+    // Text mode.
+    private var output: JSONOutput
+    /// No member or element written yet in the innermost object or array.
+    private var first = true
+    /// A key was just written: the next value follows it without a comma.
+    private var afterKey = false
+    // Tree mode: the open objects and arrays, innermost last (`opens` says which kind each is),
+    // each object's next key, and the value when all are closed. Kept as separate stacks so
+    // that a member or element is appended in place.
+    private var opens: [Bool] = []  // true: an object
+    private var objects: [[(String, JSONValue)]] = []
+    private var keys: [String] = []
+    private var arrays: [[JSONValue]] = []
+    private var root: JSONValue = .null
+
+    private init(text: Bool) {
+        writesText = text
+        output = JSONOutput(capacity: text ? 1024 : 0)
+    }
+
+    deinit { output.deallocate() }
+
+    /// A sink that builds a `JSONValue`.
+    public static func tree() -> JSONSink { JSONSink(text: false) }
+    /// A sink that writes compact text (`JSONValue.Format.compact`).
+    public static func text() -> JSONSink { JSONSink(text: true) }
+
+    /// The tree of `value`.
+    public static func tree<T: JSONWritable>(of value: T) -> JSONValue {
+        var sink = JSONSink.tree()
+        value.write(to: &sink)
+        return sink.value()
+    }
+
+    /// The compact text of `value`, or nil when it holds the NUL character (U+0000), which no
+    /// database here stores (see `JSONValue.compactTextWithoutNUL`).
+    public static func textWithoutNUL<T: JSONWritable>(of value: T) -> String? {
+        var sink = JSONSink.text()
+        value.write(to: &sink)
+        return sink.textWithoutNUL()
+    }
+
+    // MARK: - Reading the result
+
+    /// What a tree sink built (`null` when nothing was written).
+    public consuming func value() -> JSONValue {
+        precondition(!writesText && opens.isEmpty, "JSONSink: value() of a text sink or of an unfinished tree")
+        return root
+    }
+
+    /// What a text sink wrote, in UTF-8 bytes.
+    public consuming func bytes() -> [UInt8] {
+        precondition(writesText, "JSONSink: bytes() of a tree sink")
+        return Array(UnsafeBufferPointer(start: output.base, count: output.count))
+    }
+
+    /// What a text sink wrote, or nil when it holds the NUL character: the serializer writes a
+    /// backslash only in escapes, so the escapes are all that is read.
+    public consuming func textWithoutNUL() -> String? {
+        precondition(writesText, "JSONSink: textWithoutNUL() of a tree sink")
+        let text = UnsafeBufferPointer(start: output.base, count: output.count)
+        guard !JSONValue.holdsEscapedNUL(text) else { return nil }
+        return String(unsafeUninitializedCapacity: text.count) { buffer in
+            guard let source = text.baseAddress, let target = buffer.baseAddress else { return 0 }
+            target.initialize(from: source, count: text.count)
+            return text.count
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Before a value in text mode: the comma between elements or members.
+    private mutating func separate() {
+        if afterKey {
+            afterKey = false
+        } else if first {
+            first = false
+        } else {
+            output.append(UInt8(ascii: ","))
+        }
+    }
+
+    /// A finished value in tree mode: the root, or the next member or element of the open one.
+    private mutating func place(_ value: JSONValue) {
+        guard let isObject = opens.last else {
+            root = value
+            return
+        }
+        if isObject {
+            objects[objects.count - 1].append((keys[keys.count - 1], value))
+        } else {
+            arrays[arrays.count - 1].append(value)
+        }
+    }
+
+    public mutating func beginObject() {
+        if writesText {
+            separate()
+            output.append(UInt8(ascii: "{"))
+            first = true
+        } else {
+            opens.append(true)
+            objects.append([])
+            keys.append("")
+        }
+    }
+
+    public mutating func endObject() {
+        if writesText {
+            output.append(UInt8(ascii: "}"))
+            first = false
+        } else {
+            precondition(opens.popLast() == true, "JSONSink: endObject() without beginObject()")
+            keys.removeLast()
+            place(.object(JSONObject(literal: objects.removeLast())))
+        }
+    }
+
+    public mutating func beginArray() {
+        if writesText {
+            separate()
+            output.append(UInt8(ascii: "["))
+            first = true
+        } else {
+            opens.append(false)
+            arrays.append([])
+        }
+    }
+
+    public mutating func endArray() {
+        if writesText {
+            output.append(UInt8(ascii: "]"))
+            first = false
+        } else {
+            precondition(opens.popLast() == false, "JSONSink: endArray() without beginArray()")
+            place(.array(arrays.removeLast()))
+        }
+    }
+
+    /// The key of the next member: one of the models' own names, ASCII with nothing to escape,
+    /// written as it is.
+    public mutating func key(_ key: StaticString) {
+        if writesText {
+            if first { first = false } else { output.append(UInt8(ascii: ",")) }
+            output.appendQuoted(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            output.append(UInt8(ascii: ":"))
+            afterKey = true
+        } else {
+            precondition(opens.last == true, "JSONSink: key(\(key)) outside an object")
+            keys[keys.count - 1] = key.description
+        }
+    }
+
+    /// A string of at most `capacity` ASCII bytes with nothing to escape, which `body` writes into
+    /// the buffer it is given and whose length it returns (a timestamp): in text mode straight
+    /// into the output, without a `String` made.
+    public mutating func asciiString(capacity: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) {
+        if writesText {
+            separate()
+            output.append(UInt8(ascii: "\""))
+            output.write(capacity: capacity, body)
+            output.append(UInt8(ascii: "\""))
+        } else {
+            place(.string(String(unsafeUninitializedCapacity: capacity, initializingUTF8With: body)))
+        }
+    }
+
+    public mutating func null() {
+        if writesText {
+            separate()
+            output.append("null")
+        } else {
+            place(.null)
+        }
+    }
+
+    public mutating func bool(_ value: Bool) {
+        if writesText {
+            separate()
+            output.append(value ? "true" : "false")
+        } else {
+            place(.bool(value))
+        }
+    }
+
+    public mutating func int(_ value: Int) {
+        if writesText {
+            separate()
+            JSONValue.writeInt(value, into: &output)
+        } else {
+            place(.int(value))
+        }
+    }
+
+    public mutating func string(_ value: String) {
+        if writesText {
+            separate()
+            JSONValue.writeString(value, into: &output, asciiOnly: false)
+        } else {
+            place(.string(value))
+        }
+    }
+
+    /// A value that is a tree already (a dictionary of metadata, a request's inputs).
+    public mutating func value(_ value: JSONValue) {
+        if writesText {
+            separate()
+            value.write(into: &output, format: .compact, depth: 0)
+        } else {
+            place(value)
+        }
+    }
+
+    /// `key` and `value`.
+    @inlinable
+    public mutating func member<T: JSONWritable>(_ key: StaticString, _ value: T) {
+        self.key(key)
+        value.write(to: &self)
+    }
+}
+
+/// A value that describes its JSON to a `JSONSink` (see there).
+public protocol JSONWritable {
+    func write(to sink: inout JSONSink)
+}
+
+extension String: JSONWritable { public func write(to sink: inout JSONSink) { sink.string(self) } }
+extension Int: JSONWritable { public func write(to sink: inout JSONSink) { sink.int(self) } }
+extension Bool: JSONWritable { public func write(to sink: inout JSONSink) { sink.bool(self) } }
+extension Double: JSONWritable { public func write(to sink: inout JSONSink) { sink.value(.double(self)) } }
+extension JSONValue: JSONWritable { public func write(to sink: inout JSONSink) { sink.value(self) } }
+extension JSONObject: JSONWritable { public func write(to sink: inout JSONSink) { sink.value(.object(self)) } }
+
+extension Optional: JSONWritable where Wrapped: JSONWritable {
+    /// `null` when nil.
+    @inlinable
+    public func write(to sink: inout JSONSink) {
+        if let self { self.write(to: &sink) } else { sink.null() }
+    }
+}
+
+extension Array: JSONWritable where Element: JSONWritable {
+    @inlinable
+    public func write(to sink: inout JSONSink) {
+        sink.beginArray()
+        for element in self { element.write(to: &sink) }
+        sink.endArray()
+    }
+}
