@@ -188,10 +188,15 @@ struct TaskRoutes: Sendable {
 
     func enqueueOnce(_ request: TaskRequest, traceId: String, createCWOM: Bool, actor: Actor?) async throws -> EnqueueOutcome {
         // Built here, while the batch before it is written (see `LifecycleEngine.PreparedEnqueue`).
-        try await intake.submit(
-            engine.prepare(
-                LifecycleEngine.EnqueueRequest(request, id: TaskRecord.newId(), traceId: traceId, createCWOM: createCWOM,
-                    actor: actor)))
+        let prepared = try engine.prepare(
+            LifecycleEngine.EnqueueRequest(request, id: TaskRecord.newId(), traceId: traceId, createCWOM: createCWOM, actor: actor))
+        let outcome = try await intake.submit(prepared)
+        // Let go of here, after the answer: its rows and objects are then freed on this thread,
+        // which allocated them, instead of on SQLite's writer at the end of the batch, where each
+        // free of another thread's memory missed the allocator's per-thread cache, and so did
+        // each allocation here after it.
+        withExtendedLifetime(prepared) {}
+        return outcome
     }
 
     /// `X-Trace-Id`: used verbatim when it is 1–36 printable ASCII characters; empty or missing
