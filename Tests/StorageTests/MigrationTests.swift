@@ -126,7 +126,7 @@ struct MigrationTests {
             let status = try await database.migrator().status()
             #expect(status.map(\.state) == every(.pending, database))
             #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql",
-                "0007_json_columns.sql", "0008_audit_checks.sql",
+                "0007_json_columns.sql", "0008_audit_checks.sql", "0009_deferred_foreign_keys.sql",
             ])
         }
     }
@@ -399,6 +399,65 @@ struct MigrationTests {
     }
 }
 
+/// SQLite: how many foreign key clauses the tables hold, and how many of them are deferred.
+func foreignKeyClauses(_ database: Database) async throws -> (all: Int, deferred: Int) {
+    let texts = try await database.read { store in
+        try await store.session.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql LIKE '%REFERENCES%'", []).map { try $0.string("sql") }
+    }
+    func count(_ text: String, _ part: String) -> Int { text.components(separatedBy: part).count - 1 }
+    return (texts.map { count($0, "REFERENCES ") }.reduce(0, +), texts.map { count($0, "DEFERRABLE INITIALLY DEFERRED") }.reduce(0, +))
+}
+
+extension MigrationTests {
+    @Test("on SQLite 0009 checks the foreign keys at commit: a parent written later in the transaction passes, a missing one fails the whole transaction, a multi-row insert counts its references for the commit")
+    func deferredForeignKeys() async throws {
+        try await withDatabase(.sqlite) { database, _ in
+            let clauses = try await foreignKeyClauses(database)
+            #expect(clauses.all == 26 && clauses.deferred == clauses.all, "\(clauses)")
+            let tasks = try await database.read { store in
+                try await store.session.query("SELECT sql FROM sqlite_master WHERE name = 'tasks'", []).first?.string("sql")
+            }
+            #expect(tasks?.contains("REFERENCES cwom_issues (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED") == true)
+            #expect(try await database.read { store in try await store.session.query("PRAGMA integrity_check", []).first?.string("integrity_check") } == "ok")
+
+            // The references of a multi-row insert are counted for the commit (FkCounter's P1 is
+            // 1, the deferred counter): SQLite keeps no statement journal for them.
+            let program = try await database.read { store in
+                try await store.session.query(
+                    "EXPLAIN INSERT INTO cwom_issue_context_packets (issue_id, context_packet_id, created_at) VALUES ($1, $2, $3), ($4, $5, $6)",
+                    [.text("i1"), .text("p1"), .text("t"), .text("i2"), .text("p2"), .text("t")])
+            }
+            let counters = try program.filter { try $0.string("opcode") == "FkCounter" }.map { try $0.optionalInt("p1") }
+            #expect(!counters.isEmpty && counters.allSatisfy { $0 == 1 }, "\(counters)")
+
+            // A child written before its parent, in one transaction, commits.
+            let owner = Actor(kind: .human, id: "alice")
+            let repo = Repo(name: "later", slug: "myorg/later-" + ULID.make().lowercased(), source: Source(system: "jct"))
+            let issue = Issue(repo: repo.ref, title: "Parent later", type: .bug, assignees: [owner])
+            try await database.write { store in
+                try await store.issues.insert(issue)
+                _ = try await store.repos.getOrCreate(repo)
+            }
+            #expect(try await database.read { store in try await store.issues.get(issue.id) }?.repo == repo.ref)
+
+            // A missing parent fails the transaction when it commits, with nothing of it kept.
+            let orphan = Issue(repo: Ref(kind: .repo, id: "missing"), title: "Orphan", type: .bug)
+            let kept = Issue(repo: repo.ref, title: "Kept only with its transaction", type: .bug)
+            do {
+                try await database.write { store in
+                    try await store.issues.insert(kept)
+                    try await store.issues.insert(orphan)
+                }
+                Issue.record("an Issue of a missing Repo was accepted")
+            } catch let error as StorageError {
+                #expect(error.kind == .foreignKeyViolation, "\(error)")
+            }
+            #expect(try await database.read { store in try await store.issues.get(kept.id) } == nil)
+            #expect(try await database.read { store in try await store.issues.get(orphan.id) } == nil)
+        }
+    }
+}
+
 @Suite("Adopting a legacy database in place")
 struct AdoptionTests {
     /// An insert exactly as the legacy service makes it: legacy columns only.
@@ -432,6 +491,8 @@ struct AdoptionTests {
             #expect(after.subtracting(before) == ["tower_migrations", "tower_workers"])
             if dialect == .sqlite {
                 #expect(try await auditChecks(database) == auditChecksAsComparisons, "0008 rewrote the legacy text of the audit checks")
+                let clauses = try await foreignKeyClauses(database)
+                #expect(clauses.all == 26 && clauses.deferred == 26, "0009 deferred the legacy text of each foreign key: \(clauses)")
             }
             if dialect == .postgres {
                 #expect(try await columnType(database, "tasks", "inputs") == "json", "legacy json columns keep their type")

@@ -1,0 +1,4 @@
+-- Control Tower 0009: nothing to change on PostgreSQL. The SQLite migration of the same number
+-- makes the foreign keys of the tasks and CWOM tables checked at commit, so that SQLite keeps no
+-- statement journal for a multi-row insert into them; PostgreSQL keeps none to begin with (a
+-- failed statement fails the transaction), and its foreign keys stay as the legacy layout has them.
