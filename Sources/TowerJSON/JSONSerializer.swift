@@ -304,12 +304,18 @@ struct JSONOutput {
     private(set) var count = 0
     private var capacity: Int
 
+    /// With `capacity` 0 nothing is allocated until the first write (a `JSONSink` that builds a
+    /// tree never writes).
     init(capacity: Int) {
-        base = .allocate(capacity: capacity)
+        if capacity == 0, let nowhere = UnsafeMutablePointer<UInt8>(bitPattern: MemoryLayout<UInt8>.alignment) {
+            base = nowhere  // never read: any write grows the output first
+        } else {
+            base = .allocate(capacity: Swift.max(capacity, 1))
+        }
         self.capacity = capacity
     }
 
-    func deallocate() { base.deallocate() }
+    func deallocate() { if capacity > 0 { base.deallocate() } }
 
     /// Drops what was written from `position` on.
     mutating func truncate(to position: Int) { count = Swift.min(count, position) }
@@ -324,7 +330,7 @@ struct JSONOutput {
         let newCapacity = Swift.max(capacity * 2, count + extra)
         let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         larger.initialize(from: base, count: count)
-        base.deallocate()
+        deallocate()
         base = larger
         capacity = newCapacity
     }

@@ -18,18 +18,27 @@ public struct JSONSink: ~Copyable {
     private var first = true
     /// A key was just written: the next value follows it without a comma.
     private var afterKey = false
-    // Tree mode: the open objects and arrays, innermost last (`opens` says which kind each is),
-    // each object's next key, and the value when all are closed. Kept as separate stacks so
-    // that a member or element is appended in place.
-    private var opens: [Bool] = []  // true: an object
-    private var objects: [[(String, JSONValue)]] = []
-    private var keys: [String] = []
-    private var arrays: [[JSONValue]] = []
+    // Tree mode: the innermost open object's members and next key, or the innermost open array's
+    // elements, kept here, and those of the containers around it saved while it is open (a flat
+    // object, a Ref say, is one array of members, as its literal was). `objectBits` says of each
+    // open container, innermost in bit 0, whether it is an object.
+    private var members: [(String, JSONValue)] = []
+    private var nextKey = ""
+    private var elements: [JSONValue] = []
+    private var depth = 0
+    private var objectBits: UInt64 = 0
+    private var outer: [Outer] = []
     private var root: JSONValue = .null
+
+    /// A container saved while a container inside it is open.
+    private enum Outer {
+        case object([(String, JSONValue)], key: String)
+        case array([JSONValue])
+    }
 
     private init(text: Bool) {
         writesText = text
-        output = JSONOutput(capacity: text ? 1024 : 0)
+        output = JSONOutput(capacity: text ? 1024 : 0)  // nothing allocated for a tree
     }
 
     deinit { output.deallocate() }
@@ -58,7 +67,7 @@ public struct JSONSink: ~Copyable {
 
     /// What a tree sink built (`null` when nothing was written).
     public consuming func value() -> JSONValue {
-        precondition(!writesText && opens.isEmpty, "JSONSink: value() of a text sink or of an unfinished tree")
+        precondition(!writesText && depth == 0, "JSONSink: value() of a text sink or of an unfinished tree")
         return root
     }
 
@@ -96,14 +105,43 @@ public struct JSONSink: ~Copyable {
 
     /// A finished value in tree mode: the root, or the next member or element of the open one.
     private mutating func place(_ value: JSONValue) {
-        guard let isObject = opens.last else {
+        if depth == 0 {
             root = value
-            return
-        }
-        if isObject {
-            objects[objects.count - 1].append((keys[keys.count - 1], value))
+        } else if objectBits & 1 != 0 {
+            members.append((nextKey, value))
         } else {
-            arrays[arrays.count - 1].append(value)
+            elements.append(value)
+        }
+    }
+
+    /// Tree mode: a container opens inside the current one, which is saved meanwhile.
+    private mutating func open(object: Bool) {
+        if depth > 0 {
+            if objectBits & 1 != 0 {
+                outer.append(.object(members, key: nextKey))
+            } else {
+                outer.append(.array(elements))
+            }
+        }
+        precondition(depth < 64, "JSONSink: more than 64 nested objects and arrays")
+        depth += 1
+        objectBits = objectBits << 1 | (object ? 1 : 0)
+        // A model's object has a handful of members: one allocation, as its literal had.
+        if object { members = []; members.reserveCapacity(8) } else { elements = [] }
+    }
+
+    /// Tree mode: the current container closes, and the one around it is current again.
+    private mutating func close() {
+        depth -= 1
+        objectBits >>= 1
+        if depth > 0, let saved = outer.popLast() {
+            switch saved {
+            case .object(let savedMembers, let key):
+                members = savedMembers
+                nextKey = key
+            case .array(let savedElements):
+                elements = savedElements
+            }
         }
     }
 
@@ -113,9 +151,7 @@ public struct JSONSink: ~Copyable {
             output.append(UInt8(ascii: "{"))
             first = true
         } else {
-            opens.append(true)
-            objects.append([])
-            keys.append("")
+            open(object: true)
         }
     }
 
@@ -124,9 +160,11 @@ public struct JSONSink: ~Copyable {
             output.append(UInt8(ascii: "}"))
             first = false
         } else {
-            precondition(opens.popLast() == true, "JSONSink: endObject() without beginObject()")
-            keys.removeLast()
-            place(.object(JSONObject(literal: objects.removeLast())))
+            precondition(depth > 0 && objectBits & 1 != 0, "JSONSink: endObject() without beginObject()")
+            let object = JSONValue.object(JSONObject(literal: members))
+            members = []
+            close()
+            place(object)
         }
     }
 
@@ -136,8 +174,7 @@ public struct JSONSink: ~Copyable {
             output.append(UInt8(ascii: "["))
             first = true
         } else {
-            opens.append(false)
-            arrays.append([])
+            open(object: false)
         }
     }
 
@@ -146,8 +183,11 @@ public struct JSONSink: ~Copyable {
             output.append(UInt8(ascii: "]"))
             first = false
         } else {
-            precondition(opens.popLast() == false, "JSONSink: endArray() without beginArray()")
-            place(.array(arrays.removeLast()))
+            precondition(depth > 0 && objectBits & 1 == 0, "JSONSink: endArray() without beginArray()")
+            let array = JSONValue.array(elements)
+            elements = []
+            close()
+            place(array)
         }
     }
 
@@ -160,8 +200,8 @@ public struct JSONSink: ~Copyable {
             output.append(UInt8(ascii: ":"))
             afterKey = true
         } else {
-            precondition(opens.last == true, "JSONSink: key(\(key)) outside an object")
-            keys[keys.count - 1] = key.description
+            precondition(depth > 0 && objectBits & 1 != 0, "JSONSink: key(\(key)) outside an object")
+            nextKey = key.description
         }
     }
 

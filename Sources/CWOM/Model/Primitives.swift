@@ -52,7 +52,15 @@ public struct Source: CWOMModel, Hashable {
         url = r.optionalString("url", min: 1, max: 2000)
     }
 
-    public var json: JSONValue { ["system": system.json, "external_id": externalId.json, "url": url.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("system", system)
+        sink.member("external_id", externalId)
+        sink.member("url", url)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// A typed pointer to another CWOM object.
@@ -125,9 +133,16 @@ public struct Document: CWOMModel, Hashable {
         excerpt = r.optionalString("excerpt", max: 4000)
     }
 
-    public var json: JSONValue {
-        ["title": title.json, "uri": uri.json, "digest": digest.json, "excerpt": excerpt.json]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("title", title)
+        sink.member("uri", uri)
+        sink.member("digest", digest)
+        sink.member("excerpt", excerpt)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// Data handed to a run, by reference (`uri`) or inline. One of the two must be present.
@@ -156,12 +171,17 @@ public struct DataBlob: CWOMModel, Hashable {
         r.check(uri != nil || inline != nil, "a DataBlob needs 'uri' or 'inline'")
     }
 
-    public var json: JSONValue {
-        [
-            "name": name.json, "media_type": mediaType.json, "uri": uri.json, "inline": inline.json,
-            "digest": digest.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("name", name)
+        sink.member("media_type", mediaType)
+        sink.member("uri", uri)
+        sink.member("inline", inline)
+        sink.member("digest", digest)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct VerificationCheck: CWOMModel, Hashable {
@@ -182,7 +202,15 @@ public struct VerificationCheck: CWOMModel, Hashable {
         evidenceUri = r.optionalString("evidence_uri", min: 1, max: 2000)
     }
 
-    public var json: JSONValue { ["name": name.json, "status": status.json, "evidence_uri": evidenceUri.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("name", name)
+        sink.member("status", status)
+        sink.member("evidence_uri", evidenceUri)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct TimeConstraint: CWOMModel, Hashable {
@@ -225,7 +253,14 @@ public struct EnergyConstraint: CWOMModel, Hashable {
         notes = r.optionalString("notes", max: 500)
     }
 
-    public var json: JSONValue { ["score_0_5": score0To5.json, "notes": notes.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("score_0_5", score0To5)
+        sink.member("notes", notes)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct HealthConstraint: CWOMModel, Hashable {
@@ -243,7 +278,14 @@ public struct HealthConstraint: CWOMModel, Hashable {
         notes = r.optionalString("notes", max: 500)
     }
 
-    public var json: JSONValue { ["flags": flags.json, "notes": notes.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("flags", flags)
+        sink.member("notes", notes)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct BudgetConstraint: CWOMModel, Hashable {
@@ -261,7 +303,14 @@ public struct BudgetConstraint: CWOMModel, Hashable {
         burnLimitUsd = r.optionalDouble("burn_limit_usd", min: 0)
     }
 
-    public var json: JSONValue { ["usd_available": usdAvailable.json, "burn_limit_usd": burnLimitUsd.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("usd_available", usdAvailable)
+        sink.member("burn_limit_usd", burnLimitUsd)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct ToolsConstraint: CWOMModel, Hashable {
@@ -279,7 +328,14 @@ public struct ToolsConstraint: CWOMModel, Hashable {
         blocked = r.strings("blocked")
     }
 
-    public var json: JSONValue { ["allowed": allowed.json, "blocked": blocked.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("allowed", allowed)
+        sink.member("blocked", blocked)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct EnvironmentConstraint: CWOMModel, Hashable {
@@ -300,7 +356,15 @@ public struct EnvironmentConstraint: CWOMModel, Hashable {
         device = r.optionalString("device", max: 128)
     }
 
-    public var json: JSONValue { ["location": location.json, "connectivity": connectivity.json, "device": device.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("location", location)
+        sink.member("connectivity", connectivity)
+        sink.member("device", device)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct RiskConstraint: CWOMModel, Hashable {
@@ -455,7 +519,15 @@ public struct Executor: CWOMModel, Hashable {
         toolchain = r.strings("toolchain")
     }
 
-    public var json: JSONValue { ["actor": actor.json, "runtime": runtime.json, "toolchain": toolchain.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("actor", actor)
+        sink.member("runtime", runtime)
+        sink.member("toolchain", toolchain)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct RunPlan: CWOMModel, Hashable {
@@ -473,7 +545,14 @@ public struct RunPlan: CWOMModel, Hashable {
         riskNotes = r.strings("risk_notes")
     }
 
-    public var json: JSONValue { ["steps": steps.json, "risk_notes": riskNotes.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("steps", steps)
+        sink.member("risk_notes", riskNotes)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// When a Run started and ended. `ended_at` is never before `started_at`.
@@ -498,9 +577,15 @@ public struct Telemetry: CWOMModel, Hashable {
         }
     }
 
-    public var json: JSONValue {
-        ["started_at": startedAt.json, "ended_at": endedAt.json, "duration_s": durationS.json]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("started_at", startedAt)
+        sink.member("ended_at", endedAt)
+        sink.member("duration_s", durationS)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct Cost: CWOMModel, Hashable {
@@ -521,7 +606,15 @@ public struct Cost: CWOMModel, Hashable {
         computeS = r.optionalDouble("compute_s", min: 0)
     }
 
-    public var json: JSONValue { ["usd": usd.json, "tokens": tokens.json, "compute_s": computeS.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("usd", usd)
+        sink.member("tokens", tokens)
+        sink.member("compute_s", computeS)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct RunOutputs: CWOMModel, Hashable {
@@ -542,9 +635,15 @@ public struct RunOutputs: CWOMModel, Hashable {
         decisionLog = r.strings("decision_log")
     }
 
-    public var json: JSONValue {
-        ["artifacts": artifacts.json, "result_summary": resultSummary.json, "decision_log": decisionLog.json]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("artifacts", artifacts)
+        sink.member("result_summary", resultSummary)
+        sink.member("decision_log", decisionLog)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 /// Why a Run failed.
@@ -563,7 +662,14 @@ public struct Failure: CWOMModel, Hashable {
         message = r.string("message", min: 1, max: 4000)
     }
 
-    public var json: JSONValue { ["category": category.json, "message": message.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("category", category)
+        sink.member("message", message)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct Verification: CWOMModel, Hashable {
@@ -581,7 +687,14 @@ public struct Verification: CWOMModel, Hashable {
         checks = r.models("checks", VerificationCheck.self)
     }
 
-    public var json: JSONValue { ["status": status.json, "checks": checks.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("status", status)
+        sink.member("checks", checks)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct RepoPolicy: CWOMModel, Hashable {
@@ -599,7 +712,14 @@ public struct RepoPolicy: CWOMModel, Hashable {
         secretsProfile = r.optionalString("secrets_profile", max: 64)
     }
 
-    public var json: JSONValue { ["allowed_tools": allowedTools.json, "secrets_profile": secretsProfile.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("allowed_tools", allowedTools)
+        sink.member("secrets_profile", secretsProfile)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct DoctrineApplicability: CWOMModel, Hashable {
@@ -620,7 +740,15 @@ public struct DoctrineApplicability: CWOMModel, Hashable {
         tags = r.strings("tags")
     }
 
-    public var json: JSONValue { ["repo_refs": repoRefs.json, "issue_types": issueTypes.json, "tags": tags.json] }
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("repo_refs", repoRefs)
+        sink.member("issue_types", issueTypes)
+        sink.member("tags", tags)
+        sink.endObject()
+    }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct ContextInputs: CWOMModel, Hashable {
@@ -671,12 +799,15 @@ public struct RunInputs: CWOMModel, Hashable {
         constraintSnapshot = r.optionalRef("constraint_snapshot", kind: .constraintSnapshot)
     }
 
-    public var json: JSONValue {
-        [
-            "context_packets": contextPackets.json, "doctrine_refs": doctrineRefs.json,
-            "constraint_snapshot": constraintSnapshot.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("context_packets", contextPackets)
+        sink.member("doctrine_refs", doctrineRefs)
+        sink.member("constraint_snapshot", constraintSnapshot)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct CriterionResult: CWOMModel, Hashable {
@@ -705,12 +836,17 @@ public struct CriterionResult: CWOMModel, Hashable {
         evidenceRefs = r.strings("evidence_refs")
     }
 
-    public var json: JSONValue {
-        [
-            "criterion": criterion.json, "index": index.json, "status": status.json, "reason": reason.json,
-            "evidence_refs": evidenceRefs.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("criterion", criterion)
+        sink.member("index", index)
+        sink.member("status", status)
+        sink.member("reason", reason)
+        sink.member("evidence_refs", evidenceRefs)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct EvidenceItem: CWOMModel, Hashable {
@@ -742,12 +878,18 @@ public struct EvidenceItem: CWOMModel, Hashable {
         notes = r.optionalString("notes")
     }
 
-    public var json: JSONValue {
-        [
-            "requirement": requirement.json, "index": index.json, "found": found.json,
-            "artifact_uri": artifactUri.json, "artifact_type": artifactType.json, "notes": notes.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("requirement", requirement)
+        sink.member("index", index)
+        sink.member("found", found)
+        sink.member("artifact_uri", artifactUri)
+        sink.member("artifact_type", artifactType)
+        sink.member("notes", notes)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }
 
 public struct CriterionOverride: CWOMModel, Hashable {
@@ -773,10 +915,14 @@ public struct CriterionOverride: CWOMModel, Hashable {
         reason = r.string("reason")
     }
 
-    public var json: JSONValue {
-        [
-            "criterion_index": criterionIndex.json, "original_status": originalStatus.json,
-            "override_status": overrideStatus.json, "reason": reason.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("criterion_index", criterionIndex)
+        sink.member("original_status", originalStatus)
+        sink.member("override_status", overrideStatus)
+        sink.member("reason", reason)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

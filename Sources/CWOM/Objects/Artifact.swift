@@ -62,13 +62,27 @@ public struct Artifact: CWOMModel, Hashable {
         (createdAt, updatedAt) = r.timestamps()
     }
 
-    public var json: JSONValue {
-        [
-            "kind": "Artifact", "id": id.json, "trace_id": header.traceId.json, "produced_by": producedBy.json,
-            "for_issue": forIssue.json, "type": type.json, "title": title.json, "uri": uri.json,
-            "digest": digest.json, "media_type": mediaType.json, "size_bytes": sizeBytes.json,
-            "preview": preview.json, "verification": verification.json, "tags": tags.json, "meta": meta.json,
-            "created_at": createdAt.json, "updated_at": updatedAt.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "Artifact")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("produced_by", producedBy)
+        sink.member("for_issue", forIssue)
+        sink.member("type", type)
+        sink.member("title", title)
+        sink.member("uri", uri)
+        sink.member("digest", digest)
+        sink.member("media_type", mediaType)
+        sink.member("size_bytes", sizeBytes)
+        sink.member("preview", preview)
+        sink.member("verification", verification)
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

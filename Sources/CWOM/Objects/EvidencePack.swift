@@ -74,16 +74,30 @@ public struct EvidencePack: CWOMModel, Hashable {
         (createdAt, updatedAt) = r.timestamps()
     }
 
-    public var json: JSONValue {
-        [
-            "kind": "EvidencePack", "id": id.json, "trace_id": header.traceId.json, "for_run": forRun.json,
-            "for_issue": forIssue.json, "verdict": verdict.json, "verdict_reason": verdictReason.json,
-            "evaluated_at": evaluatedAt.json, "evaluated_by": evaluatedBy.json,
-            "criteria_results": criteriaResults.json, "evidence_collected": evidenceCollected.json,
-            "evidence_missing": evidenceMissing.json, "checks_passed": checksPassed.json,
-            "checks_failed": checksFailed.json, "checks_skipped": checksSkipped.json,
-            "evidence_uri": evidenceUri.json, "tags": tags.json, "meta": meta.json,
-            "created_at": createdAt.json, "updated_at": updatedAt.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "EvidencePack")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("for_run", forRun)
+        sink.member("for_issue", forIssue)
+        sink.member("verdict", verdict)
+        sink.member("verdict_reason", verdictReason)
+        sink.member("evaluated_at", evaluatedAt)
+        sink.member("evaluated_by", evaluatedBy)
+        sink.member("criteria_results", criteriaResults)
+        sink.member("evidence_collected", evidenceCollected)
+        sink.member("evidence_missing", evidenceMissing)
+        sink.member("checks_passed", checksPassed)
+        sink.member("checks_failed", checksFailed)
+        sink.member("checks_skipped", checksSkipped)
+        sink.member("evidence_uri", evidenceUri)
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
     }
+
+    public var json: JSONValue { JSONSink.tree(of: self) }
 }

@@ -74,19 +74,44 @@ public struct Run: CWOMModel, Hashable {
         r.check(status != .failed || failure != nil, at: "failure", "a failed Run must carry a failure")
     }
 
-    public var json: JSONValue {
-        [
-            "kind": "Run", "id": id.json, "trace_id": header.traceId.json, "for_issue": forIssue.json,
-            "repo": repo.json, "status": status.json, "mode": mode.json, "executor": executor.json,
-            "inputs": inputs.json, "plan": plan.json, "telemetry": Self.given(telemetry, Telemetry()),
-            "cost": Self.given(cost, Cost()), "outputs": Self.given(outputs, RunOutputs()), "failure": failure.json, "artifact_root_uri": artifactRootUri.json,
-            "tags": tags.json, "meta": meta.json, "created_at": createdAt.json, "updated_at": updatedAt.json,
-        ]
+    public func write(to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", "Run")
+        sink.member("id", id)
+        sink.member("trace_id", header.traceId)
+        sink.member("for_issue", forIssue)
+        sink.member("repo", repo)
+        sink.member("status", status)
+        sink.member("mode", mode)
+        sink.member("executor", executor)
+        sink.member("inputs", inputs)
+        sink.member("plan", plan)
+        sink.key("telemetry")
+        Self.writeGiven(telemetry, Telemetry(), to: &sink)
+        sink.key("cost")
+        Self.writeGiven(cost, Cost(), to: &sink)
+        sink.key("outputs")
+        Self.writeGiven(outputs, RunOutputs(), to: &sink)
+        sink.member("failure", failure)
+        sink.member("artifact_root_uri", artifactRootUri)
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
     }
 
-    /// The invariants that the reading code checks, for values built in Swift.
+    public var json: JSONValue { JSONSink.tree(of: self) }
+
     /// A member nobody gave shows as `{}`, as the legacy service shows it, not as an object of nulls.
-    static func given<T: CWOMModel & Equatable>(_ value: T, _ empty: T) -> JSONValue { value == empty ? [:] : value.json }
+    static func writeGiven<T: CWOMModel & Equatable>(_ value: T, _ empty: T, to sink: inout JSONSink) {
+        if value == empty {
+            sink.beginObject()
+            sink.endObject()
+        } else {
+            value.write(to: &sink)
+        }
+    }
 
     /// The Run's trace folder on this machine: `artifact_root_uri` when it is a `file:` URL of a
     /// folder named after the Run (as a worker's run and an agent's claim make them) or after its

@@ -213,7 +213,7 @@ extension LifecycleTransaction {
                 meta: ["task_id": .string(task.id), "attempt": .int(task.attempt)], createdAt: now)
             audit.append(
                 AuditEntry(
-                    ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, after: run.json,
+                    ts: now, actor: worker, action: .created, entityKind: "Run", entityId: run.id, snapshot: run,
                     note: "Run created for task \(task.id)", traceId: task.traceId))
             runsByIssue[issueId, default: issue.runs].append(run.ref)
             parts.append((task, issue, packet, snapshot, run))

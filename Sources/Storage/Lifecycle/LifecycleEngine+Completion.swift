@@ -410,14 +410,14 @@ extension LifecycleTransaction {
         later(SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns), texts: texts))
         for artifact in artifacts {
             audit.append(
-                AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, after: artifact.json, traceId: artifact.header.traceId))
+                AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, snapshot: artifact, traceId: artifact.header.traceId))
         }
         let packs = endings.compactMap(\.evidence)
         later(SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns), texts: texts))
         for pack in packs {
             audit.append(
                 AuditEntry(
-                    ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, after: pack.json,
+                    ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: pack.id, snapshot: pack,
                     note: "Evidence pack created with verdict: \(pack.verdict.rawValue)", traceId: pack.header.traceId))
         }
         // Issues follow their Runs out of `running` (written above with the tasks).

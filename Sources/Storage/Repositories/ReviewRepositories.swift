@@ -14,10 +14,10 @@ public struct EvidencePackRepository: Sendable {
                 "verdict": .text(pack.verdict.rawValue), "verdict_reason": .text(pack.verdictReason),
                 "evaluated_at": .timestamp(pack.evaluatedAt), "evaluated_by_kind": .text(pack.evaluatedBy.actorKind.rawValue),
                 "evaluated_by_id": .text(pack.evaluatedBy.actorId), "evaluated_by_display": .text(pack.evaluatedBy.display),
-                "criteria_results": .json(pack.criteriaResults.json), "evidence_collected": .json(pack.evidenceCollected.json),
-                "evidence_missing": .json(pack.evidenceMissing.json), "checks_passed": .int(pack.checksPassed),
+                "criteria_results": .json(writing: pack.criteriaResults), "evidence_collected": .json(writing: pack.evidenceCollected),
+                "evidence_missing": .json(writing: pack.evidenceMissing), "checks_passed": .int(pack.checksPassed),
                 "checks_failed": .int(pack.checksFailed), "checks_skipped": .int(pack.checksSkipped),
-                "evidence_uri": .text(pack.evidenceUri), "tags": .json(pack.tags.json), "meta": .json(pack.meta.json),
+                "evidence_uri": .text(pack.evidenceUri), "tags": .json(writing: pack.tags), "meta": .json(writing: pack.meta),
                 "created_at": .timestamp(pack.createdAt), "updated_at": .timestamp(pack.updatedAt),
             ]
     }

@@ -13,11 +13,11 @@ public struct RunRepository: Sendable {
             "for_issue_role": .text(run.forIssue.role), "repo_id": .text(run.repo.id),
             "repo_kind": .text(run.repo.kind.rawValue), "repo_role": .text(run.repo.role),
             "status": .text(run.status.rawValue), "mode": .text(run.mode.rawValue),
-            "executor": .json(run.executor.json), "inputs": .json(run.inputs.json),
-            "constraint_snapshot_id": .text(run.inputs.constraintSnapshot?.id), "plan": .json(run.plan.json),
-            "telemetry": .json(run.telemetry.json), "cost": .json(run.cost.json), "outputs": .json(run.outputs.json),
+            "executor": .json(writing: run.executor), "inputs": .json(writing: run.inputs),
+            "constraint_snapshot_id": .text(run.inputs.constraintSnapshot?.id), "plan": .json(writing: run.plan),
+            "telemetry": .json(writing: run.telemetry), "cost": .json(writing: run.cost), "outputs": .json(writing: run.outputs),
             "failure": .json(run.failure?.json), "artifact_root_uri": .text(run.artifactRootUri),
-            "tags": .json(run.tags.json), "meta": .json(run.meta.json), "created_at": .timestamp(run.createdAt),
+            "tags": .json(writing: run.tags), "meta": .json(writing: run.meta), "created_at": .timestamp(run.createdAt),
             "updated_at": .timestamp(run.updatedAt),
         ]
     }
@@ -136,8 +136,8 @@ public struct ArtifactRepository: Sendable {
             "type": .text(artifact.type.rawValue), "title": .text(artifact.title), "uri": .text(artifact.uri),
             "digest": .text(artifact.digest), "media_type": .text(artifact.mediaType),
             "size_bytes": .int(artifact.sizeBytes), "preview": .text(artifact.preview),
-            "verification": .json(artifact.verification.json), "tags": .json(artifact.tags.json),
-            "meta": .json(artifact.meta.json), "created_at": .timestamp(artifact.createdAt),
+            "verification": .json(writing: artifact.verification), "tags": .json(writing: artifact.tags),
+            "meta": .json(writing: artifact.meta), "created_at": .timestamp(artifact.createdAt),
             "updated_at": .timestamp(artifact.updatedAt),
         ]
     }

@@ -90,7 +90,7 @@ public struct Ceiling: Sendable {
                     [Self.setStatus("cwom_issues", "running", issueIds, now)],
                     SQL.insertMany("audit_log", chunk.flatMap { task, cwom in
                         [("Task", task.id), ("Issue", cwom.issue.id)].map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: $0.0, entityId: $0.1, before: ["status": "queued"], after: ["status": "running"], traceId: task.traceId)) }
-                    } + runs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Run", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }),
+                    } + runs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Run", entityId: $0.id, snapshot: $0, traceId: $0.header.traceId)) }),
                 ])
             }
             // The completion: tasks, Runs, two Artifacts each, evidence packs, Issues, audit.
@@ -122,8 +122,8 @@ public struct Ceiling: Sendable {
                         chunk.flatMap { task, cwom in
                             [("Task", task.id), ("Issue", cwom.issue.id)].map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: $0.0, entityId: $0.1, before: ["status": "running"], after: ["status": "done"], traceId: task.traceId)) }
                         } + runs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .statusChanged, entityKind: "Run", entityId: $0.id, before: ["status": "running"], after: ["status": "under_review"], traceId: $0.header.traceId)) }
-                        + artifacts.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }
-                        + packs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: $0.id, after: $0.json, traceId: $0.header.traceId)) }),
+                        + artifacts.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: $0.id, snapshot: $0, traceId: $0.header.traceId)) }
+                        + packs.map { AuditLog.columns(AuditEntry(ts: now, actor: actor, action: .created, entityKind: "EvidencePack", entityId: $0.id, snapshot: $0, traceId: $0.header.traceId)) }),
                 ])
             }
         }
