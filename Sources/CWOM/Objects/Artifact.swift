@@ -63,10 +63,7 @@ public struct Artifact: CWOMModel, Hashable {
     }
 
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "Artifact")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.artifact, to: &sink)
         sink.member("produced_by", producedBy)
         sink.member("for_issue", forIssue)
         sink.member("type", type)
@@ -77,11 +74,7 @@ public struct Artifact: CWOMModel, Hashable {
         sink.member("size_bytes", sizeBytes)
         sink.member("preview", preview)
         sink.member("verification", verification)
-        sink.member("tags", tags)
-        sink.member("meta", meta)
-        sink.member("created_at", createdAt)
-        sink.member("updated_at", updatedAt)
-        sink.endObject()
+        ObjectHeader.endJSON(tags: tags, meta: meta, createdAt: createdAt, updatedAt: updatedAt, to: &sink)
     }
 
     public var json: JSONValue { JSONSink.tree(of: self) }

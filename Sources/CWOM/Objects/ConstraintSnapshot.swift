@@ -43,10 +43,7 @@ public struct ConstraintSnapshot: CWOMModel, Hashable {
     }
 
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "ConstraintSnapshot")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.constraintSnapshot, to: &sink)
         sink.member("scope", scope)
         sink.member("captured_at", capturedAt)
         sink.member("owner", owner)

@@ -77,10 +77,7 @@ public struct ContextPacket: CWOMModel, Hashable {
     }
 
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "ContextPacket")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.contextPacket, to: &sink)
         sink.member("for_issue", forIssue)
         sink.member("version", version)
         sink.member("summary", summary)
@@ -92,11 +89,7 @@ public struct ContextPacket: CWOMModel, Hashable {
         Ref.writeWithoutRoles(doctrineRefs, to: &sink)
         sink.key("constraint_snapshot")
         if let constraintSnapshot { constraintSnapshot.writeWithoutRole(to: &sink) } else { sink.null() }
-        sink.member("tags", tags)
-        sink.member("meta", meta)
-        sink.member("created_at", createdAt)
-        sink.member("updated_at", updatedAt)
-        sink.endObject()
+        ObjectHeader.endJSON(tags: tags, meta: meta, createdAt: createdAt, updatedAt: updatedAt, to: &sink)
     }
 
     public var json: JSONValue { JSONSink.tree(of: self) }

@@ -75,10 +75,7 @@ public struct EvidencePack: CWOMModel, Hashable {
     }
 
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "EvidencePack")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.evidencePack, to: &sink)
         sink.member("for_run", forRun)
         sink.member("for_issue", forIssue)
         sink.member("verdict", verdict)
@@ -92,11 +89,7 @@ public struct EvidencePack: CWOMModel, Hashable {
         sink.member("checks_failed", checksFailed)
         sink.member("checks_skipped", checksSkipped)
         sink.member("evidence_uri", evidenceUri)
-        sink.member("tags", tags)
-        sink.member("meta", meta)
-        sink.member("created_at", createdAt)
-        sink.member("updated_at", updatedAt)
-        sink.endObject()
+        ObjectHeader.endJSON(tags: tags, meta: meta, createdAt: createdAt, updatedAt: updatedAt, to: &sink)
     }
 
     public var json: JSONValue { JSONSink.tree(of: self) }

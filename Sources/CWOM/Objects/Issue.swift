@@ -78,10 +78,7 @@ public struct Issue: CWOMModel, Hashable {
     /// Refs held in join tables (doctrine refs, constraints, context packets) are shown without
     /// `role`, as the legacy service shows them.
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "Issue")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.issue, to: &sink)
         sink.member("repo", repo)
         sink.member("title", title)
         sink.member("description", description)
@@ -99,11 +96,7 @@ public struct Issue: CWOMModel, Hashable {
         sink.member("acceptance", acceptance)
         sink.member("relationships", relationships)
         sink.member("runs", runs)
-        sink.member("tags", tags)
-        sink.member("meta", meta)
-        sink.member("created_at", createdAt)
-        sink.member("updated_at", updatedAt)
-        sink.endObject()
+        ObjectHeader.endJSON(tags: tags, meta: meta, createdAt: createdAt, updatedAt: updatedAt, to: &sink)
     }
 
     public var json: JSONValue { JSONSink.tree(of: self) }

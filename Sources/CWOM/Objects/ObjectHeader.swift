@@ -12,6 +12,26 @@ public struct ObjectHeader: Sendable, Hashable {
     }
 }
 
+extension ObjectHeader {
+    /// `{"kind": …, "id": …, "trace_id": …`: how a stored object's JSON begins (`JSONSink`).
+    func beginJSON(_ kind: ObjectKind, to sink: inout JSONSink) {
+        sink.beginObject()
+        sink.member("kind", kind)
+        sink.member("id", id)
+        sink.member("trace_id", traceId)
+    }
+
+    /// `…, "tags": …, "meta": …, "created_at": …, "updated_at": …}`: how a stored object's JSON
+    /// ends (`JSONSink`).
+    static func endJSON(tags: [String], meta: JSONObject, createdAt: Timestamp, updatedAt: Timestamp, to sink: inout JSONSink) {
+        sink.member("tags", tags)
+        sink.member("meta", meta)
+        sink.member("created_at", createdAt)
+        sink.member("updated_at", updatedAt)
+        sink.endObject()
+    }
+}
+
 extension ObjectReader {
     /// Reads `kind`, `id` and `trace_id` of a stored object; makes a fresh header for a payload.
     public func header(_ kind: ObjectKind) -> ObjectHeader {

@@ -75,10 +75,7 @@ public struct Run: CWOMModel, Hashable {
     }
 
     public func write(to sink: inout JSONSink) {
-        sink.beginObject()
-        sink.member("kind", "Run")
-        sink.member("id", id)
-        sink.member("trace_id", header.traceId)
+        header.beginJSON(.run, to: &sink)
         sink.member("for_issue", forIssue)
         sink.member("repo", repo)
         sink.member("status", status)
@@ -94,11 +91,7 @@ public struct Run: CWOMModel, Hashable {
         Self.writeGiven(outputs, RunOutputs(), to: &sink)
         sink.member("failure", failure)
         sink.member("artifact_root_uri", artifactRootUri)
-        sink.member("tags", tags)
-        sink.member("meta", meta)
-        sink.member("created_at", createdAt)
-        sink.member("updated_at", updatedAt)
-        sink.endObject()
+        ObjectHeader.endJSON(tags: tags, meta: meta, createdAt: createdAt, updatedAt: updatedAt, to: &sink)
     }
 
     public var json: JSONValue { JSONSink.tree(of: self) }
