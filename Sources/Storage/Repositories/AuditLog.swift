@@ -17,7 +17,8 @@ public struct AuditEntry: Sendable, Hashable {
     public var entityKind: String
     public var entityId: String
     public var before: JSONValue?
-    public var after: JSONValue?
+    /// Setting it drops `afterText`, which would otherwise be stored instead.
+    public var after: JSONValue? { didSet { afterText = nil } }
     /// `after` as its compact text, when the entry was made from a model (`init(…snapshot:…)`):
     /// what is stored instead of `after`, written straight from the model rather than built as
     /// a tree, written out and freed (`JSONSink`; an enqueue's four snapshots).
