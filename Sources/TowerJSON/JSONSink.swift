@@ -145,50 +145,38 @@ public struct JSONSink: ~Copyable {
         }
     }
 
-    public mutating func beginObject() {
+    public mutating func beginObject() { begin(object: true) }
+    public mutating func endObject() { end(object: true) }
+    public mutating func beginArray() { begin(object: false) }
+    public mutating func endArray() { end(object: false) }
+
+    private mutating func begin(object: Bool) {
         if writesText {
             separate()
-            output.append(UInt8(ascii: "{"))
+            output.append(object ? UInt8(ascii: "{") : UInt8(ascii: "["))
             first = true
         } else {
-            open(object: true)
+            open(object: object)
         }
     }
 
-    public mutating func endObject() {
+    private mutating func end(object: Bool) {
         if writesText {
-            output.append(UInt8(ascii: "}"))
+            output.append(object ? UInt8(ascii: "}") : UInt8(ascii: "]"))
             first = false
-        } else {
-            precondition(depth > 0 && objectBits & 1 != 0, "JSONSink: endObject() without beginObject()")
-            let object = JSONValue.object(JSONObject(literal: members))
+            return
+        }
+        precondition(depth > 0 && (objectBits & 1 != 0) == object, "JSONSink: an end\(object ? "Object" : "Array")() that closes nothing open")
+        let value: JSONValue
+        if object {
+            value = .object(JSONObject(literal: members))
             members = []
-            close()
-            place(object)
-        }
-    }
-
-    public mutating func beginArray() {
-        if writesText {
-            separate()
-            output.append(UInt8(ascii: "["))
-            first = true
         } else {
-            open(object: false)
-        }
-    }
-
-    public mutating func endArray() {
-        if writesText {
-            output.append(UInt8(ascii: "]"))
-            first = false
-        } else {
-            precondition(depth > 0 && objectBits & 1 == 0, "JSONSink: endArray() without beginArray()")
-            let array = JSONValue.array(elements)
+            value = .array(elements)
             elements = []
-            close()
-            place(array)
         }
+        close()
+        place(value)
     }
 
     /// The key of the next member: one of the models' own names, ASCII with nothing to escape,
