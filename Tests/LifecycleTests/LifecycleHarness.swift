@@ -28,8 +28,8 @@ struct Bench: Sendable {
             target: TaskTarget(repo: "testorg/docs"))
         let outcome = try await engine.enqueue(
             request, id: UUID().uuidString.lowercased(), traceId: "trace-\(ULID.make())", createCWOM: createCWOM)
-        guard case .created(let task, _) = outcome else { throw HarnessError("enqueue did not create a task") }
-        return task
+        guard case .created(let created) = outcome else { throw HarnessError("enqueue did not create a task") }
+        return created.task
     }
 
     /// Enqueues a task per objective, a second apart (so that they are claimed in this order), and

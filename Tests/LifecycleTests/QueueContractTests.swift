@@ -174,7 +174,8 @@ struct QueueContractTests {
             var conflicts: [TaskRecord] = []
             for outcome in outcomes {
                 switch outcome {
-                case .created(let task, let cwom):
+                case .created(let stored):
+                    let (task, cwom) = (stored.task, stored.objects)
                     created.append(task)
                     #expect(cwom != nil && task.cwomIssueId == cwom?.issue.id)
                 case .conflict(let task): conflicts.append(task)
@@ -252,10 +253,11 @@ struct QueueContractTests {
             var issues: [String?] = []
             var tasks: [TaskRecord] = []
             for outcome in outcomes {
-                guard case .created(let task, let objects) = outcome else {
+                guard case .created(let created) = outcome else {
                     Issue.record("not created: \(outcome)")
                     continue
                 }
+                let (task, objects) = (created.task, created.objects)
                 #expect(task.cwomIssueId == objects?.issue.id)
                 issues.append(task.cwomIssueId)
                 tasks.append(task)
@@ -328,10 +330,11 @@ struct QueueContractTests {
             let before = driver.transactionsCommitted
             let outcomes = try await bench.engine.enqueue([Self.enqueueRequest(objective: "The second: the Repo is known")])
             #expect(driver.transactionsCommitted == before, "sent as one statement")
-            guard case .created(let task, let objects) = try #require(outcomes.first) else {
+            guard case .created(let created) = try #require(outcomes.first) else {
                 Issue.record("not created: \(outcomes)")
                 return
             }
+            let (task, objects) = (created.task, created.objects)
             let stored = try await bench.task(task.id)
             #expect(stored.status == .queued)
             #expect(try await bench.issue(stored.cwomIssueId).id == objects?.issue.id)

@@ -74,8 +74,8 @@ struct WorkerEnvironment: Sendable {
             constraints: TaskConstraints(timeBudgetSeconds: budget, allowNetwork: allowNetwork, allowSecrets: allowSecrets))
         let outcome = try await engine.enqueue(
             request, id: UUID().uuidString.lowercased(), traceId: UUID().uuidString.lowercased(), createCWOM: createCWOM)
-        guard case .created(let task, _) = outcome else { throw WorkerTestError("enqueue failed") }
-        return task
+        guard case .created(let created) = outcome else { throw WorkerTestError("enqueue failed") }
+        return created.task
     }
 
     func task(_ id: String) async throws -> TaskRecord? {

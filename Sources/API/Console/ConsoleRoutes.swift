@@ -239,9 +239,10 @@ struct ConsoleRoutes: Sendable {
             return HTML.response(422, try await tasks(viewer, request, refused: (error.message, form)))
         }
         let outcome = try await engine.enqueue(taskRequest, id: TaskRecord.newId(), traceId: traceId, createCWOM: true, actor: viewer.actor)
-        guard case .created(let task, _) = outcome else {
+        guard case .created(let created) = outcome else {
             return HTML.response(409, try await tasks(viewer, request, refused: ("That task exists already.", form)))
         }
+        let task = created.task
         logger.info("task enqueued", metadata: ["task_id": "\(task.id)", "trace_id": "\(traceId)", "by": "\(viewer.name) (console)"])
         return Self.redirect("/ui/tasks/\(HTML.segment(task.id))")
     }

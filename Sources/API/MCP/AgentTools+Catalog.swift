@@ -351,7 +351,8 @@ extension AgentTools {
                 throw ToolError(
                     "IDEMPOTENCY_CONFLICT", "Task with idempotency_key '\(request.idempotencyKey ?? "")' already exists.",
                     suggestion: "Existing task ID: \(existing.id)")
-            case .created(let task, let cwom):
+            case .created(let created):
+                let (task, cwom) = (created.task, created.objects)
                 var reply: JSONObject = ["task_id": .string(task.id), "trace_id": .string(traceId), "status": "queued"]
                 if let cwom {
                     reply["cwom"] = [

@@ -92,7 +92,9 @@ struct TaskRoutes: Sendable {
                     "status": "conflict", "task_id": .string(existing.id), "trace_id": existing.traceId.json,
                     "message": "Task with this idempotency_key already exists", "task": existing.json,
                 ])
-        case .created(let task, let cwom):
+        case .created(let created):
+            let task = created.task
+            let cwom = created.objects
             logger.info(
                 "task enqueued",
                 metadata: ["task_id": "\(task.id)", "trace_id": "\(traceId)", "issue_id": "\(task.cwomIssueId ?? "-")"])

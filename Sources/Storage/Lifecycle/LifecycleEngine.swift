@@ -111,9 +111,11 @@ public struct LifecycleEngine: Sendable {
 
     /// A new task as stored, with its CWOM objects and the rows of both and of their audit.
     struct BuiltEnqueue: Sendable {
-        var task: TaskRecord
-        var objects: TaskCWOM?
-        var rows: InsertRows
+        /// The task and its objects, as the enqueue's outcome hands them on.
+        let created: EnqueueOutcome.Created
+        let rows: InsertRows
+        var task: TaskRecord { created.task }
+        var objects: TaskCWOM? { created.objects }
     }
 
     /// Builds an enqueue (see `PreparedEnqueue`). Throws when a value can be stored by neither
@@ -167,7 +169,7 @@ public struct LifecycleEngine: Sendable {
         rows.add("tasks", [TaskRepository.columns(task)])
         rows.add("audit_log", audit.map(AuditLog.columns))
         try rows.makeBindReady(for: database.dialect)
-        return BuiltEnqueue(task: task, objects: objects, rows: rows)
+        return BuiltEnqueue(created: EnqueueOutcome.Created(task: task, objects: objects), rows: rows)
     }
 
     /// Stores a new task (`pending → queued`) and, when `createCWOM`, its Repo, ConstraintSnapshot,
@@ -238,7 +240,7 @@ public struct LifecycleEngine: Sendable {
                 }
                 if let key = item.request.idempotencyKey { taken[key] = built.task }
                 rows.add(built.rows)
-                outcomes.append(.created(built.task, built.objects))
+                outcomes.append(.created(built.created))
                 tx.events.append(LifecycleEvent(.enqueued, taskId: built.task.id, status: "queued"))
             }
             tx.later(rows.statements(texts: insertTexts))

@@ -6,9 +6,25 @@ import TowerJSON
 /// The outcome of an enqueue.
 public enum EnqueueOutcome: Sendable {
     /// The task was stored (with its CWOM objects when asked for).
-    case created(TaskRecord, TaskCWOM?)
+    case created(Created)
     /// A task with the same idempotency key exists (reference §1.2.5).
     case conflict(TaskRecord)
+
+    /// A stored task and its CWOM objects, as the intake built them.
+    ///
+    /// A class, immutable: a task and its four objects hold about seventy strings and arrays,
+    /// and the outcome is handed from the transaction through the intake batcher's results to
+    /// the request. As a struct each hand-off retained every one of them on SQLite's writer
+    /// thread (and released them again); a reference is one retain (docs/benchmarks.md).
+    public final class Created: Sendable {
+        public let task: TaskRecord
+        public let objects: TaskCWOM?
+
+        public init(task: TaskRecord, objects: TaskCWOM?) {
+            self.task = task
+            self.objects = objects
+        }
+    }
 }
 
 extension Store {
