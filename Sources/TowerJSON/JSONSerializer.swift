@@ -303,19 +303,40 @@ struct JSONOutput {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
+    /// Whether `base` is this output's own (allocated, deallocated by `deallocate`), or memory
+    /// lent to it (`init(borrowing:)`) until it grows.
+    private var owned: Bool
 
     /// With `capacity` 0 nothing is allocated until the first write (a `JSONSink` that builds a
     /// tree never writes).
     init(capacity: Int) {
         if capacity == 0, let nowhere = UnsafeMutablePointer<UInt8>(bitPattern: MemoryLayout<UInt8>.alignment) {
             base = nowhere  // never read: any write grows the output first
+            owned = false
         } else {
             base = .allocate(capacity: Swift.max(capacity, 1))
+            owned = true
         }
         self.capacity = capacity
     }
 
-    func deallocate() { if capacity > 0 { base.deallocate() } }
+    /// Writes into `scratch` (a caller's stack buffer, say) until it is full, then into memory
+    /// of its own: a short text allocates nothing but its `String`.
+    init(borrowing scratch: UnsafeMutableBufferPointer<UInt8>) {
+        guard let start = scratch.baseAddress else {
+            self.init(capacity: 0)
+            return
+        }
+        self.init(base: start, capacity: scratch.count)
+    }
+
+    private init(base: UnsafeMutablePointer<UInt8>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+        owned = false
+    }
+
+    func deallocate() { if owned { base.deallocate() } }
 
     /// Drops what was written from `position` on.
     mutating func truncate(to position: Int) { count = Swift.min(count, position) }
@@ -333,6 +354,7 @@ struct JSONOutput {
         deallocate()
         base = larger
         capacity = newCapacity
+        owned = true
     }
 
     @inline(__always)

@@ -41,6 +41,12 @@ public struct JSONSink: ~Copyable {
         output = JSONOutput(capacity: text ? 1024 : 0)  // nothing allocated for a tree
     }
 
+    /// A text sink that writes into `scratch` until it is full.
+    private init(textInto scratch: UnsafeMutableBufferPointer<UInt8>) {
+        writesText = true
+        output = JSONOutput(borrowing: scratch)
+    }
+
     deinit { output.deallocate() }
 
     /// A sink that builds a `JSONValue`.
@@ -57,10 +63,16 @@ public struct JSONSink: ~Copyable {
 
     /// The compact text of `value`, or nil when it holds the NUL character (U+0000), which no
     /// database here stores (see `JSONValue.compactTextWithoutNUL`).
+    ///
+    /// Written on the stack first: the text is copied into its `String` anyway, and most are a
+    /// column's JSON of a few bytes or an audit row's snapshot under a kilobyte, each of which
+    /// allocated and freed a kilobyte of its own (two dozen a `POST /tasks/enqueue`).
     public static func textWithoutNUL<T: JSONWritable>(of value: T) -> String? {
-        var sink = JSONSink.text()
-        value.write(to: &sink)
-        return sink.textWithoutNUL()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
+            var sink = JSONSink(textInto: scratch)
+            value.write(to: &sink)
+            return sink.textWithoutNUL()
+        }
     }
 
     // MARK: - Reading the result

@@ -23,6 +23,16 @@ struct JSONSinkTests {
         #expect(JSONSink.textWithoutNUL(of: issue) == issue.json.serialized())
     }
 
+    @Test("a text longer than the buffer it is first written in (a kilobyte on the stack) is written whole, escapes across the boundary included")
+    func textPastItsFirstBuffer() throws {
+        for length in [1_000, 1_023, 1_024, 1_025, 5_000, 70_000] {
+            var issue = try Issue.decode(Fixtures.issue)
+            issue.description = String(repeating: "y\"é", count: length / 3)
+            let text = try #require(JSONSink.textWithoutNUL(of: issue))
+            #expect(text == issue.json.serialized(), "description of \(length) characters")
+        }
+    }
+
     @Test("nested objects and arrays, empty ones and nulls are written as the tree serializes them")
     func shapes() {
         struct Valid: JSONWritable {
