@@ -86,6 +86,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
                 if let existing = position(of: key) {
                     members[existing].1 = newValue
                 } else {
+                    // A parsed body's objects are filled key by key: room for a few at once
+                    // rather than a reallocation at the second, third and fifth key.
+                    if members.isEmpty { members.reserveCapacity(8) }
                     members.append((key, newValue))
                     if positions != nil {
                         positions?[key] = members.count - 1

@@ -156,11 +156,12 @@ public struct LifecycleEngine: Sendable {
         var pending = task
         pending.status = .pending
         pending.queuedAt = nil
-        var audit = [
+        var audit: [AuditEntry] = []
+        audit.reserveCapacity(2 + cwomEntries.count)
+        audit.append(
             AuditEntry(
                 ts: now, actor: item.creator, action: .created, entityKind: "Task", entityId: task.id,
-                snapshot: pending, note: "Task created via /tasks/enqueue", traceId: item.traceId)
-        ]
+                snapshot: pending, note: "Task created via /tasks/enqueue", traceId: item.traceId))
         audit += try LifecycleTransaction.moves(
             Lifecycle.task, task.id, [.pending, .queued], at: now, by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
         audit += cwomEntries

@@ -355,7 +355,7 @@ struct InsertRows: Sendable {
     mutating func add(_ table: String, _ rows: [Columns]) {
         guard !rows.isEmpty else { return }
         if let rank = Self.order.firstIndex(of: table) {
-            slots[rank] += rows
+            Self.append(rows, to: &slots[rank])
         } else if let index = others.firstIndex(where: { $0.name == table }) {
             others[index].rows += rows
         } else {
@@ -364,8 +364,14 @@ struct InsertRows: Sendable {
     }
 
     mutating func add(_ other: InsertRows) {
-        for rank in slots.indices where !other.slots[rank].isEmpty { slots[rank] += other.slots[rank] }
+        for rank in slots.indices where !other.slots[rank].isEmpty { Self.append(other.slots[rank], to: &slots[rank]) }
         for table in other.others { add(table.name, table.rows) }
+    }
+
+    /// `rows` after `slot`'s: an empty slot takes the array itself (one retain), where `+=`
+    /// allocated a new one and copied the rows into it, a dozen times an enqueue.
+    private static func append(_ rows: [Columns], to slot: inout [Columns]) {
+        if slot.isEmpty { slot = rows } else { slot += rows }
     }
 
     var statements: [(String, [SQLValue])] { statements(texts: nil) }
