@@ -18,12 +18,21 @@ struct TaskReadTests {
             // As long as the canonical form, hyphens elsewhere: Python drops hyphens wherever they are.
             let moved = [hex.prefix(4), hex.dropFirst(4).prefix(8), hex.dropFirst(12).prefix(6), hex.dropFirst(18).prefix(5), hex.dropFirst(23)]
                 .joined(separator: "-")
-            let spellings = [id, id.uppercased(), hex, "{\(id)}", "urn:uuid:\(id)", moved]
+            // Percent-encoded: a path segment is decoded before it is matched and read.
+            let encoded = id.replacingOccurrences(of: "-", with: "%2D")
+            let spellings = [id, id.uppercased(), hex, "{\(id)}", "urn:uuid:\(id)", moved, encoded, "%7B\(id)%7D"]
             for spelling in spellings {
                 let answer = await h.get("/tasks/\(spelling)")
                 #expect(answer.status == 200, "\(spelling)")
                 #expect(answer["task_id"] == .string(id))
             }
+            // An empty segment, a non-ASCII one and a decoded slash are parts of no route; a
+            // trailing slash is redirected to the path without it, as FastAPI does.
+            for path in ["/tasks//\(id)", "/tâches/\(id)", "/tasks/\(id)%2F", "/tasks/\(id)/x"] {
+                #expect(await h.get(path).status == 404, "\(path)")
+            }
+            let slashed = await h.get("/tasks/\(id)/")
+            #expect(slashed.status == 307 && slashed.header("location")?.hasSuffix("/tasks/\(id)") == true)
             for missing in ["not-a-uuid", UUID().uuidString, "enqueue"] {
                 let answer = await h.get("/tasks/\(missing)")
                 #expect(answer.status == 404)

@@ -33,8 +33,6 @@ extension CWOMBatch {
     /// The batch's rows, table by table in foreign-key order. Issues are linked to their
     /// constraint snapshots and context packets, runs to their pinned context packets.
     var rows: InsertRows {
-        var issueRows = issues
-        for index in issueRows.indices { issueRows[index].contextPackets = [] }
         func links(_ column: String, _ pairs: [(String, String, Timestamp)]) -> [Columns] {
             pairs.map { ["issue_id": .text($0.0), column: .text($0.1), "created_at": .timestamp($0.2)] }
         }
@@ -46,7 +44,8 @@ extension CWOMBatch {
         }
         var rows = InsertRows()
         rows.add("cwom_constraint_snapshots", snapshots.map(ConstraintSnapshotRepository.columns))
-        rows.add("cwom_issues", issueRows.map(IssueRepository.columns))
+        // An Issue's links are rows of their own (below); its row holds none of them.
+        rows.add("cwom_issues", issues.map(IssueRepository.columns))
         rows.add("cwom_issue_constraint_snapshots", links("constraint_snapshot_id", constraintLinks))
         rows.add("cwom_issue_doctrine_refs", links("doctrine_ref_id", doctrineLinks))
         rows.add("cwom_context_packets", packets.map(ContextPacketRepository.columns))
