@@ -58,16 +58,16 @@ public enum TaskBridge {
             evidenceRequirements: evidenceRequirements, now: now)
     }
 
-    /// The same, for an already stored Repo.
+    /// The same, for an already stored Repo; the snapshot, Issue and packet carry `traceId`.
     public static func cwom(for task: TaskRecord, repo: Repo, actor: Actor, acceptanceCriteria: [String],
-        evidenceRequirements: [String], now: Timestamp = .now()) -> TaskCWOM
+        evidenceRequirements: [String], traceId: String? = nil, now: Timestamp = .now()) -> TaskCWOM
     {
         let budget = task.constraints.timeBudgetSeconds
         let network = task.constraints.allowNetwork
         let secrets = task.constraints.allowSecrets
         let tolerance: RiskTolerance = network && secrets ? .high : (network || secrets ? .medium : .low)
         let snapshot = ConstraintSnapshot(
-            scope: .run, capturedAt: now, owner: actor,
+            header: ObjectHeader(traceId: traceId), scope: .run, capturedAt: now, owner: actor,
             constraints: Constraints(
                 time: TimeConstraint(availableMinutes: budget / 60),
                 risk: RiskConstraint(
@@ -86,7 +86,7 @@ public enum TaskBridge {
         if title.pythonStripped().isEmpty { title = task.objective.prefix(scalars: 200) }
         let criteria = acceptanceCriteria.isEmpty ? [task.objective] : acceptanceCriteria
         var issue = Issue(
-            repo: Ref(kind: .repo, id: repo.id), title: title, description: task.objective,
+            header: ObjectHeader(traceId: traceId), repo: Ref(kind: .repo, id: repo.id), title: title, description: task.objective,
             type: issueType(for: task.operation), priority: .p2, status: .planned, assignees: [actor],
             constraints: [snapshot.ref], acceptance: Acceptance(criteria: criteria),
             meta: [
@@ -94,7 +94,7 @@ public enum TaskBridge {
                 "evidence_requirements": evidenceRequirements.json, "task_id": .string(task.id),
             ], createdAt: now)
         let packet = ContextPacket(
-            forIssue: issue.ref, version: "1.0", summary: "Initial context from JCT task",
+            header: ObjectHeader(traceId: traceId), forIssue: issue.ref, version: "1.0", summary: "Initial context from JCT task",
             assumptions: [
                 "Target branch: \(task.target.ref)", "Working path: \(task.target.path.isEmpty ? "(root)" : task.target.path)",
             ], instructions: task.objective.prefix(scalars: 8000),

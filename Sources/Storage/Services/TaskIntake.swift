@@ -62,34 +62,22 @@ extension Store {
         let actor = Actor(
             kind: ActorKind(rawValue: task.requestedBy.kind.rawValue) ?? .system, id: task.requestedBy.id,
             display: task.requestedBy.label)
-        var cwom = TaskBridge.cwom(
+        let cwom = TaskBridge.cwom(
             for: task, repo: repo, actor: actor, acceptanceCriteria: acceptanceCriteria,
-            evidenceRequirements: evidenceRequirements, now: now)
-        cwom.constraintSnapshot = ConstraintSnapshot(
-            header: ObjectHeader(id: cwom.constraintSnapshot.id, traceId: traceId), scope: cwom.constraintSnapshot.scope,
-            capturedAt: cwom.constraintSnapshot.capturedAt, owner: cwom.constraintSnapshot.owner,
-            constraints: cwom.constraintSnapshot.constraints, tags: cwom.constraintSnapshot.tags,
-            meta: cwom.constraintSnapshot.meta)
-        cwom.issue.header.traceId = traceId
-        let packet = cwom.contextPacket
-        cwom.contextPacket = ContextPacket(
-            header: ObjectHeader(id: packet.id, traceId: traceId), forIssue: packet.forIssue, version: packet.version,
-            summary: packet.summary, inputs: packet.inputs, assumptions: packet.assumptions,
-            openQuestions: packet.openQuestions, instructions: packet.instructions, doctrineRefs: packet.doctrineRefs,
-            constraintSnapshot: packet.constraintSnapshot, tags: packet.tags, meta: packet.meta,
-            createdAt: packet.createdAt)
+            evidenceRequirements: evidenceRequirements, traceId: traceId, now: now)
         var issueRow = cwom.issue
         issueRow.contextPackets = []
 
         let service = Self.cwomService
         var entries: [AuditEntry] = []
+        entries.reserveCapacity(6)
         if repoCreated {
             entries.append(
                 AuditEntry(
                     ts: now, actor: service, action: .created, entityKind: "Repo", entityId: repo.id, after: repo.json,
                     traceId: traceId))
         }
-        entries += [
+        entries.append(contentsOf: [
             AuditEntry(
                 ts: now, actor: service, action: .created, entityKind: "ConstraintSnapshot",
                 entityId: cwom.constraintSnapshot.id, snapshot: cwom.constraintSnapshot,
@@ -103,7 +91,7 @@ extension Store {
                 entityId: cwom.contextPacket.id, snapshot: cwom.contextPacket, note: "Immutable object created",
                 traceId: traceId),
             Self.linkEntry(cwom.issue.id, cwom.contextPacket.ref, now: now, traceId: traceId),
-        ]
+        ])
         return (cwom, entries)
     }
 
