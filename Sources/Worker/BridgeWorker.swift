@@ -32,6 +32,8 @@ public final class BridgeWorker: Service, Sendable {
     let logger: Logger
     let state: WorkerState
     let wake = Signal()
+    /// The claim and completion series, made once (`TowerMetrics.TaskSeries`).
+    let series = TowerMetrics.TaskSeries()
     /// Completions leave in batches: one transaction for all that finished while the last was written.
     let completer: Batcher<LifecycleEngine.Completion, LifecycleEngine.CompletionResult>
     /// `configuration.traceRoot`, its path and URI worked out once.
@@ -200,7 +202,7 @@ public final class BridgeWorker: Service, Sendable {
         }
         for item in claimed {
             await state.add(item.task.id)
-            TowerMetrics.claims(item.task.operation).increment()
+            series.claims(item.task.operation).increment()
             if let queued = item.task.queuedAt, let started = item.task.startedAt {
                 TowerMetrics.enqueueToStart.recordNanoseconds(max(0, (started.microseconds - queued.microseconds) * 1000))
             }

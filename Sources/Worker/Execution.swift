@@ -60,11 +60,11 @@ extension BridgeWorker {
                 let outcome = try await complete(claimed, recorder: recorder, result: result, reason: reason)
                 log.info("run finished", metadata: ["status": "\(outcome)"])
                 let retried = outcome == TaskStatus.queued.rawValue
-                TowerMetrics.completions(task.operation, status: retried ? "retried" : outcome).increment()
-                if retried { TowerMetrics.retries(task.operation).increment() }
+                series.completions(task.operation, status: retried ? "retried" : outcome).increment()
+                if retried { series.retries(task.operation).increment() }
                 if outcome == "cancelled" { TowerMetrics.cancellations.increment() }
                 if let started = claimed.run.telemetry.startedAt {
-                    TowerMetrics.runDuration(task.operation).recordNanoseconds(max(0, (Timestamp.now().microseconds - started.microseconds) * 1000))
+                    series.runDuration(task.operation).recordNanoseconds(max(0, (Timestamp.now().microseconds - started.microseconds) * 1000))
                 }
             }
         } catch is Fenced {

@@ -44,4 +44,28 @@ extension CommandLineTests {
             }
         }
     }
+
+    @Test("a served task is counted once in its claim, completion and run-duration series (handles a worker makes once)")
+    func seriesCountWork() async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let created = try await tower(setup, "enqueue", "--objective", "Write the changelog", "--operation", "docs", "--repo", "myorg/docs")
+            let taskId = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            try await withAPIProcess(setup, command: "serve") { port, log, _ in
+                try await log.require("the task's run finished") { $0.contains("run finished") && $0.contains(taskId) }
+                let answer = try await RawConnection.request(port: port, "GET", "/metrics").text
+                for line in [
+                    #"tower_task_claims_total{operation="docs"} 1"#, #"tower_task_claims_total{operation="ops"} 0"#,
+                    #"tower_run_duration_seconds_count{operation="docs"} 1"#,
+                ] {
+                    #expect(answer.contains(line), "\(line) in\n\(answer)")
+                }
+                // The completion is counted once its transaction commits, which the log line follows.
+                let completed = answer.contains(#"tower_task_completions_total{operation="docs",status="completed"} 1"#)
+                    || answer.contains(#"tower_task_completions_total{operation="docs",status="under_review"} 1"#)
+                #expect(completed || answer.contains(#"tower_task_completions_total{operation="docs",status="failed"} 1"#), "\(answer)")
+                #expect(answer.contains(#"tower_task_completions_total{operation="ops",status="completed"} 0"#))
+            }
+        }
+    }
 }
