@@ -138,6 +138,53 @@ struct BatcherTests {
     }
 }
 
+extension BatcherTests {
+    /// The values of the `Tracked` items freed so far.
+    final class Freed: Sendable {
+        private let values = Mutex<Set<Int>>([])
+        func record(_ value: Int) { values.withLock { _ = $0.insert(value) } }
+        var all: Set<Int> { values.withLock { $0 } }
+    }
+
+    /// An item that records when it is freed.
+    final class Tracked: Sendable {
+        let value: Int
+        private let freed: Freed
+        init(_ value: Int, _ freed: Freed) {
+            self.value = value
+            self.freed = freed
+        }
+        deinit { freed.record(value) }
+    }
+
+    @Test("once its caller has its answer, the batcher keeps no reference to the item, also while it goes on flushing later batches")
+    func itemsLetGoBeforeAnswers() async throws {
+        let gates = AsyncStream<Void>.makeStream()
+        let (started, startedSignal) = AsyncStream<[Int]>.makeStream()
+        let freed = Freed()
+        let batcher = Batcher<Tracked, Int>(maxBatch: 10) { items in
+            startedSignal.yield(items.map(\.value))
+            for await _ in gates.stream { break }  // each flush holds until the test lets it end
+            return items.map { .success($0.value * 10) }
+        }
+        // The first batch: one item, whose flush holds.
+        let first = Task { try await batcher.submit(Tracked(1, freed)) }
+        #expect(try #require(await Self.next(started)) == [1])
+        // The second batch waits meanwhile, and is flushed by the same run, after the first.
+        let second = Task { try await batcher.submit(Tracked(2, freed)) }
+        while batcher.waitingCount < 1 { await Task.yield() }
+        gates.continuation.yield()
+        #expect(try await first.value == 10)
+        #expect(try #require(await Self.next(started)) == [2], "the second flush holds now")
+        // The first caller has let go of its item: nothing else may hold it while the second
+        // batch is being flushed (the flush that ended freed its items with its callers).
+        #expect(freed.all == [1], "the first item is freed while the batcher is still busy")
+        gates.continuation.yield()
+        #expect(try await second.value == 20)
+        #expect(freed.all == [1, 2])
+    }
+}
+
 @Suite("Batcher on a database")
 struct BatcherExecutorTests {
     @Test("on SQLite, flushes given the writer's executor run on the thread of its transactions, so that they reach them without a hop; without it, elsewhere")

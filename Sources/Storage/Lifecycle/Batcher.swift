@@ -113,18 +113,46 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 self.lingered(number)
             }
         case .batches(let batches):
-            for batch in batches { Task(executorPreference: executor) { await self.run(batch) } }
+            for batch in batches {
+                let handOff = HandOff(batch)
+                Task(executorPreference: executor) { await self.run(handOff.take()) }
+            }
+        }
+    }
+
+    /// A batch on its way to the task that flushes it, which takes it out. Captured directly,
+    /// the batch stayed referenced by the task's closure until the task ended, after every batch
+    /// that task went on to flush: the items of the first were freed then, on SQLite's writer
+    /// (a tenth of its instructions under `wrk`), instead of by their callers.
+    private final class HandOff: Sendable {
+        private let batch: Mutex<[Entry]>
+        init(_ batch: [Entry]) { self.batch = Mutex(batch) }
+        func take() -> [Entry] {
+            batch.withLock { batch in
+                var taken: [Entry] = []
+                swap(&batch, &taken)
+                return taken
+            }
         }
     }
 
     /// Flushes `batch` and answers its callers; then, on the same thread, the next batch waiting
     /// by then, until none is.
-    private func run(_ first: [Entry]) async {
+    private func run(_ first: consuming [Entry]) async {
         var batch = first
         while true {
-            let results = await flush(batch.map { $0.item })  // a closure: a generic key path is built per call
-            for (index, entry) in batch.enumerated() {
-                entry.answer.resume(with: index < results.count ? results[index] : .failure(BatcherError.missingAnswer))
+            var results = await flush(batch.map { $0.item })  // a closure: a generic key path is built per call
+            // The batch lets go of its items and answers before their callers resume: a caller
+            // that answers its request on another thread before this one moves on would
+            // otherwise leave the last reference to its item (an enqueue's rows and objects),
+            // or to its answer, here, and SQLite's writer would free them while every other
+            // write waits (docs/benchmarks.md, fifty-first session).
+            let answers = batch.map { $0.answer }
+            batch = []
+            if results.count > answers.count { results.removeLast(results.count - answers.count) }
+            results.reverse()
+            for answer in answers {
+                answer.resume(with: results.popLast() ?? .failure(BatcherError.missingAnswer))
             }
             let start = state.withLock { state in
                 state.inFlight -= 1
