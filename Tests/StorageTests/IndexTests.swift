@@ -1,3 +1,4 @@
+import CWOM
 import Storage
 import Testing
 import TowerTestSupport
@@ -36,6 +37,12 @@ struct IndexTests {
         Lookup(name: "Issues by type", table: "cwom_issues", column: "type") { _ = try await $0.issues.list(.init(type: "doc")) },
         Lookup(name: "Issues by priority", table: "cwom_issues", column: "priority") {
             _ = try await $0.issues.list(.init(priority: "P1"))
+        },
+        Lookup(name: "Issues by status and type", table: "cwom_issues", column: "status") {
+            _ = try await $0.issues.list(.init(status: "done", type: "doc"))
+        },
+        Lookup(name: "finished tasks whose Issue is not under review (retention)", table: "cwom_issues", column: "status") {
+            _ = try await $0.retention.finishedTasks(before: .now(), limit: 10)
         },
         Lookup(name: "Runs by Issue", table: "cwom_runs", column: "for_issue_id") { _ = try await $0.runs.list(.init(issueId: "i")) },
         Lookup(name: "Runs by repo", table: "cwom_runs", column: "repo_id") { _ = try await $0.runs.list(.init(repoId: "r")) },

@@ -126,6 +126,43 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a task's operation alone, and an Issue's status alone, find their rows whatever their status or type (migration 0010)",
+        arguments: Dialect.allCases)
+    func filtersBehindAWiderIndex(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let now = Timestamp.now()
+            // A docs task in every status, and one analysis task.
+            let tasks = TaskStatus.allCases.map { status in
+                TaskRecord(
+                    id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .agent, id: "bot"), objective: "Write the docs",
+                    operation: .docs, target: TaskTarget(repo: "myorg/docs"), status: status, createdAt: now)
+            } + [
+                TaskRecord(
+                    id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .agent, id: "bot"), objective: "Read the logs",
+                    operation: .analysis, target: TaskTarget(repo: "myorg/logs"), status: .queued, createdAt: now)
+            ]
+            // A blocked Issue of every type, and one of each type in progress.
+            let graph = try await CWOMGraph.build(in: database)
+            let repo = graph.repo.ref
+            let blocked = IssueType.allCases.map { CWOM.Issue(repo: repo, title: "Blocked \($0.rawValue)", type: $0, status: .blocked) }
+            let moving = IssueType.allCases.map { CWOM.Issue(repo: repo, title: "Moving \($0.rawValue)", type: $0, status: .running) }
+            try await database.write { store in
+                try await store.tasks.insert(tasks)
+                for issue in blocked + moving { try await store.issues.insert(issue) }
+            }
+            let (docs, analysis, blockedFound, blockedBugs) = try await database.read { store in
+                (
+                    try await store.tasks.list(.init(operation: "docs")), try await store.tasks.list(.init(operation: "analysis")),
+                    try await store.issues.list(.init(status: "blocked")), try await store.issues.list(.init(status: "blocked", type: "bug"))
+                )
+            }
+            #expect(Set(docs.map(\.status)) == Set(TaskStatus.allCases), "a docs task of every status")
+            #expect(docs.count == TaskStatus.allCases.count && analysis.count == 1)
+            #expect(Set(blockedFound.map(\.id)) == Set(blocked.map(\.id)), "a blocked Issue of every type, and no other")
+            #expect(blockedBugs.map(\.type) == [.bug])
+        }
+    }
+
     @Test("tasks: insert, read, filter, and a duplicate idempotency key", arguments: Dialect.allCases)
     func tasks(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

@@ -113,7 +113,12 @@ public struct IssueRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [Issue] {
         var filters = Filters()
         filters.add("repo_id", filter.repoId)
-        filters.add("status", filter.status, as: Status.self)
+        if filter.type == nil {
+            // No index of its own (migration 0010): ix_cwom_issues_type_status, once per type.
+            filters.add("status", filter.status, as: Status.self, behind: "type", of: IssueType.self)
+        } else {
+            filters.add("status", filter.status, as: Status.self)
+        }
         filters.add("type", filter.type, as: IssueType.self)
         filters.add("priority", filter.priority, as: Priority.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)

@@ -93,10 +93,14 @@ public struct RetentionRepository: Sendable {
         -> [String]
     {
         let lock = session.dialect == .postgres && !peek ? " FOR UPDATE SKIP LOCKED" : ""
+        // The Issues under review, sought in ix_cwom_issues_type_status once per type (an
+        // Issue's status has no index of its own since migration 0010); the types are the enum's.
+        let types = IssueType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let rows = try await session.query(
             """
             SELECT id FROM tasks WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < $1
-            AND (cwom_issue_id IS NULL OR cwom_issue_id NOT IN (SELECT id FROM cwom_issues WHERE status = 'under_review'))
+            AND (cwom_issue_id IS NULL OR cwom_issue_id NOT IN (
+                SELECT id FROM cwom_issues WHERE type IN (\(types)) AND status = 'under_review'))
             ORDER BY completed_at, id LIMIT $2 OFFSET $3\(lock)
             """, [.timestamp(cutoff), .int(limit), .int(offset)])
         return try rows.map { row throws(StorageError) in try row.string("id") }

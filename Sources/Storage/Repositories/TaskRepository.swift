@@ -87,7 +87,12 @@ public struct TaskRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [TaskRecord] {
         var filters = Filters()
         filters.add("status", filter.status, as: TaskStatus.self)
-        filters.add("operation", filter.operation, as: TaskOperation.self)
+        if filter.status == nil {
+            // No index of its own (migration 0010): ix_tasks_status_operation, once per status.
+            filters.add("operation", filter.operation, as: TaskOperation.self, behind: "status", of: TaskStatus.self)
+        } else {
+            filters.add("operation", filter.operation, as: TaskOperation.self)
+        }
         filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
         filters.add("target_repo", filter.targetRepo)
         filters.add("cwom_issue_id", filter.issueId)

@@ -1,0 +1,18 @@
+-- Control Tower 0010: a filter on the operation of tasks alone seeks ix_tasks_status_operation
+-- once per status, instead of an index of its own.
+--
+-- Why: every index of a table costs each row an entry, and a task's status changes (claim,
+-- completion, retry) are updates of an indexed column, which add an entry to every index of the
+-- table, ix_tasks_operation included; the operation of a task never changes.
+--
+-- What reads it instead: `tasks.status` is NOT NULL and holds one of the legacy enum's six
+-- values, so `operation = $1` alone is read as `status IN (…every status…) AND operation = $1`
+-- through ix_tasks_status_operation: one seek per status, each reading only matching entries
+-- (`StorageTests.IndexTests`). With the status filtered too, that index is sought directly, as
+-- before. The legacy service does not name indexes; its own filter on the operation alone still
+-- works, by reading the table. An operator whose queries need it can create it again.
+--
+-- Unlike SQLite's 0010, ix_cwom_issues_status stays here: on a table without statistics the
+-- planner read an Issue's status through a whole scan of ix_cwom_issues_priority_status rather
+-- than once per type through ix_cwom_issues_type_status.
+DROP INDEX IF EXISTS ix_tasks_operation;
