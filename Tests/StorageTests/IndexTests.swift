@@ -38,6 +38,15 @@ struct IndexTests {
         Lookup(name: "Issues by priority", table: "cwom_issues", column: "priority") {
             _ = try await $0.issues.list(.init(priority: "P1"))
         },
+        Lookup(name: "Issues by status and priority", table: "cwom_issues", column: "status") {
+            _ = try await $0.issues.list(.init(status: "done", priority: "P1"))
+        },
+        Lookup(name: "Issues by type and priority", table: "cwom_issues", column: "type") {
+            _ = try await $0.issues.list(.init(type: "doc", priority: "P1"))
+        },
+        Lookup(name: "ConstraintSnapshots by scope and owner", table: "cwom_constraint_snapshots", column: "scope") {
+            _ = try await $0.constraintSnapshots.list(scope: "repo", ownerId: "alice")
+        },
         Lookup(name: "Issues by status and type", table: "cwom_issues", column: "status") {
             _ = try await $0.issues.list(.init(status: "done", type: "doc"))
         },

@@ -127,6 +127,7 @@ struct MigrationTests {
             #expect(status.map(\.state) == every(.pending, database))
             #expect(status.map(\.migration.name) == ["0001_legacy_layout.sql", "0002_worker_leases.sql", "0003_retention.sql", "0004_queue_index.sql", "0005_unread_indexes.sql", "0006_newest_first_lists.sql",
                 "0007_json_columns.sql", "0008_audit_checks.sql", "0009_deferred_foreign_keys.sql", "0010_shared_indexes.sql",
+                "0011_wider_indexes.sql",
             ])
         }
     }

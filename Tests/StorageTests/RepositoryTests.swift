@@ -126,7 +126,7 @@ struct RepositoryTests {
         }
     }
 
-    @Test("a task's operation alone, and an Issue's status alone, find their rows whatever their status or type (migration 0010)",
+    @Test("a filter on a task's operation, an Issue's status or priority, or a snapshot's owner finds its rows whatever the other columns of their index hold (migrations 0010, 0011)",
         arguments: Dialect.allCases)
     func filtersBehindAWiderIndex(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
@@ -145,10 +145,16 @@ struct RepositoryTests {
             let graph = try await CWOMGraph.build(in: database)
             let repo = graph.repo.ref
             let blocked = IssueType.allCases.map { CWOM.Issue(repo: repo, title: "Blocked \($0.rawValue)", type: $0, status: .blocked) }
-            let moving = IssueType.allCases.map { CWOM.Issue(repo: repo, title: "Moving \($0.rawValue)", type: $0, status: .running) }
+            let moving = IssueType.allCases.map {
+                CWOM.Issue(repo: repo, title: "Moving \($0.rawValue)", type: $0, priority: .p1, status: .running)
+            }
+            // Carol's snapshots, one of every scope.
+            let carol = Actor(kind: .agent, id: "carol")
+            let snapshots = ConstraintScope.allCases.map { ConstraintSnapshot(scope: $0, owner: carol) }
             try await database.write { store in
                 try await store.tasks.insert(tasks)
                 for issue in blocked + moving { try await store.issues.insert(issue) }
+                for snapshot in snapshots { try await store.constraintSnapshots.insert(snapshot) }
             }
             let (docs, analysis, blockedFound, blockedBugs) = try await database.read { store in
                 (
@@ -160,6 +166,21 @@ struct RepositoryTests {
             #expect(docs.count == TaskStatus.allCases.count && analysis.count == 1)
             #expect(Set(blockedFound.map(\.id)) == Set(blocked.map(\.id)), "a blocked Issue of every type, and no other")
             #expect(blockedBugs.map(\.type) == [.bug])
+            let (urgent, urgentRunning, urgentBlocked, urgentOps) = try await database.read { store in
+                (
+                    try await store.issues.list(.init(priority: "P1")), try await store.issues.list(.init(status: "running", priority: "P1")),
+                    try await store.issues.list(.init(status: "blocked", priority: "P1")),
+                    try await store.issues.list(.init(type: "ops", priority: "P1"))
+                )
+            }
+            #expect(Set(urgent.map(\.id)) == Set(moving.map(\.id)), "a P1 Issue of every type")
+            #expect(Set(urgentRunning.map(\.id)) == Set(moving.map(\.id)) && urgentBlocked.isEmpty)
+            #expect(urgentOps.map(\.type) == [.ops])
+            let (carols, carolsOrg) = try await database.read { store in
+                (try await store.constraintSnapshots.list(ownerId: "carol"), try await store.constraintSnapshots.list(scope: "org", ownerId: "carol"))
+            }
+            #expect(Set(carols.map(\.id)) == Set(snapshots.map(\.id)), "Carol's snapshot of every scope, and no other owner's")
+            #expect(carolsOrg.map(\.scope) == [.org])
         }
     }
 

@@ -114,8 +114,10 @@ public struct ConstraintSnapshotRepository: Sendable {
     {
         var filters = Filters()
         filters.add("scope", scope, as: ConstraintScope.self)
-        // The layout's index on the owner is (owner_kind, owner_id); without the kinds named
+        // The index on the owner is (owner_kind, owner_id), on SQLite (scope, owner_kind,
+        // owner_id) (migration 0011): without the open columns before it named with every value
         // every snapshot (one per task) was read.
+        if ownerId != nil && scope == nil && session.dialect == .sqlite { filters.addEveryValue(of: "scope", ConstraintScope.self) }
         filters.add("owner_id", ownerId, behind: "owner_kind", of: ActorKind.self)
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }

@@ -113,14 +113,16 @@ public struct IssueRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [Issue] {
         var filters = Filters()
         filters.add("repo_id", filter.repoId)
-        if filter.type == nil {
-            // No index of its own (migration 0010): ix_cwom_issues_type_status, once per type.
-            filters.add("status", filter.status, as: Status.self, behind: "type", of: IssueType.self)
-        } else {
-            filters.add("status", filter.status, as: Status.self)
-        }
+        filters.add("status", filter.status, as: Status.self)
         filters.add("type", filter.type, as: IssueType.self)
         filters.add("priority", filter.priority, as: Priority.self)
+        if session.dialect == .sqlite && filter.repoId == nil && (filter.status != nil || filter.priority != nil) {
+            // SQLite's one index for these filters is (type, status, priority) (migrations 0010
+            // and 0011): the columns before a filtered one, when open, are named with every value
+            // so that it is sought once per value rather than the table read.
+            if filter.type == nil { filters.addEveryValue(of: "type", IssueType.self) }
+            if filter.status == nil && filter.priority != nil { filters.addEveryValue(of: "status", Status.self) }
+        }
         let limit = filters.page(limit: page.limit, offset: page.offset)
         if filters.matchesNothing { return [] }
         return try await session.query(

@@ -428,6 +428,13 @@ struct Filters {
         add(column, value, behind: leading, of: lead)
     }
 
+    /// `column IN (…every value of L…)`: no row is left out (the column is NOT NULL and holds
+    /// one of `L`'s values), but an index that leads with `column` can then be sought for the
+    /// filters on its later columns, once per value. The values are the enum's, in the text.
+    mutating func addEveryValue<L: CWOMEnum>(of column: String, _: L.Type) {
+        clauses.append("\(column) IN (\(L.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))")
+    }
+
     /// Set when a filter can match no row: the query need not run.
     private(set) var matchesNothing = false
 
