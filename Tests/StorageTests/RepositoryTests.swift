@@ -141,6 +141,12 @@ struct RepositoryTests {
                     id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .agent, id: "bot"), objective: "Read the logs",
                     operation: .analysis, target: TaskTarget(repo: "myorg/logs"), status: .queued, createdAt: now)
             ]
+            // A person's task of every status, code changes and ops by turns.
+            let people = zip(TaskStatus.allCases, [TaskOperation](repeating: .codeChange, count: 3) + [.ops, .ops, .ops]).map { status, operation in
+                TaskRecord(
+                    id: UUID().uuidString.lowercased(), requestedBy: Requester(kind: .human, id: "dana"), objective: "Do the thing",
+                    operation: operation, target: TaskTarget(repo: "myorg/app"), status: status, createdAt: now)
+            }
             // A blocked Issue of every type, and one of each type in progress.
             let graph = try await CWOMGraph.build(in: database)
             let repo = graph.repo.ref
@@ -152,10 +158,19 @@ struct RepositoryTests {
             let carol = Actor(kind: .agent, id: "carol")
             let snapshots = ConstraintScope.allCases.map { ConstraintSnapshot(scope: $0, owner: carol) }
             try await database.write { store in
-                try await store.tasks.insert(tasks)
+                try await store.tasks.insert(tasks + people)
                 for issue in blocked + moving { try await store.issues.insert(issue) }
                 for snapshot in snapshots { try await store.constraintSnapshots.insert(snapshot) }
             }
+            let (humans, systemDocs, queuedAgents) = try await database.read { store in
+                (
+                    try await store.tasks.list(.init(requesterKind: "human")), try await store.tasks.list(.init(operation: "docs", requesterKind: "system")),
+                    try await store.tasks.list(.init(status: "queued", requesterKind: "agent"))
+                )
+            }
+            #expect(Set(humans.map(\.id)) == Set(people.map(\.id)), "a person's task of every status and both operations")
+            #expect(systemDocs.isEmpty)
+            #expect(queuedAgents.count == 2, "the queued docs and analysis tasks the bot asked for")
             let (docs, analysis, blockedFound, blockedBugs) = try await database.read { store in
                 (
                     try await store.tasks.list(.init(operation: "docs")), try await store.tasks.list(.init(operation: "analysis")),

@@ -1,5 +1,5 @@
 -- Control Tower 0011: nothing to change on PostgreSQL. The SQLite migration of the same number
--- replaces two pairs of indexes on cwom_issues and cwom_constraint_snapshots with one wider index
--- each, read once per value of its leading columns; PostgreSQL's planner, on tables without
+-- replaces three pairs of indexes on tasks, cwom_issues and cwom_constraint_snapshots with one
+-- wider index each, read once per value of its leading columns; PostgreSQL's planner, on tables without
 -- statistics, read such filters through a whole scan of another index instead (see 0010), so
 -- the legacy layout's indexes stay here.

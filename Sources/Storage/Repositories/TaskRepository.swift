@@ -87,13 +87,14 @@ public struct TaskRepository: Sendable {
     public func list(_ filter: Filter = Filter(), page: Page = Page()) async throws(StorageError) -> [TaskRecord] {
         var filters = Filters()
         filters.add("status", filter.status, as: TaskStatus.self)
-        if filter.status == nil {
-            // No index of its own (migration 0010): ix_tasks_status_operation, once per status.
-            filters.add("operation", filter.operation, as: TaskOperation.self, behind: "status", of: TaskStatus.self)
-        } else {
-            filters.add("operation", filter.operation, as: TaskOperation.self)
-        }
+        filters.add("operation", filter.operation, as: TaskOperation.self)
         filters.add("requested_by_kind", filter.requesterKind, as: RequesterKind.self)
+        // The operation has no index of its own (migration 0010), nor on SQLite the requester's
+        // kind (0011): (status, operation[, requested_by_kind]) is sought once per value of the
+        // columns before a filtered one that no filter names.
+        let requester = filter.requesterKind != nil && session.dialect == .sqlite
+        if filter.status == nil && (filter.operation != nil || requester) { filters.addEveryValue(of: "status", TaskStatus.self) }
+        if filter.operation == nil && requester { filters.addEveryValue(of: "operation", TaskOperation.self) }
         filters.add("target_repo", filter.targetRepo)
         filters.add("cwom_issue_id", filter.issueId)
         if let text = filter.text, !text.isEmpty {
