@@ -30,3 +30,11 @@ DROP INDEX IF EXISTS ix_cwom_constraint_snapshots_owner;
 CREATE INDEX IF NOT EXISTS ix_tasks_status_operation_requester ON tasks (status, operation, requested_by_kind);
 DROP INDEX IF EXISTS ix_tasks_status_operation;
 DROP INDEX IF EXISTS ix_tasks_requester;
+
+-- And ix_tasks_lease (status, lease_expires_at) goes: the rescue reads the running tasks
+-- (`status = 'running'`, through the other indexes that lead with the status) and picks those
+-- whose lease expired. Running tasks are at most as many as the workers' slots, so reading them
+-- all costs nothing worth an index; without it an enqueue, claim and completion write one index
+-- less, and a heartbeat, which only moves the lease, changes no indexed column (on PostgreSQL an
+-- update that can stay on its page, HOT, writing no index).
+DROP INDEX IF EXISTS ix_tasks_lease;
