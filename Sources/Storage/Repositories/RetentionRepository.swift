@@ -93,8 +93,9 @@ public struct RetentionRepository: Sendable {
         -> [String]
     {
         let lock = session.dialect == .postgres && !peek ? " FOR UPDATE SKIP LOCKED" : ""
-        // The Issues under review, sought in ix_cwom_issues_type_status once per type (an
-        // Issue's status has no index of its own since migration 0010); the types are the enum's.
+        // The Issues under review, sought once per type in the index that leads with the type
+        // (on SQLite an Issue's status has no index of its own since migration 0010); the types
+        // are the enum's.
         let types = IssueType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let rows = try await session.query(
             """
