@@ -96,7 +96,7 @@ public struct RetentionRepository: Sendable {
         // The Issues under review, sought once per type in the index that leads with the type
         // (on SQLite an Issue's status has no index of its own since migration 0010); the types
         // are the enum's.
-        let types = IssueType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        let types = Filters.everyValue(of: IssueType.self)
         let rows = try await session.query(
             """
             SELECT id FROM tasks WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < $1

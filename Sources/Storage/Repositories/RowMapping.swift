@@ -417,8 +417,8 @@ struct Filters {
     /// are the enum's, in the statement's text: none comes from the request.
     mutating func add<L: CWOMEnum>(_ column: String, _ value: String?, behind leading: String, of _: L.Type) {
         guard let value else { return }
-        let values = L.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        addRaw({ "\(leading) IN (\(values)) AND \(column) = $\($0)" }, .text(value))
+        addEveryValue(of: leading, L.self)
+        add(column, value)
     }
 
     /// The same for an enum column (a value outside the enum matches nothing).
@@ -432,7 +432,12 @@ struct Filters {
     /// one of `L`'s values), but an index that leads with `column` can then be sought for the
     /// filters on its later columns, once per value. The values are the enum's, in the text.
     mutating func addEveryValue<L: CWOMEnum>(of column: String, _: L.Type) {
-        clauses.append("\(column) IN (\(L.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))")
+        clauses.append("\(column) IN (\(Self.everyValue(of: L.self)))")
+    }
+
+    /// `'a', 'b', …`: every value of `L`, as SQL literals (constants of the code, never input).
+    static func everyValue<L: CWOMEnum>(of _: L.Type) -> String {
+        L.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
     /// Set when a filter can match no row: the query need not run.
