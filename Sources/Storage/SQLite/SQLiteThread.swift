@@ -78,11 +78,19 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
     }
 
     /// Runs `job` on this thread later; returns at once.
+    ///
+    /// Signals after letting go of the lock: signalled while the submitter still held it, the
+    /// thread woke (often at once, on the submitter's core, ahead of it), found the lock taken,
+    /// slept on it and had to be woken a second time once the submitter let go: four context
+    /// switches per hand-off instead of two, under `wrk` on SQLite's intake a third of the
+    /// writer's sleeps (`perf record -e sched:sched_switch`, docs/benchmarks.md). A wake-up
+    /// cannot be lost so: the thread looks for jobs and starts waiting under the lock, so a job
+    /// appended before it waits is found, and one appended after is signalled.
     func submit(_ job: @escaping () -> Void) {
         condition.lock()
         jobs.append(job)
-        condition.signal()
         condition.unlock()
+        condition.signal()
     }
 
     private func loop() {
