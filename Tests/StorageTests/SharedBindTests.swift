@@ -120,4 +120,73 @@ struct SharedBindTests {
             }
         }
     }
+
+    @Test("a multi-row insert's binds in order, taken from its rows, are the array insertMany sends")
+    func chunkBindsInOrder() {
+        let rows = [Self.row("a", actor: "w1", note: "x"), Self.row("b", actor: "w1", note: "y"), Self.row("c", actor: "w1", note: "z")]
+        let chunks = SQL.insertChunks("t", rows)
+        #expect(chunks.count == 1)
+        var bound: [SQLValue] = []
+        chunks[0].forEachBind { bound.append($0) }
+        #expect(bound == [.text("a"), .text("Run"), .text("w1"), .text("x"), .text("b"), .text("y"), .text("c"), .text("z")])
+        #expect(SQL.insertMany("t", rows)[0].1 == bound)
+    }
+
+    @Test("gathered rows written through the session read back as given; SQLite binds them from the rows", arguments: Dialect.allCases)
+    func gatheredRowsRoundTrip(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let at = Timestamp(microseconds: 1_790_000_000_000_000)
+            func entry(_ id: String, actor: String, note: String?) -> Columns {
+                [
+                    "id": .text(id), "ts": .timestamp(at), "actor_kind": .text("system"), "actor_id": .text(actor),
+                    "action": .text("created"), "entity_kind": .text("Task"), "entity_id": .text("e-" + id), "note": .text(note),
+                    "trace_id": .text("trace-gathered"),
+                ]
+            }
+            var rows = InsertRows()
+            rows.add("audit_log", [entry("g1", actor: "worker-a", note: "one"), entry("g2", actor: "worker-a", note: nil)])
+            var more = InsertRows()
+            more.add("audit_log", [entry("g3", actor: "worker-b", note: "three")])
+            rows.add(more)
+            let gathered = rows
+            try await database.write { store in
+                #expect((store.session as? any ChunkWriting != nil) == (dialect == .sqlite))
+                try await store.session.writeAll(gathered, texts: InsertTexts(), then: [
+                    (
+                        "INSERT INTO audit_log (id, actor_kind, actor_id, action, entity_kind, entity_id, note, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        [.text("g4"), .text("system"), .text("worker-c"), .text("created"), .text("Task"), .text("e-g4"), .text("after the rows"), .text("trace-gathered")]
+                    )
+                ], last: true)
+            }
+            let read = try await database.read { store in
+                try await store.session.query(
+                    "SELECT id, ts, actor_id, note FROM audit_log WHERE trace_id = $1 ORDER BY id", [.text("trace-gathered")])
+            }
+            #expect(try read.map { try $0.string("id") } == ["g1", "g2", "g3", "g4"])
+            #expect(try read.map { try $0.string("actor_id") } == ["worker-a", "worker-a", "worker-b", "worker-c"])
+            #expect(try read.map { try $0.optionalString("note") } == ["one", nil, "three", "after the rows"])
+            #expect(try read.prefix(3).allSatisfy { try $0.timestamp("ts") == at })
+        }
+    }
+
+    @Test("a text holding NUL in gathered rows is refused on either database, and nothing of the transaction is kept", arguments: Dialect.allCases)
+    func gatheredRowsRefuseNUL(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            var withNUL = InsertRows()
+            withNUL.add("audit_log", [
+                ["id": .text("n1"), "actor_kind": .text("system"), "actor_id": .text("a"), "action": .text("created"),
+                 "entity_kind": .text("Task"), "entity_id": .text("e"), "trace_id": .text("trace-nul")],
+                ["id": .text("n2"), "actor_kind": .text("system"), "actor_id": .text("a"), "action": .text("created"),
+                 "entity_kind": .text("Task"), "entity_id": .text("bad\u{0}id"), "trace_id": .text("trace-nul")],
+            ])
+            let rows = withNUL
+            await #expect(throws: StorageError.self) {
+                try await database.write { store in try await store.session.writeAll(rows, texts: nil, then: [], last: true) }
+            }
+            let read = try await database.read { store in
+                try await store.session.query("SELECT id FROM audit_log WHERE trace_id = $1", [.text("trace-nul")])
+            }
+            #expect(read.isEmpty)
+        }
+    }
 }

@@ -49,6 +49,54 @@ extension DatabaseSession {
     }
 }
 
+extension DatabaseSession {
+    /// `rows` (one multi-row `INSERT` per table, `InsertRows`) and then `statements`, as
+    /// `writeAll`. A driver that binds one value at a time (`ChunkWriting`) binds the rows where
+    /// they are; the others get each insert's binds as one array.
+    func writeAll(_ rows: InsertRows, texts: InsertTexts?, then statements: [(String, [SQLValue])], last: Bool = false)
+        async throws(StorageError)
+    {
+        if self is any ChunkWriting {
+            try await insertEach(rows, texts: texts)
+            try await writeAll(statements, last: last)
+        } else {
+            try await writeAll(rows.statements(texts: texts) + statements, last: last)
+        }
+    }
+
+    /// `rows`, each multi-row `INSERT` a statement of its own (never combined), bound from the
+    /// rows where the driver can (`ChunkWriting`).
+    func insertEach(_ rows: InsertRows, texts: InsertTexts?) async throws(StorageError) {
+        guard !rows.isEmpty else { return }
+        if let writer = self as? any ChunkWriting {
+            try await writer.write(rows.chunks(texts: texts))
+        } else {
+            for (sql, binds) in rows.statements(texts: texts) { try await query(sql, binds) }
+        }
+    }
+}
+
+/// A session that binds multi-row inserts from their rows (`InsertChunk.forEachBind`): SQLite,
+/// whose binds are calls of one value each. Gathered into one array per statement first, a
+/// batch's binds were built, copied and freed on SQLite's writer thread, the intake's one
+/// thread that every write waits for (docs/benchmarks.md).
+protocol ChunkWriting {
+    func write(_ chunks: [InsertChunk]) async throws(StorageError)
+}
+
+/// The values a statement binds, in order: an array of them, or the rows of a multi-row insert.
+protocol SQLBinds {
+    func forEachBind<E: Error>(_ body: (SQLValue) throws(E) -> Void) throws(E)
+}
+
+extension Array: SQLBinds where Element == SQLValue {
+    func forEachBind<E: Error>(_ body: (SQLValue) throws(E) -> Void) throws(E) {
+        for value in self { try body(value) }
+    }
+}
+
+extension InsertChunk: SQLBinds {}
+
 /// Several writes made one statement, for PostgreSQL.
 ///
 /// Each statement of a transaction is a round trip, and on the server a protocol exchange, a

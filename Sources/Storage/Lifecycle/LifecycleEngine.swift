@@ -54,7 +54,7 @@ public struct LifecycleEngine: Sendable {
             let result = try await body(&tx)
             // The writes left for the end and the audit rows: one statement on PostgreSQL, and the
             // whole transaction when the body read nothing (an enqueue into a known repository).
-            try await store.session.writeAll(tx.writes + AuditLog.insertStatements(tx.audit, texts: texts), last: true)
+            try await store.session.writeAll(tx.rows, texts: texts, then: tx.writes + AuditLog.insertStatements(tx.audit, texts: texts), last: true)
             return (result, tx.events)
         } }
         self.events.emit(events)
@@ -244,7 +244,7 @@ public struct LifecycleEngine: Sendable {
                 outcomes.append(.created(built.created))
                 tx.events.append(LifecycleEvent(.enqueued, taskId: built.task.id, status: "queued"))
             }
-            tx.later(rows.statements(texts: insertTexts))
+            tx.later(rows)
             if !rows.isEmpty { tx.later(store.queue.notifyStatements) }  // delivered on commit: one wake-up hint per transaction
             return (outcomes, repos)
         }
@@ -498,6 +498,12 @@ struct LifecycleTransaction {
     var writes: [(String, [SQLValue])] = []
 
     mutating func later(_ statements: [(String, [SQLValue])]) { writes += statements }
+
+    /// New rows, written before `writes` (one multi-row `INSERT` per table, bound from the rows
+    /// where the driver can: `DatabaseSession.writeAll(_:texts:then:last:)`).
+    var rows = InsertRows()
+
+    mutating func later(_ rows: InsertRows) { self.rows.add(rows) }
 
     var sql: LifecycleSQL { LifecycleSQL(session: store.session) }
 

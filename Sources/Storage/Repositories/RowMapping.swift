@@ -23,25 +23,27 @@ enum SQL {
     /// bound row by row, they were about a quarter of a worker's binds, each costing the worker
     /// about 1,600 instructions and the server an input function call.
     static func insertMany(_ table: String, _ rows: [Columns], suffix: String = "", texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
+        insertChunks(table, rows, suffix: suffix, texts: texts).map { ($0.text, $0.binds) }
+    }
+
+    /// The statements of `insertMany` before their binds are gathered into one array each: a
+    /// driver that binds values one at a time (SQLite) binds them from the rows where they are.
+    static func insertChunks(_ table: String, _ rows: [Columns], suffix: String = "", texts: InsertTexts? = nil) -> [InsertChunk] {
         guard let first = rows.first else { return [] }
         let names = first.pairs.map(\.0)
         let perChunk = max(1, 30_000 / names.count)
         let candidates = rows.count > 1 ? (texts?.candidates(table, names: names) ?? shareable(names)) : 0
-        var statements: [(String, [SQLValue])] = []
+        var chunks: [InsertChunk] = []
         var start = 0
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perChunk)]
             let shared = chunk.count > 1 ? sharedColumns(chunk, among: candidates) : 0
-            var binds: [SQLValue] = []
-            binds.reserveCapacity(chunk.count * names.count)
-            for (index, row) in chunk.enumerated() {
-                for (column, pair) in row.pairs.enumerated() where index == 0 || !isShared(column, shared) { binds.append(pair.1) }
-            }
             let make = { insertText(table, names: names, rows: chunk.count, suffix: suffix, shared: shared) }
-            statements.append((texts?.text(table, names: names, rows: chunk.count, suffix: suffix, shared: shared, make: make) ?? make(), binds))
+            let text = texts?.text(table, names: names, rows: chunk.count, suffix: suffix, shared: shared, make: make) ?? make()
+            chunks.append(InsertChunk(text: text, rows: chunk, shared: shared))
             start += perChunk
         }
-        return statements
+        return chunks
     }
 
     /// Whether a column's value is, by construction, one for all the rows of a statement: an
@@ -234,6 +236,33 @@ struct PerDialect: Sendable {
 }
 
 /// Column names and values, in order.
+/// One multi-row `INSERT` of `SQL.insertChunks`: its text and the rows it binds, a column in
+/// `shared` bound from the first row only.
+struct InsertChunk: Sendable {
+    let text: String
+    let rows: ArraySlice<Columns>
+    let shared: UInt64
+
+    /// Every bind in order, each row's columns in turn (a shared column only in the first row).
+    func forEachBind<E: Error>(_ body: (SQLValue) throws(E) -> Void) throws(E) {
+        var first = true
+        for row in rows {
+            try row.pairs.withUnsafeBufferPointer { (pairs) throws(E) in
+                for column in pairs.indices where first || !SQL.isShared(column, shared) { try body(pairs[column].1) }
+            }
+            first = false
+        }
+    }
+
+    /// The binds as one array (`insertMany`, and drivers that send them so).
+    var binds: [SQLValue] {
+        var binds: [SQLValue] = []
+        binds.reserveCapacity(rows.count * (rows.first?.pairs.count ?? 0))
+        forEachBind { binds.append($0) }
+        return binds
+    }
+}
+
 struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
@@ -377,7 +406,10 @@ struct InsertRows: Sendable {
     var statements: [(String, [SQLValue])] { statements(texts: nil) }
 
     /// The statements, their texts taken from `texts` where it has them (see `InsertTexts`).
-    func statements(texts: InsertTexts?) -> [(String, [SQLValue])] { tables.flatMap { SQL.insertMany($0.name, $0.rows, texts: texts) } }
+    func statements(texts: InsertTexts?) -> [(String, [SQLValue])] { chunks(texts: texts).map { ($0.text, $0.binds) } }
+
+    /// The statements before their binds are gathered (`SQL.insertChunks`).
+    func chunks(texts: InsertTexts?) -> [InsertChunk] { tables.flatMap { SQL.insertChunks($0.name, $0.rows, texts: texts) } }
 
     /// Every row as its driver binds it, each changed where it is (see `Columns.makeBindReady`).
     mutating func makeBindReady(for dialect: SQLDialect) throws(StorageError) {

@@ -224,6 +224,14 @@ final class SQLiteConnection: Sendable {
         _ = try await query(sql, [])
     }
 
+    /// Runs multi-row inserts, each bound from its rows (`SQLiteHandle.insert`).
+    func insert(_ chunks: [InsertChunk]) async throws(StorageError) {
+        let handle = handle
+        try await thread.perform { () throws(StorageError) in
+            for chunk in chunks { try handle.insert(chunk) }
+        }
+    }
+
     /// See `SQLiteHandle.watchWAL`; set up on the connection's thread.
     func watchWAL(step: @escaping @Sendable (Int32) -> SQLiteHandle.WALStep, checkpointed: @escaping @Sendable (SQLiteHandle.WALCheckpoint) -> Void)
         async throws(StorageError)
@@ -444,4 +452,8 @@ struct SQLiteSession: DatabaseSession {
     func query(_ sql: String, _ binds: [SQLValue]) async throws(StorageError) -> [SQLRow] {
         try await connection.query(sql, binds)  // refused and bound as text where they are bound (`SQLiteHandle.bindAll`)
     }
+}
+
+extension SQLiteSession: ChunkWriting {
+    func write(_ chunks: [InsertChunk]) async throws(StorageError) { try await connection.insert(chunks) }
 }

@@ -168,7 +168,12 @@ final class SQLiteHandle: @unchecked Sendable {
     }
 
     /// Runs one statement and returns its rows. `$1`, `$2`, … placeholders.
-    func query(_ sql: String, _ binds: [SQLValue]) throws(StorageError) -> [SQLRow] {
+    func query(_ sql: String, _ binds: [SQLValue]) throws(StorageError) -> [SQLRow] { try run(sql, binds) }
+
+    /// Runs one multi-row insert, bound from its rows where they are (no array of its binds).
+    func insert(_ chunk: InsertChunk) throws(StorageError) { _ = try run(chunk.text, chunk) }
+
+    private func run(_ sql: String, _ binds: some SQLBinds) throws(StorageError) -> [SQLRow] {
         if let failed = rolledBackBy {
             // The transaction is gone already: its `ROLLBACK` has nothing left to do, and a `BEGIN`
             // starts the next one; anything else would run outside any transaction.
@@ -332,9 +337,9 @@ final class SQLiteHandle: @unchecked Sendable {
     /// `SQLITE_TRANSIENT`, each was SQLite's own `malloc`, copy and `free`: about 125 a request
     /// on the intake's writer thread under `wrk`, a tenth of its instructions with the separate
     /// NUL check of every text before them.
-    private func bindAll(_ binds: [SQLValue], to statement: OpaquePointer, sql: String) throws(StorageError) {
+    private func bindAll(_ binds: some SQLBinds, to statement: OpaquePointer, sql: String) throws(StorageError) {
         var needed = 0
-        for value in binds {
+        binds.forEachBind { value in
             switch value {
             case .text(let s): needed += s.utf8.count
             case .timestamp: needed += Self.timestampRoom
@@ -347,9 +352,11 @@ final class SQLiteHandle: @unchecked Sendable {
             bindBytes = .allocate(byteCount: Swift.max(needed, 4_096, bindBytes.count * 2), alignment: 1)
         }
         guard let base = bindBytes.baseAddress else { return }
+        let room = bindBytes.count
         var offset = 0
-        for (index, value) in binds.enumerated() {
-            let position = Int32(index + 1)
+        var position: Int32 = 0
+        try binds.forEachBind { (value) throws(StorageError) in
+            position += 1
             let code: Int32
             switch value {
             case .null: code = sqlite_nio_sqlite3_bind_null(statement, position)
@@ -368,9 +375,9 @@ final class SQLiteHandle: @unchecked Sendable {
                 offset += count
             case .timestamp(let t):
                 let start = base + offset
-                let room = bindBytes.count - offset
+                let left = room - offset
                 code = t.withSQLiteText { bytes in
-                    guard bytes.count <= room, let source = bytes.baseAddress else {
+                    guard bytes.count <= left, let source = bytes.baseAddress else {
                         return Self.bindText(UnsafeRawBufferPointer(bytes), to: statement, at: position, Self.transient)
                     }
                     start.copyMemory(from: source, byteCount: bytes.count)

@@ -52,8 +52,9 @@ public struct Ceiling: Sendable {
         try await Self.inParallel(chunks, clients: clients) { chunk in
             var rows = InsertRows()
             for item in chunk { rows.add(item.rows) }
-            let statements = rows.statements
-            try await database.write { store in try await Self.run(store, [statements]) }
+            let gathered = rows
+            // Each table's multi-row insert as a statement of its own, as the driver binds one.
+            try await database.write { store in try await store.session.insertEach(gathered, texts: nil) }
         }
         let intakeSeconds = Date().timeIntervalSince(intakeStart)
 
