@@ -235,7 +235,6 @@ struct PerDialect: Sendable {
     subscript(dialect: SQLDialect) -> String { dialect == .postgres ? postgres : sqlite }
 }
 
-/// Column names and values, in order.
 /// One multi-row `INSERT` of `SQL.insertChunks`: its text and the rows it binds, a column in
 /// `shared` bound from the first row only.
 struct InsertChunk: Sendable {
@@ -263,6 +262,7 @@ struct InsertChunk: Sendable {
     }
 }
 
+/// Column names and values, in order.
 struct Columns: ExpressibleByDictionaryLiteral, Sendable {
     var pairs: [(String, SQLValue)]
     init(dictionaryLiteral elements: (String, SQLValue)...) { pairs = elements }
