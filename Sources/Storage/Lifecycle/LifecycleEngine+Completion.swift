@@ -407,13 +407,13 @@ extension LifecycleTransaction {
         }
         let artifacts = endings.flatMap(\.completion.artifacts)
         // New rows nothing below reads: sent with the audit rows at the end.
-        later(SQL.insertMany("cwom_artifacts", artifacts.map(ArtifactRepository.columns), texts: texts))
+        later(rows: "cwom_artifacts", artifacts.map(ArtifactRepository.columns))
         for artifact in artifacts {
             audit.append(
                 AuditEntry(ts: now, actor: actor, action: .created, entityKind: "Artifact", entityId: artifact.id, snapshot: artifact, traceId: artifact.header.traceId))
         }
         let packs = endings.compactMap(\.evidence)
-        later(SQL.insertMany("cwom_evidence_packs", packs.map(EvidencePackRepository.columns), texts: texts))
+        later(rows: "cwom_evidence_packs", packs.map(EvidencePackRepository.columns))
         for pack in packs {
             audit.append(
                 AuditEntry(
@@ -430,7 +430,7 @@ extension LifecycleTransaction {
         // The auto-approve policy's decisions, for Runs now under review.
         let approved = endings.filter { $0.review != nil && runsWritten.contains($0.run.id) }
         if !approved.isEmpty {
-            later(SQL.insertMany("cwom_review_decisions", approved.compactMap(\.review).map(ReviewDecisionRepository.columns)))
+            later(rows: "cwom_review_decisions", approved.compactMap(\.review).map(ReviewDecisionRepository.columns))
             let runs = try await sql.setStatuses(.runs, approved.map(\.run.id), to: .done, expected: .underReview, at: now)
             let issueIds = approved.map(\.completion.claim.issue.id).filter { issuesWritten.contains($0) }
             let issues = try await sql.setStatuses(.issues, issueIds, to: .done, expected: .underReview, at: now)

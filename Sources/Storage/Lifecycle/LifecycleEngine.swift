@@ -52,9 +52,11 @@ public struct LifecycleEngine: Sendable {
             // which transactions see each other.
             var tx = LifecycleTransaction(store: store, actor: actor, now: clock.now(), retry: retry, texts: texts)
             let result = try await body(&tx)
-            // The writes left for the end and the audit rows: one statement on PostgreSQL, and the
-            // whole transaction when the body read nothing (an enqueue into a known repository).
-            try await store.session.writeAll(tx.rows, texts: texts, then: tx.writes + AuditLog.insertStatements(tx.audit, texts: texts), last: true)
+            // The new rows, the audit rows among them, and the writes left for the end: one
+            // statement on PostgreSQL, and the whole transaction when the body read nothing (an
+            // enqueue into a known repository).
+            tx.rows.add("audit_log", tx.audit.map(AuditLog.columns))
+            try await store.session.writeAll(tx.rows, texts: texts, then: tx.writes, last: true)
             return (result, tx.events)
         } }
         self.events.emit(events)
@@ -504,6 +506,9 @@ struct LifecycleTransaction {
     var rows = InsertRows()
 
     mutating func later(_ rows: InsertRows) { self.rows.add(rows) }
+
+    /// New rows of `table` (see `rows`).
+    mutating func later(rows table: String, _ columns: [Columns]) { rows.add(table, columns) }
 
     var sql: LifecycleSQL { LifecycleSQL(session: store.session) }
 
