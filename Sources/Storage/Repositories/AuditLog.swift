@@ -84,7 +84,7 @@ public struct AuditLog: Sendable {
     }
 
     /// Writes one entry. Audit rows come from the lifecycle engine, which writes those of each
-    /// transaction at its end (`insertStatements`); the `append`s are the trail's own test hooks
+    /// transaction at its end with its other new rows (`LifecycleTransaction.rows`); the `append`s are the trail's own test hooks
     /// (a row written and read back), not a way around the engine.
     public func append(_ entry: AuditEntry) async throws(StorageError) {
         let (sql, binds) = SQL.insert("audit_log", Self.columns(entry))
@@ -93,11 +93,7 @@ public struct AuditLog: Sendable {
 
     /// Appends several entries in one statement, in order.
     public func append(_ entries: [AuditEntry]) async throws(StorageError) {
-        try await session.writeAll(Self.insertStatements(entries))
-    }
-
-    static func insertStatements(_ entries: [AuditEntry], texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
-        SQL.insertMany("audit_log", entries.map(Self.columns), texts: texts)
+        try await session.writeAll(SQL.insertMany("audit_log", entries.map(Self.columns)))
     }
 
     public struct Filter: Sendable {
