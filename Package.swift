@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Spawn", dependencies: ["CSpawn"], swiftSettings: strict),
         // The Swift runtime's global-executor hook, reached by the linker (Storage's `EventLoops`).
         .target(name: "CExecutorHook"),
+        // Threads' CPU affinity (Storage's `CPUSet`, `TOWER_SQLITE_WRITER_CPU`).
+        .target(name: "CPlacement"),
         // The Canonical Work Object Model: objects, validation, ULIDs, JSON Schema export.
         .target(name: "CWOM", dependencies: ["TowerJSON"], swiftSettings: strict),
         // The legacy V1 task contract: the task row and its JSON representation.
@@ -42,7 +44,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "CWOM", "LegacyTasks", "Bridge", "TowerJSON", "CExecutorHook",
+                "CWOM", "LegacyTasks", "Bridge", "TowerJSON", "CExecutorHook", "CPlacement",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),

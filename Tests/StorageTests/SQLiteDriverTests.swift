@@ -435,4 +435,39 @@ struct SQLiteDriverTests {
             #expect(error.message.contains("closed"))
         }
     }
+
+    /// The mask the kernel keeps for the calling thread (`/proc/thread-self/status`), read
+    /// without `CPUSet`.
+    static func kernelCPUs() throws -> String {
+        let status = try String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") } ?? ""
+        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+    }
+
+    @Test("placeWriter runs the writer's thread, where write transactions run, on the CPUs given; readers and the caller keep theirs")
+    func writerPlaced() async throws {
+        let allowed = try CPUSet.ofCurrentThread()
+        #expect(try Self.kernelCPUs() == "\(allowed)")
+        let target = CPUSet([try #require(allowed.cpus.last)])
+        try await withDriver { driver in
+            let placed = try await driver.placeWriter(on: target)
+            let writing = try await driver.write { _ in try Self.kernelCPUs() }
+            let reading = try await driver.read { _ in try Self.kernelCPUs() }
+            let caller = try CPUSet.ofCurrentThread()
+            #expect(placed == target)
+            #expect(writing == "\(target)")
+            #expect(reading == "\(allowed)")
+            #expect(caller == allowed)
+        }
+    }
+
+    @Test("a CPU set is written as Linux writes it, and one that names no CPU, or a CPU past the mask, is refused")
+    func cpuSets() throws {
+        #expect(CPUSet([6, 0, 1, 2, 3, 3]).description == "0-3,6")
+        #expect(CPUSet([0, 2, 3]).description == "0,2-3")
+        #expect(CPUSet([1]).description == "1")
+        #expect(throws: StorageError.self) { try CPUSet([]).applyToCurrentThread() }
+        #expect(throws: StorageError.self) { try CPUSet([CPUSet.largestCPU + 1]).applyToCurrentThread() }
+        #expect(throws: StorageError.self) { try CPUSet([-1]).applyToCurrentThread() }
+    }
 }

@@ -157,6 +157,18 @@ public final class SQLiteDriver: DatabaseDriver {
         }
     }
 
+    /// Runs the writer connection's thread on `cpus` from now on (`TOWER_SQLITE_WRITER_CPU`,
+    /// docs/operations.md); returns the CPUs it may run on afterwards, as the thread itself reads
+    /// them. Every write transaction and the commits' WAL writes run there.
+    @discardableResult
+    public func placeWriter(on cpus: CPUSet) async throws(StorageError) -> CPUSet {
+        guard let connection = writer.all.first else { throw StorageError(.configuration, "the SQLite database \(path) has no writer") }
+        return try await connection.thread.perform { () throws(StorageError) -> CPUSet in
+            try cpus.applyToCurrentThread()
+            return try CPUSet.ofCurrentThread()
+        }
+    }
+
     public func close() async {
         guard closed.set() else { return }
         // Wait for work in progress: take every connection before closing it.

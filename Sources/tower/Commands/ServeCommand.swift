@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import LegacyTasks
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
@@ -112,7 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT, \
             JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC, \
             TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT, \
-            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_API_THREADS, TOWER_RETRY_*, LOG_LEVEL (docs/operations.md).
+            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_API_THREADS, TOWER_SQLITE_WRITER_CPU, TOWER_RETRY_*, LOG_LEVEL \
+            (docs/operations.md).
             """
     )
 
@@ -133,13 +135,14 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tower")
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
+        let writerCPU = try WriterCPU.read(environment, location: location)
         let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), requireCurrentSchema: false, logger: logger) { db in
             let migrated = try await db.migrator(logger: logger).migrate()
             if !migrated.isEmpty { logger.info("database migrated", metadata: ["migrations": "\(migrated.count)"]) }
             try await serve(
                 db, host: host, port: port, configuration: apiConfiguration, worker: workerConfiguration, location: location,
-                loops: onEventLoops ? loops : nil, logger: logger)
+                loops: onEventLoops ? loops : nil, writerCPU: writerCPU, logger: logger)
         }
     }
 
@@ -158,9 +161,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// `loops`: the event loops the process runs Swift concurrency on, nil when it runs on
-    /// Dispatch; the HTTP server runs on them too when `loops.sharedWithHTTP`.
+    /// Dispatch; the HTTP server runs on them too when `loops.sharedWithHTTP`. `writerCPU`:
+    /// `TOWER_SQLITE_WRITER_CPU`, the SQLite writer's own CPU.
     func serve(_ db: Database, host: String, port: Int, configuration: APIConfiguration, worker: WorkerConfiguration?,
-        location: DatabaseLocation, loops concurrencyLoops: APILoops? = nil, logger: Logger) async throws
+        location: DatabaseLocation, loops concurrencyLoops: APILoops? = nil, writerCPU: WriterCPU? = nil, logger: Logger) async throws
     {
         let bridge = worker.map { BridgeWorker(database: db, configuration: $0, logger: logger) }
         // One engine for both: the worker hears of every enqueue, retry and cancel request at once.
@@ -176,6 +180,12 @@ struct ServeCommand: AsyncParsableCommand {
         let shared = concurrencyLoops?.sharedWithHTTP == true
         let loops = shared ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: configuration.httpThreads)
         let httpThreads = shared ? (concurrencyLoops?.threads ?? 1) : configuration.httpThreads
+        if let writerCPU {
+            // Every loop that serves a request or runs its task: the HTTP server's, and NIO's
+            // shared group when Swift concurrency runs on it.
+            let concurrency: [any EventLoopGroup] = concurrencyLoops == nil || shared ? [] : [MultiThreadedEventLoopGroup.singleton]
+            try await writerCPU.place(db, loops: [loops] + concurrency)
+        }
         let app = Application(
             responder: api, server: HTTPServer.builder(configuration.limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "tower"),
@@ -189,6 +199,7 @@ struct ServeCommand: AsyncParsableCommand {
                     "worker": "\(worker.map { "\($0.concurrency) slots, traces in \($0.traceRoot.path)" } ?? "off")",
                 ]
                 if let concurrencyLoops { metadata["api_threads"] = "\(concurrencyLoops.threads)" }
+                if let writerCPU { metadata["sqlite_writer_cpu"] = "\(writerCPU.cpu) (event loops on \(writerCPU.others))" }
                 logger.info("serving", metadata: metadata)
             }, eventLoopGroupProvider: .shared(loops), logger: logger)
         // Shutdown runs in reverse: the worker drains first, then the HTTP server stops.
@@ -234,10 +245,11 @@ struct APICommand: AsyncParsableCommand {
         let logger = Logger(label: "tower")
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
+        let writerCPU = try WriterCPU.read(environment, location: location)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
                 db, host: host, port: port, configuration: configuration, worker: nil, location: location,
-                loops: onEventLoops ? loops : nil, logger: logger)
+                loops: onEventLoops ? loops : nil, writerCPU: writerCPU, logger: logger)
         }
     }
 }
@@ -266,6 +278,60 @@ struct APILoops: Sendable {
         let shared = apiOnly && !ownHTTPLoops
         let threads = try LoopThreads.read(environment, "TOWER_API_THREADS", default: shared ? APIConfiguration.defaultHTTPThreads : 1)
         return APILoops(threads: threads, sharedWithHTTP: shared)
+    }
+}
+
+/// `TOWER_SQLITE_WRITER_CPU`: SQLite's writer thread on a CPU of its own, and the process's
+/// event loops (its HTTP server, its Swift concurrency) on the others, for `tower api` and
+/// `tower serve` on SQLite. Unset by default.
+///
+/// Why: every enqueue crosses from an event loop to the writer and back, and on a machine of
+/// few cores the kernel often puts both on one core while `wrk`, a worker or the checkpointer
+/// has the other; each then waits its turn although the machine is partly idle. On this
+/// project's two-core VM, `tower api` under `wrk -c 4` answered 10–30 % more enqueues with the
+/// writer on CPU 1 and the loop on CPU 0 (docs/benchmarks.md, fifty-second and fifty-third
+/// sessions). Why not by default: a fixed placement takes the kernel's balancing away, and on a
+/// host whose cores other processes need (a PostgreSQL, the workers, other services) a pinned
+/// thread waits for its one core where it could have moved. So it is an operator's choice for
+/// a machine or container given to the API. Threads other than the loops and the writer
+/// (SQLite's readers and checkpointer, the pool for files) keep every CPU.
+struct WriterCPU: Sendable {
+    static let variable = "TOWER_SQLITE_WRITER_CPU"
+
+    /// The writer's CPU.
+    let cpu: Int
+    /// The CPUs the event loops keep to: the process's own but `cpu`.
+    let others: CPUSet
+
+    /// Nil when unset; otherwise checked against the CPUs the process may run on
+    /// (`sched_getaffinity`, which a container's or `taskset`'s limits narrow).
+    static func read(_ environment: [String: String], location: DatabaseLocation) throws -> WriterCPU? {
+        guard let text = environment[variable], !text.isEmpty else { return nil }
+        guard case .sqlite = location else {
+            throw CommandError("\(variable) places SQLite's writer thread, and the database is \(location): unset it")
+        }
+        let allowed = try CPUSet.ofCurrentThread()
+        guard let cpu = Int(text), allowed.cpus.contains(cpu) else {
+            throw CommandError("\(variable) must be one of the CPUs this process may run on (\(allowed)), not '\(text)'")
+        }
+        guard allowed.cpus.count >= 2 else {
+            throw CommandError("\(variable) needs two CPUs or more, one for the writer and one for the rest; this process may run on CPU \(allowed) only")
+        }
+        return WriterCPU(cpu: cpu, others: CPUSet(allowed.cpus.filter { $0 != cpu }))
+    }
+
+    /// Moves the writer of `db` onto `cpu` and every loop of `groups` off it. Run before the
+    /// server starts, so that no request is served from the wrong place.
+    func place(_ db: Database, loops groups: [any EventLoopGroup]) async throws {
+        guard let driver = db.driver as? SQLiteDriver else {
+            throw CommandError("\(Self.variable) places SQLite's writer thread, and the database is not SQLite")
+        }
+        try await driver.placeWriter(on: CPUSet([cpu]))
+        for group in groups {
+            for loop in group.makeIterator() {
+                try await loop.submit { () throws -> Void in try others.applyToCurrentThread() }.get()
+            }
+        }
     }
 }
 
