@@ -34,14 +34,14 @@ extension CommandLineTests {
 
     /// `tower api` (or `command`) on a free port while `body` runs (its port, log and process); then SIGTERM
     /// must stop it cleanly.
-    func withAPIProcess(_ setup: Setup, command: String = "api", environment: [String: String] = [:],
+    func withAPIProcess(_ setup: Setup, command: String = "api", options: [String] = [], environment: [String: String] = [:],
         _ body: (_ port: Int, _ log: LogFile, _ api: ChildProcess) async throws -> Void) async throws
     {
         let (fd, port) = try occupiedPort()
         close(fd)
         let log = try logFile(setup, "api")
         defer { try? FileManager.default.removeItem(at: log.url) }
-        let api = try start(setup, [command, "--port", String(port)], environment: environment, log: log)
+        let api = try start(setup, [command] + options + ["--port", String(port)], environment: environment, log: log)
         do {
             try await log.require("the API says it serves") { $0.contains("serving") && $0.contains(":\(port)") }
             try await body(port, log, api)

@@ -34,16 +34,16 @@ extension CommandLineTests {
         return try threads(of: pid).filter { ($0.name.hasPrefix("NIO-SGLTN-") || $0.name.hasPrefix("NIO-ELT-")) && seen.insert($0.name).inserted }
     }
 
-    @Test("TOWER_SQLITE_WRITER_CPU runs SQLite's writer on that CPU alone and every event loop on the others, in `tower api` and `tower serve`, and enqueues go through",
-        arguments: [("api", nil), ("serve", nil), ("serve", "2")] as [(String, String?)])
-    func writerOnItsOwnCPU(_ command: String, _ httpThreads: String?) async throws {
+    @Test("TOWER_SQLITE_WRITER_CPU runs SQLite's writer on that CPU alone and every event loop on the others, in `tower api` and `tower serve --no-worker`, and enqueues go through",
+        arguments: [(["api"], nil), (["serve", "--no-worker"], nil), (["serve", "--no-worker"], "2")] as [([String], String?)])
+    func writerOnItsOwnCPU(_ command: [String], _ httpThreads: String?) async throws {
         let allowed = try CPUSet.ofCurrentThread()
         guard let writer = allowed.cpus.last, allowed.cpus.count >= 2 else {
             // A machine of one CPU: nothing to give the writer alone, and `tower` says so.
             try await withSetup(.sqlite) { setup in
                 var environment = setup.environment
                 environment["TOWER_SQLITE_WRITER_CPU"] = "\(allowed.cpus.first ?? 0)"
-                let outcome = try await TowerBinary.run([command, "--port", "0"], environment: environment, timeout: 30)
+                let outcome = try await TowerBinary.run(command + ["--port", "0"], environment: environment, timeout: 30)
                 #expect(outcome.status != 0 && outcome.stderr.contains("needs two CPUs or more"), "\(outcome)")
             }
             return
@@ -53,7 +53,7 @@ extension CommandLineTests {
         environment["TOWER_HTTP_THREADS"] = httpThreads
         try await withSetup(.sqlite) { setup in
             #expect(try await tower(setup, "migrate").status == 0)
-            try await withAPIProcess(setup, command: command, environment: environment) { port, log, api in
+            try await withAPIProcess(setup, command: command[0], options: Array(command.dropFirst()), environment: environment) { port, log, api in
                 try await log.require("the start-up line names the placement") {
                     $0.contains("serving") && $0.contains("sqlite_writer_cpu=\(writer) (event loops on \(others))")
                 }
@@ -61,8 +61,9 @@ extension CommandLineTests {
                 let writers = threads.filter { $0.name == "sqlite-writer" }
                 #expect(writers.count == 1 && writers.first?.cpus == "\(writer)", "\(threads)")
                 let loops = try eventLoops(of: api.pid)
-                // `tower api`: one shared group; `tower serve`: the shared group and the HTTP server's own.
-                #expect(command == "api" ? loops.count >= 1 : loops.contains { $0.name.hasPrefix("NIO-ELT-") }, "\(threads)")
+                // One shared group; with TOWER_HTTP_THREADS the HTTP server's own loops beside it.
+                #expect(loops.contains { $0.name.hasPrefix("NIO-SGLTN-") }, "\(threads)")
+                #expect(loops.contains { $0.name.hasPrefix("NIO-ELT-") } == (httpThreads != nil), "\(threads)")
                 for loop in loops { #expect(loop.cpus == "\(others)", "\(loop.name) runs on \(loop.cpus): \(threads)") }
                 // The readers keep every CPU: only the loops and the writer are placed.
                 #expect(threads.filter { $0.name == "sqlite-reader" }.allSatisfy { $0.cpus == "\(allowed)" }, "\(threads)")
@@ -76,17 +77,20 @@ extension CommandLineTests {
         }
     }
 
-    @Test("a TOWER_SQLITE_WRITER_CPU that is not a CPU of the process, or set for PostgreSQL, stops `tower api` and `tower serve` with a message that names it",
-        arguments: [("api", Dialect.sqlite, "x"), ("serve", .sqlite, "4096"), ("api", .sqlite, "-1"), ("api", .postgres, "0")])
-    func badWriterCPU(_ command: String, _ dialect: Dialect, _ value: String) async throws {
+    @Test("a TOWER_SQLITE_WRITER_CPU that is not a CPU of the process, set for PostgreSQL, or set for a process with a worker, stops it with a message that names it",
+        arguments: [
+            (["api"], Dialect.sqlite, "x", "not 'x'"), (["serve", "--no-worker"], .sqlite, "4096", "not '4096'"),
+            (["api"], .sqlite, "-1", "not '-1'"), (["api"], .postgres, "0", "the database is PostgreSQL"),
+            (["serve"], .sqlite, "0", "only serves the API"),
+        ])
+    func badWriterCPU(_ command: [String], _ dialect: Dialect, _ value: String, _ says: String) async throws {
         try await withSetup(dialect) { setup in
             var environment = setup.environment
             environment["TOWER_SQLITE_WRITER_CPU"] = value
-            let outcome = try await TowerBinary.run([command, "--port", "0"], environment: environment, timeout: 30)
+            let outcome = try await TowerBinary.run(command + ["--port", "0"], environment: environment, timeout: 30)
             #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
             #expect(outcome.status != 0, "\(outcome)")
-            #expect(outcome.stderr.contains("TOWER_SQLITE_WRITER_CPU"), "\(outcome)")
-            #expect(outcome.stderr.contains(dialect == .postgres ? "the database is PostgreSQL" : "not '\(value)'"), "\(outcome)")
+            #expect(outcome.stderr.contains("TOWER_SQLITE_WRITER_CPU") && outcome.stderr.contains(says), "\(outcome)")
         }
     }
 }

@@ -135,7 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tower")
         let (host, port, apiConfiguration) = try api.resolved(environment: environment)
         let location = try database.location()
-        let writerCPU = try WriterCPU.read(environment, location: location)
+        let writerCPU = try WriterCPU.read(environment, location: location, withWorker: !noWorker)
         let workerConfiguration = noWorker ? nil : try worker.configuration(environment: environment)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), requireCurrentSchema: false, logger: logger) { db in
             let migrated = try await db.migrator(logger: logger).migrate()
@@ -245,7 +245,7 @@ struct APICommand: AsyncParsableCommand {
         let logger = Logger(label: "tower")
         let (host, port, configuration) = try api.resolved(environment: environment)
         let location = try database.location()
-        let writerCPU = try WriterCPU.read(environment, location: location)
+        let writerCPU = try WriterCPU.read(environment, location: location, withWorker: false)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             try await ServeCommand.parse([]).serve(
                 db, host: host, port: port, configuration: configuration, worker: nil, location: location,
@@ -282,8 +282,8 @@ struct APILoops: Sendable {
 }
 
 /// `TOWER_SQLITE_WRITER_CPU`: SQLite's writer thread on a CPU of its own, and the process's
-/// event loops (its HTTP server, its Swift concurrency) on the others, for `tower api` and
-/// `tower serve` on SQLite. Unset by default.
+/// event loops (its HTTP server, its Swift concurrency) on the others, for a process that only
+/// serves the API on SQLite: `tower api`, `tower serve --no-worker`. Unset by default.
 ///
 /// Why: every enqueue crosses from an event loop to the writer and back, and on a machine of
 /// few cores the kernel often puts both on one core while `wrk`, a worker or the checkpointer
@@ -294,7 +294,10 @@ struct APILoops: Sendable {
 /// host whose cores other processes need (a PostgreSQL, the workers, other services) a pinned
 /// thread waits for its one core where it could have moved. So it is an operator's choice for
 /// a machine or container given to the API. Threads other than the loops and the writer
-/// (SQLite's readers and checkpointer, the pool for files) keep every CPU.
+/// (SQLite's readers and checkpointer, the pool for files) keep every CPU. Not with a worker in
+/// the process: a thread inherits the mask of the thread that starts it, and so does a child
+/// process, so the worker's runs (an agent's process, started from Dispatch's pool, whose threads
+/// a loop may have started) would land on the loops' CPUs or on all of them by chance.
 struct WriterCPU: Sendable {
     static let variable = "TOWER_SQLITE_WRITER_CPU"
 
@@ -305,8 +308,12 @@ struct WriterCPU: Sendable {
 
     /// Nil when unset; otherwise checked against the CPUs the process may run on
     /// (`sched_getaffinity`, which a container's or `taskset`'s limits narrow).
-    static func read(_ environment: [String: String], location: DatabaseLocation) throws -> WriterCPU? {
+    static func read(_ environment: [String: String], location: DatabaseLocation, withWorker: Bool) throws -> WriterCPU? {
         guard let text = environment[variable], !text.isEmpty else { return nil }
+        guard !withWorker else {
+            throw CommandError(
+                "\(variable) is for a process that only serves the API (tower api, tower serve --no-worker): a worker's runs would start on the event loops' CPUs; unset it or run the worker apart")
+        }
         guard case .sqlite = location else {
             throw CommandError("\(variable) places SQLite's writer thread, and the database is \(location): unset it")
         }
