@@ -288,11 +288,12 @@ struct APILoops: Sendable {
 /// Why: every enqueue crosses from an event loop to the writer and back, and on a machine of
 /// few cores the kernel often puts both on one core while `wrk`, a worker or the checkpointer
 /// has the other; each then waits its turn although the machine is partly idle. On this
-/// project's two-core VM, `tower api` under `wrk -c 4` answered 10–30 % more enqueues with the
+/// project's two-core VM, `tower api` under `wrk -c 4` answered 3–32 % more enqueues with the
 /// writer on CPU 1 and the loop on CPU 0 (docs/benchmarks.md, fifty-second and fifty-third
 /// sessions). Why not by default: a fixed placement takes the kernel's balancing away, and on a
 /// host whose cores other processes need (a PostgreSQL, the workers, other services) a pinned
-/// thread waits for its one core where it could have moved. So it is an operator's choice for
+/// thread waits for its one core where it could have moved: beside one busy process the placed
+/// api answered 15–31 % fewer. So it is an operator's choice for
 /// a machine or container given to the API. Threads other than the loops and the writer
 /// (SQLite's readers and checkpointer, the pool for files) keep every CPU. Not with a worker in
 /// the process: a thread inherits the mask of the thread that starts it, and so does a child
