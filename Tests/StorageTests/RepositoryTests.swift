@@ -44,6 +44,38 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a Run's pins are rows of their own, one per pinned object, from every path that writes Runs", arguments: Dialect.allCases)
+    func runPins(_ dialect: Dialect) async throws {
+        try await withDatabase(dialect) { database, _ in
+            let g = try await CWOMGraph.build(in: database)
+            // A Run that names its packet and doctrine ref twice (a packet can list a ref its Issue
+            // lists too): each is pinned once, and the write still commits.
+            var twice = g.run
+            twice.header = ObjectHeader(traceId: "trace-2")
+            twice.inputs.contextPackets = [g.packet.ref, g.packet.ref]
+            twice.inputs.doctrineRefs = [g.doctrine.ref, g.doctrine.ref]
+            var another = twice
+            another.header = ObjectHeader(traceId: "trace-3")
+            try await database.write { [twice] store in try await store.runs.insert(twice) }
+            // A backfill's Runs go through a CWOMBatch: pinned the same way, doctrine refs included.
+            var batch = CWOMBatch()
+            batch.runs = [another]
+            try await database.write { [batch] store in try await store.write(batch) }
+            let runs = [g.run, twice, another]
+            try await database.read { (store: Store) async throws -> Void in
+                for run in runs {
+                    let packets = try await store.session.query(
+                        "SELECT context_packet_id FROM cwom_run_context_packets WHERE run_id = $1", [.text(run.id)])
+                    #expect(try packets.map { try $0.string("context_packet_id") } == [g.packet.id], "run \(run.header.traceId ?? "")")
+                    let refs = try await store.session.query(
+                        "SELECT doctrine_ref_id FROM cwom_run_doctrine_refs WHERE run_id = $1", [.text(run.id)])
+                    #expect(try refs.map { try $0.string("doctrine_ref_id") } == [g.doctrine.id], "run \(run.header.traceId ?? "")")
+                    #expect(try await store.runs.get(run.id)?.inputs.doctrineRefs.count == run.inputs.doctrineRefs.count)
+                }
+            }
+        }
+    }
+
     @Test("context packet versions: the issue lists all of them, newest last", arguments: Dialect.allCases)
     func versions(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in

@@ -218,7 +218,7 @@ extension LifecycleTransaction {
             runsByIssue[issueId, default: issue.runs].append(run.ref)
             parts.append((task, issue, packet, snapshot, run))
         }
-        later(RunRepository.insertStatements(parts.map(\.run), texts: texts))
+        later(RunRepository.rows(parts.map(\.run)))
         // The Issues follow their tasks to `running`: one guarded statement per status they come from.
         var following: Set<String> = []
         let movable = runsByIssue.keys.compactMap { issues[$0] }.filter { Lifecycle.issue.allows($0.status, .running) }

@@ -362,9 +362,19 @@ struct InsertRows: Sendable {
     /// first, whichever source added its table first.
     static let order = [
         "cwom_constraint_snapshots", "cwom_issues", "cwom_issue_constraint_snapshots", "cwom_issue_doctrine_refs",
-        "cwom_context_packets", "cwom_issue_context_packets", "cwom_runs", "cwom_run_context_packets", "cwom_artifacts",
-        "tasks", "audit_log",
+        "cwom_context_packets", "cwom_issue_context_packets", "cwom_runs", "cwom_run_context_packets", "cwom_run_doctrine_refs",
+        "cwom_artifacts", "tasks", "audit_log",
     ]
+
+    /// What follows the rows of `table`: a Run's links to its pinned context packets and
+    /// doctrine refs skip a pair already there (a packet that names a doctrine ref twice pins it
+    /// once); every other table's new rows are new, and a conflict fails the transaction.
+    static func suffix(for table: String) -> String {
+        switch table {
+        case "cwom_run_context_packets", "cwom_run_doctrine_refs": return " ON CONFLICT DO NOTHING"
+        default: return ""
+        }
+    }
 
     /// The rows of each table of `order`, at its place there: the rows of many enqueues are
     /// merged slot by slot, without a table's name compared (merged by name, an intake batch
@@ -409,7 +419,9 @@ struct InsertRows: Sendable {
     func statements(texts: InsertTexts?) -> [(String, [SQLValue])] { chunks(texts: texts).map { ($0.text, $0.binds) } }
 
     /// The statements before their binds are gathered (`SQL.insertChunks`).
-    func chunks(texts: InsertTexts?) -> [InsertChunk] { tables.flatMap { SQL.insertChunks($0.name, $0.rows, texts: texts) } }
+    func chunks(texts: InsertTexts?) -> [InsertChunk] {
+        tables.flatMap { SQL.insertChunks($0.name, $0.rows, suffix: Self.suffix(for: $0.name), texts: texts) }
+    }
 
     /// Every row as its driver binds it, each changed where it is (see `Columns.makeBindReady`).
     mutating func makeBindReady(for dialect: SQLDialect) throws(StorageError) {

@@ -23,39 +23,26 @@ public struct RunRepository: Sendable {
     }
 
     public func insert(_ run: Run) async throws(StorageError) {
-        let (sql, binds) = SQL.insert("cwom_runs", Self.columns(run))
-        try await session.query(sql, binds)
-        for ref in run.inputs.contextPackets {
-            try await session.query(
-                "INSERT INTO cwom_run_context_packets (run_id, context_packet_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                [.text(run.id), .text(ref.id), .timestamp(run.createdAt)])
-        }
-        for ref in run.inputs.doctrineRefs {
-            try await session.query(
-                "INSERT INTO cwom_run_doctrine_refs (run_id, doctrine_ref_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                [.text(run.id), .text(ref.id), .timestamp(run.createdAt)])
-        }
+        try await insert([run])
     }
 
     /// Inserts several runs and their pins with one multi-row statement per table.
     public func insert(_ runs: [Run]) async throws(StorageError) {
-        try await session.writeAll(Self.insertStatements(runs))
+        try await session.writeAll(Self.rows(runs), texts: nil, then: [])
     }
 
-    /// The Runs and their links to context packets and doctrine refs.
-    static func insertStatements(_ runs: [Run], texts: InsertTexts? = nil) -> [(String, [SQLValue])] {
+    /// The Runs' rows and their links to the context packets and doctrine refs they pin (the
+    /// links skip a pair already there: `InsertRows.suffix`). The one place a Run's rows are
+    /// made: a claim's Runs, a backfill's, and `insert`.
+    static func rows(_ runs: [Run]) -> InsertRows {
         func link(_ run: Run, _ column: String, _ ref: Ref) -> Columns {
             ["run_id": .text(run.id), column: .text(ref.id), "created_at": .timestamp(run.createdAt)]
         }
-        let statements =
-            SQL.insertMany("cwom_runs", runs.map(Self.columns), texts: texts)
-            + SQL.insertMany(
-                "cwom_run_context_packets", runs.flatMap { run in run.inputs.contextPackets.map { link(run, "context_packet_id", $0) } },
-                suffix: " ON CONFLICT DO NOTHING", texts: texts)
-            + SQL.insertMany(
-                "cwom_run_doctrine_refs", runs.flatMap { run in run.inputs.doctrineRefs.map { link(run, "doctrine_ref_id", $0) } },
-                suffix: " ON CONFLICT DO NOTHING", texts: texts)
-        return statements
+        var rows = InsertRows()
+        rows.add("cwom_runs", runs.map(Self.columns))
+        rows.add("cwom_run_context_packets", runs.flatMap { run in run.inputs.contextPackets.map { link(run, "context_packet_id", $0) } })
+        rows.add("cwom_run_doctrine_refs", runs.flatMap { run in run.inputs.doctrineRefs.map { link(run, "doctrine_ref_id", $0) } })
+        return rows
     }
 
     public func get(_ id: String) async throws(StorageError) -> Run? {

@@ -31,7 +31,7 @@ extension CWOMBatch {
     var statements: [(String, [SQLValue])] { rows.statements }
 
     /// The batch's rows, table by table in foreign-key order. Issues are linked to their
-    /// constraint snapshots and context packets, runs to their pinned context packets.
+    /// constraint snapshots and context packets, runs to what they pin (`RunRepository.rows`).
     var rows: InsertRows {
         func links(_ column: String, _ pairs: [(String, String, Timestamp)]) -> [Columns] {
             pairs.map { ["issue_id": .text($0.0), column: .text($0.1), "created_at": .timestamp($0.2)] }
@@ -39,9 +39,6 @@ extension CWOMBatch {
         let constraintLinks = issues.flatMap { issue in issue.constraints.map { (issue.id, $0.id, issue.createdAt) } }
         let doctrineLinks = issues.flatMap { issue in issue.doctrineRefs.map { (issue.id, $0.id, issue.createdAt) } }
         let packetLinks = issues.flatMap { issue in issue.contextPackets.map { (issue.id, $0.id, issue.createdAt) } }
-        let runLinks: [Columns] = runs.flatMap { run in
-            run.inputs.contextPackets.map { ["run_id": .text(run.id), "context_packet_id": .text($0.id), "created_at": .timestamp(run.createdAt)] }
-        }
         var rows = InsertRows()
         rows.add("cwom_constraint_snapshots", snapshots.map(ConstraintSnapshotRepository.columns))
         // An Issue's links are rows of their own (below); its row holds none of them.
@@ -50,8 +47,7 @@ extension CWOMBatch {
         rows.add("cwom_issue_doctrine_refs", links("doctrine_ref_id", doctrineLinks))
         rows.add("cwom_context_packets", packets.map(ContextPacketRepository.columns))
         rows.add("cwom_issue_context_packets", links("context_packet_id", packetLinks))
-        rows.add("cwom_runs", runs.map(RunRepository.columns))
-        rows.add("cwom_run_context_packets", runLinks)
+        rows.add(RunRepository.rows(runs))
         rows.add("cwom_artifacts", artifacts.map(ArtifactRepository.columns))
         return rows
     }
