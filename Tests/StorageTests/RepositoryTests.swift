@@ -48,8 +48,9 @@ struct RepositoryTests {
     func runPins(_ dialect: Dialect) async throws {
         try await withDatabase(dialect) { database, _ in
             let g = try await CWOMGraph.build(in: database)
-            // A Run that names its packet and doctrine ref twice (a packet can list a ref its Issue
-            // lists too): each is pinned once, and the write still commits.
+            // A Run that names its packet and doctrine ref twice (nothing in a packet's list of
+            // refs, which a claim's Run pins, forbids one named twice): each is pinned once, and
+            // the write still commits.
             var twice = g.run
             twice.header = ObjectHeader(traceId: "trace-2")
             twice.inputs.contextPackets = [g.packet.ref, g.packet.ref]
