@@ -167,8 +167,11 @@ public struct LifecycleEngine: Sendable {
         audit += try LifecycleTransaction.moves(
             Lifecycle.task, task.id, [.pending, .queued], at: now, by: Actor(kind: .system, id: "task-enqueue"), traceId: item.traceId)
         audit += cwomEntries
-        // Ids are issued now so that they follow the legacy order.
-        for index in audit.indices { audit[index].id = ULID.make() }
+        // Ids in the legacy order: the entries were made with ids in the order they were made
+        // (ULIDs increase), the CWOM objects' first; those same ids, sorted, go to the entries in
+        // the array's order. (Issued again, they were seven more ULIDs an enqueue.)
+        let ids = audit.map(\.id).sorted()
+        for index in audit.indices { audit[index].id = ids[index] }
         rows.add("tasks", [TaskRepository.columns(task)])
         rows.add("audit_log", audit.map(AuditLog.columns))
         try rows.makeBindReady(for: database.dialect)
