@@ -81,4 +81,20 @@ struct HTTPLimitsTests {
             if label == "keep-alive after an answer" { #expect(answer.text.hasPrefix("HTTP/1.1 200")) }
         }
     }
+
+    @Test("a keep-alive connection whose second request's body stalls is closed, after its first was answered")
+    func bodyStallsAfterAnAnswer() async throws {
+        // The connection's read timer, armed by the first request's head, fires while the second
+        // request is under way with a later deadline: it must wait for that one, then close.
+        var limits = Self.limits
+        limits.idleTimeoutSeconds = 3600
+        try await withServer(limits) { port in
+            let answer = try await RawConnection.exchange(
+                port: port, Array("GET /health HTTP/1.1\r\nHost: t\r\n\r\n".utf8), until: "}",
+                then: Array("POST /tasks/enqueue HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n{\"requested_by\":".utf8), giveUpAfter: 60)
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+            #expect(answer.text.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer only: \(answer.text)")
+            #expect(answer.closed, "the server closed the connection (\(answer.text))")
+        }
+    }
 }

@@ -31,9 +31,29 @@ public enum RawConnection {
         }
     }
 
+    /// Sends `first`, reads until the answer so far holds `marker` (the end of a first response on
+    /// a keep-alive connection, say), sends `second`, then reads until the server closes or
+    /// `giveUpAfter`. The answer holds everything read.
+    public static func exchange(port: Int, _ first: [UInt8], until marker: String, then second: [UInt8], giveUpAfter seconds: Int = 30)
+        async throws -> Answer
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try blockingExchange(port: port, [(first, marker), (second, nil)], seconds: seconds) })
+            }
+        }
+    }
+
     public struct SocketError: Error { public let message: String }
 
     static func blockingExchange(port: Int, _ bytes: [UInt8], seconds: Int) throws -> Answer {
+        try blockingExchange(port: port, [(bytes, nil)], seconds: seconds)
+    }
+
+    /// Each step's bytes sent in turn; after a step with a marker, the answer is read until it holds
+    /// the marker (or the server closes first, which ends the exchange); after the last step, until
+    /// the server closes or `seconds` pass without a byte.
+    static func blockingExchange(port: Int, _ steps: [(bytes: [UInt8], until: String?)], seconds: Int) throws -> Answer {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(message: "socket") }
         defer { close(fd) }
@@ -47,20 +67,23 @@ public enum RawConnection {
         guard connected == 0 else { throw SocketError(message: "connect: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        if !bytes.isEmpty {
-            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent == bytes.count else { throw SocketError(message: "send: \(String(cString: strerror(errno)))") }
-        }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                received += buffer[0..<count]
-                continue
+        for step in steps {
+            if !step.bytes.isEmpty {
+                let sent = step.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent == step.bytes.count else { throw SocketError(message: "send: \(String(cString: strerror(errno)))") }
             }
-            let closed = count == 0 || errno == ECONNRESET
-            return Answer(text: String(decoding: received, as: UTF8.self), closed: closed)
+            while step.until.map({ !String(decoding: received, as: UTF8.self).contains($0) }) ?? true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count > 0 {
+                    received += buffer[0..<count]
+                    continue
+                }
+                let closed = count == 0 || errno == ECONNRESET
+                return Answer(text: String(decoding: received, as: UTF8.self), closed: closed)
+            }
         }
+        return Answer(text: String(decoding: received, as: UTF8.self), closed: false)
     }
 }
