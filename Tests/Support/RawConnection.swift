@@ -24,11 +24,7 @@ public enum RawConnection {
     }
 
     public static func exchange(port: Int, _ bytes: [UInt8], giveUpAfter seconds: Int = 30) async throws -> Answer {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try blockingExchange(port: port, bytes, seconds: seconds) })
-            }
-        }
+        try await onThread(port: port, [(bytes, nil)], seconds: seconds)
     }
 
     /// Sends `first`, reads until the answer so far holds `marker` (the end of a first response on
@@ -37,17 +33,17 @@ public enum RawConnection {
     public static func exchange(port: Int, _ first: [UInt8], until marker: String, then second: [UInt8], giveUpAfter seconds: Int = 30)
         async throws -> Answer
     {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try blockingExchange(port: port, [(first, marker), (second, nil)], seconds: seconds) })
-            }
-        }
+        try await onThread(port: port, [(first, marker), (second, nil)], seconds: seconds)
     }
 
     public struct SocketError: Error { public let message: String }
 
-    static func blockingExchange(port: Int, _ bytes: [UInt8], seconds: Int) throws -> Answer {
-        try blockingExchange(port: port, [(bytes, nil)], seconds: seconds)
+    private static func onThread(port: Int, _ steps: [(bytes: [UInt8], until: String?)], seconds: Int) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try blockingExchange(port: port, steps, seconds: seconds) })
+            }
+        }
     }
 
     /// Each step's bytes sent in turn; after a step with a marker, the answer is read until it holds
