@@ -2,6 +2,7 @@ import Foundation
 import LegacyTasks
 import NIOCore
 import Storage
+import Worker
 
 /// What the HTTP API needs to know, read once at start.
 public struct APIConfiguration: Sendable {
@@ -17,6 +18,9 @@ public struct APIConfiguration: Sendable {
     public var traceRoot: URL
     /// What an agent's completion over MCP does after the prover (as a worker's).
     public var reviewPolicy: ReviewPolicy
+    /// `TOWER_ARTIFACT_LIMIT`: at most this many files of an agent's `artifacts/` folder become
+    /// Artifacts when it completes over MCP (nil: every one), as for a worker's runs.
+    public var artifactLimit: Int?
     /// `TOWER_CORS_ORIGINS`: which other sites' pages may call the API.
     public var cors: CORSPolicy
     /// `TOWER_RETRY_*`: the attempts a task gets when it is enqueued (and by a retry).
@@ -40,8 +44,10 @@ public struct APIConfiguration: Sendable {
     public init(access: AccessConfiguration = AccessConfiguration(), policy: PolicyConfig = PolicyConfig(allowedRepoPrefixes: []),
         version: String = "0.1.0", limits: HTTPLimits = HTTPLimits(),
         traceRoot: URL = URL(fileURLWithPath: ".tower/runs", isDirectory: true), reviewPolicy: ReviewPolicy = ReviewPolicy(),
-        cors: CORSPolicy = CORSPolicy(), retry: RetryPolicy = RetryPolicy(), httpThreads: Int = Self.defaultHTTPThreads)
+        cors: CORSPolicy = CORSPolicy(), retry: RetryPolicy = RetryPolicy(), httpThreads: Int = Self.defaultHTTPThreads,
+        artifactLimit: Int? = RunRecorder.defaultArtifactLimit)
     {
+        self.artifactLimit = artifactLimit
         self.httpThreads = max(1, httpThreads)
         self.cors = cors
         self.retry = retry

@@ -34,14 +34,16 @@ struct AgentToolsTests {
     static let reviewer = AgentTools.Caller(principal: Principal(name: "alice", scopes: [.review, .read], isLegacyKey: false))
     static let reader = AgentTools.Caller(principal: Principal(name: "viewer", scopes: [.read], isLegacyKey: false))
 
-    func withTools(_ dialect: Dialect, _ body: (Setup) async throws -> Void) async throws {
+    func withTools(_ dialect: Dialect, configuration: APIConfiguration = testConfiguration, _ body: (Setup) async throws -> Void)
+        async throws
+    {
         try await withDatabase(dialect) { database, _ in
             let clock = ManualClock()
             let engine = LifecycleEngine(database: database, clock: clock)
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-mcp-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: root) }
             let tools = AgentTools(
-                database: database, engine: engine, configuration: testConfiguration, traceRoot: root, logger: quietLogger("tower.mcp"))
+                database: database, engine: engine, configuration: configuration, traceRoot: root, logger: quietLogger("tower.mcp"))
             try await body(Setup(tools: tools, clock: clock, database: database, traceRoot: root))
         }
     }
@@ -151,6 +153,38 @@ struct AgentToolsTests {
             let actors = Set((trail["entries"]?.arrayValue ?? []).compactMap { $0["actor_id"]?.stringValue })
             #expect(actors.contains("agent-7"), "the key's name is the actor: \(actors)")
             #expect(!actors.contains("claude-code"))
+        }
+    }
+
+    @Test(
+        "past TOWER_ARTIFACT_LIMIT the files an agent leaves in its artifacts folder stay there without Artifacts, as a worker's; reported ones do not count",
+        arguments: Dialect.allCases)
+    func artifactLimit(_ dialect: Dialect) async throws {
+        var configuration = testConfiguration
+        configuration.artifactLimit = 2
+        try await withTools(dialect, configuration: configuration) { s in
+            let taskId = try await s.enqueue("Build the site")
+            let claimed = await s.call("jct_claim_task", ["task_id": .string(taskId)], as: Self.agent)
+            let runId = try #require(claimed["run_id"]?.stringValue, "\(claimed)")
+            let reported = await s.call(
+                "jct_report_artifact", ["task_id": .string(taskId), "title": "Summary", "artifact_type": "doc", "content": "done"], as: Self.agent)
+            #expect(reported["success"] == true, "\(reported)")
+            // An agent on the same machine writes into the folder of its `trace_uri` itself.
+            let traceURI = try #require(claimed["trace_uri"]?.stringValue)
+            let outputs = try #require(URL(string: traceURI)).appendingPathComponent("artifacts")
+            for name in ["d.html", "a.html", "c.html", "b.html"] { try Data(name.utf8).write(to: outputs.appendingPathComponent(name)) }
+
+            let completed = await s.call("jct_complete_task", ["task_id": .string(taskId), "success": true, "summary": "Built"], as: Self.agent)
+            #expect(completed["success"] == true, "\(completed)")
+            let artifacts = try await s.database.read { try await $0.artifacts.list(forRun: runId) }
+            let titles = Set(artifacts.filter { $0.type != .trace }.map(\.title))
+            #expect(titles == ["Summary", "a.html", "b.html"], "the reported one and the first two files by path: \(titles)")
+            #expect(artifacts.count(where: { $0.type == .trace }) == 1)
+            for name in ["c.html", "d.html"] {
+                #expect(FileManager.default.fileExists(atPath: outputs.appendingPathComponent(name).path), "\(name) stays in the folder")
+            }
+            let events = try String(contentsOf: outputs.deletingLastPathComponent().appendingPathComponent("events.jsonl"), encoding: .utf8)
+            #expect(events.contains(#""artifacts_over_limit""#) && events.contains(#""not_recorded": 2"#), "\(events)")
         }
     }
 

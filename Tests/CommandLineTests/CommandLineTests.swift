@@ -373,6 +373,19 @@ struct CommandLineTests {
         }
     }
 
+    @Test("`tower api` and `tower serve` read TOWER_ARTIFACT_LIMIT for the runs of agents over MCP: a wrong one stops them with a message that names it",
+        arguments: [["api"], ["serve", "--no-worker"]])
+    func artifactLimitForAgents(_ arguments: [String]) async throws {
+        try await withSetup(.sqlite) { setup in
+            #expect(try await tower(setup, "migrate").status == 0)
+            let environment = setup.environment.merging(["TOWER_ARTIFACT_LIMIT": "many"]) { _, new in new }
+            let outcome = try await TowerBinary.run(arguments + ["--port", "0"], environment: environment, timeout: 30)
+            #expect(!outcome.timedOut && !outcome.signalled, "\(outcome)")
+            #expect(outcome.status != 0, "\(outcome)")
+            #expect(outcome.stderr.contains("TOWER_ARTIFACT_LIMIT must be a whole number of files (0: no limit), not 'many'"), "\(outcome)")
+        }
+    }
+
     @Test("backfill: a dry run, progress lines with rate and ETA, a report by status and repo, then nothing to do",
         arguments: Dialect.allCases)
     func backfill(_ dialect: Dialect) async throws {

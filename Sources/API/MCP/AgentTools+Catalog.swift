@@ -57,8 +57,7 @@ extension AgentTools {
                     "TASK_ALREADY_CLAIMED", "Task '\(task.id)' was claimed by another worker.",
                     suggestion: "Use jct_list_tasks to find another available task.")
             }
-            let recorder = try RunRecorder(
-                claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traces)
+            let recorder = try tools.recorder(claim, caller: caller)
             try recorder.start()
             let claimed = claim.task
             return [
@@ -201,7 +200,7 @@ extension AgentTools {
             let result = ExecutionResult(
                 outcome: success ? .succeeded : .failed, outputs: outputs, summary: summary, errorMessage: message,
                 failureCategory: .unknown, retryable: !success && retryable)
-            let recorder = try RunRecorder(claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: tools.traces)
+            let recorder = try tools.recorder(claim, caller: caller)
             let recorded = try await tools.database.read { try await $0.artifacts.list(forRun: claim.run.id) }
             let completion = try recorder.completion(result, recorded: recorded)
             switch try await tools.engine.complete(completion, policy: tools.reviewPolicy) {

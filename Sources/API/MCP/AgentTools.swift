@@ -42,6 +42,15 @@ public struct AgentTools: Sendable {
         self.logger = logger
     }
 
+    /// The recorder of an agent's attempt: its trace folder under `traceRoot`, and at its end at
+    /// most `configuration.artifactLimit` files of `artifacts/` recorded, as a worker records its
+    /// runs (`TOWER_ARTIFACT_LIMIT`).
+    func recorder(_ claim: LifecycleEngine.Claim, caller: Caller) throws -> RunRecorder {
+        try RunRecorder(
+            claim: claim, executor: (caller.name, "mcp"), holder: caller.holder, traceRoot: traces,
+            artifactLimit: configuration.artifactLimit)
+    }
+
     /// The agent calling: its key, or nobody when no key is configured.
     public struct Caller: Sendable {
         public var principal: Principal?

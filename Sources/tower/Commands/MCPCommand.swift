@@ -43,7 +43,7 @@ struct MCPCommand: AsyncParsableCommand {
         let configuration = APIConfiguration(
             access: accessConfiguration,
             policy: PolicyConfig(environmentValue: environment["JCT_ALLOWED_REPO_PREFIXES"]), version: Tower.version,
-            retry: workerConfiguration.retry)
+            retry: workerConfiguration.retry, artifactLimit: workerConfiguration.artifactLimit)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             let tools = AgentTools(
                 database: db, engine: LifecycleEngine(database: db, retry: workerConfiguration.retry), configuration: configuration,

@@ -40,7 +40,8 @@ struct APIOptions: ParsableArguments {
             version: Tower.version, limits: try Self.limits(environment),
             traceRoot: try WorkerConfiguration.traceRoot(from: environment["JCT_TRACE_ROOT"], default: ".tower/runs"),
             reviewPolicy: try WorkerOptions.reviewPolicy(environment), cors: try Self.cors(environment),
-            retry: try WorkerOptions.retryPolicy(environment), httpThreads: try Self.httpThreads(environment))
+            retry: try WorkerOptions.retryPolicy(environment), httpThreads: try Self.httpThreads(environment),
+            artifactLimit: try WorkerOptions.artifactLimit(environment))
         return (host, port, configuration)
     }
 
@@ -113,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
             then serves on 127.0.0.1:8000 until SIGTERM or SIGINT. Environment: DATABASE_URL, API_HOST, API_PORT, \
             JCT_ALLOWED_REPO_PREFIXES, JCT_API_KEY, TOWER_API_KEYS_FILE (SIGHUP re-reads it), TOWER_METRICS_PUBLIC, \
             TOWER_RATE_LIMIT, TOWER_MAX_BODY_BYTES, TOWER_MAX_HEADER_BYTES, TOWER_READ_TIMEOUT, TOWER_IDLE_TIMEOUT, \
-            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_API_THREADS, TOWER_SQLITE_WRITER_CPU, TOWER_RETRY_*, LOG_LEVEL \
+            TOWER_CORS_ORIGINS, TOWER_HTTP_THREADS, TOWER_API_THREADS, TOWER_SQLITE_WRITER_CPU, TOWER_RETRY_*, TOWER_ARTIFACT_LIMIT, LOG_LEVEL \
             (docs/operations.md).
             """
     )
