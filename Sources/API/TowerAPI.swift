@@ -46,9 +46,7 @@ public final class TowerAPI: HTTPResponder {
         CWOMRoutes(context: cwom).register(on: &router)
         TraceRoutes(context: cwom).register(on: &router)
         AuditRoutes(context: cwom).register(on: &router)
-        let agentTools = AgentTools(
-            database: database, engine: engine, configuration: configuration, traceRoot: configuration.traceRoot,
-            reviewPolicy: configuration.reviewPolicy, logger: logger)
+        let agentTools = AgentTools(database: database, engine: engine, configuration: configuration, logger: logger)
         MCPRoutes(tools: agentTools, sessions: mcpSessions, version: configuration.version).register(on: &router)
         ConsoleRoutes(
             database: database, engine: engine, access: router.access, sessions: consoleSessions, configuration: configuration, logger: logger

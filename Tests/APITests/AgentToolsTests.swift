@@ -42,8 +42,9 @@ struct AgentToolsTests {
             let engine = LifecycleEngine(database: database, clock: clock)
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("tower-mcp-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: root) }
-            let tools = AgentTools(
-                database: database, engine: engine, configuration: configuration, traceRoot: root, logger: quietLogger("tower.mcp"))
+            var configuration = configuration
+            configuration.traceRoot = root
+            let tools = AgentTools(database: database, engine: engine, configuration: configuration, logger: quietLogger("tower.mcp"))
             try await body(Setup(tools: tools, clock: clock, database: database, traceRoot: root))
         }
     }

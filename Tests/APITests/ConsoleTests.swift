@@ -222,7 +222,9 @@ struct ConsoleTests {
     }
 
     func agent(_ h: Harness, _ configuration: APIConfiguration, root: URL) -> Agent {
-        Agent(tools: AgentTools(database: h.database, engine: h.api.engine, configuration: configuration, traceRoot: root, logger: quietLogger("mcp")))
+        var configuration = configuration
+        configuration.traceRoot = root
+        return Agent(tools: AgentTools(database: h.database, engine: h.api.engine, configuration: configuration, logger: quietLogger("mcp")))
     }
 
     /// A fresh folder for trace folders, removed after `body`.

@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import Testing
+import TowerJSON
 import TowerTestSupport
 
 /// The MCP server driven by the official Python MCP client (`mcp` from PyPI, installed by
@@ -36,7 +37,19 @@ extension CommandLineTests {
             let outcome = try await runAgentLoop(setup, ["stdio"], keys: (keys.agent, keys.reviewer))
             #expect(outcome.status == 0, "\(outcome)")
             #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+            try expectTraceFolder(of: outcome, under: setup.traceRoot)
         }
+    }
+
+    /// The Run of the agent's loop (the script's last line names it) has its trace folder under
+    /// `JCT_TRACE_ROOT`, closed by its completion.
+    func expectTraceFolder(of outcome: TowerBinary.Outcome, under root: URL) throws {
+        let last = try #require(outcome.stdout.split(separator: "\n").last, "\(outcome)")
+        let runId = try #require(try json(String(last))["run_id"]?.stringValue, "\(last)")
+        let manifest = root.appendingPathComponent(runId).appendingPathComponent("manifest.json")
+        try #require(FileManager.default.fileExists(atPath: manifest.path), "run \(runId) has no trace folder under JCT_TRACE_ROOT (\(root.path))")
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        #expect(try json(text)["status"] == "completed", "\(text)")
     }
 
     @Test("MCP over HTTP on the API: the official client through Streamable HTTP at /mcp and the legacy SSE endpoints",
@@ -54,6 +67,7 @@ extension CommandLineTests {
                     let outcome = try await runAgentLoop(setup, [transport, "http://127.0.0.1:\(port)\(path)"], keys: (keys.agent, keys.reviewer))
                     #expect(outcome.status == 0, "\(transport): \(outcome)\n\(log.text)")
                     #expect(outcome.stdout.contains(#""ok": true"#), "\(outcome)")
+                    try expectTraceFolder(of: outcome, under: setup.traceRoot)
                 }
             }
         }

@@ -21,28 +21,26 @@ import Worker
 public struct AgentTools: Sendable {
     public let database: Database
     public let engine: LifecycleEngine
+    /// What the tools read of the API's settings: the policy of enqueues, the trace root
+    /// (`JCT_TRACE_ROOT`), the review policy and the artifact limit of an agent's runs.
     public let configuration: APIConfiguration
-    public let traceRoot: URL
-    /// `traceRoot`, its path and URI worked out once.
+    /// `configuration.traceRoot`, its path and URI worked out once.
     let traces: TraceRoot
-    public let reviewPolicy: ReviewPolicy
+    /// What an agent's completion does after the prover, as a worker's (`JCT_REVIEW_AUTO_APPROVE`).
+    var reviewPolicy: ReviewPolicy { configuration.reviewPolicy }
     let logger: Logger
     /// The calls of tools marked `onePerTask`, one at a time per task.
     let taskCalls = TaskCallQueue()
 
-    public init(database: Database, engine: LifecycleEngine, configuration: APIConfiguration, traceRoot: URL,
-        reviewPolicy: ReviewPolicy = ReviewPolicy(), logger: Logger = Logger(label: "tower.mcp"))
-    {
+    public init(database: Database, engine: LifecycleEngine, configuration: APIConfiguration, logger: Logger = Logger(label: "tower.mcp")) {
         self.database = database
         self.engine = engine
         self.configuration = configuration
-        self.traceRoot = traceRoot
-        self.traces = TraceRoot(traceRoot)
-        self.reviewPolicy = reviewPolicy
+        self.traces = TraceRoot(configuration.traceRoot)
         self.logger = logger
     }
 
-    /// The recorder of an agent's attempt: its trace folder under `traceRoot`, and at its end at
+    /// The recorder of an agent's attempt: its trace folder under the trace root, and at its end at
     /// most `configuration.artifactLimit` files of `artifacts/` recorded, as a worker records its
     /// runs (`TOWER_ARTIFACT_LIMIT`).
     func recorder(_ claim: LifecycleEngine.Claim, caller: Caller) throws -> RunRecorder {

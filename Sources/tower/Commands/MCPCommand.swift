@@ -43,13 +43,12 @@ struct MCPCommand: AsyncParsableCommand {
         let configuration = APIConfiguration(
             access: accessConfiguration,
             policy: PolicyConfig(environmentValue: environment["JCT_ALLOWED_REPO_PREFIXES"]), version: Tower.version,
+            traceRoot: workerConfiguration.traceRoot,
+            reviewPolicy: ReviewPolicy(autoApprove: workerConfiguration.reviewAutoApprove, verdicts: workerConfiguration.autoApproveVerdicts),
             retry: workerConfiguration.retry, artifactLimit: workerConfiguration.artifactLimit)
         try await database.withDatabase(poolSize: try database.resolvedPoolSize(), logger: logger) { db in
             let tools = AgentTools(
                 database: db, engine: LifecycleEngine(database: db, retry: workerConfiguration.retry), configuration: configuration,
-                traceRoot: workerConfiguration.traceRoot,
-                reviewPolicy: ReviewPolicy(
-                    autoApprove: workerConfiguration.reviewAutoApprove, verdicts: workerConfiguration.autoApproveVerdicts),
                 logger: logger)
             let server = await TowerMCP.server(tools: tools, caller: caller, version: Tower.version)
             logger.info("MCP server on stdio", metadata: ["agent": "\(caller.principal?.name ?? "open access")"])
