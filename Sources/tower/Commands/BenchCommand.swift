@@ -37,6 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Worker slots.") var concurrency = 8
     @Option(help: "http or storage.") var path = "http"
     @Option(help: "Single-task samples for the idle latency.") var idleSamples = 50
+    @Option(help: "Samples of the trace folder cost, each way (0: not measured).") var traceSamples = 200
     @Option(help: "mixed or burn-down.") var mode = "mixed"
     @Option(help: "burn-down: worker processes draining the backlog.") var workers = 2
     @Option(help: """
@@ -78,6 +79,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("\(flag) must be at least 1")
         }
         guard idleSamples >= 0 else { throw ValidationError("--idle-samples must be 0 or more") }
+        guard traceSamples >= 0 else { throw ValidationError("--trace-samples must be 0 or more") }
         if let ceilingClients, ceilingClients < 1 { throw ValidationError("--ceiling-clients must be at least 1") }
         guard ceilingBatch >= 1 else { throw ValidationError("--ceiling-batch must be at least 1") }
         guard backlog >= 0 else { throw ValidationError("--backlog must be 0 or more") }
@@ -142,7 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
             database: db, configuration: APIConfiguration(policy: PolicyConfig(allowedRepoPrefixes: ["bench/"])), logger: logger,
             engine: worker.engine)
 
-        print("tower bench: --mode \(mode), \(tasks) tasks, \(clients) clients, \(path) path, \(location)")
+        Self.say("tower bench: --mode \(mode), \(tasks) tasks, \(clients) clients, \(path) path, \(location)")
         var measured = Measured()
         if mode == "burn-down" {
             measured = try await burnDown(db: db, counting: counting, api: api, worker: worker, location: location, traces: traces)
@@ -158,37 +160,40 @@ struct BenchCommand: AsyncParsableCommand {
         _ = counting.takeByOperation()
         var idle: [Double] = []
         for n in 0..<idleSamples {
+            // Subscribed before the enqueue, so that its completion cannot be missed.
+            let events = worker.engine.events.subscribe()
             let id = try await enqueue(api: api, db: db, worker: worker, n: n, client: 999)
-            while true {
-                if let task = try await db.read({ try await $0.tasks.get(id) }), task.status.isFinished,
-                    let queued = task.queuedAt, let started = task.startedAt
-                {
-                    idle.append(started.seconds(since: queued))
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            let task = try await finished(id, events: events, db: db)
+            if let queued = task.queuedAt, let started = task.startedAt { idle.append(started.seconds(since: queued)) }
         }
         await worker.shutdown()
         _ = try? await running.value
-        print("enqueue-to-start, idle:   p50 \(Self.ms(percentile(idle, 0.5)))  p99 \(Self.ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
-        print("  one task at a time:")
+        Self.say("enqueue-to-start, idle:   p50 \(Self.ms(percentile(idle, 0.5)))  p99 \(Self.ms(percentile(idle, 0.99)))  (\(idle.count) samples)")
+        Self.say("  one task at a time:")
         printStatements(counting, tasks: idle.count, operations: ["enqueue", "claim", "complete"])
-        try traceFolderCost(traces)
+        if traceSamples > 0 { try traceFolderCost(traces) }
         if ceiling {
             // As many writers as the database takes at once: one on SQLite, the reference pgbench's 4 on PostgreSQL.
             let writers = ceilingClients ?? (opened.dialect == .postgres ? 4 : 1)
             let ceilingStart = MachineCPUTime.now()
             let figures = try await Ceiling(database: opened).measure(tasks: tasks, batch: ceilingBatch, clients: writers)
-            print(String(format: "ceiling (plain multi-row SQL, batches of %d, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", ceilingBatch, writers, figures.intake, figures.work))
+            Self.say(String(format: "ceiling (plain multi-row SQL, batches of %d, %d writer(s)): intake %.0f tasks/s, claim + complete %.0f tasks/s", ceilingBatch, writers, figures.intake, figures.work))
             Self.printSteal("the ceiling", from: ceilingStart)
             if let enqueueRate = measured.enqueue {
-                print(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
+                Self.say(String(format: "  enqueue at %.0f %% of the intake ceiling", 100 * enqueueRate / figures.intake))
             }
             if let workRate = measured.work {
-                print(String(format: "  %@ at %.0f %% of the claim + complete ceiling", mode, 100 * workRate / figures.work))
+                Self.say(String(format: "  %@ at %.0f %% of the claim + complete ceiling", mode, 100 * workRate / figures.work))
             }
         }
+    }
+
+    /// One line of the report, out at once also into a file or a pipe (stdio would hold it in
+    /// its buffer until the end): a run stopped half-way, or killed at a timeout, keeps the
+    /// figures it printed.
+    static func say(_ line: String) {
+        print(line)
+        fflush(nil)
     }
 
     static func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
@@ -197,7 +202,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// figure taken while it was high measured them too. Nothing where it cannot be read.
     static func printSteal(_ measurement: String, from start: MachineCPUTime?, to end: MachineCPUTime? = MachineCPUTime.now()) {
         guard let start, let share = end?.stealShare(since: start) else { return }
-        print(String(format: "host steal:              %5.1f %% of the machine's CPU time during %@ (/proc/stat: the host ran other guests on these cores)", 100 * share, measurement))
+        Self.say(String(format: "host steal:              %5.1f %% of the machine's CPU time during %@ (/proc/stat: the host ran other guests on these cores)", 100 * share, measurement))
     }
 
     /// What the files of a stub run cost, without the database: the trace folder with its
@@ -206,7 +211,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// until one flush at the end (what the worker does for the stub executor).
     func traceFolderCost(_ traces: URL) throws {
         let root = traces.appendingPathComponent("trace-cost")
-        let samples = 200
+        let samples = traceSamples
         let body: JSONValue = ["objective": "Benchmark task", "constraints": ["time_budget_seconds": 900], "instructions": .array((0..<10).map { .string("step \($0)") })]
         var costs: [Double] = []
         for inMemory in [false, true] {
@@ -228,7 +233,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             costs.append(Date().timeIntervalSince(start) / Double(samples))
         }
-        print(String(format: "trace folder per run:    %.2f ms written through, %.2f ms kept in memory and flushed  (the files of a stub run and the manifest digest, %d samples each, under %@)", costs[0] * 1000, costs[1] * 1000, samples, root.path))
+        Self.say(String(format: "trace folder per run:    %.2f ms written through, %.2f ms kept in memory and flushed  (the files of a stub run and the manifest digest, %d samples each, under %@)", costs[0] * 1000, costs[1] * 1000, samples, root.path))
         try? FileManager.default.removeItem(at: root)
     }
 
@@ -245,7 +250,7 @@ struct BenchCommand: AsyncParsableCommand {
             let count = counts[operation] ?? (0, 0)
             return String(format: "%@ %.1f (%.2f transactions)", operation, Double(count.statements) / Double(max(1, tasks)), Double(count.transactions) / Double(max(1, tasks)))
         }
-        print("statements per task:     " + parts.joined(separator: ", "))
+        Self.say("statements per task:     " + parts.joined(separator: ", "))
     }
 
     /// Enqueues the whole backlog, then drains it with separate `tower worker` processes.
@@ -257,13 +262,13 @@ struct BenchCommand: AsyncParsableCommand {
         let ids = try await enqueueAll(tasks + backlog, api: api, db: db, worker: worker)
         let enqueueSeconds = Date().timeIntervalSince(start)
         var measured = Measured(enqueue: Double(ids.count) / enqueueSeconds)
-        print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
+        Self.say(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s, %d clients)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds, clients))
         printStatements(counting, tasks: ids.count, operations: ["enqueue"])
         if db.dialect == .postgres {
             // As autovacuum's first pass after the load would, within a minute: the drain is
             // measured as a running queue has it (`StatisticsRepository`).
             let analyzed = try await db.write { try await $0.statistics.refreshAfterBulkLoad() }
-            print("analyzed after the load:  \(analyzed.isEmpty ? "none" : analyzed.joined(separator: ", "))")
+            Self.say("analyzed after the load:  \(analyzed.isEmpty ? "none" : analyzed.joined(separator: ", "))")
         }
 
         let binary = URL(fileURLWithPath: workerBinary ?? Bundle.main.executablePath ?? CommandLine.arguments[0]).path
@@ -275,7 +280,7 @@ struct BenchCommand: AsyncParsableCommand {
                 [binary, "worker", "--concurrency", String(concurrency)], environment: environment,
                 stderr: .inherit)
         }
-        try await waitUntilFinished(db, count: tasks)
+        try await waitUntilFinished(db, count: tasks, workers: processes)
         let drainSeconds = Date().timeIntervalSince(drainStart)
         let drainCPUEnd = MachineCPUTime.now()
         // SIGTERM: the workers claim no more and finish what they run; a backlog stays queued.
@@ -293,15 +298,15 @@ struct BenchCommand: AsyncParsableCommand {
         let working = (nth?.seconds(since: first ?? .now()) ?? drainSeconds)
         measured.work = Double(tasks) / working
         let upTo = backlog > 0 ? "completion \(tasks)" : "last completion"
-        print(String(format: "burn-down:               %8.0f tasks/s  (first start to %@, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(tasks) / working, upTo, working, drainSeconds, workers, concurrency))
+        Self.say(String(format: "burn-down:               %8.0f tasks/s  (first start to %@, %.2f s; %.2f s with process start-up; %d workers × %d slots)", Double(tasks) / working, upTo, working, drainSeconds, workers, concurrency))
         Self.printSteal("the drain", from: drainCPU, to: drainCPUEnd)
         if backlog > 0 {
-            print("backlog:                 \(ids.count) tasks enqueued, \(finished) finished by the workers, \(queued) left queued")
+            Self.say("backlog:                 \(ids.count) tasks enqueued, \(finished) finished by the workers, \(queued) left queued")
         }
         // CPU per task moves less with this machine's speed than a rate does, and says how much
         // of the drain's CPU is the workers' (the database server's is not ours to read here).
         let workerCPU = processes.compactMap(\.cpuSeconds).reduce(0, +)
-        print(String(format: "workers' CPU per task:   %8.3f ms  (user + system of the %d worker processes, start-up included)", workerCPU * 1000 / Double(max(1, finished)), workers))
+        Self.say(String(format: "workers' CPU per task:   %8.3f ms  (user + system of the %d worker processes, start-up included)", workerCPU * 1000 / Double(max(1, finished)), workers))
         return measured
     }
 
@@ -331,9 +336,9 @@ struct BenchCommand: AsyncParsableCommand {
         let latencies = try await startLatencies(db)
         let enqueueSeconds = enqueued.timeIntervalSince(start)
         let totalSeconds = finished.timeIntervalSince(start)
-        print(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds))
-        print(String(format: "end to end throughput:   %8.0f tasks/s  (enqueue to last completion, %.2f s)", Double(ids.count) / totalSeconds, totalSeconds))
-        print("enqueue-to-start, loaded: p50 \(Self.ms(percentile(latencies, 0.5)))  p99 \(Self.ms(percentile(latencies, 0.99)))")
+        Self.say(String(format: "enqueue rate:            %8.0f tasks/s  (%d tasks in %.2f s)", Double(ids.count) / enqueueSeconds, ids.count, enqueueSeconds))
+        Self.say(String(format: "end to end throughput:   %8.0f tasks/s  (enqueue to last completion, %.2f s)", Double(ids.count) / totalSeconds, totalSeconds))
+        Self.say("enqueue-to-start, loaded: p50 \(Self.ms(percentile(latencies, 0.5)))  p99 \(Self.ms(percentile(latencies, 0.99)))")
         Self.printSteal("the run", from: startCPU, to: finishedCPU)
         printStatements(counting, tasks: ids.count, operations: ["enqueue", "claim", "complete"])
         return Measured(enqueue: Double(ids.count) / enqueueSeconds, work: Double(ids.count) / totalSeconds)
@@ -377,14 +382,48 @@ struct BenchCommand: AsyncParsableCommand {
         return id
     }
 
-    func waitUntilFinished(_ db: Database, count: Int) async throws {
+    /// Waits until `count` tasks are finished. With `workers` (the burn-down's processes), a
+    /// worker that exits before then stops the wait with an error: the backlog would stay queued
+    /// and the bench wait for ever.
+    func waitUntilFinished(_ db: Database, count: Int, workers: [ChildProcess] = []) async throws {
         while true {
             let counts = try await db.read { try await $0.tasks.countByStatus() }
             let done = counts.filter { TaskStatus(rawValue: $0.key)?.isFinished == true }.values.reduce(0, +)
             if done >= count { return }
+            let ended = workers.compactMap(\.status)
+            if !ended.isEmpty {
+                for process in workers where process.status == nil { process.terminate() }
+                throw CommandError(
+                    "\(ended.count) of the \(workers.count) worker processes ended (\(ended.map(\.description).joined(separator: ", "))) "
+                        + "with \(done) of \(count) tasks finished; their messages are above")
+            }
             // Not more often: the count scans the tasks table on the cores the workers use, and the
             // figures come from the tasks' own timestamps, not from this loop.
             try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// The task `id` once the engine has finished it, awaited on the engine's events rather than
+    /// by reading the task in a loop (which took CPU from the very worker it waits on).
+    /// `seconds` bounds the wait: an idle worker that never finishes the task is an error.
+    func finished(_ id: String, events: AsyncStream<LifecycleEvent>, db: Database, seconds: Int = 60) async throws -> TaskRecord {
+        try await withThrowingTaskGroup(of: TaskRecord?.self) { group in
+            group.addTask {
+                for await event in events where event.kind == .completed && event.taskId == id {
+                    // A completion that retries the task leaves it queued: wait for the next one.
+                    if let task = try await db.read({ try await $0.tasks.get(id) }), task.status.isFinished { return task }
+                }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let task = try await group.next() ?? nil else {
+                throw CommandError("task \(id) was not finished \(seconds) s after its enqueue: the idle worker did not run it")
+            }
+            return task
         }
     }
 
