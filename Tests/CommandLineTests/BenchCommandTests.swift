@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Testing
 import TowerTestSupport
 
@@ -195,6 +196,29 @@ extension CommandLineTests {
             #expect(outcome.stderr.contains("worker processes ended (exit 3") && outcome.stderr.contains("with 0 of 10 tasks finished"), "\(outcome)")
             #expect(outcome.stdout.contains("enqueue rate:"), "what was measured before is printed: \(outcome)")
             #expect(!outcome.stdout.contains("burn-down:"), "\(outcome)")
+        }
+    }
+}
+
+extension CommandLineTests {
+    @Test("tower bench writes each figure as it measures it: a run killed half-way has printed what it measured")
+    func benchLinesAsMeasured() async throws {
+        try await withSetup(.sqlite) { setup in
+            // The bench's scratch folder (and its SQLite file) goes here, removed even though the bench is killed.
+            let scratch = setup.traceRoot.appendingPathComponent("scratch")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            let output = try logFile(setup, "bench-stdout")
+            defer { try? FileManager.default.removeItem(at: output.url) }
+            // Far more idle samples than the test waits for: the bench is still taking them when it is killed.
+            let bench = try TowerBinary.start(
+                ["bench", "--tasks", "10", "--clients", "2", "--concurrency", "2", "--idle-samples", "1000000", "--trace-samples", "0",
+                    "--trace-root", setup.traceRoot.path],
+                environment: setup.environment.merging(["TMPDIR": scratch.path]) { $1 }, stdout: output.url)
+            let throughput = try await output.line(seconds: Self.benchTimeout) { $0.hasPrefix("end to end throughput:") }
+            bench.send(SIGKILL)
+            _ = await bench.wait()
+            #expect(throughput != nil, "the figures of the mixed run are out before the idle samples: \(output.text)")
+            #expect(output.text.contains("\nenqueue rate:"), "\(output.text)")
         }
     }
 }
