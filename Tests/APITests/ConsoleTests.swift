@@ -46,7 +46,7 @@ struct ConsoleTests {
             "POST", "/ui/login", body: form(["key": secret, "csrf": loginCSRF]),
             headers: [("content-type", "application/x-www-form-urlencoded"), ("cookie", "tower_login_csrf=\(loginCSRF)")])
         #expect(signedIn.status == 303 && signedIn.header("location") == "/ui")
-        let cookie = try #require(setCookie(signedIn, "tower_session")?.split(separator: ";").first.map(String.init))
+        let cookie = try #require(setCookie(signedIn, "tower_session")?.split(separator: ";").first.map { String($0) })
         let overview = await h.get("/ui", headers: [("cookie", cookie)])
         return (cookie, try #require(hidden("csrf", in: overview.text)))
     }
@@ -531,7 +531,7 @@ struct ConsoleTests {
 
             let created = await h.send("POST", "/ui/tasks", body: form(fields.merging(["csrf": writer.csrf]) { $1 }), headers: headers)
             #expect(created.status == 303)
-            let id = try #require(created.header("location")?.split(separator: "/").last.map(String.init))
+            let id = try #require(created.header("location")?.split(separator: "/").last.map { String($0) })
             let task = try #require(try await database.read { try await $0.tasks.get(id) })
             #expect(task.objective == "Write the changelog" && task.status == .queued && task.target.ref == "main")
             #expect(task.requestedBy.id == "key-write", "the key is the requester")
