@@ -34,6 +34,20 @@ public func postgresURL() throws -> String {
     return url + "?connect_timeout=120"
 }
 
+/// `postgresURL()` for another database of the same server.
+func postgresURL(database: String) throws -> String {
+    let url = try postgresURL()
+    guard let scheme = url.range(of: "://"), let slash = url[scheme.upperBound...].firstIndex(of: "/") else {
+        throw TestDatabaseError("TOWER_TEST_DATABASE_URL names no database (postgres://user:password@host:port/database): \(url)")
+    }
+    return url[...slash] + database + "?connect_timeout=120"
+}
+
+struct TestDatabaseError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// The `Tests/` folder and the repository root.
 public let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
 public let repositoryRoot = testsFolder.deletingLastPathComponent()
@@ -45,17 +59,34 @@ public struct TestDatabase: Sendable {
     public let location: DatabaseLocation
     private let cleanup: @Sendable () async -> Void
 
-    public static func make(_ dialect: Dialect) async throws -> TestDatabase {
+    /// A database of its own, empty, or `migrated` (then copied from `MigratedTemplate`: a copy
+    /// costs a fraction of running the migrations again, and every test opens it with the
+    /// migrator all the same, which finds nothing to do).
+    public static func make(_ dialect: Dialect, migrated: Bool = false) async throws -> TestDatabase {
         let name = "t_" + ULID.make().lowercased()
         switch dialect {
         case .sqlite:
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tower-test-\(name)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let path = folder.appendingPathComponent("tower.db").path
+            if migrated {
+                do { try FileManager.default.copyItem(atPath: try await MigratedTemplate.sqlite.value, toPath: path) } catch {
+                    try? FileManager.default.removeItem(at: folder)
+                    throw error
+                }
+            }
             return TestDatabase(
-                dialect: dialect, location: .sqlite(path: folder.appendingPathComponent("tower.db").path),
+                dialect: dialect, location: .sqlite(path: path),
                 cleanup: { try? FileManager.default.removeItem(at: folder) })
         case .postgres:
             let base = try postgresURL()
+            if migrated {
+                let template = try await MigratedTemplate.postgres.value
+                try await adminQuery(base, "CREATE DATABASE \(name) TEMPLATE \(template)")
+                return TestDatabase(
+                    dialect: dialect, location: .postgres(url: try postgresURL(database: name)),
+                    cleanup: { try? await adminQuery(base, "DROP DATABASE \(name) WITH (FORCE)") })
+            }
             try await adminQuery(base, "CREATE SCHEMA \(name)")
             return TestDatabase(
                 dialect: dialect, location: .postgres(url: base + "&search_path=\(name)"),
@@ -99,7 +130,7 @@ public struct TestDatabase: Sendable {
 public func withDatabase(_ dialect: Dialect, migrate: Bool = true,
     _ body: (Database, TestDatabase) async throws -> Void) async throws
 {
-    let test = try await TestDatabase.make(dialect)
+    let test = try await TestDatabase.make(dialect, migrated: migrate)
     let database: Database
     do { database = try await test.open(migrate: migrate) } catch {
         await test.drop()
