@@ -160,8 +160,9 @@ struct MigrationTests {
         guard case .postgres(let url) = test.location else { return }
         let holder = try await test.open(migrate: false)
         // A query_timeout that the test outlasts, long enough that a loaded machine does not leave
-        // the migration's own transaction idle past it (the server's idle_in_transaction timeout).
-        let migrating = try await Database.open(.postgres(url: url + "&query_timeout=4"), poolSize: 2, requireCurrentSchema: false)
+        // the migration's own transaction idle past it (the server's idle_in_transaction timeout,
+        // which ended it once at 4 s in a CI run of the whole suite).
+        let migrating = try await Database.open(.postgres(url: url + "&query_timeout=10"), poolSize: 2, requireCurrentSchema: false)
         try await holder.driver.withSession { session in
             // Another process's migration, holding the lock for as long as its statements run.
             try await session.query("BEGIN", [])
@@ -179,7 +180,7 @@ struct MigrationTests {
                 }
             }
             // Past its query_timeout the migration neither failed nor went ahead: it still waits.
-            let early = try await withDeadline(seconds: 5) { await ended.first { _ in true } }
+            let early = try await withDeadline(seconds: 11) { await ended.first { _ in true } }
             #expect(early == nil, "the migration ended while another held the lock: \(early ?? "")")
             // ...on this session's lock (within a transaction the statistics views keep their first
             // snapshot unless cleared).

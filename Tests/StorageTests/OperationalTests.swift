@@ -252,6 +252,39 @@ struct OperationalTests {
         }
     }
 
+    /// A migration's statements have no deadline (`writeSchema`), so nothing but the connection's
+    /// end can stop one waiting: PostgresNIO 1.33 can leave a statement sent as its connection
+    /// closes unanswered for good, and a migration whose transaction the server ended (its
+    /// `idle_in_transaction_session_timeout`, on a loaded machine) then waited for ever (a CI run
+    /// of the whole suite hung so). Each round ends the transaction's backend, waits until it has
+    /// exited, and sends the next statement on the connection that is gone.
+    @Test("PostgreSQL: a statement without a deadline (a migration's) on a connection the server ended fails at once instead of waiting for ever")
+    func statementWithoutDeadlineOnEndedConnection() async throws {
+        try await withPostgresDriver { driver in
+            try await withPostgresDriver { admin in
+                for round in 1...20 {
+                    let outcome = try await withDeadline(seconds: 60) { () -> String in
+                        do {
+                            try await driver.writeSchema { session in
+                                let pid = try #require(try await session.query("SELECT pg_backend_pid() AS pid", []).first?.int("pid"))
+                                // pg_terminate_backend with a timeout returns once the backend has exited.
+                                let ended = try await admin.withSession { other in
+                                    try await other.query("SELECT pg_terminate_backend(CAST($1 AS integer), 30000) AS ended", [.int(pid)]).first?.bool("ended")
+                                }
+                                #expect(ended == true)
+                                try await session.query("SELECT 1 AS one", [])
+                            }
+                            return "committed on a connection whose backend had exited"
+                        } catch let error as StorageError {
+                            return error.kind == .unreachable ? "unreachable" : "failed otherwise: \(error)"
+                        }
+                    }
+                    try #require(outcome == "unreachable", "round \(round): \(outcome ?? "the statement was still waiting after 60 s")")
+                }
+            }
+        }
+    }
+
     @Test("PostgreSQL ends a transaction left idle longer than the query timeout (the server's half of the deadline)")
     func idleTransactionsEnd() async throws {
         // Not a tight timeout: a loaded machine (the full suite) can take seconds to answer.

@@ -2,6 +2,7 @@ import CWOM
 import Foundation
 import Logging
 import Storage
+import Synchronization
 import Testing
 import TowerJSON
 
@@ -85,12 +86,12 @@ public struct TestDatabase: Sendable {
                 try await adminQuery(base, "CREATE DATABASE \(name) TEMPLATE \(template)")
                 return TestDatabase(
                     dialect: dialect, location: .postgres(url: try postgresURL(database: name)),
-                    cleanup: { try? await adminQuery(base, "DROP DATABASE \(name) WITH (FORCE)") })
+                    cleanup: { _ = try? await adminQuery(base, "DROP DATABASE \(name) WITH (FORCE)") })
             }
             try await adminQuery(base, "CREATE SCHEMA \(name)")
             return TestDatabase(
                 dialect: dialect, location: .postgres(url: base + "&search_path=\(name)"),
-                cleanup: { try? await adminQuery(base, "DROP SCHEMA \(name) CASCADE") })
+                cleanup: { _ = try? await adminQuery(base, "DROP SCHEMA \(name) CASCADE") })
         }
     }
 
@@ -100,13 +101,17 @@ public struct TestDatabase: Sendable {
         self.cleanup = cleanup
     }
 
-    static func adminQuery(_ url: String, _ sql: String) async throws {
+    /// One statement on a connection of its own to the PostgreSQL database `url`.
+    @discardableResult
+    static func adminQuery(_ url: String, _ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
         let driver = try await DatabaseLocation.postgres(url: url).open(poolSize: 1)
-        do { try await driver.withSession { session in try await session.query(sql, []) } } catch {
+        let rows: [SQLRow]
+        do { rows = try await driver.withSession { session in try await session.query(sql, binds) } } catch {
             await driver.close()
             throw error
         }
         await driver.close()
+        return rows
     }
 
     /// Opens the database, migrated unless `migrate` is false.
@@ -173,16 +178,40 @@ public func quietLogger(_ label: String) -> Logger {
 }
 
 /// Runs `body` and gives up after `seconds`, answering nil: a bound on a wait that waits on
-/// events, never a way of waiting.
+/// events, never a way of waiting. `body` is cancelled at the deadline, and a body that does not
+/// end when cancelled (a statement that never gets its answer) is left behind: the caller has
+/// its nil all the same, so that a test fails instead of hanging the suite.
 public func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T?) async throws -> T? {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
+    let work = Task { try await body() }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T?, any Error>) in
+            let outcome = FirstOutcome(continuation)
+            let deadline = Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                guard !Task.isCancelled else { return }
+                work.cancel()
+                outcome.resume(with: .success(nil))
+            }
+            Task {
+                let result: Result<T?, any Error>
+                do { result = .success(try await work.value) } catch { result = .failure(error) }
+                deadline.cancel()
+                outcome.resume(with: result)
+            }
         }
-        let first = try await group.next() ?? nil
-        group.cancelAll()
-        return first
+    } onCancel: {
+        work.cancel()
+    }
+}
+
+/// A continuation resumed by the first of several racers.
+private final class FirstOutcome<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+    init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
+    func resume(with result: Result<T, any Error>) {
+        continuation.withLock { continuation in
+            continuation?.resume(with: result)
+            continuation = nil
+        }
     }
 }

@@ -24,10 +24,13 @@ struct CrashTests {
             }
             let log = try LogFile(FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(ULID.make()).log"))
             defer { try? FileManager.default.removeItem(at: log.url) }
+            // The run must outlast the time between its start and the kill: 20 s was not enough
+            // once (the whole suite, both cores busy: the first worker completed the task before
+            // its kill). The orphaned `sleep` ends on its own.
             let process = try TowerBinary.start(
                 ["worker", "--concurrency", "1"],
                 environment: [
-                    "DATABASE_URL": url, "TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "sleep 20",
+                    "DATABASE_URL": url, "TOWER_EXECUTOR": "command", "TOWER_EXECUTOR_COMMAND": "sleep 120",
                     "WORKER_LEASE_SECONDS": "2", "WORKER_POLL_INTERVAL": "0.2", "JCT_TRACE_ROOT": env.traceRoot.path,
                     "LOG_LEVEL": "info",
                 ], stderr: log.url)

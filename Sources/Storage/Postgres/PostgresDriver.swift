@@ -468,13 +468,18 @@ struct PostgresSession: DatabaseSession {
         }
     }
 
-    /// Runs `operation` with a deadline. PostgresNIO 1.33 can leave a query waiting forever when
-    /// the server terminates its connection at the wrong moment (seen with pg_terminate_backend
-    /// during a claim), and closing the connection does not fail that query either. At the
-    /// deadline the connection is closed and the caller gets an `unreachable` error at once; the
-    /// stuck query is abandoned (its task stays suspended), which is the price of not hanging.
+    /// Runs `operation` until its answer, its deadline (`timeout`; a schema write has none) or
+    /// its connection's close, whichever comes first. PostgresNIO 1.33 can leave a query waiting
+    /// forever when the server terminates its connection at the wrong moment (seen with
+    /// pg_terminate_backend during a claim), and closing the connection does not fail that query
+    /// either. At the deadline the connection is closed and the caller gets an `unreachable` error
+    /// at once; the stuck query is abandoned (its task stays suspended), which is the price of not
+    /// hanging. A statement without a deadline is watched for its connection's close all the
+    /// same: a migration sent on a connection the server had just ended (its
+    /// `idle_in_transaction_session_timeout`) otherwise waited for ever
+    /// (`OperationalTests.statementWithoutDeadlineOnEndedConnection`).
     func withDeadline<T: Sendable>(_ sql: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let timeout = self.timeout else { return try await operation() }
+        let timeout = self.timeout
         let connection = self.connection
         let watchdog = self.watchdog
         let answered = Mutex(false)
@@ -482,7 +487,8 @@ struct PostgresSession: DatabaseSession {
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let entry = watchdog.register(after: timeout, connection: connection.id) { connectionClosed in
                 guard claim() else { return }
-                if connectionClosed {
+                // An entry without a deadline ends only so.
+                guard !connectionClosed, let timeout else {
                     // PostgresNIO 1.33 can leave a statement unanswered for good when its
                     // connection closes as it is sent (seen when the server stopped under a
                     // worker's completion: its slots waited out the 60 s deadline).
@@ -620,15 +626,17 @@ struct PostgresSession: DatabaseSession {
 /// early, told so, when its connection closes (`connectionClosed`).
 final class QueryWatchdog: Sendable {
     private struct Entry {
-        let deadline: ContinuousClock.Instant
+        /// Nil: the entry ends only when its connection closes.
+        let deadline: ContinuousClock.Instant?
         let connection: Int?
         let expire: @Sendable (_ connectionClosed: Bool) -> Void
     }
     private let state = Mutex<(next: Int, entries: [Int: Entry])>((0, [:]))
 
-    /// `connection`: the id of the connection the entry waits on, if any.
-    func register(after seconds: Double, connection: Int? = nil, _ expire: @escaping @Sendable (_ connectionClosed: Bool) -> Void) -> Int {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
+    /// `seconds`: nil for no deadline. `connection`: the id of the connection the entry waits on,
+    /// if any.
+    func register(after seconds: Double?, connection: Int? = nil, _ expire: @escaping @Sendable (_ connectionClosed: Bool) -> Void) -> Int {
+        let deadline = seconds.map { ContinuousClock.now.advanced(by: .seconds($0)) }
         return state.withLock { state in
             state.next += 1
             state.entries[state.next] = Entry(deadline: deadline, connection: connection, expire: expire)
@@ -654,7 +662,7 @@ final class QueryWatchdog: Sendable {
             try? await Task.sleep(for: .milliseconds(250))
             let now = ContinuousClock.now
             let expired = state.withLock { state in
-                let due = state.entries.filter { $0.value.deadline <= now }
+                let due = state.entries.filter { $0.value.deadline.map { $0 <= now } ?? false }
                 for id in due.keys { state.entries.removeValue(forKey: id) }
                 return Array(due.values)
             }
