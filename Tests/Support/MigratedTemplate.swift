@@ -34,12 +34,7 @@ enum MigratedTemplate {
         let building = final + "_" + ULID.make().lowercased()
         try await TestDatabase.adminQuery(base, "CREATE DATABASE \(building)")
         do {
-            let database = try await Database.open(.postgres(url: try postgresURL(database: building)), poolSize: 1, requireCurrentSchema: false)
-            do { try await database.migrator(logger: quietLogger("tower.migrate")).migrate() } catch {
-                await database.close()
-                throw error
-            }
-            await database.close()
+            try await migrate(.postgres(url: try postgresURL(database: building)))
             // The rename waits (up to 5 s, as CREATE DATABASE does) for the closed connection's
             // server process to end. Another run may have renamed its copy first: then use that.
             do { try await TestDatabase.adminQuery(base, "ALTER DATABASE \(building) RENAME TO \(final)") } catch {
@@ -65,17 +60,22 @@ enum MigratedTemplate {
         try FileManager.default.createDirectory(at: building, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: building) }
         let file = building.appendingPathComponent("tower.db").path
-        let database = try await Database.open(.sqlite(path: file), poolSize: 1, requireCurrentSchema: false)
-        do { try await database.migrator(logger: quietLogger("tower.migrate")).migrate() } catch {
-            await database.close()
-            throw error
-        }
-        await database.close()
+        try await migrate(.sqlite(path: file))
         // A closed database has no write-ahead log left: the file is the whole database.
         // rename(2) replaces atomically, so a run that finished first loses nothing.
         guard rename(file, final) == 0 else {
             throw TestDatabaseError("cannot move the SQLite template \(file) to \(final): \(String(cString: strerror(errno)))")
         }
         return final
+    }
+
+    /// Migrates the database at `location` and closes it, also when a migration fails.
+    private static func migrate(_ location: DatabaseLocation) async throws {
+        let database = try await Database.open(location, poolSize: 1, requireCurrentSchema: false)
+        do { try await database.migrator(logger: quietLogger("tower.migrate")).migrate() } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
     }
 }
