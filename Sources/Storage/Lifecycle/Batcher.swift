@@ -3,8 +3,11 @@ import Synchronization
 /// Group commit: many concurrent callers submit items; the batcher hands them to `flush` in
 /// batches and gives each caller its own answer once its batch is done (committed).
 ///
-/// Items that arrive while `maxInFlight` flushes run wait and leave together in the next one, at
-/// most `maxBatch` at a time: batches form when the database is the bottleneck. An item that
+/// Items that arrive while a flush runs wait and leave together in the next one, at most
+/// `maxBatch` at a time: batches form when the database is the bottleneck. One flush at a time,
+/// on PostgreSQL too: there two in flight halved every batch under `wrk -c 4` (two enqueues a
+/// transaction instead of four), and the statements and wake-ups that cost on the shared cores
+/// outweighed the overlap (docs/benchmarks.md, 2026-12-08). An item that
 /// finds the batcher idle is flushed at once, unless `linger` is set: then it waits up to that
 /// long for company (River's `BatchCompleter` collects for a few milliseconds too). Without it a
 /// worker's claim of eight tasks, whose executions end within a millisecond of each other, was
@@ -26,7 +29,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     private struct State {
         var waiting: [Entry] = []
-        var inFlight = 0
+        var flushing = false
         /// The linger under way, if any (a number, so that one that ended early is not ended twice).
         var lingering: Int?
         var lingers = 0
@@ -34,12 +37,12 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// What to start once the lock is let go.
     private enum Start {
-        case batches([[Entry]])
+        case nothing
+        case batch([Entry])
         case linger(Int)
     }
 
     private let maxBatch: Int
-    private let maxInFlight: Int
     private let flush: Flush
     /// Where flushes start (see `init`).
     private let executor: (any TaskExecutor)?
@@ -52,11 +55,10 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// thread hop in or out. `linger`: how long an item that finds the batcher idle waits for
     /// others (zero: not at all); it ends early when a batch is full. `sleep` waits out a linger
     /// (tests pass one they control).
-    public init(maxBatch: Int = 64, maxInFlight: Int = 1, executor: (any TaskExecutor)? = nil, linger: Duration = .zero,
+    public init(maxBatch: Int = 64, executor: (any TaskExecutor)? = nil, linger: Duration = .zero,
         sleep: @escaping @Sendable (Duration) async -> Void = { try? await Timers.sleep(for: $0) }, flush: @escaping Flush)
     {
         self.maxBatch = max(1, maxBatch)
-        self.maxInFlight = max(1, maxInFlight)
         self.executor = executor
         self.linger = linger
         self.sleep = sleep
@@ -78,30 +80,27 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// What may start now, taken out of `state`: a linger for a lone item that finds the batcher
-    /// idle, or batches while fewer than `maxInFlight` flushes run (none while a linger gathers
-    /// a batch that is not full yet).
+    /// idle, or a batch when no flush runs (none while a linger gathers a batch that is not full
+    /// yet).
     private func next(_ state: inout State) -> Start {
         if state.lingering != nil {
-            guard state.waiting.count >= maxBatch else { return .batches([]) }
+            guard state.waiting.count >= maxBatch else { return .nothing }
             state.lingering = nil
-        } else if linger > .zero, state.inFlight == 0, state.waiting.count == 1 {
+        } else if linger > .zero, !state.flushing, state.waiting.count == 1 {
             state.lingers += 1
             state.lingering = state.lingers
             return .linger(state.lingers)
         }
-        return .batches(takeBatches(&state))
+        return takeBatch(&state)
     }
 
-    /// Batches out of `waiting` while fewer than `maxInFlight` flushes run.
-    private func takeBatches(_ state: inout State) -> [[Entry]] {
-        var batches: [[Entry]] = []
-        while state.inFlight < maxInFlight && !state.waiting.isEmpty {
-            let batch = Array(state.waiting.prefix(maxBatch))
-            state.waiting.removeFirst(batch.count)
-            state.inFlight += 1
-            batches.append(batch)
-        }
-        return batches
+    /// The next batch out of `waiting`, when no flush runs.
+    private func takeBatch(_ state: inout State) -> Start {
+        guard !state.flushing, !state.waiting.isEmpty else { return .nothing }
+        let batch = Array(state.waiting.prefix(maxBatch))
+        state.waiting.removeFirst(batch.count)
+        state.flushing = true
+        return .batch(batch)
     }
 
     private func launch(_ start: Start) {
@@ -112,11 +111,11 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 await sleep(linger)
                 self.lingered(number)
             }
-        case .batches(let batches):
-            for batch in batches {
-                let handOff = HandOff(batch)
-                Task(executorPreference: executor) { await self.run(handOff.take()) }
-            }
+        case .batch(let batch):
+            let handOff = HandOff(batch)
+            Task(executorPreference: executor) { await self.run(handOff.take()) }
+        case .nothing:
+            break
         }
     }
 
@@ -155,25 +154,24 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 answer.resume(with: results.popLast() ?? .failure(BatcherError.missingAnswer))
             }
             let start = state.withLock { state in
-                state.inFlight -= 1
+                state.flushing = false
                 return next(&state)
             }
-            guard case .batches(var batches) = start, !batches.isEmpty else {
+            guard case .batch(let next) = start else {
                 launch(start)
                 return
             }
-            batch = batches.removeFirst()
-            launch(.batches(batches))
+            batch = next
         }
     }
 
     private func lingered(_ number: Int) {
         let start = state.withLock { state -> Start in
-            guard state.lingering == number else { return .batches([]) }
+            guard state.lingering == number else { return .nothing }
             state.lingering = nil
             // The lone item has waited: it leaves now with whatever joined it (`waiting.count`
             // may be 1 again, which must not start a second linger).
-            return .batches(takeBatches(&state))
+            return takeBatch(&state)
         }
         launch(start)
     }

@@ -264,7 +264,7 @@ public struct LifecycleEngine: Sendable {
     /// Callers `prepare` their enqueue before they submit it, while the batch before theirs is
     /// being written.
     public func intake(maxBatch: Int = 64) -> Batcher<PreparedEnqueue, EnqueueOutcome> {
-        Batcher(maxBatch: maxBatch, maxInFlight: database.dialect == .postgres ? 2 : 1, executor: database.driver.writeExecutor) { batch in
+        Batcher(maxBatch: maxBatch, executor: database.driver.writeExecutor) { batch in
             do {
                 return try await enqueue(batch).map { .success($0) }
             } catch let error as StorageError where error.kind == .unreachable {
