@@ -157,11 +157,11 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 state.flushing = false
                 return next(&state)
             }
-            guard case .batch(let next) = start else {
+            guard case .batch(let following) = start else {
                 launch(start)
                 return
             }
-            batch = next
+            batch = following
         }
     }
 
